@@ -1,0 +1,31 @@
+//! The CAP procedure as types and rules, with no I/O.
+//!
+//! Everything here is pure: the storage crate loads what a rule needs, calls it, and writes what it
+//! decided. A rule lives in exactly one place:
+//!
+//! - [`incident`]: the incident, its status and the procedure's rules (close, derive, reopen…);
+//! - [`derivation`]: handing an incident to a unit and the unit's answer;
+//! - [`contact`]: the people who contact the CAP and their identifiers (parsed, normalised);
+//! - [`classification`]: channels, user types, incident types, programme lines;
+//! - [`access`]: which role may do what, and what a unit responsible may see;
+//! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
+//! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
+//! - [`audit`], [`user`], [`unit`], [`ids`], [`error`].
+
+pub mod access;
+pub mod audit;
+pub mod classification;
+pub mod contact;
+pub mod derivation;
+pub mod error;
+pub mod folio;
+pub mod ids;
+pub mod incident;
+pub mod indicators;
+pub mod unit;
+pub mod user;
+
+pub use error::{FieldError, RuleError};
+
+/// The institution's time zone: periods and folio years are counted in it, never in UTC.
+pub const DEFAULT_TIME_ZONE: chrono_tz::Tz = chrono_tz::America::Mexico_City;
