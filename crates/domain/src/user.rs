@@ -59,3 +59,91 @@ pub fn check_password(raw: &str) -> Result<(), FieldError> {
         Ok(())
     }
 }
+
+/// Creating or editing a staff account; absent fields keep their value on edit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    pub login: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub unit_ids: Option<Vec<UnitId>>,
+    pub language: Option<Lang>,
+    pub disabled: Option<bool>,
+    /// On create: absent means a one-time password is generated and must be changed at login.
+    pub password: Option<String>,
+}
+
+impl UserInput {
+    /// Validates over the current account (edit) or a blank one (create). Returns the account
+    /// and the new password, if one was given.
+    pub fn apply(
+        &self,
+        current: Option<&StaffUser>,
+        now: DateTime<Utc>,
+    ) -> Result<(StaffUser, Option<String>), crate::RuleError> {
+        let mut v = crate::error::Validator::new();
+        let mut user = current.cloned().unwrap_or(StaffUser {
+            id: UserId(0),
+            login: String::new(),
+            name: String::new(),
+            email: String::new(),
+            role: Role::Agent,
+            unit_ids: Vec::new(),
+            language: Lang::Es,
+            disabled: false,
+            must_change_password: false,
+            created_at: now,
+        });
+        match (&self.login, current) {
+            (Some(l), None) => user.login = v.take(parse_login(l)).unwrap_or_default(),
+            (None, None) => v.push("login", "required"),
+            (Some(l), Some(c)) if parse_login(l).ok().as_deref() != Some(c.login.as_str()) => {
+                v.push("login", "immutable")
+            }
+            _ => {}
+        }
+        if let Some(n) = &self.name {
+            user.name = v.text("name", n, 200, false);
+        }
+        if user.name.is_empty() {
+            user.name = user.login.clone();
+        }
+        if let Some(e) = &self.email {
+            user.email = if e.trim().is_empty() {
+                String::new()
+            } else {
+                crate::contact::normalize_email(e).unwrap_or_else(|| {
+                    v.push("email", "invalid_email");
+                    String::new()
+                })
+            };
+        }
+        match (self.role, current) {
+            (Some(r), _) => user.role = r,
+            (None, None) => v.push("role", "required"),
+            _ => {}
+        }
+        if let Some(units) = &self.unit_ids {
+            user.unit_ids = units.clone();
+            user.unit_ids.sort();
+            user.unit_ids.dedup();
+        }
+        if user.role == Role::UnitResponsible && user.unit_ids.is_empty() {
+            v.push("unit_ids", "required_for_unit_responsible");
+        }
+        if let Some(l) = self.language {
+            user.language = l;
+        }
+        if let Some(d) = self.disabled {
+            user.disabled = d;
+        }
+        if let Some(p) = &self.password {
+            v.take(check_password(p));
+        }
+        v.finish()?;
+        Ok((user, self.password.clone()))
+    }
+}

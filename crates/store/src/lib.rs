@@ -1,1 +1,43 @@
+//! Storage for atiende: SQLite by default, PostgreSQL for several instances, behind one API.
+//!
+//! The SQL is written once (both engines accept `$1` placeholders, `ON CONFLICT`, `RETURNING`);
+//! each real difference between the engines lives in [`db`] and in the two migration folders,
+//! which a test keeps in step. Every write that the procedure cares about runs in one
+//! transaction with its audit record: the domain decides, this crate persists.
 
+pub mod audit;
+pub mod contacts;
+pub mod db;
+pub mod error;
+pub mod incidents;
+pub mod migrate;
+pub mod outbox;
+pub mod seed;
+pub mod units;
+pub mod users;
+
+pub use db::{Engine, Store};
+pub use error::StoreError;
+
+use atiende_domain::ids::UserId;
+use atiende_domain::user::StaffUser;
+
+/// Who is making a change, for the rules that depend on it and for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Staff(&'a StaffUser),
+    /// atiende itself: first run, channels, background jobs.
+    System,
+}
+
+impl Actor<'_> {
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Actor::Staff(u) => Some(u.id),
+            Actor::System => None,
+        }
+    }
+}
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,95 @@
+//! The audit trail, written in the same transaction as the change it records.
+
+use atiende_domain::audit::{AuditEntry, EntityKind};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Actor;
+use crate::db::{Sql, Store, Tx, code, from_ms, ms};
+use crate::error::Result;
+
+/// One change to record: `before` and `after` are the entity as JSON (absent on create/delete).
+pub struct Change {
+    pub entity: EntityKind,
+    pub entity_id: String,
+    pub action: &'static str,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// The JSON kept in the trail for an entity.
+pub fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}
+
+pub async fn record(tx: &mut Tx, actor: Actor<'_>, change: Change) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_id, entity, entity_id, action, before_json, after_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(ms(chrono::Utc::now()))
+    .bind(actor.user_id().map(|u| u.0))
+    .bind(change.entity.code())
+    .bind(change.entity_id)
+    .bind(change.action)
+    .bind(change.before.map(|v| v.to_string()))
+    .bind(change.after.map(|v| v.to_string()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Filters for reading the trail; newest first.
+#[derive(Debug, Default, Clone)]
+pub struct AuditQuery {
+    pub entity: Option<EntityKind>,
+    pub entity_id: Option<String>,
+    pub actor_id: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut sql = Sql::new("SELECT * FROM audit_log WHERE 1 = 1");
+        if let Some(e) = q.entity {
+            sql.push(" AND entity = ").bind(e.code());
+        }
+        if let Some(id) = &q.entity_id {
+            sql.push(" AND entity_id = ").bind(id.clone());
+        }
+        if let Some(a) = q.actor_id {
+            sql.push(" AND actor_id = ").bind(a);
+        }
+        if let Some(b) = q.before_id {
+            sql.push(" AND id < ").bind(b);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .bind(q.limit.clamp(1, 500));
+        sql.fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+}
+
+fn audit_from_row(row: &AnyRow) -> Result<AuditEntry> {
+    let json = |col: &str| -> Result<Option<serde_json::Value>> {
+        let raw: Option<String> = row.try_get(col)?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    };
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: from_ms(row.try_get("at")?)?,
+        actor_id: row
+            .try_get::<Option<i64>, _>("actor_id")?
+            .map(atiende_domain::ids::UserId),
+        entity: code(row, "entity", EntityKind::from_code)?,
+        entity_id: row.try_get("entity_id")?,
+        action: row.try_get("action")?,
+        before: json("before_json")?,
+        after: json("after_json")?,
+    })
+}

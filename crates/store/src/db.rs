@@ -1,0 +1,263 @@
+//! The connection to the database and every difference between the two engines.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Row, Transaction, Type};
+
+use crate::error::{Result, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of_url(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// The handle every part of atiende shares. Cloning is cheap.
+#[derive(Clone)]
+pub struct Store {
+    engine: Engine,
+    /// SQLite allows one writer at a time: writes go through a single connection so that they
+    /// queue in the process instead of failing with `SQLITE_BUSY`. On PostgreSQL both are the
+    /// same pool.
+    write: AnyPool,
+    read: AnyPool,
+    pub(crate) tz: chrono_tz::Tz,
+}
+
+pub type Tx = Transaction<'static, Any>;
+
+/// The institution's time zone unless configured otherwise.
+pub const DEFAULT_TZ: chrono_tz::Tz = atiende_domain::DEFAULT_TIME_ZONE;
+
+impl Store {
+    /// Connects, creating the SQLite file if needed. Does not run migrations.
+    pub async fn connect(url: &str, tz: chrono_tz::Tz) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of_url(url)
+            .ok_or_else(|| StoreError::Corrupt(format!("unsupported database URL: {url}")))?;
+        let store = match engine {
+            Engine::Sqlite => {
+                let url = sqlite_url(url);
+                let write = sqlite_pool(1).connect(&url).await?;
+                let read = sqlite_pool(8).connect(&url).await?;
+                Store {
+                    engine,
+                    write,
+                    read,
+                    tz,
+                }
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                Store {
+                    engine,
+                    write: pool.clone(),
+                    read: pool,
+                    tz,
+                }
+            }
+        };
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// For single-statement writes that need no transaction.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once, so a transaction that
+    /// reads and then writes can never fail half-way on a lock held by another process.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.write.begin().await?,
+        })
+    }
+
+    /// Database reachable (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// A consistent copy of a live SQLite database, taken without stopping the service.
+    pub async fn backup(&self, path: &std::path::Path) -> Result<()> {
+        match self.engine {
+            Engine::Sqlite => {
+                if path.exists() {
+                    return Err(StoreError::Conflict {
+                        field: "file".into(),
+                        code: "exists".into(),
+                        existing_id: None,
+                    });
+                }
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path.to_string_lossy().into_owned())
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+            Engine::Postgres => Err(StoreError::Corrupt(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump".into(),
+            )),
+        }
+    }
+
+    /// Runs one administrative statement (e.g. `CREATE DATABASE`) outside a transaction.
+    pub async fn execute_admin(&self, sql: &str) -> Result<()> {
+        self.write
+            .execute(sqlx::AssertSqlSafe(sql.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers work while the writer commits; NORMAL sync keeps every
+                // committed transaction across a process crash (kill -9).
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = NORMAL",
+                    "PRAGMA foreign_keys = ON",
+                    "PRAGMA busy_timeout = 10000",
+                ] {
+                    conn.execute(pragma).await?;
+                }
+                Ok(())
+            })
+        })
+}
+
+/// Timestamps are stored as milliseconds since the Unix epoch on both engines: one encoding,
+/// exact range comparisons, and periods computed in the institution's time zone in Rust.
+pub fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::corrupt(format!("timestamp {ms}")))
+}
+
+pub fn opt_from_ms(ms: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    ms.map(from_ms).transpose()
+}
+
+/// Reads a coded enum column.
+pub fn code<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let raw: String = row.try_get(col)?;
+    parse(&raw).ok_or_else(|| StoreError::corrupt(format!("{col} = {raw:?}")))
+}
+
+pub fn opt_code<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|r| parse(&r).ok_or_else(|| StoreError::corrupt(format!("{col} = {r:?}"))))
+        .transpose()
+}
+
+pub fn flag(row: &AnyRow, col: &str) -> Result<bool> {
+    Ok(row.try_get::<i64, _>(col)? != 0)
+}
+
+/// SQL built at run time (filters) with `$n` placeholders, which both engines understand.
+#[derive(Default)]
+pub struct Sql {
+    pub text: String,
+    pub args: AnyArguments,
+    n: usize,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, Any> + Type<Any> + 'static,
+    {
+        self.n += 1;
+        self.text.push('$');
+        self.text.push_str(&self.n.to_string());
+        // Adding to AnyArguments only fails for values that cannot be encoded at all, which
+        // the types accepted here never are.
+        let _ = self.args.add(value);
+        self
+    }
+
+    pub async fn fetch_all<'e, E>(self, executor: E) -> Result<Vec<AnyRow>>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+            .fetch_all(executor)
+            .await?)
+    }
+}
+
+impl FromStr for Engine {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        Engine::of_url(s).ok_or(())
+    }
+}

@@ -1,0 +1,39 @@
+use atiende_domain::RuleError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The procedure refused the step.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The person may not act on this record (e.g. a derivation to another unit).
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value already belongs to another record, e.g. an email of another contact.
+    #[error("conflict on {field}: {code}")]
+    Conflict {
+        field: String,
+        code: String,
+        existing_id: Option<i64>,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("password hashing failed")]
+    Hash,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+
+    /// True for a unique-constraint violation, on either engine.
+    pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(d) if d.is_unique_violation())
+    }
+}

@@ -1,0 +1,993 @@
+//! Incidents, their timeline and derivations: each step of the procedure is one transaction that
+//! loads what the rule needs, asks the domain, and writes the result with its audit record.
+
+use atiende_domain::access::Scope;
+use atiende_domain::audit::EntityKind;
+use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
+use atiende_domain::derivation::{Derivation, DerivationPlan, DeriveInput};
+use atiende_domain::folio::Folio;
+use atiende_domain::ids::{ContactId, DerivationId, EntryId, IncidentId, TopicId, UnitId, UserId};
+use atiende_domain::incident::{
+    ClassifyInput, CloseFacts, EntryKind, Incident, NewIncidentInput, Status, TimelineEntry,
+    quality_routing_plan,
+};
+use atiende_domain::unit::{Unit, UnitKind};
+use atiende_domain::{RuleError, indicators};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Actor;
+use crate::audit::{Change, record, snapshot};
+use crate::contacts::{contact_in_tx, like_escape};
+use crate::db::{Engine, Sql, Store, Tx, code, flag, from_ms, ms, opt_code, opt_from_ms};
+use crate::error::{Result, StoreError};
+use crate::outbox::{self, kind};
+use crate::units::{unit_in_tx, unit_of_kind};
+
+fn incident_from_row(row: &AnyRow) -> Result<Incident> {
+    let folio: String = row.try_get("folio")?;
+    Ok(Incident {
+        id: IncidentId(row.try_get("id")?),
+        folio: folio
+            .parse()
+            .map_err(|_| StoreError::corrupt(format!("folio {folio}")))?,
+        channel: code(row, "channel", Channel::from_code)?,
+        contact_id: row.try_get::<Option<i64>, _>("contact_id")?.map(ContactId),
+        subject: row.try_get("subject")?,
+        user_type: opt_code(row, "user_type", UserType::from_code)?,
+        incident_type: opt_code(row, "incident_type", IncidentType::from_code)?,
+        topic_id: row.try_get::<Option<i64>, _>("topic_id")?.map(TopicId),
+        critical: flag(row, "critical")?,
+        status: code(row, "status", Status::from_code)?,
+        assigned_to: row.try_get::<Option<i64>, _>("assigned_to")?.map(UserId),
+        received_at: from_ms(row.try_get("received_at")?)?,
+        first_response_at: opt_from_ms(row.try_get("first_response_at")?)?,
+        closed_at: opt_from_ms(row.try_get("closed_at")?)?,
+        reopened_count: row.try_get("reopened_count")?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+    })
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<TimelineEntry> {
+    let data: String = row.try_get("data")?;
+    Ok(TimelineEntry {
+        id: EntryId(row.try_get("id")?),
+        incident_id: IncidentId(row.try_get("incident_id")?),
+        kind: code(row, "kind", EntryKind::from_code)?,
+        at: from_ms(row.try_get("at")?)?,
+        author_id: row.try_get::<Option<i64>, _>("author_id")?.map(UserId),
+        body: row.try_get("body")?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+fn derivation_from_row(row: &AnyRow) -> Result<Derivation> {
+    Ok(Derivation {
+        id: DerivationId(row.try_get("id")?),
+        incident_id: IncidentId(row.try_get("incident_id")?),
+        unit_id: UnitId(row.try_get("unit_id")?),
+        unit_name: row.try_get("unit_name")?,
+        unit_kind: code(row, "unit_kind", UnitKind::from_code)?,
+        medium: code(row, "medium", Medium::from_code)?,
+        reason: row.try_get("reason")?,
+        derived_by: row.try_get::<Option<i64>, _>("derived_by")?.map(UserId),
+        derived_at: from_ms(row.try_get("derived_at")?)?,
+        user_told: flag(row, "user_told")?,
+        told_address: row.try_get("told_address")?,
+        closed_incident: flag(row, "closed_incident")?,
+        answer: row.try_get("answer")?,
+        answered_by: row.try_get::<Option<i64>, _>("answered_by")?.map(UserId),
+        answered_at: opt_from_ms(row.try_get("answered_at")?)?,
+    })
+}
+
+const DERIVATIONS_OF: &str = "SELECT d.*, u.name AS unit_name, u.kind AS unit_kind FROM derivations d \
+     JOIN units u ON u.id = d.unit_id WHERE d.incident_id = $1 ORDER BY d.id";
+
+async fn derivations_in_tx(tx: &mut Tx, id: IncidentId) -> Result<Vec<Derivation>> {
+    let rows = sqlx::query(DERIVATIONS_OF)
+        .bind(id.0)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(derivation_from_row).collect()
+}
+
+/// Loads an incident a transaction is about to change. PostgreSQL locks the row so that two
+/// instances cannot both close one incident; SQLite's write transactions already exclude each
+/// other.
+async fn load_for_update(tx: &mut Tx, engine: Engine, id: IncidentId) -> Result<Incident> {
+    let sql = match engine {
+        Engine::Sqlite => "SELECT * FROM incidents WHERE id = $1",
+        Engine::Postgres => "SELECT * FROM incidents WHERE id = $1 FOR UPDATE",
+    };
+    let row = sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("incident"))?;
+    incident_from_row(&row)
+}
+
+async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
+    sqlx::query(
+        "UPDATE incidents SET channel = $1, contact_id = $2, subject = $3, user_type = $4, incident_type = $5, \
+         topic_id = $6, critical = $7, status = $8, assigned_to = $9, first_response_at = $10, closed_at = $11, \
+         reopened_count = $12, updated_at = $13 WHERE id = $14",
+    )
+    .bind(i.channel.code())
+    .bind(i.contact_id.map(|c| c.0))
+    .bind(i.subject.clone())
+    .bind(i.user_type.map(|t| t.code()))
+    .bind(i.incident_type.map(|t| t.code()))
+    .bind(i.topic_id.map(|t| t.0))
+    .bind(i64::from(i.critical))
+    .bind(i.status.code())
+    .bind(i.assigned_to.map(|u| u.0))
+    .bind(i.first_response_at.map(ms))
+    .bind(i.closed_at.map(ms))
+    .bind(i.reopened_count)
+    .bind(ms(i.updated_at))
+    .bind(i.id.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends one entry to an incident's timeline.
+pub(crate) async fn append(
+    tx: &mut Tx,
+    incident: IncidentId,
+    kind: EntryKind,
+    author: Option<UserId>,
+    body: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<EntryId> {
+    let id = sqlx::query(
+        "INSERT INTO timeline_entries (incident_id, kind, at, author_id, body, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(incident.0)
+    .bind(kind.code())
+    .bind(ms(at))
+    .bind(author.map(|a| a.0))
+    .bind(body.to_string())
+    .bind(data.to_string())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    Ok(EntryId(id))
+}
+
+async fn status_change(
+    tx: &mut Tx,
+    i: &Incident,
+    from: Status,
+    actor: Actor<'_>,
+    note: &str,
+) -> Result<()> {
+    if from != i.status {
+        let data = serde_json::json!({ "from": from.code(), "to": i.status.code() });
+        append(
+            tx,
+            i.id,
+            EntryKind::StatusChange,
+            actor.user_id(),
+            note,
+            data,
+            i.updated_at,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn has_intervention_notes(tx: &mut Tx, id: IncidentId) -> Result<bool> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM timeline_entries WHERE incident_id = $1 AND kind = $2",
+    )
+    .bind(id.0)
+    .bind(EntryKind::Intervention.code())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("n")?;
+    Ok(n > 0)
+}
+
+/// Allocates the next folio of a year. The counter row is locked until the transaction ends,
+/// so concurrent incidents get distinct numbers and a rolled-back one never leaves a reused
+/// number behind (it leaves a gap only if the counter had committed, which it has not).
+async fn next_folio(tx: &mut Tx, year: i32) -> Result<Folio> {
+    let seq: i64 = sqlx::query(
+        "INSERT INTO folio_counters (year, last_seq) VALUES ($1, 1) \
+         ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + 1 RETURNING last_seq",
+    )
+    .bind(i64::from(year))
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("last_seq")?;
+    Ok(Folio { year, seq })
+}
+
+async fn insert_derivation(
+    tx: &mut Tx,
+    incident: &Incident,
+    unit: &Unit,
+    plan: &DerivationPlan,
+    actor: Actor<'_>,
+    now: DateTime<Utc>,
+) -> Result<DerivationId> {
+    let id: i64 = sqlx::query(
+        "INSERT INTO derivations (incident_id, unit_id, medium, reason, derived_by, derived_at, user_told, \
+         told_address, closed_incident) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(incident.id.0)
+    .bind(unit.id.0)
+    .bind(plan.medium.code())
+    .bind(plan.reason.clone())
+    .bind(actor.user_id().map(|u| u.0))
+    .bind(ms(now))
+    .bind(i64::from(plan.user_told))
+    .bind(plan.told_address.clone())
+    .bind(i64::from(plan.close))
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    let data = serde_json::json!({
+        "derivation_id": id,
+        "unit_id": unit.id,
+        "unit_name": unit.name,
+        "medium": plan.medium.code(),
+        "user_told": plan.user_told,
+        "told_address": plan.told_address,
+    });
+    append(
+        tx,
+        incident.id,
+        EntryKind::Derivation,
+        actor.user_id(),
+        &plan.reason,
+        data,
+        now,
+    )
+    .await?;
+    Ok(DerivationId(id))
+}
+
+/// Procedure step 4, applied after every change of channel or type.
+async fn route_to_quality_if_needed(
+    tx: &mut Tx,
+    incident: &Incident,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let derivations = derivations_in_tx(tx, incident.id).await?;
+    if incident.needs_quality_routing(&derivations) {
+        let unit = unit_of_kind(tx, UnitKind::Quality).await?;
+        insert_derivation(
+            tx,
+            incident,
+            &unit,
+            &quality_routing_plan(),
+            Actor::System,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn close_in_tx(
+    tx: &mut Tx,
+    incident: &mut Incident,
+    actor: Actor<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    incident.updated_at = now;
+    if let Some(contact) = incident.contact_id {
+        // Procedure step 13: the survey is due; the survey job decides channel, delay, opt-outs.
+        let payload = serde_json::json!({
+            "folio": incident.folio,
+            "contact_id": contact,
+            "closed_at": now,
+            "closed_by": actor.user_id(),
+        });
+        outbox::enqueue(tx, kind::SURVEY_DUE, Some(incident.id), payload).await?;
+    }
+    Ok(())
+}
+
+/// An incident with everything the incident view shows.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IncidentDetail {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub derivations: Vec<Derivation>,
+    pub timeline: Vec<TimelineEntry>,
+    /// Critical and not yet derived to top management (procedure step 7).
+    pub in_leads_queue: bool,
+    pub first_contact_resolution: bool,
+}
+
+/// A row of the queue.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IncidentSummary {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub contact_name: Option<String>,
+}
+
+/// Filters for the incident list; newest first, cursor on id.
+#[derive(Debug, Default, Clone)]
+pub struct IncidentFilter {
+    pub status: Option<Status>,
+    pub channel: Option<Channel>,
+    pub user_type: Option<UserType>,
+    pub incident_type: Option<IncidentType>,
+    pub topic_id: Option<TopicId>,
+    pub unit_id: Option<UnitId>,
+    pub assigned_to: Option<UserId>,
+    pub unassigned: bool,
+    pub contact_id: Option<ContactId>,
+    pub critical: Option<bool>,
+    /// Critical incidents not yet derived to top management.
+    pub leads_queue: bool,
+    pub received_from: Option<DateTime<Utc>>,
+    pub received_to: Option<DateTime<Utc>>,
+    /// Text in the folio, the subject, or the contact's name or identifiers.
+    pub q: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+fn push_scope(sql: &mut Sql, scope: &Scope) {
+    if let Scope::DerivedTo(units) = scope {
+        if units.is_empty() {
+            sql.push(" AND 1 = 0");
+            return;
+        }
+        sql.push(" AND i.id IN (SELECT incident_id FROM derivations WHERE unit_id IN (");
+        for (n, u) in units.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.bind(u.0);
+        }
+        sql.push("))");
+    }
+}
+
+impl Store {
+    pub async fn create_incident(
+        &self,
+        actor: Actor<'_>,
+        mut input: NewIncidentInput,
+    ) -> Result<Incident> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let contact = match input.contact_id {
+            Some(id) => {
+                let c = contact_in_tx(&mut tx, id).await.map_err(|e| match e {
+                    StoreError::NotFound(_) => {
+                        RuleError::invalid("contact_id", "unknown_contact").into()
+                    }
+                    e => e,
+                })?;
+                // A merged contact lives on in the one it was merged into.
+                match c.merged_into {
+                    Some(target) => Some(contact_in_tx(&mut tx, target).await?),
+                    None => Some(c),
+                }
+            }
+            None => None,
+        };
+        input.contact_id = contact.as_ref().map(|c| c.id);
+        input.validate(contact.as_ref().and_then(|c| c.user_type), now)?;
+        let received_at = input.received_at.unwrap_or(now);
+        let folio = next_folio(&mut tx, Folio::year_of(received_at, self.tz)).await?;
+        let mut incident = Incident {
+            id: IncidentId(0),
+            folio,
+            channel: input.channel,
+            contact_id: input.contact_id,
+            subject: input.subject.clone(),
+            user_type: input.user_type,
+            incident_type: input.incident_type,
+            topic_id: input.topic_id,
+            critical: input.critical,
+            status: Status::Open,
+            assigned_to: input.assigned_to,
+            received_at,
+            first_response_at: None,
+            closed_at: None,
+            reopened_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let id: i64 = sqlx::query(
+            "INSERT INTO incidents (folio, channel, contact_id, subject, user_type, incident_type, topic_id, critical, \
+             status, assigned_to, received_at, reopened_count, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $13) RETURNING id",
+        )
+        .bind(folio.to_string())
+        .bind(incident.channel.code())
+        .bind(incident.contact_id.map(|c| c.0))
+        .bind(incident.subject.clone())
+        .bind(incident.user_type.map(|t| t.code()))
+        .bind(incident.incident_type.map(|t| t.code()))
+        .bind(incident.topic_id.map(|t| t.0))
+        .bind(i64::from(incident.critical))
+        .bind(Status::Open.code())
+        .bind(incident.assigned_to.map(|u| u.0))
+        .bind(ms(received_at))
+        .bind(actor.user_id().map(|u| u.0))
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::Rule(RuleError::invalid("topic_id", "unknown_topic_or_user"))
+            }
+            e => e.into(),
+        })?
+        .try_get("id")?;
+        incident.id = IncidentId(id);
+        if !input.body.is_empty() {
+            append(
+                &mut tx,
+                incident.id,
+                EntryKind::InboundMessage,
+                None,
+                &input.body,
+                serde_json::json!({}),
+                received_at,
+            )
+            .await?;
+        }
+        route_to_quality_if_needed(&mut tx, &incident, now).await?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: folio.to_string(),
+            action: "incident.create",
+            before: None,
+            after: snapshot(&incident),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        tracing::info!(incident.folio = %folio, incident.channel = %incident.channel, "incident created");
+        Ok(incident)
+    }
+
+    /// Finds an incident by numeric id or by folio.
+    pub async fn incident_id(&self, reference: &str) -> Result<IncidentId> {
+        let row = if let Ok(id) = reference.parse::<i64>() {
+            sqlx::query("SELECT id FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await?
+        } else {
+            let folio: Folio = reference
+                .parse()
+                .map_err(|_| StoreError::NotFound("incident"))?;
+            sqlx::query("SELECT id FROM incidents WHERE folio = $1")
+                .bind(folio.to_string())
+                .fetch_optional(self.reader())
+                .await?
+        };
+        Ok(IncidentId(
+            row.ok_or(StoreError::NotFound("incident"))?.try_get("id")?,
+        ))
+    }
+
+    pub async fn incident(&self, id: IncidentId) -> Result<Incident> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("incident"))?;
+        incident_from_row(&row)
+    }
+
+    /// Whether an incident is within what a person may see.
+    pub async fn incident_visible(&self, scope: &Scope, id: IncidentId) -> Result<bool> {
+        let mut sql = Sql::new("SELECT i.id FROM incidents i WHERE i.id = ");
+        sql.bind(id.0);
+        push_scope(&mut sql, scope);
+        Ok(!sql.fetch_all(self.reader()).await?.is_empty())
+    }
+
+    pub async fn derivations(&self, id: IncidentId) -> Result<Vec<Derivation>> {
+        let rows = sqlx::query(DERIVATIONS_OF)
+            .bind(id.0)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(derivation_from_row).collect()
+    }
+
+    pub async fn timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>> {
+        let rows =
+            sqlx::query("SELECT * FROM timeline_entries WHERE incident_id = $1 ORDER BY at, id")
+                .bind(id.0)
+                .fetch_all(self.reader())
+                .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    pub async fn incident_detail(
+        &self,
+        id: IncidentId,
+        reopen_window_days: i64,
+    ) -> Result<IncidentDetail> {
+        let incident = self.incident(id).await?;
+        let derivations = self.derivations(id).await?;
+        let timeline = self.timeline(id).await?;
+        Ok(IncidentDetail {
+            in_leads_queue: incident.in_leads_queue(&derivations),
+            first_contact_resolution: indicators::first_contact_resolution(
+                &incident,
+                &timeline,
+                reopen_window_days,
+            ),
+            incident,
+            derivations,
+            timeline,
+        })
+    }
+
+    pub async fn incidents(
+        &self,
+        scope: &Scope,
+        f: &IncidentFilter,
+    ) -> Result<Vec<IncidentSummary>> {
+        let mut sql = Sql::new(
+            "SELECT i.*, c.name AS contact_name FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id WHERE 1 = 1",
+        );
+        push_scope(&mut sql, scope);
+        if let Some(s) = f.status {
+            sql.push(" AND i.status = ").bind(s.code());
+        }
+        if let Some(c) = f.channel {
+            sql.push(" AND i.channel = ").bind(c.code());
+        }
+        if let Some(t) = f.user_type {
+            sql.push(" AND i.user_type = ").bind(t.code());
+        }
+        if let Some(t) = f.incident_type {
+            sql.push(" AND i.incident_type = ").bind(t.code());
+        }
+        if let Some(t) = f.topic_id {
+            sql.push(" AND i.topic_id = ").bind(t.0);
+        }
+        if let Some(u) = f.unit_id {
+            sql.push(" AND i.id IN (SELECT incident_id FROM derivations WHERE unit_id = ")
+                .bind(u.0)
+                .push(")");
+        }
+        if let Some(a) = f.assigned_to {
+            sql.push(" AND i.assigned_to = ").bind(a.0);
+        }
+        if f.unassigned {
+            sql.push(" AND i.assigned_to IS NULL");
+        }
+        if let Some(c) = f.contact_id {
+            sql.push(" AND i.contact_id = ").bind(c.0);
+        }
+        if let Some(c) = f.critical {
+            sql.push(" AND i.critical = ").bind(i64::from(c));
+        }
+        if f.leads_queue {
+            sql.push(" AND i.critical = 1 AND i.status <> 'closed' AND i.id NOT IN (SELECT d.incident_id FROM derivations d JOIN units u ON u.id = d.unit_id WHERE u.kind = 'top_management')");
+        }
+        if let Some(from) = f.received_from {
+            sql.push(" AND i.received_at >= ").bind(ms(from));
+        }
+        if let Some(to) = f.received_to {
+            sql.push(" AND i.received_at < ").bind(ms(to));
+        }
+        if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let p = format!("%{}%", like_escape(&text.to_lowercase()));
+            sql.push(" AND (LOWER(i.folio) LIKE ")
+                .bind(p.clone())
+                .push(" ESCAPE '\\'");
+            sql.push(" OR LOWER(i.subject) LIKE ")
+                .bind(p.clone())
+                .push(" ESCAPE '\\'");
+            sql.push(" OR LOWER(c.name) LIKE ")
+                .bind(p.clone())
+                .push(" ESCAPE '\\'");
+            sql.push(" OR i.contact_id IN (SELECT contact_id FROM contact_identifiers WHERE LOWER(value) LIKE ")
+                .bind(p)
+                .push(" ESCAPE '\\'))");
+        }
+        if let Some(b) = f.before_id {
+            sql.push(" AND i.id < ").bind(b);
+        }
+        sql.push(" ORDER BY i.id DESC LIMIT ")
+            .bind(f.limit.clamp(1, 200));
+        let rows = sql.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentSummary {
+                    incident: incident_from_row(r)?,
+                    contact_name: r.try_get("contact_name")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn classify_incident(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        input: &ClassifyInput,
+    ) -> Result<Incident> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let mut after = before.clone();
+        after.classify(input)?;
+        after.updated_at = now;
+        if let Some(topic) = input.topic_id {
+            let exists = sqlx::query("SELECT id FROM topics WHERE id = $1")
+                .bind(topic.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(RuleError::invalid("topic_id", "unknown_topic").into());
+            }
+        }
+        save(&mut tx, &after).await?;
+        let data = serde_json::json!({
+            "channel": after.channel, "user_type": after.user_type, "incident_type": after.incident_type,
+            "topic_id": after.topic_id, "critical": after.critical,
+        });
+        append(
+            &mut tx,
+            id,
+            EntryKind::Classification,
+            actor.user_id(),
+            "",
+            data,
+            now,
+        )
+        .await?;
+        route_to_quality_if_needed(&mut tx, &after, now).await?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: "incident.classify",
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Records an internal note, intervention notes (pormenores) or an answer given to the user.
+    pub async fn add_entry(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        kind: EntryKind,
+        body: &str,
+    ) -> Result<TimelineEntry> {
+        let mut v = atiende_domain::error::Validator::new();
+        let body = v.text("body", body, 100_000, true);
+        v.finish()?;
+        if !matches!(
+            kind,
+            EntryKind::Note | EntryKind::Intervention | EntryKind::OutboundMessage
+        ) {
+            return Err(RuleError::invalid("kind", "invalid").into());
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let mut after = before.clone();
+        if kind.is_response() {
+            after.record_response(now);
+        }
+        after.updated_at = now;
+        save(&mut tx, &after).await?;
+        let entry_id = append(
+            &mut tx,
+            id,
+            kind,
+            actor.user_id(),
+            &body,
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: match kind {
+                EntryKind::Note => "incident.note",
+                EntryKind::Intervention => "incident.intervention",
+                _ => "incident.answer",
+            },
+            before: None,
+            after: Some(serde_json::json!({ "entry_id": entry_id, "kind": kind, "body": body })),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(TimelineEntry {
+            id: entry_id,
+            incident_id: id,
+            kind,
+            at: now,
+            author_id: actor.user_id(),
+            body,
+            data: serde_json::json!({}),
+        })
+    }
+
+    /// Procedure steps 11–13: records the intervention notes (if given), closes, and writes the
+    /// survey-due entry, all or nothing.
+    pub async fn close_incident(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        notes: Option<&str>,
+    ) -> Result<Incident> {
+        let now = Utc::now();
+        let notes = notes.map(str::trim).filter(|n| !n.is_empty());
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let derivations = derivations_in_tx(&mut tx, id).await?;
+        let contact_line = match before.contact_id {
+            Some(c) => contact_in_tx(&mut tx, c).await?.programme_line,
+            None => None,
+        };
+        let facts = CloseFacts {
+            derivations: &derivations,
+            has_intervention_notes: notes.is_some() || has_intervention_notes(&mut tx, id).await?,
+            contact_programme_line: contact_line,
+        };
+        let mut after = before.clone();
+        after.close(facts, now)?;
+        if let Some(n) = notes {
+            append(
+                &mut tx,
+                id,
+                EntryKind::Intervention,
+                actor.user_id(),
+                n,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+            after.record_response(now);
+        }
+        close_in_tx(&mut tx, &mut after, actor, now).await?;
+        save(&mut tx, &after).await?;
+        status_change(&mut tx, &after, before.status, actor, "").await?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: "incident.close",
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    pub async fn reopen_incident(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        reason: &str,
+    ) -> Result<Incident> {
+        let mut v = atiende_domain::error::Validator::new();
+        let reason = v.text("reason", reason, 5_000, false);
+        v.finish()?;
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let mut after = before.clone();
+        after.reopen()?;
+        after.updated_at = now;
+        save(&mut tx, &after).await?;
+        status_change(&mut tx, &after, before.status, actor, &reason).await?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: "incident.reopen",
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    pub async fn assign_incident(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        to: Option<UserId>,
+    ) -> Result<Incident> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        if let Some(user) = to {
+            let ok = sqlx::query("SELECT id FROM users WHERE id = $1 AND disabled = 0")
+                .bind(user.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if ok.is_none() {
+                return Err(RuleError::invalid("user_id", "unknown_user").into());
+            }
+        }
+        let mut after = before.clone();
+        after.assigned_to = to;
+        after.updated_at = now;
+        save(&mut tx, &after).await?;
+        let data = serde_json::json!({ "from": before.assigned_to, "to": to });
+        append(
+            &mut tx,
+            id,
+            EntryKind::Assignment,
+            actor.user_id(),
+            "",
+            data,
+            now,
+        )
+        .await?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: "incident.assign",
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Procedure steps 6a, 7 and 9. With `close`, also steps 11–13 in the same transaction.
+    pub async fn derive_incident(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        input: &DeriveInput,
+    ) -> Result<(Incident, Derivation)> {
+        let Actor::Staff(staff) = actor else {
+            return Err(StoreError::Forbidden);
+        };
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let unit = unit_in_tx(&mut tx, input.unit_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => RuleError::invalid("unit_id", "unknown_unit").into(),
+                e => e,
+            })?;
+        let derivations = derivations_in_tx(&mut tx, id).await?;
+        let contact_line = match before.contact_id {
+            Some(c) => contact_in_tx(&mut tx, c).await?.programme_line,
+            None => None,
+        };
+        let facts = CloseFacts {
+            derivations: &derivations,
+            has_intervention_notes: has_intervention_notes(&mut tx, id).await?,
+            contact_programme_line: contact_line,
+        };
+        let plan = before.plan_derivation(staff, &unit, input, facts)?;
+        let mut after = before.clone();
+        after.updated_at = now;
+        let derivation_id = insert_derivation(&mut tx, &after, &unit, &plan, actor, now).await?;
+        if let Some(n) = &plan.notes {
+            append(
+                &mut tx,
+                id,
+                EntryKind::Intervention,
+                actor.user_id(),
+                n,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+            after.record_response(now);
+        }
+        after.apply_derivation(&plan, now);
+        if plan.close {
+            close_in_tx(&mut tx, &mut after, actor, now).await?;
+        }
+        save(&mut tx, &after).await?;
+        status_change(&mut tx, &after, before.status, actor, "").await?;
+        let derivation = derivations_in_tx(&mut tx, id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == derivation_id)
+            .ok_or(StoreError::NotFound("derivation"))?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: "incident.derive",
+            before: snapshot(&before),
+            after: Some(serde_json::json!({ "incident": after, "derivation": derivation })),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok((after, derivation))
+    }
+
+    /// The unit's answer to a derivation. Only those who answer for that unit may give it.
+    pub async fn answer_derivation(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        derivation: DerivationId,
+        text: &str,
+    ) -> Result<(Incident, Derivation)> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let derivations = derivations_in_tx(&mut tx, id).await?;
+        let d = derivations
+            .iter()
+            .find(|d| d.id == derivation)
+            .ok_or(StoreError::NotFound("derivation"))?;
+        let unit = unit_in_tx(&mut tx, d.unit_id).await?;
+        if let Actor::Staff(staff) = actor {
+            if !staff.may_answer_for(&unit) {
+                return Err(StoreError::Forbidden);
+            }
+        }
+        let text = d.check_answer(text)?;
+        sqlx::query(
+            "UPDATE derivations SET answer = $1, answered_by = $2, answered_at = $3 WHERE id = $4",
+        )
+        .bind(text.clone())
+        .bind(actor.user_id().map(|u| u.0))
+        .bind(ms(now))
+        .bind(derivation.0)
+        .execute(&mut *tx)
+        .await?;
+        let data = serde_json::json!({ "derivation_id": derivation, "unit_id": unit.id, "unit_name": unit.name });
+        append(
+            &mut tx,
+            id,
+            EntryKind::DerivationAnswer,
+            actor.user_id(),
+            &text,
+            data,
+            now,
+        )
+        .await?;
+        // Derivations that close the incident in the same step never hold it waiting.
+        let still_waiting = derivations
+            .iter()
+            .any(|o| o.id != derivation && !o.is_answered() && !o.closed_incident);
+        let mut after = before.clone();
+        after.apply_unit_answer(still_waiting);
+        after.updated_at = now;
+        save(&mut tx, &after).await?;
+        status_change(&mut tx, &after, before.status, actor, "").await?;
+        let answered = derivations_in_tx(&mut tx, id)
+            .await?
+            .into_iter()
+            .find(|x| x.id == derivation)
+            .ok_or(StoreError::NotFound("derivation"))?;
+        let change = Change {
+            entity: EntityKind::Incident,
+            entity_id: after.folio.to_string(),
+            action: "incident.derivation_answer",
+            before: snapshot(d),
+            after: snapshot(&answered),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok((after, answered))
+    }
+}

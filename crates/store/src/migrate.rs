@@ -1,0 +1,106 @@
+//! Embedded migrations, one list per engine, applied in order at start and by `atiende migrate`.
+//! The two lists must name the same steps: a test fails when they drift apart.
+
+use sqlx::{Executor, Row};
+
+use crate::db::{Engine, Store};
+use crate::error::Result;
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+macro_rules! migrations {
+    ($dir:literal: $(($version:literal, $name:literal)),* $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $dir, "/", $name, ".sql")),
+        }),*]
+    };
+}
+
+pub const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"));
+pub const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"));
+
+pub fn for_engine(engine: Engine) -> &'static [Migration] {
+    match engine {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
+    }
+}
+
+impl Store {
+    /// Applies the migrations not yet applied; returns how many ran. Safe to call from several
+    /// instances at once on PostgreSQL: the bookkeeping table's key makes a second runner fail
+    /// its transaction instead of applying a step twice.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        tx.commit().await?;
+        let mut applied = 0;
+        for m in for_engine(self.engine()) {
+            let mut tx = self.begin().await?;
+            if self.engine() == Engine::Postgres {
+                // Serialise concurrent migrators (several instances starting together).
+                tx.execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
+                    .await?;
+            }
+            let done =
+                sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get::<i64, _>("n")?;
+            if done > 0 {
+                continue;
+            }
+            tracing::info!(migration.name = m.name, "applying migration");
+            tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql)))
+                .await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_engines_have_the_same_migrations_in_the_same_order() {
+        let names =
+            |list: &[Migration]| list.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(names(SQLITE), names(POSTGRES));
+    }
+
+    #[test]
+    fn both_engines_create_the_same_tables_and_indexes() {
+        let objects = |list: &[Migration]| {
+            let mut out: Vec<String> = list
+                .iter()
+                .flat_map(|m| m.sql.lines())
+                .filter(|l| l.starts_with("CREATE "))
+                .map(|l| l.split('(').next().unwrap_or(l).trim().to_string())
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(objects(SQLITE), objects(POSTGRES));
+    }
+}

@@ -1,0 +1,81 @@
+//! The outbox: work for background jobs (surveys, sends), written in the same transaction as the
+//! change that causes it so that it is never lost nor sent for a change that rolled back.
+
+use atiende_domain::ids::IncidentId;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::{Store, Tx, from_ms, ms};
+use crate::error::Result;
+
+/// Kinds of outbox work.
+pub mod kind {
+    /// An incident closed: its satisfaction survey is due (procedure step 13).
+    pub const SURVEY_DUE: &str = "survey_due";
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutboxItem {
+    pub id: i64,
+    pub kind: String,
+    pub incident_id: Option<IncidentId>,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: i64,
+    pub run_after: chrono::DateTime<chrono::Utc>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn enqueue(
+    tx: &mut Tx,
+    kind: &str,
+    incident: Option<IncidentId>,
+    payload: serde_json::Value,
+) -> Result<i64> {
+    let now = ms(chrono::Utc::now());
+    let id = sqlx::query(
+        "INSERT INTO outbox (kind, incident_id, payload, status, attempts, run_after, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) RETURNING id",
+    )
+    .bind(kind.to_string())
+    .bind(incident.map(|i| i.0))
+    .bind(payload.to_string())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    Ok(id)
+}
+
+impl Store {
+    /// Outbox entries, newest first, optionally of one incident.
+    pub async fn outbox(
+        &self,
+        incident: Option<IncidentId>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE ($1 = 0 OR incident_id = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(incident.map_or(0, |i| i.0))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    incident_id: r.try_get::<Option<i64>, _>("incident_id")?.map(IncidentId),
+                    payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)
+                        .unwrap_or_default(),
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    run_after: from_ms(r.try_get("run_after")?)?,
+                    created_at: from_ms(r.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+}

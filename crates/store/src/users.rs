@@ -1,0 +1,447 @@
+//! Staff accounts, Argon2id passwords, login sessions and API tokens.
+
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use atiende_domain::audit::EntityKind;
+use atiende_domain::classification::Lang;
+use atiende_domain::ids::{UnitId, UserId};
+use atiende_domain::user::{Role, StaffUser, UserInput, check_password};
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Actor;
+use crate::audit::{Change, record, snapshot};
+use crate::db::{Store, Tx, code, flag, from_ms, ms};
+use crate::error::{Result, StoreError};
+
+/// A random secret with 256 bits of entropy, URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Secrets are stored only as their SHA-256: a leaked table opens no session.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A readable one-time password for a first login.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Argon2id with the crate's recommended parameters. CPU-heavy: runs off the async threads.
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| StoreError::Hash)?
+    .map_err(|_| StoreError::Hash)
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+async fn units_of(
+    exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    id: i64,
+) -> Result<Vec<UnitId>> {
+    let rows = sqlx::query("SELECT unit_id FROM user_units WHERE user_id = $1 ORDER BY unit_id")
+        .bind(id)
+        .fetch_all(exec)
+        .await?;
+    rows.iter()
+        .map(|r| Ok(UnitId(r.try_get("unit_id")?)))
+        .collect()
+}
+
+fn user_from_row(row: &AnyRow, unit_ids: Vec<UnitId>) -> Result<StaffUser> {
+    Ok(StaffUser {
+        id: UserId(row.try_get("id")?),
+        login: row.try_get("login")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        role: code(row, "role", Role::from_code)?,
+        unit_ids,
+        language: code(row, "language", Lang::from_code)?,
+        disabled: flag(row, "disabled")?,
+        must_change_password: flag(row, "must_change_password")?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+    })
+}
+
+async fn user_in_tx(tx: &mut Tx, id: UserId) -> Result<StaffUser> {
+    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+    let units = units_of(&mut **tx, id.0).await?;
+    user_from_row(&row, units)
+}
+
+async fn write_units(tx: &mut Tx, user: &StaffUser) -> Result<()> {
+    sqlx::query("DELETE FROM user_units WHERE user_id = $1")
+        .bind(user.id.0)
+        .execute(&mut **tx)
+        .await?;
+    for unit in &user.unit_ids {
+        sqlx::query("INSERT INTO user_units (user_id, unit_id) VALUES ($1, $2)")
+            .bind(user.id.0)
+            .bind(unit.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Rule(
+                    atiende_domain::RuleError::invalid("unit_ids", "unknown_unit"),
+                ),
+                e => e.into(),
+            })?;
+    }
+    Ok(())
+}
+
+/// The result of creating an account: the one-time password when atiende generated it.
+pub struct CreatedUser {
+    pub user: StaffUser,
+    pub generated_password: Option<String>,
+}
+
+impl Store {
+    pub async fn count_users(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(self.reader())
+            .await?
+            .try_get("n")?)
+    }
+
+    pub async fn users(&self) -> Result<Vec<StaffUser>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY login")
+            .fetch_all(self.reader())
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let units = units_of(self.reader(), row.try_get("id")?).await?;
+            out.push(user_from_row(row, units)?);
+        }
+        Ok(out)
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<StaffUser> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+        user_from_row(&row, units_of(self.reader(), id.0).await?)
+    }
+
+    pub async fn user_by_login(&self, login: &str) -> Result<StaffUser> {
+        let row = sqlx::query("SELECT * FROM users WHERE login = $1")
+            .bind(login.trim().to_lowercase())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+        let id: i64 = row.try_get("id")?;
+        user_from_row(&row, units_of(self.reader(), id).await?)
+    }
+
+    pub async fn create_user(&self, actor: Actor<'_>, input: &UserInput) -> Result<CreatedUser> {
+        let (mut user, password) = input.apply(None, chrono::Utc::now())?;
+        let generated = password.is_none().then(generate_password);
+        user.must_change_password = generated.is_some();
+        let hash = hash_password(password.or(generated.clone()).unwrap_or_default()).await?;
+        let mut tx = self.begin().await?;
+        let now = ms(user.created_at);
+        let id: i64 = sqlx::query(
+            "INSERT INTO users (login, name, email, role, language, password_hash, disabled, \
+             must_change_password, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+        )
+        .bind(user.login.clone())
+        .bind(user.name.clone())
+        .bind(user.email.clone())
+        .bind(user.role.code())
+        .bind(user.language.code())
+        .bind(hash)
+        .bind(i64::from(user.disabled))
+        .bind(i64::from(user.must_change_password))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if StoreError::is_unique_violation(&e) {
+                StoreError::Conflict { field: "login".into(), code: "taken".into(), existing_id: None }
+            } else {
+                e.into()
+            }
+        })?
+        .try_get("id")?;
+        user.id = UserId(id);
+        write_units(&mut tx, &user).await?;
+        let change = Change {
+            entity: EntityKind::User,
+            entity_id: id.to_string(),
+            action: "user.create",
+            before: None,
+            after: snapshot(&user),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(CreatedUser {
+            user,
+            generated_password: generated,
+        })
+    }
+
+    /// Edits an account. Disabling it ends its sessions at once.
+    pub async fn update_user(
+        &self,
+        actor: Actor<'_>,
+        id: UserId,
+        input: &UserInput,
+    ) -> Result<StaffUser> {
+        let new_hash = match &input.password {
+            Some(p) => {
+                check_password(p).map_err(|e| atiende_domain::RuleError::Invalid(vec![e]))?;
+                Some(hash_password(p.clone()).await?)
+            }
+            None => None,
+        };
+        let mut tx = self.begin().await?;
+        let before = user_in_tx(&mut tx, id).await?;
+        let (mut after, _) = input.apply(Some(&before), chrono::Utc::now())?;
+        if new_hash.is_some() {
+            // A password set by someone else is temporary: its owner chooses their own.
+            after.must_change_password = actor.user_id() != Some(id);
+        }
+        sqlx::query(
+            "UPDATE users SET name = $1, email = $2, role = $3, language = $4, disabled = $5, \
+             must_change_password = $6, password_hash = COALESCE($7, password_hash), updated_at = $8 WHERE id = $9",
+        )
+        .bind(after.name.clone())
+        .bind(after.email.clone())
+        .bind(after.role.code())
+        .bind(after.language.code())
+        .bind(i64::from(after.disabled))
+        .bind(i64::from(after.must_change_password))
+        .bind(new_hash.clone())
+        .bind(ms(chrono::Utc::now()))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        write_units(&mut tx, &after).await?;
+        if after.disabled || new_hash.is_some() {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let change = Change {
+            entity: EntityKind::User,
+            entity_id: id.to_string(),
+            action: if new_hash.is_some() {
+                "user.password"
+            } else {
+                "user.update"
+            },
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// The person changes their own password, proving they know the current one.
+    pub async fn change_own_password(
+        &self,
+        user: &StaffUser,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        check_password(new).map_err(|e| atiende_domain::RuleError::Invalid(vec![e]))?;
+        if self.verify_login(&user.login, current).await?.is_none() {
+            return Err(
+                atiende_domain::RuleError::invalid("current_password", "wrong_password").into(),
+            );
+        }
+        let input = UserInput {
+            password: Some(new.to_string()),
+            ..Default::default()
+        };
+        self.update_user(Actor::Staff(user), user.id, &input)
+            .await?;
+        Ok(())
+    }
+
+    /// The account for a login and password, if both match and the account is enabled.
+    pub async fn verify_login(&self, login: &str, password: &str) -> Result<Option<StaffUser>> {
+        let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE login = $1")
+            .bind(login.trim().to_lowercase())
+            .fetch_optional(self.reader())
+            .await?;
+        let Some(r) = row else {
+            // Spend the same time as a real check, so the answer does not reveal which logins exist.
+            let _ = hash_password(password.to_string()).await;
+            return Ok(None);
+        };
+        let (id, hash, disabled) = (
+            r.try_get::<i64, _>("id")?,
+            r.try_get::<String, _>("password_hash")?,
+            flag(&r, "disabled")?,
+        );
+        let ok = verify_password(password.to_string(), hash).await;
+        if !ok || disabled {
+            return Ok(None);
+        }
+        Ok(Some(self.user(UserId(id)).await?))
+    }
+
+    /// Starts a session; returns the cookie secret and the CSRF token bound to it.
+    pub async fn create_session(
+        &self,
+        user: UserId,
+        ttl: chrono::Duration,
+    ) -> Result<(String, String)> {
+        let token = random_token();
+        let csrf = random_token();
+        let now = chrono::Utc::now();
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash(&token))
+            .bind(user.0)
+            .bind(csrf.clone())
+            .bind(ms(now))
+            .bind(ms(now + ttl))
+            .execute(self.writer())
+            .await?;
+        Ok((token, csrf))
+    }
+
+    /// The enabled account behind a session cookie, with the session's CSRF token.
+    pub async fn session_user(&self, token: &str) -> Result<Option<(StaffUser, String)>> {
+        let row = sqlx::query(
+            "SELECT s.csrf_token, s.user_id FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+        )
+        .bind(token_hash(token))
+        .bind(ms(chrono::Utc::now()))
+        .fetch_optional(self.reader())
+        .await?;
+        match row {
+            Some(r) => Ok(Some((
+                self.user(UserId(r.try_get("user_id")?)).await?,
+                r.try_get("csrf_token")?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_at < $2")
+            .bind(token_hash(token))
+            .bind(ms(chrono::Utc::now()))
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// A bearer token for an integration, bound to a user. The secret is returned once.
+    pub async fn create_api_token(
+        &self,
+        actor: Actor<'_>,
+        user: UserId,
+        name: &str,
+    ) -> Result<(i64, String)> {
+        let token = format!("atd_{}", random_token());
+        let mut tx = self.begin().await?;
+        user_in_tx(&mut tx, user).await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(user.0)
+        .bind(name.trim().to_string())
+        .bind(token_hash(&token))
+        .bind(ms(chrono::Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let change = Change {
+            entity: EntityKind::ApiToken,
+            entity_id: id.to_string(),
+            action: "token.create",
+            before: None,
+            after: Some(serde_json::json!({ "user_id": user, "name": name })),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok((id, token))
+    }
+
+    /// Revokes a token by id; returns whether one was active.
+    pub async fn revoke_api_token(&self, actor: Actor<'_>, id: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(ms(chrono::Utc::now()))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            let change = Change {
+                entity: EntityKind::ApiToken,
+                entity_id: id.to_string(),
+                action: "token.revoke",
+                before: None,
+                after: None,
+            };
+            record(&mut tx, actor, change).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// The enabled account behind a bearer token.
+    pub async fn token_user(&self, token: &str) -> Result<Option<StaffUser>> {
+        let row = sqlx::query(
+            "SELECT t.user_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(self.reader())
+        .await?;
+        match row {
+            Some(r) => Ok(Some(self.user(UserId(r.try_get("user_id")?)).await?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! One story of the storage, told on both engines: every test here runs on SQLite and on
+//! PostgreSQL (`sqlite::…` and `postgres::…`).
+
+use atiende_domain::RuleError;
+use atiende_domain::access::Scope;
+use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
+use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
+use atiende_domain::derivation::DeriveInput;
+use atiende_domain::ids::ContactId;
+use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput, Status};
+use atiende_domain::unit::{Unit, UnitKind};
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::audit::AuditQuery;
+use atiende_store::incidents::IncidentFilter;
+use atiende_store::testing::TestDb;
+use atiende_store::{Actor, StoreError};
+use chrono::TimeZone;
+
+atiende_store::on_both_engines!(
+    migrating_twice_changes_nothing,
+    first_run_seeds_the_catalogues_and_one_administrator,
+    folios_are_sequential_and_unique_under_concurrent_creation,
+    an_incident_received_on_new_years_eve_gets_that_years_folio,
+    a_contact_is_found_by_any_of_its_identifiers,
+    two_contacts_never_share_an_email_phone_or_whatsapp_id,
+    merging_two_contacts_keeps_both_histories,
+    closing_without_notes_is_refused_and_changes_nothing,
+    closing_writes_the_survey_due_entry_and_the_audit_trail_in_one_step,
+    a_continuing_education_incident_is_derived_to_promotion_and_closed_at_once,
+    a_critical_incident_waits_in_the_leads_queue_until_the_lead_derives_it,
+    a_buzon_suggestion_is_routed_to_the_quality_owner,
+    a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit,
+    reopening_is_recorded_and_cancels_first_contact_resolution,
+    the_incident_list_filters_searches_and_pages,
+    sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working,
+    a_wrong_password_does_not_log_in,
+);
+
+async fn setup(db: &TestDb) -> (StaffUser, StaffUser) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let agent = user(db, "agente1", Role::Agent, vec![]).await;
+    let lead = user(db, "lider", Role::CapLead, vec![]).await;
+    (agent, lead)
+}
+
+async fn user(
+    db: &TestDb,
+    login: &str,
+    role: Role,
+    units: Vec<atiende_domain::ids::UnitId>,
+) -> StaffUser {
+    let input = UserInput {
+        login: Some(login.into()),
+        role: Some(role),
+        unit_ids: Some(units),
+        password: Some("contraseña-segura-2".into()),
+        ..Default::default()
+    };
+    db.create_user(Actor::System, &input)
+        .await
+        .expect("user")
+        .user
+}
+
+async fn unit(db: &TestDb, kind: UnitKind) -> Unit {
+    db.units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.kind == kind)
+        .expect("seeded unit")
+}
+
+async fn contact(
+    db: &TestDb,
+    agent: &StaffUser,
+    email: &str,
+    line: Option<ProgrammeLine>,
+) -> ContactId {
+    let input = ContactInput {
+        name: Some("Ana López".into()),
+        emails: Some(vec![email.into()]),
+        programme_line: line,
+        user_type: Some(UserType::Student),
+        ..Default::default()
+    };
+    db.create_contact(Actor::Staff(agent), &input)
+        .await
+        .expect("contact")
+        .id
+}
+
+fn phone_incident(contact: ContactId) -> NewIncidentInput {
+    NewIncidentInput {
+        channel: Channel::Phone,
+        contact_id: Some(contact),
+        subject: "No puedo entrar a la plataforma".into(),
+        body: "Llama porque su contraseña no funciona.".into(),
+        user_type: None,
+        incident_type: None,
+        topic_id: None,
+        critical: false,
+        assigned_to: None,
+        received_at: None,
+    }
+}
+
+fn classify_question() -> ClassifyInput {
+    ClassifyInput {
+        incident_type: Some(IncidentType::Question),
+        ..Default::default()
+    }
+}
+
+fn derive_to(unit: &Unit, close: bool) -> DeriveInput {
+    DeriveInput {
+        unit_id: unit.id,
+        medium: Medium::Email,
+        reason: "Lo atiende la unidad".into(),
+        user_told: None,
+        told_address: None,
+        close,
+        notes: close.then(|| "Se derivó y se informó al usuario".into()),
+    }
+}
+
+async fn migrating_twice_changes_nothing(db: TestDb) {
+    assert_eq!(db.migrate().await.expect("second migrate"), 0);
+}
+
+async fn first_run_seeds_the_catalogues_and_one_administrator(db: TestDb) {
+    let admin = db
+        .first_run(None)
+        .await
+        .expect("first run")
+        .expect("admin created");
+    assert_eq!(admin.login, "admin");
+    let password = admin.generated_password.expect("one-time password");
+    let user = db
+        .verify_login("admin", &password)
+        .await
+        .expect("verify")
+        .expect("logs in");
+    assert!(
+        user.must_change_password,
+        "a generated password is one-time"
+    );
+    assert!(db.first_run(None).await.expect("second run").is_none());
+    let kinds: Vec<_> = db
+        .units()
+        .await
+        .expect("units")
+        .iter()
+        .map(|u| u.kind)
+        .collect();
+    for kind in [
+        UnitKind::Promotion,
+        UnitKind::TopManagement,
+        UnitKind::Quality,
+        UnitKind::Coordination,
+    ] {
+        assert!(kinds.contains(&kind), "{kind} seeded");
+    }
+    assert!(
+        db.topics()
+            .await
+            .expect("topics")
+            .iter()
+            .any(|t| t.name == "Inscripción y reinscripción")
+    );
+}
+
+async fn folios_are_sequential_and_unique_under_concurrent_creation(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let store = db.store.clone();
+        let agent = agent.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_incident(Actor::Staff(&agent), phone_incident(c))
+                .await
+                .expect("created")
+                .folio
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.expect("task").seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+}
+
+async fn an_incident_received_on_new_years_eve_gets_that_years_folio(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let mut input = phone_incident(c);
+    // 31 December 2025, 23:30 in Guadalajara.
+    input.received_at = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 5, 30, 0).single();
+    let incident = db
+        .create_incident(Actor::Staff(&agent), input)
+        .await
+        .expect("created");
+    assert_eq!(incident.folio.to_string(), "CAP-2025-000001");
+}
+
+async fn a_contact_is_found_by_any_of_its_identifiers(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let input = ContactInput {
+        name: Some("Luis Pérez".into()),
+        emails: Some(vec!["Luis.Perez@Alumnos.UDG.mx".into()]),
+        phones: Some(vec!["33 1234 5678".into()]),
+        whatsapp_id: Some("5213312345678".into()),
+        student_code: Some("219876543".into()),
+        ..Default::default()
+    };
+    let created = db
+        .create_contact(Actor::Staff(&agent), &input)
+        .await
+        .expect("contact");
+    for (kind, raw) in [
+        (IdentifierKind::Email, "luis.perez@alumnos.udg.mx"),
+        (IdentifierKind::Phone, "+52 1 33 1234 5678"),
+        (IdentifierKind::Whatsapp, "5213312345678"),
+        (IdentifierKind::StudentCode, "219876543"),
+    ] {
+        let ident = Identifier::parse(kind, raw).expect("identifier");
+        let found = db
+            .find_contact(&ident)
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(found.id, created.id, "by {kind}");
+    }
+}
+
+async fn two_contacts_never_share_an_email_phone_or_whatsapp_id(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let first = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let dup = ContactInput {
+        name: Some("Otra".into()),
+        emails: Some(vec!["ANA@alumnos.udg.mx".into()]),
+        ..Default::default()
+    };
+    match db.create_contact(Actor::Staff(&agent), &dup).await {
+        Err(StoreError::Conflict {
+            field, existing_id, ..
+        }) => {
+            assert_eq!(field, "email");
+            assert_eq!(existing_id, Some(first.0));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let listed = db.contacts(&Default::default()).await.expect("list");
+    assert_eq!(listed.len(), 1, "the refused contact was not half-created");
+}
+
+async fn merging_two_contacts_keeps_both_histories(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let a = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let b = contact(
+        &db,
+        &agent,
+        "ana.lopez@gmail.com",
+        Some(ProgrammeLine::Undergraduate),
+    )
+    .await;
+    let ia = db
+        .create_incident(Actor::Staff(&agent), phone_incident(a))
+        .await
+        .expect("incident a");
+    let ib = db
+        .create_incident(Actor::Staff(&agent), phone_incident(b))
+        .await
+        .expect("incident b");
+    let merged = db
+        .merge_contacts(Actor::Staff(&agent), a, b)
+        .await
+        .expect("merge");
+    assert_eq!(merged.emails.len(), 2);
+    assert_eq!(merged.programme_line, Some(ProgrammeLine::Undergraduate));
+    let filter = IncidentFilter {
+        contact_id: Some(a),
+        limit: 50,
+        ..Default::default()
+    };
+    let ids: Vec<_> = db
+        .incidents(&Scope::All, &filter)
+        .await
+        .expect("list")
+        .iter()
+        .map(|s| s.incident.id)
+        .collect();
+    assert!(ids.contains(&ia.id) && ids.contains(&ib.id));
+    assert_eq!(db.contact(b).await.expect("old").merged_into, Some(a));
+    let gmail = Identifier::parse(IdentifierKind::Email, "ana.lopez@gmail.com").expect("id");
+    assert_eq!(
+        db.find_contact(&gmail).await.expect("lookup").map(|c| c.id),
+        Some(a)
+    );
+    let trail = db
+        .audit(&AuditQuery {
+            entity_id: Some(a.to_string()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        trail
+            .expect("audit")
+            .iter()
+            .any(|e| e.action == "contact.merge")
+    );
+}
+
+async fn closing_without_notes_is_refused_and_changes_nothing(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let i = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    db.classify_incident(Actor::Staff(&agent), i.id, &classify_question())
+        .await
+        .expect("classified");
+    match db.close_incident(Actor::Staff(&agent), i.id, None).await {
+        Err(StoreError::Rule(RuleError::CloseMissing(fields))) => {
+            assert_eq!(
+                fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
+                ["notes"]
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        db.incident(i.id).await.expect("reload").status,
+        Status::Open
+    );
+    assert!(db.outbox(Some(i.id), 10).await.expect("outbox").is_empty());
+}
+
+async fn closing_writes_the_survey_due_entry_and_the_audit_trail_in_one_step(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let i = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    assert_eq!(
+        i.user_type,
+        Some(UserType::Student),
+        "prefilled from the contact"
+    );
+    db.classify_incident(Actor::Staff(&agent), i.id, &classify_question())
+        .await
+        .expect("classified");
+    let closed = db
+        .close_incident(
+            Actor::Staff(&agent),
+            i.id,
+            Some("Se restableció la contraseña"),
+        )
+        .await
+        .expect("closed");
+    assert_eq!(closed.status, Status::Closed);
+    assert!(closed.first_response_at.is_some());
+    let outbox = db.outbox(Some(i.id), 10).await.expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].kind, "survey_due");
+    let detail = db.incident_detail(i.id, 7).await.expect("detail");
+    assert!(detail.first_contact_resolution);
+    assert!(
+        detail
+            .timeline
+            .iter()
+            .any(|e| e.kind == EntryKind::Intervention)
+    );
+    let trail = db
+        .audit(&AuditQuery {
+            entity_id: Some(i.folio.to_string()),
+            limit: 20,
+            ..Default::default()
+        })
+        .await;
+    let actions: Vec<_> = trail
+        .expect("audit")
+        .into_iter()
+        .map(|e| (e.action, e.actor_id))
+        .collect();
+    for action in ["incident.create", "incident.classify", "incident.close"] {
+        assert!(
+            actions.contains(&(action.to_string(), Some(agent.id))),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+async fn a_continuing_education_incident_is_derived_to_promotion_and_closed_at_once(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(
+        &db,
+        &agent,
+        "diplomado@gmail.com",
+        Some(ProgrammeLine::ContinuingEducation),
+    )
+    .await;
+    let i = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    db.classify_incident(Actor::Staff(&agent), i.id, &classify_question())
+        .await
+        .expect("classified");
+    let refused = db
+        .close_incident(Actor::Staff(&agent), i.id, Some("Informé"))
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Rule(
+            RuleError::ContinuingEducationNeedsPromotion
+        ))
+    ));
+    let promotion = unit(&db, UnitKind::Promotion).await;
+    let (after, derivation) = db
+        .derive_incident(Actor::Staff(&agent), i.id, &derive_to(&promotion, true))
+        .await
+        .expect("derived");
+    assert_eq!(after.status, Status::Closed);
+    assert!(derivation.closed_incident);
+    assert_eq!(db.outbox(Some(i.id), 10).await.expect("outbox").len(), 1);
+}
+
+async fn a_critical_incident_waits_in_the_leads_queue_until_the_lead_derives_it(db: TestDb) {
+    let (agent, lead) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let i = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    let critical = ClassifyInput {
+        critical: Some(true),
+        incident_type: Some(IncidentType::Complaint),
+        ..Default::default()
+    };
+    db.classify_incident(Actor::Staff(&agent), i.id, &critical)
+        .await
+        .expect("flagged");
+    let queue = IncidentFilter {
+        leads_queue: true,
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(
+        db.incidents(&Scope::All, &queue)
+            .await
+            .expect("queue")
+            .len(),
+        1
+    );
+    let top = unit(&db, UnitKind::TopManagement).await;
+    let refused = db
+        .derive_incident(Actor::Staff(&agent), i.id, &derive_to(&top, false))
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Rule(RuleError::OnlyLeadDerivesToTopManagement))
+    ));
+    db.derive_incident(Actor::Staff(&lead), i.id, &derive_to(&top, false))
+        .await
+        .expect("lead derives");
+    assert!(
+        db.incidents(&Scope::All, &queue)
+            .await
+            .expect("queue")
+            .is_empty()
+    );
+}
+
+async fn a_buzon_suggestion_is_routed_to_the_quality_owner(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let input = NewIncidentInput {
+        channel: Channel::SuggestionBox,
+        contact_id: None,
+        subject: String::new(),
+        body: "Sería útil tener tutoriales en video de la plataforma.".into(),
+        user_type: None,
+        incident_type: Some(IncidentType::Suggestion),
+        topic_id: None,
+        critical: false,
+        assigned_to: None,
+        received_at: None,
+    };
+    let i = db
+        .create_incident(Actor::System, input)
+        .await
+        .expect("anonymous buzón entry");
+    assert_eq!(i.contact_id, None);
+    let derivations = db.derivations(i.id).await.expect("derivations");
+    assert_eq!(derivations.len(), 1);
+    assert_eq!(derivations[0].unit_kind, UnitKind::Quality);
+}
+
+async fn a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let units = db.units().await.expect("units");
+    let coordinations: Vec<_> = units
+        .iter()
+        .filter(|u| u.kind == UnitKind::Coordination)
+        .collect();
+    let (mine, other) = (coordinations[0], coordinations[1]);
+    let responsible = user(&db, "escolar", Role::UnitResponsible, vec![mine.id]).await;
+    let stranger = user(&db, "finanzas", Role::UnitResponsible, vec![other.id]).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let derived = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    let not_derived = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    let (waiting, d) = db
+        .derive_incident(Actor::Staff(&agent), derived.id, &derive_to(mine, false))
+        .await
+        .expect("derived");
+    assert_eq!(waiting.status, Status::WaitingUnit);
+
+    let scope = responsible.incident_scope();
+    let seen: Vec<_> = db
+        .incidents(
+            &scope,
+            &IncidentFilter {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.incident.id)
+        .collect();
+    assert_eq!(seen, vec![derived.id]);
+    assert!(
+        db.incident_visible(&scope, derived.id)
+            .await
+            .expect("visible")
+    );
+    assert!(
+        !db.incident_visible(&scope, not_derived.id)
+            .await
+            .expect("visible")
+    );
+    assert!(
+        !db.incident_visible(&stranger.incident_scope(), derived.id)
+            .await
+            .expect("visible")
+    );
+
+    let refused = db
+        .answer_derivation(Actor::Staff(&stranger), derived.id, d.id, "No es nuestro")
+        .await;
+    assert!(matches!(refused, Err(StoreError::Forbidden)));
+    let (back, answered) = db
+        .answer_derivation(
+            Actor::Staff(&responsible),
+            derived.id,
+            d.id,
+            "Ya se corrigió el kárdex",
+        )
+        .await
+        .expect("answered");
+    assert_eq!(back.status, Status::Open, "returns to the CAP");
+    assert_eq!(answered.answered_by, Some(responsible.id));
+}
+
+async fn reopening_is_recorded_and_cancels_first_contact_resolution(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let i = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("created");
+    db.classify_incident(Actor::Staff(&agent), i.id, &classify_question())
+        .await
+        .expect("classified");
+    db.close_incident(Actor::Staff(&agent), i.id, Some("Resuelto"))
+        .await
+        .expect("closed");
+    let reopened = db
+        .reopen_incident(Actor::Staff(&agent), i.id, "El usuario volvió a llamar")
+        .await
+        .expect("reopened");
+    assert_eq!(
+        (reopened.status, reopened.reopened_count),
+        (Status::Open, 1)
+    );
+    db.close_incident(Actor::Staff(&agent), i.id, None)
+        .await
+        .expect("closed again: notes already recorded");
+    let detail = db.incident_detail(i.id, 7).await.expect("detail");
+    assert!(!detail.first_contact_resolution);
+    let changes = detail
+        .timeline
+        .iter()
+        .filter(|e| e.kind == EntryKind::StatusChange)
+        .count();
+    assert_eq!(changes, 3);
+}
+
+async fn the_incident_list_filters_searches_and_pages(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    for n in 0..7 {
+        let mut input = phone_incident(c);
+        input.subject = format!("Duda sobre inscripción {n}");
+        if n % 2 == 0 {
+            input.channel = Channel::InPerson;
+        }
+        db.create_incident(Actor::Staff(&agent), input)
+            .await
+            .expect("created");
+    }
+    let page1 = db
+        .incidents(
+            &Scope::All,
+            &IncidentFilter {
+                limit: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("page 1");
+    assert_eq!(page1.len(), 3);
+    let cursor = page1.last().map(|s| s.incident.id.0);
+    let page2 = db
+        .incidents(
+            &Scope::All,
+            &IncidentFilter {
+                limit: 10,
+                before_id: cursor,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(page2.expect("page 2").len(), 4);
+    let in_person = IncidentFilter {
+        channel: Some(Channel::InPerson),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(
+        db.incidents(&Scope::All, &in_person)
+            .await
+            .expect("filtered")
+            .len(),
+        4
+    );
+    for q in ["INSCRIPCIÓN 3", "ana@alumnos", "ANA LÓPEZ", "CAP-"] {
+        let found = db
+            .incidents(
+                &Scope::All,
+                &IncidentFilter {
+                    q: Some(q.into()),
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(!found.expect("search").is_empty(), "search for {q}");
+    }
+    let none = IncidentFilter {
+        q: Some("100%".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    assert!(
+        db.incidents(&Scope::All, &none)
+            .await
+            .expect("search")
+            .is_empty(),
+        "LIKE wildcards are literal"
+    );
+}
+
+async fn sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let (cookie, csrf) = db
+        .create_session(agent.id, chrono::Duration::hours(8))
+        .await
+        .expect("session");
+    let (user, stored_csrf) = db
+        .session_user(&cookie)
+        .await
+        .expect("lookup")
+        .expect("active");
+    assert_eq!((user.id, stored_csrf), (agent.id, csrf));
+    let (token_id, token) = db
+        .create_api_token(Actor::System, agent.id, "integración")
+        .await
+        .expect("token");
+    assert_eq!(
+        db.token_user(&token).await.expect("lookup").map(|u| u.id),
+        Some(agent.id)
+    );
+    assert!(
+        db.revoke_api_token(Actor::System, token_id)
+            .await
+            .expect("revoke")
+    );
+    assert!(db.token_user(&token).await.expect("lookup").is_none());
+    let disable = UserInput {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    db.update_user(Actor::System, agent.id, &disable)
+        .await
+        .expect("disabled");
+    assert!(db.session_user(&cookie).await.expect("lookup").is_none());
+}
+
+async fn a_wrong_password_does_not_log_in(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    assert!(
+        db.verify_login(&agent.login, "contraseña-segura-2")
+            .await
+            .expect("verify")
+            .is_some()
+    );
+    assert!(
+        db.verify_login(&agent.login, "otra-contraseña")
+            .await
+            .expect("verify")
+            .is_none()
+    );
+    assert!(
+        db.verify_login("nadie", "otra-contraseña")
+            .await
+            .expect("verify")
+            .is_none()
+    );
+}
