@@ -1,1 +1,65 @@
-fn main() {}
+//! The `atiende` binary: the only place where concrete pieces are wired together.
+//! `atiende` (or `atiende serve`) runs the service; the other subcommands administer it.
+
+mod commands;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "atiende",
+    version,
+    about = "Help desk and CRM for university personalized-attention centres"
+)]
+struct Cli {
+    /// TOML configuration file (default: $ATIENDE_CONFIG, else built-in defaults).
+    #[arg(long, global = true, env = "ATIENDE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(commands::UserCommand),
+    /// Manage API tokens for integrations.
+    #[command(subcommand)]
+    Token(commands::TokenCommand),
+    /// Write a consistent copy of the running SQLite database to FILE.
+    Backup { file: PathBuf },
+    /// Print the effective configuration, secrets hidden.
+    Config,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = config::Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    serve::init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve::run(config).await,
+            Command::Migrate => commands::migrate(&config).await,
+            Command::User(cmd) => commands::user(&config, cmd).await,
+            Command::Token(cmd) => commands::token(&config, cmd).await,
+            Command::Backup { file } => commands::backup(&config, &file).await,
+            Command::Config => {
+                print!("{}", config.redacted());
+                Ok(())
+            }
+        }
+    })
+}

@@ -308,7 +308,8 @@ impl ContactFields {
         if let Some(n) = &input.notes {
             out.notes = v.text("notes", n, 10_000, false);
         }
-        if out.name.is_empty() && out.identifiers.is_empty() {
+        // Only when nothing else is wrong: an invalid email already says what to fix.
+        if out.name.is_empty() && out.identifiers.is_empty() && v.is_empty() {
             v.push("name", "name_or_identifier_required");
         }
         v.finish()?;

@@ -110,6 +110,10 @@ impl Validator {
         value.to_string()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn finish(self) -> Result<(), RuleError> {
         if self.0.is_empty() {
             Ok(())

@@ -10,10 +10,12 @@
 //! - [`access`]: which role may do what, and what a unit responsible may see;
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
+//! - [`calendar`]: local days and periods in the institution's time zone;
 //! - [`audit`], [`user`], [`unit`], [`ids`], [`error`].
 
 pub mod access;
 pub mod audit;
+pub mod calendar;
 pub mod classification;
 pub mod contact;
 pub mod derivation;

@@ -28,7 +28,7 @@ pub async fn record(tx: &mut Tx, actor: Actor<'_>, change: Change) -> Result<()>
         "INSERT INTO audit_log (at, actor_id, entity, entity_id, action, before_json, after_json) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(ms(chrono::Utc::now()))
+    .bind(ms(crate::db::now()))
     .bind(actor.user_id().map(|u| u.0))
     .bind(change.entity.code())
     .bind(change.entity_id)

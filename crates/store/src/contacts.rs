@@ -5,7 +5,6 @@ use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::{ProgrammeLine, UserType};
 use atiende_domain::contact::{Contact, ContactFields, ContactInput, Identifier, IdentifierKind};
 use atiende_domain::ids::ContactId;
-use chrono::Utc;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -123,7 +122,7 @@ pub(crate) async fn insert_contact(
     actor: Actor<'_>,
     fields: &ContactFields,
 ) -> Result<Contact> {
-    let now = ms(Utc::now());
+    let now = ms(crate::db::now());
     let id: i64 = sqlx::query(
         "INSERT INTO contacts (name, user_type, programme_line, opt_out_surveys, notes, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -250,7 +249,7 @@ impl Store {
         .bind(fields.programme_line.map(|l| l.code()))
         .bind(i64::from(fields.opt_out_surveys))
         .bind(fields.notes.clone())
-        .bind(ms(Utc::now()))
+        .bind(ms(crate::db::now()))
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
@@ -306,7 +305,7 @@ impl Store {
         .bind(kept.programme_line.or(gone.programme_line).map(|l| l.code()))
         .bind(i64::from(kept.opt_out_surveys || gone.opt_out_surveys))
         .bind(notes)
-        .bind(ms(Utc::now()))
+        .bind(ms(crate::db::now()))
         .bind(keep.0)
         .execute(&mut *tx)
         .await?;
@@ -339,7 +338,7 @@ impl Store {
             .await?;
         sqlx::query("UPDATE contacts SET merged_into = $1, updated_at = $2 WHERE id = $3")
             .bind(keep.0)
-            .bind(ms(Utc::now()))
+            .bind(ms(crate::db::now()))
             .bind(other.0)
             .execute(&mut *tx)
             .await?;

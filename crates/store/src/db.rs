@@ -179,6 +179,13 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
         })
 }
 
+/// The current time at the precision stored, so that what a write returns equals what a later
+/// read returns.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
 /// Timestamps are stored as milliseconds since the Unix epoch on both engines: one encoding,
 /// exact range comparisons, and periods computed in the institution's time zone in Rust.
 pub fn ms(at: DateTime<Utc>) -> i64 {

@@ -366,7 +366,7 @@ impl Store {
         actor: Actor<'_>,
         mut input: NewIncidentInput,
     ) -> Result<Incident> {
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let contact = match input.contact_id {
             Some(id) => {
@@ -386,7 +386,8 @@ impl Store {
         };
         input.contact_id = contact.as_ref().map(|c| c.id);
         input.validate(contact.as_ref().and_then(|c| c.user_type), now)?;
-        let received_at = input.received_at.unwrap_or(now);
+        // Stored in milliseconds: answer with what a later read returns.
+        let received_at = from_ms(ms(input.received_at.unwrap_or(now)))?;
         let folio = next_folio(&mut tx, Folio::year_of(received_at, self.tz)).await?;
         let mut incident = Incident {
             id: IncidentId(0),
@@ -624,7 +625,7 @@ impl Store {
         id: IncidentId,
         input: &ClassifyInput,
     ) -> Result<Incident> {
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
         let mut after = before.clone();
@@ -684,7 +685,7 @@ impl Store {
         ) {
             return Err(RuleError::invalid("kind", "invalid").into());
         }
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
         let mut after = before.clone();
@@ -735,7 +736,7 @@ impl Store {
         id: IncidentId,
         notes: Option<&str>,
     ) -> Result<Incident> {
-        let now = Utc::now();
+        let now = crate::db::now();
         let notes = notes.map(str::trim).filter(|n| !n.is_empty());
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
@@ -788,7 +789,7 @@ impl Store {
         let mut v = atiende_domain::error::Validator::new();
         let reason = v.text("reason", reason, 5_000, false);
         v.finish()?;
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
         let mut after = before.clone();
@@ -814,7 +815,7 @@ impl Store {
         id: IncidentId,
         to: Option<UserId>,
     ) -> Result<Incident> {
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
         if let Some(user) = to {
@@ -863,7 +864,7 @@ impl Store {
         let Actor::Staff(staff) = actor else {
             return Err(StoreError::Forbidden);
         };
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
         let unit = unit_in_tx(&mut tx, input.unit_id)
@@ -930,7 +931,7 @@ impl Store {
         derivation: DerivationId,
         text: &str,
     ) -> Result<(Incident, Derivation)> {
-        let now = Utc::now();
+        let now = crate::db::now();
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
         let derivations = derivations_in_tx(&mut tx, id).await?;

@@ -68,7 +68,7 @@ impl Store {
             )
             .bind(m.version)
             .bind(m.name)
-            .bind(chrono::Utc::now().timestamp_millis())
+            .bind(crate::db::now().timestamp_millis())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -33,7 +33,7 @@ pub async fn enqueue(
     incident: Option<IncidentId>,
     payload: serde_json::Value,
 ) -> Result<i64> {
-    let now = ms(chrono::Utc::now());
+    let now = ms(crate::db::now());
     let id = sqlx::query(
         "INSERT INTO outbox (kind, incident_id, payload, status, attempts, run_after, created_at, updated_at) \
          VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) RETURNING id",
@@ -77,5 +77,34 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// Figures for `/metrics`.
+pub struct Counts {
+    pub incidents_by_status: Vec<(String, i64)>,
+    pub outbox_pending: i64,
+}
+
+impl Store {
+    pub async fn counts(&self) -> Result<Counts> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM incidents GROUP BY status ORDER BY status",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let incidents_by_status = rows
+            .iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let outbox_pending =
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+                .fetch_one(self.reader())
+                .await?
+                .try_get("n")?;
+        Ok(Counts {
+            incidents_by_status,
+            outbox_pending,
+        })
     }
 }

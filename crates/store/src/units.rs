@@ -82,7 +82,7 @@ impl Store {
     pub async fn create_unit(&self, actor: Actor<'_>, input: &UnitInput) -> Result<Unit> {
         let mut unit = input.apply(None)?;
         let mut tx = self.begin().await?;
-        let now = ms(chrono::Utc::now());
+        let now = ms(crate::db::now());
         let id: i64 = sqlx::query(
             "INSERT INTO units (name, kind, responsible_name, email, phone, active, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
@@ -130,7 +130,7 @@ impl Store {
         .bind(after.email.clone())
         .bind(after.phone.clone())
         .bind(i64::from(after.active))
-        .bind(ms(chrono::Utc::now()))
+        .bind(ms(crate::db::now()))
         .bind(id.0)
         .execute(&mut *tx)
         .await

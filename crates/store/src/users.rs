@@ -175,7 +175,7 @@ impl Store {
     }
 
     pub async fn create_user(&self, actor: Actor<'_>, input: &UserInput) -> Result<CreatedUser> {
-        let (mut user, password) = input.apply(None, chrono::Utc::now())?;
+        let (mut user, password) = input.apply(None, crate::db::now())?;
         let generated = password.is_none().then(generate_password);
         user.must_change_password = generated.is_some();
         let hash = hash_password(password.or(generated.clone()).unwrap_or_default()).await?;
@@ -237,7 +237,7 @@ impl Store {
         };
         let mut tx = self.begin().await?;
         let before = user_in_tx(&mut tx, id).await?;
-        let (mut after, _) = input.apply(Some(&before), chrono::Utc::now())?;
+        let (mut after, _) = input.apply(Some(&before), crate::db::now())?;
         if new_hash.is_some() {
             // A password set by someone else is temporary: its owner chooses their own.
             after.must_change_password = actor.user_id() != Some(id);
@@ -253,7 +253,7 @@ impl Store {
         .bind(i64::from(after.disabled))
         .bind(i64::from(after.must_change_password))
         .bind(new_hash.clone())
-        .bind(ms(chrono::Utc::now()))
+        .bind(ms(crate::db::now()))
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
@@ -333,7 +333,7 @@ impl Store {
     ) -> Result<(String, String)> {
         let token = random_token();
         let csrf = random_token();
-        let now = chrono::Utc::now();
+        let now = crate::db::now();
         sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(token_hash(&token))
             .bind(user.0)
@@ -352,7 +352,7 @@ impl Store {
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
         )
         .bind(token_hash(token))
-        .bind(ms(chrono::Utc::now()))
+        .bind(ms(crate::db::now()))
         .fetch_optional(self.reader())
         .await?;
         match row {
@@ -367,7 +367,7 @@ impl Store {
     pub async fn end_session(&self, token: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_at < $2")
             .bind(token_hash(token))
-            .bind(ms(chrono::Utc::now()))
+            .bind(ms(crate::db::now()))
             .execute(self.writer())
             .await?;
         Ok(())
@@ -389,7 +389,7 @@ impl Store {
         .bind(user.0)
         .bind(name.trim().to_string())
         .bind(token_hash(&token))
-        .bind(ms(chrono::Utc::now()))
+        .bind(ms(crate::db::now()))
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -411,7 +411,7 @@ impl Store {
         let n = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
-        .bind(ms(chrono::Utc::now()))
+        .bind(ms(crate::db::now()))
         .bind(id)
         .execute(&mut *tx)
         .await?

@@ -1,1 +1,97 @@
+//! atiende's HTTP edge. Handlers parse, check the role, call the store (which calls the domain's
+//! rules) and shape the answer; no rule is decided here.
+//!
+//! - [`api`]: the JSON API under `/api/v1`, one module per resource, and its OpenAPI document;
+//! - [`auth`]: who is calling (session cookie with CSRF token, or bearer API token) and the
+//!   role check every handler starts with;
+//! - [`error`] and [`i18n`]: one error envelope, in Spanish or English;
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod i18n;
+pub mod rate_limit;
+
+use std::sync::Arc;
+
+use atiende_store::Store;
+use axum::Router;
+
+pub use error::AppError;
+
+/// Settings the web edge needs, taken from the service configuration.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Public URL of the service (links in messages, cookie `Secure` flag when https).
+    pub base_url: String,
+    pub session_hours: i64,
+    /// Days after closing in which a reopening cancels first-contact resolution.
+    pub reopen_window_days: i64,
+    /// Login attempts allowed per minute from one address (and for one login).
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            base_url: "http://127.0.0.1:8080".into(),
+            session_hours: 12,
+            reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
+            login_attempts_per_minute: 10,
+        }
+    }
+}
+
+impl WebConfig {
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+/// What every handler can reach. Nothing here holds state that correctness depends on: with
+/// several instances, the database is the only truth (rate limits are per instance).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<WebConfig>,
+    pub login_limiter: Arc<rate_limit::KeyedLimiter>,
+    pub metrics: Arc<health::Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: WebConfig) -> Self {
+        let limiter = rate_limit::KeyedLimiter::per_minute(config.login_attempts_per_minute);
+        AppState {
+            store,
+            config: Arc::new(config),
+            login_limiter: Arc::new(limiter),
+            metrics: Arc::new(health::Metrics::default()),
+        }
+    }
+}
+
+/// The whole application as one router; tests call it in process, the binary serves it.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(health::router())
+        .layer(axum::middleware::from_fn(error::localize))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::count,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,198 @@
+//! The administrative subcommands. Changes made here are audited as made by the system.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use atiende_domain::ids::UnitId;
+use atiende_domain::user::{Role, UserInput};
+use atiende_store::{Actor, Store, StoreError};
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::serve::open_store;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a staff account. Without --password-stdin a one-time password is printed.
+    Add {
+        login: String,
+        /// agent, cap_lead, unit_responsible, quality_owner, management or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Unit id a unit responsible answers for (repeatable).
+        #[arg(long = "unit")]
+        units: Vec<i64>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new temporary password (printed, or read with --password-stdin).
+    Passwd {
+        login: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account; its sessions end at once.
+    Disable { login: String },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a bearer token for a user; prints the token alone, for scripts.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: i64 },
+}
+
+pub async fn migrate(config: &Config) -> Result<()> {
+    let store = Store::connect(&config.database_url, config.time_zone()?).await?;
+    let applied = store.migrate().await?;
+    println!("{applied} migration(s) applied");
+    Ok(())
+}
+
+fn read_password() -> Result<String> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    Ok(password.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn explain(err: StoreError) -> anyhow::Error {
+    match err {
+        StoreError::Rule(r) => anyhow::anyhow!("refused: {r} ({:?})", r.fields()),
+        StoreError::Conflict { field, code, .. } => anyhow::anyhow!("{field}: {code}"),
+        other => other.into(),
+    }
+}
+
+pub async fn user(config: &Config, cmd: UserCommand) -> Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        UserCommand::Add {
+            login,
+            role,
+            name,
+            email,
+            units,
+            password_stdin,
+        } => {
+            let role = Role::from_code(&role).with_context(|| {
+                let all: Vec<_> = Role::ALL.iter().map(|r| r.code()).collect();
+                format!("unknown role `{role}`; one of {}", all.join(", "))
+            })?;
+            let input = UserInput {
+                login: Some(login),
+                role: Some(role),
+                name,
+                email,
+                unit_ids: Some(units.into_iter().map(UnitId).collect()),
+                password: if password_stdin {
+                    Some(read_password()?)
+                } else {
+                    None
+                },
+                ..Default::default()
+            };
+            let created = store
+                .create_user(Actor::System, &input)
+                .await
+                .map_err(explain)?;
+            println!(
+                "created {} ({}) with id {}",
+                created.user.login, created.user.role, created.user.id
+            );
+            if let Some(p) = created.generated_password {
+                println!("one-time password: {p}");
+            }
+        }
+        UserCommand::Passwd {
+            login,
+            password_stdin,
+        } => {
+            let user = store.user_by_login(&login).await.map_err(explain)?;
+            let password = if password_stdin {
+                read_password()?
+            } else {
+                atiende_store::users::generate_password()
+            };
+            let input = UserInput {
+                password: Some(password.clone()),
+                ..Default::default()
+            };
+            store
+                .update_user(Actor::System, user.id, &input)
+                .await
+                .map_err(explain)?;
+            if !password_stdin {
+                println!("temporary password for {login}: {password}");
+            } else {
+                println!("password set for {login}; it must be changed at the next login");
+            }
+        }
+        UserCommand::Disable { login } => {
+            let user = store.user_by_login(&login).await.map_err(explain)?;
+            let input = UserInput {
+                disabled: Some(true),
+                ..Default::default()
+            };
+            store
+                .update_user(Actor::System, user.id, &input)
+                .await
+                .map_err(explain)?;
+            println!("disabled {login}");
+        }
+        UserCommand::List => {
+            for u in store.users().await? {
+                let state = if u.disabled { "disabled" } else { "active" };
+                println!("{}\t{}\t{}\t{}\t{}", u.id, u.login, u.role, state, u.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn token(config: &Config, cmd: TokenCommand) -> Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        TokenCommand::Create { user, name } => {
+            let user = store.user_by_login(&user).await.map_err(explain)?;
+            if user.disabled {
+                bail!("{} is disabled", user.login);
+            }
+            let (_, token) = store
+                .create_api_token(Actor::System, user.id, &name)
+                .await?;
+            println!("{token}");
+        }
+        TokenCommand::Revoke { id } => {
+            if store.revoke_api_token(Actor::System, id).await? {
+                println!("revoked token {id}");
+            } else {
+                bail!("no active token with id {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn backup(config: &Config, file: &Path) -> Result<()> {
+    let store = open_store(config).await?;
+    store.backup(file).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => anyhow::anyhow!("{} already exists", file.display()),
+        other => other.into(),
+    })?;
+    println!("backup written to {}", file.display());
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Configuration: defaults embedded in the binary, then a TOML file, then `ATIENDE_*`
+//! environment variables, each overriding the one before.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    pub base_url: String,
+    pub admin_password: String,
+    pub time_zone: String,
+    pub session_hours: i64,
+    pub reopen_window_days: i64,
+    pub login_attempts_per_minute: u32,
+    pub log_format: String,
+}
+
+impl Config {
+    /// Loads the configuration. `file` may be absent; `env` is the process environment (a
+    /// parameter so that tests need not touch global state).
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut table: toml::Table = DEFAULTS.parse().context("embedded defaults")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let overrides: toml::Table = text
+                .parse()
+                .with_context(|| format!("parsing {}", path.display()))?;
+            for (key, value) in overrides {
+                if !table.contains_key(&key) {
+                    bail!("{}: unknown setting `{key}`", path.display());
+                }
+                table.insert(key, value);
+            }
+        }
+        let keys: Vec<String> = table.keys().cloned().collect();
+        for key in keys {
+            let var = format!("ATIENDE_{}", key.to_uppercase());
+            let Some(raw) = env(&var) else { continue };
+            let value = match table.get(&key) {
+                Some(toml::Value::Integer(_)) => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var} must be a whole number"))?,
+                ),
+                Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var} must be true or false"))?,
+                ),
+                _ => toml::Value::String(raw),
+            };
+            table.insert(key, value);
+        }
+        let mut config: Config = table.try_into().context("configuration")?;
+        if config.base_url.is_empty() {
+            config.base_url = format!("http://{}", config.listen);
+        }
+        config.time_zone()?;
+        Ok(config)
+    }
+
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz> {
+        self.time_zone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown time zone `{}`", self.time_zone))
+    }
+
+    pub fn redacted_database_url(&self) -> String {
+        redact_url_password(&self.database_url)
+    }
+
+    /// The configuration as TOML with secrets hidden.
+    pub fn redacted(&self) -> String {
+        let mut shown = self.clone();
+        if !shown.admin_password.is_empty() {
+            shown.admin_password = "********".into();
+        }
+        shown.database_url = redact_url_password(&shown.database_url);
+        toml::to_string(&shown).unwrap_or_default()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_defaults_run_on_a_sqlite_file_on_localhost() {
+        let c = Config::load(None, no_env).expect("defaults load");
+        assert_eq!(c.database_url, "sqlite://atiende.db");
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.time_zone().expect("tz"), chrono_tz::America::Mexico_City);
+    }
+
+    #[test]
+    fn a_file_overrides_the_defaults_and_the_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("atiende.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nsession_hours = 4\n").expect("write");
+        let env = |k: &str| (k == "ATIENDE_SESSION_HOURS").then(|| "6".to_string());
+        let c = Config::load(Some(&path), env).expect("loads");
+        assert_eq!((c.listen.as_str(), c.session_hours), ("0.0.0.0:9000", 6));
+    }
+
+    #[test]
+    fn an_unknown_setting_or_a_bad_number_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("atiende.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
+        let err = Config::load(Some(&path), no_env).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown setting `lisen`"));
+        let err = Config::load(None, |k| {
+            (k == "ATIENDE_SESSION_HOURS").then(|| "many".into())
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("ATIENDE_SESSION_HOURS must be a whole number"));
+    }
+
+    #[test]
+    fn secrets_are_hidden_when_the_configuration_is_printed() {
+        let env = |k: &str| match k {
+            "ATIENDE_ADMIN_PASSWORD" => Some("s3creto-largo".to_string()),
+            "ATIENDE_DATABASE_URL" => Some("postgres://atiende:clave@db/atiende".to_string()),
+            _ => None,
+        };
+        let shown = Config::load(None, env).expect("loads").redacted();
+        assert!(
+            !shown.contains("s3creto") && !shown.contains("clave"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://atiende:********@db/atiende"));
+    }
+}

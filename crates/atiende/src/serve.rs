@@ -1,0 +1,103 @@
+//! `atiende serve`: migrate, seed on first run, listen, and shut down gracefully.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use atiende_store::Store;
+use atiende_web::{AppState, WebConfig};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+pub fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_env("ATIENDE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Connects and brings the schema up to date.
+pub async fn open_store(config: &Config) -> Result<Store> {
+    let store = Store::connect(&config.database_url, config.time_zone()?)
+        .await
+        .with_context(|| format!("connecting to {}", config.redacted_database_url()))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+pub async fn run(config: Config) -> Result<()> {
+    let store = open_store(&config).await?;
+    let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());
+    let first_admin = store
+        .first_run(admin_password)
+        .await
+        .context("first-run setup")?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let web = WebConfig {
+        base_url: config.base_url.clone(),
+        session_hours: config.session_hours,
+        reopen_window_days: config.reopen_window_days,
+        login_attempts_per_minute: config.login_attempts_per_minute,
+    };
+    let app = atiende_web::app(AppState::new(store.clone(), web));
+
+    println!("atiende está listo en {}", config.base_url);
+    match first_admin {
+        Some(admin) => match admin.generated_password {
+            Some(password) => println!(
+                "Entre con el usuario «{}» y la contraseña de un solo uso «{password}» (se pedirá cambiarla).",
+                admin.login
+            ),
+            None => println!(
+                "Entre con el usuario «{}» y la contraseña de ATIENDE_ADMIN_PASSWORD.",
+                admin.login
+            ),
+        },
+        None => {
+            println!("Entre con su usuario; un administrador crea cuentas con `atiende user add`.")
+        }
+    }
+    tracing::info!(listen = %config.listen, database = %config.redacted_database_url(), "serving");
+
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, let in-flight requests finish, then exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

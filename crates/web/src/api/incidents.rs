@@ -1,0 +1,403 @@
+//! Incidents: the queue, registering, and every step of the procedure on one incident.
+
+use atiende_domain::access::{Action, Scope};
+use atiende_domain::calendar::parse_bound;
+use atiende_domain::classification::{Channel, IncidentType, UserType};
+use atiende_domain::contact::Contact;
+use atiende_domain::derivation::{Derivation, DeriveInput};
+use atiende_domain::ids::{ContactId, DerivationId, IncidentId, TopicId, UnitId, UserId};
+use atiende_domain::incident::{
+    ClassifyInput, EntryKind, Incident, NewIncidentInput, Status, TimelineEntry,
+    suggested_unit_kind,
+};
+use atiende_domain::unit::UnitKind;
+use atiende_domain::user::StaffUser;
+use atiende_store::Actor;
+use atiende_store::incidents::{IncidentDetail, IncidentFilter, IncidentSummary};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Page, PageParams};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::extract::{Json, Path, Query};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one))
+        .routes(routes!(classify))
+        .routes(routes!(add_entry))
+        .routes(routes!(derive))
+        .routes(routes!(answer_derivation))
+        .routes(routes!(close))
+        .routes(routes!(reopen))
+        .routes(routes!(assign))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListParams {
+    pub status: Option<Status>,
+    pub channel: Option<Channel>,
+    pub user_type: Option<UserType>,
+    pub incident_type: Option<IncidentType>,
+    pub topic_id: Option<i64>,
+    /// Incidents derived to this unit.
+    pub unit_id: Option<i64>,
+    /// An agent's id, `me`, or `none` for unassigned.
+    pub assigned_to: Option<String>,
+    pub contact_id: Option<i64>,
+    pub critical: Option<bool>,
+    /// `leads`: critical incidents waiting for the CAP lead to derive them to top management.
+    pub queue: Option<String>,
+    /// Received on or after this local date (`2026-01-31`) or instant (RFC 3339).
+    pub from: Option<String>,
+    /// Received on or before this local date, or before this instant.
+    pub to: Option<String>,
+    /// Text in the folio, subject, or the contact's name, email, phone or code.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+}
+
+fn bound(
+    raw: Option<&str>,
+    tz: chrono_tz::Tz,
+    end: bool,
+    field: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+    raw.map(|r| {
+        parse_bound(r, tz, end)
+            .ok_or_else(|| atiende_domain::RuleError::invalid(field, "invalid_date").into())
+    })
+    .transpose()
+}
+
+/// The queue: incidents the caller may see, newest first, with filters.
+#[utoipa::path(get, path = "/incidents", tag = "incidents", params(ListParams), responses((status = 200, body = Page<IncidentSummary>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Page<IncidentSummary>>, AppError> {
+    let user = caller.require(Action::IncidentRead)?;
+    let page = PageParams {
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    let tz = state.store.time_zone();
+    let (assigned_to, unassigned) = match p.assigned_to.as_deref() {
+        None => (None, false),
+        Some("me") => (Some(user.id), false),
+        Some("none") => (None, true),
+        Some(id) => (
+            Some(UserId(
+                id.parse()
+                    .map_err(|_| AppError::BadRequest("assigned_to".into()))?,
+            )),
+            false,
+        ),
+    };
+    let filter = IncidentFilter {
+        status: p.status,
+        channel: p.channel,
+        user_type: p.user_type,
+        incident_type: p.incident_type,
+        topic_id: p.topic_id.map(TopicId),
+        unit_id: p.unit_id.map(UnitId),
+        assigned_to,
+        unassigned,
+        contact_id: p.contact_id.map(ContactId),
+        critical: p.critical,
+        leads_queue: p.queue.as_deref() == Some("leads"),
+        received_from: bound(p.from.as_deref(), tz, false, "from")?,
+        received_to: bound(p.to.as_deref(), tz, true, "to")?,
+        q: p.q,
+        before_id: page.before_id()?,
+        limit: page.limit() + 1,
+    };
+    let items = state
+        .store
+        .incidents(&user.incident_scope(), &filter)
+        .await?;
+    Ok(Json(Page::of(items, page.limit(), |s| s.incident.id.0)))
+}
+
+/// Registers an incident (a phone call, a visit, a typed-in buzón entry). The user type is
+/// prefilled from the contact's classification.
+#[utoipa::path(post, path = "/incidents", tag = "incidents", request_body = NewIncidentInput,
+    responses((status = 201, body = Incident), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<NewIncidentInput>,
+) -> Result<(StatusCode, Json<Incident>), AppError> {
+    let user = caller.require(Action::IncidentCreate)?;
+    let incident = state
+        .store
+        .create_incident(Actor::Staff(user), input)
+        .await?;
+    Ok((StatusCode::CREATED, Json(incident)))
+}
+
+/// Resolves a folio or id to an incident the caller may see. Out of scope looks like absent,
+/// so a unit responsible cannot probe which folios exist.
+async fn visible(
+    state: &AppState,
+    user: &StaffUser,
+    reference: &str,
+) -> Result<IncidentId, AppError> {
+    let id = state.store.incident_id(reference).await?;
+    let scope = user.incident_scope();
+    if scope != Scope::All && !state.store.incident_visible(&scope, id).await? {
+        return Err(AppError::NotFound("incident"));
+    }
+    Ok(id)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IncidentView {
+    #[serde(flatten)]
+    pub detail: IncidentDetail,
+    pub contact: Option<Contact>,
+    /// The unit the procedure suggests deriving to (Promoción for continuing education).
+    pub suggested_unit_kind: Option<UnitKind>,
+}
+
+/// One incident with its contact, derivations and timeline. `reference` is a folio
+/// (`CAP-2026-000123`) or an id.
+#[utoipa::path(get, path = "/incidents/{reference}", tag = "incidents", params(("reference" = String, Path)),
+    responses((status = 200, body = IncidentView), (status = 404, body = crate::error::ErrorEnvelope)))]
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+) -> Result<Json<IncidentView>, AppError> {
+    let user = caller.require(Action::IncidentRead)?;
+    let id = visible(&state, user, &reference).await?;
+    Ok(Json(view(&state, id).await?))
+}
+
+async fn view(state: &AppState, id: IncidentId) -> Result<IncidentView, AppError> {
+    let detail = state
+        .store
+        .incident_detail(id, state.config.reopen_window_days)
+        .await?;
+    let contact = match detail.incident.contact_id {
+        Some(c) => Some(state.store.contact(c).await?),
+        None => None,
+    };
+    let suggested_unit_kind = suggested_unit_kind(contact.as_ref().and_then(|c| c.programme_line));
+    Ok(IncidentView {
+        detail,
+        contact,
+        suggested_unit_kind,
+    })
+}
+
+/// Sets channel, user type, incident type, topic and the critical flag (fields left out stay).
+#[utoipa::path(post, path = "/incidents/{reference}/classify", tag = "incidents", params(("reference" = String, Path)),
+    request_body = ClassifyInput, responses((status = 200, body = Incident), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn classify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<ClassifyInput>,
+) -> Result<Json<Incident>, AppError> {
+    let user = caller.require(Action::IncidentWork)?;
+    let id = visible(&state, user, &reference).await?;
+    Ok(Json(
+        state
+            .store
+            .classify_incident(Actor::Staff(user), id, &input)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryInputKind {
+    /// Internal note, never shown to the user.
+    Note,
+    /// Pormenores de la intervención: what was done (required before closing).
+    Intervention,
+    /// An answer given to the user (sent on the incident's channel once channels are connected).
+    Answer,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EntryInput {
+    pub kind: EntryInputKind,
+    pub body: String,
+}
+
+/// Adds a note, intervention notes or an answer to the timeline.
+#[utoipa::path(post, path = "/incidents/{reference}/notes", tag = "incidents", params(("reference" = String, Path)),
+    request_body = EntryInput, responses((status = 201, body = TimelineEntry)))]
+async fn add_entry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<EntryInput>,
+) -> Result<(StatusCode, Json<TimelineEntry>), AppError> {
+    let (action, kind) = match input.kind {
+        EntryInputKind::Note => (Action::IncidentNote, EntryKind::Note),
+        EntryInputKind::Intervention => (Action::IncidentWork, EntryKind::Intervention),
+        EntryInputKind::Answer => (Action::IncidentWork, EntryKind::OutboundMessage),
+    };
+    let user = caller.require(action)?;
+    let id = visible(&state, user, &reference).await?;
+    let entry = state
+        .store
+        .add_entry(Actor::Staff(user), id, kind, &input.body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeriveResult {
+    pub incident: Incident,
+    pub derivation: Derivation,
+}
+
+/// Derives to a unit by phone or email, optionally closing in the same step. Only the CAP lead
+/// derives to top management.
+#[utoipa::path(post, path = "/incidents/{reference}/derivations", tag = "incidents", params(("reference" = String, Path)),
+    request_body = DeriveInput, responses((status = 201, body = DeriveResult), (status = 403, body = crate::error::ErrorEnvelope), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn derive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<DeriveInput>,
+) -> Result<(StatusCode, Json<DeriveResult>), AppError> {
+    let user = caller.require(Action::IncidentDerive)?;
+    let id = visible(&state, user, &reference).await?;
+    let (incident, derivation) = state
+        .store
+        .derive_incident(Actor::Staff(user), id, &input)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeriveResult {
+            incident,
+            derivation,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AnswerInput {
+    pub answer: String,
+}
+
+/// The unit's answer to a derivation, given by whoever answers for that unit.
+#[utoipa::path(post, path = "/incidents/{reference}/derivations/{derivation_id}/answer", tag = "incidents",
+    params(("reference" = String, Path), ("derivation_id" = i64, Path)), request_body = AnswerInput,
+    responses((status = 200, body = DeriveResult), (status = 403, body = crate::error::ErrorEnvelope)))]
+async fn answer_derivation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((reference, derivation_id)): Path<(String, i64)>,
+    Json(input): Json<AnswerInput>,
+) -> Result<Json<DeriveResult>, AppError> {
+    let user = caller.require(Action::DerivationAnswer)?;
+    let id = visible(&state, user, &reference).await?;
+    let (incident, derivation) = state
+        .store
+        .answer_derivation(
+            Actor::Staff(user),
+            id,
+            DerivationId(derivation_id),
+            &input.answer,
+        )
+        .await?;
+    Ok(Json(DeriveResult {
+        incident,
+        derivation,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CloseInput {
+    /// Intervention notes, recorded in the same step (required unless already recorded).
+    pub notes: Option<String>,
+}
+
+/// Closes the incident. Refused, naming what is missing, without channel, user type, incident
+/// type and intervention notes. Writes the survey-due entry.
+#[utoipa::path(post, path = "/incidents/{reference}/close", tag = "incidents", params(("reference" = String, Path)),
+    request_body = CloseInput, responses((status = 200, body = Incident), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn close(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<CloseInput>,
+) -> Result<Json<Incident>, AppError> {
+    let user = caller.require(Action::IncidentWork)?;
+    let id = visible(&state, user, &reference).await?;
+    Ok(Json(
+        state
+            .store
+            .close_incident(Actor::Staff(user), id, input.notes.as_deref())
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ReopenInput {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Reopens a closed incident; the reopening is recorded in the timeline and the audit trail.
+#[utoipa::path(post, path = "/incidents/{reference}/reopen", tag = "incidents", params(("reference" = String, Path)),
+    request_body = ReopenInput, responses((status = 200, body = Incident)))]
+async fn reopen(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<ReopenInput>,
+) -> Result<Json<Incident>, AppError> {
+    let user = caller.require(Action::IncidentWork)?;
+    let id = visible(&state, user, &reference).await?;
+    Ok(Json(
+        state
+            .store
+            .reopen_incident(Actor::Staff(user), id, &input.reason)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AssignInput {
+    /// The agent; absent or null unassigns.
+    pub user_id: Option<UserId>,
+}
+
+/// Assigns the incident. Agents take or release it for themselves; leads assign anyone.
+#[utoipa::path(post, path = "/incidents/{reference}/assign", tag = "incidents", params(("reference" = String, Path)),
+    request_body = AssignInput, responses((status = 200, body = Incident)))]
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<AssignInput>,
+) -> Result<Json<Incident>, AppError> {
+    let user = caller.require(Action::IncidentAssign)?;
+    if !user.may_assign_to(input.user_id) {
+        return Err(AppError::Forbidden);
+    }
+    let id = visible(&state, user, &reference).await?;
+    Ok(Json(
+        state
+            .store
+            .assign_incident(Actor::Staff(user), id, input.user_id)
+            .await?,
+    ))
+}

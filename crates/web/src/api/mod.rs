@@ -1,0 +1,100 @@
+//! The JSON API under `/api/v1`. Each module is one resource with its own routes; the OpenAPI
+//! document is generated from the handlers' annotations.
+
+pub mod audit;
+pub mod contacts;
+pub mod incidents;
+pub mod session;
+pub mod units;
+pub mod users;
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "atiende API", description = "Help desk and CRM for the CAP of UDG Virtual: incidents, contacts, derivations, units, staff."),
+    servers((url = "/api/v1")),
+    modifiers(&Security),
+    security(("session" = []), ("bearer" = [])),
+    components(schemas(crate::error::ErrorEnvelope))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "Session cookie from POST /session; changes also need the X-CSRF-Token header.",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(session::router())
+        .merge(contacts::router())
+        .merge(incidents::router())
+        .merge(units::router())
+        .merge(users::router())
+        .merge(audit::router())
+}
+
+/// One page of a list, newest first. Pass `next_cursor` as `cursor` for the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Page<T> {
+    /// Builds a page from one more row than asked for: its presence means there is a next page.
+    pub fn of(mut items: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> Self {
+        let limit = limit.clamp(1, 200) as usize;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            items.last().map(|i| id_of(i).to_string())
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    pub fn before_id(&self) -> Result<Option<i64>, crate::AppError> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| crate::AppError::BadRequest("cursor".into()))
+            })
+            .transpose()
+    }
+}

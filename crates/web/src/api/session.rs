@@ -1,0 +1,116 @@
+//! Log in, log out, who am I, change my password.
+
+use atiende_domain::user::StaffUser;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{Caller, SESSION_COOKIE, session_cookie};
+use crate::error::AppError;
+use crate::extract::Json;
+use crate::rate_limit::ClientAddr;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login, me, logout))
+        .routes(routes!(change_password))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub user: StaffUser,
+    /// Send it back in `X-CSRF-Token` with every request that changes something.
+    pub csrf_token: Option<String>,
+}
+
+/// Logs in with login and password; sets the session cookie (a new one at every login).
+#[utoipa::path(post, path = "/session", tag = "session", request_body = LoginRequest, security(),
+    responses((status = 200, body = SessionInfo), (status = 401, body = crate::error::ErrorEnvelope), (status = 429, body = crate::error::ErrorEnvelope)))]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    Json(body): Json<LoginRequest>,
+) -> Result<Response, AppError> {
+    let login = body.login.trim().to_lowercase();
+    if !state.login_limiter.check(&format!("ip:{address}"))
+        || !state.login_limiter.check(&format!("login:{login}"))
+    {
+        tracing::warn!(client.address = %address, user.login = %login, "login rate limited");
+        return Err(AppError::RateLimited);
+    }
+    let Some(user) = state.store.verify_login(&login, &body.password).await? else {
+        tracing::info!(client.address = %address, user.login = %login, "login refused");
+        return Err(AppError::Unauthorized);
+    };
+    // Rotate: whatever session the browser had before ends now.
+    if let Some(old) = crate::auth::cookie_value_from(&headers, SESSION_COOKIE) {
+        state.store.end_session(old).await?;
+    }
+    let ttl = chrono::Duration::hours(state.config.session_hours);
+    let (token, csrf) = state.store.create_session(user.id, ttl).await?;
+    tracing::info!(user.login = %user.login, "login");
+    let cookie = session_cookie(&token, ttl.num_seconds(), state.config.secure_cookies());
+    let body = SessionInfo {
+        user,
+        csrf_token: Some(csrf),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+}
+
+/// The person behind the session or token. Works with a temporary password too, so the console
+/// can ask for a new one.
+#[utoipa::path(get, path = "/session", tag = "session", responses((status = 200, body = SessionInfo), (status = 401, body = crate::error::ErrorEnvelope)))]
+async fn me(Caller(user): Caller) -> Json<SessionInfo> {
+    Json(SessionInfo {
+        user,
+        csrf_token: None,
+    })
+}
+
+/// Logs out: the session ends on the server and the cookie is removed.
+#[utoipa::path(delete, path = "/session", tag = "session", responses((status = 204)))]
+async fn logout(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if let Some(token) = crate::auth::cookie_value_from(&headers, SESSION_COOKIE) {
+        state.store.end_session(token).await?;
+    }
+    let cookie = session_cookie("", 0, state.config.secure_cookies());
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes one's own password (required after a one-time password). Ends every session of the
+/// account; log in again with the new password.
+#[utoipa::path(post, path = "/session/password", tag = "session", request_body = PasswordChange,
+    responses((status = 204), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn change_password(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Json(body): Json<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    state
+        .store
+        .change_own_password(&user, &body.current_password, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

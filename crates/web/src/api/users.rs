@@ -1,0 +1,84 @@
+//! Staff accounts and their roles.
+
+use atiende_domain::access::Action;
+use atiende_domain::ids::UserId;
+use atiende_domain::user::{StaffUser, UserInput};
+use atiende_store::Actor;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::extract::{Json, Path};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update))
+}
+
+#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<StaffUser>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<StaffUser>>, AppError> {
+    caller.require(Action::UserRead)?;
+    Ok(Json(state.store.users().await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub user: StaffUser,
+    /// Shown once, when no password was given: the person must change it at first login.
+    pub one_time_password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/users", tag = "users", request_body = UserInput, responses((status = 201, body = CreatedUser)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<UserInput>,
+) -> Result<(StatusCode, Json<CreatedUser>), AppError> {
+    let admin = caller.require(Action::UserWrite)?;
+    let created = state.store.create_user(Actor::Staff(admin), &input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user: created.user,
+            one_time_password: created.generated_password,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 200, body = StaffUser)))]
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<StaffUser>, AppError> {
+    caller.require(Action::UserRead)?;
+    Ok(Json(state.store.user(UserId(id)).await?))
+}
+
+/// Edits an account: role, units, language, `disabled` (which ends its sessions at once), or a
+/// new temporary password.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserInput, responses((status = 200, body = StaffUser)))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(input): Json<UserInput>,
+) -> Result<Json<StaffUser>, AppError> {
+    let admin = caller.require(Action::UserWrite)?;
+    Ok(Json(
+        state
+            .store
+            .update_user(Actor::Staff(admin), UserId(id), &input)
+            .await?,
+    ))
+}

@@ -1,0 +1,102 @@
+//! Who is calling, and whether their role allows the action.
+//!
+//! Staff log in and get a session cookie (HttpOnly, SameSite=Lax, rotated at login); requests
+//! that change something with that cookie must repeat the session's CSRF token in the
+//! `X-CSRF-Token` header. Integrations send `Authorization: Bearer <token>` instead, which a
+//! browser never attaches on its own, so they need no CSRF token.
+
+use atiende_domain::access::Action;
+use atiende_domain::user::StaffUser;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::AppError;
+
+pub const SESSION_COOKIE: &str = "atiende_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The authenticated staff member behind a request.
+pub struct Caller(pub StaffUser);
+
+impl Caller {
+    /// Every handler starts here: the role check, before anything is read or validated.
+    pub fn require(&self, action: Action) -> Result<&StaffUser, AppError> {
+        let user = &self.0;
+        if user.disabled {
+            return Err(AppError::Unauthorized);
+        }
+        if user.must_change_password {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        if user.may(action) {
+            Ok(user)
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+pub fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    cookie_value_from(&parts.headers, name)
+}
+
+pub fn cookie_value_from<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(token) = bearer(parts) {
+            let user = state
+                .store
+                .token_user(token)
+                .await?
+                .ok_or(AppError::Unauthorized)?;
+            return Ok(Caller(user));
+        }
+        let cookie = cookie_value(parts, SESSION_COOKIE).ok_or(AppError::Unauthorized)?;
+        let (user, csrf) = state
+            .store
+            .session_user(cookie)
+            .await?
+            .ok_or(AppError::Unauthorized)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(csrf.as_bytes())) {
+                return Err(AppError::Csrf);
+            }
+        }
+        Ok(Caller(user))
+    }
+}
+
+/// The session cookie as sent at login; `max_age` 0 removes it.
+pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}

@@ -1,0 +1,232 @@
+//! One error type for the web edge and one JSON envelope:
+//! `{"error": {"code", "message", "fields": [{"field", "code", "message"}]}}`.
+//! Database errors are logged and never shown.
+
+use atiende_domain::classification::Lang;
+use atiende_domain::{FieldError, RuleError};
+use atiende_store::StoreError;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::i18n;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not authenticated")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("the password must be changed first")]
+    PasswordChangeRequired,
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    #[error("too many attempts")]
+    RateLimited,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Rule(RuleError),
+    #[error("conflict on {field}")]
+    Conflict {
+        field: String,
+        code: String,
+        existing_id: Option<i64>,
+    },
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rule(r) => AppError::Rule(r),
+            StoreError::NotFound(what) => AppError::NotFound(what),
+            StoreError::Forbidden => AppError::Forbidden,
+            StoreError::Conflict {
+                field,
+                code,
+                existing_id,
+            } => AppError::Conflict {
+                field,
+                code,
+                existing_id,
+            },
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                AppError::Internal
+            }
+        }
+    }
+}
+
+impl From<RuleError> for AppError {
+    fn from(e: RuleError) -> Self {
+        AppError::Rule(e)
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden | AppError::Csrf | AppError::PasswordChangeRequired => {
+                StatusCode::FORBIDDEN
+            }
+            AppError::Rule(RuleError::OnlyLeadDerivesToTopManagement) => StatusCode::FORBIDDEN,
+            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Rule(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden => "forbidden",
+            AppError::PasswordChangeRequired => "password_change_required",
+            AppError::Csrf => "csrf",
+            AppError::RateLimited => "rate_limited",
+            AppError::NotFound(_) => "not_found",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Rule(r) => r.code(),
+            AppError::Conflict { .. } => "conflict",
+            AppError::Internal => "internal",
+        }
+    }
+
+    fn fields(&self) -> Vec<FieldError> {
+        match self {
+            AppError::Rule(r) => r.fields().to_vec(),
+            AppError::Conflict { field, code, .. } => {
+                vec![FieldError::new(field.clone(), code.clone())]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// The error waiting in a response for [`localize`] to write it in the caller's language.
+#[derive(Debug, Clone)]
+struct PendingError {
+    code: &'static str,
+    fields: Vec<FieldError>,
+    detail: Option<String>,
+    existing_id: Option<i64>,
+    what: Option<&'static str>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let pending = PendingError {
+            code: self.code(),
+            fields: self.fields(),
+            detail: match &self {
+                AppError::BadRequest(d) => Some(d.clone()),
+                _ => None,
+            },
+            existing_id: match &self {
+                AppError::Conflict { existing_id, .. } => *existing_id,
+                _ => None,
+            },
+            what: match &self {
+                AppError::NotFound(w) => Some(w),
+                _ => None,
+            },
+        };
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(pending);
+        response
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine code, e.g. `close_requirements`, `validation`, `forbidden`.
+    pub code: String,
+    /// A sentence for a person, in the caller's language.
+    pub message: String,
+    pub fields: Vec<FieldMessage>,
+    /// For conflicts: the record that already holds the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_id: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FieldMessage {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// The caller's language: `?lang=`, then `Accept-Language`, then Spanish.
+pub fn request_lang(req: &Request) -> Lang {
+    let from_query = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
+        .and_then(Lang::from_code);
+    from_query
+        .or_else(|| {
+            let header = req.headers().get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+            let first = header.split(',').next()?.split(';').next()?.trim();
+            Lang::from_code(first).or_else(|| Lang::from_code(first.split('-').next()?))
+        })
+        .unwrap_or_default()
+}
+
+/// Writes pending errors as the JSON envelope, in the caller's language.
+pub async fn localize(req: Request, next: Next) -> Response {
+    let lang = request_lang(&req);
+    let mut response = next.run(req).await;
+    let Some(pending) = response.extensions_mut().remove::<PendingError>() else {
+        return response;
+    };
+    let fields: Vec<FieldMessage> = pending
+        .fields
+        .iter()
+        .map(|f| FieldMessage {
+            field: f.field.clone(),
+            code: f.code.clone(),
+            message: i18n::field_message(f, lang),
+        })
+        .collect();
+    let message = i18n::error_message(
+        pending.code,
+        &pending.fields,
+        pending.what,
+        pending.detail.as_deref(),
+        lang,
+    );
+    let body = ErrorEnvelope {
+        error: ErrorBody {
+            code: pending.code.to_string(),
+            message,
+            fields,
+            existing_id: pending.existing_id,
+        },
+    };
+    let status = response.status();
+    let mut out = (status, axum::Json(body)).into_response();
+    out.headers_mut().insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.code()),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        out.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    out
+}

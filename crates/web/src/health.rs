@@ -1,0 +1,106 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::AppState;
+
+/// Request counters of this instance (each instance exposes its own, as Prometheus expects).
+#[derive(Default)]
+pub struct Metrics {
+    by_class: [AtomicU64; 5],
+    micros_total: AtomicU64,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
+        }
+    }
+}
+
+/// Counts every request by status class and time spent.
+pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+    state.metrics.by_class[class].fetch_add(1, Ordering::Relaxed);
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    state
+        .metrics
+        .micros_total
+        .fetch_add(micros, Ordering::Relaxed);
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP atiende_http_requests_total HTTP requests served by this instance."
+    );
+    let _ = writeln!(out, "# TYPE atiende_http_requests_total counter");
+    let mut total = 0;
+    for (i, c) in state.metrics.by_class.iter().enumerate() {
+        let n = c.load(Ordering::Relaxed);
+        total += n;
+        let _ = writeln!(
+            out,
+            "atiende_http_requests_total{{class=\"{}xx\"}} {n}",
+            i + 1
+        );
+    }
+    let secs = state.metrics.micros_total.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "# HELP atiende_http_request_duration_seconds_sum Time spent serving requests."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE atiende_http_request_duration_seconds_sum counter"
+    );
+    let _ = writeln!(out, "atiende_http_request_duration_seconds_sum {secs}");
+    let _ = writeln!(out, "atiende_http_request_duration_seconds_count {total}");
+    match state.store.counts().await {
+        Ok(c) => {
+            let _ = writeln!(out, "# HELP atiende_incidents Incidents by status.");
+            let _ = writeln!(out, "# TYPE atiende_incidents gauge");
+            for (status, n) in c.incidents_by_status {
+                let _ = writeln!(out, "atiende_incidents{{status=\"{status}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP atiende_outbox_pending Outbox entries waiting for a job."
+            );
+            let _ = writeln!(out, "# TYPE atiende_outbox_pending gauge");
+            let _ = writeln!(out, "atiende_outbox_pending {}", c.outbox_pending);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: counts unavailable"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,177 @@
+//! The words of the API's errors in Spanish (default) and English. Codes never change; these
+//! sentences may.
+
+use atiende_domain::FieldError;
+use atiende_domain::classification::Lang;
+
+/// How a field is called in the CAP's words.
+pub fn field_label(field: &str, lang: Lang) -> String {
+    let (es, en) = match field {
+        "channel" => ("medio de contacto", "channel"),
+        "user_type" => ("tipo de usuario", "user type"),
+        "incident_type" => ("tipo de incidencia", "incident type"),
+        "notes" => ("pormenores de la intervención", "intervention notes"),
+        "topic_id" => ("tema", "topic"),
+        "contact_id" => ("usuario", "contact"),
+        "unit_id" | "unit_ids" => ("unidad", "unit"),
+        "reason" => ("motivo", "reason"),
+        "told_address" => ("correo sugerido al usuario", "address given to the user"),
+        "subject" => ("asunto", "subject"),
+        "body" => ("texto", "text"),
+        "name" => ("nombre", "name"),
+        "email" => ("correo", "email"),
+        "phone" => ("teléfono", "phone"),
+        "whatsapp" => ("WhatsApp", "WhatsApp"),
+        "facebook" | "instagram" | "social_ids" => {
+            ("identificador de red social", "social network id")
+        }
+        "student_code" => ("código de alumno", "student code"),
+        "login" => ("usuario de acceso", "login"),
+        "password" => ("contraseña", "password"),
+        "current_password" => ("contraseña actual", "current password"),
+        "role" => ("rol", "role"),
+        "received_at" => ("fecha de recepción", "reception date"),
+        "answer" => ("respuesta", "answer"),
+        "user_id" => ("agente", "agent"),
+        other => (other, other),
+    };
+    match lang {
+        Lang::Es => es.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
+pub fn field_message(f: &FieldError, lang: Lang) -> String {
+    let label = field_label(&f.field, lang);
+    let es = match f.code.as_str() {
+        "required" => format!("Falta {label}."),
+        "required_to_close" => format!("Para cerrar falta registrar {label}."),
+        "too_long" => format!("El campo {label} es demasiado largo."),
+        "invalid_email" => format!("{label}: no es una dirección de correo válida."),
+        "invalid_phone" => format!(
+            "{label}: no es un número de teléfono válido (10 dígitos o con lada internacional)."
+        ),
+        "invalid_whatsapp" => {
+            "El identificador de WhatsApp debe ser un número con lada internacional.".into()
+        }
+        "invalid_social_id" | "invalid_social_network" => {
+            "Identificador de red social no válido (Facebook o Instagram).".into()
+        }
+        "invalid_student_code" => "El código de alumno solo lleva letras y números.".into(),
+        "name_or_identifier_required" => {
+            "Indique el nombre o al menos un medio de contacto del usuario.".into()
+        }
+        "required_except_suggestion_box" => {
+            "Solo las entradas anónimas del buzón pueden registrarse sin usuario.".into()
+        }
+        "in_the_future" => "La fecha de recepción no puede estar en el futuro.".into(),
+        "unknown_contact" => "El usuario indicado no existe.".into(),
+        "unknown_topic" | "unknown_topic_or_user" => {
+            "El tema o el agente indicado no existe.".into()
+        }
+        "unknown_unit" => "La unidad indicada no existe.".into(),
+        "unknown_user" => "El agente indicado no existe o está deshabilitado.".into(),
+        "invalid_login" => "El usuario de acceso lleva de 2 a 64 letras, números o . _ - @.".into(),
+        "password_too_short" => "La contraseña debe tener al menos 10 caracteres.".into(),
+        "wrong_password" => "La contraseña actual no es correcta.".into(),
+        "immutable" => format!("{label} no se puede cambiar."),
+        "required_for_unit_responsible" => {
+            "Un responsable de unidad debe tener al menos una unidad.".into()
+        }
+        "taken" => format!("Ya existe un registro con ese {label}."),
+        "belongs_to_another_contact" => format!("Ese {label} ya pertenece a otro usuario."),
+        _ => format!("{label}: valor no válido."),
+    };
+    if lang == Lang::Es {
+        return es;
+    }
+    match f.code.as_str() {
+        "required" => format!("{label} is required."),
+        "required_to_close" => format!("Closing requires {label}."),
+        "too_long" => format!("{label} is too long."),
+        "invalid_email" => format!("{label}: not a valid email address."),
+        "invalid_phone" => format!("{label}: not a valid phone number."),
+        "name_or_identifier_required" => {
+            "Give the contact's name or at least one way to reach them.".into()
+        }
+        "required_except_suggestion_box" => {
+            "Only anonymous suggestion-box entries may have no contact.".into()
+        }
+        "password_too_short" => "The password needs at least 10 characters.".into(),
+        "wrong_password" => "The current password is wrong.".into(),
+        "taken" => format!("{label} is already taken."),
+        "belongs_to_another_contact" => format!("That {label} belongs to another contact."),
+        "unknown_contact"
+        | "unknown_topic"
+        | "unknown_unit"
+        | "unknown_user"
+        | "unknown_topic_or_user" => {
+            format!("Unknown {label}.")
+        }
+        _ => format!("{label}: invalid value ({}).", f.code),
+    }
+}
+
+pub fn error_message(
+    code: &str,
+    fields: &[FieldError],
+    what: Option<&str>,
+    detail: Option<&str>,
+    lang: Lang,
+) -> String {
+    let labels = || {
+        fields
+            .iter()
+            .map(|f| field_label(&f.field, lang))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match lang {
+        Lang::Es => match code {
+            "close_requirements" => format!("No se puede cerrar el incidente: falta {}.", labels()),
+            "validation" => format!("Revise los datos: {}.", labels()),
+            "already_closed" => "El incidente ya está cerrado; reábralo para modificarlo.".into(),
+            "not_closed" => "El incidente no está cerrado.".into(),
+            "only_lead_derives_to_top_management" => "Solo el responsable del CAP deriva asuntos a la alta dirección.".into(),
+            "critical_needs_top_management" => {
+                "Es un asunto crítico: el responsable del CAP debe derivarlo a la alta dirección antes de cerrarlo.".into()
+            }
+            "continuing_education_needs_promotion" => {
+                "El usuario es de Educación Continua: derive el incidente a la Unidad de Promoción (puede cerrarlo en el mismo paso).".into()
+            }
+            "derivation_already_answered" => "La unidad ya respondió esta derivación.".into(),
+            "unit_inactive" => "La unidad está inactiva.".into(),
+            "merge_into_self" => "No se puede fusionar un usuario consigo mismo.".into(),
+            "unauthorized" => "Inicie sesión para continuar.".into(),
+            "forbidden" => "Su rol no permite esta acción.".into(),
+            "password_change_required" => "Cambie su contraseña temporal antes de continuar.".into(),
+            "csrf" => "Falta el token de seguridad (X-CSRF-Token) o no es válido.".into(),
+            "rate_limited" => "Demasiados intentos; espere un minuto.".into(),
+            "not_found" => format!("No se encontró el registro ({}).", what.unwrap_or("recurso")),
+            "conflict" => format!("Dato duplicado: {}.", labels()),
+            "bad_request" => format!("Solicitud no válida: {}", detail.unwrap_or("")),
+            _ => "Ocurrió un error interno; intente de nuevo.".into(),
+        },
+        Lang::En => match code {
+            "close_requirements" => format!("The incident cannot be closed: missing {}.", labels()),
+            "validation" => format!("Check the data: {}.", labels()),
+            "already_closed" => "The incident is closed; reopen it to change it.".into(),
+            "not_closed" => "The incident is not closed.".into(),
+            "only_lead_derives_to_top_management" => "Only the CAP lead derives matters to top management.".into(),
+            "critical_needs_top_management" => "A critical matter must be derived to top management by the CAP lead before closing.".into(),
+            "continuing_education_needs_promotion" => "A continuing-education contact is derived to the Promotion unit before closing.".into(),
+            "derivation_already_answered" => "The unit already answered this derivation.".into(),
+            "unit_inactive" => "The unit is inactive.".into(),
+            "merge_into_self" => "A contact cannot be merged into itself.".into(),
+            "unauthorized" => "Log in to continue.".into(),
+            "forbidden" => "Your role does not allow this action.".into(),
+            "password_change_required" => "Change your temporary password first.".into(),
+            "csrf" => "Missing or wrong security token (X-CSRF-Token).".into(),
+            "rate_limited" => "Too many attempts; wait a minute.".into(),
+            "not_found" => format!("Not found ({}).", what.unwrap_or("resource")),
+            "conflict" => format!("Duplicate value: {}.", labels()),
+            "bad_request" => format!("Bad request: {}", detail.unwrap_or("")),
+            _ => "Internal error; try again.".into(),
+        },
+    }
+}

@@ -1,0 +1,206 @@
+//! A test client over the in-process router: sessions with cookie and CSRF token, bearer tokens,
+//! JSON in and out.
+
+use atiende_domain::ids::UnitId;
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::Actor;
+use atiende_store::testing::TestDb;
+use atiende_web::{AppState, WebConfig};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const ADMIN_PASSWORD: &str = "clave-de-administracion-1";
+pub const PASSWORD: &str = "clave-de-prueba-123";
+
+pub struct TestApp {
+    pub db: TestDb,
+    pub router: axum::Router,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    Session {
+        cookie: String,
+        csrf: String,
+    },
+    /// A session cookie without the CSRF header.
+    CookieOnly(String),
+    Bearer(String),
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn new(db: TestDb) -> TestApp {
+        Self::with_config(db, WebConfig::default()).await
+    }
+
+    pub async fn with_config(db: TestDb, config: WebConfig) -> TestApp {
+        db.first_run(Some(ADMIN_PASSWORD)).await.expect("first run");
+        let router = atiende_web::app(AppState::new(db.store.clone(), config));
+        TestApp { db, router }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(method, path, auth, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        match auth {
+            Auth::None => {}
+            Auth::Session { cookie, csrf } => {
+                req = req
+                    .header(header::COOKIE, format!("atiende_session={cookie}"))
+                    .header("x-csrf-token", csrf);
+            }
+            Auth::CookieOnly(cookie) => {
+                req = req.header(header::COOKIE, format!("atiende_session={cookie}"))
+            }
+            Auth::Bearer(token) => {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {token}"))
+            }
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let body = match body {
+            Some(json) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, auth: &Auth) -> Reply {
+        self.call(Method::GET, path, auth, None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: &Auth, body: Value) -> Reply {
+        self.call(Method::POST, path, auth, Some(body)).await
+    }
+
+    /// Logs in through the API and returns the session (cookie and CSRF token).
+    pub async fn login(&self, login: &str, password: &str) -> Auth {
+        let reply = self
+            .post(
+                "/api/v1/session",
+                &Auth::None,
+                serde_json::json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {login}: {}",
+            reply.json
+        );
+        Auth::Session {
+            cookie: session_cookie(&reply),
+            csrf: reply.json["csrf_token"].as_str().expect("csrf").into(),
+        }
+    }
+
+    /// Creates a staff account with a known password (and no password change pending).
+    pub async fn staff(&self, login: &str, role: Role, units: Vec<UnitId>) -> StaffUser {
+        let input = UserInput {
+            login: Some(login.into()),
+            role: Some(role),
+            unit_ids: Some(units),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        };
+        self.db
+            .create_user(Actor::System, &input)
+            .await
+            .expect("staff")
+            .user
+    }
+
+    /// A bearer token for a new account of that role.
+    pub async fn token_for(&self, login: &str, role: Role, units: Vec<UnitId>) -> Auth {
+        let user = self.staff(login, role, units).await;
+        let (_, token) = self
+            .db
+            .create_api_token(Actor::System, user.id, "tests")
+            .await
+            .expect("token");
+        Auth::Bearer(token)
+    }
+
+    pub async fn unit_of_kind(&self, kind: &str) -> Value {
+        let admin = self.login("admin", ADMIN_PASSWORD).await;
+        let units = self.get("/api/v1/units", &admin).await.json;
+        units
+            .as_array()
+            .expect("units")
+            .iter()
+            .find(|u| u["kind"] == kind)
+            .expect("unit")
+            .clone()
+    }
+}
+
+pub fn session_cookie(reply: &Reply) -> String {
+    let set = reply
+        .headers
+        .get(header::SET_COOKIE)
+        .expect("set-cookie")
+        .to_str()
+        .expect("ascii");
+    set.split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .expect("cookie value")
+}

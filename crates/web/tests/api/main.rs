@@ -1,0 +1,6 @@
+//! The JSON API, called in process through the whole router, on both engines.
+
+mod helpers;
+mod roles;
+mod sessions;
+mod story;

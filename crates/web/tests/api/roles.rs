@@ -1,0 +1,362 @@
+//! Every endpoint × every role: the allowed get past the role check, the others get 403.
+//! The expected table below is written out by hand, independently of `access.rs`.
+
+use std::collections::BTreeSet;
+
+use atiende_domain::ids::UnitId;
+use atiende_domain::user::Role;
+use atiende_store::testing::TestDb;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Auth, TestApp};
+
+atiende_store::on_both_engines!(every_endpoint_checks_the_role_of_every_caller);
+
+const ALL: &[&str] = &[
+    "agent",
+    "cap_lead",
+    "unit_responsible",
+    "quality_owner",
+    "management",
+    "admin",
+];
+const WORKERS: &[&str] = &["agent", "cap_lead", "admin"];
+const NOT_UNIT: &[&str] = &["agent", "cap_lead", "quality_owner", "management", "admin"];
+
+struct Case {
+    method: Method,
+    /// `{c}` contact id, `{f}` folio, `{d}` derivation id, `{u}` unit id, `{t}` topic id, `{s}` user id.
+    path: &'static str,
+    /// The OpenAPI path this case covers.
+    documented: &'static str,
+    body: Option<Value>,
+    allowed: &'static [&'static str],
+}
+
+fn case(
+    method: Method,
+    path: &'static str,
+    documented: &'static str,
+    body: Option<Value>,
+    allowed: &'static [&'static str],
+) -> Case {
+    Case {
+        method,
+        path,
+        documented,
+        body,
+        allowed,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    use Method as M;
+    vec![
+        case(M::GET, "/contacts", "/contacts", None, NOT_UNIT),
+        case(
+            M::POST,
+            "/contacts",
+            "/contacts",
+            Some(json!({"name": "Nuevo"})),
+            WORKERS,
+        ),
+        case(
+            M::GET,
+            "/contacts/lookup?email=ana@alumnos.udg.mx",
+            "/contacts/lookup",
+            None,
+            NOT_UNIT,
+        ),
+        case(M::GET, "/contacts/{c}", "/contacts/{id}", None, NOT_UNIT),
+        case(
+            M::PATCH,
+            "/contacts/{c}",
+            "/contacts/{id}",
+            Some(json!({"notes": "x"})),
+            WORKERS,
+        ),
+        case(
+            M::POST,
+            "/contacts/{c}/merge",
+            "/contacts/{id}/merge",
+            Some(json!({"other_id": 0})),
+            WORKERS,
+        ),
+        case(M::GET, "/incidents", "/incidents", None, ALL),
+        case(
+            M::POST,
+            "/incidents",
+            "/incidents",
+            Some(json!({"channel": "phone", "contact_id": 0})),
+            WORKERS,
+        ),
+        case(
+            M::GET,
+            "/incidents/{f}",
+            "/incidents/{reference}",
+            None,
+            ALL,
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/classify",
+            "/incidents/{reference}/classify",
+            Some(json!({})),
+            WORKERS,
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/notes",
+            "/incidents/{reference}/notes",
+            Some(json!({"kind": "note", "body": "nota"})),
+            &[
+                "agent",
+                "cap_lead",
+                "admin",
+                "unit_responsible",
+                "quality_owner",
+            ],
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/derivations",
+            "/incidents/{reference}/derivations",
+            Some(json!({"unit_id": 0, "medium": "phone", "reason": "x"})),
+            WORKERS,
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/derivations/{d}/answer",
+            "/incidents/{reference}/derivations/{derivation_id}/answer",
+            Some(json!({"answer": "Listo"})),
+            &["cap_lead", "admin", "unit_responsible"],
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/close",
+            "/incidents/{reference}/close",
+            Some(json!({})),
+            WORKERS,
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/reopen",
+            "/incidents/{reference}/reopen",
+            Some(json!({})),
+            WORKERS,
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/assign",
+            "/incidents/{reference}/assign",
+            Some(json!({"user_id": null})),
+            WORKERS,
+        ),
+        case(M::GET, "/units", "/units", None, ALL),
+        case(
+            M::POST,
+            "/units",
+            "/units",
+            Some(json!({"name": ""})),
+            &["admin"],
+        ),
+        case(M::GET, "/units/{u}", "/units/{id}", None, ALL),
+        case(
+            M::PATCH,
+            "/units/{u}",
+            "/units/{id}",
+            Some(json!({})),
+            &["admin"],
+        ),
+        case(M::GET, "/topics", "/topics", None, ALL),
+        case(
+            M::POST,
+            "/topics",
+            "/topics",
+            Some(json!({"name": ""})),
+            &["admin"],
+        ),
+        case(
+            M::PATCH,
+            "/topics/{t}",
+            "/topics/{id}",
+            Some(json!({})),
+            &["admin"],
+        ),
+        case(M::GET, "/users", "/users", None, WORKERS),
+        case(M::POST, "/users", "/users", Some(json!({})), &["admin"]),
+        case(M::GET, "/users/{s}", "/users/{id}", None, WORKERS),
+        case(
+            M::PATCH,
+            "/users/{s}",
+            "/users/{id}",
+            Some(json!({})),
+            &["admin"],
+        ),
+        case(
+            M::GET,
+            "/audit",
+            "/audit",
+            None,
+            &["cap_lead", "admin", "quality_owner", "management"],
+        ),
+        case(
+            M::GET,
+            "/outbox",
+            "/outbox",
+            None,
+            &["cap_lead", "admin", "quality_owner"],
+        ),
+        case(M::GET, "/session", "/session", None, ALL),
+        case(
+            M::POST,
+            "/session/password",
+            "/session/password",
+            Some(json!({"current_password": "x", "new_password": "y"})),
+            ALL,
+        ),
+        case(M::DELETE, "/session", "/session", None, ALL),
+    ]
+}
+
+async fn every_endpoint_checks_the_role_of_every_caller(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let coordination = app.unit_of_kind("coordination").await;
+    let unit = coordination["id"].as_i64().expect("unit id");
+    let mut callers = Vec::new();
+    for role in ALL {
+        let units = if *role == "unit_responsible" {
+            vec![UnitId(unit)]
+        } else {
+            vec![]
+        };
+        let auth = app
+            .token_for(
+                &format!("u_{role}"),
+                Role::from_code(role).expect("role"),
+                units,
+            )
+            .await;
+        callers.push((*role, auth));
+    }
+    let lead = callers
+        .iter()
+        .find(|(r, _)| *r == "cap_lead")
+        .map(|(_, a)| a.clone())
+        .expect("lead");
+
+    // An incident derived to the unit responsible's unit, so their allowed calls reach it.
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &lead,
+            json!({"name": "Ana", "emails": ["ana@alumnos.udg.mx"]}),
+        )
+        .await;
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            &lead,
+            json!({"channel": "email", "contact_id": contact.json["id"]}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+    let derived = app
+        .post(
+            &format!("/api/v1/incidents/{folio}/derivations"),
+            &lead,
+            json!({"unit_id": unit, "medium": "email", "reason": "Revisión"}),
+        )
+        .await;
+    let derivation = derived.json["derivation"]["id"]
+        .as_i64()
+        .expect("derivation");
+    let topic = app.get("/api/v1/topics", &lead).await.json[0]["id"]
+        .as_i64()
+        .expect("topic");
+    let some_user = app.get("/api/v1/users", &lead).await.json[0]["id"]
+        .as_i64()
+        .expect("user");
+
+    let fill = |p: &str| {
+        format!(
+            "/api/v1{}",
+            p.replace("{c}", &contact.json["id"].to_string())
+                .replace("{f}", &folio)
+                .replace("{d}", &derivation.to_string())
+                .replace("{u}", &unit.to_string())
+                .replace("{t}", &topic.to_string())
+                .replace("{s}", &some_user.to_string())
+        )
+    };
+
+    let mut failures = Vec::new();
+    let mut covered = BTreeSet::new();
+    for case in cases() {
+        covered.insert((
+            case.method.to_string().to_lowercase(),
+            case.documented.to_string(),
+        ));
+        // Log out last: it ends nothing for bearer tokens, but keep the order obvious.
+        for (role, auth) in &callers {
+            let reply = app
+                .call(
+                    case.method.clone(),
+                    &fill(case.path),
+                    auth,
+                    case.body.clone(),
+                )
+                .await;
+            let allowed = case.allowed.contains(role);
+            let denied = reply.status == StatusCode::FORBIDDEN
+                && reply.code() != "only_lead_derives_to_top_management";
+            let unauthenticated = reply.status == StatusCode::UNAUTHORIZED;
+            if allowed && (denied || unauthenticated) {
+                failures.push(format!(
+                    "{role} should be allowed {} {}: got {} {}",
+                    case.method, case.path, reply.status, reply.json
+                ));
+            }
+            if !allowed && !denied {
+                failures.push(format!(
+                    "{role} should be forbidden {} {}: got {} {}",
+                    case.method, case.path, reply.status, reply.json
+                ));
+            }
+        }
+        let anonymous = app
+            .call(
+                case.method.clone(),
+                &fill(case.path),
+                &Auth::None,
+                case.body.clone(),
+            )
+            .await;
+        if anonymous.status != StatusCode::UNAUTHORIZED {
+            failures.push(format!(
+                "anonymous {} {}: got {}",
+                case.method, case.path, anonymous.status
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Every documented endpoint is in the table.
+    let doc = app.get("/api/v1/openapi.json", &Auth::None).await.json;
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("methods").keys() {
+            if ["get", "post", "patch", "put", "delete"].contains(&method.as_str())
+                && !(path == "/session" && method == "post")
+            {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let missing: Vec<_> = documented.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints without a role test: {missing:?}"
+    );
+}

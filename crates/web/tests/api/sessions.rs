@@ -1,0 +1,246 @@
+//! Logging in and out, CSRF, rate limits, temporary passwords, health and the OpenAPI document.
+
+use atiende_domain::user::Role;
+use atiende_store::testing::TestDb;
+use atiende_web::WebConfig;
+use axum::http::{Method, StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp, session_cookie};
+
+atiende_store::on_both_engines!(
+    the_session_cookie_is_http_only_and_same_site_and_changes_need_the_csrf_token,
+    logging_in_again_rotates_the_session_and_logging_out_ends_it,
+    disabling_a_user_ends_their_session_at_once,
+    repeated_failed_logins_are_rate_limited,
+    a_one_time_password_must_be_changed_before_any_work,
+    health_readiness_metrics_and_the_openapi_document_are_served,
+);
+
+async fn the_session_cookie_is_http_only_and_same_site_and_changes_need_the_csrf_token(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let reply = app
+        .post(
+            "/api/v1/session",
+            &Auth::None,
+            json!({"login": "admin", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    let set = reply
+        .headers
+        .get(header::SET_COOKIE)
+        .expect("cookie")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"),
+        "{set}"
+    );
+    let cookie = session_cookie(&reply);
+    assert_eq!(
+        app.get("/api/v1/session", &Auth::CookieOnly(cookie.clone()))
+            .await
+            .json["user"]["login"],
+        "admin"
+    );
+    let no_csrf = app
+        .post(
+            "/api/v1/topics",
+            &Auth::CookieOnly(cookie.clone()),
+            json!({"name": "Nuevo tema"}),
+        )
+        .await;
+    assert_eq!(
+        (no_csrf.status, no_csrf.code()),
+        (StatusCode::FORBIDDEN, "csrf")
+    );
+    let wrong = Auth::Session {
+        cookie: cookie.clone(),
+        csrf: "otro".into(),
+    };
+    assert_eq!(
+        app.post("/api/v1/topics", &wrong, json!({"name": "Nuevo tema"}))
+            .await
+            .code(),
+        "csrf"
+    );
+    let right = Auth::Session {
+        cookie,
+        csrf: reply.json["csrf_token"].as_str().expect("csrf").into(),
+    };
+    assert_eq!(
+        app.post("/api/v1/topics", &right, json!({"name": "Nuevo tema"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.get("/api/v1/incidents", &Auth::None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn logging_in_again_rotates_the_session_and_logging_out_ends_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let Auth::Session { cookie: old, .. } = app.login("admin", ADMIN_PASSWORD).await else {
+        panic!("session")
+    };
+    let relogin = app
+        .call(
+            Method::POST,
+            "/api/v1/session",
+            &Auth::CookieOnly(old.clone()),
+            Some(json!({"login": "admin", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    let new = session_cookie(&relogin);
+    assert_ne!(new, old);
+    assert_eq!(
+        app.get("/api/v1/session", &Auth::CookieOnly(old))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let session = Auth::Session {
+        cookie: new.clone(),
+        csrf: relogin.json["csrf_token"].as_str().expect("csrf").into(),
+    };
+    let out = app
+        .call(Method::DELETE, "/api/v1/session", &session, None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/session", &Auth::CookieOnly(new))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn disabling_a_user_ends_their_session_at_once(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let agent = app.staff("agente", Role::Agent, vec![]).await;
+    let session = app.login("agente", PASSWORD).await;
+    assert_eq!(
+        app.get("/api/v1/incidents", &session).await.status,
+        StatusCode::OK
+    );
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let disabled = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", agent.id),
+            &admin,
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.json);
+    assert_eq!(
+        app.get("/api/v1/incidents", &session).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app
+        .post(
+            "/api/v1/session",
+            &Auth::None,
+            json!({"login": "agente", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn repeated_failed_logins_are_rate_limited(db: TestDb) {
+    let config = WebConfig {
+        login_attempts_per_minute: 3,
+        ..WebConfig::default()
+    };
+    let app = TestApp::with_config(db, config).await;
+    let wrong = json!({"login": "admin", "password": "no-es-la-clave"});
+    for _ in 0..3 {
+        assert_eq!(
+            app.post("/api/v1/session", &Auth::None, wrong.clone())
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = app.post("/api/v1/session", &Auth::None, wrong).await;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+}
+
+async fn a_one_time_password_must_be_changed_before_any_work(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let created = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"login": "nueva", "role": "agent", "name": "Nueva Agente"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let once = created.json["one_time_password"]
+        .as_str()
+        .expect("one-time password")
+        .to_string();
+    let session = app.login("nueva", &once).await;
+    let blocked = app.get("/api/v1/incidents", &session).await;
+    assert_eq!(
+        (blocked.status, blocked.code()),
+        (StatusCode::FORBIDDEN, "password_change_required")
+    );
+    let short = app
+        .post(
+            "/api/v1/session/password",
+            &session,
+            json!({"current_password": once, "new_password": "corta"}),
+        )
+        .await;
+    assert_eq!(
+        short.json["error"]["fields"][0]["code"],
+        "password_too_short"
+    );
+    let changed = app
+        .post(
+            "/api/v1/session/password",
+            &session,
+            json!({"current_password": once, "new_password": "mi-clave-propia-1"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    let session = app.login("nueva", "mi-clave-propia-1").await;
+    assert_eq!(
+        app.get("/api/v1/incidents", &session).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn health_readiness_metrics_and_the_openapi_document_are_served(db: TestDb) {
+    let app = TestApp::new(db).await;
+    assert_eq!(
+        app.get("/healthz", &Auth::None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/readyz", &Auth::None).await.status, StatusCode::OK);
+    let metrics = app.get("/metrics", &Auth::None).await;
+    let text = metrics.json.as_str().expect("text");
+    assert!(
+        text.contains("atiende_http_requests_total{class=\"2xx\"}")
+            && text.contains("atiende_outbox_pending 0"),
+        "{text}"
+    );
+    let doc = app.get("/api/v1/openapi.json", &Auth::None).await;
+    assert_eq!(doc.json["servers"][0]["url"], "/api/v1");
+    for path in [
+        "/incidents/{reference}/close",
+        "/contacts/{id}/merge",
+        "/session",
+        "/audit",
+    ] {
+        assert!(doc.json["paths"].get(path).is_some(), "{path} documented");
+    }
+}
