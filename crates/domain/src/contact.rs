@@ -244,10 +244,10 @@ impl ContactFields {
             if let Some(raws) = raws {
                 out.identifiers.retain(|i| i.kind != kind);
                 for raw in raws.into_iter().filter(|r| !r.trim().is_empty()) {
-                    if let Some(id) = v.take(Identifier::parse(kind, raw)) {
-                        if !out.identifiers.contains(&id) {
-                            out.identifiers.push(id);
-                        }
+                    if let Some(id) = v.take(Identifier::parse(kind, raw))
+                        && !out.identifiers.contains(&id)
+                    {
+                        out.identifiers.push(id);
                     }
                 }
             }

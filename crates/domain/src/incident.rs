@@ -142,10 +142,10 @@ impl NewIncidentInput {
         if self.user_type.is_none() {
             self.user_type = contact_user_type;
         }
-        if let Some(at) = self.received_at {
-            if at > now + chrono::Duration::minutes(5) {
-                v.push("received_at", "in_the_future");
-            }
+        if let Some(at) = self.received_at
+            && at > now + chrono::Duration::minutes(5)
+        {
+            v.push("received_at", "in_the_future");
         }
         v.finish()
     }

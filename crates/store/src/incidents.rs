@@ -940,10 +940,10 @@ impl Store {
             .find(|d| d.id == derivation)
             .ok_or(StoreError::NotFound("derivation"))?;
         let unit = unit_in_tx(&mut tx, d.unit_id).await?;
-        if let Actor::Staff(staff) = actor {
-            if !staff.may_answer_for(&unit) {
-                return Err(StoreError::Forbidden);
-            }
+        if let Actor::Staff(staff) = actor
+            && !staff.may_answer_for(&unit)
+        {
+            return Err(StoreError::Forbidden);
         }
         let text = d.check_answer(text)?;
         sqlx::query(

@@ -7,7 +7,16 @@ use sqlx::Row;
 
 use crate::Actor;
 use crate::db::Store;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
+
+/// Several instances may start together on one PostgreSQL: the one that loses the race to seed
+/// a row finds it taken, which is what it wanted.
+fn tolerate_race<T>(result: Result<T>) -> Result<()> {
+    match result {
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The first administrator's credentials when atiende had to create them.
 pub struct FirstAdmin {
@@ -32,7 +41,7 @@ impl Store {
                     email: Some(email.into()),
                     ..Default::default()
                 };
-                self.create_unit(Actor::System, &input).await?;
+                tolerate_race(self.create_unit(Actor::System, &input).await)?;
             }
         }
         let topics: i64 = sqlx::query("SELECT COUNT(*) AS n FROM topics")
