@@ -16,7 +16,10 @@ atiende_store::on_both_engines!(
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn atiende(db_url: &str, dir: &std::path::Path) -> Command {
@@ -39,8 +42,13 @@ impl Server {
     fn start(db_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut cmd = atiende(db_url, dir);
-        cmd.env("ATIENDE_LISTEN", format!("127.0.0.1:{port}")).envs(envs.iter().copied());
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start atiende");
+        cmd.env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(envs.iter().copied());
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start atiende");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut banner = Vec::new();
@@ -50,12 +58,19 @@ impl Server {
                 _ => panic!("atiende exited before it was ready: {banner:?}"),
             }
         }
-        Server { child, base: format!("http://127.0.0.1:{port}"), banner }
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            banner,
+        }
     }
 
     /// SIGTERM, then the exit status: a graceful shutdown exits with success.
     fn stop(mut self) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         for _ in 0..100 {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.success();
@@ -76,8 +91,16 @@ struct Http {
 
 impl Http {
     fn new(base: &str) -> Http {
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Http { agent, base: base.into(), cookie: None, csrf: None }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Http {
+            agent,
+            base: base.into(),
+            cookie: None,
+            csrf: None,
+        }
     }
 
     fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -90,21 +113,40 @@ impl Http {
             req = req.header("x-csrf-token", t);
         }
         let response = match body {
-            Some(b) => self.agent.run(req.header("content-type", "application/json").body(b.to_string()).expect("request")),
+            Some(b) => self.agent.run(
+                req.header("content-type", "application/json")
+                    .body(b.to_string())
+                    .expect("request"),
+            ),
             None => self.agent.run(req.body(()).expect("request")),
         };
         let mut response = response.expect("response");
-        if let Some(set) = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
-            let value = set.split(';').next().and_then(|kv| kv.split_once('=')).map(|(_, v)| v.to_string());
+        if let Some(set) = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+        {
+            let value = set
+                .split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+                .map(|(_, v)| v.to_string());
             self.cookie = value.filter(|v| !v.is_empty());
         }
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     fn login(&mut self, login: &str, password: &str) -> u16 {
-        let (status, body) = self.send("POST", "/api/v1/session", Some(json!({"login": login, "password": password})));
+        let (status, body) = self.send(
+            "POST",
+            "/api/v1/session",
+            Some(json!({"login": login, "password": password})),
+        );
         self.csrf = body["csrf_token"].as_str().map(str::to_string);
         status
     }
@@ -115,25 +157,63 @@ async fn the_service_prints_how_to_log_in_and_serves_the_procedure_over_http(db:
     let url = db.url.clone();
     tokio::task::spawn_blocking(move || {
         let server = Server::start(&url, dir.path(), &[]);
-        assert!(server.banner[0].contains(&server.base), "{:?}", server.banner);
-        let password = server.banner[1].split('«').nth(2).and_then(|s| s.split('»').next()).expect("one-time password in banner");
+        assert!(
+            server.banner[0].contains(&server.base),
+            "{:?}",
+            server.banner
+        );
+        let password = server.banner[1]
+            .split('«')
+            .nth(2)
+            .and_then(|s| s.split('»').next())
+            .expect("one-time password in banner");
         let mut http = Http::new(&server.base);
         assert_eq!(http.send("GET", "/healthz", None).0, 200);
         assert_eq!(http.login("admin", password), 200);
         let (status, body) = http.send("GET", "/api/v1/incidents", None);
-        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("password_change_required")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("password_change_required"))
+        );
         let change = json!({"current_password": password, "new_password": "clave-nueva-segura"});
-        assert_eq!(http.send("POST", "/api/v1/session/password", Some(change)).0, 204);
+        assert_eq!(
+            http.send("POST", "/api/v1/session/password", Some(change))
+                .0,
+            204
+        );
         assert_eq!(http.login("admin", "clave-nueva-segura"), 200);
 
-        let (_, contact) = http.send("POST", "/api/v1/contacts", Some(json!({"name": "Ana", "phones": ["33 1234 5678"]})));
-        let (status, incident) = http.send("POST", "/api/v1/incidents", Some(json!({"channel": "phone", "contact_id": contact["id"], "subject": "Pago"})));
+        let (_, contact) = http.send(
+            "POST",
+            "/api/v1/contacts",
+            Some(json!({"name": "Ana", "phones": ["33 1234 5678"]})),
+        );
+        let (status, incident) = http.send(
+            "POST",
+            "/api/v1/incidents",
+            Some(json!({"channel": "phone", "contact_id": contact["id"], "subject": "Pago"})),
+        );
         assert_eq!(status, 201, "{incident}");
         let folio = incident["folio"].as_str().expect("folio").to_string();
-        http.send("POST", &format!("/api/v1/incidents/{folio}/classify"), Some(json!({"incident_type": "question", "user_type": "applicant"})));
-        let (status, refused) = http.send("POST", &format!("/api/v1/incidents/{folio}/close"), Some(json!({})));
-        assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("close_requirements")));
-        let (status, _) = http.send("POST", &format!("/api/v1/incidents/{folio}/close"), Some(json!({"notes": "Se envió la orden de pago."})));
+        http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/classify"),
+            Some(json!({"incident_type": "question", "user_type": "applicant"})),
+        );
+        let (status, refused) = http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/close"),
+            Some(json!({})),
+        );
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (422, Some("close_requirements"))
+        );
+        let (status, _) = http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/close"),
+            Some(json!({"notes": "Se envió la orden de pago."})),
+        );
         assert_eq!(status, 200);
         let (_, outbox) = http.send("GET", "/api/v1/outbox", None);
         assert_eq!(outbox[0]["kind"], "survey_due");
@@ -150,28 +230,55 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
     tokio::task::spawn_blocking(move || {
         let run = |args: &[&str], stdin: Option<&str>| {
             let mut cmd = atiende(&url, dir.path());
-            cmd.args(args).env("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura");
-            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.args(args)
+                .env("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura");
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             let mut child = cmd.spawn().expect("run atiende");
             if let Some(input) = stdin {
                 use std::io::Write;
-                child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(input.as_bytes())
+                    .expect("write stdin");
             } else {
                 drop(child.stdin.take());
             }
             let out = child.wait_with_output().expect("output");
-            (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
         };
         let (ok, out, _) = run(&["migrate"], None);
         assert!(ok && out.contains("migration(s) applied"), "{out}");
-        let (ok, out, err) = run(&["user", "add", "lupita", "--role", "agent", "--name", "Lupita Ramírez", "--password-stdin"], Some("una-clave-larga-1\n"));
+        let (ok, out, err) = run(
+            &[
+                "user",
+                "add",
+                "lupita",
+                "--role",
+                "agent",
+                "--name",
+                "Lupita Ramírez",
+                "--password-stdin",
+            ],
+            Some("una-clave-larga-1\n"),
+        );
         assert!(ok, "{out}{err}");
         let (ok, _, err) = run(&["user", "add", "x", "--role", "jefe"], None);
         assert!(!ok && err.contains("unknown role `jefe`"), "{err}");
         let (ok, out, _) = run(&["token", "create", "--user", "lupita"], None);
         assert!(ok);
         let token = out.trim();
-        assert!(token.starts_with("atd_") && !token.contains(char::is_whitespace), "the token alone: {out:?}");
+        assert!(
+            token.starts_with("atd_") && !token.contains(char::is_whitespace),
+            "the token alone: {out:?}"
+        );
         let (ok, out, _) = run(&["user", "list"], None);
         assert!(ok && out.contains("lupita\tagent\tactive"), "{out}");
         let (ok, out, _) = run(&["user", "disable", "lupita"], None);
@@ -179,7 +286,11 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
         let (ok, out, _) = run(&["user", "list"], None);
         assert!(ok && out.contains("lupita\tagent\tdisabled"), "{out}");
         let (ok, out, _) = run(&["config"], None);
-        assert!(ok && out.contains("admin_password = \"********\"") && !out.contains("clave-admin-segura"), "{out}");
+        assert!(
+            ok && out.contains("admin_password = \"********\"")
+                && !out.contains("clave-admin-segura"),
+            "{out}"
+        );
         let backup = dir.path().join("copia.db");
         let (ok, out, err) = run(&["backup", backup.to_str().expect("path")], None);
         if sqlite {
