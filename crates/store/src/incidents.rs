@@ -136,6 +136,68 @@ async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
     Ok(())
 }
 
+/// The audit record of a change to an incident, before and after.
+fn incident_change(action: &'static str, before: &Incident, after: &Incident) -> Change {
+    Change {
+        entity: EntityKind::Incident,
+        entity_id: after.folio.to_string(),
+        action,
+        before: snapshot(before),
+        after: snapshot(after),
+    }
+}
+
+/// Intervention notes (pormenores) count as the CAP's response.
+async fn record_intervention(
+    tx: &mut Tx,
+    incident: &mut Incident,
+    actor: Actor<'_>,
+    notes: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    append(
+        tx,
+        incident.id,
+        EntryKind::Intervention,
+        actor.user_id(),
+        notes,
+        serde_json::json!({}),
+        now,
+    )
+    .await?;
+    incident.record_response(now);
+    Ok(())
+}
+
+/// What closing depends on besides the incident itself.
+struct CloseData {
+    derivations: Vec<Derivation>,
+    has_intervention_notes: bool,
+    contact_programme_line: Option<atiende_domain::classification::ProgrammeLine>,
+}
+
+impl CloseData {
+    async fn load(tx: &mut Tx, incident: &Incident) -> Result<CloseData> {
+        let contact_programme_line = match incident.contact_id {
+            Some(c) => contact_in_tx(tx, c).await?.programme_line,
+            None => None,
+        };
+        Ok(CloseData {
+            derivations: derivations_in_tx(tx, incident.id).await?,
+            has_intervention_notes: has_intervention_notes(tx, incident.id).await?,
+            contact_programme_line,
+        })
+    }
+
+    fn facts(&self) -> CloseFacts<'_> {
+        CloseFacts {
+            derivations: &self.derivations,
+            has_intervention_notes: self.has_intervention_notes,
+            contact_programme_line: self.contact_programme_line,
+        }
+    }
+}
+
 /// Appends one entry to an incident's timeline.
 pub(crate) async fn append(
     tx: &mut Tx,
@@ -656,14 +718,12 @@ impl Store {
         )
         .await?;
         route_to_quality_if_needed(&mut tx, &after, now).await?;
-        let change = Change {
-            entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
-            action: "incident.classify",
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        record(&mut tx, actor, change).await?;
+        record(
+            &mut tx,
+            actor,
+            incident_change("incident.classify", &before, &after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -740,42 +800,25 @@ impl Store {
         let notes = notes.map(str::trim).filter(|n| !n.is_empty());
         let mut tx = self.begin().await?;
         let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let derivations = derivations_in_tx(&mut tx, id).await?;
-        let contact_line = match before.contact_id {
-            Some(c) => contact_in_tx(&mut tx, c).await?.programme_line,
-            None => None,
-        };
+        let data = CloseData::load(&mut tx, &before).await?;
         let facts = CloseFacts {
-            derivations: &derivations,
-            has_intervention_notes: notes.is_some() || has_intervention_notes(&mut tx, id).await?,
-            contact_programme_line: contact_line,
+            has_intervention_notes: notes.is_some() || data.has_intervention_notes,
+            ..data.facts()
         };
         let mut after = before.clone();
         after.close(facts, now)?;
         if let Some(n) = notes {
-            append(
-                &mut tx,
-                id,
-                EntryKind::Intervention,
-                actor.user_id(),
-                n,
-                serde_json::json!({}),
-                now,
-            )
-            .await?;
-            after.record_response(now);
+            record_intervention(&mut tx, &mut after, actor, n, now).await?;
         }
         close_in_tx(&mut tx, &mut after, actor, now).await?;
         save(&mut tx, &after).await?;
         status_change(&mut tx, &after, before.status, actor, "").await?;
-        let change = Change {
-            entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
-            action: "incident.close",
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        record(&mut tx, actor, change).await?;
+        record(
+            &mut tx,
+            actor,
+            incident_change("incident.close", &before, &after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -797,14 +840,12 @@ impl Store {
         after.updated_at = now;
         save(&mut tx, &after).await?;
         status_change(&mut tx, &after, before.status, actor, &reason).await?;
-        let change = Change {
-            entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
-            action: "incident.reopen",
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        record(&mut tx, actor, change).await?;
+        record(
+            &mut tx,
+            actor,
+            incident_change("incident.reopen", &before, &after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -842,14 +883,12 @@ impl Store {
             now,
         )
         .await?;
-        let change = Change {
-            entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
-            action: "incident.assign",
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        record(&mut tx, actor, change).await?;
+        record(
+            &mut tx,
+            actor,
+            incident_change("incident.assign", &before, &after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -873,32 +912,13 @@ impl Store {
                 StoreError::NotFound(_) => RuleError::invalid("unit_id", "unknown_unit").into(),
                 e => e,
             })?;
-        let derivations = derivations_in_tx(&mut tx, id).await?;
-        let contact_line = match before.contact_id {
-            Some(c) => contact_in_tx(&mut tx, c).await?.programme_line,
-            None => None,
-        };
-        let facts = CloseFacts {
-            derivations: &derivations,
-            has_intervention_notes: has_intervention_notes(&mut tx, id).await?,
-            contact_programme_line: contact_line,
-        };
-        let plan = before.plan_derivation(staff, &unit, input, facts)?;
+        let data = CloseData::load(&mut tx, &before).await?;
+        let plan = before.plan_derivation(staff, &unit, input, data.facts())?;
         let mut after = before.clone();
         after.updated_at = now;
         let derivation_id = insert_derivation(&mut tx, &after, &unit, &plan, actor, now).await?;
         if let Some(n) = &plan.notes {
-            append(
-                &mut tx,
-                id,
-                EntryKind::Intervention,
-                actor.user_id(),
-                n,
-                serde_json::json!({}),
-                now,
-            )
-            .await?;
-            after.record_response(now);
+            record_intervention(&mut tx, &mut after, actor, n, now).await?;
         }
         after.apply_derivation(&plan, now);
         if plan.close {
