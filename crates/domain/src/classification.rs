@@ -51,8 +51,9 @@ macro_rules! coded_enum {
                 match code { $($code => Some($name::$variant),)* _ => None }
             }
 
-            pub fn label(self, lang: $crate::classification::Lang) -> &'static str {
-                match (self, lang) {
+            /// Templates pass arguments by reference, hence `Borrow`.
+            pub fn label(self, lang: impl core::borrow::Borrow<$crate::classification::Lang>) -> &'static str {
+                match (self, *lang.borrow()) {
                     $(($name::$variant, $crate::classification::Lang::Es) => $es, ($name::$variant, $crate::classification::Lang::En) => $en,)*
                 }
             }

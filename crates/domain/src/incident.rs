@@ -151,6 +151,43 @@ impl NewIncidentInput {
     }
 }
 
+impl NewIncidentInput {
+    /// Whether an incident registered with this input could be closed at once with the given
+    /// intervention notes: the console asks before creating anything, so a blocked closing
+    /// leaves no half-done incident behind.
+    pub fn check_close_at_registration(
+        &self,
+        contact_line: Option<ProgrammeLine>,
+        notes: &str,
+    ) -> Result<(), RuleError> {
+        let now = DateTime::<Utc>::MIN_UTC;
+        let draft = Incident {
+            id: IncidentId(0),
+            folio: Folio { year: 0, seq: 0 },
+            channel: self.channel,
+            contact_id: self.contact_id,
+            subject: self.subject.clone(),
+            user_type: self.user_type,
+            incident_type: self.incident_type,
+            topic_id: self.topic_id,
+            critical: self.critical,
+            status: Status::Open,
+            assigned_to: self.assigned_to,
+            received_at: now,
+            first_response_at: None,
+            closed_at: None,
+            reopened_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        draft.check_close(CloseFacts {
+            derivations: &[],
+            has_intervention_notes: !notes.trim().is_empty(),
+            contact_programme_line: contact_line,
+        })
+    }
+}
+
 /// A subject line made from the first words of a message.
 pub fn summary_of(body: &str) -> String {
     let line = body
@@ -379,6 +416,11 @@ impl Incident {
 pub fn suggested_unit_kind(programme_line: Option<ProgrammeLine>) -> Option<UnitKind> {
     (programme_line == Some(ProgrammeLine::ContinuingEducation)).then_some(UnitKind::Promotion)
 }
+
+/// The reason recorded when a continuing-education user is handed to the Unidad de Promoción
+/// (in the institution's language, whatever the agent's interface language).
+pub const PROMOTION_REASON: &str =
+    "Usuario de Educación Continua: se canaliza a la Unidad de Promoción (procedimiento, paso 2).";
 
 /// The fields of the automatic derivation of buzón suggestions to the quality owner.
 pub fn quality_routing_plan() -> DerivationPlan {

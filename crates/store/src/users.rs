@@ -445,3 +445,14 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// A person chooses the language of their own console.
+    pub async fn set_own_language(&self, user: &StaffUser, language: Lang) -> Result<StaffUser> {
+        let input = UserInput {
+            language: Some(language),
+            ..Default::default()
+        };
+        self.update_user(Actor::Staff(user), user.id, &input).await
+    }
+}

@@ -100,3 +100,44 @@ pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
         if secure { "; Secure" } else { "" }
     )
 }
+
+/// A session just started: the account, the `Set-Cookie` value and the CSRF token.
+pub struct NewSession {
+    pub user: StaffUser,
+    pub set_cookie: String,
+    pub csrf: String,
+}
+
+/// Checks the login rate limits and the password, ends the session the browser had (rotation)
+/// and starts a new one. Shared by the API and the console's login form.
+pub async fn start_session(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    address: &str,
+    login: &str,
+    password: &str,
+) -> Result<NewSession, AppError> {
+    let login = login.trim().to_lowercase();
+    if !state.login_limiter.check(&format!("ip:{address}"))
+        || !state.login_limiter.check(&format!("login:{login}"))
+    {
+        tracing::warn!(client.address = %address, user.login = %login, "login rate limited");
+        return Err(AppError::RateLimited);
+    }
+    let Some(user) = state.store.verify_login(&login, password).await? else {
+        tracing::info!(client.address = %address, user.login = %login, "login refused");
+        return Err(AppError::Unauthorized);
+    };
+    if let Some(old) = cookie_value_from(headers, SESSION_COOKIE) {
+        state.store.end_session(old).await?;
+    }
+    let ttl = chrono::Duration::hours(state.config.session_hours);
+    let (token, csrf) = state.store.create_session(user.id, ttl).await?;
+    tracing::info!(user.login = %user.login, "login");
+    let set_cookie = session_cookie(&token, ttl.num_seconds(), state.config.secure_cookies());
+    Ok(NewSession {
+        user,
+        set_cookie,
+        csrf,
+    })
+}

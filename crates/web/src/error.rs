@@ -171,6 +171,17 @@ pub struct FieldMessage {
     pub message: String,
 }
 
+/// The language a browser asks for in `Accept-Language`, else Spanish.
+pub fn request_lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    accept_language(headers).unwrap_or_default()
+}
+
+fn accept_language(headers: &axum::http::HeaderMap) -> Option<Lang> {
+    let header = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+    let first = header.split(',').next()?.split(';').next()?.trim();
+    Lang::from_code(first).or_else(|| Lang::from_code(first.split('-').next()?))
+}
+
 /// The caller's language: `?lang=`, then `Accept-Language`, then Spanish.
 pub fn request_lang(req: &Request) -> Lang {
     let from_query = req
@@ -179,11 +190,7 @@ pub fn request_lang(req: &Request) -> Lang {
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
         .and_then(Lang::from_code);
     from_query
-        .or_else(|| {
-            let header = req.headers().get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-            let first = header.split(',').next()?.split(';').next()?.trim();
-            Lang::from_code(first).or_else(|| Lang::from_code(first.split('-').next()?))
-        })
+        .or_else(|| accept_language(req.headers()))
         .unwrap_or_default()
 }
 

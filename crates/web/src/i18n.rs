@@ -175,3 +175,37 @@ pub fn error_message(
         },
     }
 }
+
+/// An error as one sentence for a page: the general message, then each field's.
+pub fn describe_error(err: &crate::error::AppError, lang: Lang) -> String {
+    let fields = match err {
+        crate::error::AppError::Rule(r) => r.fields().to_vec(),
+        crate::error::AppError::Conflict { field, code, .. } => {
+            vec![FieldError::new(field.clone(), code.clone())]
+        }
+        _ => vec![],
+    };
+    let mut out = error_message(err.code(), &fields, None, None, lang);
+    for f in &fields {
+        if !matches!(err.code(), "close_requirements") {
+            out.push(' ');
+            out.push_str(&field_message(f, lang));
+        }
+    }
+    out
+}
+
+/// The console's words: written in Spanish in the templates, translated here for English.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    pub fn s<'a>(&self, es: &'a str) -> &'a str {
+        match self.0 {
+            Lang::Es => es,
+            Lang::En => english(es).unwrap_or(es),
+        }
+    }
+}
+
+include!("i18n_en.rs");

@@ -1,6 +1,7 @@
 //! atiende's HTTP edge. Handlers parse, check the role, call the store (which calls the domain's
 //! rules) and shape the answer; no rule is decided here.
 //!
+//! - [`pages`]: the agent console, server-rendered pages over the same store and rules;
 //! - [`api`]: the JSON API under `/api/v1`, one module per resource, and its OpenAPI document;
 //! - [`auth`]: who is calling (session cookie with CSRF token, or bearer API token) and the
 //!   role check every handler starts with;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod i18n;
+pub mod pages;
 pub mod rate_limit;
 
 use std::sync::Arc;
@@ -87,6 +89,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(health::router())
+        .merge(pages::router())
         .layer(axum::middleware::from_fn(error::localize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -106,6 +106,7 @@ async fn list(
     };
     let filter = IncidentFilter {
         status: p.status,
+        not_closed: false,
         channel: p.channel,
         user_type: p.user_type,
         incident_type: p.incident_type,

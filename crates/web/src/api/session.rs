@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{Caller, SESSION_COOKIE, session_cookie};
+use crate::auth::{Caller, SESSION_COOKIE, session_cookie, start_session};
 use crate::error::AppError;
 use crate::extract::Json;
 use crate::rate_limit::ClientAddr;
@@ -43,30 +43,12 @@ async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, AppError> {
-    let login = body.login.trim().to_lowercase();
-    if !state.login_limiter.check(&format!("ip:{address}"))
-        || !state.login_limiter.check(&format!("login:{login}"))
-    {
-        tracing::warn!(client.address = %address, user.login = %login, "login rate limited");
-        return Err(AppError::RateLimited);
-    }
-    let Some(user) = state.store.verify_login(&login, &body.password).await? else {
-        tracing::info!(client.address = %address, user.login = %login, "login refused");
-        return Err(AppError::Unauthorized);
-    };
-    // Rotate: whatever session the browser had before ends now.
-    if let Some(old) = crate::auth::cookie_value_from(&headers, SESSION_COOKIE) {
-        state.store.end_session(old).await?;
-    }
-    let ttl = chrono::Duration::hours(state.config.session_hours);
-    let (token, csrf) = state.store.create_session(user.id, ttl).await?;
-    tracing::info!(user.login = %user.login, "login");
-    let cookie = session_cookie(&token, ttl.num_seconds(), state.config.secure_cookies());
+    let session = start_session(&state, &headers, &address, &body.login, &body.password).await?;
     let body = SessionInfo {
-        user,
-        csrf_token: Some(csrf),
+        user: session.user,
+        csrf_token: Some(session.csrf),
     };
-    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+    Ok(([(header::SET_COOKIE, session.set_cookie)], axum::Json(body)).into_response())
 }
 
 /// The person behind the session or token. Works with a temporary password too, so the console

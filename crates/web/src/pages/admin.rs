@@ -1,0 +1,341 @@
+//! Administration: staff accounts and roles, units, the topic catalogue, settings.
+
+use atiende_domain::access::Action;
+use atiende_domain::classification::Lang;
+use atiende_domain::ids::{TopicId, UnitId, UserId};
+use atiende_domain::unit::{Topic, Unit, UnitInput, UnitKind};
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::Actor;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Ctx, PageError, PageUser, Posted, non_empty, render};
+use crate::AppState;
+use crate::error::AppError;
+use crate::i18n::describe_error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(admin))
+        .route("/admin/usuarios", post(create_user))
+        .route("/admin/usuarios/{id}", post(update_user))
+        .route("/admin/unidades", post(create_unit))
+        .route("/admin/unidades/{id}", post(update_unit))
+        .route("/admin/temas", post(create_topic))
+        .route("/admin/temas/{id}", post(update_topic))
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    ctx: Ctx,
+    users: Vec<StaffUser>,
+    units: Vec<Unit>,
+    topics: Vec<Topic>,
+    roles: Vec<(&'static str, &'static str)>,
+    kinds: Vec<(&'static str, &'static str)>,
+    settings: Vec<(&'static str, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+impl AdminPage {
+    fn has_unit(&self, user: &StaffUser, unit: &Unit) -> bool {
+        user.unit_ids.contains(&unit.id)
+    }
+
+    fn unit_name(&self, id: &UnitId) -> String {
+        self.units
+            .iter()
+            .find(|u| u.id == *id)
+            .map(|u| u.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AdminParams {
+    ok: Option<String>,
+    password: Option<String>,
+    login: Option<String>,
+}
+
+async fn admin(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<AdminParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::UserWrite)?;
+    let t = crate::i18n::Tr(page.user.language);
+    let notice = match (p.password, p.login) {
+        (Some(pw), Some(login)) => Some(format!(
+            "{} {login}: {pw}",
+            t.s("Contraseña de un solo uso para")
+        )),
+        _ => p.ok.map(|_| t.s("Guardado.").to_string()),
+    };
+    admin_page(&state, page, notice, None).await
+}
+
+async fn admin_page(
+    state: &AppState,
+    page: PageUser,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let settings = vec![
+        ("URL", state.config.base_url.clone()),
+        ("Zona horaria", state.store.time_zone().to_string()),
+        (
+            "Duración de la sesión (horas)",
+            state.config.session_hours.to_string(),
+        ),
+        (
+            "Días para contar una reapertura",
+            state.config.reopen_window_days.to_string(),
+        ),
+        (
+            "Intentos de acceso por minuto",
+            state.config.login_attempts_per_minute.to_string(),
+        ),
+    ];
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let page = AdminPage {
+        users: state.store.users().await.map_err(err)?,
+        units: state.store.units().await.map_err(err)?,
+        topics: state.store.topics().await.map_err(err)?,
+        roles: Role::ALL
+            .iter()
+            .map(|r| (r.code(), r.label(lang)))
+            .collect(),
+        kinds: UnitKind::ALL
+            .iter()
+            .map(|k| (k.code(), k.label(lang)))
+            .collect(),
+        settings,
+        notice,
+        error,
+        ctx: page.ctx("admin"),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn failed(
+    state: &AppState,
+    page: PageUser,
+    e: impl Into<AppError>,
+) -> Result<Response, PageError> {
+    let message = describe_error(&e.into(), page.user.language);
+    admin_page(state, page, None, Some(message)).await
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    login: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+    unit_id: Option<String>,
+    language: Option<String>,
+    disabled: Option<String>,
+    reset_password: Option<String>,
+}
+
+impl UserForm {
+    fn input(&self, creating: bool) -> UserInput {
+        UserInput {
+            login: if creating { self.login.clone() } else { None },
+            name: self.name.clone(),
+            email: self.email.clone(),
+            role: non_empty(&self.role).and_then(Role::from_code),
+            unit_ids: Some(
+                non_empty(&self.unit_id)
+                    .and_then(|u| u.parse().ok())
+                    .map(UnitId)
+                    .into_iter()
+                    .collect(),
+            ),
+            language: non_empty(&self.language).and_then(Lang::from_code),
+            disabled: if creating {
+                None
+            } else {
+                Some(self.disabled.is_some())
+            },
+            password: None,
+        }
+    }
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    posted: Posted<UserForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UserWrite)?;
+    let admin = page.user.clone();
+    match state
+        .store
+        .create_user(Actor::Staff(&admin), &form.input(true))
+        .await
+    {
+        Ok(created) => {
+            let pw = created.generated_password.unwrap_or_default();
+            let q = serde_urlencoded::to_string([
+                ("password", pw.as_str()),
+                ("login", created.user.login.as_str()),
+            ])
+            .unwrap_or_default();
+            Ok(Redirect::to(&format!("/admin?{q}")).into_response())
+        }
+        Err(e) => failed(&state, page, e).await,
+    }
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<UserForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UserWrite)?;
+    let admin = page.user.clone();
+    let mut input = form.input(false);
+    let reset = form.reset_password.is_some();
+    let password = atiende_store::users::generate_password();
+    if reset {
+        input.password = Some(password.clone());
+    }
+    match state
+        .store
+        .update_user(Actor::Staff(&admin), UserId(id), &input)
+        .await
+    {
+        Ok(user) if reset => {
+            let q = serde_urlencoded::to_string([
+                ("password", password.as_str()),
+                ("login", user.login.as_str()),
+            ])
+            .unwrap_or_default();
+            Ok(Redirect::to(&format!("/admin?{q}")).into_response())
+        }
+        Ok(_) => Ok(Redirect::to("/admin?ok=1").into_response()),
+        Err(e) => failed(&state, page, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct UnitForm {
+    name: Option<String>,
+    kind: Option<String>,
+    responsible_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    active: Option<String>,
+}
+
+impl UnitForm {
+    fn input(&self, creating: bool) -> UnitInput {
+        UnitInput {
+            name: self.name.clone(),
+            kind: non_empty(&self.kind).and_then(UnitKind::from_code),
+            responsible_name: self.responsible_name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            active: if creating {
+                None
+            } else {
+                Some(self.active.is_some())
+            },
+        }
+    }
+}
+
+async fn create_unit(
+    State(state): State<AppState>,
+    posted: Posted<UnitForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UnitWrite)?;
+    let admin = page.user.clone();
+    match state
+        .store
+        .create_unit(Actor::Staff(&admin), &form.input(true))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin?ok=1#unidades").into_response()),
+        Err(e) => failed(&state, page, e).await,
+    }
+}
+
+async fn update_unit(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<UnitForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UnitWrite)?;
+    let admin = page.user.clone();
+    match state
+        .store
+        .update_unit(Actor::Staff(&admin), UnitId(id), &form.input(false))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin?ok=1#unidades").into_response()),
+        Err(e) => failed(&state, page, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct TopicForm {
+    name: Option<String>,
+    active: Option<String>,
+}
+
+async fn create_topic(
+    State(state): State<AppState>,
+    posted: Posted<TopicForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::TopicWrite)?;
+    let admin = page.user.clone();
+    match state
+        .store
+        .save_topic(Actor::Staff(&admin), None, form.name.as_deref(), Some(true))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin?ok=1#temas").into_response()),
+        Err(e) => failed(&state, page, e).await,
+    }
+}
+
+async fn update_topic(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<TopicForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::TopicWrite)?;
+    let admin = page.user.clone();
+    match state
+        .store
+        .save_topic(
+            Actor::Staff(&admin),
+            Some(TopicId(id)),
+            form.name.as_deref(),
+            Some(form.active.is_some()),
+        )
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin?ok=1#temas").into_response()),
+        Err(e) => failed(&state, page, e).await,
+    }
+}

@@ -1,0 +1,256 @@
+//! Contacts: list and search, the person's page with every incident, edit, merge.
+
+use std::collections::HashMap;
+
+use atiende_domain::access::Action;
+use atiende_domain::access::Scope;
+use atiende_domain::classification::{ProgrammeLine, UserType};
+use atiende_domain::contact::{Contact, ContactInput};
+use atiende_domain::ids::ContactId;
+use atiende_store::Actor;
+use atiende_store::contacts::ContactQuery;
+use atiende_store::incidents::IncidentFilter;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::queue::{Row, rows};
+use super::{Ctx, PageError, PageUser, Posted, non_empty, render};
+use crate::AppState;
+use crate::error::AppError;
+use crate::i18n::describe_error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/contactos", get(list))
+        .route("/contactos/{id}", get(detail).post(update))
+        .route("/contactos/{id}/fusionar", post(merge))
+}
+
+#[derive(Deserialize, Default)]
+struct ListParams {
+    q: Option<String>,
+    cursor: Option<i64>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "contacts.html")]
+struct ContactsPage {
+    ctx: Ctx,
+    q: String,
+    contacts: Vec<Contact>,
+    next: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<ListParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::ContactRead)?;
+    let lang = page.user.language;
+    let q = ContactQuery {
+        q: p.q.clone(),
+        before_id: p.cursor,
+        limit: 51,
+        ..Default::default()
+    };
+    let mut contacts = state
+        .store
+        .contacts(&q)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    let next = if contacts.len() > 50 {
+        contacts.truncate(50);
+        contacts.last().map(|c| c.id.0)
+    } else {
+        None
+    };
+    Ok(render(&ContactsPage {
+        ctx: page.ctx("contacts"),
+        q: p.q.unwrap_or_default(),
+        contacts,
+        next,
+    }))
+}
+
+#[derive(askama::Template)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    ctx: Ctx,
+    c: Contact,
+    incidents: Vec<Row>,
+    user_types: Vec<(&'static str, &'static str)>,
+    lines: Vec<(&'static str, &'static str)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct DetailParams {
+    ok: Option<String>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    page: PageUser,
+    Path(id): Path<i64>,
+    Query(p): Query<DetailParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::ContactRead)?;
+    let notice = p.ok.map(|_| page.ctx_t().s("Guardado.").to_string());
+    contact_page(&state, page, ContactId(id), notice, None).await
+}
+
+impl PageUser {
+    fn ctx_t(&self) -> crate::i18n::Tr {
+        crate::i18n::Tr(self.user.language)
+    }
+}
+
+async fn contact_page(
+    state: &AppState,
+    page: PageUser,
+    id: ContactId,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let c = state.store.contact(id).await.map_err(err)?;
+    if let Some(target) = c.merged_into {
+        return Ok(Redirect::to(&format!("/contactos/{target}")).into_response());
+    }
+    let filter = IncidentFilter {
+        contact_id: Some(id),
+        limit: 200,
+        ..Default::default()
+    };
+    let items = state
+        .store
+        .incidents(&Scope::All, &filter)
+        .await
+        .map_err(err)?;
+    let names: HashMap<_, _> = state
+        .store
+        .users()
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
+    let incidents = rows(&items, &names, lang, state.store.time_zone());
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let page = ContactPage {
+        ctx: page.ctx("contacts"),
+        c,
+        incidents,
+        user_types: UserType::ALL
+            .iter()
+            .map(|t| (t.code(), t.label(lang)))
+            .collect(),
+        lines: ProgrammeLine::ALL
+            .iter()
+            .map(|t| (t.code(), t.label(lang)))
+            .collect(),
+        notice,
+        error,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ContactEdit {
+    name: Option<String>,
+    emails: Option<String>,
+    phones: Option<String>,
+    whatsapp_id: Option<String>,
+    student_code: Option<String>,
+    user_type: Option<String>,
+    programme_line: Option<String>,
+    opt_out_surveys: Option<String>,
+    notes: Option<String>,
+}
+
+fn lines(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<ContactEdit>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::ContactWrite)?;
+    let input = ContactInput {
+        name: form.name.clone(),
+        emails: Some(lines(&form.emails)),
+        phones: Some(lines(&form.phones)),
+        whatsapp_id: Some(form.whatsapp_id.clone().unwrap_or_default()),
+        student_code: Some(form.student_code.clone().unwrap_or_default()),
+        user_type: non_empty(&form.user_type).and_then(UserType::from_code),
+        programme_line: non_empty(&form.programme_line).and_then(ProgrammeLine::from_code),
+        opt_out_surveys: Some(form.opt_out_surveys.is_some()),
+        notes: form.notes.clone(),
+        social_ids: None,
+    };
+    let user = page.user.clone();
+    match state
+        .store
+        .update_contact(Actor::Staff(&user), ContactId(id), &input)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/contactos/{id}?ok=1")).into_response()),
+        Err(e) => {
+            let message = describe_error(&AppError::from(e), user.language);
+            contact_page(&state, page, ContactId(id), None, Some(message)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MergeForm {
+    other_id: String,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<MergeForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::ContactMerge)?;
+    let user = page.user.clone();
+    let other = form.other_id.trim().parse().map(ContactId);
+    let result = match other {
+        Ok(other) => state
+            .store
+            .merge_contacts(Actor::Staff(&user), ContactId(id), other)
+            .await
+            .map_err(AppError::from),
+        Err(_) => Err(AppError::Rule(atiende_domain::RuleError::invalid(
+            "contact_id",
+            "unknown_contact",
+        ))),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/contactos/{id}?ok=1")).into_response()),
+        Err(e) => {
+            let message = describe_error(&e, user.language);
+            contact_page(&state, page, ContactId(id), None, Some(message)).await
+        }
+    }
+}

@@ -1,0 +1,581 @@
+//! The incident view and every step on one incident: classify, answer, notes, derive, close,
+//! reopen, assign, and a unit's answer. Each form posts here and comes back to the view.
+
+use std::collections::HashMap;
+
+use atiende_domain::access::Action;
+use atiende_domain::audit::EntityKind;
+use atiende_domain::classification::{Channel, IncidentType, Lang, Medium, UserType};
+use atiende_domain::contact::Contact;
+use atiende_domain::derivation::DeriveInput;
+use atiende_domain::ids::{DerivationId, IncidentId, TopicId, UnitId, UserId};
+use atiende_domain::incident::{ClassifyInput, EntryKind, Incident};
+use atiende_domain::unit::{Unit, UnitKind};
+use atiende_domain::user::Role;
+use atiende_store::Actor;
+use atiende_store::audit::AuditQuery;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::queue::age;
+use super::{Ctx, PageError, PageUser, Posted, local, non_empty, render};
+use crate::AppState;
+use crate::error::AppError;
+use crate::i18n::{Tr, describe_error};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidentes/{folio}", get(view))
+        .route("/incidentes/{folio}/{action}", post(act))
+        .route(
+            "/incidentes/{folio}/derivaciones/{id}/responder",
+            post(answer),
+        )
+}
+
+pub struct EntryView {
+    pub kind: &'static str,
+    pub label: &'static str,
+    pub at: String,
+    pub author: String,
+    pub body: String,
+    pub detail: String,
+}
+
+pub struct DerivationView {
+    pub id: i64,
+    pub unit: String,
+    pub medium: &'static str,
+    pub reason: String,
+    pub at: String,
+    pub by: String,
+    pub told: Option<String>,
+    pub answer: Option<String>,
+    pub can_answer: bool,
+}
+
+pub struct AuditView {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "incident.html")]
+struct IncidentPage {
+    ctx: Ctx,
+    i: Incident,
+    folio: String,
+    contact: Option<Contact>,
+    topic: String,
+    assigned: String,
+    received: String,
+    age: String,
+    first_response: String,
+    closed: String,
+    entries: Vec<EntryView>,
+    derivations: Vec<DerivationView>,
+    audit: Vec<AuditView>,
+    units: Vec<Unit>,
+    agents: Vec<(String, String)>,
+    topics: Vec<(String, String)>,
+    channels: Vec<(&'static str, &'static str)>,
+    user_types: Vec<(&'static str, &'static str)>,
+    incident_types: Vec<(&'static str, &'static str)>,
+    in_leads_queue: bool,
+    first_contact_resolution: bool,
+    suggest_promotion: bool,
+    has_notes: bool,
+    tell_by_default: bool,
+    open_derive: bool,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+impl IncidentPage {
+    fn selected_unit_kind(&self, unit: &Unit) -> bool {
+        self.suggest_promotion && unit.kind == UnitKind::Promotion
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ViewParams {
+    ok: Option<String>,
+    blocked: Option<String>,
+    open: Option<String>,
+}
+
+fn notice(code: &str, t: Tr) -> String {
+    t.s(match code {
+        "closed" => "Incidente cerrado. La encuesta de satisfacción queda programada.",
+        "derived_closed" => "Incidente derivado y cerrado.",
+        "derived" => "Incidente derivado.",
+        "registered" => "Incidente registrado.",
+        "classified" => "Clasificación guardada.",
+        "answer" => "Respuesta registrada.",
+        "note" => "Nota guardada.",
+        "intervention" => "Pormenores registrados.",
+        "reopened" => "Incidente reabierto.",
+        "assigned" => "Asignación guardada.",
+        "unit_answer" => "Respuesta de la unidad registrada.",
+        _ => "Listo.",
+    })
+    .to_string()
+}
+
+async fn visible(state: &AppState, page: &PageUser, folio: &str) -> Result<IncidentId, PageError> {
+    let lang = page.user.language;
+    let id = state
+        .store
+        .incident_id(folio)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    let scope = page.user.incident_scope();
+    if !state
+        .store
+        .incident_visible(&scope, id)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?
+    {
+        return Err(PageError::from_app(AppError::NotFound("incident"), lang));
+    }
+    Ok(id)
+}
+
+async fn view(
+    State(state): State<AppState>,
+    page: PageUser,
+    Path(folio): Path<String>,
+    Query(p): Query<ViewParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::IncidentRead)?;
+    let id = visible(&state, &page, &folio).await?;
+    let t = Tr(page.user.language);
+    let notice = p.ok.as_deref().map(|c| notice(c, t));
+    let blocked = p.blocked.as_deref().map(|code| {
+        format!(
+            "{} {}",
+            t.s("El incidente quedó registrado, pero no se pudo completar el paso:"),
+            crate::i18n::error_message(code, &[], None, None, page.user.language)
+        )
+    });
+    let open_derive = p.open.as_deref() == Some("derive");
+    page_of(&state, page, id, notice, blocked, open_derive).await
+}
+
+async fn page_of(
+    state: &AppState,
+    page: PageUser,
+    id: IncidentId,
+    notice: Option<String>,
+    error: Option<String>,
+    open_derive: bool,
+) -> Result<Response, PageError> {
+    let lang = page.user.language;
+    let tz = state.store.time_zone();
+    let err = |e| PageError::from_app(e, lang);
+    let detail = state
+        .store
+        .incident_detail(id, state.config.reopen_window_days)
+        .await
+        .map_err(err)?;
+    let i = detail.incident.clone();
+    let contact = match i.contact_id {
+        Some(c) => Some(state.store.contact(c).await.map_err(err)?),
+        None => None,
+    };
+    let users = state.store.users().await.map_err(err)?;
+    let names: HashMap<UserId, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
+    let name_of = |u: Option<UserId>| {
+        u.and_then(|u| names.get(&u).cloned())
+            .unwrap_or_else(|| "atiende".into())
+    };
+    let topics = state.store.topics().await.map_err(err)?;
+    let units = state.store.units().await.map_err(err)?;
+    let units_by_id: HashMap<UnitId, &Unit> = units.iter().map(|u| (u.id, u)).collect();
+    let entries = detail
+        .timeline
+        .iter()
+        .map(|e| EntryView {
+            kind: e.kind.code(),
+            label: e.kind.label(lang),
+            at: local(&e.at, tz),
+            author: if e.kind == EntryKind::InboundMessage {
+                contact.as_ref().map(|c| c.name.clone()).unwrap_or_default()
+            } else {
+                name_of(e.author_id)
+            },
+            body: e.body.clone(),
+            detail: entry_detail(e, lang, &names),
+        })
+        .collect();
+    let derivations = detail
+        .derivations
+        .iter()
+        .map(|d| DerivationView {
+            id: d.id.0,
+            unit: d.unit_name.clone(),
+            medium: d.medium.label(lang),
+            reason: d.reason.clone(),
+            at: local(&d.derived_at, tz),
+            by: name_of(d.derived_by),
+            told: d.told_address.clone().filter(|_| d.user_told),
+            answer: d.answer.clone(),
+            can_answer: !d.is_answered()
+                && units_by_id
+                    .get(&d.unit_id)
+                    .is_some_and(|u| page.user.may_answer_for(u)),
+        })
+        .collect();
+    let audit = if page.user.may(Action::AuditRead) {
+        let q = AuditQuery {
+            entity: Some(EntityKind::Incident),
+            entity_id: Some(i.folio.to_string()),
+            limit: 100,
+            ..Default::default()
+        };
+        state
+            .store
+            .audit(&q)
+            .await
+            .map_err(err)?
+            .iter()
+            .map(|a| AuditView {
+                at: local(&a.at, tz),
+                who: name_of(a.actor_id),
+                action: a.action.clone(),
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let is_lead = page.user.role == Role::CapLead;
+    let derive_units = units
+        .iter()
+        .filter(|u| u.active && (is_lead || u.kind != UnitKind::TopManagement))
+        .cloned()
+        .collect();
+    let agents = users
+        .iter()
+        .filter(|u| !u.disabled && matches!(u.role, Role::Agent | Role::CapLead))
+        .map(|u| (u.id.to_string(), u.name.clone()))
+        .collect();
+    let suggest_promotion = contact
+        .as_ref()
+        .is_some_and(Contact::is_continuing_education)
+        && !detail
+            .derivations
+            .iter()
+            .any(|d| d.unit_kind == UnitKind::Promotion);
+    let has_notes = detail
+        .timeline
+        .iter()
+        .any(|e| e.kind == EntryKind::Intervention);
+    let status = if error.is_some() && notice.is_none() && !open_derive {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let page = IncidentPage {
+        folio: i.folio.to_string(),
+        topic: i
+            .topic_id
+            .and_then(|t| topics.iter().find(|x| x.id == t))
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| "—".into()),
+        assigned: i
+            .assigned_to
+            .and_then(|a| names.get(&a).cloned())
+            .unwrap_or_default(),
+        received: local(&i.received_at, tz),
+        age: age(i.received_at, lang),
+        first_response: i
+            .first_response_at
+            .map(|t| local(&t, tz))
+            .unwrap_or_else(|| "—".into()),
+        closed: i
+            .closed_at
+            .map(|t| local(&t, tz))
+            .unwrap_or_else(|| "—".into()),
+        topics: topics
+            .iter()
+            .filter(|t| t.active)
+            .map(|t| (t.id.to_string(), t.name.clone()))
+            .collect(),
+        channels: Channel::ALL
+            .iter()
+            .map(|c| (c.code(), c.label(lang)))
+            .collect(),
+        user_types: UserType::ALL
+            .iter()
+            .map(|c| (c.code(), c.label(lang)))
+            .collect(),
+        incident_types: IncidentType::ALL
+            .iter()
+            .map(|c| (c.code(), c.label(lang)))
+            .collect(),
+        in_leads_queue: detail.in_leads_queue,
+        first_contact_resolution: detail.first_contact_resolution,
+        tell_by_default: !i.channel.derives_directly(),
+        i,
+        contact,
+        entries,
+        derivations,
+        audit,
+        units: derive_units,
+        agents,
+        suggest_promotion,
+        has_notes,
+        open_derive: open_derive || suggest_promotion,
+        notice,
+        error,
+        ctx: page.ctx("queue"),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+fn entry_detail(
+    e: &atiende_domain::incident::TimelineEntry,
+    lang: Lang,
+    names: &HashMap<UserId, String>,
+) -> String {
+    let t = Tr(lang);
+    match e.kind {
+        EntryKind::StatusChange => e
+            .status_change()
+            .map(|(from, to)| format!("{} → {}", from.label(lang), to.label(lang)))
+            .unwrap_or_default(),
+        EntryKind::Derivation => {
+            let unit = e.data["unit_name"].as_str().unwrap_or("");
+            let mut s = format!("{} {unit}", t.s("Derivado a"));
+            if let Some(addr) = e.data["told_address"].as_str() {
+                s.push_str(&format!(
+                    " · {} {addr}",
+                    t.s("se sugirió al usuario escribir a")
+                ));
+            }
+            s
+        }
+        EntryKind::DerivationAnswer => format!(
+            "{} {}",
+            t.s("Respuesta de"),
+            e.data["unit_name"].as_str().unwrap_or("")
+        ),
+        EntryKind::Assignment => match e.data["to"].as_i64() {
+            Some(id) => format!(
+                "{} {}",
+                t.s("Asignado a"),
+                names.get(&UserId(id)).cloned().unwrap_or_default()
+            ),
+            None => t.s("Sin asignar").to_string(),
+        },
+        EntryKind::Classification => {
+            let mut parts = Vec::new();
+            if let Some(u) = e.data["user_type"].as_str().and_then(UserType::from_code) {
+                parts.push(u.label(lang).to_string());
+            }
+            if let Some(i) = e.data["incident_type"]
+                .as_str()
+                .and_then(IncidentType::from_code)
+            {
+                parts.push(i.label(lang).to_string());
+            }
+            if e.data["critical"].as_bool() == Some(true) {
+                parts.push(t.s("Crítico").to_string());
+            }
+            parts.join(" · ")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Every field any incident form may post; each action reads its own.
+#[derive(Deserialize, Default)]
+struct ActionForm {
+    body: Option<String>,
+    notes: Option<String>,
+    reason: Option<String>,
+    channel: Option<String>,
+    user_type: Option<String>,
+    incident_type: Option<String>,
+    topic_id: Option<String>,
+    critical: Option<String>,
+    unit_id: Option<String>,
+    medium: Option<String>,
+    user_told: Option<String>,
+    told_address: Option<String>,
+    close: Option<String>,
+    user_id: Option<String>,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    Path((folio, action)): Path<(String, String)>,
+    posted: Posted<ActionForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    let id = visible(&state, &page, &folio).await?;
+    let user = page.user.clone();
+    let actor = Actor::Staff(&user);
+    let required = match action.as_str() {
+        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" => Action::IncidentWork,
+        "nota" => Action::IncidentNote,
+        "derivar" => Action::IncidentDerive,
+        "asignar" => Action::IncidentAssign,
+        _ => {
+            return Err(PageError::from_app(
+                AppError::NotFound("action"),
+                user.language,
+            ));
+        }
+    };
+    page.require(required)?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let result: Result<&str, AppError> = match action.as_str() {
+        "clasificar" => {
+            let input = ClassifyInput {
+                channel: non_empty(&form.channel).and_then(Channel::from_code),
+                user_type: non_empty(&form.user_type).and_then(UserType::from_code),
+                incident_type: non_empty(&form.incident_type).and_then(IncidentType::from_code),
+                topic_id: non_empty(&form.topic_id)
+                    .and_then(|t| t.parse().ok())
+                    .map(TopicId),
+                critical: Some(form.critical.is_some()),
+                subject: None,
+            };
+            state
+                .store
+                .classify_incident(actor, id, &input)
+                .await
+                .map(|_| "classified")
+                .map_err(Into::into)
+        }
+        "responder" => state
+            .store
+            .add_entry(actor, id, EntryKind::OutboundMessage, &text(&form.body))
+            .await
+            .map(|_| "answer")
+            .map_err(Into::into),
+        "nota" => state
+            .store
+            .add_entry(actor, id, EntryKind::Note, &text(&form.body))
+            .await
+            .map(|_| "note")
+            .map_err(Into::into),
+        "pormenores" => state
+            .store
+            .add_entry(actor, id, EntryKind::Intervention, &text(&form.body))
+            .await
+            .map(|_| "intervention")
+            .map_err(Into::into),
+        "cerrar" => state
+            .store
+            .close_incident(actor, id, non_empty(&form.notes))
+            .await
+            .map(|_| "closed")
+            .map_err(Into::into),
+        "reabrir" => state
+            .store
+            .reopen_incident(actor, id, &text(&form.reason))
+            .await
+            .map(|_| "reopened")
+            .map_err(Into::into),
+        "asignar" => {
+            let target = match non_empty(&form.user_id) {
+                None => None,
+                Some("me") => Some(user.id),
+                Some(v) => v.parse().ok().map(UserId),
+            };
+            if user.may_assign_to(target) {
+                state
+                    .store
+                    .assign_incident(actor, id, target)
+                    .await
+                    .map(|_| "assigned")
+                    .map_err(Into::into)
+            } else {
+                Err(AppError::Forbidden)
+            }
+        }
+        "derivar" => match non_empty(&form.unit_id).and_then(|u| u.parse().ok()) {
+            None => Err(AppError::Rule(atiende_domain::RuleError::invalid(
+                "unit_id", "required",
+            ))),
+            Some(unit) => {
+                let close = form.close.is_some();
+                let input = DeriveInput {
+                    unit_id: UnitId(unit),
+                    medium: non_empty(&form.medium)
+                        .and_then(Medium::from_code)
+                        .unwrap_or(Medium::Email),
+                    reason: text(&form.reason),
+                    user_told: Some(form.user_told.is_some()),
+                    told_address: non_empty(&form.told_address).map(str::to_string),
+                    close,
+                    notes: non_empty(&form.notes).map(str::to_string),
+                };
+                let code = if close { "derived_closed" } else { "derived" };
+                state
+                    .store
+                    .derive_incident(actor, id, &input)
+                    .await
+                    .map(|_| code)
+                    .map_err(Into::into)
+            }
+        },
+        _ => Err(AppError::NotFound("action")),
+    };
+    finish(&state, page, &folio, id, result).await
+}
+
+/// After a step: back to the view with a notice, or the view again with the reason it failed.
+async fn finish(
+    state: &AppState,
+    page: PageUser,
+    folio: &str,
+    id: IncidentId,
+    result: Result<&str, AppError>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(code) => Ok(Redirect::to(&format!("/incidentes/{folio}?ok={code}")).into_response()),
+        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(e) => {
+            let message = describe_error(&e, page.user.language);
+            let status = e.status();
+            let mut r = page_of(state, page, id, None, Some(message), false).await?;
+            *r.status_mut() = status;
+            Ok(r)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    answer: String,
+}
+
+async fn answer(
+    State(state): State<AppState>,
+    Path((folio, derivation)): Path<(String, i64)>,
+    posted: Posted<AnswerForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::DerivationAnswer)?;
+    let id = visible(&state, &page, &folio).await?;
+    let user = page.user.clone();
+    let result = state
+        .store
+        .answer_derivation(
+            Actor::Staff(&user),
+            id,
+            DerivationId(derivation),
+            &form.answer,
+        )
+        .await
+        .map(|_| "unit_answer")
+        .map_err(AppError::from);
+    finish(&state, page, &folio, id, result).await
+}

@@ -1,0 +1,235 @@
+//! Log in and out, the password change a temporary password requires, and preferences.
+
+use atiende_domain::classification::Lang;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::{Ctx, PageError, PageUser, Posted, render, safe_next};
+use crate::AppState;
+use crate::auth::{SESSION_COOKIE, cookie_value_from, session_cookie, start_session};
+use crate::error::{AppError, request_lang_of};
+use crate::i18n::{Tr, error_message};
+use crate::rate_limit::ClientAddr;
+
+const LOGIN_CSRF_COOKIE: &str = "atiende_login_csrf";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/bandeja") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/clave", get(password_page).post(change_password))
+        .route(
+            "/preferencias",
+            get(preferences_page).post(save_preferences),
+        )
+}
+
+#[derive(askama::Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    t: Tr,
+    lang: Lang,
+    csrf: String,
+    next: String,
+    login: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NextParam {
+    next: Option<String>,
+}
+
+/// The login form carries a token tied to a cookie (double submit), so that another site cannot
+/// log a browser into an account of its choosing.
+fn login_form(lang: Lang, next: String, login: String, error: Option<String>) -> Response {
+    let csrf = atiende_store::users::random_token();
+    let page = LoginPage {
+        t: Tr(lang),
+        lang,
+        csrf: csrf.clone(),
+        next,
+        login,
+        error,
+    };
+    let cookie =
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let mut response = render(&page);
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn login_page(headers: HeaderMap, Query(p): Query<NextParam>) -> Response {
+    login_form(
+        request_lang_of(&headers),
+        safe_next(p.next.as_deref()),
+        String::new(),
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    _csrf: String,
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    let next = safe_next(form.next.as_deref());
+    let expected = cookie_value_from(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form._csrf.as_bytes())) {
+        let message = error_message("csrf", &[], None, None, lang);
+        return login_form(lang, next, form.login, Some(message));
+    }
+    match start_session(&state, &headers, &address, &form.login, &form.password).await {
+        Ok(session) => {
+            let target = if session.user.must_change_password {
+                "/clave".to_string()
+            } else {
+                next
+            };
+            (
+                [(header::SET_COOKIE, session.set_cookie)],
+                Redirect::to(&target),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let message = match &e {
+                AppError::Unauthorized => {
+                    Tr(lang).s("Usuario o contraseña incorrectos.").to_string()
+                }
+                other => error_message(other.code(), &[], None, None, lang),
+            };
+            let mut response = login_form(lang, next, form.login, Some(message));
+            *response.status_mut() = e.status();
+            response
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    _posted: Posted<Empty>,
+) -> Result<Response, PageError> {
+    if let Some(token) = cookie_value_from(&headers, SESSION_COOKIE) {
+        state
+            .store
+            .end_session(token)
+            .await
+            .map_err(|e| PageError::from_app(e, Lang::Es))?;
+    }
+    let cookie = session_cookie("", 0, state.config.secure_cookies());
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    ctx: Ctx,
+    error: Option<String>,
+}
+
+async fn password_page(page: PageUser) -> Response {
+    render(&PasswordPage {
+        ctx: page.ctx(""),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    posted: Posted<PasswordForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    let lang = page.user.language;
+    match state
+        .store
+        .change_own_password(&page.user, &form.current_password, &form.new_password)
+        .await
+    {
+        // Changing the password ends every session: log in again with the new one.
+        Ok(()) => Ok(Redirect::to("/login").into_response()),
+        Err(e) => {
+            let e = AppError::from(e);
+            let fields = match &e {
+                AppError::Rule(r) => r.fields().to_vec(),
+                _ => vec![],
+            };
+            let message = fields
+                .first()
+                .map(|f| crate::i18n::field_message(f, lang))
+                .unwrap_or_else(|| error_message(e.code(), &[], None, None, lang));
+            let mut r = render(&PasswordPage {
+                ctx: page.ctx(""),
+                error: Some(message),
+            });
+            *r.status_mut() = e.status();
+            Ok(r)
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "preferences.html")]
+struct PreferencesPage {
+    ctx: Ctx,
+    saved: bool,
+}
+
+#[derive(Deserialize)]
+struct SavedParam {
+    saved: Option<String>,
+}
+
+async fn preferences_page(page: PageUser, Query(p): Query<SavedParam>) -> Response {
+    render(&PreferencesPage {
+        ctx: page.ctx(""),
+        saved: p.saved.is_some(),
+    })
+}
+
+#[derive(Deserialize)]
+struct PreferencesForm {
+    language: String,
+}
+
+async fn save_preferences(
+    State(state): State<AppState>,
+    posted: Posted<PreferencesForm>,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_code(&posted.form.language).unwrap_or_default();
+    state
+        .store
+        .set_own_language(&posted.page.user, lang)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    Ok(Redirect::to("/preferencias?saved=1").into_response())
+}

@@ -1,0 +1,264 @@
+//! The agent console: server-rendered pages (askama, escaped by default) over the same store
+//! methods and domain rules as the API. Forms post with the session's CSRF token; a little
+//! vanilla JavaScript (embedded, no CDN) adds live updates and dialogs.
+
+pub mod admin;
+pub mod assets;
+pub mod contacts;
+pub mod events;
+pub mod incident;
+pub mod leads;
+pub mod login;
+pub mod queue;
+pub mod register;
+
+use atiende_domain::access::Action;
+use atiende_domain::classification::Lang;
+use atiende_domain::user::StaffUser;
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::auth::{SESSION_COOKIE, cookie_value};
+use crate::error::AppError;
+use crate::i18n::Tr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(login::router())
+        .merge(queue::router())
+        .merge(register::router())
+        .merge(incident::router())
+        .merge(contacts::router())
+        .merge(leads::router())
+        .merge(admin::router())
+        .merge(events::router())
+        .merge(assets::router())
+}
+
+/// What every page's layout needs: who is looking, in which language, the CSRF token for its
+/// forms, and which menu entry is current.
+pub struct Ctx {
+    pub user: StaffUser,
+    pub lang: Lang,
+    pub t: Tr,
+    pub csrf: String,
+    pub nav: &'static str,
+}
+
+impl Ctx {
+    pub fn may(&self, action: &str) -> bool {
+        let action = match action {
+            "contacts" => Action::ContactRead,
+            "register" => Action::IncidentCreate,
+            "work" => Action::IncidentWork,
+            "derive" => Action::IncidentDerive,
+            "assign" => Action::IncidentAssign,
+            "note" => Action::IncidentNote,
+            "answer" => Action::DerivationAnswer,
+            "users" => Action::UserWrite,
+            "units" => Action::UnitWrite,
+            "leads" => Action::AuditRead,
+            _ => return false,
+        };
+        self.user.may(action)
+    }
+
+    pub fn is_lead(&self) -> bool {
+        matches!(
+            self.user.role,
+            atiende_domain::user::Role::CapLead
+                | atiende_domain::user::Role::Admin
+                | atiende_domain::user::Role::Management
+        )
+    }
+}
+
+/// The signed-in person of a page request. Without a session the browser goes to the login
+/// page; with a temporary password, to the password page.
+pub struct PageUser {
+    pub user: StaffUser,
+    pub csrf: String,
+}
+
+impl PageUser {
+    pub fn ctx(self, nav: &'static str) -> Ctx {
+        let lang = self.user.language;
+        Ctx {
+            lang,
+            t: Tr(lang),
+            csrf: self.csrf,
+            nav,
+            user: self.user,
+        }
+    }
+
+    pub fn require(&self, action: Action) -> Result<(), PageError> {
+        if self.user.may(action) {
+            Ok(())
+        } else {
+            Err(PageError::App(AppError::Forbidden, self.user.language))
+        }
+    }
+}
+
+async fn session_of(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(StaffUser, String)>, AppError> {
+    match cookie_value(parts, SESSION_COOKIE) {
+        Some(token) => Ok(state.store.session_user(token).await?),
+        None => Ok(None),
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Some((user, csrf)) = session_of(parts, state)
+            .await
+            .map_err(|e| PageError::App(e, Lang::Es))?
+        else {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            return Err(PageError::Login(next.to_string()));
+        };
+        if user.must_change_password && parts.uri.path() != "/clave" {
+            return Err(PageError::Redirect("/clave".into()));
+        }
+        Ok(PageUser { user, csrf })
+    }
+}
+
+/// A form posted from a console page: the signed-in person and the form, accepted only when it
+/// carries the session's CSRF token in `_csrf`.
+pub struct Posted<T> {
+    pub page: PageUser,
+    pub form: T,
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    _csrf: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = req.into_parts();
+        let page = PageUser::from_request_parts(&mut parts, state).await?;
+        let lang = page.user.language;
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| PageError::App(AppError::BadRequest(e.body_text()), lang))?;
+        let sent: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
+            _csrf: String::new(),
+        });
+        if sent._csrf.is_empty() || !bool::from(sent._csrf.as_bytes().ct_eq(page.csrf.as_bytes())) {
+            return Err(PageError::App(AppError::Csrf, lang));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| PageError::App(AppError::BadRequest(e.to_string()), lang))?;
+        Ok(Posted { page, form })
+    }
+}
+
+/// How a page fails: back to the login page, elsewhere, or an error page in the person's language.
+#[derive(Debug)]
+pub enum PageError {
+    Login(String),
+    Redirect(String),
+    App(AppError, Lang),
+}
+
+impl PageError {
+    pub fn from_app(e: impl Into<AppError>, lang: Lang) -> Self {
+        PageError::App(e.into(), lang)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    t: Tr,
+    lang: Lang,
+    status: u16,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Login(next) => {
+                let target = format!("/login?next={}", urlencode(&next));
+                Redirect::to(&target).into_response()
+            }
+            PageError::Redirect(to) => Redirect::to(&to).into_response(),
+            PageError::App(AppError::Unauthorized, _) => Redirect::to("/login").into_response(),
+            PageError::App(err, lang) => {
+                let status = err.status();
+                let message = crate::i18n::error_message(err.code(), &[], None, None, lang);
+                let page = ErrorPage {
+                    t: Tr(lang),
+                    lang,
+                    status: status.as_u16(),
+                    message,
+                };
+                (status, render(&page)).into_response()
+            }
+        }
+    }
+}
+
+/// Renders a template; a template that fails to render is a bug, logged and shown as a 500.
+pub fn render<T: askama::Template>(template: &T) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut r = Html(html).into_response();
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("v", s)])
+        .map(|q| q[2..].to_string())
+        .unwrap_or_default()
+}
+
+/// A path to go back to after login: only local paths, never another site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/bandeja".to_string(),
+    }
+}
+
+/// Empty form fields mean "not given".
+pub fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Dates shown in the institution's time zone.
+pub fn local(at: &chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()
+}

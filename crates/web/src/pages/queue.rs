@@ -1,0 +1,317 @@
+//! The bandeja: working queues with counts, filters, search, keyset pages and live updates.
+
+use std::collections::HashMap;
+
+use atiende_domain::access::Action;
+use atiende_domain::calendar::parse_bound;
+use atiende_domain::classification::{Channel, IncidentType, Lang, UserType};
+use atiende_domain::ids::{ContactId, TopicId, UnitId, UserId};
+use atiende_domain::incident::Status;
+use atiende_store::incidents::{IncidentFilter, IncidentSummary, QueueCounts};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{Ctx, PageError, PageUser, local, non_empty, render, urlencode};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/bandeja", get(queue))
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize, Default, Clone)]
+pub struct QueueParams {
+    pub queue: Option<String>,
+    pub channel: Option<String>,
+    pub user_type: Option<String>,
+    pub incident_type: Option<String>,
+    pub topic_id: Option<String>,
+    pub unit_id: Option<String>,
+    pub agent: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    /// `rows`: only the table body, for live refresh.
+    pub partial: Option<String>,
+}
+
+impl QueueParams {
+    /// The same filters as a query string, without the cursor (for links and tabs).
+    pub fn query_without(&self, skip: &str) -> String {
+        let pairs = [
+            ("queue", &self.queue),
+            ("channel", &self.channel),
+            ("user_type", &self.user_type),
+            ("incident_type", &self.incident_type),
+            ("topic_id", &self.topic_id),
+            ("unit_id", &self.unit_id),
+            ("agent", &self.agent),
+            ("status", &self.status),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("q", &self.q),
+        ];
+        pairs
+            .iter()
+            .filter(|(k, _)| *k != skip)
+            .filter_map(|(k, v)| non_empty(v).map(|v| format!("{k}={}", urlencode(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        let v = match key {
+            "channel" => &self.channel,
+            "user_type" => &self.user_type,
+            "incident_type" => &self.incident_type,
+            "topic_id" => &self.topic_id,
+            "unit_id" => &self.unit_id,
+            "agent" => &self.agent,
+            "status" => &self.status,
+            "from" => &self.from,
+            "to" => &self.to,
+            "q" => &self.q,
+            _ => &None,
+        };
+        v.as_deref().unwrap_or("")
+    }
+}
+
+/// One row of the queue, ready to show.
+pub struct Row {
+    pub folio: String,
+    pub received: String,
+    pub age: String,
+    pub contact: String,
+    pub subject: String,
+    pub channel: &'static str,
+    pub incident_type: &'static str,
+    pub status: &'static str,
+    pub status_code: &'static str,
+    pub assigned: String,
+    pub critical: bool,
+}
+
+/// How long ago, in the largest unit that fits.
+pub fn age(since: chrono::DateTime<Utc>, lang: Lang) -> String {
+    let minutes = (Utc::now() - since).num_minutes().max(0);
+    let (n, es, en) = if minutes < 60 {
+        (minutes, "min", "min")
+    } else if minutes < 48 * 60 {
+        (minutes / 60, "h", "h")
+    } else {
+        (minutes / (24 * 60), "d", "d")
+    };
+    match lang {
+        Lang::Es => format!("{n} {es}"),
+        Lang::En => format!("{n} {en}"),
+    }
+}
+
+pub fn rows(
+    items: &[IncidentSummary],
+    names: &HashMap<UserId, String>,
+    lang: Lang,
+    tz: chrono_tz::Tz,
+) -> Vec<Row> {
+    items
+        .iter()
+        .map(|s| {
+            let i = &s.incident;
+            Row {
+                folio: i.folio.to_string(),
+                received: local(&i.received_at, tz),
+                age: age(i.received_at, lang),
+                contact: s
+                    .contact_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "—".into()),
+                subject: i.subject.clone(),
+                channel: i.channel.label(lang),
+                incident_type: i.incident_type.map_or("—", |t| t.label(lang)),
+                status: i.status.label(lang),
+                status_code: i.status.code(),
+                assigned: i
+                    .assigned_to
+                    .and_then(|a| names.get(&a).cloned())
+                    .unwrap_or_default(),
+                critical: i.critical,
+            }
+        })
+        .collect()
+}
+
+#[derive(askama::Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    ctx: Ctx,
+    p: QueueParams,
+    queue: String,
+    counts: QueueCounts,
+    rows: Vec<Row>,
+    next: Option<String>,
+    latest: i64,
+    options: FilterOptions,
+    error: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "queue_rows.html")]
+struct QueueRows {
+    ctx: Ctx,
+    rows: Vec<Row>,
+}
+
+/// Choices of the filter form.
+pub struct FilterOptions {
+    pub channels: Vec<(&'static str, &'static str)>,
+    pub user_types: Vec<(&'static str, &'static str)>,
+    pub incident_types: Vec<(&'static str, &'static str)>,
+    pub statuses: Vec<(&'static str, &'static str)>,
+    pub topics: Vec<(String, String)>,
+    pub units: Vec<(String, String)>,
+    pub agents: Vec<(String, String)>,
+}
+
+macro_rules! choices {
+    ($t:ty, $lang:expr) => {
+        <$t>::ALL
+            .iter()
+            .map(|v| (v.code(), v.label($lang)))
+            .collect()
+    };
+}
+
+fn parse<T>(raw: &Option<String>, f: impl Fn(&str) -> Option<T>) -> Option<T> {
+    non_empty(raw).and_then(f)
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<QueueParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::IncidentRead)?;
+    let lang = page.user.language;
+    let tz = state.store.time_zone();
+    let err = |e: atiende_store::StoreError| PageError::from_app(e, lang);
+    let is_unit = page.user.role == atiende_domain::user::Role::UnitResponsible;
+    let queue = non_empty(&p.queue)
+        .unwrap_or(if is_unit { "all" } else { "open" })
+        .to_string();
+    let mut error = None;
+    let mut bound = |raw: &Option<String>, end: bool| {
+        non_empty(raw).and_then(|r| {
+            let b = parse_bound(r, tz, end);
+            if b.is_none() {
+                error = Some(
+                    crate::i18n::Tr(lang)
+                        .s("Fecha no válida: use AAAA-MM-DD.")
+                        .to_string(),
+                );
+            }
+            b
+        })
+    };
+    let received_from = bound(&p.from, false);
+    let received_to = bound(&p.to, true);
+    let mut filter = IncidentFilter {
+        status: parse(&p.status, Status::from_code),
+        channel: parse(&p.channel, Channel::from_code),
+        user_type: parse(&p.user_type, UserType::from_code),
+        incident_type: parse(&p.incident_type, IncidentType::from_code),
+        topic_id: parse(&p.topic_id, |s| s.parse().ok().map(TopicId)),
+        unit_id: parse(&p.unit_id, |s| s.parse().ok().map(UnitId)),
+        assigned_to: parse(&p.agent, |s| s.parse().ok().map(UserId)),
+        contact_id: None::<ContactId>,
+        received_from,
+        received_to,
+        q: non_empty(&p.q).map(str::to_string),
+        before_id: parse(&p.cursor, |s| s.parse().ok()),
+        limit: PAGE_SIZE + 1,
+        ..Default::default()
+    };
+    match queue.as_str() {
+        "mine" => {
+            filter.assigned_to = Some(page.user.id);
+            filter.not_closed = true;
+        }
+        "unassigned" => {
+            filter.unassigned = true;
+            filter.not_closed = true;
+        }
+        "waiting" => filter.status = Some(Status::WaitingUnit),
+        "critical" => filter.leads_queue = true,
+        "closed" => filter.status = Some(Status::Closed),
+        "open" => filter.not_closed = filter.status.is_none(),
+        _ => {}
+    }
+    let scope = page.user.incident_scope();
+    let mut items = state.store.incidents(&scope, &filter).await.map_err(err)?;
+    let next = if items.len() as i64 > PAGE_SIZE {
+        items.truncate(PAGE_SIZE as usize);
+        items.last().map(|s| s.incident.id.0.to_string())
+    } else {
+        None
+    };
+    let users = state.store.users().await.map_err(err)?;
+    let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
+    let rows = rows(&items, &names, lang, tz);
+    if p.partial.as_deref() == Some("rows") {
+        return Ok(render(&QueueRows {
+            ctx: page.ctx("queue"),
+            rows,
+        }));
+    }
+    let counts = state
+        .store
+        .queue_counts(page.user.id, &scope)
+        .await
+        .map_err(err)?;
+    let latest = state.store.latest_incident_id().await.map_err(err)?;
+    let topics = state.store.topics().await.map_err(err)?;
+    let units = state.store.units().await.map_err(err)?;
+    let options = FilterOptions {
+        channels: choices!(Channel, lang),
+        user_types: choices!(UserType, lang),
+        incident_types: choices!(IncidentType, lang),
+        statuses: choices!(Status, lang),
+        topics: topics
+            .iter()
+            .map(|t| (t.id.to_string(), t.name.clone()))
+            .collect(),
+        units: units
+            .iter()
+            .map(|u| (u.id.to_string(), u.name.clone()))
+            .collect(),
+        agents: users
+            .iter()
+            .filter(|u| {
+                matches!(
+                    u.role,
+                    atiende_domain::user::Role::Agent | atiende_domain::user::Role::CapLead
+                )
+            })
+            .map(|u| (u.id.to_string(), u.name.clone()))
+            .collect(),
+    };
+    Ok(render(&QueuePage {
+        ctx: page.ctx("queue"),
+        p,
+        queue,
+        counts,
+        rows,
+        next,
+        latest,
+        options,
+        error,
+    }))
+}

@@ -1,0 +1,242 @@
+//! A running server plus a browser session, and the few verbs the journeys use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use atiende_domain::contact::ContactInput;
+use atiende_domain::ids::{ContactId, UnitId};
+use atiende_domain::incident::NewIncidentInput;
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::Actor;
+use atiende_store::testing::TestDb;
+use atiende_web::{AppState, WebConfig};
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::sync::Semaphore;
+
+pub const PASSWORD: &str = "clave-de-prueba-123";
+
+/// Two browsers at a time: enough to overlap, light enough for a 2-core machine.
+fn browsers() -> &'static Semaphore {
+    static S: OnceLock<Semaphore> = OnceLock::new();
+    S.get_or_init(|| Semaphore::new(2))
+}
+
+pub struct Site {
+    pub db: TestDb,
+    pub base: String,
+}
+
+impl Site {
+    pub async fn start(db: TestDb) -> Site {
+        db.first_run(Some("clave-administrador-1"))
+            .await
+            .expect("first run");
+        let app = atiende_web::app(AppState::new(db.store.clone(), WebConfig::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Site { db, base }
+    }
+
+    pub async fn staff(&self, login: &str, role: Role, units: Vec<UnitId>) -> StaffUser {
+        let input = UserInput {
+            login: Some(login.into()),
+            name: Some(format!("{login} (prueba)")),
+            role: Some(role),
+            unit_ids: Some(units),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        };
+        self.db
+            .create_user(Actor::System, &input)
+            .await
+            .expect("staff")
+            .user
+    }
+
+    pub async fn contact(&self, input: ContactInput) -> ContactId {
+        self.db
+            .create_contact(Actor::System, &input)
+            .await
+            .expect("contact")
+            .id
+    }
+
+    pub async fn incident(&self, by: &StaffUser, input: NewIncidentInput) -> String {
+        self.db
+            .create_incident(Actor::Staff(by), input)
+            .await
+            .expect("incident")
+            .folio
+            .to_string()
+    }
+
+    pub async fn unit(&self, kind: &str, nth: usize) -> UnitId {
+        let units = self.db.units().await.expect("units");
+        units
+            .iter()
+            .filter(|u| u.kind.code() == kind)
+            .nth(nth)
+            .expect("unit")
+            .id
+    }
+
+    pub async fn browser(&self) -> Browser {
+        let permit = browsers().acquire().await.expect("semaphore");
+        permit.forget();
+        let url = std::env::var("ATIENDE_WEBDRIVER_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:9515".into());
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-quic", "--no-first-run", "--window-size=1280,900", "--lang=es-MX"],
+            }
+        });
+        let caps = caps.as_object().cloned().expect("object");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector).capabilities(caps).connect(&url).await.unwrap_or_else(|e| {
+            panic!("no WebDriver at {url} ({e}). Install chromium and chromium-driver and run `chromedriver --port=9515`, or run .ci/run.")
+        });
+        Browser {
+            client,
+            base: self.base.clone(),
+        }
+    }
+}
+
+pub struct Browser {
+    pub client: Client,
+    base: String,
+}
+
+impl Browser {
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("url");
+        url.path().to_string()
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("field {css}"));
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("element {css}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    pub async fn select(&self, css: &str, value: &str) {
+        let e = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("select {css}"));
+        e.select_by_value(value)
+            .await
+            .unwrap_or_else(|_| panic!("option {value} of {css}"));
+    }
+
+    /// The visible text of the page.
+    pub async fn text(&self) -> String {
+        let v = self
+            .client
+            .execute("return document.body.innerText", vec![])
+            .await
+            .expect("script");
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0)
+    }
+
+    pub async fn login(&self, login: &str, password: &str) {
+        self.goto("/login").await;
+        self.fill("#login", login).await;
+        self.fill("#password", password).await;
+        self.click("form button[type=submit]").await;
+        self.wait_for_path_not("/login").await;
+    }
+
+    pub async fn logout(&self) {
+        self.click("header .who form button").await;
+        self.wait_for_path("/login").await;
+    }
+
+    pub async fn wait_for_path(&self, prefix: &str) {
+        for _ in 0..100 {
+            if self.path().await.starts_with(prefix) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected to reach {prefix}, at {}", self.path().await);
+    }
+
+    async fn wait_for_path_not(&self, prefix: &str) {
+        for _ in 0..100 {
+            if !self.path().await.starts_with(prefix) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("still at {prefix}: {}", self.text().await);
+    }
+
+    /// Saves a screenshot of the page for the README (`ATIENDE_SCREENSHOTS_DIR`, default
+    /// `target/screenshots`).
+    pub async fn screenshot(&self, name: &str) {
+        let dir = std::env::var("ATIENDE_SCREENSHOTS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+            });
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Also when a journey fails half-way, so that the others still get a browser.
+    fn drop(&mut self) {
+        browsers().add_permits(1);
+    }
+}

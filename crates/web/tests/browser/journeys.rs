@@ -1,0 +1,287 @@
+//! What a person does in the console, in a real browser.
+
+use atiende_domain::classification::{Channel, ProgrammeLine, UserType};
+use atiende_domain::contact::ContactInput;
+use atiende_domain::incident::NewIncidentInput;
+use atiende_domain::user::Role;
+use atiende_store::testing::TestDb;
+
+use crate::harness::{PASSWORD, Site};
+
+atiende_store::on_both_engines!(
+    an_agent_registers_a_phone_call_through_the_guided_flow_to_closure,
+    closing_without_intervention_notes_shows_what_the_procedure_requires,
+    a_derived_incident_is_seen_by_that_units_responsible_and_not_by_another,
+    a_continuing_education_contacts_incident_goes_to_promocion,
+    a_contact_named_like_a_script_is_shown_as_text_and_nothing_runs,
+    a_form_posted_without_the_csrf_token_is_refused,
+);
+
+fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
+    NewIncidentInput {
+        channel: Channel::Phone,
+        contact_id: Some(contact),
+        subject: subject.into(),
+        body: String::new(),
+        user_type: None,
+        incident_type: None,
+        topic_id: None,
+        critical: false,
+        assigned_to: None,
+        received_at: None,
+    }
+}
+
+async fn an_agent_registers_a_phone_call_through_the_guided_flow_to_closure(db: TestDb) {
+    let site = Site::start(db).await;
+    site.staff("lupita", Role::Agent, vec![]).await;
+    let b = site.browser().await;
+    b.goto("/").await;
+    b.wait_for_path("/login").await;
+    b.screenshot("login").await;
+    b.login("lupita", PASSWORD).await;
+    assert_eq!(b.path().await, "/bandeja");
+
+    b.click("a[href='/incidentes/nuevo']").await;
+    b.fill("#q", "Mariana").await;
+    b.click("form[role=search] button").await;
+    assert!(b.text().await.contains("Ningún usuario coincide"));
+    b.fill("#name", "Mariana Hernández").await;
+    b.fill("#email", "mariana.hernandez@alumnos.udg.mx").await;
+    b.fill("#phone", "33 3658 1200").await;
+    b.select("#user_type", "student").await;
+    b.click("form[action='/incidentes/nuevo/usuario'] button")
+        .await;
+    b.wait_for_path("/incidentes/nuevo").await;
+    assert!(b.text().await.contains("Mariana Hernández"));
+
+    b.click("input[name=incident_type][value=question]").await;
+    b.fill("#subject", "No puede entrar a la plataforma").await;
+    // Closing without intervention notes is blocked, and the form says why.
+    b.click("#register-form button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("pormenores de la intervención"), "{text}");
+    let nothing = atiende_store::incidents::IncidentFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let created = site
+        .db
+        .incidents(&atiende_domain::access::Scope::All, &nothing)
+        .await
+        .expect("list");
+    assert!(
+        created.is_empty(),
+        "a blocked closing leaves no half-done incident"
+    );
+    b.screenshot("registrar").await;
+    b.click("input[name=incident_type][value=question]").await;
+    b.fill(
+        "#notes",
+        "Se restableció la contraseña del correo institucional y se verificó el acceso.",
+    )
+    .await;
+    b.click("#register-form button[type=submit]").await;
+    b.wait_for_path("/incidentes/CAP-").await;
+    let text = b.text().await;
+    assert!(text.contains("Incidente cerrado"), "{text}");
+    assert!(text.contains("resuelto al primer contacto"), "{text}");
+    b.screenshot("incidente").await;
+
+    b.goto("/bandeja?queue=closed").await;
+    assert!(b.text().await.contains("No puede entrar a la plataforma"));
+    b.screenshot("bandeja").await;
+    b.logout().await;
+    b.close().await;
+}
+
+async fn closing_without_intervention_notes_shows_what_the_procedure_requires(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let c = site
+        .contact(ContactInput {
+            name: Some("Jorge Ruiz".into()),
+            user_type: Some(UserType::Applicant),
+            ..Default::default()
+        })
+        .await;
+    let folio = site.incident(&agent, phone(c, "Fecha del dictamen")).await;
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto(&format!("/incidentes/{folio}")).await;
+    b.click("form[action$='/cerrar'] button").await;
+    let text = b.text().await;
+    assert!(text.contains("No se puede cerrar el incidente: falta tipo de incidencia, pormenores de la intervención."), "{text}");
+    b.close().await;
+}
+
+async fn a_derived_incident_is_seen_by_that_units_responsible_and_not_by_another(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let escolar = site.unit("coordination", 0).await;
+    let finanzas = site.unit("coordination", 1).await;
+    site.staff("escolar", Role::UnitResponsible, vec![escolar])
+        .await;
+    site.staff("finanzas", Role::UnitResponsible, vec![finanzas])
+        .await;
+    let c = site
+        .contact(ContactInput {
+            name: Some("Luis Gómez".into()),
+            ..Default::default()
+        })
+        .await;
+    let folio = site
+        .incident(&agent, phone(c, "Calificación que no aparece en el kárdex"))
+        .await;
+
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto(&format!("/incidentes/{folio}")).await;
+    b.click("#derivar summary").await;
+    b.select("#d-unit", &escolar.to_string()).await;
+    b.fill(
+        "#d-reason",
+        "Corrección de calificación: la atiende Control Escolar",
+    )
+    .await;
+    b.click("form[action$='/derivar'] button[type=submit]")
+        .await;
+    let text = b.text().await;
+    assert!(text.contains("Incidente derivado"), "{text}");
+    assert!(
+        text.contains("En espera de la respuesta de la unidad"),
+        "{text}"
+    );
+    b.logout().await;
+
+    b.login("escolar", PASSWORD).await;
+    assert!(
+        b.text().await.contains(&folio),
+        "the unit's responsible sees it in the queue"
+    );
+    b.goto(&format!("/incidentes/{folio}")).await;
+    b.fill(
+        "textarea[name=answer]",
+        "Se corrigió la calificación en el sistema.",
+    )
+    .await;
+    b.click("form[action*='/derivaciones/'] button").await;
+    assert!(b.text().await.contains("Respuesta de la unidad registrada"));
+    b.logout().await;
+
+    b.login("finanzas", PASSWORD).await;
+    assert!(
+        !b.text().await.contains(&folio),
+        "another unit's responsible does not see it"
+    );
+    b.goto(&format!("/incidentes/{folio}")).await;
+    assert!(b.text().await.contains("No se encontró"));
+    b.close().await;
+}
+
+async fn a_continuing_education_contacts_incident_goes_to_promocion(db: TestDb) {
+    let site = Site::start(db).await;
+    site.staff("lupita", Role::Agent, vec![]).await;
+    let c = site
+        .contact(ContactInput {
+            name: Some("Rosa Medina".into()),
+            emails: Some(vec!["rosa.medina@gmail.com".into()]),
+            programme_line: Some(ProgrammeLine::ContinuingEducation),
+            user_type: Some(UserType::Prospect),
+            ..Default::default()
+        })
+        .await;
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto("/incidentes/nuevo?q=rosa").await;
+    b.click(&format!("a[href='/incidentes/nuevo?contact_id={c}']"))
+        .await;
+    let text = b.text().await;
+    assert!(text.contains("Usuario de Educación Continua"), "{text}");
+    let promoted = b
+        .count("input[name=outcome][value=promotion]:checked")
+        .await;
+    assert_eq!(promoted, 1, "the derivation to Promoción is offered first");
+    b.click("input[name=incident_type][value=question]").await;
+    b.fill("#subject", "Costo del diplomado en línea").await;
+    b.fill(
+        "#notes",
+        "Se canalizó a Promoción; se le dio el correo de la unidad.",
+    )
+    .await;
+    b.click("#register-form button[type=submit]").await;
+    b.wait_for_path("/incidentes/CAP-").await;
+    let text = b.text().await;
+    assert!(text.contains("Incidente derivado y cerrado"), "{text}");
+    assert!(text.contains("Unidad de Promoción"), "{text}");
+    b.close().await;
+}
+
+async fn a_contact_named_like_a_script_is_shown_as_text_and_nothing_runs(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let evil = "<img src=x onerror=alert(1)>";
+    let c = site
+        .contact(ContactInput {
+            name: Some(evil.into()),
+            ..Default::default()
+        })
+        .await;
+    let folio = site
+        .incident(&agent, phone(c, "<script>alert(2)</script>"))
+        .await;
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    for path in [
+        "/bandeja".to_string(),
+        format!("/incidentes/{folio}"),
+        format!("/contactos/{c}"),
+        "/contactos".into(),
+    ] {
+        b.goto(&path).await;
+        let text = b.text().await;
+        assert!(text.contains(evil), "{path} shows the name as text: {text}");
+        assert_eq!(b.count("img").await, 0, "{path} has no injected image");
+        assert!(
+            b.client.get_alert_text().await.is_err(),
+            "{path} opened no alert"
+        );
+    }
+    b.close().await;
+}
+
+async fn a_form_posted_without_the_csrf_token_is_refused(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let c = site
+        .contact(ContactInput {
+            name: Some("Ana".into()),
+            ..Default::default()
+        })
+        .await;
+    let folio = site.incident(&agent, phone(c, "Beca")).await;
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto(&format!("/incidentes/{folio}")).await;
+    b.client
+        .execute(
+            "var f = document.querySelector(\"form[action$='/nota']\"); f.querySelector('input[name=_csrf]').remove(); \
+             f.querySelector('textarea').value = 'sin token'; f.submit();",
+            vec![],
+        )
+        .await
+        .expect("script");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let text = b.text().await;
+    assert!(text.contains("token de seguridad"), "{text}");
+    let timeline = site
+        .db
+        .timeline(site.db.incident_id(&folio).await.expect("id"))
+        .await
+        .expect("timeline");
+    assert!(
+        timeline.iter().all(|e| e.body != "sin token"),
+        "nothing was written"
+    );
+    b.close().await;
+}
