@@ -209,3 +209,39 @@ impl Tr {
 }
 
 include!("i18n_en.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every Spanish string the console shows through `t.s("…")` has its English.
+    #[test]
+    fn every_console_string_has_an_english_translation() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        for dir in ["templates", "src/pages"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("dir") {
+                let text = std::fs::read_to_string(entry.expect("entry").path()).expect("file");
+                for part in text.split(".s(\"").skip(1) {
+                    let Some(es) = part.split("\")").next() else {
+                        continue;
+                    };
+                    seen += 1;
+                    if english(es).is_none() {
+                        missing.push(es.to_string());
+                    }
+                }
+            }
+        }
+        assert!(seen > 100, "found {seen} strings");
+        assert!(missing.is_empty(), "without English: {missing:#?}");
+    }
+
+    #[test]
+    fn an_unknown_string_falls_back_to_spanish() {
+        assert_eq!(Tr(Lang::En).s("Bandeja"), "Queue");
+        assert_eq!(Tr(Lang::Es).s("Bandeja"), "Bandeja");
+        assert_eq!(Tr(Lang::En).s("Texto sin traducir"), "Texto sin traducir");
+    }
+}

@@ -74,6 +74,37 @@ impl TestApp {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> Reply {
+        let (content_type, body) = match body {
+            Some(json) => (Some("application/json"), Body::from(json.to_string())),
+            None => (None, Body::empty()),
+        };
+        self.send(method, path, auth, content_type, body, extra)
+            .await
+    }
+
+    /// Posts a console form (`application/x-www-form-urlencoded`).
+    pub async fn form(&self, path: &str, auth: &Auth, body: &str) -> Reply {
+        let content_type = Some("application/x-www-form-urlencoded");
+        self.send(
+            Method::POST,
+            path,
+            auth,
+            content_type,
+            Body::from(body.to_string()),
+            &[],
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        content_type: Option<&str>,
+        body: Body,
+        extra: &[(&str, &str)],
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
         match auth {
             Auth::None => {}
@@ -92,13 +123,9 @@ impl TestApp {
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        let body = match body {
-            Some(json) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(json.to_string())
-            }
-            None => Body::empty(),
-        };
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
         let response = self
             .router
             .clone()

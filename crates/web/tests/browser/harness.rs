@@ -153,6 +153,32 @@ impl Browser {
             .expect("click");
     }
 
+    /// Clicks something that loads a new page (a form's button, a link) and waits for it.
+    pub async fn submit(&self, css: &str) {
+        self.client
+            .execute("window.__stale = true", vec![])
+            .await
+            .expect("mark page");
+        self.click(css).await;
+        for _ in 0..200 {
+            let fresh = self
+                .client
+                .execute(
+                    "return window.__stale === undefined && document.readyState === 'complete'",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if fresh {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("clicking {css} loaded no new page");
+    }
+
     pub async fn select(&self, css: &str, value: &str) {
         let e = self
             .client
@@ -186,12 +212,12 @@ impl Browser {
         self.goto("/login").await;
         self.fill("#login", login).await;
         self.fill("#password", password).await;
-        self.click("form button[type=submit]").await;
+        self.submit("form button[type=submit]").await;
         self.wait_for_path_not("/login").await;
     }
 
     pub async fn logout(&self) {
-        self.click("header .who form button").await;
+        self.submit("header .who form button").await;
         self.wait_for_path("/login").await;
     }
 

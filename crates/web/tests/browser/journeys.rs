@@ -15,6 +15,7 @@ atiende_store::on_both_engines!(
     a_continuing_education_contacts_incident_goes_to_promocion,
     a_contact_named_like_a_script_is_shown_as_text_and_nothing_runs,
     a_form_posted_without_the_csrf_token_is_refused,
+    a_new_incident_appears_in_an_open_queue_without_reloading,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -42,15 +43,15 @@ async fn an_agent_registers_a_phone_call_through_the_guided_flow_to_closure(db: 
     b.login("lupita", PASSWORD).await;
     assert_eq!(b.path().await, "/bandeja");
 
-    b.click("a[href='/incidentes/nuevo']").await;
+    b.submit("a[href='/incidentes/nuevo']").await;
     b.fill("#q", "Mariana").await;
-    b.click("form[role=search] button").await;
+    b.submit("form[role=search] button").await;
     assert!(b.text().await.contains("Ningún usuario coincide"));
     b.fill("#name", "Mariana Hernández").await;
     b.fill("#email", "mariana.hernandez@alumnos.udg.mx").await;
     b.fill("#phone", "33 3658 1200").await;
     b.select("#user_type", "student").await;
-    b.click("form[action='/incidentes/nuevo/usuario'] button")
+    b.submit("form[action='/incidentes/nuevo/usuario'] button")
         .await;
     b.wait_for_path("/incidentes/nuevo").await;
     assert!(b.text().await.contains("Mariana Hernández"));
@@ -58,7 +59,7 @@ async fn an_agent_registers_a_phone_call_through_the_guided_flow_to_closure(db: 
     b.click("input[name=incident_type][value=question]").await;
     b.fill("#subject", "No puede entrar a la plataforma").await;
     // Closing without intervention notes is blocked, and the form says why.
-    b.click("#register-form button[type=submit]").await;
+    b.submit("#register-form button[type=submit]").await;
     let text = b.text().await;
     assert!(text.contains("pormenores de la intervención"), "{text}");
     let nothing = atiende_store::incidents::IncidentFilter {
@@ -81,7 +82,7 @@ async fn an_agent_registers_a_phone_call_through_the_guided_flow_to_closure(db: 
         "Se restableció la contraseña del correo institucional y se verificó el acceso.",
     )
     .await;
-    b.click("#register-form button[type=submit]").await;
+    b.submit("#register-form button[type=submit]").await;
     b.wait_for_path("/incidentes/CAP-").await;
     let text = b.text().await;
     assert!(text.contains("Incidente cerrado"), "{text}");
@@ -109,7 +110,7 @@ async fn closing_without_intervention_notes_shows_what_the_procedure_requires(db
     let b = site.browser().await;
     b.login("lupita", PASSWORD).await;
     b.goto(&format!("/incidentes/{folio}")).await;
-    b.click("form[action$='/cerrar'] button").await;
+    b.submit("form[action$='/cerrar'] button").await;
     let text = b.text().await;
     assert!(text.contains("No se puede cerrar el incidente: falta tipo de incidencia, pormenores de la intervención."), "{text}");
     b.close().await;
@@ -144,7 +145,7 @@ async fn a_derived_incident_is_seen_by_that_units_responsible_and_not_by_another
         "Corrección de calificación: la atiende Control Escolar",
     )
     .await;
-    b.click("form[action$='/derivar'] button[type=submit]")
+    b.submit("form[action$='/derivar'] button[type=submit]")
         .await;
     let text = b.text().await;
     assert!(text.contains("Incidente derivado"), "{text}");
@@ -165,7 +166,7 @@ async fn a_derived_incident_is_seen_by_that_units_responsible_and_not_by_another
         "Se corrigió la calificación en el sistema.",
     )
     .await;
-    b.click("form[action*='/derivaciones/'] button").await;
+    b.submit("form[action*='/derivaciones/'] button").await;
     assert!(b.text().await.contains("Respuesta de la unidad registrada"));
     b.logout().await;
 
@@ -194,7 +195,7 @@ async fn a_continuing_education_contacts_incident_goes_to_promocion(db: TestDb) 
     let b = site.browser().await;
     b.login("lupita", PASSWORD).await;
     b.goto("/incidentes/nuevo?q=rosa").await;
-    b.click(&format!("a[href='/incidentes/nuevo?contact_id={c}']"))
+    b.submit(&format!("a[href='/incidentes/nuevo?contact_id={c}']"))
         .await;
     let text = b.text().await;
     assert!(text.contains("Usuario de Educación Continua"), "{text}");
@@ -209,7 +210,7 @@ async fn a_continuing_education_contacts_incident_goes_to_promocion(db: TestDb) 
         "Se canalizó a Promoción; se le dio el correo de la unidad.",
     )
     .await;
-    b.click("#register-form button[type=submit]").await;
+    b.submit("#register-form button[type=submit]").await;
     b.wait_for_path("/incidentes/CAP-").await;
     let text = b.text().await;
     assert!(text.contains("Incidente derivado y cerrado"), "{text}");
@@ -271,8 +272,14 @@ async fn a_form_posted_without_the_csrf_token_is_refused(db: TestDb) {
         )
         .await
         .expect("script");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let text = b.text().await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = b.text().await;
+        if text.contains("token de seguridad") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(text.contains("token de seguridad"), "{text}");
     let timeline = site
         .db
@@ -282,6 +289,48 @@ async fn a_form_posted_without_the_csrf_token_is_refused(db: TestDb) {
     assert!(
         timeline.iter().all(|e| e.body != "sin token"),
         "nothing was written"
+    );
+    b.close().await;
+}
+
+async fn a_new_incident_appears_in_an_open_queue_without_reloading(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let c = site
+        .contact(ContactInput {
+            name: Some("Pedro Salas".into()),
+            ..Default::default()
+        })
+        .await;
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto("/bandeja").await;
+    b.client
+        .execute("window.__stale = true", vec![])
+        .await
+        .expect("mark page");
+    assert!(!b.text().await.contains("Orden de pago vencida"));
+    // Another agent (or another instance) registers an incident.
+    site.incident(&agent, phone(c, "Orden de pago vencida"))
+        .await;
+    let mut seen = false;
+    for _ in 0..100 {
+        if b.text().await.contains("Orden de pago vencida") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the new incident appeared");
+    let same_page = b
+        .client
+        .execute("return window.__stale === true", vec![])
+        .await
+        .expect("script");
+    assert_eq!(
+        same_page.as_bool(),
+        Some(true),
+        "without reloading the page"
     );
     b.close().await;
 }

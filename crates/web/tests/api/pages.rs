@@ -1,0 +1,228 @@
+//! The console's pages and forms, called in process: who may open what, CSRF on every form,
+//! and the language of the person.
+
+use atiende_domain::ids::UnitId;
+use atiende_domain::user::Role;
+use atiende_store::testing::TestDb;
+use axum::http::{Method, StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp};
+
+atiende_store::on_both_engines!(
+    pages_need_a_session_and_check_the_role,
+    every_console_form_refuses_a_post_without_the_csrf_token,
+    the_console_speaks_the_language_each_person_chose,
+);
+
+async fn page(app: &TestApp, auth: &Auth, path: &str) -> (StatusCode, String) {
+    let reply = app.call(Method::GET, path, auth, None).await;
+    let location = reply
+        .headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = reply
+        .json
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| location.clone());
+    (
+        reply.status,
+        if reply.status.is_redirection() {
+            location
+        } else {
+            body
+        },
+    )
+}
+
+async fn pages_need_a_session_and_check_the_role(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let unit = app.unit_of_kind("coordination").await["id"]
+        .as_i64()
+        .expect("unit");
+    let mut sessions = Vec::new();
+    for (login, role) in [
+        ("agente", Role::Agent),
+        ("lider", Role::CapLead),
+        ("escolar", Role::UnitResponsible),
+        ("siga", Role::QualityOwner),
+        ("rector", Role::Management),
+        ("root", Role::Admin),
+    ] {
+        let units = if role == Role::UnitResponsible {
+            vec![UnitId(unit)]
+        } else {
+            vec![]
+        };
+        app.staff(login, role, units).await;
+        sessions.push((role, app.login(login, PASSWORD).await));
+    }
+    let contact = app
+        .post("/api/v1/contacts", &sessions[0].1, json!({"name": "Ana"}))
+        .await
+        .json["id"]
+        .clone();
+
+    let (status, location) = page(&app, &Auth::None, "/bandeja").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/login?next=%2Fbandeja")
+    );
+
+    // path, roles that may open it
+    let table: &[(&str, &[Role])] = &[
+        (
+            "/bandeja",
+            &[
+                Role::Agent,
+                Role::CapLead,
+                Role::UnitResponsible,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
+            "/incidentes/nuevo",
+            &[Role::Agent, Role::CapLead, Role::Admin],
+        ),
+        (
+            "/contactos",
+            &[
+                Role::Agent,
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
+            "/contactos/{c}",
+            &[
+                Role::Agent,
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
+            "/responsables",
+            &[Role::CapLead, Role::Management, Role::Admin],
+        ),
+        ("/admin", &[Role::Admin]),
+        (
+            "/preferencias",
+            &[
+                Role::Agent,
+                Role::CapLead,
+                Role::UnitResponsible,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (path, allowed) in table {
+        let path = path.replace("{c}", &contact.to_string());
+        for (role, auth) in &sessions {
+            let (status, _) = page(&app, auth, &path).await;
+            let ok = status == StatusCode::OK;
+            if ok != allowed.contains(role) {
+                failures.push(format!("{role} GET {path}: {status}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let Auth::Session { cookie, .. } = &admin else {
+        panic!("session")
+    };
+    let contact = app
+        .post("/api/v1/contacts", &admin, json!({"name": "Ana"}))
+        .await
+        .json["id"]
+        .clone();
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            &admin,
+            json!({"channel": "phone", "contact_id": contact}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+    let forms = [
+        "/logout".to_string(),
+        "/clave".into(),
+        "/preferencias".into(),
+        "/incidentes/nuevo".into(),
+        "/incidentes/nuevo/usuario".into(),
+        format!("/incidentes/{folio}/nota"),
+        format!("/incidentes/{folio}/cerrar"),
+        format!("/incidentes/{folio}/derivar"),
+        format!("/incidentes/{folio}/derivaciones/1/responder"),
+        format!("/contactos/{contact}"),
+        format!("/contactos/{contact}/fusionar"),
+        "/admin/usuarios".into(),
+        "/admin/usuarios/1".into(),
+        "/admin/unidades".into(),
+        "/admin/unidades/1".into(),
+        "/admin/temas".into(),
+        "/admin/temas/1".into(),
+    ];
+    for form in forms {
+        let missing = app
+            .form(&form, &Auth::CookieOnly(cookie.clone()), "name=x")
+            .await;
+        assert_eq!(
+            missing.status,
+            StatusCode::FORBIDDEN,
+            "{form} without _csrf"
+        );
+        let wrong = app
+            .form(
+                &form,
+                &Auth::CookieOnly(cookie.clone()),
+                "_csrf=not-the-token&name=x",
+            )
+            .await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::FORBIDDEN,
+            "{form} with a wrong _csrf"
+        );
+    }
+    // The session is intact: nothing was logged out or changed.
+    assert_eq!(page(&app, &admin, "/bandeja").await.0, StatusCode::OK);
+}
+
+async fn the_console_speaks_the_language_each_person_chose(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    let session = app.login("agente", PASSWORD).await;
+    let (_, spanish) = page(&app, &session, "/bandeja").await;
+    assert!(spanish.contains("Bandeja") && spanish.contains("lang=\"es-MX\""));
+    let Auth::Session { cookie, csrf } = &session else {
+        panic!("session")
+    };
+    let body = format!("_csrf={csrf}&language=en");
+    let saved = app
+        .form("/preferencias", &Auth::CookieOnly(cookie.clone()), &body)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.json);
+    let (_, english) = page(&app, &session, "/bandeja").await;
+    assert!(
+        english.contains("Queue")
+            && english.contains("lang=\"en\"")
+            && english.contains("Unassigned"),
+        "{english}"
+    );
+}
