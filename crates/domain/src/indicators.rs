@@ -18,21 +18,24 @@ pub fn first_contact_resolution(
     {
         return false;
     }
-    let changes: Vec<_> = timeline
+    // The timeline is in order; entries written in the same millisecond keep that order, so
+    // sequence (not only time) tells whether a reopening came after the first closing.
+    let mut first_close = None;
+    for (at, (from, to)) in timeline
         .iter()
         .filter_map(|e| e.status_change().map(|c| (e.at, c)))
-        .collect();
-    let Some(first_close) = changes
-        .iter()
-        .find(|(_, (_, to))| *to == Status::Closed)
-        .map(|(at, _)| *at)
-    else {
-        return false;
-    };
-    let window_end = first_close + Duration::days(window_days);
-    !changes
-        .iter()
-        .any(|(at, (from, _))| *from == Status::Closed && *at > first_close && *at <= window_end)
+    {
+        match first_close {
+            None if to == Status::Closed => first_close = Some(at),
+            Some(closed)
+                if from == Status::Closed && at <= closed + Duration::days(window_days) =>
+            {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    first_close.is_some()
 }
 
 #[cfg(test)]
@@ -93,6 +96,16 @@ mod tests {
     fn a_derivation_means_it_was_not_resolved_at_first_contact() {
         let tl = [
             entry(EntryKind::Derivation, t(1), "", ""),
+            entry(EntryKind::StatusChange, t(1), "open", "closed"),
+        ];
+        assert!(!first_contact_resolution(&closed(), &tl, 7));
+    }
+
+    #[test]
+    fn a_reopening_recorded_in_the_same_millisecond_as_the_closing_still_counts() {
+        let tl = [
+            entry(EntryKind::StatusChange, t(1), "open", "closed"),
+            entry(EntryKind::StatusChange, t(1), "closed", "open"),
             entry(EntryKind::StatusChange, t(1), "open", "closed"),
         ];
         assert!(!first_contact_resolution(&closed(), &tl, 7));
