@@ -196,3 +196,25 @@ pub async fn backup(config: &Config, file: &Path) -> Result<()> {
     println!("backup written to {}", file.display());
     Ok(())
 }
+
+pub async fn demo(config: &Config, incidents: usize, seed: u64, password: &str) -> Result<()> {
+    let store = open_store(config).await?;
+    let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());
+    if let Some(admin) = store.first_run(admin_password).await?
+        && let Some(p) = admin.generated_password
+    {
+        println!("administrator: {} / one-time password {p}", admin.login);
+    }
+    let summary = store
+        .load_demo(incidents, seed, password)
+        .await
+        .map_err(explain)?;
+    println!(
+        "demo loaded: {} contacts, {} incidents ({} closed, {} derived)",
+        summary.contacts, summary.incidents, summary.closed, summary.derived
+    );
+    for account in &summary.staff {
+        println!("staff account {account}, password {password}");
+    }
+    Ok(())
+}

@@ -40,6 +40,16 @@ enum Command {
     Backup { file: PathBuf },
     /// Print the effective configuration, secrets hidden.
     Config,
+    /// Load demo data (staff, contacts and incidents in Spanish) to try atiende out.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        incidents: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Password of the demo staff accounts.
+        #[arg(long, default_value = "atiende-demo-2026")]
+        password: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -56,6 +66,11 @@ fn main() -> Result<()> {
             Command::User(cmd) => commands::user(&config, cmd).await,
             Command::Token(cmd) => commands::token(&config, cmd).await,
             Command::Backup { file } => commands::backup(&config, &file).await,
+            Command::Demo {
+                incidents,
+                seed,
+                password,
+            } => commands::demo(&config, incidents, seed, &password).await,
             Command::Config => {
                 print!("{}", config.redacted());
                 Ok(())

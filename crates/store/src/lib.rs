@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod contacts;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod incidents;
 pub mod migrate;

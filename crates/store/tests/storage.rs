@@ -34,6 +34,7 @@ atiende_store::on_both_engines!(
     the_incident_list_filters_searches_and_pages,
     sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working,
     a_wrong_password_does_not_log_in,
+    the_demo_data_loads_through_the_procedures_rules,
 );
 
 async fn setup(db: &TestDb) -> (StaffUser, StaffUser) {
@@ -744,4 +745,36 @@ async fn a_wrong_password_does_not_log_in(db: TestDb) {
             .expect("verify")
             .is_none()
     );
+}
+
+async fn the_demo_data_loads_through_the_procedures_rules(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let summary = db.load_demo(40, 7, "clave-demo-larga").await.expect("demo");
+    assert_eq!(summary.incidents, 40);
+    assert!(summary.closed > 10 && summary.derived > 0, "{summary:?}");
+    assert_eq!(summary.staff.len(), 6);
+    let open = IncidentFilter {
+        not_closed: true,
+        limit: 200,
+        ..Default::default()
+    };
+    assert!(db.incidents(&Scope::All, &open).await.expect("open").len() >= 12);
+    let closed = IncidentFilter {
+        status: Some(Status::Closed),
+        limit: 200,
+        ..Default::default()
+    };
+    for s in db.incidents(&Scope::All, &closed).await.expect("closed") {
+        let detail = db.incident_detail(s.incident.id, 7).await.expect("detail");
+        assert!(
+            detail
+                .timeline
+                .iter()
+                .any(|e| e.kind == EntryKind::Intervention),
+            "{} closed with notes",
+            s.incident.folio
+        );
+    }
 }

@@ -16,6 +16,7 @@ atiende_store::on_both_engines!(
     a_contact_named_like_a_script_is_shown_as_text_and_nothing_runs,
     a_form_posted_without_the_csrf_token_is_refused,
     a_new_incident_appears_in_an_open_queue_without_reloading,
+    the_main_pages_show_the_demo_data_to_a_lead,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -91,7 +92,7 @@ async fn an_agent_registers_a_phone_call_through_the_guided_flow_to_closure(db: 
 
     b.goto("/bandeja?queue=closed").await;
     assert!(b.text().await.contains("No puede entrar a la plataforma"));
-    b.screenshot("bandeja").await;
+    b.screenshot("bandeja-cerrados").await;
     b.logout().await;
     b.close().await;
 }
@@ -332,5 +333,54 @@ async fn a_new_incident_appears_in_an_open_queue_without_reloading(db: TestDb) {
         Some(true),
         "without reloading the page"
     );
+    b.close().await;
+}
+
+async fn the_main_pages_show_the_demo_data_to_a_lead(db: TestDb) {
+    let site = Site::start(db).await;
+    site.db
+        .load_demo(40, 11, PASSWORD)
+        .await
+        .expect("demo data");
+    let b = site.browser().await;
+    b.login("carmen.lider", PASSWORD).await;
+    let text = b.text().await;
+    assert!(text.contains("Abiertos") && text.contains("CAP-"), "{text}");
+    b.screenshot("bandeja").await;
+    let with_derivation = {
+        let mut found = None;
+        for id in 1..=40 {
+            let d = site
+                .db
+                .derivations(atiende_domain::ids::IncidentId(id))
+                .await
+                .expect("derivations");
+            if !d.is_empty() {
+                found = Some(
+                    site.db
+                        .incident(atiende_domain::ids::IncidentId(id))
+                        .await
+                        .expect("incident")
+                        .folio
+                        .to_string(),
+                );
+                break;
+            }
+        }
+        found.expect("a derived incident in the demo")
+    };
+    b.goto(&format!("/incidentes/{with_derivation}")).await;
+    assert!(b.text().await.contains("Derivaciones"));
+    b.screenshot("incidente-derivado").await;
+    b.goto("/contactos").await;
+    b.screenshot("usuarios").await;
+    b.goto("/responsables").await;
+    assert!(b.text().await.contains("Carga por agente"));
+    b.screenshot("responsables").await;
+    b.logout().await;
+    b.login("admin", "clave-administrador-1").await;
+    b.goto("/admin").await;
+    assert!(b.text().await.contains("Catálogo de temas"));
+    b.screenshot("administracion").await;
     b.close().await;
 }

@@ -1,0 +1,197 @@
+//! `atiende-bench pages`: how fast the console's pages render on the embedded database with
+//! realistic (demo) data. Starts the real router on a local port in this process and requests
+//! each page sequentially from a second thread over HTTP, then prints percentiles.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use atiende_store::Store;
+use atiende_web::{AppState, WebConfig};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "atiende benchmarks (see BENCHMARKS.md)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Console page latency with demo data on a fresh SQLite file (or --database-url).
+    Pages {
+        #[arg(long, default_value_t = 2000)]
+        incidents: usize,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Pages {
+            incidents,
+            requests,
+            database_url,
+        } => runtime.block_on(pages(incidents, requests, database_url)),
+    }
+}
+
+const PASSWORD: &str = "clave-de-benchmark";
+
+async fn pages(incidents: usize, requests: usize, database_url: Option<String>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
+    store.migrate().await?;
+    store.first_run(Some(PASSWORD)).await?;
+    let started = Instant::now();
+    let summary = store
+        .load_demo(incidents, 1, PASSWORD)
+        .await
+        .context("loading demo data")?;
+    eprintln!(
+        "loaded {} incidents, {} contacts in {:.1?}",
+        summary.incidents,
+        summary.contacts,
+        started.elapsed()
+    );
+
+    let app = atiende_web::app(AppState::new(
+        store.clone(),
+        WebConfig {
+            login_attempts_per_minute: 1000,
+            ..Default::default()
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let folio = store
+        .incidents(
+            &atiende_domain::access::Scope::All,
+            &atiende_store::incidents::IncidentFilter {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await?
+        .first()
+        .map(|s| s.incident.folio.to_string())
+        .context("no incident")?;
+    let contact = store
+        .contacts(&atiende_store::contacts::ContactQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?[0]
+        .id;
+
+    let results = tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<Duration>)>> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let cookie = login(&base, "ana.agente")?;
+        let paths = [
+            "/bandeja".to_string(),
+            "/bandeja?queue=closed".into(),
+            "/bandeja?queue=open&channel=whatsapp&incident_type=question".into(),
+            format!("/incidentes/{folio}"),
+            "/contactos".into(),
+            format!("/contactos/{contact}"),
+            "/incidentes/nuevo?q=garcia".into(),
+        ];
+        let mut out = Vec::new();
+        for path in paths {
+            let mut times = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let t = Instant::now();
+                let mut r = agent
+                    .get(&format!("{base}{path}"))
+                    .header("cookie", &cookie)
+                    .call()?;
+                let status = r.status();
+                let _ = r.body_mut().read_to_string()?;
+                anyhow::ensure!(status == 200, "{path}: {status}");
+                times.push(t.elapsed());
+            }
+            times.sort();
+            out.push((path, times));
+        }
+        Ok(out)
+    })
+    .await??;
+
+    println!(
+        "console pages, {} incidents on {}, {requests} sequential requests each",
+        summary.incidents,
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    println!(
+        "{:<62} {:>9} {:>9} {:>9}",
+        "page", "p50 ms", "p99 ms", "max ms"
+    );
+    for (path, times) in results {
+        let p = |q: f64| {
+            times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+        };
+        println!(
+            "{path:<62} {:>9.2} {:>9.2} {:>9.2}",
+            p(0.5),
+            p(0.99),
+            p(1.0)
+        );
+    }
+    Ok(())
+}
+
+fn login(base: &str, login: &str) -> Result<String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let page = agent.get(&format!("{base}/login")).call()?;
+    let set = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .context("login cookie")?
+        .to_string();
+    let csrf_cookie = set.split(';').next().unwrap_or("").to_string();
+    let token = csrf_cookie
+        .split_once('=')
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    let body = format!("_csrf={token}&login={login}&password={PASSWORD}&next=%2Fbandeja");
+    let r = agent
+        .post(&format!("{base}/login"))
+        .header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(body)?;
+    let session = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .context("session cookie")?;
+    Ok(session.split(';').next().unwrap_or("").to_string())
+}
