@@ -129,6 +129,19 @@ async fn admin_page(
     Ok((status, render(&page)).into_response())
 }
 
+/// Back to the administration page at `anchor`, or the page again with the reason it failed.
+async fn done<T>(
+    state: &AppState,
+    page: PageUser,
+    result: Result<T, atiende_store::StoreError>,
+    anchor: &str,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/admin?ok=1#{anchor}")).into_response()),
+        Err(e) => failed(state, page, e).await,
+    }
+}
+
 async fn failed(
     state: &AppState,
     page: PageUser,
@@ -266,14 +279,11 @@ async fn create_unit(
     let Posted { page, form } = posted;
     page.require(Action::UnitWrite)?;
     let admin = page.user.clone();
-    match state
+    let result = state
         .store
         .create_unit(Actor::Staff(&admin), &form.input(true))
-        .await
-    {
-        Ok(_) => Ok(Redirect::to("/admin?ok=1#unidades").into_response()),
-        Err(e) => failed(&state, page, e).await,
-    }
+        .await;
+    done(&state, page, result, "unidades").await
 }
 
 async fn update_unit(
@@ -284,14 +294,11 @@ async fn update_unit(
     let Posted { page, form } = posted;
     page.require(Action::UnitWrite)?;
     let admin = page.user.clone();
-    match state
+    let result = state
         .store
         .update_unit(Actor::Staff(&admin), UnitId(id), &form.input(false))
-        .await
-    {
-        Ok(_) => Ok(Redirect::to("/admin?ok=1#unidades").into_response()),
-        Err(e) => failed(&state, page, e).await,
-    }
+        .await;
+    done(&state, page, result, "unidades").await
 }
 
 #[derive(Deserialize)]
@@ -307,14 +314,11 @@ async fn create_topic(
     let Posted { page, form } = posted;
     page.require(Action::TopicWrite)?;
     let admin = page.user.clone();
-    match state
+    let result = state
         .store
         .save_topic(Actor::Staff(&admin), None, form.name.as_deref(), Some(true))
-        .await
-    {
-        Ok(_) => Ok(Redirect::to("/admin?ok=1#temas").into_response()),
-        Err(e) => failed(&state, page, e).await,
-    }
+        .await;
+    done(&state, page, result, "temas").await
 }
 
 async fn update_topic(
@@ -325,7 +329,7 @@ async fn update_topic(
     let Posted { page, form } = posted;
     page.require(Action::TopicWrite)?;
     let admin = page.user.clone();
-    match state
+    let result = state
         .store
         .save_topic(
             Actor::Staff(&admin),
@@ -333,9 +337,6 @@ async fn update_topic(
             form.name.as_deref(),
             Some(form.active.is_some()),
         )
-        .await
-    {
-        Ok(_) => Ok(Redirect::to("/admin?ok=1#temas").into_response()),
-        Err(e) => failed(&state, page, e).await,
-    }
+        .await;
+    done(&state, page, result, "temas").await
 }

@@ -1,7 +1,5 @@
 //! Contacts: list and search, the person's page with every incident, edit, merge.
 
-use std::collections::HashMap;
-
 use atiende_domain::access::Action;
 use atiende_domain::access::Scope;
 use atiende_domain::classification::{ProgrammeLine, UserType};
@@ -16,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::queue::{Row, rows};
+use super::queue::{Row, incident_rows};
 use super::{Ctx, PageError, PageUser, Posted, non_empty, render};
 use crate::AppState;
 use crate::error::AppError;
@@ -128,20 +126,9 @@ async fn contact_page(
         limit: 200,
         ..Default::default()
     };
-    let items = state
-        .store
-        .incidents(&Scope::All, &filter)
+    let incidents = incident_rows(state, &Scope::All, &filter, lang)
         .await
         .map_err(err)?;
-    let names: HashMap<_, _> = state
-        .store
-        .users()
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
-    let incidents = rows(&items, &names, lang, state.store.time_zone());
     let status = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {

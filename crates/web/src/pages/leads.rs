@@ -1,7 +1,5 @@
 //! The leads' page: critical matters waiting for top management, and each agent's load.
 
-use std::collections::HashMap;
-
 use atiende_domain::user::Role;
 use atiende_store::incidents::{AgentLoad, IncidentFilter};
 use axum::Router;
@@ -9,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::queue::{Row, rows};
+use super::queue::{Row, incident_rows};
 use super::{Ctx, PageError, PageUser, render};
 use crate::AppState;
 use crate::error::AppError;
@@ -40,20 +38,9 @@ async fn leads(State(state): State<AppState>, page: PageUser) -> Result<Response
         limit: 200,
         ..Default::default()
     };
-    let items = state
-        .store
-        .incidents(&page.user.incident_scope(), &filter)
+    let found = incident_rows(&state, &page.user.incident_scope(), &filter, lang)
         .await
         .map_err(err)?;
-    let names: HashMap<_, _> = state
-        .store
-        .users()
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
-    let found = rows(&items, &names, lang, state.store.time_zone());
     let load = state.store.agent_load().await.map_err(err)?;
     Ok(render(&LeadsPage {
         ctx: page.ctx("leads"),

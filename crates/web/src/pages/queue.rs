@@ -115,6 +115,35 @@ pub fn age(since: chrono::DateTime<Utc>, lang: Lang) -> String {
     }
 }
 
+/// Staff names by id, to show who is assigned or who wrote.
+pub async fn staff_names(
+    state: &AppState,
+) -> Result<HashMap<UserId, String>, atiende_store::StoreError> {
+    Ok(state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect())
+}
+
+/// The rows of the incidents a filter selects within a scope.
+pub async fn incident_rows(
+    state: &AppState,
+    scope: &atiende_domain::access::Scope,
+    filter: &IncidentFilter,
+    lang: Lang,
+) -> Result<Vec<Row>, atiende_store::StoreError> {
+    let items = state.store.incidents(scope, filter).await?;
+    Ok(rows(
+        &items,
+        &staff_names(state).await?,
+        lang,
+        state.store.time_zone(),
+    ))
+}
+
 pub fn rows(
     items: &[IncidentSummary],
     names: &HashMap<UserId, String>,
