@@ -5,6 +5,7 @@
 //!
 //! - [`incident`]: the incident, its status and the procedure's rules (close, derive, reopen…);
 //! - [`derivation`]: handing an incident to a unit and the unit's answer;
+//! - [`email`]: when mail opens an incident, how replies thread, headers that cannot be injected;
 //! - [`contact`]: the people who contact the CAP and their identifiers (parsed, normalised);
 //! - [`classification`]: channels, user types, incident types, programme lines;
 //! - [`access`]: which role may do what, and what a unit responsible may see;
@@ -19,6 +20,7 @@ pub mod calendar;
 pub mod classification;
 pub mod contact;
 pub mod derivation;
+pub mod email;
 pub mod error;
 pub mod folio;
 pub mod ids;

@@ -98,7 +98,11 @@ async fn derivations_in_tx(tx: &mut Tx, id: IncidentId) -> Result<Vec<Derivation
 /// Loads an incident a transaction is about to change. PostgreSQL locks the row so that two
 /// instances cannot both close one incident; SQLite's write transactions already exclude each
 /// other.
-async fn load_for_update(tx: &mut Tx, engine: Engine, id: IncidentId) -> Result<Incident> {
+pub(crate) async fn load_for_update(
+    tx: &mut Tx,
+    engine: Engine,
+    id: IncidentId,
+) -> Result<Incident> {
     let sql = match engine {
         Engine::Sqlite => "SELECT * FROM incidents WHERE id = $1",
         Engine::Postgres => "SELECT * FROM incidents WHERE id = $1 FOR UPDATE",
@@ -111,7 +115,7 @@ async fn load_for_update(tx: &mut Tx, engine: Engine, id: IncidentId) -> Result<
     incident_from_row(&row)
 }
 
-async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
+pub(crate) async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
     sqlx::query(
         "UPDATE incidents SET channel = $1, contact_id = $2, subject = $3, user_type = $4, incident_type = $5, \
          topic_id = $6, critical = $7, status = $8, assigned_to = $9, first_response_at = $10, closed_at = $11, \
@@ -196,6 +200,29 @@ impl CloseData {
             contact_programme_line: self.contact_programme_line,
         }
     }
+}
+
+/// Reopens a closed incident inside a caller's transaction (a user's reply reopens it too).
+pub(crate) async fn reopen_in(
+    tx: &mut Tx,
+    engine: Engine,
+    actor: Actor<'_>,
+    id: IncidentId,
+    reason: &str,
+) -> Result<Incident> {
+    let before = load_for_update(tx, engine, id).await?;
+    let mut after = before.clone();
+    after.reopen()?;
+    after.updated_at = crate::db::now();
+    save(tx, &after).await?;
+    status_change(tx, &after, before.status, actor, reason).await?;
+    record(
+        tx,
+        actor,
+        incident_change("incident.reopen", &before, &after),
+    )
+    .await?;
+    Ok(after)
 }
 
 /// Appends one entry to an incident's timeline.
@@ -428,13 +455,27 @@ impl Store {
     pub async fn create_incident(
         &self,
         actor: Actor<'_>,
-        mut input: NewIncidentInput,
+        input: NewIncidentInput,
     ) -> Result<Incident> {
-        let now = crate::db::now();
         let mut tx = self.begin().await?;
+        let (incident, _) = self.create_incident_in(&mut tx, actor, input).await?;
+        tx.commit().await?;
+        tracing::info!(incident.folio = %incident.folio, incident.channel = %incident.channel, "incident created");
+        Ok(incident)
+    }
+
+    /// Creates an incident inside a caller's transaction (channels add their own records to
+    /// it). Returns the incident and the entry of the user's first message, if any.
+    pub(crate) async fn create_incident_in(
+        &self,
+        tx: &mut Tx,
+        actor: Actor<'_>,
+        mut input: NewIncidentInput,
+    ) -> Result<(Incident, Option<EntryId>)> {
+        let now = crate::db::now();
         let contact = match input.contact_id {
             Some(id) => {
-                let c = contact_in_tx(&mut tx, id).await.map_err(|e| match e {
+                let c = contact_in_tx(tx, id).await.map_err(|e| match e {
                     StoreError::NotFound(_) => {
                         RuleError::invalid("contact_id", "unknown_contact").into()
                     }
@@ -442,7 +483,7 @@ impl Store {
                 })?;
                 // A merged contact lives on in the one it was merged into.
                 match c.merged_into {
-                    Some(target) => Some(contact_in_tx(&mut tx, target).await?),
+                    Some(target) => Some(contact_in_tx(tx, target).await?),
                     None => Some(c),
                 }
             }
@@ -452,7 +493,7 @@ impl Store {
         input.validate(contact.as_ref().and_then(|c| c.user_type), now)?;
         // Stored in milliseconds: answer with what a later read returns.
         let received_at = from_ms(ms(input.received_at.unwrap_or(now)))?;
-        let folio = next_folio(&mut tx, Folio::year_of(received_at, self.tz)).await?;
+        let folio = next_folio(tx, Folio::year_of(received_at, self.tz)).await?;
         let mut incident = Incident {
             id: IncidentId(0),
             folio,
@@ -490,7 +531,7 @@ impl Store {
         .bind(ms(received_at))
         .bind(actor.user_id().map(|u| u.0))
         .bind(ms(now))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
@@ -500,19 +541,24 @@ impl Store {
         })?
         .try_get("id")?;
         incident.id = IncidentId(id);
-        if !input.body.is_empty() {
-            append(
-                &mut tx,
-                incident.id,
-                EntryKind::InboundMessage,
-                None,
-                &input.body,
-                serde_json::json!({}),
-                received_at,
+        let entry = if input.body.is_empty() {
+            None
+        } else {
+            let data = serde_json::json!({});
+            Some(
+                append(
+                    tx,
+                    incident.id,
+                    EntryKind::InboundMessage,
+                    None,
+                    &input.body,
+                    data,
+                    received_at,
+                )
+                .await?,
             )
-            .await?;
-        }
-        route_to_quality_if_needed(&mut tx, &incident, now).await?;
+        };
+        route_to_quality_if_needed(tx, &incident, now).await?;
         let change = Change {
             entity: EntityKind::Incident,
             entity_id: folio.to_string(),
@@ -520,10 +566,8 @@ impl Store {
             before: None,
             after: snapshot(&incident),
         };
-        record(&mut tx, actor, change).await?;
-        tx.commit().await?;
-        tracing::info!(incident.folio = %folio, incident.channel = %incident.channel, "incident created");
-        Ok(incident)
+        record(tx, actor, change).await?;
+        Ok((incident, entry))
     }
 
     /// Finds an incident by numeric id or by folio.
@@ -769,6 +813,10 @@ impl Store {
             now,
         )
         .await?;
+        if kind == EntryKind::OutboundMessage {
+            // On an email incident the answer goes out threaded, from the outbox.
+            crate::email::queue_answer(&mut tx, &after, entry_id, &body).await?;
+        }
         let change = Change {
             entity: EntityKind::Incident,
             entity_id: after.folio.to_string(),
@@ -837,20 +885,8 @@ impl Store {
         let mut v = atiende_domain::error::Validator::new();
         let reason = v.text("reason", reason, 5_000, false);
         v.finish()?;
-        let now = crate::db::now();
         let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let mut after = before.clone();
-        after.reopen()?;
-        after.updated_at = now;
-        save(&mut tx, &after).await?;
-        status_change(&mut tx, &after, before.status, actor, &reason).await?;
-        record(
-            &mut tx,
-            actor,
-            incident_change("incident.reopen", &before, &after),
-        )
-        .await?;
+        let after = reopen_in(&mut tx, self.engine(), actor, id, &reason).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -922,6 +958,9 @@ impl Store {
         let mut after = before.clone();
         after.updated_at = now;
         let derivation_id = insert_derivation(&mut tx, &after, &unit, &plan, actor, now).await?;
+        if plan.medium == Medium::Email {
+            crate::email::queue_derivation_notice(&mut tx, &after, &unit, &plan.reason).await?;
+        }
         if let Some(n) = &plan.notes {
             record_intervention(&mut tx, &mut after, actor, n, now).await?;
         }

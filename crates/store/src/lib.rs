@@ -9,6 +9,7 @@ pub mod audit;
 pub mod contacts;
 pub mod db;
 pub mod demo;
+pub mod email;
 pub mod error;
 pub mod incidents;
 pub mod migrate;

@@ -108,3 +108,84 @@ impl Store {
         })
     }
 }
+
+/// After this many attempts a message is marked failed and waits for a person.
+pub const MAX_ATTEMPTS: i64 = 8;
+
+/// Claims due work of one kind. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances
+/// claim at once without taking the same row; on SQLite the single writer does the same. A
+/// claim that is not completed before `lease_secs` (a crashed worker) becomes claimable again.
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET status = 'sending', locked_until = $1, attempts = attempts + 1, updated_at = $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE kind = $3 AND ((status = 'pending' AND run_after <= $2) \
+     OR (status = 'sending' AND locked_until < $2)) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *";
+const CLAIM_SQLITE: &str = "UPDATE outbox SET status = 'sending', locked_until = $1, attempts = attempts + 1, updated_at = $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE kind = $3 AND ((status = 'pending' AND run_after <= $2) \
+     OR (status = 'sending' AND locked_until < $2)) ORDER BY id LIMIT $4) RETURNING *";
+
+fn item_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        incident_id: r.try_get::<Option<i64>, _>("incident_id")?.map(IncidentId),
+        payload: serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or_default(),
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        run_after: from_ms(r.try_get("run_after")?)?,
+        created_at: from_ms(r.try_get("created_at")?)?,
+    })
+}
+
+impl Store {
+    pub async fn claim_outbox(
+        &self,
+        kind: &str,
+        limit: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<OutboxItem>> {
+        let sql = match self.engine() {
+            crate::Engine::Postgres => CLAIM_POSTGRES,
+            crate::Engine::Sqlite => CLAIM_SQLITE,
+        };
+        let now = ms(crate::db::now());
+        let rows = sqlx::query(sql)
+            .bind(now + lease_secs * 1000)
+            .bind(now)
+            .bind(kind.to_string())
+            .bind(limit)
+            .fetch_all(self.writer())
+            .await?;
+        let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    pub async fn complete_outbox(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
+            .bind(ms(crate::db::now()))
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Puts claimed work back with a growing delay (30 s, 1 min, 2 min … up to an hour), or marks
+    /// it failed after [`MAX_ATTEMPTS`].
+    pub async fn retry_outbox(&self, item: &OutboxItem, error: &str) -> Result<()> {
+        let delay_secs = (30i64 << (item.attempts - 1).clamp(0, 7)).min(3600);
+        let status = if item.attempts >= MAX_ATTEMPTS {
+            "failed"
+        } else {
+            "pending"
+        };
+        let now = ms(crate::db::now());
+        sqlx::query("UPDATE outbox SET status = $1, run_after = $2, locked_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5")
+            .bind(status)
+            .bind(now + delay_secs * 1000)
+            .bind(error.chars().take(1000).collect::<String>())
+            .bind(now)
+            .bind(item.id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+}

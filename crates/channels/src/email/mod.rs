@@ -1,0 +1,9 @@
+//! Email: MIME parsing ([`parse`]), reading mailboxes over IMAP ([`imap`]) and sending over
+//! SMTP ([`smtp`]). What mail means to the procedure is decided in `atiende_domain::email`; how it
+//! is stored, in `atiende_store::email`.
+
+pub mod imap;
+pub mod parse;
+pub mod smtp;
+
+pub use parse::parse;

@@ -1,0 +1,946 @@
+//! The email channel's storage: mailboxes and their IMAP position, every message in and out
+//! (the Message-ID is unique, so a retried delivery is recognised), attachments, and the
+//! transaction that turns an inbound message into an incident or an entry of one.
+
+use atiende_domain::audit::EntityKind;
+use atiende_domain::classification::Channel;
+use atiende_domain::contact::{ContactFields, Identifier, IdentifierKind, normalize_email};
+use atiende_domain::email::{InboundEmail, folio_in_subject, header_safe, reply_subject};
+use atiende_domain::ids::{EntryId, IncidentId};
+use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
+use atiende_domain::unit::Unit;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Actor;
+use crate::audit::{Change, record, snapshot};
+use crate::contacts::{contact_in_tx, insert_contact};
+use crate::db::{Store, Tx, flag, from_ms, ms, now, opt_from_ms};
+use crate::error::{Result, StoreError};
+use crate::incidents::{append, reopen_in};
+use crate::outbox;
+
+/// Largest attachment kept; larger ones are replaced by a note saying so.
+pub const MAX_ATTACHMENT_BYTES: usize = 15 * 1024 * 1024;
+
+/// Kinds of outbox work for the email channel.
+pub mod kind {
+    /// A message to send over SMTP; the payload is an [`super::OutgoingEmail`].
+    pub const EMAIL_SEND: &str = "email_send";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Mailbox {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    /// `email`, or `suggestion_box` for the buzón's address.
+    pub channel: Channel,
+    pub imap_host: String,
+    pub imap_port: i64,
+    /// `tls`, `starttls` or `plain` (local servers only).
+    pub imap_security: String,
+    pub imap_user: String,
+    #[serde(skip_serializing)]
+    pub imap_password: String,
+    pub imap_folder: String,
+    pub smtp_host: String,
+    pub smtp_port: i64,
+    pub smtp_security: String,
+    pub smtp_user: String,
+    #[serde(skip_serializing)]
+    pub smtp_password: String,
+    /// Answer a new incident with its folio (never to automatic mail).
+    pub acknowledge: bool,
+    pub active: bool,
+    pub uidvalidity: Option<i64>,
+    pub last_uid: i64,
+    pub last_polled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// A mailbox as configured (file or console); the IMAP position is kept by atiende.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxSettings {
+    pub name: String,
+    pub address: String,
+    #[serde(default = "default_channel")]
+    pub channel: Channel,
+    #[serde(default)]
+    pub imap_host: String,
+    #[serde(default = "default_imap_port")]
+    pub imap_port: i64,
+    #[serde(default = "default_tls")]
+    pub imap_security: String,
+    #[serde(default)]
+    pub imap_user: String,
+    #[serde(default)]
+    pub imap_password: String,
+    #[serde(default = "default_folder")]
+    pub imap_folder: String,
+    #[serde(default)]
+    pub smtp_host: String,
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: i64,
+    #[serde(default = "default_starttls")]
+    pub smtp_security: String,
+    #[serde(default)]
+    pub smtp_user: String,
+    #[serde(default)]
+    pub smtp_password: String,
+    #[serde(default = "default_true")]
+    pub acknowledge: bool,
+    #[serde(default = "default_true")]
+    pub active: bool,
+}
+
+fn default_channel() -> Channel {
+    Channel::Email
+}
+fn default_imap_port() -> i64 {
+    993
+}
+fn default_smtp_port() -> i64 {
+    587
+}
+fn default_tls() -> String {
+    "tls".into()
+}
+fn default_starttls() -> String {
+    "starttls".into()
+}
+fn default_folder() -> String {
+    "INBOX".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+impl MailboxSettings {
+    fn check(&self) -> Result<()> {
+        let mut v = atiende_domain::error::Validator::new();
+        v.text("name", &self.name, 100, true);
+        if normalize_email(&self.address).is_none() {
+            v.push("address", "invalid_email");
+        }
+        for (field, value) in [
+            ("imap_security", &self.imap_security),
+            ("smtp_security", &self.smtp_security),
+        ] {
+            if !matches!(value.as_str(), "tls" | "starttls" | "plain") {
+                v.push(field, "invalid");
+            }
+        }
+        Ok(v.finish()?)
+    }
+}
+
+fn mailbox_from_row(r: &AnyRow) -> Result<Mailbox> {
+    let channel: String = r.try_get("channel")?;
+    Ok(Mailbox {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        address: r.try_get("address")?,
+        channel: Channel::from_code(&channel).ok_or_else(|| StoreError::corrupt(channel))?,
+        imap_host: r.try_get("imap_host")?,
+        imap_port: r.try_get("imap_port")?,
+        imap_security: r.try_get("imap_security")?,
+        imap_user: r.try_get("imap_user")?,
+        imap_password: r.try_get("imap_password")?,
+        imap_folder: r.try_get("imap_folder")?,
+        smtp_host: r.try_get("smtp_host")?,
+        smtp_port: r.try_get("smtp_port")?,
+        smtp_security: r.try_get("smtp_security")?,
+        smtp_user: r.try_get("smtp_user")?,
+        smtp_password: r.try_get("smtp_password")?,
+        acknowledge: flag(r, "acknowledge")?,
+        active: flag(r, "active")?,
+        uidvalidity: r.try_get("uidvalidity")?,
+        last_uid: r.try_get("last_uid")?,
+        last_polled_at: opt_from_ms(r.try_get("last_polled_at")?)?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+/// A message waiting in the outbox to be sent over SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutgoingEmail {
+    pub mailbox_id: i64,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// Set for messages about an incident (folio in the subject, link for units).
+    pub folio: Option<String>,
+    /// The message is atiende's own automatic answer (marked `Auto-Submitted: auto-replied`).
+    pub automatic: bool,
+    /// Add a link to the incident in the console (messages to units).
+    #[serde(default)]
+    pub link_to_incident: bool,
+}
+
+/// What became of an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// A new incident was opened.
+    Created(IncidentId),
+    /// The message joined an incident (a reply).
+    Joined(IncidentId),
+    /// Seen before (same Message-ID): nothing changed.
+    Duplicate(Option<IncidentId>),
+    /// Written by a machine (auto-reply, bounce, list, our own): kept, no incident.
+    Automatic,
+}
+
+fn message_id_for(mailbox: &Mailbox, folio: &str) -> String {
+    let domain = mailbox
+        .address
+        .rsplit_once('@')
+        .map_or("atiende.invalid", |(_, d)| d);
+    format!(
+        "{}.{}@{domain}",
+        crate::users::random_token().get(..16).unwrap_or("atiende"),
+        folio.to_ascii_lowercase()
+    )
+}
+
+async fn mailbox_in_tx(tx: &mut Tx, id: i64) -> Result<Mailbox> {
+    let row = sqlx::query("SELECT * FROM mailboxes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("mailbox"))?;
+    mailbox_from_row(&row)
+}
+
+/// The incident a reply belongs to: a message atiende sent that it answers, or the folio in its
+/// subject — but only when the incident is the sender's own, so that a forged reference never
+/// attaches mail to another person's incident.
+async fn thread_of(
+    tx: &mut Tx,
+    email: &InboundEmail,
+    sender: Option<&Identifier>,
+) -> Result<Option<IncidentId>> {
+    let Some(sender) = sender else {
+        return Ok(None);
+    };
+    let mut candidates = Vec::new();
+    for id in email.answered_ids() {
+        let row = sqlx::query(
+            "SELECT incident_id FROM email_messages WHERE message_id = $1 AND direction = 'out'",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(incident) =
+            row.and_then(|r| r.try_get::<Option<i64>, _>("incident_id").ok().flatten())
+        {
+            candidates.push(incident);
+        }
+    }
+    if let Some(folio) = folio_in_subject(&email.subject) {
+        let row = sqlx::query("SELECT id FROM incidents WHERE folio = $1")
+            .bind(folio.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(r) = row {
+            candidates.push(r.try_get("id")?);
+        }
+    }
+    for incident in candidates {
+        let owner = sqlx::query(
+            "SELECT 1 AS ok FROM incidents i JOIN contact_identifiers ci ON ci.contact_id = i.contact_id \
+             WHERE i.id = $1 AND ci.kind = 'email' AND ci.value = $2",
+        )
+        .bind(incident)
+        .bind(sender.value.clone())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if owner.is_some() {
+            return Ok(Some(IncidentId(incident)));
+        }
+    }
+    Ok(None)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_message(
+    tx: &mut Tx,
+    message_id: &str,
+    direction: &str,
+    mailbox: Option<i64>,
+    incident: Option<IncidentId>,
+    entry: Option<EntryId>,
+    email: &InboundEmail,
+    raw: Option<&[u8]>,
+    automatic: bool,
+) -> Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO email_messages (message_id, direction, mailbox_id, incident_id, entry_id, from_address, to_addresses, \
+         subject, in_reply_to, references_ids, html, automatic, malformed, raw, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    )
+    .bind(message_id.to_string())
+    .bind(direction.to_string())
+    .bind(mailbox)
+    .bind(incident.map(|i| i.0))
+    .bind(entry.map(|e| e.0))
+    .bind(email.from_address.clone().unwrap_or_default())
+    .bind(email.to.join(", "))
+    .bind(email.subject.clone())
+    .bind(email.in_reply_to.join(" "))
+    .bind(email.references.join(" "))
+    .bind(email.html.clone())
+    .bind(i64::from(automatic))
+    .bind(i64::from(email.malformed))
+    .bind(raw.map(<[u8]>::to_vec))
+    .bind(ms(now()))
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    Ok(id)
+}
+
+async fn store_attachments(
+    tx: &mut Tx,
+    incident: IncidentId,
+    entry: Option<EntryId>,
+    message: i64,
+    email: &InboundEmail,
+) -> Result<()> {
+    for a in &email.attachments {
+        let too_big = a.data.len() > MAX_ATTACHMENT_BYTES;
+        let (name, data) = if too_big {
+            (
+                format!(
+                    "{} (omitido: {} bytes, límite {MAX_ATTACHMENT_BYTES})",
+                    a.filename,
+                    a.data.len()
+                ),
+                Vec::new(),
+            )
+        } else {
+            (a.filename.clone(), a.data.clone())
+        };
+        sqlx::query(
+            "INSERT INTO attachments (incident_id, entry_id, email_message_id, filename, content_type, content_id, inline, size, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(incident.0)
+        .bind(entry.map(|e| e.0))
+        .bind(message)
+        .bind(name)
+        .bind(a.content_type.clone())
+        .bind(a.content_id.clone())
+        .bind(i64::from(a.inline))
+        .bind(a.data.len() as i64)
+        .bind(data)
+        .bind(ms(now()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The text an entry shows for an inbound message.
+fn entry_text(email: &InboundEmail) -> String {
+    if email.text.trim().is_empty() && email.malformed {
+        "(mensaje sin formato reconocible; se conserva el original)".into()
+    } else if email.text.trim().is_empty() {
+        "(mensaje sin texto)".into()
+    } else {
+        email.text.clone()
+    }
+}
+
+/// An attachment's metadata and, when downloaded, its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub id: i64,
+    pub incident_id: i64,
+    pub entry_id: Option<i64>,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub inline: bool,
+}
+
+impl Store {
+    pub async fn mailboxes(&self) -> Result<Vec<Mailbox>> {
+        let rows = sqlx::query("SELECT * FROM mailboxes ORDER BY name")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(mailbox_from_row).collect()
+    }
+
+    /// Creates or updates the mailbox of that name (configuration file or console). The IMAP
+    /// position is kept unless the server or folder changes.
+    pub async fn save_mailbox(&self, actor: Actor<'_>, s: &MailboxSettings) -> Result<Mailbox> {
+        s.check()?;
+        let mut tx = self.begin().await?;
+        let existing = sqlx::query("SELECT * FROM mailboxes WHERE name = $1")
+            .bind(s.name.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let before = existing.as_ref().map(mailbox_from_row).transpose()?;
+        let moved = before.as_ref().is_some_and(|b| {
+            b.imap_host != s.imap_host
+                || b.imap_folder != s.imap_folder
+                || b.imap_user != s.imap_user
+        });
+        let t = ms(now());
+        let sql = if before.is_some() {
+            "UPDATE mailboxes SET address = $2, channel = $3, imap_host = $4, imap_port = $5, imap_security = $6, imap_user = $7, \
+             imap_password = $8, imap_folder = $9, smtp_host = $10, smtp_port = $11, smtp_security = $12, smtp_user = $13, \
+             smtp_password = $14, acknowledge = $15, active = $16, updated_at = $17, \
+             uidvalidity = CASE WHEN $18 = 1 THEN NULL ELSE uidvalidity END, last_uid = CASE WHEN $18 = 1 THEN 0 ELSE last_uid END \
+             WHERE name = $1"
+        } else {
+            "INSERT INTO mailboxes (name, address, channel, imap_host, imap_port, imap_security, imap_user, imap_password, imap_folder, \
+             smtp_host, smtp_port, smtp_security, smtp_user, smtp_password, acknowledge, active, created_at, updated_at, last_uid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 0)"
+        };
+        let query = sqlx::query(sql)
+            .bind(s.name.clone())
+            .bind(normalize_email(&s.address).unwrap_or_default())
+            .bind(s.channel.code())
+            .bind(s.imap_host.clone())
+            .bind(s.imap_port)
+            .bind(s.imap_security.clone())
+            .bind(s.imap_user.clone())
+            .bind(s.imap_password.clone())
+            .bind(s.imap_folder.clone())
+            .bind(s.smtp_host.clone())
+            .bind(s.smtp_port)
+            .bind(s.smtp_security.clone())
+            .bind(s.smtp_user.clone())
+            .bind(s.smtp_password.clone())
+            .bind(i64::from(s.acknowledge))
+            .bind(i64::from(s.active))
+            .bind(t);
+        // Moving to another server or folder starts reading it from the beginning.
+        let query = if before.is_some() {
+            query.bind(i64::from(moved))
+        } else {
+            query
+        };
+        query.execute(&mut *tx).await?;
+        let row = sqlx::query("SELECT * FROM mailboxes WHERE name = $1")
+            .bind(s.name.clone())
+            .fetch_one(&mut *tx)
+            .await?;
+        let after = mailbox_from_row(&row)?;
+        let change = Change {
+            entity: EntityKind::Unit,
+            entity_id: format!("mailbox:{}", after.id),
+            action: if before.is_some() {
+                "mailbox.update"
+            } else {
+                "mailbox.create"
+            },
+            before: before.as_ref().and_then(snapshot),
+            after: snapshot(&after),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Our own addresses: mail from them is never a new incident.
+    pub async fn own_addresses(&self) -> Result<Vec<String>> {
+        Ok(self
+            .mailboxes()
+            .await?
+            .into_iter()
+            .map(|m| m.address)
+            .collect())
+    }
+
+    /// Takes a mailbox for polling until `until_ms`, unless another instance holds it.
+    pub async fn lease_mailbox(&self, id: i64, owner: &str, seconds: i64) -> Result<bool> {
+        let t = now();
+        let n = sqlx::query(
+            "UPDATE mailboxes SET lease_owner = $1, lease_until = $2 \
+             WHERE id = $3 AND active = 1 AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1)",
+        )
+        .bind(owner.to_string())
+        .bind(ms(t) + seconds * 1000)
+        .bind(id)
+        .bind(ms(t))
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn release_mailbox(&self, id: i64, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE mailboxes SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner.to_string())
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Records how far a mailbox has been read (UIDVALIDITY and the last UID ingested).
+    pub async fn set_imap_position(
+        &self,
+        id: i64,
+        uidvalidity: i64,
+        last_uid: i64,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE mailboxes SET uidvalidity = $1, last_uid = $2, last_polled_at = $3, last_error = $4 WHERE id = $5")
+            .bind(uidvalidity)
+            .bind(last_uid)
+            .bind(ms(now()))
+            .bind(error.map(str::to_string))
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_mailbox_error(&self, id: i64, error: &str) -> Result<()> {
+        sqlx::query("UPDATE mailboxes SET last_error = $1, last_polled_at = $2 WHERE id = $3")
+            .bind(error.to_string())
+            .bind(ms(now()))
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mailbox(&self, id: i64) -> Result<Mailbox> {
+        let mut tx = self.begin().await?;
+        let m = mailbox_in_tx(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    /// Turns an inbound message into an incident (or an entry of its incident), all or nothing.
+    /// The caller acknowledges the message (IMAP flag, exit code 0) only after this returns Ok.
+    pub async fn ingest_email(
+        &self,
+        mailbox: Option<&Mailbox>,
+        email: &InboundEmail,
+        raw: &[u8],
+    ) -> Result<IngestOutcome> {
+        let own = self.own_addresses().await?;
+        let mut tx = self.begin().await?;
+        let seen = sqlx::query("SELECT incident_id FROM email_messages WHERE message_id = $1")
+            .bind(email.message_id.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(r) = seen {
+            return Ok(IngestOutcome::Duplicate(
+                r.try_get::<Option<i64>, _>("incident_id")?.map(IncidentId),
+            ));
+        }
+        let mailbox_id = mailbox.map(|m| m.id);
+        if email.is_automatic(&own) {
+            insert_message(
+                &mut tx,
+                &email.message_id,
+                "in",
+                mailbox_id,
+                None,
+                None,
+                email,
+                Some(raw),
+                true,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(IngestOutcome::Automatic);
+        }
+        let sender = email
+            .from_address
+            .as_deref()
+            .and_then(|a| Identifier::parse(IdentifierKind::Email, a).ok());
+        let actor = Actor::System;
+        let received = now();
+        if let Some(incident) = thread_of(&mut tx, email, sender.as_ref()).await? {
+            let status: String = sqlx::query("SELECT status FROM incidents WHERE id = $1")
+                .bind(incident.0)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("status")?;
+            if status == Status::Closed.code() {
+                reopen_in(
+                    &mut tx,
+                    self.engine(),
+                    actor,
+                    incident,
+                    "El usuario respondió por correo.",
+                )
+                .await?;
+            }
+            let data =
+                serde_json::json!({ "message_id": email.message_id, "from": email.from_address });
+            let entry = append(
+                &mut tx,
+                incident,
+                EntryKind::InboundMessage,
+                None,
+                &entry_text(email),
+                data,
+                received,
+            )
+            .await?;
+            let message = insert_message(
+                &mut tx,
+                &email.message_id,
+                "in",
+                mailbox_id,
+                Some(incident),
+                Some(entry),
+                email,
+                Some(raw),
+                false,
+            )
+            .await?;
+            store_attachments(&mut tx, incident, Some(entry), message, email).await?;
+            tx.commit().await?;
+            return Ok(IngestOutcome::Joined(incident));
+        }
+        // A new incident: find the person by address, or meet them.
+        let contact = match &sender {
+            Some(ident) => {
+                let row = sqlx::query("SELECT contact_id FROM contact_identifiers WHERE kind = 'email' AND value = $1")
+                    .bind(ident.value.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match row {
+                    Some(r) => Some(
+                        contact_in_tx(
+                            &mut tx,
+                            atiende_domain::ids::ContactId(r.try_get("contact_id")?),
+                        )
+                        .await?,
+                    ),
+                    None => {
+                        let fields = ContactFields {
+                            name: header_safe(&email.from_name).chars().take(200).collect(),
+                            identifiers: vec![ident.clone()],
+                            user_type: None,
+                            programme_line: None,
+                            opt_out_surveys: false,
+                            notes: String::new(),
+                        };
+                        Some(insert_contact(&mut tx, actor, &fields).await?)
+                    }
+                }
+            }
+            None => None,
+        };
+        let channel = mailbox.map_or(Channel::Email, |m| m.channel);
+        let subject: String = header_safe(&email.subject).chars().take(300).collect();
+        let input = NewIncidentInput {
+            // A message without a usable sender can only be kept as an anonymous buzón entry.
+            channel: if contact.is_none() {
+                Channel::SuggestionBox
+            } else {
+                channel
+            },
+            contact_id: contact.as_ref().map(|c| c.id),
+            subject: subject.clone(),
+            body: entry_text(email),
+            user_type: None,
+            incident_type: None,
+            topic_id: None,
+            critical: false,
+            assigned_to: None,
+            received_at: Some(received),
+        };
+        let (incident, entry) = self.create_incident_in(&mut tx, actor, input).await?;
+        let message = insert_message(
+            &mut tx,
+            &email.message_id,
+            "in",
+            mailbox_id,
+            Some(incident.id),
+            entry,
+            email,
+            Some(raw),
+            false,
+        )
+        .await?;
+        store_attachments(&mut tx, incident.id, entry, message, email).await?;
+        if let (Some(mailbox), Some(to)) = (mailbox, email.from_address.as_deref())
+            && mailbox.acknowledge
+        {
+            let folio = incident.folio.to_string();
+            let text = format!(
+                "Hola:\n\nRecibimos su mensaje en el Centro de Atención Personalizada de UDG Virtual. \
+                 Su folio de atención es {folio}; consérvelo y responda a este correo si necesita agregar algo.\n\n\
+                 Atentamente,\nCentro de Atención Personalizada"
+            );
+            let out = OutgoingEmail {
+                mailbox_id: mailbox.id,
+                to: to.to_string(),
+                subject: reply_subject(&incident.folio, &subject),
+                text,
+                message_id: message_id_for(mailbox, &folio),
+                in_reply_to: Some(email.message_id.clone()),
+                references: email
+                    .references
+                    .iter()
+                    .cloned()
+                    .chain([email.message_id.clone()])
+                    .collect(),
+                folio: Some(folio),
+                automatic: true,
+                link_to_incident: false,
+            };
+            queue_email(&mut tx, Some(incident.id), None, &out).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(incident.folio = %incident.folio, email.message_id = %email.message_id, "email opened an incident");
+        Ok(IngestOutcome::Created(incident.id))
+    }
+
+    pub async fn attachments(&self, incident: IncidentId) -> Result<Vec<Attachment>> {
+        let rows = sqlx::query(
+            "SELECT id, incident_id, entry_id, filename, content_type, size, inline FROM attachments WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(incident.0)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Attachment {
+                    id: r.try_get("id")?,
+                    incident_id: r.try_get("incident_id")?,
+                    entry_id: r.try_get("entry_id")?,
+                    filename: r.try_get("filename")?,
+                    content_type: r.try_get("content_type")?,
+                    size: r.try_get("size")?,
+                    inline: flag(r, "inline")?,
+                })
+            })
+            .collect()
+    }
+
+    /// An attachment's bytes, for download.
+    pub async fn attachment_data(
+        &self,
+        incident: IncidentId,
+        id: i64,
+    ) -> Result<(Attachment, Vec<u8>)> {
+        let r = sqlx::query("SELECT * FROM attachments WHERE id = $1 AND incident_id = $2")
+            .bind(id)
+            .bind(incident.0)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound("attachment"))?;
+        let a = Attachment {
+            id: r.try_get("id")?,
+            incident_id: r.try_get("incident_id")?,
+            entry_id: r.try_get("entry_id")?,
+            filename: r.try_get("filename")?,
+            content_type: r.try_get("content_type")?,
+            size: r.try_get("size")?,
+            inline: flag(&r, "inline")?,
+        };
+        Ok((a, r.try_get("data")?))
+    }
+
+    /// Inbound and outbound messages of an incident, oldest first.
+    pub async fn email_messages(&self, incident: IncidentId) -> Result<Vec<EmailRecord>> {
+        let rows = sqlx::query("SELECT * FROM email_messages WHERE incident_id = $1 ORDER BY id")
+            .bind(incident.0)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EmailRecord {
+                    message_id: r.try_get("message_id")?,
+                    direction: r.try_get("direction")?,
+                    entry_id: r.try_get("entry_id")?,
+                    from_address: r.try_get("from_address")?,
+                    subject: r.try_get("subject")?,
+                    html: r.try_get("html")?,
+                    malformed: flag(r, "malformed")?,
+                    created_at: from_ms(r.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The original bytes of an inbound message (shown raw when it could not be parsed).
+    pub async fn email_raw(&self, message_id: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT raw FROM email_messages WHERE message_id = $1")
+            .bind(message_id.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("raw").ok().flatten()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmailRecord {
+    pub message_id: String,
+    pub direction: String,
+    pub entry_id: Option<i64>,
+    pub from_address: String,
+    pub subject: String,
+    pub html: Option<String>,
+    pub malformed: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Queues a message and records it as ours at once, so that a reply to it threads even
+/// before it has left.
+pub(crate) async fn queue_email(
+    tx: &mut Tx,
+    incident: Option<IncidentId>,
+    entry: Option<EntryId>,
+    out: &OutgoingEmail,
+) -> Result<()> {
+    let as_record = InboundEmail {
+        message_id: out.message_id.clone(),
+        in_reply_to: out.in_reply_to.iter().cloned().collect(),
+        references: out.references.clone(),
+        from_address: None,
+        to: vec![out.to.clone()],
+        subject: out.subject.clone(),
+        ..Default::default()
+    };
+    insert_message(
+        tx,
+        &out.message_id,
+        "out",
+        Some(out.mailbox_id),
+        incident,
+        entry,
+        &as_record,
+        None,
+        out.automatic,
+    )
+    .await?;
+    let payload = serde_json::to_value(out).map_err(StoreError::corrupt)?;
+    outbox::enqueue(tx, kind::EMAIL_SEND, incident, payload).await?;
+    Ok(())
+}
+
+/// An answer recorded on an email incident goes to the person, threaded under their last message.
+pub(crate) async fn queue_answer(
+    tx: &mut Tx,
+    incident: &Incident,
+    entry: EntryId,
+    body: &str,
+) -> Result<bool> {
+    if incident.channel != Channel::Email && incident.channel != Channel::SuggestionBox {
+        return Ok(false);
+    }
+    let last_in = sqlx::query(
+        "SELECT message_id, mailbox_id, from_address, subject, references_ids FROM email_messages \
+         WHERE incident_id = $1 AND direction = 'in' AND automatic = 0 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(incident.id.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (mailbox_id, to, parent, mut references) = match last_in {
+        Some(r) => {
+            let refs: String = r.try_get("references_ids")?;
+            let parent: String = r.try_get("message_id")?;
+            (
+                r.try_get::<Option<i64>, _>("mailbox_id")?,
+                r.try_get::<String, _>("from_address")?,
+                Some(parent),
+                refs.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            )
+        }
+        None => {
+            // Registered by an agent (e.g. from the buzón): write to the contact's address.
+            let email = match incident.contact_id {
+                Some(c) => contact_in_tx(tx, c)
+                    .await?
+                    .emails
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            (None, email, None, Vec::new())
+        }
+    };
+    if to.is_empty() {
+        return Ok(false);
+    }
+    let mailbox = match mailbox_id {
+        Some(id) => mailbox_in_tx(tx, id).await?,
+        None => match sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?
+        {
+            Some(r) => mailbox_from_row(&r)?,
+            None => return Ok(false),
+        },
+    };
+    if let Some(p) = &parent {
+        references.push(p.clone());
+    }
+    let folio = incident.folio.to_string();
+    let out = OutgoingEmail {
+        mailbox_id: mailbox.id,
+        to,
+        subject: reply_subject(&incident.folio, &incident.subject),
+        text: body.to_string(),
+        message_id: message_id_for(&mailbox, &folio),
+        in_reply_to: parent,
+        references,
+        folio: Some(folio),
+        automatic: false,
+        link_to_incident: false,
+    };
+    queue_email(tx, Some(incident.id), Some(entry), &out).await?;
+    Ok(true)
+}
+
+/// A derivation by email sends the unit a summary; the link to the incident is added by the
+/// sender, who knows the public address.
+pub(crate) async fn queue_derivation_notice(
+    tx: &mut Tx,
+    incident: &Incident,
+    unit: &Unit,
+    reason: &str,
+) -> Result<()> {
+    if unit.email.is_empty() {
+        return Ok(());
+    }
+    let Some(mailbox) = sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mailbox = mailbox_from_row(&mailbox)?;
+    let folio = incident.folio.to_string();
+    let text = format!(
+        "Se deriva a {} el incidente {folio} del Centro de Atención Personalizada.\n\nAsunto: {}\nMotivo: {reason}\n",
+        unit.name, incident.subject
+    );
+    let out = OutgoingEmail {
+        mailbox_id: mailbox.id,
+        to: unit.email.clone(),
+        subject: format!("[{folio}] Derivación: {}", header_safe(&incident.subject)),
+        text,
+        message_id: message_id_for(&mailbox, &folio),
+        in_reply_to: None,
+        references: vec![],
+        folio: Some(folio),
+        automatic: false,
+        link_to_incident: true,
+    };
+    queue_email(tx, Some(incident.id), None, &out).await
+}
