@@ -65,9 +65,7 @@ impl InboundEmail {
             .as_deref()
             .unwrap_or("")
             .to_ascii_lowercase();
-        let daemon = from.starts_with("mailer-daemon@")
-            || from.starts_with("postmaster@")
-            || from.is_empty();
+        let daemon = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
         let own = own_addresses.iter().any(|o| o.eq_ignore_ascii_case(&from));
         auto_submitted || bulk || a.list_id || a.x_autoreply || a.empty_return_path || daemon || own
     }

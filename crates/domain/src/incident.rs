@@ -136,7 +136,11 @@ impl NewIncidentInput {
         if self.subject.is_empty() {
             self.subject = summary_of(&self.body);
         }
-        if self.contact_id.is_none() && self.channel != Channel::SuggestionBox {
+        // Agents register the person they talk to; only an anonymous buzón entry or a message
+        // whose sender cannot be read has nobody behind it.
+        if self.contact_id.is_none()
+            && !matches!(self.channel, Channel::SuggestionBox | Channel::Email)
+        {
             v.push("contact_id", "required_except_suggestion_box");
         }
         if self.user_type.is_none() {

@@ -348,9 +348,16 @@ async fn store_attachments(
     Ok(())
 }
 
+/// Longest text kept in an entry; the whole message stays in its raw copy.
+const MAX_ENTRY_CHARS: usize = 100_000;
+
 /// The text an entry shows for an inbound message.
 fn entry_text(email: &InboundEmail) -> String {
-    if email.text.trim().is_empty() && email.malformed {
+    if email.text.chars().count() > MAX_ENTRY_CHARS {
+        let mut text: String = email.text.chars().take(MAX_ENTRY_CHARS - 100).collect();
+        text.push_str("\n\n[… texto recortado; el mensaje completo se conserva en el original]");
+        text
+    } else if email.text.trim().is_empty() && email.malformed {
         "(mensaje sin formato reconocible; se conserva el original)".into()
     } else if email.text.trim().is_empty() {
         "(mensaje sin texto)".into()

@@ -62,7 +62,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "Indique el nombre o al menos un medio de contacto del usuario.".into()
         }
         "required_except_suggestion_box" => {
-            "Solo las entradas anónimas del buzón pueden registrarse sin usuario.".into()
+            "Registre al usuario: solo el buzón anónimo y el correo sin remitente legible quedan sin usuario.".into()
         }
         "in_the_future" => "La fecha de recepción no puede estar en el futuro.".into(),
         "unknown_contact" => "El usuario indicado no existe.".into(),

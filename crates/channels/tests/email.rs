@@ -1,0 +1,627 @@
+//! The email channel against a real mail server on loopback (OpenSMTPD + Dovecot, started by
+//! `scripts/mail-server`), on both engines. Each test uses its own addresses, so each has its
+//! own maildirs.
+
+use std::time::Duration;
+
+use atiende_channels::email::{imap, parse};
+use atiende_channels::worker;
+use atiende_domain::classification::Channel;
+use atiende_domain::incident::{EntryKind, Status};
+use atiende_store::email::{IngestOutcome, Mailbox, MailboxSettings};
+use atiende_store::testing::TestDb;
+use atiende_store::{Actor, Store};
+use futures_util::TryStreamExt;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+atiende_store::on_both_engines!(
+    two_hundred_messages_are_ingested_exactly_once,
+    a_fetch_cut_in_the_middle_loses_nothing_and_duplicates_nothing,
+    a_reply_threads_into_its_incident_and_our_answer_arrives_threaded,
+    a_forged_reference_never_attaches_mail_to_another_persons_incident,
+    automatic_mail_never_opens_an_incident_nor_gets_an_answer,
+    a_subject_with_line_breaks_cannot_add_a_header_to_our_answer,
+    a_corpus_of_real_world_shapes_is_ingested_without_loss,
+);
+
+fn smtp_port() -> u16 {
+    std::env::var("ATIENDE_TEST_SMTP_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(2525)
+}
+
+fn imap_port() -> i64 {
+    std::env::var("ATIENDE_TEST_IMAP_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1143)
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}@test.local",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) % 1_000_000_000
+    )
+}
+
+async fn mailbox(db: &TestDb, address: &str, acknowledge: bool) -> Mailbox {
+    let settings = MailboxSettings {
+        name: address.into(),
+        address: address.into(),
+        channel: Channel::Email,
+        imap_host: "127.0.0.1".into(),
+        imap_port: imap_port(),
+        imap_security: "plain".into(),
+        imap_user: address.into(),
+        imap_password: "secret".into(),
+        imap_folder: "INBOX".into(),
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: i64::from(smtp_port()),
+        smtp_security: "plain".into(),
+        smtp_user: String::new(),
+        smtp_password: String::new(),
+        acknowledge,
+        active: true,
+    };
+    db.save_mailbox(Actor::System, &settings)
+        .await
+        .expect("mailbox")
+}
+
+async fn deliver(from: &str, to: &str, raw: String) {
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(smtp_port())
+        .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(from.parse().expect("from")),
+        vec![to.parse().expect("to")],
+    )
+    .expect("envelope");
+    transport.send_raw(&envelope, raw.as_bytes()).await.unwrap_or_else(|e| {
+        panic!("the test mail server is needed on 127.0.0.1:{} ({e}); start it with scripts/mail-server", smtp_port())
+    });
+}
+
+/// Delivers many messages over one SMTP session (one connection per message is slow).
+async fn deliver_many(to: &str, messages: &[(String, String)]) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", smtp_port()))
+        .await
+        .expect("smtp");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    ) -> String {
+        loop {
+            let line = lines.next_line().await.expect("smtp reply").expect("open");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+    }
+    assert!(reply(&mut lines).await.starts_with("220"));
+    write.write_all(b"EHLO test.local\r\n").await.expect("ehlo");
+    assert!(reply(&mut lines).await.starts_with("250"));
+    for (from, raw) in messages {
+        for cmd in [
+            format!("MAIL FROM:<{from}>\r\n"),
+            format!("RCPT TO:<{to}>\r\n"),
+            "DATA\r\n".into(),
+        ] {
+            write.write_all(cmd.as_bytes()).await.expect("command");
+            let r = reply(&mut lines).await;
+            assert!(r.starts_with('2') || r.starts_with('3'), "{cmd}: {r}");
+        }
+        let body = raw.replace("\r\n.", "\r\n..");
+        write
+            .write_all(format!("{body}\r\n.\r\n").as_bytes())
+            .await
+            .expect("data");
+        assert!(reply(&mut lines).await.starts_with("250"));
+    }
+    write.write_all(b"QUIT\r\n").await.expect("quit");
+}
+
+fn message(from: &str, to: &str, id: &str, subject: &str, extra: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+/// Polls until `total` messages were read (delivery is asynchronous).
+async fn poll_until(store: &Store, mailbox_id: i64, total: usize) -> imap::PollReport {
+    let mut sum = imap::PollReport::default();
+    for _ in 0..150 {
+        let m = store.mailbox(mailbox_id).await.expect("mailbox");
+        let r = imap::poll(store, &m).await.expect("poll");
+        sum.fetched += r.fetched;
+        sum.created += r.created;
+        sum.joined += r.joined;
+        sum.duplicates += r.duplicates;
+        sum.automatic += r.automatic;
+        if sum.fetched >= total {
+            return sum;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("only {} of {total} messages arrived", sum.fetched);
+}
+
+async fn incident_count(store: &Store) -> i64 {
+    store
+        .counts()
+        .await
+        .expect("counts")
+        .incidents_by_status
+        .iter()
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Everything delivered to `address`, raw, as the mail server holds it.
+async fn inbox_of(address: &str, expected: usize) -> Vec<Vec<u8>> {
+    for _ in 0..100 {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", imap_port() as u16))
+            .await
+            .expect("imap");
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.expect("greeting");
+        let mut session = client
+            .login(address, "secret")
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login");
+        session.select("INBOX").await.expect("select");
+        let bodies: Vec<Vec<u8>> = session
+            .fetch("1:*", "BODY.PEEK[]")
+            .await
+            .expect("fetch")
+            .try_filter_map(|f| async move { Ok(f.body().map(<[u8]>::to_vec)) })
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        let _ = session.logout().await;
+        if bodies.len() >= expected {
+            return bodies;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{address} did not receive {expected} messages");
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+async fn two_hundred_messages_are_ingested_exactly_once(db: TestDb) {
+    let cap = unique("cap");
+    let m = mailbox(&db, &cap, false).await;
+    let messages: Vec<(String, String)> = (0..200)
+        .map(|n| {
+            let from = format!("aspirante{n}@gmail.com");
+            let raw = message(
+                &from,
+                &cap,
+                &format!("m{n}.{cap}"),
+                &format!("Consulta {n}"),
+                "",
+                "¿Cuándo sale el dictamen?",
+            );
+            (from, raw)
+        })
+        .collect();
+    // The server takes at most 100 messages per session.
+    for chunk in messages.chunks(50) {
+        deliver_many(&cap, chunk).await;
+    }
+    let report = poll_until(&db, m.id, 200).await;
+    assert_eq!((report.created, report.duplicates), (200, 0), "{report:?}");
+    assert_eq!(incident_count(&db).await, 200);
+    let again = imap::poll(&db, &db.mailbox(m.id).await.expect("mailbox"))
+        .await
+        .expect("poll");
+    assert_eq!(again.fetched, 0, "nothing is read twice");
+}
+
+/// A proxy that forwards to the IMAP server and cuts the connection after `limit` bytes from it.
+async fn cutting_proxy(limit: usize) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(mut server) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", imap_port() as u16)).await
+                else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = async { tokio::io::copy(&mut cr, &mut sw).await.ok() };
+                let down = async {
+                    let mut sent = 0;
+                    let mut buf = [0u8; 4096];
+                    while sent < limit {
+                        let Ok(n) = sr.read(&mut buf).await else {
+                            break;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        let n = n.min(limit - sent);
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                };
+                tokio::select! { _ = up => {}, () = down => {} }
+            });
+        }
+    });
+    port
+}
+
+async fn a_fetch_cut_in_the_middle_loses_nothing_and_duplicates_nothing(db: TestDb) {
+    let cap = unique("corte");
+    let m = mailbox(&db, &cap, false).await;
+    let big = "Texto largo de la consulta. ".repeat(200);
+    for n in 0..30 {
+        let from = format!("alumno{n}@gmail.com");
+        deliver(
+            &from,
+            &cap,
+            message(
+                &from,
+                &cap,
+                &format!("c{n}.{cap}"),
+                &format!("Corte {n}"),
+                "",
+                &big,
+            ),
+        )
+        .await;
+    }
+    inbox_of(&cap, 30).await;
+    // The connection dies partway through the fetch.
+    let mut cut = db.mailbox(m.id).await.expect("mailbox");
+    cut.imap_port = i64::from(cutting_proxy(60_000).await);
+    assert!(imap::poll(&db, &cut).await.is_err(), "the cut fetch fails");
+    let partial = incident_count(&db).await;
+    assert!(partial < 30, "the cut happened before the end ({partial})");
+    // Resumed: everything arrives once.
+    let report = poll_until(&db, m.id, 30 - partial as usize).await;
+    assert_eq!(incident_count(&db).await, 30, "{report:?}");
+    // Even reading the whole folder again (as after a lost flag) duplicates nothing.
+    let position = db.mailbox(m.id).await.expect("mailbox");
+    db.set_imap_position(m.id, position.uidvalidity.unwrap_or(0), 0, None)
+        .await
+        .expect("rewind");
+    let again = poll_until(&db, m.id, 30).await;
+    assert_eq!((again.duplicates, again.created), (30, 0));
+    assert_eq!(incident_count(&db).await, 30);
+}
+
+async fn a_reply_threads_into_its_incident_and_our_answer_arrives_threaded(db: TestDb) {
+    let cap = unique("cap");
+    let ana = unique("ana");
+    let m = mailbox(&db, &cap, true).await;
+    deliver(
+        &ana,
+        &cap,
+        message(
+            &ana,
+            &cap,
+            &format!("first.{ana}"),
+            "Pago de inscripción",
+            "",
+            "No encuentro mi orden de pago.",
+        ),
+    )
+    .await;
+    poll_until(&db, m.id, 1).await;
+    let summary = db
+        .incidents(&atiende_domain::access::Scope::All, &Default::default())
+        .await
+        .expect("list");
+    let incident = summary.first().expect("incident").incident.clone();
+    assert_eq!(incident.channel, Channel::Email);
+    let folio = incident.folio.to_string();
+
+    // An agent answers from the console; the worker sends it.
+    let agent = db
+        .create_user(
+            Actor::System,
+            &atiende_domain::user::UserInput {
+                login: Some("agente".into()),
+                role: Some(atiende_domain::user::Role::Agent),
+                password: Some("clave-larga-123".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("agent")
+        .user;
+    db.add_entry(
+        Actor::Staff(&agent),
+        incident.id,
+        EntryKind::OutboundMessage,
+        "Su orden de pago está en el portal.",
+    )
+    .await
+    .expect("answer");
+    assert_eq!(
+        worker::send_due(&db, "http://atiende.test").await,
+        2,
+        "acknowledgement and answer"
+    );
+
+    let received = inbox_of(&ana, 2).await;
+    let texts: Vec<String> = received
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect();
+    let ack = texts
+        .iter()
+        .find(|t| header(t, "Auto-Submitted").is_some())
+        .expect("acknowledgement");
+    assert!(
+        header(ack, "Subject").is_some_and(|s| s.contains(&folio)),
+        "{ack}"
+    );
+    let answer = texts
+        .iter()
+        .find(|t| t.contains("Su orden de pago"))
+        .expect("answer");
+    assert_eq!(
+        header(answer, "In-Reply-To"),
+        Some(format!("<first.{ana}>").as_str()),
+        "{answer}"
+    );
+    assert!(
+        header(answer, "Subject").is_some_and(|s| s.contains(&format!("[{folio}]"))),
+        "{answer}"
+    );
+    let our_id = header(answer, "Message-ID")
+        .expect("message id")
+        .trim_matches(['<', '>'])
+        .to_string();
+
+    // Ana answers our message: it joins the incident.
+    let reply = message(
+        &ana,
+        &cap,
+        &format!("second.{ana}"),
+        &format!("Re: [{folio}] Pago de inscripción"),
+        &format!("In-Reply-To: <{our_id}>\r\nReferences: <first.{ana}> <{our_id}>\r\n"),
+        "Gracias, ya la encontré.",
+    );
+    deliver(&ana, &cap, reply).await;
+    let report = poll_until(&db, m.id, 1).await;
+    assert_eq!(report.joined, 1, "{report:?}");
+    let timeline = db.timeline(incident.id).await.expect("timeline");
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| e.kind == EntryKind::InboundMessage)
+            .count(),
+        2
+    );
+    assert_eq!(incident_count(&db).await, 1);
+}
+
+async fn a_forged_reference_never_attaches_mail_to_another_persons_incident(db: TestDb) {
+    let cap = unique("cap");
+    let ana = unique("ana");
+    let mallory = unique("mallory");
+    let m = mailbox(&db, &cap, true).await;
+    deliver(
+        &ana,
+        &cap,
+        message(
+            &ana,
+            &cap,
+            &format!("a1.{ana}"),
+            "Beca",
+            "",
+            "Solicito información de becas.",
+        ),
+    )
+    .await;
+    poll_until(&db, m.id, 1).await;
+    assert_eq!(worker::send_due(&db, "http://x").await, 1);
+    let ack = String::from_utf8_lossy(&inbox_of(&ana, 1).await[0]).into_owned();
+    let our_id = header(&ack, "Message-ID")
+        .expect("id")
+        .trim_matches(['<', '>'])
+        .to_string();
+    let folio = header(&ack, "Subject")
+        .and_then(atiende_domain::email::folio_in_subject)
+        .expect("folio")
+        .to_string();
+    let forged = message(
+        &mallory,
+        &cap,
+        &format!("f1.{mallory}"),
+        &format!("Re: [{folio}] Beca"),
+        &format!("In-Reply-To: <{our_id}>\r\n"),
+        "Cambien el correo de la beca a este.",
+    );
+    deliver(&mallory, &cap, forged).await;
+    let report = poll_until(&db, m.id, 1).await;
+    assert_eq!((report.created, report.joined), (1, 0), "{report:?}");
+    assert_eq!(incident_count(&db).await, 2);
+}
+
+async fn automatic_mail_never_opens_an_incident_nor_gets_an_answer(db: TestDb) {
+    let cap = unique("cap");
+    let m = mailbox(&db, &cap, true).await;
+    let robot = unique("robot");
+    deliver(
+        &robot,
+        &cap,
+        message(
+            &robot,
+            &cap,
+            &format!("ooo.{robot}"),
+            "Fuera de la oficina",
+            "Auto-Submitted: auto-replied\r\n",
+            "Regreso el lunes.",
+        ),
+    )
+    .await;
+    deliver(
+        &robot,
+        &cap,
+        message(
+            &robot,
+            &cap,
+            &format!("list.{robot}"),
+            "Boletín",
+            "List-Id: <boletin.udg.mx>\r\nPrecedence: list\r\n",
+            "Noticias",
+        ),
+    )
+    .await;
+    deliver(
+        &cap,
+        &cap,
+        message(
+            &cap,
+            &cap,
+            &format!("own.{cap}"),
+            "Nuestro propio correo",
+            "",
+            "eco",
+        ),
+    )
+    .await;
+    let report = poll_until(&db, m.id, 3).await;
+    assert_eq!(report.automatic, 3, "{report:?}");
+    assert_eq!(incident_count(&db).await, 0);
+    assert_eq!(
+        worker::send_due(&db, "http://x").await,
+        0,
+        "no acknowledgement to robots"
+    );
+}
+
+async fn a_subject_with_line_breaks_cannot_add_a_header_to_our_answer(db: TestDb) {
+    let cap = unique("cap");
+    let ana = unique("ana");
+    let intruder = unique("intruso");
+    let m = mailbox(&db, &cap, true).await;
+    // "Pago\r\nBcc: intruso@…" hidden in an encoded word.
+    let evil = format!("Pago\r\nBcc: {intruder}");
+    let encoded = format!("=?utf-8?B?{}?=", base64_encode(evil.as_bytes()));
+    deliver(
+        &ana,
+        &cap,
+        message(&ana, &cap, &format!("e1.{ana}"), &encoded, "", "hola"),
+    )
+    .await;
+    poll_until(&db, m.id, 1).await;
+    assert_eq!(worker::send_due(&db, "http://x").await, 1);
+    let ack = String::from_utf8_lossy(&inbox_of(&ana, 1).await[0]).into_owned();
+    let head = ack.split("\r\n\r\n").next().unwrap_or("");
+    assert!(
+        !head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+        "{head}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", imap_port() as u16))
+        .await
+        .expect("imap");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.expect("greeting");
+    let mut session = client
+        .login(&intruder, "secret")
+        .await
+        .map_err(|(e, _)| e)
+        .expect("login");
+    let inbox = session.select("INBOX").await.expect("select");
+    assert_eq!(inbox.exists, 0, "the intruder received nothing");
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+async fn a_corpus_of_real_world_shapes_is_ingested_without_loss(db: TestDb) {
+    let corpus: Vec<Vec<u8>> = vec![
+        b"From: =?ISO-8859-1?Q?Jos=E9?= <jose@gmail.com>\r\nSubject: =?ISO-8859-1?Q?Inscripci=F3n?=\r\nMessage-ID: <l1@x>\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=BFCu=E1ndo?\r\n".to_vec(),
+        b"From: a@b.mx\r\nSubject: Solo HTML\r\nMessage-ID: <h1@x>\r\nContent-Type: text/html\r\n\r\n<p>Hola <img src=\"https://t.example/x.gif\"></p>\r\n".to_vec(),
+        b"From: c@d.mx\r\nSubject: Adjunto\r\nMessage-ID: <a1@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nVer adjunto\r\n--b\r\nContent-Type: image/png; name=x.png\r\nContent-Disposition: attachment; filename=x.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n".to_vec(),
+        b"this is not an email at all \xff\xfe".to_vec(),
+        b"From: <<>>\r\nSubject: =?bogus?X?zzz?=\r\n\r\nroto".to_vec(),
+        [b"From: e@f.mx\r\nSubject: Enorme\r\nMessage-ID: <big@x>\r\n\r\n".to_vec(), vec![b'x'; 3_000_000]].concat(),
+    ];
+    let mut outcomes = Vec::new();
+    for raw in &corpus {
+        let email = parse(raw);
+        outcomes.push(db.ingest_email(None, &email, raw).await.expect("ingested"));
+    }
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Created(_))),
+        "{outcomes:?}"
+    );
+    let IngestOutcome::Created(with_attachment) = outcomes[2] else {
+        unreachable!()
+    };
+    let attachments = db.attachments(with_attachment).await.expect("attachments");
+    assert_eq!(attachments.len(), 1);
+    assert_eq!(attachments[0].filename, "x.png");
+    let IngestOutcome::Created(broken) = outcomes[3] else {
+        unreachable!()
+    };
+    let messages = db.email_messages(broken).await.expect("messages");
+    assert!(messages[0].malformed);
+    assert!(
+        db.email_raw(&messages[0].message_id)
+            .await
+            .expect("raw")
+            .is_some_and(|r| r == corpus[3]),
+        "kept raw"
+    );
+    let incident = db.incident(broken).await.expect("incident");
+    assert_eq!(incident.status, Status::Open);
+    // The same bytes again are recognised.
+    for raw in &corpus {
+        assert!(matches!(
+            db.ingest_email(None, &parse(raw), raw)
+                .await
+                .expect("again"),
+            IngestOutcome::Duplicate(_)
+        ));
+    }
+}
