@@ -56,6 +56,63 @@ pub enum TokenCommand {
     Revoke { id: i64 },
 }
 
+#[derive(Subcommand)]
+pub enum MailCommand {
+    /// Ingest one message from standard input (for mail servers that deliver to a program).
+    /// Exits with 75 (temporary failure) when it cannot be committed, so the server retries.
+    Ingest {
+        /// The configured mailbox the message was sent to (its channel and acknowledgement).
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
+}
+
+/// The exit status mail servers read as "try again later" (sysexits.h EX_TEMPFAIL).
+pub const EX_TEMPFAIL: i32 = 75;
+
+pub async fn mail(config: &Config, cmd: MailCommand) -> Result<()> {
+    match cmd {
+        MailCommand::Ingest { mailbox } => {
+            let mut raw = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut raw)
+                .context("reading the message")?;
+            let outcome = async {
+                let store = open_store(config).await?;
+                crate::serve::sync_mailboxes(&store, config).await?;
+                let mailbox = match mailbox {
+                    Some(name) => Some(
+                        store
+                            .mailboxes()
+                            .await?
+                            .into_iter()
+                            .find(|m| m.name == name)
+                            .with_context(|| format!("no mailbox named {name}"))?,
+                    ),
+                    None => None,
+                };
+                let email = atiende_channels::email::parse(&raw);
+                let outcome = store.ingest_email(mailbox.as_ref(), &email, &raw).await?;
+                store.close().await;
+                anyhow::Ok(outcome)
+            }
+            .await;
+            match outcome {
+                Ok(outcome) => {
+                    println!("{outcome:?}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!(
+                        "atiende: the message was not stored, the mail server should retry: {e:#}"
+                    );
+                    std::process::exit(EX_TEMPFAIL);
+                }
+            }
+        }
+    }
+}
+
 pub async fn migrate(config: &Config) -> Result<()> {
     let store = Store::connect(&config.database_url, config.time_zone()?).await?;
     let applied = store.migrate().await?;

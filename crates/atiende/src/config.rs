@@ -20,6 +20,9 @@ pub struct Config {
     pub reopen_window_days: i64,
     pub login_attempts_per_minute: u32,
     pub log_format: String,
+    pub worker: bool,
+    pub worker_interval_seconds: i64,
+    pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
 }
 
 impl Config {
@@ -84,6 +87,13 @@ impl Config {
             shown.admin_password = "********".into();
         }
         shown.database_url = redact_url_password(&shown.database_url);
+        for m in &mut shown.mailboxes {
+            for secret in [&mut m.imap_password, &mut m.smtp_password] {
+                if !secret.is_empty() {
+                    *secret = "********".into();
+                }
+            }
+        }
         toml::to_string(&shown).unwrap_or_default()
     }
 }
@@ -141,6 +151,24 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("ATIENDE_SESSION_HOURS must be a whole number"));
+    }
+
+    #[test]
+    fn mailboxes_come_from_the_file_with_their_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("atiende.toml");
+        let text = "[[mailboxes]]\nname = \"CAP\"\naddress = \"cap@udgvirtual.udg.mx\"\nimap_host = \"imap.udg.mx\"\nimap_password = \"s3creto\"\n";
+        std::fs::write(&path, text).expect("write");
+        let c = Config::load(Some(&path), no_env).expect("loads");
+        assert_eq!(c.mailboxes.len(), 1);
+        assert_eq!(
+            (
+                c.mailboxes[0].imap_port,
+                c.mailboxes[0].imap_security.as_str()
+            ),
+            (993, "tls")
+        );
+        assert!(!c.redacted().contains("s3creto"));
     }
 
     #[test]

@@ -36,6 +36,11 @@ enum Command {
     /// Manage API tokens for integrations.
     #[command(subcommand)]
     Token(commands::TokenCommand),
+    /// Run only the background worker (mail polling and sending).
+    Worker,
+    /// Mail commands.
+    #[command(subcommand)]
+    Mail(commands::MailCommand),
     /// Write a consistent copy of the running SQLite database to FILE.
     Backup { file: PathBuf },
     /// Print the effective configuration, secrets hidden.
@@ -62,6 +67,8 @@ fn main() -> Result<()> {
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(config).await,
+            Command::Worker => serve::run_worker(config).await,
+            Command::Mail(cmd) => commands::mail(&config, cmd).await,
             Command::Migrate => commands::migrate(&config).await,
             Command::User(cmd) => commands::user(&config, cmd).await,
             Command::Token(cmd) => commands::token(&config, cmd).await,

@@ -31,6 +31,44 @@ pub async fn open_store(config: &Config) -> Result<Store> {
     Ok(store)
 }
 
+/// Writes the mailboxes of the configuration file into the database (the console edits them
+/// there too).
+pub async fn sync_mailboxes(store: &Store, config: &Config) -> Result<()> {
+    for m in &config.mailboxes {
+        store
+            .save_mailbox(atiende_store::Actor::System, m)
+            .await
+            .with_context(|| format!("mailbox {} in the configuration", m.name))?;
+    }
+    Ok(())
+}
+
+fn worker_config(config: &Config) -> atiende_channels::worker::WorkerConfig {
+    atiende_channels::worker::WorkerConfig {
+        base_url: config.base_url.clone(),
+        interval: std::time::Duration::from_secs(
+            config.worker_interval_seconds.clamp(1, 3600) as u64
+        ),
+        owner: format!("{}:{}", hostname(), std::process::id()),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "atiende".into())
+}
+
+/// `atiende worker`: only the background work, until Ctrl-C or SIGTERM.
+pub async fn run_worker(config: Config) -> Result<()> {
+    let store = open_store(&config).await?;
+    sync_mailboxes(&store, &config).await?;
+    tracing::info!("worker running");
+    atiende_channels::worker::run(store.clone(), worker_config(&config), shutdown_signal()).await;
+    store.close().await;
+    Ok(())
+}
+
 pub async fn run(config: Config) -> Result<()> {
     let store = open_store(&config).await?;
     let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());
@@ -38,6 +76,7 @@ pub async fn run(config: Config) -> Result<()> {
         .first_run(admin_password)
         .await
         .context("first-run setup")?;
+    sync_mailboxes(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -67,6 +106,18 @@ pub async fn run(config: Config) -> Result<()> {
     }
     tracing::info!(listen = %config.listen, database = %config.redacted_database_url(), "serving");
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = config.worker.then(|| {
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::spawn(atiende_channels::worker::run(
+            store.clone(),
+            worker_config(&config),
+            shutdown,
+        ))
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -74,6 +125,11 @@ pub async fn run(config: Config) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("serving")?;
+    // The worker finishes the job in hand, then stops.
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

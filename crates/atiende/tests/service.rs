@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 atiende_store::on_both_engines!(
     the_service_prints_how_to_log_in_and_serves_the_procedure_over_http,
     the_cli_manages_users_tokens_and_backups,
+    mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot,
+    an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -36,6 +38,14 @@ struct Server {
     child: Child,
     base: String,
     banner: Vec<String>,
+}
+
+impl Drop for Server {
+    /// A failed test must not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Server {
@@ -66,7 +76,7 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status: a graceful shutdown exits with success.
-    fn stop(mut self) -> bool {
+    fn stop(&mut self) -> bool {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -156,7 +166,7 @@ async fn the_service_prints_how_to_log_in_and_serves_the_procedure_over_http(db:
     let dir = tempfile::tempdir().expect("dir");
     let url = db.url.clone();
     tokio::task::spawn_blocking(move || {
-        let server = Server::start(&url, dir.path(), &[]);
+        let mut server = Server::start(&url, dir.path(), &[]);
         assert!(
             server.banner[0].contains(&server.base),
             "{:?}",
@@ -303,4 +313,179 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
     })
     .await
     .expect("cli story");
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run atiende");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot(db: TestDb) {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let raw = b"From: Ana <ana@gmail.com>\r\nTo: cap@udgvirtual.udg.mx\r\nSubject: Beca\r\nMessage-ID: <pipe1@gmail.com>\r\n\r\nHola\r\n";
+        let mut cmd = atiende(&url, dir.path());
+        cmd.args(["mail", "ingest"]);
+        let (code, out, err) = run_with_stdin(cmd, raw);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("Created"), "{out}");
+        let mut again = atiende(&url, dir.path());
+        again.args(["mail", "ingest"]);
+        let (code, out, _) = run_with_stdin(again, raw);
+        assert_eq!(code, Some(0));
+        assert!(out.contains("Duplicate"), "a retried delivery is recognised: {out}");
+        // A database that cannot be reached: the mail server must keep the message and retry.
+        let mut broken = atiende("sqlite:///nonexistent-directory/atiende.db", dir.path());
+        broken.args(["mail", "ingest"]);
+        let (code, _, err) = run_with_stdin(broken, raw);
+        assert_eq!(code, Some(75), "{err}");
+    })
+    .await
+    .expect("pipe story");
+}
+
+async fn an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread(db: TestDb) {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let stamp = std::process::id().to_string() + &chrono_stamp();
+    let cap = format!("cap-srv-{stamp}@test.local");
+    let ana = format!("ana-srv-{stamp}@test.local");
+    let config = format!(
+        "worker_interval_seconds = 1\n[[mailboxes]]\nname = \"CAP\"\naddress = \"{cap}\"\nimap_host = \"127.0.0.1\"\nimap_port = 1143\n\
+         imap_security = \"plain\"\nimap_user = \"{cap}\"\nimap_password = \"secret\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = 2525\nsmtp_security = \"plain\"\n"
+    );
+    std::fs::write(dir.path().join("atiende.toml"), config).expect("config");
+    let (ana2, cap2) = (ana.clone(), cap.clone());
+    let (folio, server, _dir) = tokio::task::spawn_blocking(move || {
+        let config = dir.path().join("atiende.toml");
+        let server = Server::start(&url, dir.path(), &[("ATIENDE_CONFIG", config.to_str().expect("path")), ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura")]);
+        // Any client sends the CAP an email.
+        smtp_send(&ana2, &cap2, &format!("From: Ana <{ana2}>\r\nTo: {cap2}\r\nSubject: Constancia de estudios\r\nMessage-ID: <orig.{ana2}>\r\n\r\nNecesito una constancia.\r\n"));
+        let mut http = Http::new(&server.base);
+        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
+        let mut folio = None;
+        for _ in 0..100 {
+            let (_, list) = http.send("GET", "/api/v1/incidents?channel=email", None);
+            if let Some(f) = list["items"][0]["folio"].as_str() {
+                folio = Some(f.to_string());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let folio = folio.expect("the email became an incident");
+        let (status, _) = http.send("POST", &format!("/api/v1/incidents/{folio}/notes"), Some(json!({"kind": "answer", "body": "Puede descargarla en el portal."})));
+        assert_eq!(status, 201);
+        (folio, server, dir)
+    })
+    .await
+    .expect("server story");
+    // The reply arrives in Ana's mailbox, threaded under her message.
+    let mut answer = None;
+    for _ in 0..100 {
+        for raw in fetch_all(&ana).await {
+            if raw.contains("Puede descargarla") {
+                answer = Some(raw);
+            }
+        }
+        if answer.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(server);
+    let answer = answer.expect("the reply arrived");
+    assert!(
+        answer.contains(&format!("In-Reply-To: <orig.{ana}>")),
+        "{answer}"
+    );
+    assert!(answer.contains(&format!("[{folio}]")), "{answer}");
+}
+
+fn chrono_stamp() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos().to_string())
+        .unwrap_or_default()
+}
+
+fn smtp_send(from: &str, to: &str, raw: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect("127.0.0.1:2525")
+        .expect("the test mail server (scripts/mail-server start)");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut w = stream;
+    let mut reply = || {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("reply");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line.clone();
+            }
+        }
+    };
+    assert!(reply().starts_with("220"));
+    for cmd in [
+        "EHLO test.local\r\n".to_string(),
+        format!("MAIL FROM:<{from}>\r\n"),
+        format!("RCPT TO:<{to}>\r\n"),
+        "DATA\r\n".into(),
+    ] {
+        w.write_all(cmd.as_bytes()).expect("send");
+        let r = reply();
+        assert!(r.starts_with('2') || r.starts_with('3'), "{cmd}: {r}");
+    }
+    w.write_all(format!("{raw}\r\n.\r\n").as_bytes())
+        .expect("data");
+    let accepted = reply();
+    assert!(accepted.starts_with("250"), "{accepted}");
+    let _ = w.write_all(b"QUIT\r\n");
+}
+
+async fn fetch_all(address: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    let Ok(tcp) = tokio::net::TcpStream::connect("127.0.0.1:1143").await else {
+        return vec![];
+    };
+    let mut client = async_imap::Client::new(tcp);
+    if client.read_response().await.is_err() {
+        return vec![];
+    }
+    let Ok(mut session) = client.login(address, "secret").await.map_err(|(e, _)| e) else {
+        return vec![];
+    };
+    let Ok(inbox) = session.select("INBOX").await else {
+        return vec![];
+    };
+    if inbox.exists == 0 {
+        return vec![];
+    }
+    let bodies: Vec<String> = match session.fetch("1:*", "BODY.PEEK[]").await {
+        Ok(stream) => stream
+            .try_filter_map(|f| async move {
+                Ok(f.body().map(|b| String::from_utf8_lossy(b).into_owned()))
+            })
+            .try_collect()
+            .await
+            .unwrap_or_default(),
+        Err(_) => vec![],
+    };
+    let _ = session.logout().await;
+    bodies
 }

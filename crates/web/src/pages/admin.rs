@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/unidades", post(create_unit))
         .route("/admin/unidades/{id}", post(update_unit))
         .route("/admin/temas", post(create_topic))
+        .route("/admin/buzones", post(save_mailbox))
         .route("/admin/temas/{id}", post(update_topic))
 }
 
@@ -35,6 +36,7 @@ struct AdminPage {
     users: Vec<StaffUser>,
     units: Vec<Unit>,
     topics: Vec<Topic>,
+    mailboxes: Vec<atiende_store::email::Mailbox>,
     roles: Vec<(&'static str, &'static str)>,
     kinds: Vec<(&'static str, &'static str)>,
     settings: Vec<(&'static str, String)>,
@@ -113,6 +115,7 @@ async fn admin_page(
         users: state.store.users().await.map_err(err)?,
         units: state.store.units().await.map_err(err)?,
         topics: state.store.topics().await.map_err(err)?,
+        mailboxes: state.store.mailboxes().await.map_err(err)?,
         roles: Role::ALL
             .iter()
             .map(|r| (r.code(), r.label(lang)))
@@ -339,4 +342,79 @@ async fn update_topic(
         )
         .await;
     done(&state, page, result, "temas").await
+}
+
+#[derive(Deserialize)]
+struct MailboxForm {
+    name: String,
+    address: String,
+    channel: Option<String>,
+    imap_host: Option<String>,
+    imap_port: Option<i64>,
+    imap_security: Option<String>,
+    imap_user: Option<String>,
+    imap_password: Option<String>,
+    imap_folder: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<i64>,
+    smtp_security: Option<String>,
+    smtp_user: Option<String>,
+    smtp_password: Option<String>,
+    acknowledge: Option<String>,
+    active: Option<String>,
+}
+
+/// Adds a mailbox or updates the one with that name; an empty password keeps the stored one.
+async fn save_mailbox(
+    State(state): State<AppState>,
+    posted: Posted<MailboxForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UnitWrite)?;
+    let existing = state
+        .store
+        .mailboxes()
+        .await
+        .map_err(|e| PageError::from_app(e, page.user.language))?
+        .into_iter()
+        .find(|m| m.name == form.name.trim());
+    let keep = |new: &Option<String>, old: Option<&String>| match non_empty(new) {
+        Some(v) => v.to_string(),
+        None => old.cloned().unwrap_or_default(),
+    };
+    let settings = atiende_store::email::MailboxSettings {
+        name: form.name.trim().to_string(),
+        address: form.address.clone(),
+        channel: non_empty(&form.channel)
+            .and_then(atiende_domain::classification::Channel::from_code)
+            .unwrap_or(atiende_domain::classification::Channel::Email),
+        imap_host: form.imap_host.clone().unwrap_or_default(),
+        imap_port: form.imap_port.unwrap_or(993),
+        imap_security: form.imap_security.clone().unwrap_or_else(|| "tls".into()),
+        imap_user: form.imap_user.clone().unwrap_or_default(),
+        imap_password: keep(
+            &form.imap_password,
+            existing.as_ref().map(|m| &m.imap_password),
+        ),
+        imap_folder: non_empty(&form.imap_folder).unwrap_or("INBOX").to_string(),
+        smtp_host: form.smtp_host.clone().unwrap_or_default(),
+        smtp_port: form.smtp_port.unwrap_or(587),
+        smtp_security: form
+            .smtp_security
+            .clone()
+            .unwrap_or_else(|| "starttls".into()),
+        smtp_user: form.smtp_user.clone().unwrap_or_default(),
+        smtp_password: keep(
+            &form.smtp_password,
+            existing.as_ref().map(|m| &m.smtp_password),
+        ),
+        acknowledge: form.acknowledge.is_some(),
+        active: form.active.is_some(),
+    };
+    let admin = page.user.clone();
+    let result = state
+        .store
+        .save_mailbox(Actor::Staff(&admin), &settings)
+        .await;
+    done(&state, page, result, "buzones").await
 }

@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
 }
 
 pub struct EntryView {
+    /// For an email with HTML or an unreadable one: the message to open formatted or raw.
+    pub email: Option<String>,
     pub kind: &'static str,
     pub label: &'static str,
     pub at: String,
@@ -77,6 +79,7 @@ struct IncidentPage {
     first_response: String,
     closed: String,
     entries: Vec<EntryView>,
+    attachments: Vec<atiende_store::email::Attachment>,
     derivations: Vec<DerivationView>,
     audit: Vec<AuditView>,
     units: Vec<Unit>,
@@ -196,10 +199,19 @@ async fn page_of(
     let topics = state.store.topics().await.map_err(err)?;
     let units = state.store.units().await.map_err(err)?;
     let units_by_id: HashMap<UnitId, &Unit> = units.iter().map(|u| (u.id, u)).collect();
+    let emails = state.store.email_messages(id).await.map_err(err)?;
+    let email_of = |entry: atiende_domain::ids::EntryId| {
+        emails
+            .iter()
+            .find(|m| m.entry_id == Some(entry.0) && (m.html.is_some() || m.malformed))
+            .map(|m| m.message_id.clone())
+    };
+    let attachments = state.store.attachments(id).await.map_err(err)?;
     let entries = detail
         .timeline
         .iter()
         .map(|e| EntryView {
+            email: email_of(e.id),
             kind: e.kind.code(),
             label: e.kind.label(lang),
             at: local(&e.at, tz),
@@ -323,6 +335,7 @@ async fn page_of(
         i,
         contact,
         entries,
+        attachments,
         derivations,
         audit,
         units: derive_units,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod assets;
 pub mod contacts;
+pub mod email;
 pub mod events;
 pub mod incident;
 pub mod leads;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(register::router())
         .merge(incident::router())
         .merge(contacts::router())
+        .merge(email::router())
         .merge(leads::router())
         .merge(admin::router())
         .merge(events::router())
