@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     automatic_mail_never_opens_an_incident_nor_gets_an_answer,
     a_subject_with_line_breaks_cannot_add_a_header_to_our_answer,
     a_corpus_of_real_world_shapes_is_ingested_without_loss,
+    a_derivation_by_email_sends_the_unit_a_summary_and_a_link,
 );
 
 fn smtp_port() -> u16 {
@@ -624,4 +625,91 @@ async fn a_corpus_of_real_world_shapes_is_ingested_without_loss(db: TestDb) {
             IngestOutcome::Duplicate(_)
         ));
     }
+}
+
+async fn a_derivation_by_email_sends_the_unit_a_summary_and_a_link(db: TestDb) {
+    db.first_run(Some("clave-admin-segura"))
+        .await
+        .expect("first run");
+    let cap = unique("cap");
+    let ana = unique("ana");
+    let escolar = unique("escolar");
+    let m = mailbox(&db, &cap, false).await;
+    let unit = db
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.kind == atiende_domain::unit::UnitKind::Coordination)
+        .expect("unit");
+    let input = atiende_domain::unit::UnitInput {
+        email: Some(escolar.clone()),
+        ..Default::default()
+    };
+    db.update_unit(Actor::System, unit.id, &input)
+        .await
+        .expect("unit email");
+    deliver(
+        &ana,
+        &cap,
+        message(
+            &ana,
+            &cap,
+            &format!("d1.{ana}"),
+            "Kárdex incompleto",
+            "",
+            "Falta una materia en mi kárdex.",
+        ),
+    )
+    .await;
+    poll_until(&db, m.id, 1).await;
+    let incident = db
+        .incidents(&atiende_domain::access::Scope::All, &Default::default())
+        .await
+        .expect("list")[0]
+        .incident
+        .clone();
+    let agent = db
+        .create_user(
+            Actor::System,
+            &atiende_domain::user::UserInput {
+                login: Some("agente".into()),
+                role: Some(atiende_domain::user::Role::Agent),
+                password: Some("clave-larga-123".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("agent")
+        .user;
+    let derive = atiende_domain::derivation::DeriveInput {
+        unit_id: unit.id,
+        medium: atiende_domain::classification::Medium::Email,
+        reason: "Revisión del kárdex".into(),
+        user_told: None,
+        told_address: None,
+        close: false,
+        notes: None,
+    };
+    db.derive_incident(Actor::Staff(&agent), incident.id, &derive)
+        .await
+        .expect("derived");
+    assert_eq!(
+        worker::send_due(&db, "https://atiende.udgvirtual.udg.mx").await,
+        1
+    );
+    let notice = String::from_utf8_lossy(&inbox_of(&escolar, 1).await[0]).into_owned();
+    let folio = incident.folio.to_string();
+    assert!(
+        header(&notice, "Subject").is_some_and(|s| s.contains(&folio)),
+        "{notice}"
+    );
+    let text = parse(notice.as_bytes()).text;
+    assert!(
+        text.contains("Revisión del kárdex")
+            && text.contains(&format!(
+                "https://atiende.udgvirtual.udg.mx/incidentes/{folio}"
+            )),
+        "{text}"
+    );
 }

@@ -13,6 +13,7 @@ atiende_store::on_both_engines!(
     pages_need_a_session_and_check_the_role,
     every_console_form_refuses_a_post_without_the_csrf_token,
     the_console_speaks_the_language_each_person_chose,
+    email_html_is_sanitised_and_attachments_are_plain_downloads,
 );
 
 async fn page(app: &TestApp, auth: &Auth, path: &str) -> (StatusCode, String) {
@@ -177,6 +178,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/admin/unidades/1".into(),
         "/admin/temas".into(),
         "/admin/temas/1".into(),
+        "/admin/buzones".into(),
     ];
     for form in forms {
         let missing = app
@@ -225,4 +227,99 @@ async fn the_console_speaks_the_language_each_person_chose(db: TestDb) {
             && english.contains("Unassigned"),
         "{english}"
     );
+}
+
+async fn email_html_is_sanitised_and_attachments_are_plain_downloads(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let raw = b"From: Ana <ana@gmail.com>\r\nSubject: Con adjunto\r\nMessage-ID: <html-att@gmail.com>\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+<p onclick=\"x()\">Hola<script>alert(1)</script><img src=\"https://t.example/p.gif\"></p>\r\n--b\r\n\
+Content-Type: text/html; name=evil.html\r\nContent-Disposition: attachment; filename=evil.html\r\n\r\n<script>alert(2)</script>\r\n--b--\r\n";
+    let email = atiende_channels::email::parse(raw);
+    let outcome = app
+        .db
+        .ingest_email(None, &email, raw)
+        .await
+        .expect("ingest");
+    let atiende_store::email::IngestOutcome::Created(id) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let folio = app
+        .db
+        .incident(id)
+        .await
+        .expect("incident")
+        .folio
+        .to_string();
+    let attachment = app.db.attachments(id).await.expect("attachments")[0].id;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+
+    let download = app
+        .call(
+            Method::GET,
+            &format!("/incidentes/{folio}/adjuntos/{attachment}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+    let h = |name| {
+        download
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(h(header::CONTENT_TYPE), "application/octet-stream");
+    assert!(
+        h(header::CONTENT_DISPOSITION).starts_with("attachment;"),
+        "{}",
+        h(header::CONTENT_DISPOSITION)
+    );
+    assert_eq!(h(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+
+    let (status, page_html) = page(
+        &app,
+        &admin,
+        &format!("/incidentes/{folio}/correo/html-att@gmail.com"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page_html.contains("sandbox") && page_html.contains("Hola"),
+        "{page_html}"
+    );
+    assert!(
+        !page_html.contains("alert(1)") && !page_html.contains("onclick"),
+        "{page_html}"
+    );
+    assert!(
+        !page_html.contains("t.example"),
+        "remote images wait for permission"
+    );
+    let (_, with_images) = page(
+        &app,
+        &admin,
+        &format!("/incidentes/{folio}/correo/html-att@gmail.com?imagenes=1"),
+    )
+    .await;
+    assert!(with_images.contains("t.example"));
+
+    // Someone who may not see the incident cannot fetch its attachment either.
+    let unit = app.unit_of_kind("coordination").await["id"]
+        .as_i64()
+        .expect("unit");
+    app.staff("escolar", Role::UnitResponsible, vec![UnitId(unit)])
+        .await;
+    let responsible = app.login("escolar", PASSWORD).await;
+    let hidden = app
+        .call(
+            Method::GET,
+            &format!("/incidentes/{folio}/adjuntos/{attachment}"),
+            &responsible,
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 }
