@@ -20,6 +20,8 @@ pub struct Config {
     pub reopen_window_days: i64,
     pub login_attempts_per_minute: u32,
     pub log_format: String,
+    pub public_posts_per_minute: u32,
+    pub privacy_notice: String,
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,

@@ -85,6 +85,12 @@ pub async fn run(config: Config) -> Result<()> {
         session_hours: config.session_hours,
         reopen_window_days: config.reopen_window_days,
         login_attempts_per_minute: config.login_attempts_per_minute,
+        public_posts_per_minute: config.public_posts_per_minute,
+        privacy_notice: if config.privacy_notice.is_empty() {
+            atiende_web::DEFAULT_PRIVACY_NOTICE.to_string()
+        } else {
+            config.privacy_notice.clone()
+        },
     };
     let app = atiende_web::app(AppState::new(store.clone(), web));
 

@@ -34,7 +34,17 @@ pub struct WebConfig {
     pub reopen_window_days: i64,
     /// Login attempts allowed per minute from one address (and for one login).
     pub login_attempts_per_minute: u32,
+    /// Buzón and status-page submissions allowed per minute from one address.
+    pub public_posts_per_minute: u32,
+    /// The simplified privacy notice shown on public pages.
+    pub privacy_notice: String,
 }
+
+/// The simplified privacy notice until the institution configures its own.
+pub const DEFAULT_PRIVACY_NOTICE: &str = "Aviso de privacidad simplificado: la Universidad de Guadalajara, a través de UDG Virtual, \
+es responsable del tratamiento de los datos personales que nos proporcione, que se utilizarán para atender su solicitud, \
+darle seguimiento y medir la calidad del servicio. Puede ejercer sus derechos de acceso, rectificación, cancelación y \
+oposición ante la Unidad de Transparencia. Consulte el aviso de privacidad integral en el portal de la Universidad.";
 
 impl Default for WebConfig {
     fn default() -> Self {
@@ -43,6 +53,8 @@ impl Default for WebConfig {
             session_hours: 12,
             reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
             login_attempts_per_minute: 10,
+            public_posts_per_minute: 5,
+            privacy_notice: DEFAULT_PRIVACY_NOTICE.to_string(),
         }
     }
 }
@@ -60,16 +72,19 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<WebConfig>,
     pub login_limiter: Arc<rate_limit::KeyedLimiter>,
+    pub public_limiter: Arc<rate_limit::KeyedLimiter>,
     pub metrics: Arc<health::Metrics>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Self {
         let limiter = rate_limit::KeyedLimiter::per_minute(config.login_attempts_per_minute);
+        let public_limiter = rate_limit::KeyedLimiter::per_minute(config.public_posts_per_minute);
         AppState {
             store,
             config: Arc::new(config),
             login_limiter: Arc::new(limiter),
+            public_limiter: Arc::new(public_limiter),
             metrics: Arc::new(health::Metrics::default()),
         }
     }

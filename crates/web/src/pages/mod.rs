@@ -10,6 +10,7 @@ pub mod events;
 pub mod incident;
 pub mod leads;
 pub mod login;
+pub mod public;
 pub mod queue;
 pub mod register;
 
@@ -32,6 +33,7 @@ use crate::i18n::Tr;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
+        .merge(public::router())
         .merge(queue::router())
         .merge(register::router())
         .merge(incident::router())

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod pages;
+mod public;
 mod roles;
 mod sessions;
 mod story;

@@ -1,0 +1,299 @@
+//! Public pages, no account needed: the buzón (suggestion box) and the status page. Both are
+//! rate limited per address, carry a form token tied to a cookie, and show the privacy notice.
+
+use atiende_domain::classification::{IncidentType, Lang};
+use atiende_store::buzon::{BuzonEntry, PublicStatus};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::{local, render};
+use crate::AppState;
+use crate::auth::cookie_value_from;
+use crate::error::{AppError, request_lang_of};
+use crate::i18n::{Tr, describe_error};
+use crate::rate_limit::ClientAddr;
+
+const FORM_COOKIE: &str = "atiende_form";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/buzon", get(buzon_page).post(buzon_post))
+        .route("/estado", get(status_page).post(status_post))
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct BuzonForm {
+    #[serde(default)]
+    _csrf: String,
+    /// Left empty by people; filled by robots that fill every field.
+    #[serde(default)]
+    website: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    student_code: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "buzon.html")]
+struct BuzonPage {
+    t: Tr,
+    lang: Lang,
+    csrf: String,
+    notice: String,
+    form: BuzonForm,
+    error: Option<String>,
+    folio: Option<String>,
+}
+
+fn with_form_cookie(mut response: Response, token: &str) -> Response {
+    let cookie = format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=7200");
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn token_ok(headers: &HeaderMap, sent: &str) -> bool {
+    let expected = cookie_value_from(headers, FORM_COOKIE).unwrap_or("");
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+}
+
+fn buzon_response(
+    state: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    form: BuzonForm,
+    error: Option<String>,
+    folio: Option<String>,
+) -> Response {
+    let csrf = atiende_store::users::random_token();
+    let page = BuzonPage {
+        t: Tr(lang),
+        lang,
+        csrf: csrf.clone(),
+        notice: state.config.privacy_notice.clone(),
+        form,
+        error,
+        folio,
+    };
+    with_form_cookie((status, render(&page)).into_response(), &csrf)
+}
+
+async fn buzon_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    buzon_response(
+        &state,
+        request_lang_of(&headers),
+        StatusCode::OK,
+        BuzonForm::default(),
+        None,
+        None,
+    )
+}
+
+async fn buzon_post(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<BuzonForm>,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    let t = Tr(lang);
+    if !state.public_limiter.check(&format!("buzon:{address}")) {
+        let message = t.s("Ha enviado demasiados mensajes en poco tiempo. Espere un minuto e intente de nuevo.").to_string();
+        return buzon_response(
+            &state,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            form,
+            Some(message),
+            None,
+        );
+    }
+    if !token_ok(&headers, &form._csrf) {
+        let message = crate::i18n::error_message("csrf", &[], None, None, lang);
+        return buzon_response(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            form,
+            Some(message),
+            None,
+        );
+    }
+    if !form.website.is_empty() {
+        // A robot: answer as if accepted, keep nothing.
+        tracing::info!(client.address = %address, "buzón honeypot triggered");
+        return buzon_response(
+            &state,
+            lang,
+            StatusCode::OK,
+            BuzonForm::default(),
+            None,
+            Some(String::new()),
+        );
+    }
+    let entry = BuzonEntry {
+        kind: IncidentType::from_code(&form.kind),
+        message: form.message.clone(),
+        name: form.name.clone(),
+        email: form.email.clone(),
+        phone: form.phone.clone(),
+        student_code: form.student_code.clone(),
+    };
+    match state.store.submit_buzon(&entry).await {
+        Ok(incident) => buzon_response(
+            &state,
+            lang,
+            StatusCode::OK,
+            BuzonForm::default(),
+            None,
+            Some(incident.folio.to_string()),
+        ),
+        Err(e) => {
+            let e = AppError::from(e);
+            let status = e.status();
+            buzon_response(
+                &state,
+                lang,
+                status,
+                form,
+                Some(describe_error(&e, lang)),
+                None,
+            )
+        }
+    }
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct StatusForm {
+    #[serde(default)]
+    _csrf: String,
+    #[serde(default)]
+    folio: String,
+    #[serde(default)]
+    contact: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "estado.html")]
+struct StatusPage {
+    t: Tr,
+    lang: Lang,
+    csrf: String,
+    notice: String,
+    form: StatusForm,
+    error: Option<String>,
+    found: Option<PublicStatus>,
+    received: String,
+    closed: String,
+}
+
+fn status_response(
+    state: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    form: StatusForm,
+    error: Option<String>,
+    found: Option<PublicStatus>,
+) -> Response {
+    let csrf = atiende_store::users::random_token();
+    let tz = state.store.time_zone();
+    let received = found
+        .as_ref()
+        .map(|f| local(&f.received_at, tz))
+        .unwrap_or_default();
+    let closed = found
+        .as_ref()
+        .and_then(|f| f.closed_at)
+        .map(|c| local(&c, tz))
+        .unwrap_or_default();
+    let page = StatusPage {
+        t: Tr(lang),
+        lang,
+        csrf: csrf.clone(),
+        notice: state.config.privacy_notice.clone(),
+        form,
+        error,
+        found,
+        received,
+        closed,
+    };
+    with_form_cookie((status, render(&page)).into_response(), &csrf)
+}
+
+async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    status_response(
+        &state,
+        request_lang_of(&headers),
+        StatusCode::OK,
+        StatusForm::default(),
+        None,
+        None,
+    )
+}
+
+async fn status_post(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<StatusForm>,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    let t = Tr(lang);
+    if !state.public_limiter.check(&format!("estado:{address}")) {
+        let message = t
+            .s("Ha hecho demasiadas consultas en poco tiempo. Espere un minuto e intente de nuevo.")
+            .to_string();
+        return status_response(
+            &state,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            form,
+            Some(message),
+            None,
+        );
+    }
+    if !token_ok(&headers, &form._csrf) {
+        let message = crate::i18n::error_message("csrf", &[], None, None, lang);
+        return status_response(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            form,
+            Some(message),
+            None,
+        );
+    }
+    match state.store.public_status(&form.folio, &form.contact).await {
+        Ok(Some(found)) => status_response(&state, lang, StatusCode::OK, form, None, Some(found)),
+        Ok(None) => {
+            let message = t.s("No encontramos un incidente con ese folio y ese correo o teléfono. Revise los datos.").to_string();
+            status_response(&state, lang, StatusCode::OK, form, Some(message), None)
+        }
+        Err(e) => {
+            let e = AppError::from(e);
+            status_response(
+                &state,
+                lang,
+                e.status(),
+                form,
+                Some(describe_error(&e, lang)),
+                None,
+            )
+        }
+    }
+}
