@@ -378,6 +378,18 @@ pub struct Attachment {
     pub inline: bool,
 }
 
+fn attachment_from_row(r: &AnyRow) -> Result<Attachment> {
+    Ok(Attachment {
+        id: r.try_get("id")?,
+        incident_id: r.try_get("incident_id")?,
+        entry_id: r.try_get("entry_id")?,
+        filename: r.try_get("filename")?,
+        content_type: r.try_get("content_type")?,
+        size: r.try_get("size")?,
+        inline: flag(r, "inline")?,
+    })
+}
+
 impl Store {
     pub async fn mailboxes(&self) -> Result<Vec<Mailbox>> {
         let rows = sqlx::query("SELECT * FROM mailboxes ORDER BY name")
@@ -720,19 +732,7 @@ impl Store {
         .bind(incident.0)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Attachment {
-                    id: r.try_get("id")?,
-                    incident_id: r.try_get("incident_id")?,
-                    entry_id: r.try_get("entry_id")?,
-                    filename: r.try_get("filename")?,
-                    content_type: r.try_get("content_type")?,
-                    size: r.try_get("size")?,
-                    inline: flag(r, "inline")?,
-                })
-            })
-            .collect()
+        rows.iter().map(attachment_from_row).collect()
     }
 
     /// An attachment's bytes, for download.
@@ -747,16 +747,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("attachment"))?;
-        let a = Attachment {
-            id: r.try_get("id")?,
-            incident_id: r.try_get("incident_id")?,
-            entry_id: r.try_get("entry_id")?,
-            filename: r.try_get("filename")?,
-            content_type: r.try_get("content_type")?,
-            size: r.try_get("size")?,
-            inline: flag(&r, "inline")?,
-        };
-        Ok((a, r.try_get("data")?))
+        Ok((attachment_from_row(&r)?, r.try_get("data")?))
     }
 
     /// Inbound and outbound messages of an incident, oldest first.

@@ -83,37 +83,43 @@ pub async fn poll(store: &Store, mailbox: &Mailbox) -> Result<PollReport, PollEr
     .map_err(|_| PollError::Imap("connection timed out".into()))??;
     match mailbox.imap_security.as_str() {
         "tls" => {
-            let stream = tls(tcp, &mailbox.imap_host).await?;
-            let mut client = async_imap::Client::new(stream);
-            client.read_response().await?;
-            let session = client
-                .login(&mailbox.imap_user, &mailbox.imap_password)
-                .await
-                .map_err(|(e, _)| e)?;
-            read_new(store, mailbox, session).await
+            login_and_read(
+                store,
+                mailbox,
+                async_imap::Client::new(tls(tcp, &mailbox.imap_host).await?),
+                true,
+            )
+            .await
         }
         "starttls" => {
             let mut client = async_imap::Client::new(tcp);
             client.read_response().await?;
             client.run_command_and_check_ok("STARTTLS", None).await?;
             let stream = tls(client.into_inner(), &mailbox.imap_host).await?;
-            let client = async_imap::Client::new(stream);
-            let session = client
-                .login(&mailbox.imap_user, &mailbox.imap_password)
-                .await
-                .map_err(|(e, _)| e)?;
-            read_new(store, mailbox, session).await
+            // After STARTTLS the server sends no second greeting.
+            login_and_read(store, mailbox, async_imap::Client::new(stream), false).await
         }
-        _ => {
-            let mut client = async_imap::Client::new(tcp);
-            client.read_response().await?;
-            let session = client
-                .login(&mailbox.imap_user, &mailbox.imap_password)
-                .await
-                .map_err(|(e, _)| e)?;
-            read_new(store, mailbox, session).await
-        }
+        _ => login_and_read(store, mailbox, async_imap::Client::new(tcp), true).await,
     }
+}
+
+async fn login_and_read<T>(
+    store: &Store,
+    mailbox: &Mailbox,
+    mut client: async_imap::Client<T>,
+    greeting: bool,
+) -> Result<PollReport, PollError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    if greeting {
+        client.read_response().await?;
+    }
+    let session = client
+        .login(&mailbox.imap_user, &mailbox.imap_password)
+        .await
+        .map_err(|(e, _)| e)?;
+    read_new(store, mailbox, session).await
 }
 
 async fn read_new<T>(
