@@ -23,6 +23,7 @@ atiende_store::on_both_engines!(
     a_subject_with_line_breaks_cannot_add_a_header_to_our_answer,
     a_corpus_of_real_world_shapes_is_ingested_without_loss,
     a_derivation_by_email_sends_the_unit_a_summary_and_a_link,
+    the_same_message_delivered_many_times_at_once_is_stored_once,
 );
 
 fn smtp_port() -> u16 {
@@ -712,4 +713,28 @@ async fn a_derivation_by_email_sends_the_unit_a_summary_and_a_link(db: TestDb) {
             )),
         "{text}"
     );
+}
+
+async fn the_same_message_delivered_many_times_at_once_is_stored_once(db: TestDb) {
+    let raw = b"From: Ana <ana@gmail.com>\r\nSubject: Doble\r\nMessage-ID: <same@gmail.com>\r\n\r\nHola\r\n".to_vec();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = db.store.clone();
+        let raw = raw.clone();
+        tasks.push(tokio::spawn(async move {
+            let email = parse(&raw);
+            store
+                .ingest_email(None, &email, &raw)
+                .await
+                .expect("ingested")
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        if matches!(t.await.expect("task"), IngestOutcome::Created(_)) {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(incident_count(&db).await, 1);
 }

@@ -551,6 +551,25 @@ impl Store {
         email: &InboundEmail,
         raw: &[u8],
     ) -> Result<IngestOutcome> {
+        // Another instance (or the pipe and the poller) may be committing the same message, or
+        // another message from the same new sender, at this moment: the unique keys refuse the
+        // second copy; trying again then sees the committed rows (a duplicate, a known contact).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.ingest_email_once(mailbox, email, raw).await {
+                Err(e) if attempt < 4 && is_race(&e) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_email_once(
+        &self,
+        mailbox: Option<&Mailbox>,
+        email: &InboundEmail,
+        raw: &[u8],
+    ) -> Result<IngestOutcome> {
         let own = self.own_addresses().await?;
         let mut tx = self.begin().await?;
         let seen = sqlx::query("SELECT incident_id FROM email_messages WHERE message_id = $1")
@@ -792,6 +811,14 @@ pub struct EmailRecord {
     pub html: Option<String>,
     pub malformed: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn is_race(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(db) => StoreError::is_unique_violation(db),
+        StoreError::Conflict { code, .. } => code == "belongs_to_another_contact",
+        _ => false,
+    }
 }
 
 /// Queues a message and records it as ours at once, so that a reply to it threads even
