@@ -267,7 +267,8 @@ impl Store {
             let slug = format!("{}.{}{n}", ascii(first), ascii(last));
             let input = ContactInput {
                 name: Some(format!("{first} {last} {last2}")),
-                emails: Some(vec![format!("{slug}@alumnos.udg.mx")]),
+                // A reserved domain (RFC 2606): demo data on an instance with a real mailbox never mails anyone.
+                emails: Some(vec![format!("{slug}@alumnos.udg.example")]),
                 phones: Some(vec![format!(
                     "33{:08}",
                     rng.gen_range(10_000_000..99_999_999)
