@@ -67,7 +67,6 @@ impl Ctx {
             "answer" => Action::DerivationAnswer,
             "users" => Action::UserWrite,
             "units" => Action::UnitWrite,
-            "leads" => Action::AuditRead,
             _ => return false,
         };
         self.user.may(action)
