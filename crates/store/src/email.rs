@@ -473,12 +473,10 @@ impl Store {
 
     /// Our own addresses: mail from them is never a new incident.
     pub async fn own_addresses(&self) -> Result<Vec<String>> {
-        Ok(self
-            .mailboxes()
-            .await?
-            .into_iter()
-            .map(|m| m.address)
-            .collect())
+        let rows = sqlx::query("SELECT address FROM mailboxes")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("address")?)).collect()
     }
 
     /// Takes a mailbox for polling until `until_ms`, unless another instance holds it.
@@ -813,6 +811,14 @@ pub struct EmailRecord {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// The mailbox that sends mail not tied to an inbound message (the first active one).
+async fn default_mailbox(tx: &mut Tx) -> Result<Option<Mailbox>> {
+    let row = sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(mailbox_from_row).transpose()
+}
+
 fn is_race(e: &StoreError) -> bool {
     match e {
         StoreError::Db(db) => StoreError::is_unique_violation(db),
@@ -904,11 +910,8 @@ pub(crate) async fn queue_answer(
     }
     let mailbox = match mailbox_id {
         Some(id) => mailbox_in_tx(tx, id).await?,
-        None => match sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?
-        {
-            Some(r) => mailbox_from_row(&r)?,
+        None => match default_mailbox(tx).await? {
+            Some(m) => m,
             None => return Ok(false),
         },
     };
@@ -943,13 +946,9 @@ pub(crate) async fn queue_derivation_notice(
     if unit.email.is_empty() {
         return Ok(());
     }
-    let Some(mailbox) = sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
+    let Some(mailbox) = default_mailbox(tx).await? else {
         return Ok(());
     };
-    let mailbox = mailbox_from_row(&mailbox)?;
     let folio = incident.folio.to_string();
     let text = format!(
         "Se deriva a {} el incidente {folio} del Centro de Atención Personalizada.\n\nAsunto: {}\nMotivo: {reason}\n",

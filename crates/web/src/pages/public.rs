@@ -67,6 +67,30 @@ fn with_form_cookie(mut response: Response, token: &str) -> Response {
     response
 }
 
+/// The per-address rate limit, then the form token; a refusal carries its status and sentence.
+fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    token: &str,
+    lang: Lang,
+    too_many: &str,
+) -> Result<(), (StatusCode, String)> {
+    if !state.public_limiter.check(key) {
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            Tr(lang).s(too_many).to_string(),
+        ));
+    }
+    if !token_ok(headers, token) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            crate::i18n::error_message("csrf", &[], None, None, lang),
+        ));
+    }
+    Ok(())
+}
+
 fn token_ok(headers: &HeaderMap, sent: &str) -> bool {
     let expected = cookie_value_from(headers, FORM_COOKIE).unwrap_or("");
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
@@ -112,27 +136,15 @@ async fn buzon_post(
 ) -> Response {
     let lang = request_lang_of(&headers);
     let t = Tr(lang);
-    if !state.public_limiter.check(&format!("buzon:{address}")) {
-        let message = t.s("Ha enviado demasiados mensajes en poco tiempo. Espere un minuto e intente de nuevo.").to_string();
-        return buzon_response(
-            &state,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            form,
-            Some(message),
-            None,
-        );
-    }
-    if !token_ok(&headers, &form._csrf) {
-        let message = crate::i18n::error_message("csrf", &[], None, None, lang);
-        return buzon_response(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            form,
-            Some(message),
-            None,
-        );
+    if let Err((status, message)) = admit(
+        &state,
+        &headers,
+        &format!("buzon:{address}"),
+        &form._csrf,
+        lang,
+        t.s("Ha enviado demasiados mensajes en poco tiempo. Espere un minuto e intente de nuevo."),
+    ) {
+        return buzon_response(&state, lang, status, form, Some(message), None);
     }
     if !form.website.is_empty() {
         // A robot: answer as if accepted, keep nothing.
@@ -254,29 +266,15 @@ async fn status_post(
 ) -> Response {
     let lang = request_lang_of(&headers);
     let t = Tr(lang);
-    if !state.public_limiter.check(&format!("estado:{address}")) {
-        let message = t
-            .s("Ha hecho demasiadas consultas en poco tiempo. Espere un minuto e intente de nuevo.")
-            .to_string();
-        return status_response(
-            &state,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            form,
-            Some(message),
-            None,
-        );
-    }
-    if !token_ok(&headers, &form._csrf) {
-        let message = crate::i18n::error_message("csrf", &[], None, None, lang);
-        return status_response(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            form,
-            Some(message),
-            None,
-        );
+    if let Err((status, message)) = admit(
+        &state,
+        &headers,
+        &format!("estado:{address}"),
+        &form._csrf,
+        lang,
+        t.s("Ha hecho demasiadas consultas en poco tiempo. Espere un minuto e intente de nuevo."),
+    ) {
+        return status_response(&state, lang, status, form, Some(message), None);
     }
     match state.store.public_status(&form.folio, &form.contact).await {
         Ok(Some(found)) => status_response(&state, lang, StatusCode::OK, form, None, Some(found)),
