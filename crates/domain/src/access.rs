@@ -113,6 +113,7 @@ mod tests {
             language: Lang::Es,
             disabled: false,
             must_change_password: false,
+            phone_extension: String::new(),
             created_at: chrono::Utc::now(),
         }
     }

@@ -45,6 +45,10 @@ pub enum RuleError {
     UnitInactive,
     #[error("a contact cannot be merged into itself")]
     MergeIntoSelf,
+    /// The provider's customer-service window is closed for free text (WhatsApp: send an
+    /// approved template; Messenger/Instagram after 7 days: nothing can be sent).
+    #[error("outside the provider's reply window")]
+    OutsideReplyWindow,
 }
 
 impl RuleError {
@@ -61,6 +65,7 @@ impl RuleError {
             RuleError::DerivationAlreadyAnswered => "derivation_already_answered",
             RuleError::UnitInactive => "unit_inactive",
             RuleError::MergeIntoSelf => "merge_into_self",
+            RuleError::OutsideReplyWindow => "outside_reply_window",
         }
     }
 

@@ -6,6 +6,8 @@
 //! - [`incident`]: the incident, its status and the procedure's rules (close, derive, reopen…);
 //! - [`derivation`]: handing an incident to a unit and the unit's answer;
 //! - [`email`]: when mail opens an incident, how replies thread, headers that cannot be injected;
+//! - [`messaging`]: WhatsApp, Messenger and Instagram messages, delivery states, the reply window;
+//! - [`call`]: phone calls reported by the telephone system, and which ones were missed;
 //! - [`contact`]: the people who contact the CAP and their identifiers (parsed, normalised);
 //! - [`classification`]: channels, user types, incident types, programme lines;
 //! - [`access`]: which role may do what, and what a unit responsible may see;
@@ -17,6 +19,7 @@
 pub mod access;
 pub mod audit;
 pub mod calendar;
+pub mod call;
 pub mod classification;
 pub mod contact;
 pub mod derivation;
@@ -26,6 +29,7 @@ pub mod folio;
 pub mod ids;
 pub mod incident;
 pub mod indicators;
+pub mod messaging;
 pub mod unit;
 pub mod user;
 

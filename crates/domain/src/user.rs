@@ -32,6 +32,9 @@ pub struct StaffUser {
     pub disabled: bool,
     /// Set for a generated first password: the person must choose their own before working.
     pub must_change_password: bool,
+    /// The extension or number the telephone system names when this agent answers a call.
+    #[serde(default)]
+    pub phone_extension: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -72,6 +75,8 @@ pub struct UserInput {
     pub unit_ids: Option<Vec<UnitId>>,
     pub language: Option<Lang>,
     pub disabled: Option<bool>,
+    #[serde(default)]
+    pub phone_extension: Option<String>,
     /// On create: absent means a one-time password is generated and must be changed at login.
     pub password: Option<String>,
 }
@@ -95,6 +100,7 @@ impl UserInput {
             language: Lang::Es,
             disabled: false,
             must_change_password: false,
+            phone_extension: String::new(),
             created_at: now,
         });
         match (&self.login, current) {
@@ -139,6 +145,14 @@ impl UserInput {
         }
         if let Some(d) = self.disabled {
             user.disabled = d;
+        }
+        if let Some(x) = &self.phone_extension {
+            let x = x.trim();
+            if x.len() > 20 || !x.chars().all(|c| c.is_ascii_digit() || "+*#".contains(c)) {
+                v.push("phone_extension", "invalid_phone");
+            } else {
+                user.phone_extension = x.to_string();
+            }
         }
         if let Some(p) = &self.password {
             v.take(check_password(p));

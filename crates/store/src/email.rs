@@ -556,7 +556,7 @@ impl Store {
         loop {
             attempt += 1;
             match self.ingest_email_once(mailbox, email, raw).await {
-                Err(e) if attempt < 4 && is_race(&e) => continue,
+                Err(e) if attempt < 4 && e.is_race() => continue,
                 other => return other,
             }
         }
@@ -817,14 +817,6 @@ async fn default_mailbox(tx: &mut Tx) -> Result<Option<Mailbox>> {
         .fetch_optional(&mut **tx)
         .await?;
     row.as_ref().map(mailbox_from_row).transpose()
-}
-
-fn is_race(e: &StoreError) -> bool {
-    match e {
-        StoreError::Db(db) => StoreError::is_unique_violation(db),
-        StoreError::Conflict { code, .. } => code == "belongs_to_another_contact",
-        _ => false,
-    }
 }
 
 /// Queues a message and records it as ours at once, so that a reply to it threads even

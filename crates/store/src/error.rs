@@ -36,4 +36,14 @@ impl StoreError {
     pub fn is_unique_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(d) if d.is_unique_violation())
     }
+
+    /// Another transaction committed the same message, or the same new person, between our
+    /// check and our insert: trying again sees the committed rows.
+    pub(crate) fn is_race(&self) -> bool {
+        match self {
+            StoreError::Db(db) => StoreError::is_unique_violation(db),
+            StoreError::Conflict { code, .. } => code == "belongs_to_another_contact",
+            _ => false,
+        }
+    }
 }

@@ -785,6 +785,36 @@ impl Store {
         kind: EntryKind,
         body: &str,
     ) -> Result<TimelineEntry> {
+        self.add_entry_with(actor, id, kind, body, None).await
+    }
+
+    /// Answers a WhatsApp incident with an approved template (the only message the provider
+    /// takes 24 hours after the person's last one); the timeline shows the template's text.
+    pub async fn answer_with_template(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        template: &atiende_domain::messaging::Template,
+    ) -> Result<TimelineEntry> {
+        let folio = self.incident(id).await?.folio.to_string();
+        self.add_entry_with(
+            actor,
+            id,
+            EntryKind::OutboundMessage,
+            &template.render(&folio),
+            Some(template),
+        )
+        .await
+    }
+
+    async fn add_entry_with(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        kind: EntryKind,
+        body: &str,
+        template: Option<&atiende_domain::messaging::Template>,
+    ) -> Result<TimelineEntry> {
         let mut v = atiende_domain::error::Validator::new();
         let body = v.text("body", body, 100_000, true);
         v.finish()?;
@@ -803,19 +833,21 @@ impl Store {
         }
         after.updated_at = now;
         save(&mut tx, &after).await?;
-        let entry_id = append(
-            &mut tx,
-            id,
-            kind,
-            actor.user_id(),
-            &body,
-            serde_json::json!({}),
-            now,
-        )
-        .await?;
+        let data = match template {
+            Some(t) => serde_json::json!({ "template": t.name }),
+            None => serde_json::json!({}),
+        };
+        let entry_id = append(&mut tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
         if kind == EntryKind::OutboundMessage {
-            // On an email incident the answer goes out threaded, from the outbox.
-            crate::email::queue_answer(&mut tx, &after, entry_id, &body).await?;
+            // The answer goes out on the incident's channel, from the outbox.
+            match after.channel {
+                Channel::Whatsapp | Channel::Social => {
+                    crate::chat::queue_answer(&mut tx, &after, entry_id, &body, template).await?;
+                }
+                _ => {
+                    crate::email::queue_answer(&mut tx, &after, entry_id, &body).await?;
+                }
+            }
         }
         let change = Change {
             entity: EntityKind::Incident,
@@ -837,7 +869,7 @@ impl Store {
             at: now,
             author_id: actor.user_id(),
             body,
-            data: serde_json::json!({}),
+            data,
         })
     }
 

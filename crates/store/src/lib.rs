@@ -7,6 +7,8 @@
 
 pub mod audit;
 pub mod buzon;
+pub mod calls;
+pub mod chat;
 pub mod contacts;
 pub mod db;
 pub mod demo;

@@ -94,6 +94,7 @@ fn user_from_row(row: &AnyRow, unit_ids: Vec<UnitId>) -> Result<StaffUser> {
         language: code(row, "language", Lang::from_code)?,
         disabled: flag(row, "disabled")?,
         must_change_password: flag(row, "must_change_password")?,
+        phone_extension: row.try_get("phone_extension")?,
         created_at: from_ms(row.try_get("created_at")?)?,
     })
 }
@@ -183,7 +184,7 @@ impl Store {
         let now = ms(user.created_at);
         let id: i64 = sqlx::query(
             "INSERT INTO users (login, name, email, role, language, password_hash, disabled, \
-             must_change_password, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+             must_change_password, phone_extension, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9) RETURNING id",
         )
         .bind(user.login.clone())
         .bind(user.name.clone())
@@ -194,6 +195,7 @@ impl Store {
         .bind(i64::from(user.disabled))
         .bind(i64::from(user.must_change_password))
         .bind(now)
+        .bind(user.phone_extension.clone())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
@@ -244,7 +246,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE users SET name = $1, email = $2, role = $3, language = $4, disabled = $5, \
-             must_change_password = $6, password_hash = COALESCE($7, password_hash), updated_at = $8 WHERE id = $9",
+             must_change_password = $6, password_hash = COALESCE($7, password_hash), updated_at = $8, phone_extension = $10 WHERE id = $9",
         )
         .bind(after.name.clone())
         .bind(after.email.clone())
@@ -255,6 +257,7 @@ impl Store {
         .bind(new_hash.clone())
         .bind(ms(crate::db::now()))
         .bind(id.0)
+        .bind(after.phone_extension.clone())
         .execute(&mut *tx)
         .await?;
         write_units(&mut tx, &after).await?;

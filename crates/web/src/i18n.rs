@@ -142,6 +142,9 @@ pub fn error_message(
             "derivation_already_answered" => "La unidad ya respondió esta derivación.".into(),
             "unit_inactive" => "La unidad está inactiva.".into(),
             "merge_into_self" => "No se puede fusionar un usuario consigo mismo.".into(),
+            "outside_reply_window" => {
+                "Pasaron más de 24 horas desde el último mensaje del usuario: en WhatsApp solo puede enviarse una plantilla aprobada; en Messenger e Instagram, nada después de 7 días.".into()
+            }
             "unauthorized" => "Inicie sesión para continuar.".into(),
             "forbidden" => "Su rol no permite esta acción.".into(),
             "password_change_required" => "Cambie su contraseña temporal antes de continuar.".into(),
@@ -163,6 +166,9 @@ pub fn error_message(
             "derivation_already_answered" => "The unit already answered this derivation.".into(),
             "unit_inactive" => "The unit is inactive.".into(),
             "merge_into_self" => "A contact cannot be merged into itself.".into(),
+            "outside_reply_window" => {
+                "More than 24 hours since the person's last message: on WhatsApp only an approved template can be sent; on Messenger and Instagram nothing after 7 days.".into()
+            }
             "unauthorized" => "Log in to continue.".into(),
             "forbidden" => "Your role does not allow this action.".into(),
             "password_change_required" => "Change your temporary password first.".into(),

@@ -164,6 +164,7 @@ struct UserForm {
     language: Option<String>,
     disabled: Option<String>,
     reset_password: Option<String>,
+    phone_extension: Option<String>,
 }
 
 impl UserForm {
@@ -186,6 +187,7 @@ impl UserForm {
             } else {
                 Some(self.disabled.is_some())
             },
+            phone_extension: self.phone_extension.clone(),
             password: None,
         }
     }
