@@ -22,9 +22,11 @@ pub struct Config {
     pub log_format: String,
     pub public_posts_per_minute: u32,
     pub privacy_notice: String,
+    pub cti_token: String,
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
+    pub meta: atiende_channels::meta::MetaConfig,
 }
 
 impl Config {
@@ -45,25 +47,7 @@ impl Config {
                 table.insert(key, value);
             }
         }
-        let keys: Vec<String> = table.keys().cloned().collect();
-        for key in keys {
-            let var = format!("ATIENDE_{}", key.to_uppercase());
-            let Some(raw) = env(&var) else { continue };
-            let value = match table.get(&key) {
-                Some(toml::Value::Integer(_)) => toml::Value::Integer(
-                    raw.trim()
-                        .parse()
-                        .with_context(|| format!("{var} must be a whole number"))?,
-                ),
-                Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
-                    raw.trim()
-                        .parse()
-                        .with_context(|| format!("{var} must be true or false"))?,
-                ),
-                _ => toml::Value::String(raw),
-            };
-            table.insert(key, value);
-        }
+        apply_env(&mut table, "ATIENDE", &env)?;
         let mut config: Config = table.try_into().context("configuration")?;
         if config.base_url.is_empty() {
             config.base_url = format!("http://{}", config.listen);
@@ -89,6 +73,24 @@ impl Config {
             shown.admin_password = "********".into();
         }
         shown.database_url = redact_url_password(&shown.database_url);
+        let meta = &mut shown.meta;
+        let tokens = meta
+            .whatsapp
+            .iter_mut()
+            .chain(&mut meta.messenger)
+            .chain(&mut meta.instagram);
+        for secret in [
+            &mut shown.cti_token,
+            &mut meta.app_secret,
+            &mut meta.verify_token,
+        ]
+        .into_iter()
+        .chain(tokens.map(|a| &mut a.access_token))
+        {
+            if !secret.is_empty() {
+                *secret = "********".into();
+            }
+        }
         for m in &mut shown.mailboxes {
             for secret in [&mut m.imap_password, &mut m.smtp_password] {
                 if !secret.is_empty() {
@@ -98,6 +100,40 @@ impl Config {
         }
         toml::to_string(&shown).unwrap_or_default()
     }
+}
+
+/// Overrides each plain value with `PREFIX_KEY` from the environment, and each plain value of a
+/// table with `PREFIX_TABLE_KEY` (e.g. `ATIENDE_META_APP_SECRET`).
+fn apply_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let keys: Vec<String> = table.keys().cloned().collect();
+    for key in keys {
+        let var = format!("{prefix}_{}", key.to_uppercase());
+        if let Some(toml::Value::Table(inner)) = table.get_mut(&key) {
+            apply_env(inner, &var, env)?;
+            continue;
+        }
+        let Some(raw) = env(&var) else { continue };
+        let value = match table.get(&key) {
+            Some(toml::Value::Integer(_)) => toml::Value::Integer(
+                raw.trim()
+                    .parse()
+                    .with_context(|| format!("{var} must be a whole number"))?,
+            ),
+            Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+                raw.trim()
+                    .parse()
+                    .with_context(|| format!("{var} must be true or false"))?,
+            ),
+            Some(toml::Value::Array(_)) => continue,
+            _ => toml::Value::String(raw),
+        };
+        table.insert(key, value);
+    }
+    Ok(())
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
@@ -186,5 +222,31 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("postgres://atiende:********@db/atiende"));
+    }
+
+    #[test]
+    fn meta_accounts_come_from_the_file_and_secrets_from_the_environment() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("atiende.toml");
+        let text = "cti_token = \"llave-cti\"\n[meta]\ngraph_url = \"http://127.0.0.1:9/v21.0\"\n\
+                    [[meta.whatsapp]]\nid = \"106540352242922\"\naccess_token = \"token-wa\"\n\
+                    [[meta.templates]]\nname = \"seguimiento\"\ntext = \"Folio {{1}}\"\n";
+        std::fs::write(&path, text).expect("write");
+        let env = |k: &str| (k == "ATIENDE_META_APP_SECRET").then(|| "secreto-app".to_string());
+        let c = Config::load(Some(&path), env).expect("loads");
+        assert_eq!(c.meta.graph_url, "http://127.0.0.1:9/v21.0");
+        assert_eq!(c.meta.app_secret, "secreto-app");
+        assert_eq!(
+            c.meta.token(
+                atiende_domain::messaging::Provider::Whatsapp,
+                "106540352242922"
+            ),
+            Some("token-wa")
+        );
+        assert_eq!(c.meta.templates[0].language, "es_MX");
+        let shown = c.redacted();
+        for secret in ["secreto-app", "token-wa", "llave-cti"] {
+            assert!(!shown.contains(secret), "{secret} shown");
+        }
     }
 }

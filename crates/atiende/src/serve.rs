@@ -50,6 +50,7 @@ fn worker_config(config: &Config) -> atiende_channels::worker::WorkerConfig {
             config.worker_interval_seconds.clamp(1, 3600) as u64
         ),
         owner: format!("{}:{}", hostname(), std::process::id()),
+        meta: config.meta.clone(),
     }
 }
 
@@ -91,6 +92,8 @@ pub async fn run(config: Config) -> Result<()> {
         } else {
             config.privacy_notice.clone()
         },
+        meta: config.meta.clone(),
+        cti_token: config.cti_token.clone(),
     };
     let app = atiende_web::app(AppState::new(store.clone(), web));
 

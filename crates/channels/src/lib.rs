@@ -3,4 +3,5 @@
 //! several instances never do the same job twice.
 
 pub mod email;
+pub mod meta;
 pub mod worker;

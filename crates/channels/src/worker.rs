@@ -1,13 +1,18 @@
-//! The background worker: polls mailboxes and sends queued mail. Every job is claimed in the
-//! database (a lease per mailbox, `FOR UPDATE SKIP LOCKED` on the outbox), so any number of
-//! instances can run it against one PostgreSQL and each job still runs once.
+//! The background worker: polls mailboxes, sends queued mail and chat replies, downloads chat
+//! media. Every job is claimed in the database (a lease per mailbox, `FOR UPDATE SKIP LOCKED`
+//! on the outbox), so any number of instances can run it against one PostgreSQL and each job
+//! still runs once.
 
 use std::time::Duration;
 
 use atiende_store::Store;
+use atiende_store::chat::{self, MediaJob};
 use atiende_store::email::{OutgoingEmail, kind};
+use atiende_store::outbox::{MAX_ATTEMPTS, OutboxItem};
 
 use crate::email::{imap, smtp};
+use crate::meta::MetaConfig;
+use crate::meta::graph::{Graph, GraphError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -16,6 +21,7 @@ pub struct WorkerConfig {
     pub interval: Duration,
     /// Names this instance in mailbox leases.
     pub owner: String,
+    pub meta: MetaConfig,
 }
 
 /// Polls every active mailbox this instance can lease. Returns how many messages were read.
@@ -94,6 +100,121 @@ pub async fn send_due(store: &Store, base_url: &str) -> usize {
     sent
 }
 
+/// What a finished job did, for the outbox.
+async fn settle(store: &Store, item: &OutboxItem, result: Result<(), GraphError>) -> bool {
+    let done = match &result {
+        Ok(()) => store.complete_outbox(item.id).await,
+        Err(GraphError::Temporary(error)) => {
+            tracing::warn!(outbox.id = item.id, attempts = item.attempts, %error, "chat job failed; will retry");
+            store.retry_outbox(item, error).await
+        }
+        Err(GraphError::Refused(error)) => {
+            tracing::warn!(outbox.id = item.id, %error, "chat job refused by the provider");
+            let mut last = item.clone();
+            last.attempts = MAX_ATTEMPTS;
+            store.retry_outbox(&last, error).await
+        }
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
+    }
+    result.is_ok()
+}
+
+/// Sends queued WhatsApp, Messenger and Instagram replies. Returns how many were sent.
+pub async fn send_chats(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
+    let items = match store.claim_outbox(chat::kind::CHAT_SEND, 20, 120).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim chat sends");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for item in items {
+        let Some(id) = item.payload["chat_message_id"].as_i64() else {
+            settle(store, &item, Err(GraphError::Refused("payload".into()))).await;
+            continue;
+        };
+        let result = send_chat(store, graph, meta, id).await;
+        let failure = match &result {
+            Err(GraphError::Refused(e)) => Some(e.clone()),
+            Err(GraphError::Temporary(e)) if item.attempts >= MAX_ATTEMPTS => Some(e.clone()),
+            _ => None,
+        };
+        if let Some(error) = failure
+            && let Err(e) = store.record_chat_failed(id, &error).await
+        {
+            tracing::warn!(error = %e, "worker: cannot record a failed send");
+        }
+        if settle(store, &item, result).await {
+            sent += 1;
+        }
+    }
+    sent
+}
+
+async fn send_chat(
+    store: &Store,
+    graph: &Graph,
+    meta: &MetaConfig,
+    id: i64,
+) -> Result<(), GraphError> {
+    let msg = store
+        .chat_message(id)
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))?;
+    if msg.external_id.is_some() {
+        // Sent before a crash kept the job from being marked done: never send twice.
+        return Ok(());
+    }
+    let token = meta.token(msg.provider, &msg.account_id).ok_or_else(|| {
+        GraphError::Refused(format!("account {} is not configured", msg.account_id))
+    })?;
+    let body = serde_json::from_value(msg.content.clone())
+        .map_err(|e| GraphError::Refused(format!("stored body: {e}")))?;
+    let external = graph
+        .send(token, msg.provider, &msg.account_id, &msg.peer_id, &body)
+        .await?;
+    store
+        .record_chat_sent(id, &external)
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))
+}
+
+/// Downloads media of inbound chat messages and keeps them with the incident.
+pub async fn fetch_chat_media(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
+    let items = match store.claim_outbox(chat::kind::CHAT_MEDIA, 10, 300).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim media downloads");
+            return 0;
+        }
+    };
+    let mut fetched = 0;
+    for item in items {
+        let result = match serde_json::from_value::<MediaJob>(item.payload.clone()) {
+            Err(e) => Err(GraphError::Refused(format!("payload: {e}"))),
+            Ok(job) => {
+                let token = meta
+                    .token(job.provider, &job.account_id)
+                    .unwrap_or_default();
+                match graph.fetch_media(token, &job.source).await {
+                    Ok((content_type, data)) => store
+                        .save_chat_media(&job, &content_type, &data)
+                        .await
+                        .map_err(|e| GraphError::Temporary(e.to_string())),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if settle(store, &item, result).await {
+            fetched += 1;
+        }
+    }
+    fetched
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     store: Store,
@@ -101,9 +222,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let graph = Graph::new(&config.meta.graph_url);
     loop {
         poll_mailboxes(&store, &config.owner).await;
         while send_due(&store, &config.base_url).await > 0 {}
+        while send_chats(&store, &graph, &config.meta).await > 0 {}
+        while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(config.interval) => {}

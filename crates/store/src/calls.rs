@@ -127,9 +127,11 @@ async fn agent_of(tx: &mut Tx, e: &CallEventInput) -> Result<Option<UserId>> {
             return Ok(Some(UserId(r.try_get("id")?)));
         }
     }
-    for name in &e.users {
+    // Zammad's answeringNumber may also be a login or an address; user[] holds real names.
+    let names = e.users.iter().chain(e.answering_number.iter());
+    for name in names {
         let row = sqlx::query(
-            "SELECT id FROM users WHERE (login = $1 OR LOWER(name) = $1) AND disabled = 0 LIMIT 1",
+            "SELECT id FROM users WHERE (login = $1 OR LOWER(name) = $1 OR email = $1) AND disabled = 0 LIMIT 1",
         )
         .bind(name.trim().to_lowercase())
         .fetch_optional(&mut **tx)

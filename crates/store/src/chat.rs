@@ -392,6 +392,27 @@ impl Store {
         Ok(true)
     }
 
+    /// Messenger's read receipt: the person read everything we sent them up to `watermark`.
+    pub async fn record_chat_read_until(
+        &self,
+        provider: Provider,
+        account_id: &str,
+        peer_id: &str,
+        watermark: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE chat_messages SET status = 'read', updated_at = $1 WHERE provider = $2 AND account_id = $3              AND peer_id = $4 AND direction = 'out' AND status IN ('sent', 'delivered') AND sent_at <= $5",
+        )
+        .bind(ms(now()))
+        .bind(provider.code())
+        .bind(account_id.to_string())
+        .bind(peer_id.to_string())
+        .bind(ms(watermark))
+        .execute(self.writer())
+        .await?
+        .rows_affected())
+    }
+
     /// The provider accepted a message we sent and gave it its id.
     pub async fn record_chat_sent(&self, id: i64, external_id: &str) -> Result<()> {
         sqlx::query("UPDATE chat_messages SET external_id = $1, status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END, \

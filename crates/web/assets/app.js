@@ -2,11 +2,25 @@
 (function () {
   "use strict";
 
-  // Bandeja: new incidents appear without reloading (server-sent events).
   var table = document.querySelector("table.queue[data-latest]");
-  if (table && window.EventSource) {
+  var pop = document.getElementById("screen-pop");
+  var source = (table || pop) && window.EventSource ? new EventSource("/eventos") : null;
+
+  // Screen pop: a call this agent answered, with a link to register it.
+  if (source && pop) {
+    source.addEventListener("call", function (event) {
+      var call;
+      try { call = JSON.parse(event.data); } catch (e) { return; }
+      pop.querySelector("[data-who]").textContent = (call.name ? call.name + " · " : "") + call.number;
+      pop.querySelector("a").setAttribute("href", "/incidentes/nuevo?llamada=" + encodeURIComponent(call.id));
+      pop.hidden = false;
+    });
+    pop.querySelector("button").addEventListener("click", function () { pop.hidden = true; });
+  }
+
+  // Bandeja: new incidents appear without reloading (server-sent events).
+  if (table && source) {
     var latest = parseInt(table.getAttribute("data-latest"), 10) || 0;
-    var source = new EventSource("/eventos");
     source.addEventListener("incidents", function (event) {
       var id = parseInt(event.data, 10) || 0;
       if (id <= latest) { return; }

@@ -33,6 +33,8 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "received_at" => ("fecha de recepción", "reception date"),
         "answer" => ("respuesta", "answer"),
         "user_id" => ("agente", "agent"),
+        "template" => ("plantilla", "template"),
+        "phone_extension" => ("extensión telefónica", "phone extension"),
         other => (other, other),
     };
     match lang {
@@ -70,6 +72,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "El tema o el agente indicado no existe.".into()
         }
         "unknown_unit" => "La unidad indicada no existe.".into(),
+        "unknown_template" => "Esa plantilla no está entre las aprobadas en la configuración.".into(),
         "unknown_user" => "El agente indicado no existe o está deshabilitado.".into(),
         "invalid_login" => "El usuario de acceso lleva de 2 a 64 letras, números o . _ - @.".into(),
         "password_too_short" => "La contraseña debe tener al menos 10 caracteres.".into(),
@@ -101,6 +104,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "wrong_password" => "The current password is wrong.".into(),
         "taken" => format!("{label} is already taken."),
         "belongs_to_another_contact" => format!("That {label} belongs to another contact."),
+        "unknown_template" => {
+            "That template is not among the approved ones in the configuration.".into()
+        }
         "unknown_contact"
         | "unknown_topic"
         | "unknown_unit"

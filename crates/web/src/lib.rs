@@ -6,6 +6,8 @@
 //! - [`auth`]: who is calling (session cookie with CSRF token, or bearer API token) and the
 //!   role check every handler starts with;
 //! - [`error`] and [`i18n`]: one error envelope, in Spanish or English;
+//! - [`webhooks`]: what providers post to us — WhatsApp, Messenger/Instagram (signed) and the
+//!   telephone system's call events (token in the path);
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod api;
@@ -16,6 +18,7 @@ pub mod health;
 pub mod i18n;
 pub mod pages;
 pub mod rate_limit;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +41,10 @@ pub struct WebConfig {
     pub public_posts_per_minute: u32,
     /// The simplified privacy notice shown on public pages.
     pub privacy_notice: String,
+    /// WhatsApp, Messenger and Instagram: webhook secrets, accounts, approved templates.
+    pub meta: atiende_channels::meta::MetaConfig,
+    /// Secret path segment of the telephone system's event URL; empty turns CTI off.
+    pub cti_token: String,
 }
 
 /// The simplified privacy notice until the institution configures its own.
@@ -55,6 +62,8 @@ impl Default for WebConfig {
             login_attempts_per_minute: 10,
             public_posts_per_minute: 5,
             privacy_notice: DEFAULT_PRIVACY_NOTICE.to_string(),
+            meta: atiende_channels::meta::MetaConfig::default(),
+            cti_token: String::new(),
         }
     }
 }
@@ -105,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(health::router())
         .merge(pages::router())
+        .merge(webhooks::router())
         .layer(axum::middleware::from_fn(error::localize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

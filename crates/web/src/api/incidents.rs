@@ -228,14 +228,20 @@ pub enum EntryInputKind {
     Note,
     /// Pormenores de la intervención: what was done (required before closing).
     Intervention,
-    /// An answer given to the user (sent on the incident's channel once channels are connected).
+    /// An answer given to the user, sent on the incident's channel (email, WhatsApp, Messenger,
+    /// Instagram); other channels only record it.
     Answer,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct EntryInput {
     pub kind: EntryInputKind,
+    #[serde(default)]
     pub body: String,
+    /// For an answer on WhatsApp: the name of an approved template (configured in `[meta]`),
+    /// the only message allowed 24 hours after the person's last one; `body` is then ignored.
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 /// Adds a note, intervention notes or an answer to the timeline.
@@ -254,10 +260,26 @@ async fn add_entry(
     };
     let user = caller.require(action)?;
     let id = visible(&state, user, &reference).await?;
-    let entry = state
-        .store
-        .add_entry(Actor::Staff(user), id, kind, &input.body)
-        .await?;
+    let entry = match (&input.template, kind) {
+        (Some(name), EntryKind::OutboundMessage) => {
+            let template = state.config.meta.template(name).ok_or_else(|| {
+                AppError::Rule(atiende_domain::RuleError::invalid(
+                    "template",
+                    "unknown_template",
+                ))
+            })?;
+            state
+                .store
+                .answer_with_template(Actor::Staff(user), id, template)
+                .await?
+        }
+        _ => {
+            state
+                .store
+                .add_entry(Actor::Staff(user), id, kind, &input.body)
+                .await?
+        }
+    };
     Ok((StatusCode::CREATED, Json(entry)))
 }
 

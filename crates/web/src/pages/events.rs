@@ -1,9 +1,13 @@
-//! Server-sent events that tell an open queue a new incident arrived. The newest id is read from
-//! the database, so an incident created on any instance shows on every console.
+//! Server-sent events for the console: `incidents` tells an open queue a new incident arrived,
+//! and `call` pops up a call the agent just answered (the telephone system reported it), with a
+//! link to register it. Both are read from the database, so an event received by any instance
+//! reaches the console connected to any other.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
+use atiende_domain::access::Action;
+use atiende_domain::user::StaffUser;
 use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,25 +21,77 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/eventos", get(events))
 }
 
+/// Calls answered this long ago still pop up when the console connects (a page reload right
+/// after picking up the phone).
+const POP_RECENT_MS: i64 = 120_000;
+
+struct Cursor {
+    state: AppState,
+    user: StaffUser,
+    latest_incident: i64,
+    last_call: i64,
+    since_ms: i64,
+    first: bool,
+}
+
+impl Cursor {
+    async fn next_event(&mut self) -> Option<Event> {
+        let store = &self.state.store;
+        if self.user.may(Action::IncidentCreate) {
+            match store
+                .calls_to_pop(self.user.id, self.last_call, self.since_ms)
+                .await
+            {
+                Ok(calls) => {
+                    if let Some(call) = calls.first() {
+                        self.last_call = call.id;
+                        let data = serde_json::json!({
+                            "id": call.id,
+                            "number": call.their_number(),
+                            "name": call.contact_name,
+                        });
+                        return Some(Event::default().event("call").data(data.to_string()));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "events: cannot read calls"),
+            }
+        }
+        match store.latest_incident_id().await {
+            Ok(latest) if latest != self.latest_incident => {
+                self.latest_incident = latest;
+                Some(Event::default().event("incidents").data(latest.to_string()))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "events: cannot read the newest incident");
+                None
+            }
+        }
+    }
+}
+
 async fn events(
     State(state): State<AppState>,
-    _page: PageUser,
+    page: PageUser,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = stream::unfold((state, -1i64), |(state, last)| async move {
+    let cursor = Cursor {
+        state,
+        user: page.user,
+        latest_incident: -1,
+        last_call: 0,
+        since_ms: chrono::Utc::now().timestamp_millis() - POP_RECENT_MS,
+        first: true,
+    };
+    let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {
-            if last >= 0 {
+            if !cursor.first {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
-            match state.store.latest_incident_id().await {
-                Ok(latest) if latest != last => {
-                    let event = Event::default().event("incidents").data(latest.to_string());
-                    return Some((Ok(event), (state, latest)));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "events: cannot read the newest incident");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
+            cursor.first = false;
+            if let Some(event) = cursor.next_event().await {
+                // Answer at once while events are waiting.
+                cursor.first = true;
+                return Some((Ok(event), cursor));
             }
         }
     });

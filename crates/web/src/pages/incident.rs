@@ -39,6 +39,8 @@ pub fn router() -> Router<AppState> {
 pub struct EntryView {
     /// For an email with HTML or an unreadable one: the message to open formatted or raw.
     pub email: Option<String>,
+    /// For a chat message we sent: where it stands (code, label, provider's error).
+    pub delivery: Option<(&'static str, &'static str, String)>,
     pub kind: &'static str,
     pub label: &'static str,
     pub at: String,
@@ -57,6 +59,16 @@ pub struct DerivationView {
     pub told: Option<String>,
     pub answer: Option<String>,
     pub can_answer: bool,
+}
+
+/// How an answer reaches the person on a chat channel, and what the window allows.
+pub struct ChatReply {
+    pub provider: &'static str,
+    pub allows_text: bool,
+    /// Why free text cannot go, or until when it can.
+    pub notice: String,
+    /// Approved templates (WhatsApp only): name and text.
+    pub templates: Vec<(String, String)>,
 }
 
 pub struct AuditView {
@@ -96,9 +108,16 @@ struct IncidentPage {
     open_derive: bool,
     notice: Option<String>,
     error: Option<String>,
+    chat: Option<ChatReply>,
+    reply_hint: &'static str,
 }
 
 impl IncidentPage {
+    /// Free text can be answered unless a chat provider's window is closed.
+    fn may_write_freely(&self) -> bool {
+        self.chat.as_ref().is_none_or(|c| c.allows_text)
+    }
+
     fn selected_unit_kind(&self, unit: &Unit) -> bool {
         self.suggest_promotion && unit.kind == UnitKind::Promotion
     }
@@ -207,11 +226,25 @@ async fn page_of(
             .map(|m| m.message_id.clone())
     };
     let attachments = state.store.attachments(id).await.map_err(err)?;
+    let chats = state.store.chat_messages(id).await.map_err(err)?;
+    let delivery_of = |entry: atiende_domain::ids::EntryId| {
+        chats
+            .iter()
+            .find(|m| m.entry_id == Some(entry.0) && m.direction == "out")
+            .and_then(|m| {
+                m.delivery()
+                    .map(|d| (d.code(), d.label(lang), m.error.clone().unwrap_or_default()))
+            })
+    };
+    let chat = chat_reply(state, &i, lang)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
     let entries = detail
         .timeline
         .iter()
         .map(|e| EntryView {
             email: email_of(e.id),
+            delivery: delivery_of(e.id),
             kind: e.kind.code(),
             label: e.kind.label(lang),
             at: local(&e.at, tz),
@@ -292,6 +325,7 @@ async fn page_of(
         axum::http::StatusCode::OK
     };
     let page = IncidentPage {
+        reply_hint: reply_hint(&i, chat.as_ref()),
         folio: i.folio.to_string(),
         topic: i
             .topic_id
@@ -345,9 +379,71 @@ async fn page_of(
         open_derive: open_derive || suggest_promotion,
         notice,
         error,
+        chat,
         ctx: page.ctx("queue"),
     };
     Ok((status, render(&page)).into_response())
+}
+
+async fn chat_reply(
+    state: &AppState,
+    i: &Incident,
+    lang: Lang,
+) -> Result<Option<ChatReply>, AppError> {
+    use atiende_domain::messaging::{Provider, ReplyWindow};
+    let Some((provider, window)) = state.store.reply_window(i).await? else {
+        return Ok(None);
+    };
+    let t = Tr(lang);
+    let tz = state.store.time_zone();
+    let notice = match window {
+        ReplyWindow::Open { closes_at } => format!(
+            "{} {}",
+            t.s("Puede escribir libremente hasta"),
+            local(&closes_at, tz)
+        ),
+        ReplyWindow::HumanAgent { closes_at } => format!(
+            "{} {}",
+            t.s("Pasaron más de 24 horas: se envía como respuesta de un agente (etiqueta HUMAN_AGENT) hasta"),
+            local(&closes_at, tz)
+        ),
+        ReplyWindow::TemplatesOnly => t
+            .s("Pasaron más de 24 horas desde el último mensaje del usuario: WhatsApp solo admite plantillas aprobadas. Cuando el usuario responda podrá escribir libremente.")
+            .to_string(),
+        ReplyWindow::Closed => t
+            .s("Pasaron más de 7 días desde el último mensaje del usuario: la red social ya no admite respuestas. Contáctelo por otro medio.")
+            .to_string(),
+    };
+    let templates = if provider == Provider::Whatsapp {
+        state
+            .config
+            .meta
+            .templates
+            .iter()
+            .map(|tpl| (tpl.name.clone(), tpl.render(&i.folio.to_string())))
+            .collect()
+    } else {
+        vec![]
+    };
+    Ok(Some(ChatReply {
+        provider: provider.label(lang),
+        allows_text: window.allows_text(),
+        notice,
+        templates,
+    }))
+}
+
+/// Where an answer goes, said before the agent writes it.
+fn reply_hint(i: &Incident, chat: Option<&ChatReply>) -> &'static str {
+    match (i.channel, chat) {
+        (_, Some(_)) => "Se envía al usuario por el mismo medio en que escribió.",
+        (Channel::Email | Channel::SuggestionBox, _) => {
+            "Se envía por correo al usuario, con el folio en el asunto, cuando tiene dirección registrada."
+        }
+        _ => {
+            "Se registra en el historial; este medio no envía mensajes: comuníquela al usuario por teléfono o en persona."
+        }
+    }
 }
 
 fn entry_detail(
@@ -409,6 +505,7 @@ fn entry_detail(
 #[derive(Deserialize, Default)]
 struct ActionForm {
     body: Option<String>,
+    template: Option<String>,
     notes: Option<String>,
     reason: Option<String>,
     channel: Option<String>,
@@ -466,12 +563,26 @@ async fn act(
                 .map(|_| "classified")
                 .map_err(Into::into)
         }
-        "responder" => state
-            .store
-            .add_entry(actor, id, EntryKind::OutboundMessage, &text(&form.body))
-            .await
-            .map(|_| "answer")
-            .map_err(Into::into),
+        "responder" => match non_empty(&form.template) {
+            Some(name) => match state.config.meta.template(name) {
+                Some(template) => state
+                    .store
+                    .answer_with_template(actor, id, template)
+                    .await
+                    .map(|_| "answer")
+                    .map_err(Into::into),
+                None => Err(AppError::Rule(atiende_domain::RuleError::invalid(
+                    "template",
+                    "unknown_template",
+                ))),
+            },
+            None => state
+                .store
+                .add_entry(actor, id, EntryKind::OutboundMessage, &text(&form.body))
+                .await
+                .map(|_| "answer")
+                .map_err(Into::into),
+        },
         "nota" => state
             .store
             .add_entry(actor, id, EntryKind::Note, &text(&form.body))

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod calls;
 pub mod contacts;
 pub mod email;
 pub mod events;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(contacts::router())
         .merge(email::router())
         .merge(leads::router())
+        .merge(calls::router())
         .merge(admin::router())
         .merge(events::router())
         .merge(assets::router())

@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
 struct StartParams {
     q: Option<String>,
     contact_id: Option<i64>,
+    /// A call answered in the console (screen pop): its number finds or fills in the contact.
+    llamada: Option<i64>,
 }
 
 #[derive(askama::Template)]
@@ -42,6 +44,7 @@ struct FindContact {
     searched: bool,
     error: Option<String>,
     draft: ContactForm,
+    call_id: Option<i64>,
 }
 
 /// The values of the registration form, kept when it is shown again after an error.
@@ -58,6 +61,8 @@ pub struct IncidentForm {
     /// `close`, `promotion` (derive to Promoción and close), `derive`, or `open`.
     outcome: String,
     notes: Option<String>,
+    /// The call this incident is registered from.
+    call_id: Option<i64>,
 }
 
 impl IncidentForm {
@@ -94,7 +99,20 @@ async fn start(
 ) -> Result<Response, PageError> {
     page.require(Action::IncidentCreate)?;
     let lang = page.user.language;
-    if let Some(id) = p.contact_id {
+    let call = match p.llamada {
+        Some(id) => Some(
+            state
+                .store
+                .call(id)
+                .await
+                .map_err(|e| PageError::from_app(e, lang))?,
+        ),
+        None => None,
+    };
+    let contact_id = p
+        .contact_id
+        .or(call.as_ref().and_then(|c| c.contact_id.map(|id| id.0)));
+    if let Some(id) = contact_id {
         let contact = state
             .store
             .contact(ContactId(id))
@@ -110,11 +128,14 @@ async fn start(
             } else {
                 "close".into()
             },
+            call_id: call.as_ref().map(|c| c.id),
             ..Default::default()
         };
         return incident_step(&state, page, contact, form, vec![]).await;
     }
-    let q = p.q.unwrap_or_default();
+    // An unknown caller: search by their number, and offer it for a new contact.
+    let number = call.as_ref().map(|c| c.their_number().to_string());
+    let q = p.q.or(number.clone()).unwrap_or_default();
     let results = if q.trim().is_empty() {
         vec![]
     } else {
@@ -136,7 +157,12 @@ async fn start(
         results,
         searched,
         error: None,
-        draft: ContactForm::default(),
+        draft: ContactForm {
+            phone: number,
+            llamada: call.as_ref().map(|c| c.id),
+            ..Default::default()
+        },
+        call_id: call.as_ref().map(|c| c.id),
     }))
 }
 
@@ -189,6 +215,8 @@ pub struct ContactForm {
     pub student_code: Option<String>,
     pub user_type: Option<String>,
     pub programme_line: Option<String>,
+    /// Carried from a screen pop to the incident step.
+    pub llamada: Option<i64>,
 }
 
 impl ContactForm {
@@ -232,7 +260,14 @@ async fn new_contact(
         .await
     {
         Ok(c) => {
-            Ok(Redirect::to(&format!("/incidentes/nuevo?contact_id={}", c.id)).into_response())
+            let call = form
+                .llamada
+                .map(|id| format!("&llamada={id}"))
+                .unwrap_or_default();
+            Ok(
+                Redirect::to(&format!("/incidentes/nuevo?contact_id={}{call}", c.id))
+                    .into_response(),
+            )
         }
         Err(e) => {
             let e = AppError::from(e);
@@ -244,6 +279,7 @@ async fn new_contact(
                 results: vec![],
                 searched: false,
                 error: Some(message),
+                call_id: form.llamada,
                 draft: form,
             };
             Ok((status, render(&page)).into_response())
@@ -307,6 +343,13 @@ async fn register(
             return incident_step(&state, page, contact, form, vec![message]).await;
         }
     };
+    if let Some(call) = form.call_id {
+        state
+            .store
+            .link_call(call, incident.id)
+            .await
+            .map_err(err)?;
+    }
     let view = format!("/incidentes/{}", incident.folio);
     let outcome = match form.outcome.as_str() {
         "close" => state

@@ -1,0 +1,213 @@
+//! The Graph API over HTTP: sending messages and downloading media. The base URL comes from the
+//! configuration, so tests point it at a local stand-in that speaks the same protocol.
+
+use std::time::Duration;
+
+use atiende_domain::messaging::{MediaRef, OutgoingBody, Provider};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{messenger, whatsapp};
+
+/// Largest media file downloaded.
+pub const MAX_MEDIA_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// The provider refused the request for good (bad recipient, policy): retrying will not help.
+    #[error("refused by the provider: {0}")]
+    Refused(String),
+    /// Network trouble, rate limits or a server error: try again later.
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+}
+
+/// A client of one Graph API base URL.
+#[derive(Clone)]
+pub struct Graph {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Graph {
+    pub fn new(base_url: &str) -> Graph {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Graph {
+            base: base_url.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    /// Sends a message from one of our accounts and returns the provider's message id (the last
+    /// one, when a long text went in parts).
+    pub async fn send(
+        &self,
+        token: &str,
+        provider: Provider,
+        account_id: &str,
+        to: &str,
+        body: &OutgoingBody,
+    ) -> Result<String, GraphError> {
+        let url = format!("{}/{}/messages", self.base, segment(account_id)?);
+        let bodies = match provider {
+            Provider::Whatsapp => vec![whatsapp::send_body(to, body)],
+            Provider::Messenger | Provider::Instagram => messenger::send_bodies(to, body),
+        };
+        if bodies.is_empty() {
+            return Err(GraphError::Refused("this provider has no templates".into()));
+        }
+        let mut last = String::new();
+        for b in bodies {
+            let answer: Value = self.post_json(&url, token, b).await?;
+            last = match provider {
+                Provider::Whatsapp => answer["messages"][0]["id"].as_str(),
+                _ => answer["message_id"].as_str(),
+            }
+            .ok_or_else(|| GraphError::Temporary(format!("no message id in {answer}")))?
+            .to_string();
+        }
+        Ok(last)
+    }
+
+    /// Downloads media: a WhatsApp media id is first resolved to its URL through the Graph API
+    /// (both requests carry the token); a Messenger URL is fetched as it is.
+    pub async fn fetch_media(
+        &self,
+        token: &str,
+        source: &MediaRef,
+    ) -> Result<(String, Vec<u8>), GraphError> {
+        match source {
+            MediaRef::GraphId(id) => {
+                let url = format!("{}/{}", self.base, segment(id)?);
+                let info: Value = self.get_json(&url, token).await?;
+                let media_url = info["url"]
+                    .as_str()
+                    .ok_or_else(|| GraphError::Refused(format!("no url in {info}")))?
+                    .to_string();
+                self.get_bytes(media_url, Some(token.to_string())).await
+            }
+            MediaRef::Url(url) => self.get_bytes(url.clone(), None).await,
+        }
+    }
+
+    async fn post_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        url: &str,
+        token: &str,
+        body: Value,
+    ) -> Result<T, GraphError> {
+        let agent = self.agent.clone();
+        let (url, auth) = (url.to_string(), format!("Bearer {token}"));
+        blocking(move || {
+            let mut resp = agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(&body)
+                .map_err(|e| GraphError::Temporary(e.to_string()))?;
+            check(&mut resp)?;
+            resp.body_mut()
+                .read_json::<T>()
+                .map_err(|e| GraphError::Temporary(e.to_string()))
+        })
+        .await
+    }
+
+    async fn get_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<T, GraphError> {
+        let agent = self.agent.clone();
+        let (url, auth) = (url.to_string(), format!("Bearer {token}"));
+        blocking(move || {
+            let mut resp = agent
+                .get(&url)
+                .header("Authorization", &auth)
+                .call()
+                .map_err(|e| GraphError::Temporary(e.to_string()))?;
+            check(&mut resp)?;
+            resp.body_mut()
+                .read_json::<T>()
+                .map_err(|e| GraphError::Temporary(e.to_string()))
+        })
+        .await
+    }
+
+    async fn get_bytes(
+        &self,
+        url: String,
+        token: Option<String>,
+    ) -> Result<(String, Vec<u8>), GraphError> {
+        let agent = self.agent.clone();
+        blocking(move || {
+            let mut req = agent.get(&url);
+            if let Some(t) = token {
+                req = req.header("Authorization", &format!("Bearer {t}"));
+            }
+            let mut resp = req
+                .call()
+                .map_err(|e| GraphError::Temporary(e.to_string()))?;
+            check(&mut resp)?;
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let bytes = resp
+                .body_mut()
+                .with_config()
+                .limit(MAX_MEDIA_BYTES)
+                .read_to_vec()
+                .map_err(|e| GraphError::Refused(format!("media: {e}")))?;
+            Ok((content_type, bytes))
+        })
+        .await
+    }
+}
+
+/// An id used as a path segment: the configuration and webhooks give digits and letters; a
+/// slash or a dot-dot would reach another endpoint.
+fn segment(id: &str) -> Result<&str, GraphError> {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(id)
+    } else {
+        Err(GraphError::Refused(format!("bad id {id:?}")))
+    }
+}
+
+/// 4xx (other than 429) means the request itself is wrong; the rest may pass later.
+fn check(resp: &mut ureq::http::Response<ureq::Body>) -> Result<(), GraphError> {
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(4096)
+        .read_to_string()
+        .unwrap_or_default();
+    let message = format!("HTTP {status}: {text}");
+    if (400..500).contains(&status) && status != 429 && status != 408 {
+        Err(GraphError::Refused(message))
+    } else {
+        Err(GraphError::Temporary(message))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GraphError> + Send + 'static,
+) -> Result<T, GraphError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))?
+}
