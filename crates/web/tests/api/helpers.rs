@@ -149,6 +149,25 @@ impl TestApp {
         }
     }
 
+    /// Posts raw bytes as a provider would, with its own headers.
+    pub async fn raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        self.send(
+            Method::POST,
+            path,
+            &Auth::None,
+            Some(content_type),
+            Body::from(body),
+            extra,
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, auth: &Auth) -> Reply {
         self.call(Method::GET, path, auth, None).await
     }

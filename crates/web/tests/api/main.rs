@@ -6,3 +6,4 @@ mod public;
 mod roles;
 mod sessions;
 mod story;
+mod webhooks;

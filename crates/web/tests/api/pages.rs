@@ -114,6 +114,7 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
             "/responsables",
             &[Role::CapLead, Role::Management, Role::Admin],
         ),
+        ("/llamadas", &[Role::Agent, Role::CapLead, Role::Admin]),
         ("/admin", &[Role::Admin]),
         (
             "/preferencias",
@@ -179,6 +180,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/admin/temas".into(),
         "/admin/temas/1".into(),
         "/admin/buzones".into(),
+        "/llamadas/1/devuelta".into(),
     ];
     for form in forms {
         let missing = app
