@@ -5,6 +5,8 @@
 
 pub mod graph;
 pub mod messenger;
+#[cfg(feature = "testing")]
+pub mod stand_in;
 pub mod whatsapp;
 
 use atiende_domain::messaging::{Provider, Template};

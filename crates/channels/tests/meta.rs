@@ -1,0 +1,263 @@
+//! The worker against a local Graph API stand-in: replies leave in each provider's format with
+//! the account's token, the provider's message id is kept for status callbacks, refusals and
+//! outages are told apart, and media is downloaded and kept with the incident.
+
+use atiende_channels::meta::stand_in::GraphStandIn;
+use atiende_channels::meta::{Account, MetaConfig};
+use atiende_channels::worker::{fetch_chat_media, send_chats};
+use atiende_domain::incident::EntryKind;
+use atiende_domain::messaging::{
+    ChatContent, DeliveryStatus, InboundChat, MediaRef, Provider, Template,
+};
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::Actor;
+use atiende_store::chat::ChatIngest;
+use atiende_store::testing::TestDb;
+use atiende_store::{Engine, Store};
+
+const PHONE_ID: &str = "106540352242922";
+
+fn meta(graph_url: &str) -> MetaConfig {
+    let account = |id: &str| Account {
+        id: id.into(),
+        access_token: format!("token-{id}"),
+    };
+    MetaConfig {
+        graph_url: graph_url.into(),
+        app_secret: "s".into(),
+        verify_token: "v".into(),
+        whatsapp: vec![account(PHONE_ID)],
+        messenger: vec![account("PAGE1")],
+        instagram: vec![account("IG1")],
+        templates: vec![],
+    }
+}
+
+async fn setup() -> (TestDb, StaffUser, GraphStandIn) {
+    let db = TestDb::new(Engine::Sqlite).await;
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let input = UserInput {
+        login: Some("agente1".into()),
+        role: Some(Role::Agent),
+        password: Some("contraseña-segura-2".into()),
+        ..Default::default()
+    };
+    let agent = db
+        .create_user(Actor::System, &input)
+        .await
+        .expect("agent")
+        .user;
+    (db, agent, GraphStandIn::start().await)
+}
+
+fn inbound(provider: Provider, account: &str, peer: &str, id: &str) -> InboundChat {
+    InboundChat {
+        provider,
+        account_id: account.into(),
+        peer_id: peer.into(),
+        peer_name: None,
+        external_id: id.into(),
+        sent_at: chrono::Utc::now(),
+        contents: vec![ChatContent::Text {
+            body: "Hola, tengo una duda".into(),
+        }],
+    }
+}
+
+async fn open(store: &Store, msg: &InboundChat) -> atiende_domain::ids::IncidentId {
+    match store.ingest_chat(msg).await.expect("ingest") {
+        ChatIngest::Created(id) => id,
+        other => panic!("expected a new incident, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_leave_in_each_providers_format_with_the_accounts_token() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let wa = open(
+        &db,
+        &inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.in1"),
+    )
+    .await;
+    let fb = open(
+        &db,
+        &inbound(Provider::Messenger, "PAGE1", "PSID1", "m_in1"),
+    )
+    .await;
+    let ig = open(
+        &db,
+        &inbound(Provider::Instagram, "IG1", "IGSID1", "ig_in1"),
+    )
+    .await;
+    for (id, text) in [
+        (wa, "Respuesta por WhatsApp"),
+        (fb, "Respuesta por Messenger"),
+        (ig, "Respuesta por Instagram"),
+    ] {
+        db.add_entry(Actor::Staff(&agent), id, EntryKind::OutboundMessage, text)
+            .await
+            .expect("answer");
+    }
+    assert_eq!(send_chats(&db, &client, &config).await, 3);
+    let sent = graph.sent();
+    assert_eq!(sent.len(), 3);
+    let wa_sent = sent
+        .iter()
+        .find(|s| s.account == PHONE_ID)
+        .expect("whatsapp");
+    assert_eq!(
+        wa_sent.authorization.as_deref(),
+        Some("Bearer token-106540352242922")
+    );
+    assert_eq!(wa_sent.body["messaging_product"], "whatsapp");
+    assert_eq!(wa_sent.body["to"], "5213312345678");
+    assert_eq!(wa_sent.body["type"], "text");
+    assert_eq!(wa_sent.body["text"]["body"], "Respuesta por WhatsApp");
+    let fb_sent = sent
+        .iter()
+        .find(|s| s.account == "PAGE1")
+        .expect("messenger");
+    assert_eq!(fb_sent.body["recipient"]["id"], "PSID1");
+    assert_eq!(fb_sent.body["messaging_type"], "RESPONSE");
+    assert_eq!(fb_sent.body["message"]["text"], "Respuesta por Messenger");
+    let ig_sent = sent.iter().find(|s| s.account == "IG1").expect("instagram");
+    assert_eq!(ig_sent.authorization.as_deref(), Some("Bearer token-IG1"));
+    // The provider's id is kept, so its status callbacks find the message.
+    let out = db
+        .chat_messages(wa)
+        .await
+        .expect("messages")
+        .pop()
+        .expect("out");
+    assert_eq!(out.delivery(), Some(DeliveryStatus::Sent));
+    let external = out.external_id.clone().expect("provider id");
+    assert!(external.starts_with("wamid."));
+    assert!(
+        db.record_chat_status(
+            Provider::Whatsapp,
+            &external,
+            DeliveryStatus::Delivered,
+            None
+        )
+        .await
+        .expect("status")
+    );
+    // Nothing is sent twice.
+    assert_eq!(send_chats(&db, &client, &config).await, 0);
+    assert_eq!(graph.sent().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_goes_with_the_folio_as_its_parameter() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let mut old = inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.old");
+    old.sent_at = chrono::Utc::now() - chrono::Duration::hours(30);
+    let id = open(&db, &old).await;
+    let template = Template {
+        name: "seguimiento_folio".into(),
+        language: "es_MX".into(),
+        text: "Sobre su folio {{1}}: ¿podemos ayudarle?".into(),
+    };
+    db.answer_with_template(Actor::Staff(&agent), id, &template)
+        .await
+        .expect("template");
+    assert_eq!(send_chats(&db, &client, &config).await, 1);
+    let body = &graph.sent()[0].body;
+    let folio = db.incident(id).await.expect("incident").folio.to_string();
+    assert_eq!(body["type"], "template");
+    assert_eq!(body["template"]["name"], "seguimiento_folio");
+    assert_eq!(body["template"]["language"]["code"], "es_MX");
+    assert_eq!(
+        body["template"]["components"][0]["parameters"][0]["text"],
+        folio.as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_fails_the_message_at_once_and_an_outage_is_retried() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let refused = open(
+        &db,
+        &inbound(Provider::Whatsapp, PHONE_ID, "4001234567", "wamid.r"),
+    )
+    .await;
+    let outage = open(
+        &db,
+        &inbound(Provider::Whatsapp, PHONE_ID, "5001234567", "wamid.o"),
+    )
+    .await;
+    for id in [refused, outage] {
+        db.add_entry(Actor::Staff(&agent), id, EntryKind::OutboundMessage, "Hola")
+            .await
+            .expect("answer");
+    }
+    assert_eq!(send_chats(&db, &client, &config).await, 0);
+    let r = db
+        .chat_messages(refused)
+        .await
+        .expect("m")
+        .pop()
+        .expect("out");
+    assert_eq!(r.delivery(), Some(DeliveryStatus::Failed));
+    assert!(r.error.as_deref().unwrap_or_default().contains("131026"));
+    let o = db
+        .chat_messages(outage)
+        .await
+        .expect("m")
+        .pop()
+        .expect("out");
+    assert_eq!(
+        o.delivery(),
+        Some(DeliveryStatus::Queued),
+        "waits for a retry"
+    );
+    let jobs = db.outbox(Some(outage), 10).await.expect("outbox");
+    assert_eq!(jobs[0].status, "pending");
+    assert!(jobs[0].run_after > chrono::Utc::now());
+    let jobs = db.outbox(Some(refused), 10).await.expect("outbox");
+    assert_eq!(jobs[0].status, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_is_downloaded_through_the_graph_api_and_kept_with_the_incident() {
+    let (db, _agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    graph.add_media("1037543291543636", "application/pdf", b"%PDF-1.4 kardex");
+    graph.add_media("foto1", "image/jpeg", b"\xff\xd8\xff foto");
+    let mut wa = inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.doc");
+    wa.contents = vec![ChatContent::Media {
+        kind: "document".into(),
+        source: MediaRef::GraphId("1037543291543636".into()),
+        mime_type: Some("application/pdf".into()),
+        caption: None,
+        filename: Some("kardex.pdf".into()),
+    }];
+    let wa_id = open(&db, &wa).await;
+    let mut fb = inbound(Provider::Messenger, "PAGE1", "PSID1", "m_img");
+    fb.contents = vec![ChatContent::Media {
+        kind: "image".into(),
+        source: MediaRef::Url(graph.cdn_url("foto1")),
+        mime_type: None,
+        caption: None,
+        filename: None,
+    }];
+    let fb_id = open(&db, &fb).await;
+    assert_eq!(fetch_chat_media(&db, &client, &config).await, 2);
+    let files = db.attachments(wa_id).await.expect("attachments");
+    assert_eq!(files[0].filename, "kardex.pdf");
+    assert_eq!(files[0].content_type, "application/pdf");
+    let (_, bytes) = db.attachment_data(wa_id, files[0].id).await.expect("data");
+    assert_eq!(bytes, b"%PDF-1.4 kardex");
+    let files = db.attachments(fb_id).await.expect("attachments");
+    assert_eq!(files.len(), 1);
+    assert!(files[0].filename.ends_with(".jpeg"));
+}
