@@ -13,6 +13,7 @@ atiende_store::on_both_engines!(
     the_cli_manages_users_tokens_and_backups,
     mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot,
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
+    every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -415,6 +416,188 @@ async fn an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_
         "{answer}"
     );
     assert!(answer.contains(&format!("[{folio}]")), "{answer}");
+}
+
+/// One request with raw headers and body, as a provider or a browser form sends it.
+fn raw(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Vec<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut response = agent
+        .run(req.body(body).expect("request"))
+        .expect("response");
+    let cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(str::to_string)
+        .collect();
+    let status = response.status().as_u16();
+    (
+        status,
+        cookies,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn signed(base: &str, path: &str, payload: &Value) -> u16 {
+    let body = payload.to_string().into_bytes();
+    let signature = atiende_channels::meta::sign("secreto-de-la-app", &body);
+    raw(
+        base,
+        "POST",
+        path,
+        &[
+            ("content-type", "application/json"),
+            ("x-hub-signature-256", &signature),
+        ],
+        body,
+    )
+    .0
+}
+
+async fn every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider(
+    db: TestDb,
+) {
+    let graph = atiende_channels::meta::stand_in::GraphStandIn::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let config = format!(
+        "worker_interval_seconds = 1\ncti_token = \"token-cti-de-prueba\"\n[meta]\ngraph_url = \"{}\"\n\
+         app_secret = \"secreto-de-la-app\"\nverify_token = \"verificar\"\n\
+         whatsapp = [{{ id = \"106540352242922\", access_token = \"wa-token\" }}]\n\
+         messenger = [{{ id = \"PAGE1\", access_token = \"page-token\" }}]\n\
+         instagram = [{{ id = \"IG1\", access_token = \"ig-token\" }}]\n",
+        graph.graph_url
+    );
+    std::fs::write(dir.path().join("atiende.toml"), config).expect("config");
+    let server = tokio::task::spawn_blocking(move || {
+        let config = dir.path().join("atiende.toml");
+        let server = Server::start(
+            &url,
+            dir.path(),
+            &[
+                ("ATIENDE_CONFIG", config.to_str().expect("path")),
+                ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+            ],
+        );
+        let base = server.base.clone();
+        let now = chrono::Utc::now();
+        // WhatsApp, Messenger and Instagram deliver signed webhooks.
+        let whatsapp = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "523331345678", "phone_number_id": "106540352242922" },
+            "contacts": [{ "profile": { "name": "Mariana Ruiz" }, "wa_id": "5213312345678" }],
+            "messages": [{ "from": "5213312345678", "id": "wamid.e2e", "timestamp": now.timestamp().to_string(),
+                           "type": "text", "text": { "body": "¿Cuándo abren inscripciones?" } }] }}]}]});
+        assert_eq!(signed(&base, "/webhooks/whatsapp", &whatsapp), 200);
+        for (object, account, sender, mid, text) in [
+            ("page", "PAGE1", "PSID1", "m_e2e", "¿Tienen becas?"),
+            ("instagram", "IG1", "IGSID1", "ig_e2e", "¿Hay bachillerato en línea?"),
+        ] {
+            let payload = json!({ "object": object, "entry": [{ "id": account, "time": now.timestamp_millis(), "messaging": [
+                { "sender": { "id": sender }, "recipient": { "id": account }, "timestamp": now.timestamp_millis(),
+                  "message": { "mid": mid, "text": text } }]}]});
+            assert_eq!(signed(&base, "/webhooks/meta", &payload), 200);
+        }
+        // A call from a known person, answered by the administrator's line.
+        let mut http = Http::new(&base);
+        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
+        let (_, contact) = http.send("POST", "/api/v1/contacts", Some(json!({"name": "Pedro Soto", "phones": ["3398765432"]})));
+        let contact_id = contact["id"].as_i64().expect("contact");
+        let cti = |form: &str| {
+            raw(&base, "POST", "/api/v1/cti/token-cti-de-prueba",
+                &[("content-type", "application/x-www-form-urlencoded")], form.as_bytes().to_vec()).0
+        };
+        assert_eq!(cti("event=newCall&from=523398765432&to=523331345678&direction=in&callId=e2e-1"), 200);
+        assert_eq!(cti("event=answer&from=523398765432&to=523331345678&direction=in&callId=e2e-1&answeringNumber=admin"), 200);
+        assert_eq!(cti("event=hangup&from=523398765432&to=523331345678&direction=in&callId=e2e-1&cause=normalClearing"), 200);
+        // The screen pop's link opens the registration with the caller already chosen.
+        let cookie = format!("atiende_session={}", http.cookie.clone().expect("session"));
+        let (status, _, html) = raw(&base, "GET", "/incidentes/nuevo?llamada=1", &[("cookie", &cookie)], vec![]);
+        assert_eq!(status, 200);
+        assert!(html.contains(&format!("name=\"contact_id\" value=\"{contact_id}\"")), "{html}");
+        let csrf = http.csrf.clone().expect("csrf");
+        let form = format!("_csrf={csrf}&contact_id={contact_id}&call_id=1&channel=phone&subject=Baja+de+materia&outcome=open");
+        let (status, _, _) = raw(&base, "POST", "/incidentes/nuevo",
+            &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")], form.into_bytes());
+        assert_eq!(status, 303);
+        // A complaint in the public buzón.
+        let (_, cookies, page) = raw(&base, "GET", "/buzon", &[], vec![]);
+        let token = page.split("name=\"_csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("form token");
+        let form = format!("_csrf={token}&kind=complaint&message=Nadie+contesta+el+tel%C3%A9fono&email=ana%40gmail.com");
+        let (status, _, thanks) = raw(&base, "POST", "/buzon",
+            &[("cookie", &cookies.join("; ")), ("content-type", "application/x-www-form-urlencoded")], form.into_bytes());
+        assert_eq!(status, 200);
+        assert!(thanks.contains("Su folio es"));
+        // Every one is an incident waiting in the CAP's queue, on its channel.
+        let (_, list) = http.send("GET", "/api/v1/incidents?limit=50", None);
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let mut channels: Vec<&str> = items.iter().filter_map(|i| i["channel"].as_str()).collect();
+        channels.sort_unstable();
+        assert_eq!(channels, ["phone", "social", "social", "suggestion_box", "whatsapp"]);
+        assert!(items.iter().all(|i| i["status"] == "open"), "{list}");
+        // The agent answers each chat; the worker delivers to the provider.
+        for item in items.iter().filter(|i| matches!(i["channel"].as_str(), Some("whatsapp" | "social"))) {
+            let folio = item["folio"].as_str().expect("folio");
+            let (status, body) = http.send("POST", &format!("/api/v1/incidents/{folio}/notes"),
+                Some(json!({"kind": "answer", "body": format!("Respuesta a {folio}")})));
+            assert_eq!(status, 201, "{body}");
+        }
+        server
+    })
+    .await
+    .expect("server story");
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent = graph.sent();
+        if sent.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(server);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let wa = sent
+        .iter()
+        .find(|s| s.account == "106540352242922")
+        .expect("whatsapp send");
+    assert_eq!(wa.authorization.as_deref(), Some("Bearer wa-token"));
+    assert_eq!(wa.body["to"], "5213312345678");
+    assert!(
+        wa.body["text"]["body"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Respuesta a CAP-")
+    );
+    let fb = sent
+        .iter()
+        .find(|s| s.account == "PAGE1")
+        .expect("messenger send");
+    assert_eq!(fb.body["recipient"]["id"], "PSID1");
+    assert_eq!(fb.body["messaging_type"], "RESPONSE");
+    let ig = sent
+        .iter()
+        .find(|s| s.account == "IG1")
+        .expect("instagram send");
+    assert_eq!(ig.authorization.as_deref(), Some("Bearer ig-token"));
+    assert_eq!(ig.body["recipient"]["id"], "IGSID1");
 }
 
 fn chrono_stamp() -> String {
