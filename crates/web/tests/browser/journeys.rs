@@ -17,6 +17,7 @@ atiende_store::on_both_engines!(
     a_form_posted_without_the_csrf_token_is_refused,
     a_new_incident_appears_in_an_open_queue_without_reloading,
     the_main_pages_show_the_demo_data_to_a_lead,
+    an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -382,5 +383,77 @@ async fn the_main_pages_show_the_demo_data_to_a_lead(db: TestDb) {
     b.goto("/admin").await;
     assert!(b.text().await.contains("Catálogo de temas"));
     b.screenshot("administracion").await;
+    b.close().await;
+}
+
+async fn an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller(db: TestDb) {
+    use atiende_domain::call::{CallDirection, CallEvent, HangupCause};
+    use atiende_store::calls::CallEventInput;
+    let site = Site::start(db).await;
+    site.staff("lupita", Role::Agent, vec![]).await;
+    site.contact(ContactInput {
+        name: Some("Rosa Villaseñor".into()),
+        phones: Some(vec!["33 3658 1200".into()]),
+        ..Default::default()
+    })
+    .await;
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto("/bandeja").await;
+    assert_eq!(b.count("#screen-pop:not([hidden])").await, 0);
+    // The telephone system reports the call and that Lupita's line answered it.
+    let event = |event| CallEventInput {
+        event,
+        call_id: "pbx-4711".into(),
+        direction: CallDirection::In,
+        from: "523336581200".into(),
+        to: "523331345678".into(),
+        users: vec![],
+        answering_number: Some("lupita".into()),
+    };
+    site.db
+        .record_call_event(&event(CallEvent::NewCall))
+        .await
+        .expect("new call");
+    site.db
+        .record_call_event(&event(CallEvent::Answer))
+        .await
+        .expect("answer");
+    let mut popped = false;
+    for _ in 0..100 {
+        if b.count("#screen-pop:not([hidden])").await == 1 {
+            popped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(popped, "the call popped up");
+    assert!(b.text().await.contains("Rosa Villaseñor"));
+    b.screenshot("llamada").await;
+    b.submit("#screen-pop a").await;
+    b.wait_for_path("/incidentes/nuevo").await;
+    assert!(
+        b.text().await.contains("Rosa Villaseñor"),
+        "the caller is chosen"
+    );
+    b.select("#user_type", "student").await;
+    b.click("input[name=incident_type][value=question]").await;
+    b.fill("#subject", "Fechas de reinscripción").await;
+    b.fill(
+        "#notes",
+        "Se le indicaron las fechas del calendario escolar.",
+    )
+    .await;
+    b.submit("#register-form button[type=submit]").await;
+    b.wait_for_path("/incidentes/CAP-").await;
+    site.db
+        .record_call_event(&event(CallEvent::Hangup(Some(HangupCause::NormalClearing))))
+        .await
+        .expect("hangup");
+    let call = &site.db.calls(1).await.expect("calls")[0];
+    assert!(
+        call.incident_id.is_some(),
+        "the call is tied to its incident"
+    );
     b.close().await;
 }
