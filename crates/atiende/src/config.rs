@@ -41,10 +41,19 @@ impl Config {
                 .parse()
                 .with_context(|| format!("parsing {}", path.display()))?;
             for (key, value) in overrides {
-                if !table.contains_key(&key) {
-                    bail!("{}: unknown setting `{key}`", path.display());
+                match (table.get_mut(&key), value) {
+                    (None, _) => bail!("{}: unknown setting `{key}`", path.display()),
+                    // A table in the file changes only the keys it names.
+                    (Some(toml::Value::Table(defaults)), toml::Value::Table(given)) => {
+                        for (inner, value) in given {
+                            if !defaults.contains_key(&inner) {
+                                bail!("{}: unknown setting `{key}.{inner}`", path.display());
+                            }
+                            defaults.insert(inner, value);
+                        }
+                    }
+                    (Some(slot), value) => *slot = value,
                 }
-                table.insert(key, value);
             }
         }
         apply_env(&mut table, "ATIENDE", &env)?;
