@@ -62,7 +62,7 @@ impl Graph {
         }
         let mut last = String::new();
         for b in bodies {
-            let answer: Value = self.post_json(&url, token, b).await?;
+            let answer: Value = self.json(&url, token, Some(b)).await?;
             last = match provider {
                 Provider::Whatsapp => answer["messages"][0]["id"].as_str(),
                 _ => answer["message_id"].as_str(),
@@ -83,7 +83,7 @@ impl Graph {
         match source {
             MediaRef::GraphId(id) => {
                 let url = format!("{}/{}", self.base, segment(id)?);
-                let info: Value = self.get_json(&url, token).await?;
+                let info: Value = self.json(&url, token, None).await?;
                 let media_url = info["url"]
                     .as_str()
                     .ok_or_else(|| GraphError::Refused(format!("no url in {info}")))?
@@ -94,41 +94,24 @@ impl Graph {
         }
     }
 
-    async fn post_json<T: DeserializeOwned + Send + 'static>(
+    /// A JSON request with the token: a POST of `body`, or a GET without one.
+    async fn json<T: DeserializeOwned + Send + 'static>(
         &self,
         url: &str,
         token: &str,
-        body: Value,
+        body: Option<Value>,
     ) -> Result<T, GraphError> {
         let agent = self.agent.clone();
         let (url, auth) = (url.to_string(), format!("Bearer {token}"));
         blocking(move || {
-            let mut resp = agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(&body)
-                .map_err(|e| GraphError::Temporary(e.to_string()))?;
-            check(&mut resp)?;
-            resp.body_mut()
-                .read_json::<T>()
-                .map_err(|e| GraphError::Temporary(e.to_string()))
-        })
-        .await
-    }
-
-    async fn get_json<T: DeserializeOwned + Send + 'static>(
-        &self,
-        url: &str,
-        token: &str,
-    ) -> Result<T, GraphError> {
-        let agent = self.agent.clone();
-        let (url, auth) = (url.to_string(), format!("Bearer {token}"));
-        blocking(move || {
-            let mut resp = agent
-                .get(&url)
-                .header("Authorization", &auth)
-                .call()
-                .map_err(|e| GraphError::Temporary(e.to_string()))?;
+            let mut resp = match body {
+                Some(body) => agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .send_json(&body),
+                None => agent.get(&url).header("Authorization", &auth).call(),
+            }
+            .map_err(|e| GraphError::Temporary(e.to_string()))?;
             check(&mut resp)?;
             resp.body_mut()
                 .read_json::<T>()
