@@ -5,10 +5,13 @@
 
 use std::time::Duration;
 
+use atiende_domain::survey::SurveyPolicy;
 use atiende_store::Store;
 use atiende_store::chat::{self, MediaJob};
 use atiende_store::email::{OutgoingEmail, kind};
-use atiende_store::outbox::{MAX_ATTEMPTS, OutboxItem};
+use atiende_store::outbox::{MAX_ATTEMPTS, OutboxItem, kind as outbox_kind};
+use atiende_store::settings;
+use atiende_store::surveys::SurveyStep;
 
 use crate::email::{imap, smtp};
 use crate::meta::MetaConfig;
@@ -215,6 +218,55 @@ pub async fn fetch_chat_media(store: &Store, graph: &Graph, meta: &MetaConfig) -
     fetched
 }
 
+/// Turns closings into survey invitations once their delay has passed (procedure step 13).
+/// Returns how many were handled.
+pub async fn send_surveys(store: &Store, config: &WorkerConfig) -> usize {
+    let items = match store.claim_outbox(outbox_kind::SURVEY_DUE, 20, 120).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim survey jobs");
+            return 0;
+        }
+    };
+    if items.is_empty() {
+        return 0;
+    }
+    let policy: SurveyPolicy = match store.setting(settings::key::SURVEY_POLICY).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot read the survey policy");
+            SurveyPolicy::default()
+        }
+    };
+    let template = config.meta.template(&policy.whatsapp_template);
+    let mut handled = 0;
+    for item in items {
+        let Some(incident) = item.incident_id else {
+            let _ = store.complete_outbox(item.id).await;
+            continue;
+        };
+        let done = match store
+            .process_survey_due(incident, &policy, &config.base_url, template)
+            .await
+        {
+            Ok(SurveyStep::NotYet(until)) => store.defer_outbox(&item, until).await,
+            Ok(step) => {
+                handled += 1;
+                tracing::info!(incident.id = incident.0, ?step, "survey job");
+                store.complete_outbox(item.id).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, incident.id = incident.0, "survey job failed; will retry");
+                store.retry_outbox(&item, &e.to_string()).await
+            }
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
+        }
+    }
+    handled
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     store: Store,
@@ -225,6 +277,8 @@ pub async fn run(
     let graph = Graph::new(&config.meta.graph_url);
     loop {
         poll_mailboxes(&store, &config.owner).await;
+        // Invitations first, so that they leave in this same round.
+        while send_surveys(&store, &config).await > 0 {}
         while send_due(&store, &config.base_url).await > 0 {}
         while send_chats(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}

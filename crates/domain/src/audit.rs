@@ -14,6 +14,8 @@ coded_enum!(
         User = "user", "Usuario del sistema", "Staff user";
         Topic = "topic", "Tema", "Topic";
         ApiToken = "api_token", "Token de API", "API token";
+        Setting = "setting", "Configuración", "Setting";
+        Survey = "survey", "Encuesta", "Survey";
     }
 );
 

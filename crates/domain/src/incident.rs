@@ -33,6 +33,7 @@ coded_enum!(
         StatusChange = "status_change", "Cambio de estado", "Status change";
         Classification = "classification", "Clasificación", "Classification";
         Assignment = "assignment", "Asignación", "Assignment";
+        Survey = "survey", "Encuesta de satisfacción", "Satisfaction survey";
     }
 );
 

@@ -13,6 +13,7 @@
 //! - [`access`]: which role may do what, and what a unit responsible may see;
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
+//! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
 //! - [`calendar`]: local days and periods in the institution's time zone;
 //! - [`audit`], [`user`], [`unit`], [`ids`], [`error`].
 
@@ -30,6 +31,7 @@ pub mod ids;
 pub mod incident;
 pub mod indicators;
 pub mod messaging;
+pub mod survey;
 pub mod unit;
 pub mod user;
 

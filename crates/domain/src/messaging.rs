@@ -262,8 +262,9 @@ impl ReplyWindow {
     }
 }
 
-/// A WhatsApp message template approved by Meta, as configured. `{{1}}` in its text stands for
-/// the incident's folio, the only parameter atiende fills.
+/// A WhatsApp message template approved by Meta, as configured. `{{1}}`, `{{2}}`… in its text
+/// are its body parameters: atiende fills `{{1}}` with the incident's folio and, in survey
+/// invitations, `{{2}}` with the survey link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
@@ -279,12 +280,29 @@ fn default_template_language() -> String {
 }
 
 impl Template {
-    pub fn takes_folio(&self) -> bool {
-        self.text.contains("{{1}}")
+    /// How many numbered parameters the text takes.
+    pub fn parameter_count(&self) -> usize {
+        (1..=9)
+            .take_while(|n| self.text.contains(&format!("{{{{{n}}}}}")))
+            .count()
     }
 
-    pub fn render(&self, folio: &str) -> String {
-        self.text.replace("{{1}}", folio)
+    /// The parameters to send: as many of `values` as the text takes.
+    pub fn parameters(&self, values: &[String]) -> Vec<String> {
+        values
+            .iter()
+            .take(self.parameter_count())
+            .cloned()
+            .collect()
+    }
+
+    /// The text the person receives.
+    pub fn render(&self, values: &[String]) -> String {
+        let mut text = self.text.clone();
+        for (i, v) in values.iter().enumerate().take(self.parameter_count()) {
+            text = text.replace(&format!("{{{{{}}}}}", i + 1), v);
+        }
+        text
     }
 }
 
@@ -386,16 +404,29 @@ mod tests {
     }
 
     #[test]
-    fn a_template_fills_the_folio_where_its_text_says() {
+    fn a_template_fills_its_numbered_parameters_where_its_text_says() {
         let t = Template {
             name: "seguimiento".into(),
             language: "es_MX".into(),
             text: "Su folio {{1}} tiene novedades.".into(),
         };
-        assert!(t.takes_folio());
+        assert_eq!(t.parameter_count(), 1);
+        let values = [
+            "CAP-2026-000001".to_string(),
+            "https://x/encuesta/t".to_string(),
+        ];
+        assert_eq!(t.parameters(&values), vec!["CAP-2026-000001".to_string()]);
         assert_eq!(
-            t.render("CAP-2026-000001"),
+            t.render(&values),
             "Su folio CAP-2026-000001 tiene novedades."
+        );
+        let survey = Template {
+            text: "Folio {{1}}: califique la atención en {{2}}".into(),
+            ..t
+        };
+        assert_eq!(
+            survey.render(&values),
+            "Folio CAP-2026-000001: califique la atención en https://x/encuesta/t"
         );
     }
 

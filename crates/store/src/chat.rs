@@ -508,16 +508,16 @@ impl Store {
     }
 }
 
-struct ChatTarget {
-    provider: Provider,
+pub(crate) struct ChatTarget {
+    pub(crate) provider: Provider,
     account_id: String,
     peer_id: String,
-    window: ReplyWindow,
+    pub(crate) window: ReplyWindow,
 }
 
 /// The conversation a reply continues: the incident's last chat message, else the contact's
 /// last one on the same channel (an incident an agent registered by hand).
-async fn chat_target(tx: &mut Tx, incident: &Incident) -> Result<Option<ChatTarget>> {
+pub(crate) async fn chat_target(tx: &mut Tx, incident: &Incident) -> Result<Option<ChatTarget>> {
     let by_incident = sqlx::query(
         "SELECT provider, account_id, peer_id FROM chat_messages WHERE incident_id = $1 ORDER BY id DESC LIMIT 1",
     )
@@ -568,26 +568,28 @@ async fn chat_target(tx: &mut Tx, incident: &Incident) -> Result<Option<ChatTarg
     }))
 }
 
-/// An agent's answer on a chat incident goes to the person through the provider, if the
-/// window allows it: free text within it, an approved template (WhatsApp) at any time.
-/// Returns false when the incident has no conversation to answer (recorded, not sent).
-pub(crate) async fn queue_answer(
+/// A message on a chat incident (an agent's answer, a survey invitation) goes to the person
+/// through the provider, if the window allows it: free text within it, an approved template
+/// (WhatsApp) at any time. Returns false when the incident has no conversation to answer
+/// (recorded, not sent).
+pub(crate) async fn queue_message(
     tx: &mut Tx,
     incident: &Incident,
     entry: EntryId,
     body: &str,
-    template: Option<&Template>,
+    template: Option<(&Template, &[String])>,
 ) -> Result<bool> {
     let Some(target) = chat_target(tx, incident).await? else {
         return Ok(false);
     };
-    let folio = incident.folio.to_string();
     let outgoing = match template {
-        Some(t) if target.window.allows_template(target.provider) => OutgoingBody::Template {
-            name: t.name.clone(),
-            language: t.language.clone(),
-            parameters: if t.takes_folio() { vec![folio] } else { vec![] },
-        },
+        Some((t, values)) if target.window.allows_template(target.provider) => {
+            OutgoingBody::Template {
+                name: t.name.clone(),
+                language: t.language.clone(),
+                parameters: t.parameters(values),
+            }
+        }
         None if target.window.allows_text() => OutgoingBody::Text {
             body: body.to_string(),
             human_agent: matches!(target.window, ReplyWindow::HumanAgent { .. }),

@@ -198,7 +198,7 @@ pub enum IngestOutcome {
     Automatic,
 }
 
-fn message_id_for(mailbox: &Mailbox, folio: &str) -> String {
+pub(crate) fn message_id_for(mailbox: &Mailbox, folio: &str) -> String {
     let domain = mailbox
         .address
         .rsplit_once('@')
@@ -812,7 +812,7 @@ pub struct EmailRecord {
 }
 
 /// The mailbox that sends mail not tied to an inbound message (the first active one).
-async fn default_mailbox(tx: &mut Tx) -> Result<Option<Mailbox>> {
+pub(crate) async fn default_mailbox(tx: &mut Tx) -> Result<Option<Mailbox>> {
     let row = sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
         .fetch_optional(&mut **tx)
         .await?;

@@ -797,12 +797,13 @@ impl Store {
         template: &atiende_domain::messaging::Template,
     ) -> Result<TimelineEntry> {
         let folio = self.incident(id).await?.folio.to_string();
+        let values = [folio];
         self.add_entry_with(
             actor,
             id,
             EntryKind::OutboundMessage,
-            &template.render(&folio),
-            Some(template),
+            &template.render(&values),
+            Some((template, &values)),
         )
         .await
     }
@@ -813,7 +814,7 @@ impl Store {
         id: IncidentId,
         kind: EntryKind,
         body: &str,
-        template: Option<&atiende_domain::messaging::Template>,
+        template: Option<(&atiende_domain::messaging::Template, &[String])>,
     ) -> Result<TimelineEntry> {
         let mut v = atiende_domain::error::Validator::new();
         let body = v.text("body", body, 100_000, true);
@@ -834,7 +835,7 @@ impl Store {
         after.updated_at = now;
         save(&mut tx, &after).await?;
         let data = match template {
-            Some(t) => serde_json::json!({ "template": t.name }),
+            Some((t, _)) => serde_json::json!({ "template": t.name }),
             None => serde_json::json!({}),
         };
         let entry_id = append(&mut tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
@@ -842,7 +843,7 @@ impl Store {
             // The answer goes out on the incident's channel, from the outbox.
             match after.channel {
                 Channel::Whatsapp | Channel::Social => {
-                    crate::chat::queue_answer(&mut tx, &after, entry_id, &body, template).await?;
+                    crate::chat::queue_message(&mut tx, &after, entry_id, &body, template).await?;
                 }
                 _ => {
                     crate::email::queue_answer(&mut tx, &after, entry_id, &body).await?;

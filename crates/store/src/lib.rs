@@ -18,6 +18,8 @@ pub mod incidents;
 pub mod migrate;
 pub mod outbox;
 pub mod seed;
+pub mod settings;
+pub mod surveys;
 pub mod units;
 pub mod users;
 

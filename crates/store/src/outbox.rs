@@ -168,6 +168,22 @@ impl Store {
         Ok(())
     }
 
+    /// Puts claimed work back until `until` without counting the attempt (work that is not due
+    /// yet, such as a survey waiting for its delay after closing).
+    pub async fn defer_outbox(
+        &self,
+        item: &OutboxItem,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'pending', run_after = $1, locked_until = NULL, attempts = attempts - 1, updated_at = $2 WHERE id = $3")
+            .bind(ms(until))
+            .bind(ms(crate::db::now()))
+            .bind(item.id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
     /// Puts claimed work back with a growing delay (30 s, 1 min, 2 min … up to an hour), or marks
     /// it failed after [`MAX_ATTEMPTS`].
     pub async fn retry_outbox(&self, item: &OutboxItem, error: &str) -> Result<()> {

@@ -420,7 +420,7 @@ async fn chat_reply(
             .meta
             .templates
             .iter()
-            .map(|tpl| (tpl.name.clone(), tpl.render(&i.folio.to_string())))
+            .map(|tpl| (tpl.name.clone(), tpl.render(&[i.folio.to_string()])))
             .collect()
     } else {
         vec![]

@@ -1,0 +1,69 @@
+//! Settings the staff edit in the console (the survey policy, indicator targets…), kept as
+//! JSON under a key. What the configuration file holds is per instance; what is here is shared
+//! by every instance of one database.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+
+use crate::Actor;
+use crate::audit::{Change, record};
+use crate::db::{Store, Tx};
+use crate::error::{Result, StoreError};
+
+/// Setting keys.
+pub mod key {
+    pub const SURVEY_POLICY: &str = "survey_policy";
+}
+
+pub(crate) async fn setting_in<T: DeserializeOwned + Default>(tx: &mut Tx, key: &str) -> Result<T> {
+    let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+        .bind(key.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    match row {
+        Some(r) => {
+            serde_json::from_str(&r.try_get::<String, _>("value")?).map_err(StoreError::corrupt)
+        }
+        None => Ok(T::default()),
+    }
+}
+
+impl Store {
+    /// A setting, or its default when never saved.
+    pub async fn setting<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T> {
+        let mut tx = self.begin().await?;
+        let value = setting_in(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
+    pub async fn save_setting<T: Serialize>(
+        &self,
+        actor: Actor<'_>,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        let json = serde_json::to_value(value).map_err(StoreError::corrupt)?;
+        let mut tx = self.begin().await?;
+        let before: Option<serde_json::Value> =
+            setting_in::<Option<serde_json::Value>>(&mut tx, key).await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key.to_string())
+        .bind(json.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let change = Change {
+            entity: atiende_domain::audit::EntityKind::Setting,
+            entity_id: key.to_string(),
+            action: "setting.update",
+            before,
+            after: Some(json),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
