@@ -24,6 +24,10 @@ pub enum Action {
     UserWrite,
     AuditRead,
     OutboxRead,
+    /// Survey settings and questionnaire (the quality owner's).
+    SurveyManage,
+    /// Low-score follow-ups (the CAP lead's).
+    SurveyFollowUp,
 }
 
 impl Role {
@@ -46,6 +50,8 @@ impl Role {
             UserRead => matches!(self, Agent | CapLead | Admin),
             AuditRead => matches!(self, CapLead | Admin | QualityOwner | Management),
             OutboxRead => matches!(self, CapLead | Admin | QualityOwner),
+            SurveyManage => matches!(self, QualityOwner | Admin),
+            SurveyFollowUp => matches!(self, CapLead | Admin),
         }
     }
 }

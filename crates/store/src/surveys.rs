@@ -108,7 +108,7 @@ macro_rules! select_surveys {
 #[derive(Debug, Clone)]
 pub enum SurveyLink {
     Open {
-        survey: Survey,
+        survey: Box<Survey>,
         questions: Vec<Question>,
     },
     Answered,
@@ -430,7 +430,7 @@ impl Store {
         } else {
             let q = questionnaire_in(&mut tx, survey.questionnaire_version).await?;
             SurveyLink::Open {
-                survey,
+                survey: Box::new(survey),
                 questions: q.questions,
             }
         };

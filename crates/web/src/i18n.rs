@@ -34,6 +34,15 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "answer" => ("respuesta", "answer"),
         "user_id" => ("agente", "agent"),
         "template" => ("plantilla", "template"),
+        "questions" => ("preguntas", "questions"),
+        "key" => ("clave de la pregunta", "question key"),
+        "label" => ("texto de la pregunta", "question text"),
+        "delay_hours" => ("horas después del cierre", "hours after closing"),
+        "min_days_between" => ("días entre encuestas", "days between surveys"),
+        "expiry_days" => ("vigencia del enlace", "link validity"),
+        "low_score_threshold" => ("calificación de seguimiento", "follow-up score"),
+        "note" => ("nota", "note"),
+        "overall" | "clarity" | "speed" | "resolved" | "comment" => ("respuesta", "answer"),
         "phone_extension" => ("extensión telefónica", "phone extension"),
         other => (other, other),
     };
@@ -73,6 +82,13 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "unknown_unit" => "La unidad indicada no existe.".into(),
         "unknown_template" => "Esa plantilla no está entre las aprobadas en la configuración.".into(),
+        "invalid_key" => "La clave lleva solo minúsculas, números o guion bajo (máximo 40).".into(),
+        "duplicate_key" => "Dos preguntas tienen la misma clave.".into(),
+        "overall_scale_required" => {
+            "El cuestionario debe conservar la pregunta obligatoria «overall» con escala del 1 al 5.".into()
+        }
+        "between_1_and_20" => "El cuestionario lleva de 1 a 20 preguntas.".into(),
+        "out_of_range" => format!("{label}: valor fuera del intervalo permitido."),
         "unknown_user" => "El agente indicado no existe o está deshabilitado.".into(),
         "invalid_login" => "El usuario de acceso lleva de 2 a 64 letras, números o . _ - @.".into(),
         "password_too_short" => "La contraseña debe tener al menos 10 caracteres.".into(),

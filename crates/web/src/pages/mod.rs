@@ -12,8 +12,10 @@ pub mod incident;
 pub mod leads;
 pub mod login;
 pub mod public;
+pub mod quality;
 pub mod queue;
 pub mod register;
+pub mod survey;
 
 use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(public::router())
+        .merge(survey::router())
         .merge(queue::router())
         .merge(register::router())
         .merge(incident::router())
@@ -42,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(email::router())
         .merge(leads::router())
         .merge(calls::router())
+        .merge(quality::router())
         .merge(admin::router())
         .merge(events::router())
         .merge(assets::router())
@@ -69,6 +73,8 @@ impl Ctx {
             "answer" => Action::DerivationAnswer,
             "users" => Action::UserWrite,
             "units" => Action::UnitWrite,
+            "quality" => Action::SurveyManage,
+            "follow_up" => Action::SurveyFollowUp,
             _ => return false,
         };
         self.user.may(action)

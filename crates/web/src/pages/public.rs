@@ -59,7 +59,7 @@ struct BuzonPage {
     folio: Option<String>,
 }
 
-fn with_form_cookie(mut response: Response, token: &str) -> Response {
+pub(super) fn with_form_cookie(mut response: Response, token: &str) -> Response {
     let cookie = format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=7200");
     if let Ok(v) = header::HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -68,7 +68,7 @@ fn with_form_cookie(mut response: Response, token: &str) -> Response {
 }
 
 /// The per-address rate limit, then the form token; a refusal carries its status and sentence.
-fn admit(
+pub(super) fn admit(
     state: &AppState,
     headers: &HeaderMap,
     key: &str,

@@ -6,4 +6,5 @@ mod public;
 mod roles;
 mod sessions;
 mod story;
+mod surveys;
 mod webhooks;

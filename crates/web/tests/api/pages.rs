@@ -115,6 +115,7 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
             &[Role::CapLead, Role::Management, Role::Admin],
         ),
         ("/llamadas", &[Role::Agent, Role::CapLead, Role::Admin]),
+        ("/calidad/encuesta", &[Role::QualityOwner, Role::Admin]),
         ("/admin", &[Role::Admin]),
         (
             "/preferencias",
@@ -181,6 +182,9 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/admin/temas/1".into(),
         "/admin/buzones".into(),
         "/llamadas/1/devuelta".into(),
+        "/calidad/encuesta/ajustes".into(),
+        "/calidad/encuesta/preguntas".into(),
+        "/responsables/seguimiento/1".into(),
     ];
     for form in forms {
         let missing = app

@@ -18,7 +18,7 @@ atiende_store::on_both_engines!(
 );
 
 /// Opens a public page and returns its form token and cookie.
-async fn open(app: &TestApp, path: &str) -> (String, String) {
+pub async fn open(app: &TestApp, path: &str) -> (String, String) {
     let reply = app.call(Method::GET, path, &Auth::None, None).await;
     let cookie = reply
         .headers
@@ -39,7 +39,7 @@ async fn open(app: &TestApp, path: &str) -> (String, String) {
     (token, cookie)
 }
 
-async fn post(app: &TestApp, path: &str, body: &str) -> Reply {
+pub async fn post(app: &TestApp, path: &str, body: &str) -> Reply {
     let (token, cookie) = open(app, path).await;
     let body = format!("_csrf={token}&{body}");
     let mut req = axum::http::Request::builder()
@@ -67,7 +67,7 @@ async fn post(app: &TestApp, path: &str, body: &str) -> Reply {
     }
 }
 
-fn text(r: &Reply) -> &str {
+pub fn text(r: &Reply) -> &str {
     r.json.as_str().unwrap_or("")
 }
 
