@@ -1,0 +1,143 @@
+//! The worker's survey job: it waits for the delay after closing, then queues the invitation,
+//! and several workers never invite twice.
+
+use std::time::Duration;
+
+use atiende_channels::meta::MetaConfig;
+use atiende_channels::worker::{WorkerConfig, send_surveys};
+use atiende_domain::classification::{Channel, IncidentType, UserType};
+use atiende_domain::contact::ContactInput;
+use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
+use atiende_domain::survey::SurveyPolicy;
+use atiende_store::testing::TestDb;
+use atiende_store::{Actor, Engine};
+
+fn config() -> WorkerConfig {
+    WorkerConfig {
+        base_url: "https://cap.example.mx".into(),
+        interval: Duration::from_secs(1),
+        owner: "test".into(),
+        meta: MetaConfig::default(),
+    }
+}
+
+async fn closed_incident(db: &TestDb) -> atiende_domain::ids::IncidentId {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let mailbox = atiende_store::email::MailboxSettings {
+        name: "CAP".into(),
+        address: "cap@udgvirtual.example".into(),
+        channel: Channel::Email,
+        imap_host: String::new(),
+        imap_port: 993,
+        imap_security: "tls".into(),
+        imap_user: String::new(),
+        imap_password: String::new(),
+        imap_folder: "INBOX".into(),
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: 2525,
+        smtp_security: "plain".into(),
+        smtp_user: String::new(),
+        smtp_password: String::new(),
+        acknowledge: true,
+        active: true,
+    };
+    db.save_mailbox(Actor::System, &mailbox)
+        .await
+        .expect("mailbox");
+    let admin = db.user_by_login("admin").await.expect("admin");
+    let contact = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Luis Pérez".into()),
+                emails: Some(vec!["luis@alumnos.udg.example".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let i = db
+        .create_incident(
+            Actor::Staff(&admin),
+            NewIncidentInput {
+                channel: Channel::Phone,
+                contact_id: Some(contact.id),
+                subject: "Credencial".into(),
+                body: String::new(),
+                user_type: Some(UserType::Student),
+                incident_type: Some(IncidentType::Question),
+                topic_id: None,
+                critical: false,
+                assigned_to: Some(admin.id),
+                received_at: None,
+            },
+        )
+        .await
+        .expect("incident");
+    db.classify_incident(Actor::Staff(&admin), i.id, &ClassifyInput::default())
+        .await
+        .expect("classify");
+    db.close_incident(Actor::Staff(&admin), i.id, Some("Se indicó el trámite."))
+        .await
+        .expect("close");
+    i.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invitation_waits_for_the_delay_after_closing() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let id = closed_incident(&db).await;
+    assert_eq!(
+        send_surveys(&db, &config()).await,
+        0,
+        "the default delay is an hour"
+    );
+    let job = db.outbox(Some(id), 10).await.expect("outbox");
+    let due = job.iter().find(|o| o.kind == "survey_due").expect("job");
+    assert_eq!(due.status, "pending");
+    assert_eq!(due.attempts, 0, "waiting is not a failed attempt");
+    assert!(due.run_after > chrono::Utc::now() + chrono::Duration::minutes(50));
+    assert!(db.surveys(5).await.expect("surveys").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_invite_once() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let id = closed_incident(&db).await;
+    let now = SurveyPolicy {
+        delay_hours: 0,
+        ..Default::default()
+    };
+    db.save_setting(Actor::System, "survey_policy", &now)
+        .await
+        .expect("policy");
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let store = db.store.clone();
+        workers.push(tokio::spawn(async move {
+            send_surveys(&store, &config()).await
+        }));
+    }
+    let mut handled = 0;
+    for w in workers {
+        handled += w.await.expect("worker");
+    }
+    assert_eq!(handled, 1);
+    let emails: Vec<_> = db
+        .outbox(Some(id), 20)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|o| o.kind == "email_send")
+        .collect();
+    assert_eq!(emails.len(), 1);
+    assert!(
+        emails[0].payload["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("https://cap.example.mx/encuesta/")
+    );
+    assert_eq!(db.surveys(5).await.expect("surveys").len(), 1);
+}
