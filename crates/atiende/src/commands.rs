@@ -254,6 +254,13 @@ pub async fn backup(config: &Config, file: &Path) -> Result<()> {
     Ok(())
 }
 
+pub async fn rebuild_indicators(config: &Config) -> Result<()> {
+    let store = open_store(config).await?;
+    let n = store.rebuild_indicators(true).await?;
+    println!("indicators recounted from {n} incidents");
+    Ok(())
+}
+
 pub async fn demo(config: &Config, incidents: usize, seed: u64, password: &str) -> Result<()> {
     let store = open_store(config).await?;
     let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());

@@ -45,6 +45,9 @@ enum Command {
     Backup { file: PathBuf },
     /// Print the effective configuration, secrets hidden.
     Config,
+    /// Recount the indicator rollups of every incident from scratch (after an import or a
+    /// change of the first-contact window).
+    RebuildIndicators,
     /// Load demo data (staff, contacts and incidents in Spanish) to try atiende out.
     Demo {
         #[arg(long, default_value_t = 300)]
@@ -78,6 +81,7 @@ fn main() -> Result<()> {
                 seed,
                 password,
             } => commands::demo(&config, incidents, seed, &password).await,
+            Command::RebuildIndicators => commands::rebuild_indicators(&config).await,
             Command::Config => {
                 print!("{}", config.redacted());
                 Ok(())

@@ -26,8 +26,17 @@ pub fn init_logging(config: &Config) {
 pub async fn open_store(config: &Config) -> Result<Store> {
     let store = Store::connect(&config.database_url, config.time_zone()?)
         .await
-        .with_context(|| format!("connecting to {}", config.redacted_database_url()))?;
+        .with_context(|| format!("connecting to {}", config.redacted_database_url()))?
+        .with_reopen_window(config.reopen_window_days);
     store.migrate().await.context("applying migrations")?;
+    // Incidents from before the rollups (or written by an older version) are counted in once.
+    let counted = store
+        .rebuild_indicators(false)
+        .await
+        .context("counting incidents into the indicators")?;
+    if counted > 0 {
+        tracing::info!(incidents = counted, "indicator rollups brought up to date");
+    }
     Ok(store)
 }
 

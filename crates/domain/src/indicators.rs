@@ -1,8 +1,13 @@
-//! Indicator definitions that depend only on an incident's own history (SPEC "Definitions").
+//! The quality system's indicators (SPEC "Quality indicators" and "Definitions"): what each
+//! one measures, the facts one incident contributes to them, and how a period's rollup turns
+//! into values compared with their targets.
 
 use chrono::Duration;
+use serde::{Deserialize, Serialize};
 
+use crate::classification::{Lang, coded_enum};
 use crate::incident::{EntryKind, Incident, Status, TimelineEntry};
+use crate::period::Periodicity;
 
 /// Default window after closing in which a reopening cancels first-contact resolution.
 pub const DEFAULT_REOPEN_WINDOW_DAYS: i64 = 7;
@@ -38,6 +43,296 @@ pub fn first_contact_resolution(
     first_close.is_some()
 }
 
+/// The rollup counters one incident adds to its month (and to each breakdown it falls in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub incidents: i64,
+    pub closed: i64,
+    /// Closed at first contact (see [`first_contact_resolution`]).
+    pub fcr: i64,
+    pub derived: i64,
+    pub complaints: i64,
+    pub surveys_sent: i64,
+    pub surveys_answered: i64,
+    /// Answered surveys with an overall score of 4 or 5.
+    pub satisfied: i64,
+    /// Sum of overall scores, for the mean.
+    pub score_sum: i64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.incidents += o.incidents;
+        self.closed += o.closed;
+        self.fcr += o.fcr;
+        self.derived += o.derived;
+        self.complaints += o.complaints;
+        self.surveys_sent += o.surveys_sent;
+        self.surveys_answered += o.surveys_answered;
+        self.satisfied += o.satisfied;
+        self.score_sum += o.score_sum;
+    }
+
+    pub fn negated(&self) -> Counters {
+        Counters {
+            incidents: -self.incidents,
+            closed: -self.closed,
+            fcr: -self.fcr,
+            derived: -self.derived,
+            complaints: -self.complaints,
+            surveys_sent: -self.surveys_sent,
+            surveys_answered: -self.surveys_answered,
+            satisfied: -self.satisfied,
+            score_sum: -self.score_sum,
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+}
+
+coded_enum!(
+    /// What a rollup row is broken down by; `Total` is the whole month.
+    Dimension {
+        Total = "total", "Total", "Total";
+        Channel = "channel", "Medio", "Channel";
+        UserType = "user_type", "Tipo de usuario", "User type";
+        IncidentType = "incident_type", "Tipo de incidencia", "Incident type";
+        Topic = "topic", "Tema", "Topic";
+        Unit = "unit", "Unidad", "Unit";
+        Agent = "agent", "Agente", "Agent";
+    }
+);
+
+coded_enum!(
+    /// Durations kept as histograms for medians and percentiles.
+    DurationMetric {
+        FirstResponse = "first_response", "Tiempo a la primera respuesta", "Time to first response";
+        Close = "close", "Tiempo al cierre", "Time to close";
+    }
+);
+
+/// What one incident contributes to the indicators of the month it was received in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentFacts {
+    /// `yyyymm` of reception, in the institution's time zone.
+    pub month: i64,
+    pub channel: String,
+    pub user_type: Option<String>,
+    pub incident_type: Option<String>,
+    pub topic_id: Option<i64>,
+    /// The unit of the latest derivation.
+    pub unit_id: Option<i64>,
+    pub agent_id: Option<i64>,
+    pub counters: Counters,
+    /// Milliseconds from reception to the first response, and to the (last) closing.
+    pub first_response_ms: Option<i64>,
+    pub close_ms: Option<i64>,
+}
+
+impl IncidentFacts {
+    /// The rollup rows this incident counts in: the month's total and one per breakdown.
+    pub fn keys(&self) -> Vec<(Dimension, String)> {
+        let mut keys = vec![
+            (Dimension::Total, String::new()),
+            (Dimension::Channel, self.channel.clone()),
+        ];
+        let mut push = |d, v: Option<String>| keys.push((d, v.unwrap_or_default()));
+        push(Dimension::UserType, self.user_type.clone());
+        push(Dimension::IncidentType, self.incident_type.clone());
+        push(Dimension::Topic, self.topic_id.map(|t| t.to_string()));
+        push(Dimension::Unit, self.unit_id.map(|t| t.to_string()));
+        push(Dimension::Agent, self.agent_id.map(|t| t.to_string()));
+        keys
+    }
+
+    pub fn durations(&self) -> Vec<(DurationMetric, i64)> {
+        [
+            (DurationMetric::FirstResponse, self.first_response_ms),
+            (DurationMetric::Close, self.close_ms),
+        ]
+        .into_iter()
+        .filter_map(|(m, d)| d.map(|d| (m, duration_bucket(d))))
+        .collect()
+    }
+}
+
+/// Durations are kept in minutes: to the minute for two days, then to ten minutes for a month,
+/// then to the hour. Percentiles are exact at that resolution.
+pub fn duration_bucket(ms: i64) -> i64 {
+    let minutes = ms.max(0) / 60_000;
+    match minutes {
+        m if m < 2 * 24 * 60 => m,
+        m if m < 30 * 24 * 60 => m - m % 10,
+        m => m - m % 60,
+    }
+}
+
+/// The p-th percentile (0 < p <= 100) of a histogram of `(value, count)` sorted by value, by
+/// the nearest-rank method: the smallest value with at least p % of the observations at or
+/// below it.
+pub fn percentile(histogram: &[(i64, i64)], p: f64) -> Option<i64> {
+    let total: i64 = histogram.iter().map(|(_, n)| (*n).max(0)).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((p / 100.0) * total as f64).ceil().max(1.0) as i64;
+    let mut seen = 0;
+    for (value, n) in histogram {
+        seen += (*n).max(0);
+        if seen >= rank {
+            return Some(*value);
+        }
+    }
+    histogram.last().map(|(v, _)| *v)
+}
+
+coded_enum!(
+    /// The built-in indicators.
+    IndicatorKind {
+        SatisfactionIndex = "satisfaction_index", "Índice de satisfacción", "Satisfaction index";
+        SurveyResponseRate = "survey_response_rate", "Tasa de respuesta de encuestas", "Survey response rate";
+        FirstContactResolution = "first_contact_resolution", "Resolución al primer contacto", "First-contact resolution";
+        DerivationRate = "derivation_rate", "Tasa de derivación", "Derivation rate";
+        FirstResponseMedian = "first_response_median", "Primera respuesta (mediana)", "First response (median)";
+        FirstResponseP90 = "first_response_p90", "Primera respuesta (percentil 90)", "First response (90th percentile)";
+        CloseMedian = "close_median", "Tiempo al cierre (mediana)", "Time to close (median)";
+        CloseP90 = "close_p90", "Tiempo al cierre (percentil 90)", "Time to close (90th percentile)";
+        Complaints = "complaints", "Quejas", "Complaints";
+        Incidents = "incidents", "Incidentes recibidos", "Incidents received";
+    }
+);
+
+/// How a value reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Percent,
+    Hours,
+    Count,
+}
+
+impl IndicatorKind {
+    pub fn unit(self) -> Unit {
+        use IndicatorKind::*;
+        match self {
+            SatisfactionIndex | SurveyResponseRate | FirstContactResolution | DerivationRate => {
+                Unit::Percent
+            }
+            FirstResponseMedian | FirstResponseP90 | CloseMedian | CloseP90 => Unit::Hours,
+            Complaints | Incidents => Unit::Count,
+        }
+    }
+
+    /// Whether meeting the target means being at or above it (else at or below).
+    pub fn higher_is_better(self) -> bool {
+        use IndicatorKind::*;
+        matches!(
+            self,
+            SatisfactionIndex | SurveyResponseRate | FirstContactResolution | Incidents
+        )
+    }
+
+    /// What the indicator measures, in the procedure's words.
+    pub fn definition(self, lang: Lang) -> &'static str {
+        use IndicatorKind::*;
+        match (self, lang) {
+            (SatisfactionIndex, Lang::Es) => {
+                "Encuestas respondidas con satisfacción general de 4 o 5, entre encuestas respondidas (%)."
+            }
+            (SurveyResponseRate, Lang::Es) => "Encuestas respondidas entre encuestas enviadas (%).",
+            (FirstContactResolution, Lang::Es) => {
+                "Incidentes cerrados por el CAP sin derivar y sin reabrir en la ventana, entre incidentes cerrados (%)."
+            }
+            (DerivationRate, Lang::Es) => {
+                "Incidentes derivados a una unidad entre incidentes recibidos (%)."
+            }
+            (FirstResponseMedian | FirstResponseP90, Lang::Es) => {
+                "Horas de la recepción a la primera respuesta o intervención registrada."
+            }
+            (CloseMedian | CloseP90, Lang::Es) => "Horas de la recepción al cierre.",
+            (Complaints, Lang::Es) => "Quejas recibidas en el periodo.",
+            (Incidents, Lang::Es) => "Incidentes recibidos en el periodo.",
+            (SatisfactionIndex, Lang::En) => {
+                "Answered surveys with overall satisfaction 4 or 5, over answered surveys (%)."
+            }
+            (SurveyResponseRate, Lang::En) => "Answered surveys over surveys sent (%).",
+            (FirstContactResolution, Lang::En) => {
+                "Incidents closed by the CAP without derivation nor reopening in the window, over closed incidents (%)."
+            }
+            (DerivationRate, Lang::En) => {
+                "Incidents derived to a unit over incidents received (%)."
+            }
+            (FirstResponseMedian | FirstResponseP90, Lang::En) => {
+                "Hours from reception to the first answer or intervention recorded."
+            }
+            (CloseMedian | CloseP90, Lang::En) => "Hours from reception to closing.",
+            (Complaints, Lang::En) => "Complaints received in the period.",
+            (Incidents, Lang::En) => "Incidents received in the period.",
+        }
+    }
+
+    /// The value over a period's total counters and duration histograms (minutes).
+    pub fn value(
+        self,
+        c: &Counters,
+        first_response: &[(i64, i64)],
+        close: &[(i64, i64)],
+    ) -> Option<f64> {
+        use IndicatorKind::*;
+        let pct = |n: i64, d: i64| (d > 0).then(|| 100.0 * n as f64 / d as f64);
+        let hours = |m: Option<i64>| m.map(|m| m as f64 / 60.0);
+        match self {
+            SatisfactionIndex => pct(c.satisfied, c.surveys_answered),
+            SurveyResponseRate => pct(c.surveys_answered, c.surveys_sent),
+            FirstContactResolution => pct(c.fcr, c.closed),
+            DerivationRate => pct(c.derived, c.incidents),
+            FirstResponseMedian => hours(percentile(first_response, 50.0)),
+            FirstResponseP90 => hours(percentile(first_response, 90.0)),
+            CloseMedian => hours(percentile(close, 50.0)),
+            CloseP90 => hours(percentile(close, 90.0)),
+            Complaints => Some(c.complaints as f64),
+            Incidents => Some(c.incidents as f64),
+        }
+    }
+}
+
+/// A target the quality owner set for an indicator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub indicator: IndicatorKind,
+    /// The meta: a percentage, hours or a count, as the indicator reads.
+    pub target: f64,
+    pub periodicity: Periodicity,
+    pub responsible: String,
+}
+
+impl Target {
+    pub fn met_by(&self, value: f64) -> bool {
+        if self.indicator.higher_is_better() {
+            value >= self.target
+        } else {
+            value <= self.target
+        }
+    }
+}
+
+/// The targets in force; an indicator has at most one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    pub targets: Vec<Target>,
+}
+
+impl Targets {
+    pub fn of(&self, kind: IndicatorKind) -> Option<&Target> {
+        self.targets.iter().find(|t| t.indicator == kind)
+    }
+
+    pub fn set(&mut self, target: Target) {
+        self.targets.retain(|t| t.indicator != target.indicator);
+        self.targets.push(target);
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +422,67 @@ mod tests {
             reclose,
         ];
         assert!(first_contact_resolution(&closed(), &late, 7));
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        // 1, 2, 3, 4, 10 minutes.
+        let h = [(1, 1), (2, 1), (3, 1), (4, 1), (10, 1)];
+        assert_eq!(percentile(&h, 50.0), Some(3));
+        assert_eq!(percentile(&h, 90.0), Some(10));
+        // 20 observations: 18 at 5 minutes, 2 at 60.
+        let h = [(5, 18), (60, 2)];
+        assert_eq!(percentile(&h, 90.0), Some(5));
+        assert_eq!(percentile(&h, 95.0), Some(60));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn durations_are_kept_to_the_minute_then_coarser() {
+        assert_eq!(duration_bucket(59_999), 0);
+        assert_eq!(duration_bucket(90 * 60_000 + 59_000), 90);
+        assert_eq!(duration_bucket((3 * 24 * 60 + 7) * 60_000), 3 * 24 * 60);
+        assert_eq!(duration_bucket((40 * 24 * 60 + 59) * 60_000), 40 * 24 * 60);
+    }
+
+    #[test]
+    fn rates_divide_by_what_they_are_rates_of() {
+        let c = Counters {
+            incidents: 10,
+            closed: 8,
+            fcr: 6,
+            derived: 2,
+            complaints: 1,
+            surveys_sent: 5,
+            surveys_answered: 4,
+            satisfied: 3,
+            score_sum: 16,
+        };
+        let v = |k: IndicatorKind| k.value(&c, &[(30, 1), (90, 1)], &[]);
+        assert_eq!(v(IndicatorKind::SatisfactionIndex), Some(75.0));
+        assert_eq!(v(IndicatorKind::SurveyResponseRate), Some(80.0));
+        assert_eq!(v(IndicatorKind::FirstContactResolution), Some(75.0));
+        assert_eq!(v(IndicatorKind::DerivationRate), Some(20.0));
+        assert_eq!(v(IndicatorKind::FirstResponseMedian), Some(0.5));
+        assert_eq!(v(IndicatorKind::CloseMedian), None);
+        assert_eq!(
+            IndicatorKind::SatisfactionIndex.value(&Counters::default(), &[], &[]),
+            None,
+            "no answers, no index"
+        );
+    }
+
+    #[test]
+    fn a_target_is_met_from_the_right_side() {
+        let t = |indicator, target| Target {
+            indicator,
+            target,
+            periodicity: Periodicity::Semester,
+            responsible: "Calidad".into(),
+        };
+        assert!(t(IndicatorKind::SatisfactionIndex, 90.0).met_by(92.0));
+        assert!(!t(IndicatorKind::SatisfactionIndex, 90.0).met_by(89.9));
+        assert!(t(IndicatorKind::CloseMedian, 24.0).met_by(20.0));
+        assert!(!t(IndicatorKind::Complaints, 5.0).met_by(6.0));
     }
 }

@@ -14,7 +14,8 @@
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
-//! - [`calendar`]: local days and periods in the institution's time zone;
+//! - [`calendar`]: local days in the institution's time zone; [`period`]: months, quarters,
+//!   semesters and years of measurement;
 //! - [`audit`], [`user`], [`unit`], [`ids`], [`error`].
 
 pub mod access;
@@ -31,6 +32,7 @@ pub mod ids;
 pub mod incident;
 pub mod indicators;
 pub mod messaging;
+pub mod period;
 pub mod survey;
 pub mod unit;
 pub mod user;

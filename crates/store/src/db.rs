@@ -37,6 +37,8 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     pub(crate) tz: chrono_tz::Tz,
+    /// Days after closing in which a reopening cancels first-contact resolution.
+    pub(crate) reopen_window_days: i64,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -60,6 +62,7 @@ impl Store {
                     write,
                     read,
                     tz,
+                    reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                 }
             }
             Engine::Postgres => {
@@ -73,6 +76,7 @@ impl Store {
                     write: pool.clone(),
                     read: pool,
                     tz,
+                    reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                 }
             }
         };
@@ -85,6 +89,13 @@ impl Store {
 
     pub fn time_zone(&self) -> chrono_tz::Tz {
         self.tz
+    }
+
+    /// Sets the first-contact-resolution window the indicators are kept with (every instance
+    /// of one database should use the same).
+    pub fn with_reopen_window(mut self, days: i64) -> Store {
+        self.reopen_window_days = days.max(0);
+        self
     }
 
     pub(crate) fn reader(&self) -> &AnyPool {

@@ -617,6 +617,7 @@ impl Store {
                     "El usuario respondió por correo.",
                 )
                 .await?;
+                self.refresh_facts(&mut tx, incident).await?;
             }
             let data =
                 serde_json::json!({ "message_id": email.message_id, "from": email.from_address });

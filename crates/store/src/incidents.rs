@@ -26,7 +26,7 @@ use crate::error::{Result, StoreError};
 use crate::outbox::{self, kind};
 use crate::units::{unit_in_tx, unit_of_kind};
 
-fn incident_from_row(row: &AnyRow) -> Result<Incident> {
+pub(crate) fn incident_from_row(row: &AnyRow) -> Result<Incident> {
     let folio: String = row.try_get("folio")?;
     Ok(Incident {
         id: IncidentId(row.try_get("id")?),
@@ -51,7 +51,7 @@ fn incident_from_row(row: &AnyRow) -> Result<Incident> {
     })
 }
 
-fn entry_from_row(row: &AnyRow) -> Result<TimelineEntry> {
+pub(crate) fn entry_from_row(row: &AnyRow) -> Result<TimelineEntry> {
     let data: String = row.try_get("data")?;
     Ok(TimelineEntry {
         id: EntryId(row.try_get("id")?),
@@ -567,6 +567,7 @@ impl Store {
             after: snapshot(&incident),
         };
         record(tx, actor, change).await?;
+        self.refresh_facts(tx, incident.id).await?;
         Ok((incident, entry))
     }
 
@@ -773,6 +774,7 @@ impl Store {
             incident_change("incident.classify", &before, &after),
         )
         .await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -862,6 +864,7 @@ impl Store {
             after: Some(serde_json::json!({ "entry_id": entry_id, "kind": kind, "body": body })),
         };
         record(&mut tx, actor, change).await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok(TimelineEntry {
             id: entry_id,
@@ -905,6 +908,7 @@ impl Store {
             incident_change("incident.close", &before, &after),
         )
         .await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -920,6 +924,7 @@ impl Store {
         v.finish()?;
         let mut tx = self.begin().await?;
         let after = reopen_in(&mut tx, self.engine(), actor, id, &reason).await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -963,6 +968,7 @@ impl Store {
             incident_change("incident.assign", &before, &after),
         )
         .await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1016,6 +1022,7 @@ impl Store {
             after: Some(serde_json::json!({ "incident": after, "derivation": derivation })),
         };
         record(&mut tx, actor, change).await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, derivation))
     }
@@ -1085,6 +1092,7 @@ impl Store {
             after: snapshot(&answered),
         };
         record(&mut tx, actor, change).await?;
+        self.refresh_facts(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, answered))
     }

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod email;
 pub mod error;
 pub mod incidents;
+pub mod indicators;
 pub mod migrate;
 pub mod outbox;
 pub mod seed;

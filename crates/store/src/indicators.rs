@@ -1,0 +1,297 @@
+//! Indicator rollups, kept in step with every change of an incident: each write recomputes the
+//! incident's facts and moves its contribution in the monthly counters and duration
+//! histograms, so a dashboard reads a few hundred rows per month of its period — never the
+//! incidents — whatever the size of the history.
+
+use std::collections::BTreeMap;
+
+use atiende_domain::classification::IncidentType;
+use atiende_domain::ids::IncidentId;
+use atiende_domain::incident::{EntryKind, Status};
+use atiende_domain::indicators::{
+    Counters, Dimension, DurationMetric, IncidentFacts, first_contact_resolution,
+};
+use atiende_domain::period::month_key;
+use sqlx::Row;
+
+use crate::db::{Store, Tx, ms};
+use crate::error::{Result, StoreError};
+use crate::incidents::{entry_from_row, incident_from_row};
+
+/// A period's rollup: totals, breakdowns and duration histograms (minutes, ascending).
+#[derive(Debug, Clone, Default)]
+pub struct PeriodRollup {
+    pub totals: Counters,
+    pub breakdowns: BTreeMap<&'static str, Vec<(String, Counters)>>,
+    pub first_response: Vec<(i64, i64)>,
+    pub close: Vec<(i64, i64)>,
+}
+
+impl PeriodRollup {
+    pub fn breakdown(&self, dimension: Dimension) -> &[(String, Counters)] {
+        self.breakdowns
+            .get(dimension.code())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+fn counters_from_row(r: &sqlx::any::AnyRow) -> Result<Counters> {
+    let get = |c: &str| -> Result<i64> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+    Ok(Counters {
+        incidents: get("incidents")?,
+        closed: get("closed")?,
+        fcr: get("fcr")?,
+        derived: get("derived")?,
+        complaints: get("complaints")?,
+        surveys_sent: get("surveys_sent")?,
+        surveys_answered: get("surveys_answered")?,
+        satisfied: get("satisfied")?,
+        score_sum: get("score_sum")?,
+    })
+}
+
+impl Store {
+    /// Recomputes one incident's facts inside the transaction that changed it and moves its
+    /// contribution in the rollups. Deltas are applied in key order so that two transactions
+    /// never lock the same rollup rows in opposite orders.
+    pub(crate) async fn refresh_facts(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(&mut **tx)
+            .await?;
+        let incident = incident_from_row(&row)?;
+        let timeline = sqlx::query(
+            "SELECT * FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3) ORDER BY id",
+        )
+        .bind(id.0)
+        .bind(EntryKind::StatusChange.code())
+        .bind(EntryKind::Derivation.code())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(entry_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let unit: Option<i64> = sqlx::query(
+            "SELECT unit_id FROM derivations WHERE incident_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| r.try_get("unit_id"))
+        .transpose()?;
+        let survey =
+            sqlx::query("SELECT sent_at, answered_at, overall FROM surveys WHERE incident_id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let (sent, answered, overall) = match survey {
+            Some(r) => (
+                r.try_get::<Option<i64>, _>("sent_at")?.is_some(),
+                r.try_get::<Option<i64>, _>("answered_at")?.is_some(),
+                r.try_get::<Option<i64>, _>("overall")?,
+            ),
+            None => (false, false, None),
+        };
+        let closed = incident.status == Status::Closed;
+        let fcr = first_contact_resolution(&incident, &timeline, self.reopen_window_days);
+        let counters = Counters {
+            incidents: 1,
+            closed: i64::from(closed),
+            fcr: i64::from(fcr),
+            derived: i64::from(unit.is_some()),
+            complaints: i64::from(incident.incident_type == Some(IncidentType::Complaint)),
+            surveys_sent: i64::from(sent),
+            surveys_answered: i64::from(answered),
+            satisfied: i64::from(answered && overall.is_some_and(|o| o >= 4)),
+            score_sum: if answered { overall.unwrap_or(0) } else { 0 },
+        };
+        let received = ms(incident.received_at);
+        let facts = IncidentFacts {
+            month: month_key(incident.received_at, self.tz),
+            channel: incident.channel.code().to_string(),
+            user_type: incident.user_type.map(|t| t.code().to_string()),
+            incident_type: incident.incident_type.map(|t| t.code().to_string()),
+            topic_id: incident.topic_id.map(|t| t.0),
+            unit_id: unit,
+            agent_id: incident.assigned_to.map(|u| u.0),
+            counters,
+            first_response_ms: incident.first_response_at.map(|t| ms(t) - received),
+            close_ms: incident
+                .closed_at
+                .filter(|_| closed)
+                .map(|t| ms(t) - received),
+        };
+        let old: Option<IncidentFacts> =
+            sqlx::query("SELECT facts FROM incident_facts WHERE incident_id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| r.try_get::<String, _>("facts"))
+                .transpose()?
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(StoreError::corrupt)?;
+        if old.as_ref() == Some(&facts) {
+            return Ok(());
+        }
+        let mut counts: BTreeMap<(i64, &'static str, String), Counters> = BTreeMap::new();
+        let mut durations: BTreeMap<(&'static str, i64, i64), i64> = BTreeMap::new();
+        for (f, sign) in old.iter().map(|o| (o, -1)).chain([(&facts, 1)]) {
+            let c = if sign < 0 {
+                f.counters.negated()
+            } else {
+                f.counters
+            };
+            for (dim, value) in f.keys() {
+                counts
+                    .entry((f.month, dim.code(), value))
+                    .or_default()
+                    .add(&c);
+            }
+            for (metric, minutes) in f.durations() {
+                *durations
+                    .entry((metric.code(), f.month, minutes))
+                    .or_default() += sign;
+            }
+        }
+        for ((month, dim, value), c) in counts.into_iter().filter(|(_, c)| !c.is_zero()) {
+            sqlx::query(
+                "INSERT INTO indicator_rollup (month, dimension, value, incidents, closed, fcr, derived, complaints, surveys_sent, \
+                 surveys_answered, satisfied, score_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (month, dimension, value) DO UPDATE SET incidents = indicator_rollup.incidents + excluded.incidents, \
+                 closed = indicator_rollup.closed + excluded.closed, fcr = indicator_rollup.fcr + excluded.fcr, \
+                 derived = indicator_rollup.derived + excluded.derived, complaints = indicator_rollup.complaints + excluded.complaints, \
+                 surveys_sent = indicator_rollup.surveys_sent + excluded.surveys_sent, \
+                 surveys_answered = indicator_rollup.surveys_answered + excluded.surveys_answered, \
+                 satisfied = indicator_rollup.satisfied + excluded.satisfied, score_sum = indicator_rollup.score_sum + excluded.score_sum",
+            )
+            .bind(month)
+            .bind(dim)
+            .bind(value)
+            .bind(c.incidents)
+            .bind(c.closed)
+            .bind(c.fcr)
+            .bind(c.derived)
+            .bind(c.complaints)
+            .bind(c.surveys_sent)
+            .bind(c.surveys_answered)
+            .bind(c.satisfied)
+            .bind(c.score_sum)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for ((metric, month, minutes), n) in durations.into_iter().filter(|(_, n)| *n != 0) {
+            sqlx::query(
+                "INSERT INTO duration_rollup (metric, month, minutes, n) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (metric, month, minutes) DO UPDATE SET n = duration_rollup.n + excluded.n",
+            )
+            .bind(metric)
+            .bind(month)
+            .bind(minutes)
+            .bind(n)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let json = serde_json::to_string(&facts).map_err(StoreError::corrupt)?;
+        sqlx::query(
+            "INSERT INTO incident_facts (incident_id, month, facts) VALUES ($1, $2, $3) \
+             ON CONFLICT (incident_id) DO UPDATE SET month = excluded.month, facts = excluded.facts",
+        )
+        .bind(id.0)
+        .bind(facts.month)
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts incidents that have no facts yet (a database from before the rollups, or rows
+    /// written by an import) and counts them in; returns how many. With `all`, every incident
+    /// is recounted from scratch.
+    pub async fn rebuild_indicators(&self, all: bool) -> Result<u64> {
+        if all {
+            let mut tx = self.begin().await?;
+            for table in ["indicator_rollup", "duration_rollup", "incident_facts"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        let mut done = 0;
+        loop {
+            let ids: Vec<i64> = sqlx::query(
+                "SELECT i.id FROM incidents i LEFT JOIN incident_facts f ON f.incident_id = i.id \
+                 WHERE f.incident_id IS NULL ORDER BY i.id LIMIT 500",
+            )
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<std::result::Result<_, _>>()?;
+            if ids.is_empty() {
+                return Ok(done);
+            }
+            let mut tx = self.begin().await?;
+            for id in &ids {
+                self.refresh_facts(&mut tx, IncidentId(*id)).await?;
+            }
+            tx.commit().await?;
+            done += ids.len() as u64;
+        }
+    }
+
+    /// The rollup of the months `first..=last` (`yyyymm`).
+    pub async fn period_rollup(
+        &self,
+        first: i64,
+        last: i64,
+        breakdowns: bool,
+    ) -> Result<PeriodRollup> {
+        let mut out = PeriodRollup::default();
+        // SUM of BIGINT is NUMERIC on PostgreSQL: cast back.
+        let sql = "SELECT dimension, value, CAST(SUM(incidents) AS BIGINT) AS incidents, CAST(SUM(closed) AS BIGINT) AS closed, \
+             CAST(SUM(fcr) AS BIGINT) AS fcr, CAST(SUM(derived) AS BIGINT) AS derived, CAST(SUM(complaints) AS BIGINT) AS complaints, \
+             CAST(SUM(surveys_sent) AS BIGINT) AS surveys_sent, CAST(SUM(surveys_answered) AS BIGINT) AS surveys_answered, \
+             CAST(SUM(satisfied) AS BIGINT) AS satisfied, CAST(SUM(score_sum) AS BIGINT) AS score_sum \
+             FROM indicator_rollup WHERE month BETWEEN $1 AND $2 AND ($3 = 1 OR dimension = 'total') \
+             GROUP BY dimension, value ORDER BY dimension, value";
+        let rows = sqlx::query(sql)
+            .bind(first)
+            .bind(last)
+            .bind(i64::from(breakdowns))
+            .fetch_all(self.reader())
+            .await?;
+        for r in &rows {
+            let dim: String = r.try_get("dimension")?;
+            let c = counters_from_row(r)?;
+            match Dimension::from_code(&dim) {
+                Some(Dimension::Total) => out.totals = c,
+                Some(d) if !c.is_zero() => out
+                    .breakdowns
+                    .entry(d.code())
+                    .or_default()
+                    .push((r.try_get("value")?, c)),
+                _ => {}
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT metric, minutes, CAST(SUM(n) AS BIGINT) AS n FROM duration_rollup WHERE month BETWEEN $1 AND $2 \
+             GROUP BY metric, minutes HAVING SUM(n) > 0 ORDER BY metric, minutes",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(self.reader())
+        .await?;
+        for r in &rows {
+            let metric: String = r.try_get("metric")?;
+            let bucket = (r.try_get("minutes")?, r.try_get("n")?);
+            match DurationMetric::from_code(&metric) {
+                Some(DurationMetric::FirstResponse) => out.first_response.push(bucket),
+                Some(DurationMetric::Close) => out.close.push(bucket),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+}
