@@ -24,10 +24,12 @@ pub enum Action {
     UserWrite,
     AuditRead,
     OutboxRead,
-    /// Survey settings and questionnaire (the quality owner's).
-    SurveyManage,
+    /// The quality owner's settings: survey, questionnaire, indicator targets, nonconformity criteria.
+    QualityManage,
     /// Low-score follow-ups (the CAP lead's).
     SurveyFollowUp,
+    /// The indicators dashboard, exports and period report.
+    IndicatorRead,
 }
 
 impl Role {
@@ -50,8 +52,9 @@ impl Role {
             UserRead => matches!(self, Agent | CapLead | Admin),
             AuditRead => matches!(self, CapLead | Admin | QualityOwner | Management),
             OutboxRead => matches!(self, CapLead | Admin | QualityOwner),
-            SurveyManage => matches!(self, QualityOwner | Admin),
+            QualityManage => matches!(self, QualityOwner | Admin),
             SurveyFollowUp => matches!(self, CapLead | Admin),
+            IndicatorRead => matches!(self, QualityOwner | Admin | Management | CapLead),
         }
     }
 }

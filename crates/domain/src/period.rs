@@ -77,6 +77,22 @@ impl Period {
         }
     }
 
+    pub fn next(&self) -> Period {
+        let per_year = 12 / self.periodicity.months();
+        if self.index < per_year {
+            Period {
+                index: self.index + 1,
+                ..*self
+            }
+        } else {
+            Period {
+                year: self.year + 1,
+                index: 1,
+                ..*self
+            }
+        }
+    }
+
     /// This period and the `n - 1` before it, oldest first.
     pub fn trailing(&self, n: usize) -> Vec<Period> {
         let mut out = vec![*self];
@@ -191,6 +207,8 @@ mod tests {
         assert_eq!(s2.months(), (202607, 202612));
         assert_eq!(s2.previous().code(), "2026-S1");
         assert_eq!(s2.previous().previous().code(), "2025-S2");
+        assert_eq!(s2.next().code(), "2027-S1");
+        assert_eq!(s2.next().previous(), s2);
         let q1 = Period::parse("2026-Q1").expect("quarter");
         assert_eq!(q1.months(), (202601, 202603));
         let trail: Vec<String> = q1.trailing(3).iter().map(Period::code).collect();

@@ -14,6 +14,7 @@ use crate::error::{Result, StoreError};
 /// Setting keys.
 pub mod key {
     pub const SURVEY_POLICY: &str = "survey_policy";
+    pub const INDICATOR_TARGETS: &str = "indicator_targets";
 }
 
 pub(crate) async fn setting_in<T: DeserializeOwned + Default>(tx: &mut Tx, key: &str) -> Result<T> {

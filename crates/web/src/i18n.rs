@@ -82,6 +82,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "unknown_unit" => "La unidad indicada no existe.".into(),
         "unknown_template" => "Esa plantilla no está entre las aprobadas en la configuración.".into(),
+        "invalid_number" => format!("{label}: escriba un número (por ejemplo 90 o 12.5)."),
         "invalid_key" => "La clave lleva solo minúsculas, números o guion bajo (máximo 40).".into(),
         "duplicate_key" => "Dos preguntas tienen la misma clave.".into(),
         "overall_scale_required" => {

@@ -5,10 +5,12 @@
 pub mod admin;
 pub mod assets;
 pub mod calls;
+pub mod charts;
 pub mod contacts;
 pub mod email;
 pub mod events;
 pub mod incident;
+pub mod indicators;
 pub mod leads;
 pub mod login;
 pub mod public;
@@ -46,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(leads::router())
         .merge(calls::router())
         .merge(quality::router())
+        .merge(indicators::router())
         .merge(admin::router())
         .merge(events::router())
         .merge(assets::router())
@@ -73,8 +76,9 @@ impl Ctx {
             "answer" => Action::DerivationAnswer,
             "users" => Action::UserWrite,
             "units" => Action::UnitWrite,
-            "quality" => Action::SurveyManage,
+            "quality" => Action::QualityManage,
             "follow_up" => Action::SurveyFollowUp,
+            "indicators" => Action::IndicatorRead,
             _ => return false,
         };
         self.user.may(action)

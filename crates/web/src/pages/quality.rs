@@ -74,7 +74,7 @@ async fn show(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    page.require(Action::SurveyManage)?;
+    page.require(Action::QualityManage)?;
     let lang = page.user.language;
     let err = |e| PageError::from_app(e, lang);
     let policy: SurveyPolicy = state.store.setting(key::SURVEY_POLICY).await.map_err(err)?;
@@ -165,7 +165,7 @@ async fn save_policy(
     posted: Posted<PolicyForm>,
 ) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
-    page.require(Action::SurveyManage)?;
+    page.require(Action::QualityManage)?;
     let policy = SurveyPolicy {
         delay_hours: form.delay_hours,
         min_days_between: form.min_days_between,
@@ -215,7 +215,7 @@ async fn save_questions(
     posted: Posted<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
-    page.require(Action::SurveyManage)?;
+    page.require(Action::QualityManage)?;
     let result = state
         .store
         .save_questionnaire(Actor::Staff(&page.user), &questions_of(&form))

@@ -168,6 +168,28 @@ impl TestApp {
         .await
     }
 
+    /// A GET whose body is bytes (downloads).
+    pub async fn call_raw(&self, path: &str, auth: &Auth) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(Method::GET).uri(path);
+        if let Auth::Session { cookie, .. } = auth {
+            req = req.header(header::COOKIE, format!("atiende_session={cookie}"));
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, bytes.to_vec())
+    }
+
     pub async fn get(&self, path: &str, auth: &Auth) -> Reply {
         self.call(Method::GET, path, auth, None).await
     }

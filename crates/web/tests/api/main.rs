@@ -1,6 +1,7 @@
 //! The JSON API, called in process through the whole router, on both engines.
 
 mod helpers;
+mod indicators;
 mod pages;
 mod public;
 mod roles;

@@ -116,6 +116,24 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
         ),
         ("/llamadas", &[Role::Agent, Role::CapLead, Role::Admin]),
         ("/calidad/encuesta", &[Role::QualityOwner, Role::Admin]),
+        (
+            "/calidad/indicadores",
+            &[
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
+            "/calidad/reporte",
+            &[
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
         ("/admin", &[Role::Admin]),
         (
             "/preferencias",
@@ -185,6 +203,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/calidad/encuesta/ajustes".into(),
         "/calidad/encuesta/preguntas".into(),
         "/responsables/seguimiento/1".into(),
+        "/calidad/metas".into(),
     ];
     for form in forms {
         let missing = app

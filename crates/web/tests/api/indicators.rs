@@ -1,0 +1,222 @@
+//! The indicators dashboard, targets, exports (read back as a spreadsheet) and the period
+//! report, through the router, on both engines.
+
+use std::io::Cursor;
+
+use atiende_domain::classification::{Channel, IncidentType, UserType};
+use atiende_domain::contact::ContactInput;
+use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
+use atiende_domain::period::{Period, Periodicity};
+use atiende_domain::user::Role;
+use atiende_store::Actor;
+use atiende_store::testing::TestDb;
+use axum::http::StatusCode;
+use calamine::{Reader, Xlsx};
+
+use crate::helpers::{Auth, PASSWORD, TestApp};
+use crate::public::text;
+
+atiende_store::on_both_engines!(
+    the_quality_owner_sets_targets_and_sees_each_indicator_against_them_with_its_trend,
+    exports_open_in_a_spreadsheet_reader_and_the_report_prints,
+);
+
+/// Three incidents this semester: two closed at first contact, one complaint left open.
+async fn data(app: &TestApp) {
+    let agent = app.staff("agente-ind", Role::Agent, vec![]).await;
+    let contact = app
+        .db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Ana".into()),
+                user_type: Some(UserType::Student),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    for (n, kind) in [
+        IncidentType::Question,
+        IncidentType::Question,
+        IncidentType::Complaint,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let i = app
+            .db
+            .create_incident(
+                Actor::Staff(&agent),
+                NewIncidentInput {
+                    channel: Channel::Phone,
+                    contact_id: Some(contact.id),
+                    subject: format!("Asunto {n}"),
+                    body: String::new(),
+                    user_type: None,
+                    incident_type: Some(kind),
+                    topic_id: None,
+                    critical: false,
+                    assigned_to: Some(agent.id),
+                    received_at: None,
+                },
+            )
+            .await
+            .expect("incident");
+        if kind == IncidentType::Question {
+            app.db
+                .classify_incident(Actor::Staff(&agent), i.id, &ClassifyInput::default())
+                .await
+                .expect("classify");
+            app.db
+                .close_incident(Actor::Staff(&agent), i.id, Some("Resuelto."))
+                .await
+                .expect("close");
+        }
+    }
+}
+
+async fn owner(app: &TestApp) -> (Auth, String) {
+    app.staff("calidad", Role::QualityOwner, vec![]).await;
+    let auth = app.login("calidad", PASSWORD).await;
+    let Auth::Session { csrf, .. } = &auth else {
+        panic!("session");
+    };
+    let csrf = csrf.clone();
+    (auth, csrf)
+}
+
+async fn the_quality_owner_sets_targets_and_sees_each_indicator_against_them_with_its_trend(
+    db: TestDb,
+) {
+    let app = TestApp::new(db).await;
+    data(&app).await;
+    let (auth, csrf) = owner(&app).await;
+    let semester = Period::containing(
+        chrono::Utc::now(),
+        app.db.time_zone(),
+        Periodicity::Semester,
+    );
+    let page = app.get("/calidad/indicadores", &auth).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(text(&page).contains(&semester.label(atiende_domain::classification::Lang::Es)));
+    let form = format!(
+        "_csrf={csrf}&periodo={}&target_first_contact_resolution=90&periodicity_first_contact_resolution=semester\
+         &responsible_first_contact_resolution=Responsable+del+CAP&target_complaints=0&periodicity_complaints=semester\
+         &responsible_complaints=Calidad",
+        semester.code()
+    );
+    let saved = app.form("/calidad/metas", &auth, &form).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let page = app
+        .get(
+            &format!("/calidad/indicadores?periodo={}", semester.code()),
+            &auth,
+        )
+        .await;
+    let html = text(&page);
+    // First-contact resolution: 2 of 2 closed = 100 % ≥ 90 %: met. Complaints: 1 > 0: missed.
+    let row = |code: &str| {
+        html.split(&format!("id=\"ind-{code}\""))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let fcr = row("first_contact_resolution");
+    assert!(fcr.contains("100.0 %") && fcr.contains("≥ 90.0 %"), "{fcr}");
+    assert!(html.contains("<tr class=\"met\" id=\"ind-first_contact_resolution\""));
+    assert!(html.contains("<tr class=\"missed\" id=\"ind-complaints\""));
+    assert!(row("complaints").contains("Calidad"));
+    assert!(fcr.contains("<svg"), "a trend drawn on the server");
+    assert!(html.contains("class=\"target\""), "with the target line");
+    let bad = app
+        .form(
+            "/calidad/metas",
+            &auth,
+            &format!("_csrf={csrf}&target_incidents=muchos"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text(&bad).contains("escriba un número"));
+    // Management reads the dashboard but cannot change targets.
+    app.staff("rector", Role::Management, vec![]).await;
+    let management = app.login("rector", PASSWORD).await;
+    let Auth::Session { csrf: m_csrf, .. } = &management else {
+        panic!("session");
+    };
+    assert_eq!(
+        app.get("/calidad/indicadores", &management).await.status,
+        StatusCode::OK
+    );
+    let refused = app
+        .form(
+            "/calidad/metas",
+            &management,
+            &format!("_csrf={m_csrf}&target_incidents=5"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+async fn exports_open_in_a_spreadsheet_reader_and_the_report_prints(db: TestDb) {
+    let app = TestApp::new(db).await;
+    data(&app).await;
+    let (auth, _) = owner(&app).await;
+    let year = Period::containing(chrono::Utc::now(), app.db.time_zone(), Periodicity::Yearly);
+    let xlsx = app
+        .call_raw(
+            &format!(
+                "/calidad/indicadores/exportar?periodo={}&formato=xlsx",
+                year.code()
+            ),
+            &auth,
+        )
+        .await;
+    assert_eq!(xlsx.0, StatusCode::OK);
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(xlsx.1)).expect("an xlsx file");
+    let sheets = book.sheet_names();
+    assert!(sheets.contains(&"Indicadores".to_string()), "{sheets:?}");
+    assert!(sheets.contains(&"Medio".to_string()), "{sheets:?}");
+    let range = book.worksheet_range("Indicadores").expect("sheet");
+    let rows: Vec<Vec<String>> = range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows[0][0], "Indicador");
+    let incidents = rows
+        .iter()
+        .find(|r| r[0] == "Incidentes recibidos")
+        .expect("incidents row");
+    assert_eq!(incidents[1], "3");
+    let channel = book.worksheet_range("Medio").expect("channel sheet");
+    let phone: Vec<String> = channel
+        .rows()
+        .find(|r| r[0] == "Teléfono")
+        .expect("phone row")
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(phone[1], "3");
+    let csv = app
+        .call_raw(
+            &format!(
+                "/calidad/indicadores/exportar?periodo={}&formato=csv&tabla=channel",
+                year.code()
+            ),
+            &auth,
+        )
+        .await;
+    let csv = String::from_utf8(csv.1).expect("utf-8");
+    assert!(
+        csv.starts_with("Medio,Incidentes,Cerrados,Resolución al primer contacto"),
+        "{csv}"
+    );
+    assert!(csv.contains("Teléfono,3,2,100.0 %"), "{csv}");
+    let report = app
+        .get(&format!("/calidad/reporte?periodo={}", year.code()), &auth)
+        .await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert!(text(&report).contains("revisión por la dirección"));
+    assert!(text(&report).matches("<svg").count() >= 10);
+}
