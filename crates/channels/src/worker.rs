@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use atiende_domain::nonconformity::Criteria;
 use atiende_domain::survey::SurveyPolicy;
 use atiende_store::Store;
 use atiende_store::chat::{self, MediaJob};
@@ -267,6 +268,32 @@ pub async fn send_surveys(store: &Store, config: &WorkerConfig) -> usize {
     handled
 }
 
+/// Registers the nonconformities the criteria in force find. Returns how many were new.
+pub async fn detect_nonconformities(store: &Store) -> usize {
+    let criteria: Criteria = match store.setting(settings::key::NONCONFORMITY_CRITERIA).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot read the nonconformity criteria");
+            return 0;
+        }
+    };
+    match store.detect_nonconformities(&criteria).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(registered = n, "nonconformities detected");
+            }
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: nonconformity detection failed");
+            0
+        }
+    }
+}
+
+/// How often the register is checked against the criteria: they are about days, not seconds.
+const DETECT_EVERY: Duration = Duration::from_secs(300);
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     store: Store,
@@ -275,7 +302,12 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let graph = Graph::new(&config.meta.graph_url);
+    let mut last_detection: Option<std::time::Instant> = None;
     loop {
+        if last_detection.is_none_or(|t| t.elapsed() >= DETECT_EVERY) {
+            detect_nonconformities(&store).await;
+            last_detection = Some(std::time::Instant::now());
+        }
         poll_mailboxes(&store, &config.owner).await;
         // Invitations first, so that they leave in this same round.
         while send_surveys(&store, &config).await > 0 {}

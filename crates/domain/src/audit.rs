@@ -16,6 +16,7 @@ coded_enum!(
         ApiToken = "api_token", "Token de API", "API token";
         Setting = "setting", "Configuración", "Setting";
         Survey = "survey", "Encuesta", "Survey";
+        Nonconformity = "nonconformity", "Producto no conforme", "Nonconformity";
     }
 );
 

@@ -58,6 +58,9 @@ pub struct Counters {
     pub satisfied: i64,
     /// Sum of overall scores, for the mean.
     pub score_sum: i64,
+    /// Nonconformities detected in the period (counted from the register, not per incident).
+    #[serde(default)]
+    pub nonconformities: i64,
 }
 
 impl Counters {
@@ -71,6 +74,7 @@ impl Counters {
         self.surveys_answered += o.surveys_answered;
         self.satisfied += o.satisfied;
         self.score_sum += o.score_sum;
+        self.nonconformities += o.nonconformities;
     }
 
     pub fn negated(&self) -> Counters {
@@ -84,6 +88,7 @@ impl Counters {
             surveys_answered: -self.surveys_answered,
             satisfied: -self.satisfied,
             score_sum: -self.score_sum,
+            nonconformities: -self.nonconformities,
         }
     }
 
@@ -200,6 +205,7 @@ coded_enum!(
         CloseMedian = "close_median", "Tiempo al cierre (mediana)", "Time to close (median)";
         CloseP90 = "close_p90", "Tiempo al cierre (percentil 90)", "Time to close (90th percentile)";
         Complaints = "complaints", "Quejas", "Complaints";
+        Nonconformities = "nonconformities", "Productos no conformes", "Nonconformities";
         Incidents = "incidents", "Incidentes recibidos", "Incidents received";
     }
 );
@@ -220,7 +226,7 @@ impl IndicatorKind {
                 Unit::Percent
             }
             FirstResponseMedian | FirstResponseP90 | CloseMedian | CloseP90 => Unit::Hours,
-            Complaints | Incidents => Unit::Count,
+            Complaints | Incidents | Nonconformities => Unit::Count,
         }
     }
 
@@ -252,6 +258,12 @@ impl IndicatorKind {
             }
             (CloseMedian | CloseP90, Lang::Es) => "Horas de la recepción al cierre.",
             (Complaints, Lang::Es) => "Quejas recibidas en el periodo.",
+            (Nonconformities, Lang::Es) => {
+                "Productos no conformes registrados en el periodo (automáticos y a mano)."
+            }
+            (Nonconformities, Lang::En) => {
+                "Nonconformities registered in the period (automatic and by hand)."
+            }
             (Incidents, Lang::Es) => "Incidentes recibidos en el periodo.",
             (SatisfactionIndex, Lang::En) => {
                 "Answered surveys with overall satisfaction 4 or 5, over answered surveys (%)."
@@ -292,6 +304,7 @@ impl IndicatorKind {
             CloseMedian => hours(percentile(close, 50.0)),
             CloseP90 => hours(percentile(close, 90.0)),
             Complaints => Some(c.complaints as f64),
+            Nonconformities => Some(c.nonconformities as f64),
             Incidents => Some(c.incidents as f64),
         }
     }
@@ -457,6 +470,7 @@ mod tests {
             surveys_answered: 4,
             satisfied: 3,
             score_sum: 16,
+            nonconformities: 0,
         };
         let v = |k: IndicatorKind| k.value(&c, &[(30, 1), (90, 1)], &[]);
         assert_eq!(v(IndicatorKind::SatisfactionIndex), Some(75.0));

@@ -47,6 +47,7 @@ fn counters_from_row(r: &sqlx::any::AnyRow) -> Result<Counters> {
         surveys_answered: get("surveys_answered")?,
         satisfied: get("satisfied")?,
         score_sum: get("score_sum")?,
+        nonconformities: 0,
     })
 }
 
@@ -104,6 +105,7 @@ impl Store {
             surveys_answered: i64::from(answered),
             satisfied: i64::from(answered && overall.is_some_and(|o| o >= 4)),
             score_sum: if answered { overall.unwrap_or(0) } else { 0 },
+            nonconformities: 0,
         };
         let received = ms(incident.received_at);
         let facts = IncidentFacts {
@@ -275,6 +277,7 @@ impl Store {
                 _ => {}
             }
         }
+        out.totals.nonconformities = self.count_nonconformities(first, last).await?;
         let rows = sqlx::query(
             "SELECT metric, minutes, CAST(SUM(n) AS BIGINT) AS n FROM duration_rollup WHERE month BETWEEN $1 AND $2 \
              GROUP BY metric, minutes HAVING SUM(n) > 0 ORDER BY metric, minutes",

@@ -17,6 +17,7 @@ pub mod error;
 pub mod incidents;
 pub mod indicators;
 pub mod migrate;
+pub mod nonconformities;
 pub mod outbox;
 pub mod seed;
 pub mod settings;

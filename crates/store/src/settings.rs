@@ -15,6 +15,7 @@ use crate::error::{Result, StoreError};
 pub mod key {
     pub const SURVEY_POLICY: &str = "survey_policy";
     pub const INDICATOR_TARGETS: &str = "indicator_targets";
+    pub const NONCONFORMITY_CRITERIA: &str = "nonconformity_criteria";
 }
 
 pub(crate) async fn setting_in<T: DeserializeOwned + Default>(tx: &mut Tx, key: &str) -> Result<T> {
