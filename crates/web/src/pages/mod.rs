@@ -13,6 +13,7 @@ pub mod incident;
 pub mod indicators;
 pub mod leads;
 pub mod login;
+pub mod nonconformities;
 pub mod public;
 pub mod quality;
 pub mod queue;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(calls::router())
         .merge(quality::router())
         .merge(indicators::router())
+        .merge(nonconformities::router())
         .merge(admin::router())
         .merge(events::router())
         .merge(assets::router())

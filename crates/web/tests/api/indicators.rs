@@ -220,3 +220,97 @@ async fn exports_open_in_a_spreadsheet_reader_and_the_report_prints(db: TestDb) 
     assert!(text(&report).contains("revisión por la dirección"));
     assert!(text(&report).matches("<svg").count() >= 10);
 }
+
+mod register {
+    use super::*;
+
+    atiende_store::on_both_engines!(
+        the_quality_owner_tunes_the_criteria_and_treats_a_nonconformity_to_closure,
+    );
+
+    async fn the_quality_owner_tunes_the_criteria_and_treats_a_nonconformity_to_closure(
+        db: TestDb,
+    ) {
+        let app = TestApp::new(db).await;
+        data(&app).await;
+        let (auth, csrf) = owner(&app).await;
+        let page = app.get("/calidad/pnc", &auth).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let criteria = format!(
+            "_csrf={csrf}&complaint_business_days_on=1&complaint_business_days=3&low_survey_score_on=1&low_survey_score=1\
+             &closed_incomplete_on=1&reopened_days=7&derivation_days=5&holidays=2026-12-25%0A2027-01-01"
+        );
+        let saved = app.form("/calidad/pnc/criterios", &auth, &criteria).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER);
+        let stored: atiende_domain::nonconformity::Criteria = app
+            .db
+            .setting("nonconformity_criteria")
+            .await
+            .expect("criteria");
+        assert_eq!(stored.complaint_business_days, Some(3));
+        assert_eq!(stored.reopened_days, None, "unchecked means off");
+        assert_eq!(stored.holidays.len(), 2);
+        let bad_date = app
+            .form(
+                "/calidad/pnc/criterios",
+                &auth,
+                &format!("_csrf={csrf}&holidays=25/12/2026"),
+            )
+            .await;
+        assert_eq!(bad_date.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let folio = app
+            .db
+            .incidents(&atiende_domain::access::Scope::All, &Default::default())
+            .await
+            .expect("incidents")[0]
+            .incident
+            .folio
+            .to_string();
+        let created = app
+            .form(
+                "/calidad/pnc",
+                &auth,
+                &format!("_csrf={csrf}&folio={folio}&description=Informaci%C3%B3n+equivocada&responsible=CAP"),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER);
+        let location = created.headers["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        let path = location.split('?').next().expect("path").to_string();
+        let closing = format!(
+            "_csrf={csrf}&description=Informaci%C3%B3n+equivocada&status=closed&corrective_action=Se+corrigi%C3%B3+el+art%C3%ADculo"
+        );
+        let refused = app.form(&path, &auth, &closing).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            text(&refused).contains("verificación de la eficacia"),
+            "{}",
+            text(&refused)
+        );
+        let closed = app
+            .form(
+                &path,
+                &auth,
+                &format!(
+                    "{closing}&effectiveness=Sin+repetici%C3%B3n+en+un+mes&due_date=2026-12-15"
+                ),
+            )
+            .await;
+        assert_eq!(closed.status, StatusCode::SEE_OTHER);
+        let entry = app.get(&path, &auth).await;
+        assert!(text(&entry).contains("Sin repetición en un mes"));
+        assert!(text(&entry).contains("Cerrada"));
+        app.staff("rector", Role::Management, vec![]).await;
+        let management = app.login("rector", PASSWORD).await;
+        let Auth::Session { csrf: m_csrf, .. } = &management else {
+            panic!("session");
+        };
+        assert_eq!(app.get(&path, &management).await.status, StatusCode::OK);
+        let forbidden = app
+            .form(&path, &management, &format!("_csrf={m_csrf}&description=x"))
+            .await;
+        assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    }
+}

@@ -126,6 +126,15 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
             ],
         ),
         (
+            "/calidad/pnc",
+            &[
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
             "/calidad/reporte",
             &[
                 Role::CapLead,
@@ -204,6 +213,9 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/calidad/encuesta/preguntas".into(),
         "/responsables/seguimiento/1".into(),
         "/calidad/metas".into(),
+        "/calidad/pnc".into(),
+        "/calidad/pnc/1".into(),
+        "/calidad/pnc/criterios".into(),
     ];
     for form in forms {
         let missing = app

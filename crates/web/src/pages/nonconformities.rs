@@ -1,0 +1,397 @@
+//! The nonconformity register in the console: the findings of the period with their status,
+//! one entry's treatment (disposition, corrective action, responsible, due date, effectiveness
+//! check), entries added by hand, and the criteria the worker applies.
+
+use std::collections::HashMap;
+
+use atiende_domain::access::Action;
+use atiende_domain::nonconformity::{Criteria, NcStatus, NonconformityInput};
+use atiende_domain::period::{Period, Periodicity};
+use atiende_store::Actor;
+use atiende_store::nonconformities::{NcFilter, Nonconformity};
+use atiende_store::settings::key;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Ctx, PageError, PageUser, Posted, local, non_empty, render};
+use crate::AppState;
+use crate::error::AppError;
+use crate::i18n::{Tr, describe_error};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/calidad/pnc", get(list).post(create))
+        .route("/calidad/pnc/criterios", post(save_criteria))
+        .route("/calidad/pnc/{id}", get(view).post(update))
+}
+
+pub struct NcRow {
+    pub id: i64,
+    pub folio: String,
+    pub criterion: &'static str,
+    pub detected: String,
+    pub description: String,
+    pub status: &'static str,
+    pub status_code: &'static str,
+    pub responsible: String,
+    pub due: String,
+}
+
+fn row(n: &Nonconformity, state: &AppState, t: Tr) -> NcRow {
+    NcRow {
+        id: n.id,
+        folio: n.folio.clone().unwrap_or_default(),
+        criterion: n.criterion.label(t.0),
+        detected: local(&n.detected_at, state.store.time_zone()),
+        description: n.description.clone(),
+        status: n.status.label(t.0),
+        status_code: n.status.code(),
+        responsible: n.responsible.clone(),
+        due: n
+            .due_date
+            .map(|d| d.format("%d/%m/%Y").to_string())
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "nonconformities.html")]
+struct ListPage {
+    ctx: Ctx,
+    rows: Vec<NcRow>,
+    period: Period,
+    status: String,
+    statuses: Vec<(&'static str, &'static str)>,
+    criteria: Criteria,
+    holidays: String,
+    may_edit: bool,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListParams {
+    periodo: Option<String>,
+    estado: Option<String>,
+    ok: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let notice =
+        p.ok.as_ref()
+            .map(|_| Tr(page.user.language).s("Cambios guardados.").to_string());
+    show_list(&state, page, p, notice, None).await
+}
+
+async fn show_list(
+    state: &AppState,
+    page: PageUser,
+    p: ListParams,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    page.require(Action::IndicatorRead)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let period = p
+        .periodo
+        .as_deref()
+        .and_then(Period::parse)
+        .unwrap_or_else(|| {
+            Period::containing(
+                chrono::Utc::now(),
+                state.store.time_zone(),
+                Periodicity::Semester,
+            )
+        });
+    let status = p.estado.clone().unwrap_or_default();
+    let filter = NcFilter {
+        status: NcStatus::from_code(&status),
+        months: Some(period.months()),
+        limit: 500,
+    };
+    let t = Tr(lang);
+    let rows = state
+        .store
+        .nonconformities(&filter)
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|n| row(n, state, t))
+        .collect();
+    let criteria: Criteria = state
+        .store
+        .setting(key::NONCONFORMITY_CRITERIA)
+        .await
+        .map_err(err)?;
+    let code = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let view = ListPage {
+        rows,
+        period,
+        status,
+        statuses: NcStatus::ALL
+            .iter()
+            .map(|s| (s.code(), s.label(lang)))
+            .collect(),
+        holidays: criteria
+            .holidays
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        criteria,
+        may_edit: page.user.may(Action::QualityManage),
+        notice,
+        error,
+        ctx: page.ctx("nonconformities"),
+    };
+    Ok((code, render(&view)).into_response())
+}
+
+/// The treatment form's fields (also the manual entry's).
+#[derive(Deserialize, Default)]
+struct NcForm {
+    #[serde(default)]
+    folio: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    disposition: String,
+    #[serde(default)]
+    corrective_action: String,
+    #[serde(default)]
+    responsible: String,
+    #[serde(default)]
+    due_date: String,
+    #[serde(default)]
+    effectiveness: String,
+    #[serde(default)]
+    status: String,
+}
+
+impl NcForm {
+    fn input(&self) -> Result<NonconformityInput, AppError> {
+        let due_date = match self.due_date.trim() {
+            "" => None,
+            d => Some(
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                    AppError::Rule(atiende_domain::RuleError::invalid(
+                        "due_date",
+                        "invalid_date",
+                    ))
+                })?,
+            ),
+        };
+        Ok(NonconformityInput {
+            description: self.description.clone(),
+            disposition: self.disposition.clone(),
+            corrective_action: self.corrective_action.clone(),
+            responsible: self.responsible.clone(),
+            due_date,
+            effectiveness: self.effectiveness.clone(),
+            status: NcStatus::from_code(&self.status),
+        })
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    posted: Posted<NcForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::QualityManage)?;
+    let result = async {
+        let input = form.input()?;
+        let incident = match non_empty(&Some(form.folio.clone())) {
+            Some(folio) => Some(state.store.incident_id(folio).await.map_err(|_| {
+                AppError::Rule(atiende_domain::RuleError::invalid(
+                    "folio",
+                    "unknown_incident",
+                ))
+            })?),
+            None => None,
+        };
+        let nc = state
+            .store
+            .register_nonconformity(Actor::Staff(&page.user), incident, &input)
+            .await?;
+        Ok::<_, AppError>(nc.id)
+    }
+    .await;
+    match result {
+        Ok(id) => Ok(Redirect::to(&format!("/calidad/pnc/{id}?ok=1")).into_response()),
+        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(e) => {
+            let message = describe_error(&e, page.user.language);
+            show_list(&state, page, ListParams::default(), None, Some(message)).await
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "nonconformity.html")]
+struct EntryPage {
+    ctx: Ctx,
+    n: NcRow,
+    nc: Nonconformity,
+    statuses: Vec<(&'static str, &'static str)>,
+    may_edit: bool,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn view(
+    State(state): State<AppState>,
+    page: PageUser,
+    Path(id): Path<i64>,
+    Query(p): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let notice =
+        p.ok.as_ref()
+            .map(|_| Tr(page.user.language).s("Cambios guardados.").to_string());
+    show_entry(&state, page, id, notice, None).await
+}
+
+async fn show_entry(
+    state: &AppState,
+    page: PageUser,
+    id: i64,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    page.require(Action::IndicatorRead)?;
+    let lang = page.user.language;
+    let nc = state
+        .store
+        .nonconformity(id)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    let code = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let view = EntryPage {
+        n: row(&nc, state, Tr(lang)),
+        nc,
+        statuses: NcStatus::ALL
+            .iter()
+            .map(|s| (s.code(), s.label(lang)))
+            .collect(),
+        may_edit: page.user.may(Action::QualityManage),
+        notice,
+        error,
+        ctx: page.ctx("nonconformities"),
+    };
+    Ok((code, render(&view)).into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<NcForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::QualityManage)?;
+    let result = match form.input() {
+        Ok(input) => state
+            .store
+            .update_nonconformity(Actor::Staff(&page.user), id, &input)
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/calidad/pnc/{id}?ok=1")).into_response()),
+        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(e) => {
+            let message = describe_error(&e, page.user.language);
+            show_entry(&state, page, id, None, Some(message)).await
+        }
+    }
+}
+
+async fn save_criteria(
+    State(state): State<AppState>,
+    posted: Posted<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::QualityManage)?;
+    let mut v = atiende_domain::error::Validator::new();
+    let mut number = |field: &str| -> Option<i64> {
+        if form.get(&format!("{field}_on")).is_none() {
+            return None;
+        }
+        match form
+            .get(field)
+            .map(|s| s.trim())
+            .unwrap_or("")
+            .parse::<i64>()
+        {
+            Ok(n) => Some(n),
+            Err(_) => {
+                v.push(field, "invalid_number");
+                None
+            }
+        }
+    };
+    let complaint_business_days = number("complaint_business_days");
+    let low_survey_score = number("low_survey_score");
+    let derivation_days = number("derivation_days");
+    let reopened_days = number("reopened_days");
+    let mut holidays = Vec::new();
+    for line in form
+        .get("holidays")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split_whitespace()
+    {
+        match chrono::NaiveDate::parse_from_str(line.trim_matches(','), "%Y-%m-%d") {
+            Ok(d) => holidays.push(d),
+            Err(_) => v.push("holidays", "invalid_date"),
+        }
+    }
+    let criteria = Criteria {
+        complaint_business_days,
+        low_survey_score,
+        closed_incomplete: form.contains_key("closed_incomplete_on"),
+        derivation_days,
+        reopened_days,
+        holidays,
+    };
+    let result = v
+        .finish()
+        .and_then(|()| criteria.check())
+        .map_err(AppError::from);
+    let result = match result {
+        Ok(()) => state
+            .store
+            .save_setting(
+                Actor::Staff(&page.user),
+                key::NONCONFORMITY_CRITERIA,
+                &criteria,
+            )
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to("/calidad/pnc?ok=1#criterios").into_response()),
+        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(e) => {
+            let message = describe_error(&e, page.user.language);
+            show_list(&state, page, ListParams::default(), None, Some(message)).await
+        }
+    }
+}
