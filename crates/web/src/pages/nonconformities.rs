@@ -330,7 +330,7 @@ async fn save_criteria(
     page.require(Action::QualityManage)?;
     let mut v = atiende_domain::error::Validator::new();
     let mut number = |field: &str| -> Option<i64> {
-        if form.get(&format!("{field}_on")).is_none() {
+        if !form.contains_key(&format!("{field}_on")) {
             return None;
         }
         match form
