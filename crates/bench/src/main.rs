@@ -28,6 +28,21 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The indicators dashboard over a generated history (default: a million incidents over
+    /// five years) on a fresh SQLite file (or --database-url).
+    Indicators {
+        #[arg(long, default_value_t = 1_000_000)]
+        incidents: usize,
+        /// Default: one for every five incidents.
+        #[arg(long)]
+        contacts: Option<usize>,
+        #[arg(long, default_value_t = 5)]
+        years: i64,
+        #[arg(long, default_value_t = 20)]
+        requests: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -41,6 +56,19 @@ fn main() -> Result<()> {
             requests,
             database_url,
         } => runtime.block_on(pages(incidents, requests, database_url)),
+        Command::Indicators {
+            incidents,
+            contacts,
+            years,
+            requests,
+            database_url,
+        } => runtime.block_on(indicators(
+            incidents,
+            contacts.unwrap_or(incidents / 5).max(1),
+            years,
+            requests,
+            database_url,
+        )),
     }
 }
 
@@ -65,22 +93,7 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
         started.elapsed()
     );
 
-    let app = atiende_web::app(AppState::new(
-        store.clone(),
-        WebConfig {
-            login_attempts_per_minute: 1000,
-            ..Default::default()
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let base = serve(&store).await?;
     let folio = store
         .incidents(
             &atiende_domain::access::Scope::All,
@@ -101,41 +114,17 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
         .await?[0]
         .id;
 
-    let results = tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<Duration>)>> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let cookie = login(&base, "ana.agente")?;
-        let paths = [
-            "/bandeja".to_string(),
-            "/bandeja?queue=closed".into(),
-            "/bandeja?queue=open&channel=whatsapp&incident_type=question".into(),
-            format!("/incidentes/{folio}"),
-            "/contactos".into(),
-            format!("/contactos/{contact}"),
-            "/incidentes/nuevo?q=garcia".into(),
-        ];
-        let mut out = Vec::new();
-        for path in paths {
-            let mut times = Vec::with_capacity(requests);
-            for _ in 0..requests {
-                let t = Instant::now();
-                let mut r = agent
-                    .get(&format!("{base}{path}"))
-                    .header("cookie", &cookie)
-                    .call()?;
-                let status = r.status();
-                let _ = r.body_mut().read_to_string()?;
-                anyhow::ensure!(status == 200, "{path}: {status}");
-                times.push(t.elapsed());
-            }
-            times.sort();
-            out.push((path, times));
-        }
-        Ok(out)
-    })
-    .await??;
+    let cookie = login(&base, "ana.agente")?;
+    let paths = vec![
+        "/bandeja".to_string(),
+        "/bandeja?queue=closed".into(),
+        "/bandeja?queue=open&channel=whatsapp&incident_type=question".into(),
+        format!("/incidentes/{folio}"),
+        "/contactos".into(),
+        format!("/contactos/{contact}"),
+        "/incidentes/nuevo?q=garcia".into(),
+    ];
+    let results = measure(base, cookie, paths, requests).await?;
 
     println!(
         "console pages, {} incidents on {}, {requests} sequential requests each",
@@ -146,21 +135,7 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
             "PostgreSQL"
         }
     );
-    println!(
-        "{:<62} {:>9} {:>9} {:>9}",
-        "page", "p50 ms", "p99 ms", "max ms"
-    );
-    for (path, times) in results {
-        let p = |q: f64| {
-            times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
-        };
-        println!(
-            "{path:<62} {:>9.2} {:>9.2} {:>9.2}",
-            p(0.5),
-            p(0.99),
-            p(1.0)
-        );
-    }
+    print_table(&results);
     Ok(())
 }
 
@@ -194,4 +169,151 @@ fn login(base: &str, login: &str) -> Result<String> {
         .and_then(|v| v.to_str().ok())
         .context("session cookie")?;
     Ok(session.split(';').next().unwrap_or("").to_string())
+}
+
+/// Starts the real router on a local port, in this process.
+async fn serve(store: &Store) -> Result<String> {
+    let app = atiende_web::app(AppState::new(
+        store.clone(),
+        WebConfig {
+            login_attempts_per_minute: 1000,
+            ..Default::default()
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(base)
+}
+
+/// Requests each path `requests` times in sequence from another thread; sorted durations.
+async fn measure(
+    base: String,
+    cookie: String,
+    paths: Vec<String>,
+    requests: usize,
+) -> Result<Vec<(String, Vec<Duration>)>> {
+    tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<Duration>)>> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut out = Vec::new();
+        for path in paths {
+            let mut times = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let t = Instant::now();
+                let mut r = agent
+                    .get(&format!("{base}{path}"))
+                    .header("cookie", &cookie)
+                    .call()?;
+                let status = r.status();
+                let _ = r.body_mut().read_to_vec()?;
+                anyhow::ensure!(status == 200, "{path}: {status}");
+                times.push(t.elapsed());
+            }
+            times.sort();
+            out.push((path, times));
+        }
+        Ok(out)
+    })
+    .await?
+}
+
+fn print_table(results: &[(String, Vec<Duration>)]) {
+    println!(
+        "{:<62} {:>9} {:>9} {:>9}",
+        "page", "p50 ms", "p99 ms", "max ms"
+    );
+    for (path, times) in results {
+        let p = |q: f64| {
+            times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+        };
+        println!(
+            "{path:<62} {:>9.2} {:>9.2} {:>9.2}",
+            p(0.5),
+            p(0.99),
+            p(1.0)
+        );
+    }
+}
+
+async fn indicators(
+    incidents: usize,
+    contacts: usize,
+    years: i64,
+    requests: usize,
+    database_url: Option<String>,
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("bench.db");
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}", file.display()));
+    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
+    store.migrate().await?;
+    store.first_run(Some(PASSWORD)).await?;
+    let spec = atiende_bench::generate::Spec {
+        incidents,
+        contacts,
+        years,
+        seed: 2026,
+        end: chrono::Utc::now(),
+    };
+    let started = Instant::now();
+    let made = atiende_bench::generate::generate(&store, &spec, |stage, done, total| {
+        let width = 30;
+        let filled = (done * width / total.max(1)).min(width);
+        eprint!(
+            "\r{stage:<11} [{}{}] {done}/{total}   ",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
+    })
+    .await?;
+    eprintln!();
+    let generated = started.elapsed();
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let base = serve(&store).await?;
+    let cookie = login(&base, "calidad")?;
+    let tz = store.time_zone();
+    use atiende_domain::period::{Period, Periodicity};
+    let year = Period::containing(chrono::Utc::now(), tz, Periodicity::Yearly).previous();
+    let month = Period::containing(chrono::Utc::now(), tz, Periodicity::Monthly).previous();
+    let semester = Period::containing(chrono::Utc::now(), tz, Periodicity::Semester);
+    let paths = vec![
+        format!("/calidad/indicadores?periodo={}", year.code()),
+        format!("/calidad/indicadores?periodo={}", semester.code()),
+        format!("/calidad/indicadores?periodo={}", month.code()),
+        format!("/calidad/reporte?periodo={}", year.code()),
+        format!(
+            "/calidad/indicadores/exportar?periodo={}&formato=xlsx",
+            year.code()
+        ),
+    ];
+    let results = measure(base, cookie, paths, requests).await?;
+    println!(
+        "indicators over {} incidents ({} timeline entries, {} derivations, {} surveys, {} contacts) on {}",
+        made.incidents,
+        made.entries,
+        made.derivations,
+        made.surveys,
+        made.contacts,
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    println!(
+        "generated in {:.1?}; database file {:.0} MB; {requests} sequential requests each",
+        generated,
+        size as f64 / 1_048_576.0
+    );
+    print_table(&results);
+    Ok(())
 }

@@ -263,6 +263,16 @@ impl Sql {
         self
     }
 
+    pub async fn execute<'e, E>(self, executor: E) -> Result<u64>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+            .execute(executor)
+            .await?
+            .rows_affected())
+    }
+
     pub async fn fetch_all<'e, E>(self, executor: E) -> Result<Vec<AnyRow>>
     where
         E: Executor<'e, Database = Any>,

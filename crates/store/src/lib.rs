@@ -6,6 +6,7 @@
 //! transaction with its audit record: the domain decides, this crate persists.
 
 pub mod audit;
+pub mod bulk;
 pub mod buzon;
 pub mod calls;
 pub mod chat;
