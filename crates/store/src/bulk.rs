@@ -13,8 +13,9 @@ pub enum Value {
     OptText(Option<String>),
 }
 
-/// Placeholders per statement: under SQLite's limit of 32,766 and PostgreSQL's of 65,535.
-const MAX_BINDS: usize = 30_000;
+/// Placeholders per statement: numbered placeholders cost more to map the more a statement has,
+/// so a thousand (statements are cached and reused) is faster than the engines' limits allow.
+const MAX_BINDS: usize = 1_000;
 
 impl Store {
     /// Inserts the rows in one transaction.

@@ -185,7 +185,7 @@ impl Store {
         for ((metric, month, minutes), n) in durations.into_iter().filter(|(_, n)| *n != 0) {
             sqlx::query(
                 "INSERT INTO duration_rollup (metric, month, minutes, n) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (metric, month, minutes) DO UPDATE SET n = duration_rollup.n + excluded.n",
+                 ON CONFLICT (month, metric, minutes) DO UPDATE SET n = duration_rollup.n + excluded.n",
             )
             .bind(metric)
             .bind(month)

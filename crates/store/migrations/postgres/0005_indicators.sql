@@ -34,5 +34,5 @@ CREATE TABLE duration_rollup (
     month BIGINT NOT NULL,
     minutes BIGINT NOT NULL,
     n BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (metric, month, minutes)
+    PRIMARY KEY (month, metric, minutes)
 );

@@ -34,5 +34,5 @@ CREATE TABLE duration_rollup (
     month INTEGER NOT NULL,
     minutes INTEGER NOT NULL,
     n INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (metric, month, minutes)
+    PRIMARY KEY (month, metric, minutes)
 );

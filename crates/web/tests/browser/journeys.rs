@@ -18,6 +18,8 @@ atiende_store::on_both_engines!(
     a_new_incident_appears_in_an_open_queue_without_reloading,
     the_main_pages_show_the_demo_data_to_a_lead,
     an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller,
+    the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_report,
+    a_person_answers_the_survey_on_the_page_once,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -455,5 +457,136 @@ async fn an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller(db
         call.incident_id.is_some(),
         "the call is tied to its incident"
     );
+    b.close().await;
+}
+
+async fn the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_report(db: TestDb) {
+    let site = Site::start(db).await;
+    site.db
+        .load_demo(40, 11, PASSWORD)
+        .await
+        .expect("demo data");
+    site.staff("calidad", Role::QualityOwner, vec![]).await;
+    let b = site.browser().await;
+    b.login("calidad", PASSWORD).await;
+    b.goto("/calidad/indicadores").await;
+    assert!(b.text().await.contains("Resolución al primer contacto"));
+    b.fill("#target_first_contact_resolution", "80").await;
+    b.fill("input[name=responsible_first_contact_resolution]", "Responsable del CAP")
+        .await;
+    b.fill("#target_satisfaction_index", "90").await;
+    b.submit("#targets button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("Metas guardadas"), "{text}");
+    assert!(text.contains("≥ 80.0 %"), "{text}");
+    assert_eq!(b.count("#ind-first_contact_resolution svg").await, 1);
+    b.screenshot("indicadores").await;
+    b.goto("/calidad/pnc").await;
+    b.click("details.card summary").await;
+    b.fill("#nc-description", "Se informó una fecha de inscripción equivocada.")
+        .await;
+    b.fill("#nc-responsible", "Responsable del CAP").await;
+    b.submit("form[action='/calidad/pnc'] button").await;
+    b.wait_for_path("/calidad/pnc/").await;
+    b.fill("#corrective_action", "Se actualizó la guía de fechas del calendario escolar.")
+        .await;
+    b.fill("#effectiveness", "Sin nuevas quejas por fechas en el mes siguiente.")
+        .await;
+    b.select("#status", "closed").await;
+    b.submit("form.card button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("Cambios guardados") && text.contains("Cerrada"), "{text}");
+    b.screenshot("pnc").await;
+    b.goto("/calidad/reporte").await;
+    assert!(b.text().await.contains("revisión por la dirección"));
+    b.screenshot("reporte").await;
+    b.close().await;
+}
+
+async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    site.db
+        .save_mailbox(
+            atiende_store::Actor::System,
+            &atiende_store::email::MailboxSettings {
+                name: "CAP".into(),
+                address: "cap@udgvirtual.example".into(),
+                channel: Channel::Email,
+                imap_host: String::new(),
+                imap_port: 993,
+                imap_security: "tls".into(),
+                imap_user: String::new(),
+                imap_password: String::new(),
+                imap_folder: "INBOX".into(),
+                smtp_host: "127.0.0.1".into(),
+                smtp_port: 2525,
+                smtp_security: "plain".into(),
+                smtp_user: String::new(),
+                smtp_password: String::new(),
+                acknowledge: true,
+                active: true,
+            },
+        )
+        .await
+        .expect("mailbox");
+    let c = site
+        .contact(ContactInput {
+            name: Some("Rosa Villaseñor".into()),
+            emails: Some(vec!["rosa@alumnos.udg.example".into()]),
+            user_type: Some(UserType::Student),
+            ..Default::default()
+        })
+        .await;
+    let folio = site.incident(&agent, phone(c, "Constancia de estudios")).await;
+    let id = site.db.incident_id(&folio).await.expect("id");
+    let classify = atiende_domain::incident::ClassifyInput {
+        incident_type: Some(atiende_domain::classification::IncidentType::Question),
+        user_type: Some(UserType::Student),
+        ..Default::default()
+    };
+    site.db
+        .classify_incident(atiende_store::Actor::Staff(&agent), id, &classify)
+        .await
+        .expect("classify");
+    site.db
+        .close_incident(atiende_store::Actor::Staff(&agent), id, Some("Se explicó el trámite."))
+        .await
+        .expect("close");
+    let policy = atiende_domain::survey::SurveyPolicy {
+        delay_hours: 0,
+        ..Default::default()
+    };
+    site.db
+        .process_survey_due(id, &policy, &site.base, None)
+        .await
+        .expect("invite");
+    let link = site
+        .db
+        .outbox(Some(id), 20)
+        .await
+        .expect("outbox")
+        .iter()
+        .find_map(|o| {
+            o.payload["text"]
+                .as_str()
+                .and_then(|t| t.split_whitespace().find(|w| w.contains("/encuesta/")))
+                .map(str::to_string)
+        })
+        .expect("link");
+    let path = link.trim_start_matches(&site.base).to_string();
+    let b = site.browser().await;
+    b.goto(&path).await;
+    assert!(b.text().await.contains("Aviso de privacidad"));
+    b.click("input[name=overall][value='5']").await;
+    b.click("input[name=resolved][value=yes]").await;
+    b.click("input[name=clarity][value='4']").await;
+    b.click("input[name=speed][value='5']").await;
+    b.fill("#q-comment", "Me atendieron muy rápido.").await;
+    b.screenshot("encuesta").await;
+    b.submit("form.card button[type=submit]").await;
+    assert!(b.text().await.contains("¡Gracias!"));
+    b.goto(&path).await;
+    assert!(b.text().await.contains("ya fue respondida"));
     b.close().await;
 }
