@@ -25,24 +25,7 @@ async fn closed_incident(db: &TestDb) -> atiende_domain::ids::IncidentId {
     db.first_run(Some("contraseña-segura-1"))
         .await
         .expect("first run");
-    let mailbox = atiende_store::email::MailboxSettings {
-        name: "CAP".into(),
-        address: "cap@udgvirtual.example".into(),
-        channel: Channel::Email,
-        imap_host: String::new(),
-        imap_port: 993,
-        imap_security: "tls".into(),
-        imap_user: String::new(),
-        imap_password: String::new(),
-        imap_folder: "INBOX".into(),
-        smtp_host: "127.0.0.1".into(),
-        smtp_port: 2525,
-        smtp_security: "plain".into(),
-        smtp_user: String::new(),
-        smtp_password: String::new(),
-        acknowledge: true,
-        active: true,
-    };
+    let mailbox = atiende_store::testing::sending_mailbox();
     db.save_mailbox(Actor::System, &mailbox)
         .await
         .expect("mailbox");

@@ -117,3 +117,26 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+/// A mailbox that only sends (through the local mail server of `scripts/mail-server`), for tests
+/// whose incidents answer or invite by email.
+pub fn sending_mailbox() -> crate::email::MailboxSettings {
+    crate::email::MailboxSettings {
+        name: "CAP".into(),
+        address: "cap@udgvirtual.example".into(),
+        channel: atiende_domain::classification::Channel::Email,
+        imap_host: String::new(),
+        imap_port: 993,
+        imap_security: "tls".into(),
+        imap_user: String::new(),
+        imap_password: String::new(),
+        imap_folder: "INBOX".into(),
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: 2525,
+        smtp_security: "plain".into(),
+        smtp_user: String::new(),
+        smtp_password: String::new(),
+        acknowledge: true,
+        active: true,
+    }
+}

@@ -12,7 +12,6 @@ use atiende_domain::survey::SurveyPolicy;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::Actor;
-use atiende_store::email::MailboxSettings;
 use atiende_store::surveys::SurveyStep;
 use atiende_store::testing::TestDb;
 use chrono::{DateTime, Duration, Utc};
@@ -32,29 +31,9 @@ async fn world(db: &TestDb) -> World {
     db.first_run(Some("contraseña-segura-1"))
         .await
         .expect("first run");
-    db.save_mailbox(
-        Actor::System,
-        &MailboxSettings {
-            name: "CAP".into(),
-            address: "cap@udgvirtual.example".into(),
-            channel: Channel::Email,
-            imap_host: String::new(),
-            imap_port: 993,
-            imap_security: "tls".into(),
-            imap_user: String::new(),
-            imap_password: String::new(),
-            imap_folder: "INBOX".into(),
-            smtp_host: "127.0.0.1".into(),
-            smtp_port: 2525,
-            smtp_security: "plain".into(),
-            smtp_user: String::new(),
-            smtp_password: String::new(),
-            acknowledge: true,
-            active: true,
-        },
-    )
-    .await
-    .expect("mailbox");
+    db.save_mailbox(Actor::System, &atiende_store::testing::sending_mailbox())
+        .await
+        .expect("mailbox");
     let agent = db
         .create_user(
             Actor::System,

@@ -8,7 +8,6 @@ use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
 use atiende_domain::survey::SurveyPolicy;
 use atiende_domain::user::Role;
 use atiende_store::Actor;
-use atiende_store::email::MailboxSettings;
 use atiende_store::testing::TestDb;
 use atiende_web::WebConfig;
 use axum::http::StatusCode;
@@ -27,24 +26,7 @@ atiende_store::on_both_engines!(
 /// A closed phone incident of a person with an email, and its survey's link token.
 async fn surveyed(app: &TestApp) -> (IncidentId, String) {
     let db = &app.db;
-    let mailbox = MailboxSettings {
-        name: "CAP".into(),
-        address: "cap@udgvirtual.example".into(),
-        channel: Channel::Email,
-        imap_host: String::new(),
-        imap_port: 993,
-        imap_security: "tls".into(),
-        imap_user: String::new(),
-        imap_password: String::new(),
-        imap_folder: "INBOX".into(),
-        smtp_host: "127.0.0.1".into(),
-        smtp_port: 2525,
-        smtp_security: "plain".into(),
-        smtp_user: String::new(),
-        smtp_password: String::new(),
-        acknowledge: true,
-        active: true,
-    };
+    let mailbox = atiende_store::testing::sending_mailbox();
     db.save_mailbox(Actor::System, &mailbox)
         .await
         .expect("mailbox");

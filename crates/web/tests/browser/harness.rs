@@ -101,6 +101,8 @@ impl Site {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
                          "--disable-quic", "--no-first-run", "--window-size=1280,900", "--lang=es-MX"],
+                // Headless Chromium ignores --lang for Accept-Language: public pages follow it.
+                "prefs": { "intl.accept_languages": "es-MX,es" },
             }
         });
         let caps = caps.as_object().cloned().expect("object");

@@ -472,8 +472,11 @@ async fn the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_re
     b.goto("/calidad/indicadores").await;
     assert!(b.text().await.contains("Resolución al primer contacto"));
     b.fill("#target_first_contact_resolution", "80").await;
-    b.fill("input[name=responsible_first_contact_resolution]", "Responsable del CAP")
-        .await;
+    b.fill(
+        "input[name=responsible_first_contact_resolution]",
+        "Responsable del CAP",
+    )
+    .await;
     b.fill("#target_satisfaction_index", "90").await;
     b.submit("#targets button[type=submit]").await;
     let text = b.text().await;
@@ -483,19 +486,33 @@ async fn the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_re
     b.screenshot("indicadores").await;
     b.goto("/calidad/pnc").await;
     b.click("details.card summary").await;
-    b.fill("#nc-description", "Se informó una fecha de inscripción equivocada.")
-        .await;
+    b.fill(
+        "#nc-description",
+        "Se informó una fecha de inscripción equivocada.",
+    )
+    .await;
     b.fill("#nc-responsible", "Responsable del CAP").await;
-    b.submit("form[action='/calidad/pnc'] button").await;
-    b.wait_for_path("/calidad/pnc/").await;
-    b.fill("#corrective_action", "Se actualizó la guía de fechas del calendario escolar.")
+    b.submit("form[method=post][action='/calidad/pnc'] button")
         .await;
-    b.fill("#effectiveness", "Sin nuevas quejas por fechas en el mes siguiente.")
-        .await;
+    let text = b.text().await;
+    assert!(b.path().await.starts_with("/calidad/pnc/"), "{text}");
+    b.fill(
+        "#corrective_action",
+        "Se actualizó la guía de fechas del calendario escolar.",
+    )
+    .await;
+    b.fill(
+        "#effectiveness",
+        "Sin nuevas quejas por fechas en el mes siguiente.",
+    )
+    .await;
     b.select("#status", "closed").await;
     b.submit("form.card button[type=submit]").await;
     let text = b.text().await;
-    assert!(text.contains("Cambios guardados") && text.contains("Cerrada"), "{text}");
+    assert!(
+        text.contains("Cambios guardados") && text.contains("Cerrada"),
+        "{text}"
+    );
     b.screenshot("pnc").await;
     b.goto("/calidad/reporte").await;
     assert!(b.text().await.contains("revisión por la dirección"));
@@ -509,24 +526,7 @@ async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
     site.db
         .save_mailbox(
             atiende_store::Actor::System,
-            &atiende_store::email::MailboxSettings {
-                name: "CAP".into(),
-                address: "cap@udgvirtual.example".into(),
-                channel: Channel::Email,
-                imap_host: String::new(),
-                imap_port: 993,
-                imap_security: "tls".into(),
-                imap_user: String::new(),
-                imap_password: String::new(),
-                imap_folder: "INBOX".into(),
-                smtp_host: "127.0.0.1".into(),
-                smtp_port: 2525,
-                smtp_security: "plain".into(),
-                smtp_user: String::new(),
-                smtp_password: String::new(),
-                acknowledge: true,
-                active: true,
-            },
+            &atiende_store::testing::sending_mailbox(),
         )
         .await
         .expect("mailbox");
@@ -538,7 +538,9 @@ async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
             ..Default::default()
         })
         .await;
-    let folio = site.incident(&agent, phone(c, "Constancia de estudios")).await;
+    let folio = site
+        .incident(&agent, phone(c, "Constancia de estudios"))
+        .await;
     let id = site.db.incident_id(&folio).await.expect("id");
     let classify = atiende_domain::incident::ClassifyInput {
         incident_type: Some(atiende_domain::classification::IncidentType::Question),
@@ -550,7 +552,11 @@ async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
         .await
         .expect("classify");
     site.db
-        .close_incident(atiende_store::Actor::Staff(&agent), id, Some("Se explicó el trámite."))
+        .close_incident(
+            atiende_store::Actor::Staff(&agent),
+            id,
+            Some("Se explicó el trámite."),
+        )
         .await
         .expect("close");
     let policy = atiende_domain::survey::SurveyPolicy {
@@ -585,8 +591,10 @@ async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
     b.fill("#q-comment", "Me atendieron muy rápido.").await;
     b.screenshot("encuesta").await;
     b.submit("form.card button[type=submit]").await;
-    assert!(b.text().await.contains("¡Gracias!"));
+    let text = b.text().await;
+    assert!(text.contains("¡Gracias!"), "{text}");
     b.goto(&path).await;
-    assert!(b.text().await.contains("ya fue respondida"));
+    let text = b.text().await;
+    assert!(text.contains("ya fue respondida"), "{text}");
     b.close().await;
 }
