@@ -12,12 +12,11 @@ use atiende_store::Actor;
 use atiende_store::settings::key;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Ctx, PageError, PageUser, Posted, charts, render};
+use super::{Ctx, PageError, PageUser, Posted, charts, export, render};
 use crate::AppState;
 use crate::error::AppError;
 use crate::i18n::{Tr, describe_error};
@@ -302,6 +301,7 @@ struct ReportPage {
     ctx: Ctx,
     report: Report,
     generated: String,
+    nonconformities: Vec<super::nonconformities::NcRow>,
 }
 
 async fn report(
@@ -314,8 +314,13 @@ async fn report(
     let report = build_report(&state, p.period(state.store.time_zone()), lang)
         .await
         .map_err(|e| PageError::from_app(e, lang))?;
+    let nonconformities =
+        super::nonconformities::period_rows(&state, report.period, None, Tr(lang))
+            .await
+            .map_err(|e| PageError::from_app(e, lang))?;
     Ok(render(&ReportPage {
         generated: super::local(&chrono::Utc::now(), state.store.time_zone()),
+        nonconformities,
         report,
         ctx: page.ctx("indicators"),
     }))
@@ -366,50 +371,6 @@ fn table(report: &Report, which: &str, t: Tr) -> Option<(String, Vec<Vec<String>
     Some((b.title.to_string(), rows))
 }
 
-fn csv_of(rows: &[Vec<String>]) -> Result<Vec<u8>, AppError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.write_record(r).map_err(|_| AppError::Internal)?;
-    }
-    w.into_inner().map_err(|_| AppError::Internal)
-}
-
-fn xlsx_of(report: &Report, t: Tr) -> Result<Vec<u8>, AppError> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let tables = std::iter::once("indicadores").chain(report.breakdowns.iter().map(|b| b.code));
-    for which in tables {
-        let Some((title, rows)) = table(report, which, t) else {
-            continue;
-        };
-        let sheet = book.add_worksheet();
-        // Sheet names: at most 31 characters, none of []:*?/\
-        let name: String = title
-            .chars()
-            .filter(|c| !"[]:*?/\\".contains(*c))
-            .take(31)
-            .collect();
-        sheet.set_name(name).map_err(|_| AppError::Internal)?;
-        for (r, row) in rows.iter().enumerate() {
-            for (c, cell) in row.iter().enumerate() {
-                let (r, c) = (r as u32, c as u16);
-                let written = match cell.parse::<f64>() {
-                    Ok(n) if r > 0 && c > 0 => sheet.write_number(r, c, n).map(|_| ()),
-                    _ if r == 0 => sheet
-                        .write_string_with_format(r, c, cell, &bold)
-                        .map(|_| ()),
-                    _ => sheet.write_string(r, c, cell).map(|_| ()),
-                };
-                written.map_err(|_| AppError::Internal)?;
-            }
-        }
-        sheet
-            .set_column_width(0, 40)
-            .map_err(|_| AppError::Internal)?;
-    }
-    book.save_to_buffer().map_err(|_| AppError::Internal)
-}
-
 async fn export(
     State(state): State<AppState>,
     page: PageUser,
@@ -422,43 +383,22 @@ async fn export(
     let report = build_report(&state, period, lang).await.map_err(err)?;
     let t = Tr(lang);
     let base = format!("indicadores-{}", period.code());
-    match p.formato.as_deref() {
+    let response = match p.formato.as_deref() {
         Some("xlsx") => {
-            let bytes = xlsx_of(&report, t).map_err(err)?;
-            Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                            .to_string(),
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{base}.xlsx\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response())
+            let tables: Vec<_> = std::iter::once("indicadores")
+                .chain(report.breakdowns.iter().map(|b| b.code))
+                .filter_map(|which| table(&report, which, t))
+                .collect();
+            export::xlsx(&tables, &base)
         }
         _ => {
             let which = p.tabla.as_deref().unwrap_or("indicadores");
             let (_, rows) = table(&report, which, t)
                 .ok_or_else(|| PageError::from_app(AppError::NotFound("table"), lang))?;
-            let bytes = csv_of(&rows).map_err(err)?;
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{base}-{which}.csv\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response())
+            export::csv(&rows, &format!("{base}-{which}"))
         }
-    }
+    };
+    response.map_err(err)
 }
 
 async fn save_targets(

@@ -9,6 +9,7 @@ pub mod charts;
 pub mod contacts;
 pub mod email;
 pub mod events;
+pub mod export;
 pub mod incident;
 pub mod indicators;
 pub mod leads;

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/calidad/pnc", get(list).post(create))
         .route("/calidad/pnc/criterios", post(save_criteria))
+        .route("/calidad/pnc/exportar", get(export_register))
         .route("/calidad/pnc/{id}", get(view).post(update))
 }
 
@@ -40,7 +41,7 @@ pub struct NcRow {
     pub due: String,
 }
 
-fn row(n: &Nonconformity, state: &AppState, t: Tr) -> NcRow {
+pub(super) fn row(n: &Nonconformity, state: &AppState, t: Tr) -> NcRow {
     NcRow {
         id: n.id,
         folio: n.folio.clone().unwrap_or_default(),
@@ -77,6 +78,90 @@ struct ListParams {
     periodo: Option<String>,
     estado: Option<String>,
     ok: Option<String>,
+    formato: Option<String>,
+}
+
+/// The period's register as rows of a spreadsheet, header first.
+pub(super) fn register_table(rows: &[NcRow], t: Tr) -> super::export::Table {
+    let mut out = vec![
+        [
+            "#",
+            "Folio",
+            "Criterio",
+            "Detectado",
+            "Descripción",
+            "Responsable",
+            "Fecha compromiso",
+            "Estado",
+        ]
+        .iter()
+        .map(|h| t.s(h).to_string())
+        .collect(),
+    ];
+    for r in rows {
+        out.push(vec![
+            r.id.to_string(),
+            r.folio.clone(),
+            r.criterion.to_string(),
+            r.detected.clone(),
+            r.description.clone(),
+            r.responsible.clone(),
+            r.due.clone(),
+            r.status.to_string(),
+        ]);
+    }
+    (t.s("Producto no conforme").to_string(), out)
+}
+
+/// The nonconformities detected in a period, as the register shows them.
+pub(super) async fn period_rows(
+    state: &AppState,
+    period: Period,
+    status: Option<NcStatus>,
+    t: Tr,
+) -> Result<Vec<NcRow>, AppError> {
+    let filter = NcFilter {
+        status,
+        months: Some(period.months()),
+        limit: 1000,
+    };
+    Ok(state
+        .store
+        .nonconformities(&filter)
+        .await?
+        .iter()
+        .map(|n| row(n, state, t))
+        .collect())
+}
+
+async fn export_register(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<ListParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::IndicatorRead)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let period = p
+        .periodo
+        .as_deref()
+        .and_then(Period::parse)
+        .unwrap_or_else(|| {
+            Period::containing(
+                chrono::Utc::now(),
+                state.store.time_zone(),
+                Periodicity::Semester,
+            )
+        });
+    let t = Tr(lang);
+    let rows = period_rows(&state, period, None, t).await.map_err(err)?;
+    let table = register_table(&rows, t);
+    let file = format!("pnc-{}", period.code());
+    match p.formato.as_deref() {
+        Some("xlsx") => super::export::xlsx(&[table], &file),
+        _ => super::export::csv(&table.1, &file),
+    }
+    .map_err(err)
 }
 
 async fn list(
@@ -112,25 +197,15 @@ async fn show_list(
             )
         });
     let status = p.estado.clone().unwrap_or_default();
-    let filter = NcFilter {
-        status: NcStatus::from_code(&status),
-        months: Some(period.months()),
-        limit: 500,
-    };
     let t = Tr(lang);
-    let rows = state
-        .store
-        .nonconformities(&filter)
+    let rows = period_rows(state, period, NcStatus::from_code(&status), t)
         .await
-        .map_err(err)?
-        .iter()
-        .map(|n| row(n, state, t))
-        .collect();
+        .map_err(err)?;
     let criteria: Criteria = state
         .store
         .setting(key::NONCONFORMITY_CRITERIA)
         .await
-        .map_err(err)?;
+        .map_err(|e| err(e.into()))?;
     let code = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {

@@ -302,6 +302,24 @@ mod register {
         let entry = app.get(&path, &auth).await;
         assert!(text(&entry).contains("Sin repetición en un mes"));
         assert!(text(&entry).contains("Cerrada"));
+        // The register exports and appears in the period's report.
+        let csv = app
+            .call_raw("/calidad/pnc/exportar?formato=csv", &auth)
+            .await;
+        let csv = String::from_utf8(csv.1).expect("utf-8");
+        assert!(csv.starts_with("#,Folio,Criterio"), "{csv}");
+        assert!(
+            csv.contains("Información equivocada") && csv.contains("Cerrada"),
+            "{csv}"
+        );
+        let xlsx = app
+            .call_raw("/calidad/pnc/exportar?formato=xlsx", &auth)
+            .await;
+        let mut book: Xlsx<_> = Xlsx::new(Cursor::new(xlsx.1)).expect("xlsx");
+        let sheet = book.worksheet_range("Producto no conforme").expect("sheet");
+        assert_eq!(sheet.rows().count(), 2);
+        let report = app.get("/calidad/reporte", &auth).await;
+        assert!(text(&report).contains("Información equivocada"));
         app.staff("rector", Role::Management, vec![]).await;
         let management = app.login("rector", PASSWORD).await;
         let Auth::Session { csrf: m_csrf, .. } = &management else {

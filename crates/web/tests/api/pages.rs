@@ -135,6 +135,24 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
             ],
         ),
         (
+            "/calidad/pnc/exportar",
+            &[
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
+            "/calidad/indicadores/exportar",
+            &[
+                Role::CapLead,
+                Role::QualityOwner,
+                Role::Management,
+                Role::Admin,
+            ],
+        ),
+        (
             "/calidad/reporte",
             &[
                 Role::CapLead,

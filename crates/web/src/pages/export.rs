@@ -1,0 +1,72 @@
+//! Tables as downloads: CSV (one table) and XLSX (a sheet per table), with Spanish headers.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+
+/// A table: its title (the sheet's name) and its rows, the first being the header.
+pub type Table = (String, Vec<Vec<String>>);
+
+pub fn csv(rows: &[Vec<String>], file: &str) -> Result<Response, AppError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r).map_err(|_| AppError::Internal)?;
+    }
+    let bytes = w.into_inner().map_err(|_| AppError::Internal)?;
+    Ok(download(
+        "text/csv; charset=utf-8",
+        &format!("{file}.csv"),
+        bytes,
+    ))
+}
+
+pub fn xlsx(tables: &[Table], file: &str) -> Result<Response, AppError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let fail = |_| AppError::Internal;
+    for (title, rows) in tables {
+        let sheet = book.add_worksheet();
+        // Sheet names: at most 31 characters, none of []:*?/\
+        let name: String = title
+            .chars()
+            .filter(|c| !"[]:*?/\\".contains(*c))
+            .take(31)
+            .collect();
+        sheet.set_name(name).map_err(fail)?;
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let (r, c) = (r as u32, c as u16);
+                match cell.parse::<f64>() {
+                    Ok(n) if r > 0 && c > 0 => sheet.write_number(r, c, n).map(|_| ()),
+                    _ if r == 0 => sheet
+                        .write_string_with_format(r, c, cell, &bold)
+                        .map(|_| ()),
+                    _ => sheet.write_string(r, c, cell).map(|_| ()),
+                }
+                .map_err(fail)?;
+            }
+        }
+        sheet.set_column_width(0, 40).map_err(fail)?;
+    }
+    let bytes = book.save_to_buffer().map_err(fail)?;
+    Ok(download(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &format!("{file}.xlsx"),
+        bytes,
+    ))
+}
+
+fn download(content_type: &str, file: &str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
