@@ -17,6 +17,7 @@ coded_enum!(
         Setting = "setting", "Configuración", "Setting";
         Survey = "survey", "Encuesta", "Survey";
         Nonconformity = "nonconformity", "Producto no conforme", "Nonconformity";
+        Article = "article", "Artículo", "Article";
     }
 );
 

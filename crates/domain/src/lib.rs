@@ -13,6 +13,7 @@
 //! - [`access`]: which role may do what, and what a unit responsible may see;
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
+//! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
 //! - [`calendar`]: local days in the institution's time zone; [`period`]: months, quarters,
@@ -32,6 +33,7 @@ pub mod folio;
 pub mod ids;
 pub mod incident;
 pub mod indicators;
+pub mod knowledge;
 pub mod messaging;
 pub mod nonconformity;
 pub mod period;

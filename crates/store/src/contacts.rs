@@ -146,6 +146,7 @@ pub(crate) async fn insert_contact(
         after: snapshot(&contact),
     };
     record(tx, actor, change).await?;
+    crate::search::reindex_contact(tx, contact.id).await?;
     Ok(contact)
 }
 
@@ -265,6 +266,7 @@ impl Store {
             after: snapshot(&after),
         };
         record(&mut tx, actor, change).await?;
+        crate::search::reindex_contact(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -351,6 +353,8 @@ impl Store {
             after: snapshot(&after),
         };
         record(&mut tx, actor, change).await?;
+        crate::search::reindex_contact(&mut tx, keep).await?;
+        crate::search::reindex_contact(&mut tx, other).await?;
         tx.commit().await?;
         Ok(after)
     }

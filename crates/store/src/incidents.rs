@@ -567,7 +567,7 @@ impl Store {
             after: snapshot(&incident),
         };
         record(tx, actor, change).await?;
-        self.refresh_facts(tx, incident.id).await?;
+        self.incident_changed(tx, incident.id).await?;
         Ok((incident, entry))
     }
 
@@ -774,7 +774,7 @@ impl Store {
             incident_change("incident.classify", &before, &after),
         )
         .await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -864,7 +864,7 @@ impl Store {
             after: Some(serde_json::json!({ "entry_id": entry_id, "kind": kind, "body": body })),
         };
         record(&mut tx, actor, change).await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(TimelineEntry {
             id: entry_id,
@@ -908,7 +908,7 @@ impl Store {
             incident_change("incident.close", &before, &after),
         )
         .await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -924,7 +924,7 @@ impl Store {
         v.finish()?;
         let mut tx = self.begin().await?;
         let after = reopen_in(&mut tx, self.engine(), actor, id, &reason).await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -968,7 +968,7 @@ impl Store {
             incident_change("incident.assign", &before, &after),
         )
         .await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1022,7 +1022,7 @@ impl Store {
             after: Some(serde_json::json!({ "incident": after, "derivation": derivation })),
         };
         record(&mut tx, actor, change).await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, derivation))
     }
@@ -1092,7 +1092,7 @@ impl Store {
             after: snapshot(&answered),
         };
         record(&mut tx, actor, change).await?;
-        self.refresh_facts(&mut tx, id).await?;
+        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, answered))
     }

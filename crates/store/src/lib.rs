@@ -5,6 +5,7 @@
 //! which a test keeps in step. Every write that the procedure cares about runs in one
 //! transaction with its audit record: the domain decides, this crate persists.
 
+pub mod articles;
 pub mod audit;
 pub mod bulk;
 pub mod buzon;
@@ -20,6 +21,7 @@ pub mod indicators;
 pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;
+pub mod search;
 pub mod seed;
 pub mod settings;
 pub mod surveys;

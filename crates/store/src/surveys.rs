@@ -407,7 +407,7 @@ impl Store {
                 SurveyStep::Sent("whatsapp")
             }
         };
-        self.refresh_facts(&mut tx, incident).await?;
+        self.incident_changed(&mut tx, incident).await?;
         tx.commit().await?;
         Ok(step)
     }
@@ -498,7 +498,7 @@ impl Store {
             t,
         )
         .await?;
-        self.refresh_facts(&mut tx, survey.incident_id).await?;
+        self.incident_changed(&mut tx, survey.incident_id).await?;
         tx.commit().await?;
         Ok(AnswerOutcome::Recorded { low_score: low })
     }

@@ -1,0 +1,451 @@
+//! Full-text search behind one interface: SQLite's FTS5 (accents and case folded, word
+//! beginnings) or PostgreSQL's text search (Spanish stems, unaccent). Each record's document is
+//! rewritten inside the transaction that changes the record, so the index never lags;
+//! `atiende rebuild-search` rewrites them all.
+
+use atiende_domain::access::Scope;
+use atiende_domain::ids::{ContactId, IncidentId};
+use atiende_domain::incident::EntryKind;
+use atiende_domain::knowledge::SearchQuery;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::{Engine, Sql, Store, Tx};
+use crate::error::Result;
+
+/// Longest text indexed per record (PostgreSQL's tsvector has a size limit).
+const MAX_INDEXED: usize = 50_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Incident,
+    Contact,
+    Article,
+}
+
+impl Kind {
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Incident => "incident",
+            Kind::Contact => "contact",
+            Kind::Article => "article",
+        }
+    }
+}
+
+/// How the terms of a query combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// Every word and phrase (a search box).
+    All,
+    /// Any word, best first (suggestions from an incident's text).
+    Any,
+}
+
+/// The FTS5 expression: `"word"*` for each word (its beginning), `"a b"` for phrases.
+fn fts5_expr(q: &SearchQuery, m: Match) -> String {
+    let parts: Vec<String> = q
+        .terms
+        .iter()
+        .map(|t| format!("\"{t}\"*"))
+        .chain(q.phrases.iter().map(|p| format!("\"{}\"", p.join(" "))))
+        .collect();
+    parts.join(match m {
+        Match::All => " ",
+        Match::Any => " OR ",
+    })
+}
+
+/// The tsquery text: each word by its stem or its beginning, phrases in order.
+fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
+    let parts: Vec<String> = q
+        .terms
+        .iter()
+        .map(|t| format!("({t} | {t}:*)"))
+        .chain(q.phrases.iter().map(|p| format!("({})", p.join(" <-> "))))
+        .collect();
+    parts.join(match m {
+        Match::All => " & ",
+        Match::Any => " | ",
+    })
+}
+
+fn clip(text: String) -> String {
+    if text.len() <= MAX_INDEXED {
+        return text;
+    }
+    let mut end = MAX_INDEXED;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Which engine a transaction runs on (the free functions here have no `Store` at hand).
+fn engine_of(tx: &mut Tx) -> Engine {
+    let connection: &mut sqlx::AnyConnection = tx;
+    if connection.backend_name().eq_ignore_ascii_case("sqlite") {
+        Engine::Sqlite
+    } else {
+        Engine::Postgres
+    }
+}
+
+pub(crate) async fn unindex(tx: &mut Tx, kind: Kind, id: i64) -> Result<()> {
+    match engine_of(tx) {
+        Engine::Sqlite => {
+            let sql = match kind {
+                Kind::Incident => "DELETE FROM incident_fts WHERE rowid = $1",
+                Kind::Contact => "DELETE FROM contact_fts WHERE rowid = $1",
+                Kind::Article => "DELETE FROM article_fts WHERE rowid = $1",
+            };
+            sqlx::query(sql).bind(id).execute(&mut **tx).await?;
+        }
+        Engine::Postgres => {
+            sqlx::query("DELETE FROM search_docs WHERE kind = $1 AND ref_id = $2")
+                .bind(kind.code())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn index(
+    tx: &mut Tx,
+    kind: Kind,
+    id: i64,
+    title: &str,
+    body: String,
+) -> Result<()> {
+    unindex(tx, kind, id).await?;
+    let body = clip(body);
+    match engine_of(tx) {
+        Engine::Sqlite => {
+            let sql = match kind {
+                Kind::Incident => {
+                    "INSERT INTO incident_fts (rowid, title, body) VALUES ($1, $2, $3)"
+                }
+                Kind::Contact => "INSERT INTO contact_fts (rowid, title, body) VALUES ($1, $2, $3)",
+                Kind::Article => "INSERT INTO article_fts (rowid, title, body) VALUES ($1, $2, $3)",
+            };
+            sqlx::query(sql)
+                .bind(id)
+                .bind(title.to_string())
+                .bind(body)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Engine::Postgres => {
+            sqlx::query(
+                "INSERT INTO search_docs (kind, ref_id, title, body) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(kind.code())
+            .bind(id)
+            .bind(title.to_string())
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites a contact's document: the name, and every identifier (merged contacts leave
+/// the index: they live on in the contact they were merged into).
+pub(crate) async fn reindex_contact(tx: &mut Tx, id: ContactId) -> Result<()> {
+    let row = sqlx::query("SELECT name, merged_into FROM contacts WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    if row.try_get::<Option<i64>, _>("merged_into")?.is_some() {
+        return unindex(tx, Kind::Contact, id.0).await;
+    }
+    let idents = sqlx::query("SELECT value FROM contact_identifiers WHERE contact_id = $1")
+        .bind(id.0)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut body = String::new();
+    for r in &idents {
+        let value: String = r.try_get("value")?;
+        // Addresses are searched by their parts too (`ana.lopez@…` by `lopez`).
+        body.push_str(&value.replace(['@', '.', '_', '-'], " "));
+        body.push(' ');
+        body.push_str(&value);
+        body.push('\n');
+    }
+    let name: String = row.try_get("name")?;
+    index(tx, Kind::Contact, id.0, &name, body).await
+}
+
+/// An incident found by a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentHit {
+    pub id: IncidentId,
+    pub folio: String,
+    pub subject: String,
+    pub status: String,
+}
+
+/// A contact found by a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactHit {
+    pub id: ContactId,
+    pub name: String,
+}
+
+/// An article found by a search, with the passage that matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArticleHit {
+    pub id: i64,
+    pub title: String,
+    pub snippet: String,
+    pub public: bool,
+}
+
+impl Store {
+    /// Rewrites an incident's document: folio and subject as its title, what the person and
+    /// the CAP wrote as its body.
+    pub(crate) async fn reindex_incident(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
+        let row = sqlx::query("SELECT folio, subject FROM incidents WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(&mut **tx)
+            .await?;
+        let title = format!(
+            "{} {}",
+            row.try_get::<String, _>("folio")?,
+            row.try_get::<String, _>("subject")?
+        );
+        let bodies = sqlx::query(
+            "SELECT body FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY id",
+        )
+        .bind(id.0)
+        .bind(EntryKind::InboundMessage.code())
+        .bind(EntryKind::OutboundMessage.code())
+        .bind(EntryKind::Intervention.code())
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut body = String::new();
+        for r in &bodies {
+            body.push_str(&r.try_get::<String, _>("body")?);
+            body.push('\n');
+        }
+        index(tx, Kind::Incident, id.0, &title, body).await
+    }
+
+    /// Rewrites every document (after a restore, an import or an upgrade).
+    pub async fn rebuild_search(&self) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        for sql in match self.engine() {
+            Engine::Sqlite => &[
+                "DELETE FROM incident_fts",
+                "DELETE FROM contact_fts",
+                "DELETE FROM article_fts",
+            ][..],
+            Engine::Postgres => &["DELETE FROM search_docs"][..],
+        } {
+            sqlx::query(*sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let mut done = 0u64;
+        for (table, kind) in [
+            ("incidents", Kind::Incident),
+            ("contacts", Kind::Contact),
+            ("articles", Kind::Article),
+        ] {
+            let mut after = 0i64;
+            loop {
+                let sql = match table {
+                    "incidents" => "SELECT id FROM incidents WHERE id > $1 ORDER BY id LIMIT 1000",
+                    "contacts" => "SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT 1000",
+                    _ => "SELECT id FROM articles WHERE id > $1 ORDER BY id LIMIT 1000",
+                };
+                let ids: Vec<i64> = sqlx::query(sql)
+                    .bind(after)
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get("id"))
+                    .collect::<std::result::Result<_, _>>()?;
+                let Some(last) = ids.last().copied() else {
+                    break;
+                };
+                let mut tx = self.begin().await?;
+                for id in &ids {
+                    match kind {
+                        Kind::Incident => self.reindex_incident(&mut tx, IncidentId(*id)).await?,
+                        Kind::Contact => reindex_contact(&mut tx, ContactId(*id)).await?,
+                        Kind::Article => self.reindex_article(&mut tx, *id).await?,
+                    }
+                }
+                tx.commit().await?;
+                done += ids.len() as u64;
+                after = last;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Incidents matching a query, best first, within what the person may see.
+    pub async fn search_incidents(
+        &self,
+        scope: &Scope,
+        q: &SearchQuery,
+        limit: i64,
+    ) -> Result<Vec<IncidentHit>> {
+        if q.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut sql = match self.engine() {
+            Engine::Sqlite => {
+                let mut s = Sql::new(
+                    "SELECT i.id, i.folio, i.subject, i.status FROM (SELECT rowid AS id, bm25(incident_fts, 10.0, 1.0) AS rank \
+                     FROM incident_fts WHERE incident_fts MATCH ",
+                );
+                s.bind(fts5_expr(q, Match::All));
+                s
+            }
+            Engine::Postgres => {
+                let mut s = Sql::new(
+                    "SELECT i.id, i.folio, i.subject, i.status FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank \
+                     FROM search_docs, to_tsquery('spanish_unaccent', ",
+                );
+                s.bind(tsquery_expr(q, Match::All));
+                s.push(") query WHERE kind = 'incident' AND tsv @@ query");
+                s
+            }
+        };
+        if let Scope::DerivedTo(units) = scope {
+            let id = match self.engine() {
+                Engine::Sqlite => " AND rowid",
+                Engine::Postgres => " AND ref_id",
+            };
+            sql.push(id);
+            sql.push(" IN (SELECT incident_id FROM derivations WHERE unit_id IN (");
+            for (n, u) in units.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(u.0);
+            }
+            if units.is_empty() {
+                sql.push("NULL");
+            }
+            sql.push("))");
+        }
+        // bm25 shrinks with relevance; ts_rank grows.
+        let order = match self.engine() {
+            Engine::Sqlite => "",
+            Engine::Postgres => " DESC",
+        };
+        sql.push(" ORDER BY rank");
+        sql.push(order);
+        sql.push(" LIMIT ");
+        sql.bind(limit.clamp(1, 200));
+        sql.push(") m JOIN incidents i ON i.id = m.id ORDER BY m.rank");
+        sql.push(order);
+        let rows = sql.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentHit {
+                    id: IncidentId(r.try_get("id")?),
+                    folio: r.try_get("folio")?,
+                    subject: r.try_get("subject")?,
+                    status: r.try_get("status")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Contacts matching a query (name, email, phone, student code), best first.
+    pub async fn search_contacts(&self, q: &SearchQuery, limit: i64) -> Result<Vec<ContactHit>> {
+        if q.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut sql = match self.engine() {
+            Engine::Sqlite => {
+                let mut s = Sql::new(
+                    "SELECT c.id, c.name FROM (SELECT rowid AS id, bm25(contact_fts, 10.0, 1.0) AS rank FROM contact_fts \
+                     WHERE contact_fts MATCH ",
+                );
+                s.bind(fts5_expr(q, Match::All));
+                s.push(" ORDER BY rank LIMIT ");
+                s
+            }
+            Engine::Postgres => {
+                let mut s = Sql::new(
+                    "SELECT c.id, c.name FROM (SELECT ref_id AS id, -ts_rank(tsv, query) AS rank FROM search_docs, \
+                     to_tsquery('spanish_unaccent', ",
+                );
+                s.bind(tsquery_expr(q, Match::All));
+                s.push(") query WHERE kind = 'contact' AND tsv @@ query ORDER BY rank LIMIT ");
+                s
+            }
+        };
+        sql.bind(limit.clamp(1, 200));
+        sql.push(") m JOIN contacts c ON c.id = m.id ORDER BY m.rank");
+        let rows = sql.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ContactHit {
+                    id: ContactId(r.try_get("id")?),
+                    name: r.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Articles matching a query, best first (title matches before body matches); only public
+    /// ones when asked from the public help page.
+    pub async fn search_articles(
+        &self,
+        q: &SearchQuery,
+        m: Match,
+        public_only: bool,
+        limit: i64,
+    ) -> Result<Vec<ArticleHit>> {
+        if q.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut sql = match self.engine() {
+            Engine::Sqlite => {
+                let mut s = Sql::new(
+                    "SELECT a.id, a.title, a.public, snippet(article_fts, 1, '', '', '…', 24) AS snippet \
+                     FROM article_fts JOIN articles a ON a.id = article_fts.rowid WHERE article_fts MATCH ",
+                );
+                s.bind(fts5_expr(q, m));
+                s.push(" AND a.archived = 0 AND (");
+                s.bind(i64::from(public_only));
+                s.push(" = 0 OR a.public = 1) ORDER BY bm25(article_fts, 10.0, 1.0) LIMIT ");
+                s
+            }
+            Engine::Postgres => {
+                let mut s = Sql::new(
+                    "SELECT a.id, a.title, a.public, ts_headline('spanish_unaccent', a.body, query, \
+                     'StartSel=\"\",StopSel=\"\",MaxWords=24,MinWords=8') AS snippet FROM search_docs d \
+                     JOIN articles a ON a.id = d.ref_id, to_tsquery('spanish_unaccent', ",
+                );
+                s.bind(tsquery_expr(q, m));
+                s.push(
+                    ") query WHERE d.kind = 'article' AND d.tsv @@ query AND a.archived = 0 AND (",
+                );
+                s.bind(i64::from(public_only));
+                s.push(" = 0 OR a.public = 1) ORDER BY ts_rank(d.tsv, query) DESC LIMIT ");
+                s
+            }
+        };
+        sql.bind(limit.clamp(1, 100));
+        let rows = sql.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ArticleHit {
+                    id: r.try_get("id")?,
+                    title: r.try_get("title")?,
+                    snippet: r.try_get("snippet")?,
+                    public: crate::db::flag(r, "public")?,
+                })
+            })
+            .collect()
+    }
+}

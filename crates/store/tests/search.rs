@@ -1,0 +1,456 @@
+//! The knowledge base and full-text search on both engines: Spanish text without accents or
+//! case, word forms, phrases, ranking, permissions, suggestions, and an index in step with
+//! every write.
+
+use atiende_domain::access::Scope;
+use atiende_domain::classification::{Channel, Medium};
+use atiende_domain::contact::ContactInput;
+use atiende_domain::derivation::DeriveInput;
+use atiende_domain::ids::{IncidentId, UnitId};
+use atiende_domain::incident::{EntryKind, NewIncidentInput};
+use atiende_domain::knowledge::{ArticleInput, SearchQuery};
+use atiende_domain::unit::UnitKind;
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::Actor;
+use atiende_store::search::Match;
+use atiende_store::testing::TestDb;
+
+atiende_store::on_both_engines!(
+    accents_case_and_word_forms_do_not_matter,
+    a_phrase_matches_its_words_in_order,
+    a_title_match_ranks_before_a_body_match,
+    the_public_finds_only_public_articles_and_a_unit_only_its_incidents,
+    an_incident_suggests_the_article_that_answers_it,
+    the_index_follows_updates_archives_merges_and_new_messages,
+    contacts_are_found_by_name_and_any_identifier,
+    the_most_useful_articles_and_the_topics_without_one_are_counted,
+);
+
+async fn setup(db: &TestDb) -> StaffUser {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    db.create_user(
+        Actor::System,
+        &UserInput {
+            login: Some("agente1".into()),
+            role: Some(Role::Agent),
+            password: Some("contraseña-segura-2".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("agent")
+    .user
+}
+
+async fn article(db: &TestDb, user: &StaffUser, title: &str, body: &str, public: bool) -> i64 {
+    db.create_article(
+        Actor::Staff(user),
+        &ArticleInput {
+            title: title.into(),
+            body: body.into(),
+            public,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("article")
+    .id
+}
+
+async fn found(db: &TestDb, q: &str) -> Vec<String> {
+    db.search_articles(&SearchQuery::parse(q), Match::All, false, 10)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|h| h.title)
+        .collect()
+}
+
+async fn corpus(db: &TestDb, user: &StaffUser) {
+    article(
+        db,
+        user,
+        "Reinscripción al siguiente ciclo",
+        "La reinscripción se hace en SIIAU con la orden de pago del ciclo.",
+        true,
+    )
+    .await;
+    article(
+        db,
+        user,
+        "Orden de pago vencida",
+        "Si tu orden de pago venció, genera una nueva desde el portal de pagos.",
+        true,
+    )
+    .await;
+    article(
+        db,
+        user,
+        "Acceso a la plataforma",
+        "Para entrar a la plataforma usa tu código y la contraseña del correo institucional.",
+        false,
+    )
+    .await;
+    article(db, user, "Constancias y kárdex", "Las constancias de estudios se solicitan en control escolar; el pago de la orden se hace en línea.", true).await;
+}
+
+async fn accents_case_and_word_forms_do_not_matter(db: TestDb) {
+    let user = setup(&db).await;
+    corpus(&db, &user).await;
+    for q in ["reinscripcion", "REINSCRIPCIÓN", "Reinscripcion ciclo"] {
+        assert_eq!(
+            found(&db, q).await.first().map(String::as_str),
+            Some("Reinscripción al siguiente ciclo"),
+            "{q}"
+        );
+    }
+    // Word forms: the beginning of a word (and, on PostgreSQL, its Spanish stem).
+    article(
+        &db,
+        &user,
+        "Calendario",
+        "Las reinscripciones abren en enero y julio.",
+        true,
+    )
+    .await;
+    let forms = found(&db, "reinscripcion").await;
+    assert!(forms.contains(&"Calendario".to_string()), "{forms:?}");
+    assert!(
+        found(&db, "kardex")
+            .await
+            .contains(&"Constancias y kárdex".to_string())
+    );
+    assert!(
+        found(&db, "institucional plataforma")
+            .await
+            .contains(&"Acceso a la plataforma".to_string())
+    );
+    assert!(found(&db, "inexistente").await.is_empty());
+}
+
+async fn a_phrase_matches_its_words_in_order(db: TestDb) {
+    let user = setup(&db).await;
+    corpus(&db, &user).await;
+    let titles = found(&db, "\"orden de pago\"").await;
+    assert!(titles.contains(&"Orden de pago vencida".to_string()));
+    assert!(titles.contains(&"Reinscripción al siguiente ciclo".to_string()));
+    assert!(
+        !titles.contains(&"Constancias y kárdex".to_string()),
+        "«pago de la orden» is not the phrase: {titles:?}"
+    );
+}
+
+async fn a_title_match_ranks_before_a_body_match(db: TestDb) {
+    let user = setup(&db).await;
+    article(
+        &db,
+        &user,
+        "Becas",
+        "Requisitos y fechas de las convocatorias. También se menciona la credencial.",
+        true,
+    )
+    .await;
+    article(
+        &db,
+        &user,
+        "Credencial de estudiante",
+        "Cómo tramitar y reponer la credencial.",
+        true,
+    )
+    .await;
+    let titles = found(&db, "credencial").await;
+    assert_eq!(titles, ["Credencial de estudiante", "Becas"]);
+}
+
+async fn incident(db: &TestDb, user: &StaffUser, subject: &str, body: &str) -> IncidentId {
+    let contact = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Ana".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    db.create_incident(
+        Actor::Staff(user),
+        NewIncidentInput {
+            channel: Channel::Phone,
+            contact_id: Some(contact.id),
+            subject: subject.into(),
+            body: body.into(),
+            user_type: None,
+            incident_type: None,
+            topic_id: None,
+            critical: false,
+            assigned_to: None,
+            received_at: None,
+        },
+    )
+    .await
+    .expect("incident")
+    .id
+}
+
+async fn the_public_finds_only_public_articles_and_a_unit_only_its_incidents(db: TestDb) {
+    let user = setup(&db).await;
+    corpus(&db, &user).await;
+    let public = db
+        .search_articles(&SearchQuery::parse("plataforma"), Match::All, true, 10)
+        .await
+        .expect("public");
+    assert!(public.is_empty(), "the platform article is internal");
+    let staff = db
+        .search_articles(&SearchQuery::parse("plataforma"), Match::All, false, 10)
+        .await
+        .expect("staff");
+    assert_eq!(staff.len(), 1);
+    let units = db.units().await.expect("units");
+    let mine = units
+        .iter()
+        .find(|u| u.kind == UnitKind::Coordination)
+        .expect("unit");
+    let theirs = units
+        .iter()
+        .filter(|u| u.kind == UnitKind::Coordination)
+        .nth(1)
+        .expect("another unit");
+    let derived = incident(
+        &db,
+        &user,
+        "Equivalencia de materias",
+        "Necesito la equivalencia de materias.",
+    )
+    .await;
+    let other = incident(
+        &db,
+        &user,
+        "Equivalencia de estudios",
+        "Pregunto por equivalencia de estudios.",
+    )
+    .await;
+    let derive = |unit: UnitId| DeriveInput {
+        unit_id: unit,
+        medium: Medium::Email,
+        reason: "Corresponde a la unidad".into(),
+        user_told: None,
+        told_address: None,
+        close: false,
+        notes: None,
+    };
+    db.derive_incident(Actor::Staff(&user), derived, &derive(mine.id))
+        .await
+        .expect("derive");
+    db.derive_incident(Actor::Staff(&user), other, &derive(theirs.id))
+        .await
+        .expect("derive");
+    let q = SearchQuery::parse("equivalencia");
+    assert_eq!(
+        db.search_incidents(&Scope::All, &q, 10)
+            .await
+            .expect("all")
+            .len(),
+        2
+    );
+    let scoped = db
+        .search_incidents(&Scope::DerivedTo(vec![mine.id]), &q, 10)
+        .await
+        .expect("scoped");
+    assert_eq!(scoped.iter().map(|h| h.id).collect::<Vec<_>>(), [derived]);
+}
+
+async fn an_incident_suggests_the_article_that_answers_it(db: TestDb) {
+    let user = setup(&db).await;
+    corpus(&db, &user).await;
+    let text = "Hola, buenas tardes. ¿Cuándo es la reinscripción para el siguiente ciclo? No encuentro la fecha.";
+    let hits = db
+        .search_articles(&SearchQuery::suggestion(text), Match::Any, false, 3)
+        .await
+        .expect("suggestions");
+    assert_eq!(hits[0].title, "Reinscripción al siguiente ciclo");
+    let hits = db
+        .search_articles(
+            &SearchQuery::suggestion("No puedo entrar a la plataforma, olvidé la contraseña"),
+            Match::Any,
+            false,
+            3,
+        )
+        .await
+        .expect("suggestions");
+    assert_eq!(hits[0].title, "Acceso a la plataforma");
+    assert!(!hits[0].snippet.is_empty());
+}
+
+async fn the_index_follows_updates_archives_merges_and_new_messages(db: TestDb) {
+    let user = setup(&db).await;
+    let id = article(
+        &db,
+        &user,
+        "Servicio social",
+        "Se libera con 480 horas.",
+        true,
+    )
+    .await;
+    let mut input = db.article(id).await.expect("article").input();
+    input.title = "Prácticas profesionales".into();
+    input.body = "Se acreditan con el informe final.".into();
+    db.update_article(Actor::Staff(&user), id, &input)
+        .await
+        .expect("update");
+    assert!(
+        found(&db, "servicio social").await.is_empty(),
+        "old words are gone"
+    );
+    assert_eq!(found(&db, "practicas").await, ["Prácticas profesionales"]);
+    assert_eq!(db.article_versions(id).await.expect("versions").len(), 2);
+    db.archive_article(Actor::Staff(&user), id)
+        .await
+        .expect("archive");
+    assert!(
+        found(&db, "practicas").await.is_empty(),
+        "archived articles leave the index"
+    );
+    // A new message on an incident is searchable at once.
+    let i = incident(&db, &user, "Duda", "Una pregunta").await;
+    db.add_entry(
+        Actor::Staff(&user),
+        i,
+        EntryKind::OutboundMessage,
+        "Revise la credencialización en línea",
+    )
+    .await
+    .expect("answer");
+    let hits = db
+        .search_incidents(&Scope::All, &SearchQuery::parse("credencializacion"), 10)
+        .await
+        .expect("search");
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [i]);
+    // A merged contact leaves the index; the one kept stays.
+    let a = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Zoe Quintanilla".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("a");
+    let b = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Zoe Q.".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("b");
+    db.merge_contacts(Actor::Staff(&user), a.id, b.id)
+        .await
+        .expect("merge");
+    let zoe = db
+        .search_contacts(&SearchQuery::parse("zoe"), 10)
+        .await
+        .expect("contacts");
+    assert_eq!(zoe.iter().map(|h| h.id).collect::<Vec<_>>(), [a.id]);
+    // A rebuild gives the same answers.
+    db.rebuild_search().await.expect("rebuild");
+    assert_eq!(
+        db.search_incidents(&Scope::All, &SearchQuery::parse("credencializacion"), 10)
+            .await
+            .expect("after rebuild")
+            .len(),
+        1
+    );
+    assert!(found(&db, "practicas").await.is_empty());
+}
+
+async fn contacts_are_found_by_name_and_any_identifier(db: TestDb) {
+    setup(&db).await;
+    let c = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Mariana Hernández Ruiz".into()),
+                emails: Some(vec!["mariana.hdz@alumnos.udg.mx".into()]),
+                phones: Some(vec!["33 3658 1200".into()]),
+                student_code: Some("219876543".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    for q in [
+        "hernandez",
+        "mariana ruiz",
+        "mariana.hdz@alumnos.udg.mx",
+        "hdz",
+        "523336581200",
+        "219876543",
+    ] {
+        let hits = db
+            .search_contacts(&SearchQuery::parse(q), 10)
+            .await
+            .expect("search");
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [c.id], "{q}");
+    }
+}
+
+async fn the_most_useful_articles_and_the_topics_without_one_are_counted(db: TestDb) {
+    let user = setup(&db).await;
+    let topics = db.topics().await.expect("topics");
+    let covered = &topics[0];
+    let lacking = &topics[1];
+    let id = db
+        .create_article(
+            Actor::Staff(&user),
+            &ArticleInput {
+                title: "Cómo pagar".into(),
+                body: "En el portal.".into(),
+                topic_id: Some(covered.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("article")
+        .id;
+    for topic in [covered.id, lacking.id, lacking.id] {
+        let i = incident(&db, &user, "Consulta", "Una consulta").await;
+        db.classify_incident(
+            Actor::Staff(&user),
+            i,
+            &atiende_domain::incident::ClassifyInput {
+                topic_id: Some(topic),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("classify");
+        if topic == covered.id {
+            assert!(
+                db.mark_resolved_by_article(Actor::Staff(&user), i, id)
+                    .await
+                    .expect("mark")
+            );
+            assert!(
+                !db.mark_resolved_by_article(Actor::Staff(&user), i, id)
+                    .await
+                    .expect("again")
+            );
+            assert_eq!(db.resolutions_of(i).await.expect("of"), [id]);
+        }
+    }
+    let useful = db.most_useful_articles(5).await.expect("useful");
+    assert_eq!((useful[0].id, useful[0].resolved), (id, 1));
+    let gaps = db.topics_without_articles(0).await.expect("gaps");
+    assert_eq!(
+        gaps.iter()
+            .map(|g| (g.topic_id, g.incidents))
+            .collect::<Vec<_>>(),
+        [(lacking.id, 2)]
+    );
+}
