@@ -261,6 +261,13 @@ pub async fn rebuild_indicators(config: &Config) -> Result<()> {
     Ok(())
 }
 
+pub async fn rebuild_search(config: &Config) -> Result<()> {
+    let store = open_store(config).await?;
+    let n = store.rebuild_search().await?;
+    println!("search index rewritten for {n} records");
+    Ok(())
+}
+
 pub async fn demo(config: &Config, incidents: usize, seed: u64, password: &str) -> Result<()> {
     let store = open_store(config).await?;
     let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());

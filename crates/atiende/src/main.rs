@@ -48,6 +48,8 @@ enum Command {
     /// Recount the indicator rollups of every incident from scratch (after an import or a
     /// change of the first-contact window).
     RebuildIndicators,
+    /// Rewrite the full-text search index of incidents, contacts and articles.
+    RebuildSearch,
     /// Load demo data (staff, contacts and incidents in Spanish) to try atiende out.
     Demo {
         #[arg(long, default_value_t = 300)]
@@ -82,6 +84,7 @@ fn main() -> Result<()> {
                 password,
             } => commands::demo(&config, incidents, seed, &password).await,
             Command::RebuildIndicators => commands::rebuild_indicators(&config).await,
+            Command::RebuildSearch => commands::rebuild_search(&config).await,
             Command::Config => {
                 print!("{}", config.redacted());
                 Ok(())

@@ -37,6 +37,13 @@ pub async fn open_store(config: &Config) -> Result<Store> {
     if counted > 0 {
         tracing::info!(incidents = counted, "indicator rollups brought up to date");
     }
+    let indexed = store
+        .ensure_search_index()
+        .await
+        .context("writing the search index")?;
+    if indexed > 0 {
+        tracing::info!(records = indexed, "search index written");
+    }
     Ok(store)
 }
 

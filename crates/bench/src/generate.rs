@@ -25,6 +25,8 @@ pub struct Spec {
     pub incidents: usize,
     pub contacts: usize,
     pub years: i64,
+    /// Knowledge-base articles (a share of them public).
+    pub articles: usize,
     pub seed: u64,
     /// The newest incident is received before this instant.
     pub end: DateTime<Utc>,
@@ -158,6 +160,7 @@ pub async fn generate(
         let end = (start + BATCH).min(spec.contacts);
         let mut contacts = Vec::new();
         let mut identifiers = Vec::new();
+        let mut docs = Vec::new();
         for n in start..end {
             let id = n as i64 + 1;
             let user_type = user_types[type_weights.sample(&mut rng)];
@@ -183,13 +186,27 @@ pub async fn generate(
                 let phone = format!("5233{:08}", id % 100_000_000);
                 identifiers.push(vec![v_text("phone"), v_text(phone), v_int(id)]);
             }
-            if user_type == UserType::Student && rng.gen_bool(0.7) {
+            let code = (user_type == UserType::Student && rng.gen_bool(0.7))
+                .then(|| format!("{:09}", 210_000_000 + id));
+            if let Some(code) = &code {
                 identifiers.push(vec![
                     v_text("student_code"),
-                    v_text(format!("{:09}", 210_000_000 + id)),
+                    v_text(code.clone()),
                     v_int(id),
                 ]);
             }
+            // The search document, as the product writes it: name, and identifiers whole and in parts.
+            let mut body = String::new();
+            for ident in identifiers
+                .iter()
+                .rev()
+                .take_while(|row| matches!(&row[2], Value::Int(c) if *c == id))
+            {
+                if let Value::Text(v) = &ident[1] {
+                    body.push_str(&format!("{} {v}\n", v.replace(['@', '.', '_', '-'], " ")));
+                }
+            }
+            docs.push((id, format!("{first} {last} {last2}"), body));
         }
         store
             .bulk_insert(
@@ -214,6 +231,10 @@ pub async fn generate(
             )
             .await
             .context("identifiers")?;
+        store
+            .bulk_index("contact", &docs)
+            .await
+            .context("contact index")?;
         progress("usuarios", end, spec.contacts);
     }
 
@@ -281,6 +302,7 @@ pub async fn generate(
         let mut derivations = Vec::new();
         let mut surveys = Vec::new();
         let mut facts_rows = Vec::new();
+        let mut docs = Vec::new();
         for (n, &received) in received_times.iter().enumerate().take(end).skip(start) {
             let id = n as i64 + 1;
             let received_at = DateTime::from_timestamp_millis(received).unwrap_or(spec.end);
@@ -419,6 +441,12 @@ pub async fn generate(
                 ]);
             }
             let updated = closed_at.unwrap_or(at);
+            let mut text = format!("{words}\n");
+            if first_response.is_some() {
+                text.push_str(answer);
+                text.push('\n');
+            }
+            docs.push((id, format!("{folio} {subject}"), text));
             incidents.push(vec![
                 v_int(id),
                 v_text(folio),
@@ -568,11 +596,97 @@ pub async fn generate(
             )
             .await
             .context("facts")?;
+        store
+            .bulk_index("incident", &docs)
+            .await
+            .context("incident index")?;
         out.incidents = end;
         out.entries += entries.len();
         out.derivations += derivations.len();
         out.surveys += surveys.len();
         progress("incidentes", end, spec.incidents);
+    }
+    // Knowledge-base articles: every topic's questions, in many versions of wording.
+    let topic_list: Vec<(String, i64)> = topics.iter().map(|(n, i)| (n.clone(), *i)).collect();
+    for start in (0..spec.articles).step_by(BATCH) {
+        let end = (start + BATCH).min(spec.articles);
+        let mut rows = Vec::new();
+        let mut versions = Vec::new();
+        let mut docs = Vec::new();
+        for n in start..end {
+            let id = n as i64 + 1;
+            let (topic, subject, words, answer) = QUESTIONS[n % QUESTIONS.len()];
+            let title = format!("{subject} ({})", n / QUESTIONS.len() + 1);
+            let body = format!("**Pregunta frecuente.** {words}\n\n{answer}\n\nTema: {topic}.");
+            let topic_id = topics
+                .get(topic)
+                .copied()
+                .or_else(|| topic_list.first().map(|t| t.1));
+            let public = n % 3 != 0;
+            let at = spec.end.timestamp_millis();
+            rows.push(vec![
+                v_int(id),
+                v_text(title.clone()),
+                v_text(body.clone()),
+                v_opt(topic_id),
+                v_text(""),
+                v_int(i64::from(public)),
+                v_int(1),
+                v_int(at),
+                v_int(at),
+            ]);
+            versions.push(vec![
+                v_int(id),
+                v_int(1),
+                v_text(title.clone()),
+                v_text(body.clone()),
+                v_opt(topic_id),
+                v_text(""),
+                v_int(i64::from(public)),
+                v_int(at),
+            ]);
+            docs.push((id, title, format!("{body}\n")));
+        }
+        store
+            .bulk_insert(
+                "articles",
+                &[
+                    "id",
+                    "title",
+                    "body",
+                    "topic_id",
+                    "tags",
+                    "public",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                ],
+                &rows,
+            )
+            .await
+            .context("articles")?;
+        store
+            .bulk_insert(
+                "article_versions",
+                &[
+                    "article_id",
+                    "version",
+                    "title",
+                    "body",
+                    "topic_id",
+                    "tags",
+                    "public",
+                    "changed_at",
+                ],
+                &versions,
+            )
+            .await
+            .context("article versions")?;
+        store
+            .bulk_index("article", &docs)
+            .await
+            .context("article index")?;
+        progress("artículos", end, spec.articles);
     }
     let folios: Vec<Vec<Value>> = folio_seq
         .iter()
@@ -642,6 +756,7 @@ pub async fn generate(
             "timeline_entries",
             "derivations",
             "surveys",
+            "articles",
         ])
         .await?;
     progress("listo", 1, 1);

@@ -28,11 +28,14 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
-    /// The indicators dashboard over a generated history (default: a million incidents over
-    /// five years) on a fresh SQLite file (or --database-url).
-    Indicators {
+    /// The service over a generated history (default: a million incidents over five years and
+    /// five thousand articles) on a fresh SQLite file (or --database-url): the indicators
+    /// dashboard, the staff search and the public help search.
+    Scale {
         #[arg(long, default_value_t = 1_000_000)]
         incidents: usize,
+        #[arg(long, default_value_t = 5_000)]
+        articles: usize,
         /// Default: one for every five incidents.
         #[arg(long)]
         contacts: Option<usize>,
@@ -56,14 +59,16 @@ fn main() -> Result<()> {
             requests,
             database_url,
         } => runtime.block_on(pages(incidents, requests, database_url)),
-        Command::Indicators {
+        Command::Scale {
             incidents,
+            articles,
             contacts,
             years,
             requests,
             database_url,
-        } => runtime.block_on(indicators(
+        } => runtime.block_on(scale(
             incidents,
+            articles,
             contacts.unwrap_or(incidents / 5).max(1),
             years,
             requests,
@@ -244,8 +249,9 @@ fn print_table(results: &[(String, Vec<Duration>)]) {
     }
 }
 
-async fn indicators(
+async fn scale(
     incidents: usize,
+    articles: usize,
     contacts: usize,
     years: i64,
     requests: usize,
@@ -259,6 +265,7 @@ async fn indicators(
     store.first_run(Some(PASSWORD)).await?;
     let spec = atiende_bench::generate::Spec {
         incidents,
+        articles,
         contacts,
         years,
         seed: 2026,
@@ -295,7 +302,30 @@ async fn indicators(
             year.code()
         ),
     ];
-    let results = measure(base, cookie, paths, requests).await?;
+    let results = measure(base.clone(), cookie.clone(), paths, requests).await?;
+    // What agents type: topics with and without accents, word beginnings, a phrase, a name,
+    // an address, a phone number; and what the public types on the help page.
+    let searches = [
+        "inscripcion",
+        "reinscripción ciclo",
+        "\"orden de pago\"",
+        "constancia estudios",
+        "kardex",
+        "plataforma contraseña",
+        "garcia",
+        "maria.lopez",
+        "523300001234",
+        "titulo electronico",
+    ];
+    let mut search_paths: Vec<String> = searches
+        .iter()
+        .map(|q| format!("/buscar?q={}", urlencode(q)))
+        .collect();
+    search_paths.extend([
+        "/ayuda?q=orden%20de%20pago".to_string(),
+        "/ayuda?q=inscripcion".to_string(),
+    ]);
+    let search_results = measure(base, cookie, search_paths, requests).await?;
     println!(
         "indicators over {} incidents ({} timeline entries, {} derivations, {} surveys, {} contacts) on {}",
         made.incidents,
@@ -315,5 +345,27 @@ async fn indicators(
         size as f64 / 1_048_576.0
     );
     print_table(&results);
+    let mut all: Vec<Duration> = search_results
+        .iter()
+        .flat_map(|(_, t)| t.iter().copied())
+        .collect();
+    all.sort();
+    let p95 = all[((all.len() as f64 - 1.0) * 0.95).round() as usize].as_secs_f64() * 1000.0;
+    println!();
+    println!(
+        "search ({} queries × {requests}); all together p95 {p95:.2} ms",
+        search_results.len()
+    );
+    print_table(&search_results);
     Ok(())
+}
+
+/// Percent-encodes a query for a URL.
+fn urlencode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -12,6 +12,7 @@ async fn the_generated_rollups_equal_a_rebuild_by_the_product(db: TestDb) {
         .expect("first run");
     let spec = Spec {
         incidents: 3_000,
+        articles: 60,
         contacts: 600,
         years: 2,
         seed: 7,
@@ -30,6 +31,34 @@ async fn the_generated_rollups_equal_a_rebuild_by_the_product(db: TestDb) {
     assert_eq!(generated.breakdowns, rebuilt.breakdowns);
     assert_eq!(generated.first_response, rebuilt.first_response);
     assert_eq!(generated.close, rebuilt.close);
+    // The search documents it wrote are the product's: the same answers before and after a
+    // rebuild of the index.
+    let q = atiende_domain::knowledge::SearchQuery::parse("000101");
+    let scope = atiende_domain::access::Scope::All;
+    let ids = |hits: Vec<atiende_store::search::IncidentHit>| {
+        let mut v: Vec<i64> = hits.into_iter().map(|h| h.id.0).collect();
+        v.sort_unstable();
+        v
+    };
+    let before = ids(db.search_incidents(&scope, &q, 200).await.expect("search"));
+    let articles = db
+        .search_articles(
+            &atiende_domain::knowledge::SearchQuery::parse("aspirante"),
+            atiende_store::search::Match::All,
+            false,
+            50,
+        )
+        .await
+        .expect("articles");
+    assert!(!before.is_empty() && !articles.is_empty());
+    db.rebuild_search().await.expect("rebuild");
+    let after = ids(db.search_incidents(&scope, &q, 200).await.expect("search"));
+    assert!(
+        before.len() < 200,
+        "the whole answer is compared: {}",
+        before.len()
+    );
+    assert_eq!(before, after);
     // The product keeps working on the generated rows: new ids do not collide.
     let contact = db
         .create_contact(

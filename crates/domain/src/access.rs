@@ -30,6 +30,8 @@ pub enum Action {
     SurveyFollowUp,
     /// The indicators dashboard, exports and period report.
     IndicatorRead,
+    /// Write knowledge-base articles (a unit responsible, only their units' own).
+    ArticleWrite,
 }
 
 impl Role {
@@ -55,6 +57,7 @@ impl Role {
             QualityManage => matches!(self, QualityOwner | Admin),
             SurveyFollowUp => matches!(self, CapLead | Admin),
             IndicatorRead => matches!(self, QualityOwner | Admin | Management | CapLead),
+            ArticleWrite => matches!(self, CapLead | Admin | QualityOwner | UnitResponsible),
         }
     }
 }

@@ -234,6 +234,68 @@ impl Store {
         index(tx, Kind::Incident, id.0, &title, body).await
     }
 
+    /// Writes the documents a bulk load brings (the benchmark's generator), in one transaction:
+    /// `(id, title, body)` of records of one kind that have none yet.
+    pub async fn bulk_index(&self, kind: &str, docs: &[(i64, String, String)]) -> Result<()> {
+        use crate::bulk::Value;
+        let rows: Vec<Vec<Value>> = docs
+            .iter()
+            .map(|(id, title, body)| match self.engine() {
+                Engine::Sqlite => vec![
+                    Value::Int(*id),
+                    Value::Text(title.clone()),
+                    Value::Text(clip(body.clone())),
+                ],
+                Engine::Postgres => vec![
+                    Value::Text(kind.to_string()),
+                    Value::Int(*id),
+                    Value::Text(title.clone()),
+                    Value::Text(clip(body.clone())),
+                ],
+            })
+            .collect();
+        match (self.engine(), kind) {
+            (Engine::Sqlite, "incident") => {
+                self.bulk_insert("incident_fts", &["rowid", "title", "body"], &rows)
+                    .await
+            }
+            (Engine::Sqlite, "contact") => {
+                self.bulk_insert("contact_fts", &["rowid", "title", "body"], &rows)
+                    .await
+            }
+            (Engine::Sqlite, _) => {
+                self.bulk_insert("article_fts", &["rowid", "title", "body"], &rows)
+                    .await
+            }
+            (Engine::Postgres, _) => {
+                self.bulk_insert("search_docs", &["kind", "ref_id", "title", "body"], &rows)
+                    .await
+            }
+        }
+    }
+
+    /// A database from before the search index (or restored without it) gets its documents
+    /// written once. Returns how many.
+    pub async fn ensure_search_index(&self) -> Result<u64> {
+        let sql = match self.engine() {
+            Engine::Sqlite => {
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM incidents LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM contacts LIMIT 1)) AS records, \
+                 (SELECT COUNT(*) FROM (SELECT 1 FROM incident_fts LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM contact_fts LIMIT 1)) AS docs"
+            }
+            Engine::Postgres => {
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM incidents LIMIT 1) a) + (SELECT COUNT(*) FROM (SELECT 1 FROM contacts LIMIT 1) b) AS records, \
+                 (SELECT COUNT(*) FROM (SELECT 1 FROM search_docs LIMIT 1) c) AS docs"
+            }
+        };
+        let row = sqlx::query(sql).fetch_one(self.reader()).await?;
+        let (records, docs): (i64, i64) = (row.try_get("records")?, row.try_get("docs")?);
+        if records > 0 && docs == 0 {
+            self.rebuild_search().await
+        } else {
+            Ok(0)
+        }
+    }
+
     /// Rewrites every document (after a restore, an import or an upgrade).
     pub async fn rebuild_search(&self) -> Result<u64> {
         let mut tx = self.begin().await?;

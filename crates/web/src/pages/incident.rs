@@ -34,6 +34,10 @@ pub fn router() -> Router<AppState> {
             "/incidentes/{folio}/derivaciones/{id}/responder",
             post(answer),
         )
+        .route(
+            "/incidentes/{folio}/articulos/{id}/resolvio",
+            post(resolved_by_article),
+        )
 }
 
 pub struct EntryView {
@@ -110,6 +114,12 @@ struct IncidentPage {
     error: Option<String>,
     chat: Option<ChatReply>,
     reply_hint: &'static str,
+    /// Articles that match the incident's words, best first.
+    suggestions: Vec<atiende_store::search::ArticleHit>,
+    /// Articles marked as what resolved it.
+    resolved_by: Vec<(i64, String)>,
+    /// Text for the answer box (an article chosen to answer with).
+    reply_text: String,
 }
 
 impl IncidentPage {
@@ -128,6 +138,8 @@ struct ViewParams {
     ok: Option<String>,
     blocked: Option<String>,
     open: Option<String>,
+    /// An article whose text goes into the answer box.
+    usar: Option<i64>,
 }
 
 fn notice(code: &str, t: Tr) -> String {
@@ -143,6 +155,7 @@ fn notice(code: &str, t: Tr) -> String {
         "reopened" => "Incidente reabierto.",
         "assigned" => "Asignación guardada.",
         "unit_answer" => "Respuesta de la unidad registrada.",
+        "resolved_by_article" => "Se registró el artículo que resolvió el incidente.",
         _ => "Listo.",
     })
     .to_string()
@@ -185,7 +198,7 @@ async fn view(
         )
     });
     let open_derive = p.open.as_deref() == Some("derive");
-    page_of(&state, page, id, notice, blocked, open_derive).await
+    page_of(&state, page, id, notice, blocked, open_derive, p.usar).await
 }
 
 async fn page_of(
@@ -195,6 +208,7 @@ async fn page_of(
     notice: Option<String>,
     error: Option<String>,
     open_derive: bool,
+    prefill: Option<i64>,
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
     let tz = state.store.time_zone();
@@ -324,7 +338,51 @@ async fn page_of(
     } else {
         axum::http::StatusCode::OK
     };
+    let words = format!(
+        "{} {}",
+        i.subject,
+        detail
+            .timeline
+            .iter()
+            .find(|e| e.kind == EntryKind::InboundMessage)
+            .map_or("", |e| e.body.as_str())
+    );
+    let suggestions = state
+        .store
+        .search_articles(
+            &atiende_domain::knowledge::SearchQuery::suggestion(&words),
+            atiende_store::search::Match::Any,
+            false,
+            3,
+        )
+        .await
+        .map_err(err)?;
+    let mut resolved_by = Vec::new();
+    for article in state.store.resolutions_of(i.id).await.map_err(err)? {
+        let a = state.store.article(article).await.map_err(err)?;
+        resolved_by.push((a.id, a.title));
+    }
+    let reply_text = match prefill {
+        Some(article) => match state.store.article(article).await {
+            Ok(a) if !a.archived => {
+                let mut text = a.body.clone();
+                if a.public {
+                    text.push_str(&format!(
+                        "\n\n{}/ayuda/{}",
+                        state.config.base_url.trim_end_matches('/'),
+                        a.id
+                    ));
+                }
+                text
+            }
+            _ => String::new(),
+        },
+        None => String::new(),
+    };
     let page = IncidentPage {
+        suggestions,
+        resolved_by,
+        reply_text,
         reply_hint: reply_hint(&i, chat.as_ref()),
         folio: i.folio.to_string(),
         topic: i
@@ -669,11 +727,33 @@ async fn finish(
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             let status = e.status();
-            let mut r = page_of(state, page, id, None, Some(message), false).await?;
+            let mut r = page_of(state, page, id, None, Some(message), false, None).await?;
             *r.status_mut() = status;
             Ok(r)
         }
     }
+}
+
+#[derive(Deserialize)]
+struct Nothing {}
+
+/// "This article resolved it": recorded on the incident and counted for the article.
+async fn resolved_by_article(
+    State(state): State<AppState>,
+    Path((folio, article)): Path<(String, i64)>,
+    posted: Posted<Nothing>,
+) -> Result<Response, PageError> {
+    let Posted { page, form: _ } = posted;
+    page.require(Action::IncidentWork)?;
+    let id = visible(&state, &page, &folio).await?;
+    let user = page.user.clone();
+    let result = state
+        .store
+        .mark_resolved_by_article(Actor::Staff(&user), id, article)
+        .await
+        .map(|_| "resolved_by_article")
+        .map_err(AppError::from);
+    finish(&state, page, &folio, id, result).await
 }
 
 #[derive(Deserialize)]

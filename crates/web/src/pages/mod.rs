@@ -12,6 +12,7 @@ pub mod events;
 pub mod export;
 pub mod incident;
 pub mod indicators;
+pub mod knowledge;
 pub mod leads;
 pub mod login;
 pub mod nonconformities;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .merge(quality::router())
         .merge(indicators::router())
         .merge(nonconformities::router())
+        .merge(knowledge::router())
         .merge(admin::router())
         .merge(events::router())
         .merge(assets::router())
