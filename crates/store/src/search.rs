@@ -70,6 +70,12 @@ fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
     })
 }
 
+/// PostgreSQL's parser reads `CAP-2026-000123` as signed numbers (`-2026`, `-000123`); a space
+/// for each hyphen makes folios and compound words searchable by their parts, as in FTS5.
+fn dehyphen(text: &str) -> String {
+    text.replace('-', " ")
+}
+
 fn clip(text: String) -> String {
     if text.len() <= MAX_INDEXED {
         return text;
@@ -143,8 +149,8 @@ pub(crate) async fn index(
             )
             .bind(kind.code())
             .bind(id)
-            .bind(title.to_string())
-            .bind(body)
+            .bind(dehyphen(title))
+            .bind(dehyphen(&body))
             .execute(&mut **tx)
             .await?;
         }
@@ -249,8 +255,8 @@ impl Store {
                 Engine::Postgres => vec![
                     Value::Text(kind.to_string()),
                     Value::Int(*id),
-                    Value::Text(title.clone()),
-                    Value::Text(clip(body.clone())),
+                    Value::Text(dehyphen(title)),
+                    Value::Text(dehyphen(&clip(body.clone()))),
                 ],
             })
             .collect();

@@ -328,6 +328,16 @@ async fn the_index_follows_updates_archives_merges_and_new_messages(db: TestDb) 
         .await
         .expect("search");
     assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [i]);
+    let folio = db.incident(i).await.expect("incident").folio.to_string();
+    let by_folio = db
+        .search_incidents(&Scope::All, &SearchQuery::parse(&folio), 10)
+        .await
+        .expect("by folio");
+    assert_eq!(
+        by_folio.iter().map(|h| h.id).collect::<Vec<_>>(),
+        [i],
+        "{folio}"
+    );
     // A merged contact leaves the index; the one kept stays.
     let a = db
         .create_contact(
