@@ -2,6 +2,7 @@
 
 mod helpers;
 mod indicators;
+mod knowledge;
 mod pages;
 mod public;
 mod roles;
