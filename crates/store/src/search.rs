@@ -13,6 +13,9 @@ use sqlx::Row;
 use crate::db::{Engine, Sql, Store, Tx};
 use crate::error::Result;
 
+/// How many of the newest matching incidents are ranked (SQLite).
+const RANKED_WINDOW: i64 = 2_000;
+
 /// Longest text indexed per record (PostgreSQL's tsvector has a size limit).
 const MAX_INDEXED: usize = 50_000;
 
@@ -365,13 +368,40 @@ impl Store {
         if q.is_empty() {
             return Ok(vec![]);
         }
+        // Unit responsibles search only what was derived to their units.
+        let push_scope = |sql: &mut Sql, column: &str| {
+            if let Scope::DerivedTo(units) = scope {
+                sql.push(column);
+                sql.push(" IN (SELECT incident_id FROM derivations WHERE unit_id IN (");
+                for (n, u) in units.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(u.0);
+                }
+                if units.is_empty() {
+                    sql.push("NULL");
+                }
+                sql.push("))");
+            }
+        };
         let mut sql = match self.engine() {
             Engine::Sqlite => {
+                // Ranked among the newest matches: a common word matches a good part of years of
+                // history, and ranking all of them would cost more than the answer is worth.
+                let expr = fts5_expr(q, Match::All);
                 let mut s = Sql::new(
                     "SELECT i.id, i.folio, i.subject, i.status FROM (SELECT rowid AS id, bm25(incident_fts, 10.0, 1.0) AS rank \
                      FROM incident_fts WHERE incident_fts MATCH ",
                 );
-                s.bind(fts5_expr(q, Match::All));
+                s.bind(expr.clone());
+                push_scope(&mut s, " AND rowid");
+                s.push(" AND rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM (SELECT rowid FROM incident_fts WHERE incident_fts MATCH ");
+                s.bind(expr);
+                push_scope(&mut s, " AND rowid");
+                s.push(" ORDER BY rowid DESC LIMIT ");
+                s.bind(RANKED_WINDOW);
+                s.push("))");
                 s
             }
             Engine::Postgres => {
@@ -381,27 +411,10 @@ impl Store {
                 );
                 s.bind(tsquery_expr(q, Match::All));
                 s.push(") query WHERE kind = 'incident' AND tsv @@ query");
+                push_scope(&mut s, " AND ref_id");
                 s
             }
         };
-        if let Scope::DerivedTo(units) = scope {
-            let id = match self.engine() {
-                Engine::Sqlite => " AND rowid",
-                Engine::Postgres => " AND ref_id",
-            };
-            sql.push(id);
-            sql.push(" IN (SELECT incident_id FROM derivations WHERE unit_id IN (");
-            for (n, u) in units.iter().enumerate() {
-                if n > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(u.0);
-            }
-            if units.is_empty() {
-                sql.push("NULL");
-            }
-            sql.push("))");
-        }
         // bm25 shrinks with relevance; ts_rank grows.
         let order = match self.engine() {
             Engine::Sqlite => "",

@@ -454,6 +454,38 @@ async fn the_most_useful_articles_and_the_topics_without_one_are_counted(db: Tes
             assert_eq!(db.resolutions_of(i).await.expect("of"), [id]);
         }
     }
+    // Past its review date, an article is flagged to its owner unit (and only to it).
+    let unit = db.units().await.expect("units")[0].id;
+    db.create_article(
+        Actor::Staff(&user),
+        &ArticleInput {
+            title: "Aranceles 2025".into(),
+            body: "Tabla de aranceles.".into(),
+            owner_unit_id: Some(unit),
+            review_on: chrono::NaiveDate::from_ymd_opt(2025, 12, 31),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("old article");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30);
+    let due = |units: Vec<UnitId>| atiende_store::articles::ArticleFilter {
+        due_on: today,
+        owner_units: Some(units),
+        ..Default::default()
+    };
+    let flagged = db.articles(&due(vec![unit])).await.expect("due");
+    assert_eq!(
+        flagged.iter().map(|a| a.title.as_str()).collect::<Vec<_>>(),
+        ["Aranceles 2025"]
+    );
+    let other = db.units().await.expect("units")[1].id;
+    assert!(
+        db.articles(&due(vec![other]))
+            .await
+            .expect("none")
+            .is_empty()
+    );
     let useful = db.most_useful_articles(5).await.expect("useful");
     assert_eq!((useful[0].id, useful[0].resolved), (id, 1));
     let gaps = db.topics_without_articles(0).await.expect("gaps");
