@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod import;
 mod serve;
 
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ enum Command {
     Backup { file: PathBuf },
     /// Print the effective configuration, secrets hidden.
     Config,
+    /// Import data from other systems and lists.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Recount the indicator rollups of every incident from scratch (after an import or a
     /// change of the first-contact window).
     RebuildIndicators,
@@ -85,6 +89,7 @@ fn main() -> Result<()> {
             } => commands::demo(&config, incidents, seed, &password).await,
             Command::RebuildIndicators => commands::rebuild_indicators(&config).await,
             Command::RebuildSearch => commands::rebuild_search(&config).await,
+            Command::Import(cmd) => import::run(&config, cmd).await,
             Command::Config => {
                 print!("{}", config.redacted());
                 Ok(())

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 atiende_store::on_both_engines!(
     the_service_prints_how_to_log_in_and_serves_the_procedure_over_http,
     the_cli_manages_users_tokens_and_backups,
+    a_roster_in_latin1_is_imported_once_and_a_dry_run_changes_nothing,
     mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot,
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
     every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
@@ -314,6 +315,57 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
     })
     .await
     .expect("cli story");
+}
+
+async fn a_roster_in_latin1_is_imported_once_and_a_dry_run_changes_nothing(db: TestDb) {
+    let dir = tempfile::tempdir().expect("dir");
+    // Written by an older spreadsheet: Windows-1252, semicolons, a quoted field, a broken row.
+    let roster = b"Nombre;Correo;Tel\xe9fono;C\xf3digo;Tipo\n\
+                   \"Jos\xe9 P\xe9rez; hijo\";jose@gmail.com;33 1111 2222;219000010;Estudiante\n\
+                   Mar\xeda L\xf3pez;maria@gmail.com;;;Aspirante\n\
+                   roto;\n";
+    std::fs::write(dir.path().join("padron.csv"), roster).expect("roster");
+    let url = db.url.clone();
+    let run = |args: &[&str]| {
+        let out = atiende(&url, dir.path())
+            .args(args)
+            .output()
+            .expect("atiende import");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dry = run(&["import", "contacts", "padron.csv", "--dry-run"]);
+    assert!(
+        dry.contains("dry run (nothing saved): 2 created, 0 updated, 0 unchanged, 1 skipped"),
+        "{dry}"
+    );
+    assert!(dry.contains("line 4:"), "{dry}");
+    let real = run(&["import", "contacts", "padron.csv"]);
+    assert!(
+        real.starts_with("2 created, 0 updated, 0 unchanged, 1 skipped"),
+        "{real}"
+    );
+    let again = run(&["import", "contacts", "padron.csv"]);
+    assert!(
+        again.starts_with("0 created, 0 updated, 2 unchanged, 1 skipped"),
+        "{again}"
+    );
+    let jose = db
+        .find_contact(
+            &atiende_domain::contact::Identifier::parse(
+                atiende_domain::contact::IdentifierKind::Email,
+                "jose@gmail.com",
+            )
+            .expect("id"),
+        )
+        .await
+        .expect("lookup")
+        .expect("josé");
+    assert_eq!(jose.name, "José Pérez; hijo");
 }
 
 fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> (Option<i32>, String, String) {

@@ -13,6 +13,7 @@
 //! - [`access`]: which role may do what, and what a unit responsible may see;
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
+//! - [`import`]: how rosters' columns and values map to contacts;
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
@@ -31,6 +32,7 @@ pub mod email;
 pub mod error;
 pub mod folio;
 pub mod ids;
+pub mod import;
 pub mod incident;
 pub mod indicators;
 pub mod knowledge;

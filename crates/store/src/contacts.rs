@@ -150,6 +150,48 @@ pub(crate) async fn insert_contact(
     Ok(contact)
 }
 
+/// Edits a contact inside a caller's transaction (the console, imports); the audit trail keeps
+/// the state before and after (rectification).
+pub(crate) async fn update_contact_in(
+    tx: &mut Tx,
+    actor: Actor<'_>,
+    id: ContactId,
+    input: &ContactInput,
+) -> Result<Contact> {
+    let before = contact_in_tx(tx, id).await?;
+    if before.merged_into.is_some() {
+        return Err(StoreError::NotFound("contact"));
+    }
+    let fields = ContactFields::apply(Some(&before), input)?;
+    sqlx::query(
+        "UPDATE contacts SET name = $1, user_type = $2, programme_line = $3, opt_out_surveys = $4, \
+         notes = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(fields.name.clone())
+    .bind(fields.user_type.map(|t| t.code()))
+    .bind(fields.programme_line.map(|l| l.code()))
+    .bind(i64::from(fields.opt_out_surveys))
+    .bind(fields.notes.clone())
+    .bind(ms(crate::db::now()))
+    .bind(id.0)
+    .execute(&mut **tx)
+    .await?;
+    if fields.identifiers != before.identifiers() {
+        write_identifiers(tx, id, &fields.identifiers).await?;
+    }
+    let after = contact_in_tx(tx, id).await?;
+    let change = Change {
+        entity: EntityKind::Contact,
+        entity_id: id.to_string(),
+        action: "contact.update",
+        before: snapshot(&before),
+        after: snapshot(&after),
+    };
+    record(tx, actor, change).await?;
+    crate::search::reindex_contact(tx, id).await?;
+    Ok(after)
+}
+
 /// Filters for the contact list; newest first, cursor on id.
 #[derive(Debug, Default, Clone)]
 pub struct ContactQuery {
@@ -236,37 +278,7 @@ impl Store {
         input: &ContactInput,
     ) -> Result<Contact> {
         let mut tx = self.begin().await?;
-        let before = contact_in_tx(&mut tx, id).await?;
-        if before.merged_into.is_some() {
-            return Err(StoreError::NotFound("contact"));
-        }
-        let fields = ContactFields::apply(Some(&before), input)?;
-        sqlx::query(
-            "UPDATE contacts SET name = $1, user_type = $2, programme_line = $3, opt_out_surveys = $4, \
-             notes = $5, updated_at = $6 WHERE id = $7",
-        )
-        .bind(fields.name.clone())
-        .bind(fields.user_type.map(|t| t.code()))
-        .bind(fields.programme_line.map(|l| l.code()))
-        .bind(i64::from(fields.opt_out_surveys))
-        .bind(fields.notes.clone())
-        .bind(ms(crate::db::now()))
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        if fields.identifiers != before.identifiers() {
-            write_identifiers(&mut tx, id, &fields.identifiers).await?;
-        }
-        let after = contact_in_tx(&mut tx, id).await?;
-        let change = Change {
-            entity: EntityKind::Contact,
-            entity_id: id.to_string(),
-            action: "contact.update",
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        record(&mut tx, actor, change).await?;
-        crate::search::reindex_contact(&mut tx, id).await?;
+        let after = update_contact_in(&mut tx, actor, id, input).await?;
         tx.commit().await?;
         Ok(after)
     }

@@ -16,6 +16,7 @@ pub mod db;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod import;
 pub mod incidents;
 pub mod indicators;
 pub mod migrate;
