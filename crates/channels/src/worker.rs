@@ -219,6 +219,44 @@ pub async fn fetch_chat_media(store: &Store, graph: &Graph, meta: &MetaConfig) -
     fetched
 }
 
+/// Names the people Messenger and Instagram introduced only by an id.
+pub async fn fetch_chat_profiles(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
+    let items = match store.claim_outbox(chat::kind::CHAT_PROFILE, 20, 120).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim profile jobs");
+            return 0;
+        }
+    };
+    let mut named = 0;
+    for item in items {
+        let result = match serde_json::from_value::<chat::ProfileJob>(item.payload.clone()) {
+            Err(e) => Err(GraphError::Refused(format!("payload: {e}"))),
+            Ok(job) => match meta.token(job.provider, &job.account_id) {
+                None => Err(GraphError::Refused(format!(
+                    "account {} is not configured",
+                    job.account_id
+                ))),
+                Some(token) => match graph.profile_name(token, job.provider, &job.peer_id).await {
+                    Ok(name) => store
+                        .name_contact_from_profile(
+                            atiende_domain::ids::ContactId(job.contact_id),
+                            &name,
+                        )
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| GraphError::Temporary(e.to_string())),
+                    Err(e) => Err(e),
+                },
+            },
+        };
+        if settle(store, &item, result).await {
+            named += 1;
+        }
+    }
+    named
+}
+
 /// Turns closings into survey invitations once their delay has passed (procedure step 13).
 /// Returns how many were handled.
 pub async fn send_surveys(store: &Store, config: &WorkerConfig) -> usize {
@@ -314,6 +352,7 @@ pub async fn run(
         while send_due(&store, &config.base_url).await > 0 {}
         while send_chats(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
+        while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(config.interval) => {}

@@ -261,3 +261,50 @@ async fn media_is_downloaded_through_the_graph_api_and_kept_with_the_incident() 
     assert_eq!(files.len(), 1);
     assert!(files[0].filename.ends_with(".jpeg"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_known_only_by_a_page_scoped_id_get_their_profile_name() {
+    let (db, _agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    graph.add_profile(
+        "PSID9",
+        serde_json::json!({ "first_name": "Karla", "last_name": "Ramírez", "id": "PSID9" }),
+    );
+    graph.add_profile(
+        "IGSID9",
+        serde_json::json!({ "username": "karla.rmz", "id": "IGSID9" }),
+    );
+    let fb = open(&db, &inbound(Provider::Messenger, "PAGE1", "PSID9", "m_p1")).await;
+    let ig = open(&db, &inbound(Provider::Instagram, "IG1", "IGSID9", "ig_p1")).await;
+    assert_eq!(
+        atiende_channels::worker::fetch_chat_profiles(&db, &client, &config).await,
+        2
+    );
+    let store = &db.store;
+    let name_of = |id| async move {
+        let c = store
+            .incident(id)
+            .await
+            .expect("incident")
+            .contact_id
+            .expect("contact");
+        store.contact(c).await.expect("contact").name
+    };
+    assert_eq!(name_of(fb).await, "Karla Ramírez");
+    assert_eq!(
+        name_of(ig).await,
+        "karla.rmz",
+        "Instagram without a name: the username"
+    );
+    // A WhatsApp profile name arrives with the message: nothing to ask.
+    open(
+        &db,
+        &inbound(Provider::Whatsapp, PHONE_ID, "5213300000000", "wamid.p"),
+    )
+    .await;
+    assert_eq!(
+        atiende_channels::worker::fetch_chat_profiles(&db, &client, &config).await,
+        0
+    );
+}

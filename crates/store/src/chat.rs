@@ -28,6 +28,18 @@ pub mod kind {
     pub const CHAT_SEND: &str = "chat_send";
     /// Media of an inbound message to download and keep; the payload is a [`super::MediaJob`].
     pub const CHAT_MEDIA: &str = "chat_media";
+    /// The name of a person Messenger or Instagram introduced only by an id; the payload is a
+    /// [`super::ProfileJob`].
+    pub const CHAT_PROFILE: &str = "chat_profile";
+}
+
+/// A contact to name from the provider's profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileJob {
+    pub contact_id: i64,
+    pub provider: Provider,
+    pub account_id: String,
+    pub peer_id: String,
 }
 
 /// What became of an inbound chat message.
@@ -260,6 +272,19 @@ impl Store {
         }
         let contact = contact_for(&mut tx, msg).await?;
         lock_contact(&mut tx, self.engine(), contact).await?;
+        // Messenger and Instagram give only an id: ask the provider for the person's name.
+        if msg.provider != Provider::Whatsapp
+            && contact_in_tx(&mut tx, contact).await?.name.is_empty()
+        {
+            let job = ProfileJob {
+                contact_id: contact.0,
+                provider: msg.provider,
+                account_id: msg.account_id.clone(),
+                peer_id: msg.peer_id.clone(),
+            };
+            let payload = serde_json::to_value(&job).map_err(StoreError::corrupt)?;
+            outbox::enqueue(&mut tx, kind::CHAT_PROFILE, None, payload).await?;
+        }
         if let Some(dup) = seen(&mut tx, msg.provider, &msg.external_id).await? {
             return Ok(dup);
         }
@@ -414,6 +439,37 @@ impl Store {
         .execute(self.writer())
         .await?
         .rows_affected())
+    }
+
+    /// Names a contact from the provider's profile, unless someone named them meanwhile.
+    pub async fn name_contact_from_profile(&self, contact: ContactId, name: &str) -> Result<bool> {
+        let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+        if name.trim().is_empty() {
+            return Ok(false);
+        }
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name = ''",
+        )
+        .bind(name.trim().to_string())
+        .bind(ms(now()))
+        .bind(contact.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            let change = crate::audit::Change {
+                entity: atiende_domain::audit::EntityKind::Contact,
+                entity_id: contact.to_string(),
+                action: "contact.named_from_profile",
+                before: None,
+                after: Some(serde_json::json!({ "name": name.trim() })),
+            };
+            crate::audit::record(&mut tx, Actor::System, change).await?;
+            crate::search::reindex_contact(&mut tx, contact).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     /// The provider accepted a message we sent and gave it its id.

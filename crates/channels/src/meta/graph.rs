@@ -73,6 +73,32 @@ impl Graph {
         Ok(last)
     }
 
+    /// A person's name from their page-scoped profile (Messenger: first and last name;
+    /// Instagram: name, else username).
+    pub async fn profile_name(
+        &self,
+        token: &str,
+        provider: Provider,
+        peer_id: &str,
+    ) -> Result<String, GraphError> {
+        let fields = match provider {
+            Provider::Instagram => "name,username",
+            _ => "first_name,last_name",
+        };
+        let url = format!("{}/{}?fields={fields}", self.base, segment(peer_id)?);
+        let profile: Value = self.json(&url, token, None).await?;
+        let text = |k: &str| profile[k].as_str().unwrap_or_default().trim().to_string();
+        let name = match provider {
+            Provider::Instagram => Some(text("name"))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| text("username")),
+            _ => format!("{} {}", text("first_name"), text("last_name"))
+                .trim()
+                .to_string(),
+        };
+        Ok(name)
+    }
+
     /// Downloads media: a WhatsApp media id is first resolved to its URL through the Graph API
     /// (both requests carry the token); a Messenger URL is fetched as it is.
     pub async fn fetch_media(

@@ -1,6 +1,7 @@
 //! A local server speaking the Graph API's documented protocol, for tests and demos: it takes
 //! sends at `POST /{version}/{id}/messages` and answers as WhatsApp or Messenger does, resolves
-//! WhatsApp media ids at `GET /{version}/{media-id}` and serves the bytes, and serves direct
+//! WhatsApp media ids at `GET /{version}/{media-id}` and serves the bytes, answers page-scoped
+//! profiles at `GET /{version}/{psid}`, and serves direct
 //! attachment URLs as Messenger's CDN does. Every request must carry a bearer token, as the
 //! real API requires. Recipients `400…` and `500…` make the provider refuse or fail, to test
 //! what atiende does then.
@@ -30,6 +31,7 @@ pub struct Sent {
 struct Inner {
     sent: Vec<Sent>,
     media: HashMap<String, (String, Vec<u8>)>,
+    profiles: HashMap<String, Value>,
     base: String,
 }
 
@@ -76,6 +78,11 @@ impl GraphStandIn {
         self.lock()
             .media
             .insert(id.to_string(), (content_type.to_string(), bytes.to_vec()));
+    }
+
+    /// A page-scoped profile, as `GET /{psid}?fields=…` answers it.
+    pub fn add_profile(&self, psid: &str, profile: Value) {
+        self.lock().profiles.insert(psid.to_string(), profile);
     }
 
     /// The direct URL Messenger would put in an attachment's payload.
@@ -157,6 +164,9 @@ async fn media_info(
         return oauth_error();
     }
     let inner = inner.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(profile) = inner.profiles.get(&id) {
+        return axum::Json(profile.clone()).into_response();
+    }
     match inner.media.get(&id) {
         Some((content_type, bytes)) => axum::Json(json!({
             "messaging_product": "whatsapp",
