@@ -28,6 +28,15 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Incident intake through the JSON API at concurrency 1, 16 and 64 (bearer token), next to
+    /// the `/healthz` floor, on a fresh SQLite file (or --database-url).
+    Intake {
+        /// Seconds per concurrency level.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// The service over a generated history (default: a million incidents over five years and
     /// five thousand articles) on a fresh SQLite file (or --database-url): the indicators
     /// dashboard, the staff search and the public help search.
@@ -59,6 +68,10 @@ fn main() -> Result<()> {
             requests,
             database_url,
         } => runtime.block_on(pages(incidents, requests, database_url)),
+        Command::Intake {
+            seconds,
+            database_url,
+        } => runtime.block_on(intake(seconds, database_url)),
         Command::Scale {
             incidents,
             articles,
@@ -368,4 +381,138 @@ fn urlencode(q: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Hammers one endpoint from `concurrency` threads for `seconds`; returns requests per second
+/// and the sorted latencies. Every answer must be the expected status.
+fn load(
+    url: &str,
+    token: &str,
+    body: Option<fn(usize) -> String>,
+    expect: u16,
+    concurrency: usize,
+    seconds: u64,
+) -> Result<(f64, Vec<Duration>)> {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (url, token) = (url.to_string(), token.to_string());
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut times = Vec::new();
+                let mut n = worker;
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let mut r = match body {
+                        Some(make) => agent
+                            .post(&url)
+                            .header("authorization", &format!("Bearer {token}"))
+                            .header("content-type", "application/json")
+                            .send(make(n))?,
+                        None => agent.get(&url).call()?,
+                    };
+                    let status = r.status().as_u16();
+                    let _ = r.body_mut().read_to_vec()?;
+                    anyhow::ensure!(status == expect, "{url}: {status}");
+                    times.push(t.elapsed());
+                    n += concurrency;
+                }
+                Ok(times)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a load thread panicked"))??,
+        );
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((all.len() as f64 / elapsed, all))
+}
+
+fn new_incident(n: usize) -> String {
+    // Contacts 1..=1000 exist; a phone call about one of the catalogue's questions.
+    let (_, subject, words, _) =
+        atiende_store::demo::QUESTIONS[n % atiende_store::demo::QUESTIONS.len()];
+    serde_json::json!({
+        "channel": "phone",
+        "contact_id": n % 1000 + 1,
+        "subject": subject,
+        "body": words,
+    })
+    .to_string()
+}
+
+async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
+    store.migrate().await?;
+    store.first_run(Some(PASSWORD)).await?;
+    let spec = atiende_bench::generate::Spec {
+        incidents: 0,
+        articles: 0,
+        contacts: 1000,
+        years: 1,
+        seed: 1,
+        end: chrono::Utc::now(),
+    };
+    atiende_bench::generate::generate(&store, &spec, |_, _, _| {}).await?;
+    let agent = store.user_by_login("agente01").await?;
+    let (_, token) = store
+        .create_api_token(atiende_store::Actor::System, agent.id, "bench")
+        .await?;
+    let base = serve(&store).await?;
+    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        let mut rows = Vec::new();
+        let (floor, _) = load(&format!("{base}/healthz"), "", None, 200, 16, seconds)?;
+        rows.push(format!(
+            "{:<34} {:>10.0} {:>9} {:>9}",
+            "/healthz, concurrency 16 (floor)", floor, "", ""
+        ));
+        for concurrency in [1usize, 16, 64] {
+            let (rate, times) = load(
+                &format!("{base}/api/v1/incidents"),
+                &token,
+                Some(new_incident),
+                201,
+                concurrency,
+                seconds,
+            )?;
+            let p = |q: f64| {
+                times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+            };
+            rows.push(format!(
+                "{:<34} {:>10.0} {:>9.2} {:>9.2}   ({:.1} % of the floor)",
+                format!("POST /api/v1/incidents, conc. {concurrency}"),
+                rate,
+                p(0.5),
+                p(0.99),
+                100.0 * rate / floor
+            ));
+        }
+        Ok(rows)
+    })
+    .await??;
+    println!(
+        "intake through the API on {}, {seconds} s per level",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    println!("{:<34} {:>10} {:>9} {:>9}", "", "req/s", "p50 ms", "p99 ms");
+    for r in rows {
+        println!("{r}");
+    }
+    Ok(())
 }
