@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/calidad/encuesta", get(page))
         .route("/calidad/encuesta/ajustes", post(save_policy))
         .route("/calidad/encuesta/preguntas", post(save_questions))
+        .route("/calidad/encuesta/exportar", get(export_surveys))
 }
 
 pub struct SurveyRow {
@@ -34,6 +35,82 @@ pub struct SurveyRow {
     pub sent: String,
     pub overall: String,
     pub comment: String,
+}
+
+fn survey_row(
+    s: &Survey,
+    lang: atiende_domain::classification::Lang,
+    tz: chrono_tz::Tz,
+) -> SurveyRow {
+    let t = crate::i18n::Tr(lang);
+    SurveyRow {
+        folio: s.folio.clone(),
+        status: t
+            .s(match s.status.as_str() {
+                "answered" => "Respondida",
+                "skipped" => "No enviada",
+                _ => "Enviada",
+            })
+            .to_string(),
+        detail: match (&s.skip_reason, s.invited_by.as_deref()) {
+            (Some(r), _) => r.label(lang).to_string(),
+            (None, Some("whatsapp")) => "WhatsApp".into(),
+            (None, Some(_)) => t.s("Correo").to_string(),
+            _ => String::new(),
+        },
+        sent: s.sent_at.map(|t| local(&t, tz)).unwrap_or_default(),
+        overall: s.overall.map(|o| format!("{o}/5")).unwrap_or_default(),
+        comment: s
+            .answers
+            .as_ref()
+            .and_then(|a| a["comment"].as_str())
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ExportParams {
+    formato: Option<String>,
+}
+
+/// The latest surveys with their answers, as a spreadsheet.
+async fn export_surveys(
+    State(state): State<AppState>,
+    page: PageUser,
+    axum::extract::Query(p): axum::extract::Query<ExportParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::QualityManage)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let t = crate::i18n::Tr(lang);
+    let tz = state.store.time_zone();
+    let surveys = state.store.surveys(500).await.map_err(err)?;
+    let mut rows = vec![
+        [
+            "Folio",
+            "Estado",
+            "Detalle",
+            "Enviada",
+            "Satisfacción",
+            "Comentario",
+        ]
+        .iter()
+        .map(|h| t.s(h).to_string())
+        .collect::<Vec<_>>(),
+    ];
+    for s in &surveys {
+        let r = survey_row(s, lang, tz);
+        rows.push(vec![
+            r.folio, r.status, r.detail, r.sent, r.overall, r.comment,
+        ]);
+    }
+    let file = "encuestas";
+    match p.formato.as_deref() {
+        Some("xlsx") => super::export::xlsx(&[(t.s("Últimas encuestas").to_string(), rows)], file),
+        _ => super::export::csv(&rows, file),
+    }
+    .map_err(|e| PageError::from_app(e, lang))
 }
 
 #[derive(askama::Template)]
@@ -92,34 +169,7 @@ async fn show(
     let recent = state.store.surveys(100).await.map_err(err)?;
     let sent = recent.iter().filter(|s| s.sent_at.is_some()).count();
     let answered = recent.iter().filter(|s| s.answered_at.is_some()).count();
-    let t = crate::i18n::Tr(lang);
-    let surveys = recent
-        .iter()
-        .map(|s: &Survey| SurveyRow {
-            folio: s.folio.clone(),
-            status: t
-                .s(match s.status.as_str() {
-                    "answered" => "Respondida",
-                    "skipped" => "No enviada",
-                    _ => "Enviada",
-                })
-                .to_string(),
-            detail: match (&s.skip_reason, s.invited_by.as_deref()) {
-                (Some(r), _) => r.label(lang).to_string(),
-                (None, Some("whatsapp")) => "WhatsApp".into(),
-                (None, Some(_)) => t.s("Correo").to_string(),
-                _ => String::new(),
-            },
-            sent: s.sent_at.map(|t| local(&t, tz)).unwrap_or_default(),
-            overall: s.overall.map(|o| format!("{o}/5")).unwrap_or_default(),
-            comment: s
-                .answers
-                .as_ref()
-                .and_then(|a| a["comment"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-        })
-        .collect();
+    let surveys = recent.iter().map(|s| survey_row(s, lang, tz)).collect();
     let status = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {

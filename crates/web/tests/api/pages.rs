@@ -139,6 +139,10 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
         ),
         ("/calidad/encuesta", &[Role::QualityOwner, Role::Admin]),
         (
+            "/calidad/encuesta/exportar",
+            &[Role::QualityOwner, Role::Admin],
+        ),
+        (
             "/calidad/indicadores",
             &[
                 Role::CapLead,

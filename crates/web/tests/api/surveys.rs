@@ -128,6 +128,21 @@ async fn the_survey_page_records_only_a_submission_and_only_once(db: TestDb) {
     assert!(text(&again).contains("ya fue respondida"));
     let survey = &app.db.surveys(5).await.expect("surveys")[0];
     assert_eq!(survey.overall, Some(4), "the second answer changed nothing");
+    // The quality owner downloads the answers.
+    app.staff("calidad-exp", Role::QualityOwner, vec![]).await;
+    let owner = app.login("calidad-exp", PASSWORD).await;
+    let csv = app
+        .call_raw("/calidad/encuesta/exportar?formato=csv", &owner)
+        .await;
+    let csv = String::from_utf8(csv.1).expect("utf-8");
+    assert!(
+        csv.starts_with("Folio,Estado,Detalle,Enviada,Satisfacción,Comentario"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("Respondida") && csv.contains("4/5") && csv.contains("Gracias"),
+        "{csv}"
+    );
     let later = app.get(&path, &Auth::None).await;
     assert!(text(&later).contains("ya fue respondida"));
 }
