@@ -114,9 +114,7 @@ async fn settle(store: &Store, item: &OutboxItem, result: Result<(), GraphError>
         }
         Err(GraphError::Refused(error)) => {
             tracing::warn!(outbox.id = item.id, %error, "chat job refused by the provider");
-            let mut last = item.clone();
-            last.attempts = MAX_ATTEMPTS;
-            store.retry_outbox(&last, error).await
+            store.fail_outbox(item.id, error).await
         }
     };
     if let Err(e) = done {

@@ -46,6 +46,8 @@ pub struct Call {
     pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
     pub missed: bool,
     pub incident_id: Option<IncidentId>,
+    /// The folio of the incident registered from the call.
+    pub folio: Option<String>,
     pub called_back_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -63,7 +65,8 @@ impl Call {
 macro_rules! select_calls {
     ($rest:literal) => {
         concat!(
-            "SELECT k.*, c.name AS contact_name FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id ",
+            "SELECT k.*, c.name AS contact_name, i.folio AS folio FROM calls k \
+             LEFT JOIN contacts c ON c.id = k.contact_id LEFT JOIN incidents i ON i.id = k.incident_id ",
             $rest
         )
     };
@@ -87,6 +90,7 @@ fn call_from_row(r: &AnyRow) -> Result<Call> {
         ended_at: opt_from_ms(r.try_get("ended_at")?)?,
         missed: crate::db::flag(r, "missed")?,
         incident_id: r.try_get::<Option<i64>, _>("incident_id")?.map(IncidentId),
+        folio: r.try_get("folio")?,
         called_back_at: opt_from_ms(r.try_get("called_back_at")?)?,
     })
 }

@@ -168,6 +168,17 @@ impl Store {
         Ok(())
     }
 
+    /// Marks claimed work failed for good (the other side refused it): it waits for a person.
+    pub async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+            .bind(error.chars().take(1000).collect::<String>())
+            .bind(ms(crate::db::now()))
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
     /// Puts claimed work back until `until` without counting the attempt (work that is not due
     /// yet, such as a survey waiting for its delay after closing).
     pub async fn defer_outbox(

@@ -2,7 +2,6 @@
 //! with its contact and, once registered, its incident.
 
 use atiende_domain::access::Action;
-use atiende_domain::ids::IncidentId;
 use atiende_store::Actor;
 use atiende_store::calls::Call;
 use axum::Router;
@@ -40,17 +39,8 @@ struct CallsPage {
     recent: Vec<CallView>,
 }
 
-async fn view_of(state: &AppState, c: &Call, page: &PageUser) -> CallView {
+fn view_of(state: &AppState, c: &Call, page: &PageUser) -> CallView {
     let lang = page.user.language;
-    let folio = match c.incident_id {
-        Some(id) => state
-            .store
-            .incident(IncidentId(id.0))
-            .await
-            .ok()
-            .map(|i| i.folio.to_string()),
-        None => None,
-    };
     CallView {
         id: c.id,
         number: c.their_number().to_string(),
@@ -62,7 +52,7 @@ async fn view_of(state: &AppState, c: &Call, page: &PageUser) -> CallView {
         cause: c.cause.map_or("", |x| x.label(lang)),
         agent: c.agent.clone(),
         at: local(&c.started_at, state.store.time_zone()),
-        folio,
+        folio: c.folio.clone(),
     }
 }
 
@@ -70,14 +60,10 @@ async fn calls(State(state): State<AppState>, page: PageUser) -> Result<Response
     page.require(Action::IncidentCreate)?;
     let lang = page.user.language;
     let err = |e| PageError::from_app(e, lang);
-    let mut missed = Vec::new();
-    for c in state.store.missed_calls().await.map_err(err)? {
-        missed.push(view_of(&state, &c, &page).await);
-    }
-    let mut recent = Vec::new();
-    for c in state.store.calls(50).await.map_err(err)? {
-        recent.push(view_of(&state, &c, &page).await);
-    }
+    let missed = state.store.missed_calls().await.map_err(err)?;
+    let missed = missed.iter().map(|c| view_of(&state, c, &page)).collect();
+    let recent = state.store.calls(50).await.map_err(err)?;
+    let recent = recent.iter().map(|c| view_of(&state, c, &page)).collect();
     Ok(render(&CallsPage {
         ctx: page.ctx("calls"),
         missed,

@@ -93,10 +93,11 @@ pub async fn build_report(
     let (first, last) = period.months();
     let current = store.period_rollup(first, last, true).await?;
     let mut history = Vec::new();
-    for p in period.trailing(TREND) {
+    for p in period.previous().trailing(TREND - 1) {
         let (a, b) = p.months();
         history.push((p, store.period_rollup(a, b, false).await?));
     }
+    history.push((period, current.clone()));
     let t = Tr(lang);
     let rows = IndicatorKind::ALL
         .iter()

@@ -81,6 +81,16 @@ struct ListParams {
     formato: Option<String>,
 }
 
+impl ListParams {
+    /// The period asked for, else the current semester.
+    fn period(&self, tz: chrono_tz::Tz) -> Period {
+        self.periodo
+            .as_deref()
+            .and_then(Period::parse)
+            .unwrap_or_else(|| Period::containing(chrono::Utc::now(), tz, Periodicity::Semester))
+    }
+}
+
 /// The period's register as rows of a spreadsheet, header first.
 pub(super) fn register_table(rows: &[NcRow], t: Tr) -> super::export::Table {
     let mut out = vec![
@@ -142,17 +152,7 @@ async fn export_register(
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
     let err = |e| PageError::from_app(e, lang);
-    let period = p
-        .periodo
-        .as_deref()
-        .and_then(Period::parse)
-        .unwrap_or_else(|| {
-            Period::containing(
-                chrono::Utc::now(),
-                state.store.time_zone(),
-                Periodicity::Semester,
-            )
-        });
+    let period = p.period(state.store.time_zone());
     let t = Tr(lang);
     let rows = period_rows(&state, period, None, t).await.map_err(err)?;
     let table = register_table(&rows, t);
@@ -185,17 +185,7 @@ async fn show_list(
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
     let err = |e| PageError::from_app(e, lang);
-    let period = p
-        .periodo
-        .as_deref()
-        .and_then(Period::parse)
-        .unwrap_or_else(|| {
-            Period::containing(
-                chrono::Utc::now(),
-                state.store.time_zone(),
-                Periodicity::Semester,
-            )
-        });
+    let period = p.period(state.store.time_zone());
     let status = p.estado.clone().unwrap_or_default();
     let t = Tr(lang);
     let rows = period_rows(state, period, NcStatus::from_code(&status), t)
