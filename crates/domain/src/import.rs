@@ -92,6 +92,9 @@ pub struct ImportReport {
     pub unchanged: usize,
     /// Rows left out, with their line in the file and why.
     pub skipped: Vec<(usize, String)>,
+    /// Rows brought in with something left behind (a value no mapping names, an invalid
+    /// phone), with their line and what.
+    pub warnings: Vec<(usize, String)>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 //! - [`access`]: which role may do what, and what a unit responsible may see;
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
-//! - [`import`]: how rosters' columns and values map to contacts;
+//! - [`import`]: how rosters' columns and values map to contacts; [`sugarcrm`]: how
+//!   SugarCRM's exports (contacts, cases, notes, calls) map to atiende;
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
@@ -39,6 +40,7 @@ pub mod knowledge;
 pub mod messaging;
 pub mod nonconformity;
 pub mod period;
+pub mod sugarcrm;
 pub mod survey;
 pub mod unit;
 pub mod user;

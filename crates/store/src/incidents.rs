@@ -288,7 +288,7 @@ async fn has_intervention_notes(tx: &mut Tx, id: IncidentId) -> Result<bool> {
 /// Allocates the next folio of a year. The counter row is locked until the transaction ends,
 /// so concurrent incidents get distinct numbers and a rolled-back one never leaves a reused
 /// number behind (it leaves a gap only if the counter had committed, which it has not).
-async fn next_folio(tx: &mut Tx, year: i32) -> Result<Folio> {
+pub(crate) async fn next_folio(tx: &mut Tx, year: i32) -> Result<Folio> {
     let seq: i64 = sqlx::query(
         "INSERT INTO folio_counters (year, last_seq) VALUES ($1, 1) \
          ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + 1 RETURNING last_seq",

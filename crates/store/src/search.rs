@@ -221,11 +221,22 @@ impl Store {
             .bind(id.0)
             .fetch_one(&mut **tx)
             .await?;
-        let title = format!(
+        let mut title = format!(
             "{} {}",
             row.try_get::<String, _>("folio")?,
             row.try_get::<String, _>("subject")?
         );
+        // People who knew a case by its number in another system still find it by that.
+        for r in sqlx::query(
+            "SELECT label FROM external_refs WHERE kind = 'case' AND local_id = $1 AND label <> ''",
+        )
+        .bind(id.0)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            title.push(' ');
+            title.push_str(&r.try_get::<String, _>("label")?);
+        }
         let bodies = sqlx::query(
             "SELECT body FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY id",
         )

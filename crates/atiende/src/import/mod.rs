@@ -1,0 +1,156 @@
+//! `atiende import`: bringing the past along from files — a roster of contacts, or a SugarCRM
+//! export. Files are read here (encodings, delimiters, quoting, broken rows); what the values
+//! mean is the domain's; applying them, all or nothing, is the store's.
+
+mod roster;
+mod sugarcrm;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use atiende_domain::import::ImportReport;
+use clap::Subcommand;
+
+use crate::config::Config;
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Load a roster of contacts; existing people (same email, phone or student code) are
+    /// updated, not duplicated.
+    Contacts {
+        file: PathBuf,
+        /// Check and count everything, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Load a SugarCRM export: a folder with the CSV files of Contacts, Cases, Notes and Calls
+    /// (and, optionally, the contacts_cases relationship).
+    Sugarcrm {
+        dir: PathBuf,
+        /// The mapping file (TOML) for case types, statuses and custom fields; by default
+        /// `mapping.toml` in the folder, if there is one.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Check and count everything, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn run(config: &Config, command: ImportCommand) -> Result<()> {
+    match command {
+        ImportCommand::Contacts { file, dry_run } => roster::run(config, &file, dry_run).await,
+        ImportCommand::Sugarcrm {
+            dir,
+            mapping,
+            dry_run,
+        } => sugarcrm::run(config, &dir, mapping.as_deref(), dry_run).await,
+    }
+}
+
+/// The file's text: UTF-8 (with or without BOM), else Windows-1252 — what Excel and older
+/// systems in Mexico write (a superset of Latin-1 in its printable range).
+pub fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned(),
+    }
+}
+
+/// Rows left out of a file, with their line and why.
+pub type Skipped = Vec<(usize, String)>;
+
+/// A CSV file's header and its readable rows, each with the line it starts on.
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<(usize, Vec<String>)>,
+}
+
+/// Reads a CSV file written with `,` or `;` (whichever the header uses more), quoted or not,
+/// with newlines inside quoted values; rows that cannot be read or have the wrong number of
+/// columns are returned with their line and reason.
+pub fn read_table(text: &str) -> Result<(Table, Skipped)> {
+    let first = text.lines().next().unwrap_or_default();
+    let delimiter = if first.matches(';').count() > first.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .context("reading the header row")?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = Vec::new();
+    let mut broken = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                broken.push((line, format!("unreadable: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.len() != headers.len() {
+            broken.push((
+                line,
+                format!("{} columns, the header has {}", record.len(), headers.len()),
+            ));
+            continue;
+        }
+        rows.push((line, record.iter().map(|v| v.trim().to_string()).collect()));
+    }
+    Ok((Table { headers, rows }, broken))
+}
+
+/// Prints one file's (or module's) summary: counts, then skipped rows and warnings by line.
+pub fn print_report(title: &str, report: &ImportReport) {
+    println!(
+        "{title}: {} created, {} updated, {} unchanged, {} skipped, {} warnings",
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.skipped.len(),
+        report.warnings.len()
+    );
+    const SHOWN: usize = 50;
+    for (label, list) in [("skipped", &report.skipped), ("warning", &report.warnings)] {
+        let mut list = list.clone();
+        list.sort();
+        for (line, reason) in list.iter().take(SHOWN) {
+            println!("  line {line}, {label}: {reason}");
+        }
+        if list.len() > SHOWN {
+            println!("  … and {} more {label} rows", list.len() - SHOWN);
+        }
+    }
+}
+
+/// Shows how far a long import has gone, on the terminal's error stream.
+pub fn progress(stage: &str, done: usize, total: usize) {
+    if total >= 1000 {
+        eprint!("\r{stage}: {done}/{total}");
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_files_are_read_as_well_as_utf8_with_bom() {
+        assert_eq!(decode(b"Jos\xe9 P\xe9rez"), "José Pérez");
+        assert_eq!(decode("\u{feff}Ñandú".as_bytes()), "Ñandú");
+    }
+}
