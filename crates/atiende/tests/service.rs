@@ -12,6 +12,7 @@ atiende_store::on_both_engines!(
     the_service_prints_how_to_log_in_and_serves_the_procedure_over_http,
     the_cli_manages_users_tokens_and_backups,
     a_roster_in_latin1_is_imported_once_and_a_dry_run_changes_nothing,
+    a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and_last_year_s_indicators,
     mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot,
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
     every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
@@ -368,6 +369,138 @@ async fn a_roster_in_latin1_is_imported_once_and_a_dry_run_changes_nothing(db: T
         .expect("lookup")
         .expect("josé");
     assert_eq!(jose.name, "José Pérez; hijo");
+}
+
+async fn a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and_last_year_s_indicators(
+    db: TestDb,
+) {
+    use atiende_domain::contact::{Identifier, IdentifierKind};
+    // Files as SugarCRM CE exports them: quoted, CRLF, English labels or field names, Cases
+    // in Windows-1252, Contacts in UTF-8 with BOM, embedded newlines, a deleted and a broken
+    // row, a value only the mapping file names.
+    let export = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sugarcrm");
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let run = |args: &[&str]| {
+        let out = atiende(&url, dir.path())
+            .args(args)
+            .output()
+            .expect("atiende import sugarcrm");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dry = run(&["import", "sugarcrm", export, "--dry-run"]);
+    assert!(dry.starts_with("dry run (nothing saved)\n"), "{dry}");
+    assert!(
+        dry.contains("contacts: 3 created, 0 updated, 0 unchanged, 2 skipped, 1 warnings"),
+        "{dry}"
+    );
+    assert_eq!(
+        db.period_rollup(202501, 202512, false)
+            .await
+            .expect("rollup")
+            .totals
+            .incidents,
+        0
+    );
+
+    let real = run(&["import", "sugarcrm", export]);
+    for expected in [
+        "contacts: 3 created, 0 updated, 0 unchanged, 2 skipped, 1 warnings",
+        "line 5, skipped: deleted in SugarCRM",
+        "line 7, skipped: 2 columns, the header has 13",
+        "line 4, warning: phone_work `no tiene` left out",
+        "cases: 3 created, 0 updated, 0 unchanged, 2 skipped, 1 warnings",
+        "line 6, skipped: status `Archivado` not in the mapping",
+        "line 7, skipped: date created `mañana` unreadable",
+        "user `Laura Gómez` not in atiende",
+        "notes: 2 created, 0 updated, 0 unchanged, 1 skipped, 0 warnings",
+        "calls: 2 created, 0 updated, 0 unchanged, 1 skipped, 0 warnings",
+        "planned, never made",
+    ] {
+        assert!(real.contains(expected), "`{expected}` in:\n{real}");
+    }
+
+    // Every past case, with its contact, in search…
+    let hits = db
+        .search_incidents(
+            &atiende_domain::access::Scope::All,
+            &atiende_domain::knowledge::SearchQuery::parse("cobro indebido"),
+            10,
+        )
+        .await
+        .expect("search");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let complaint = db.incident(hits[0].id).await.expect("incident");
+    let jose = db
+        .find_contact(
+            &Identifier::parse(IdentifierKind::Email, "jose.perez@hotmail.com").expect("id"),
+        )
+        .await
+        .expect("lookup")
+        .expect("josé");
+    assert_eq!(complaint.contact_id, Some(jose.id));
+    assert_eq!(
+        complaint.incident_type,
+        Some(atiende_domain::classification::IncidentType::Complaint)
+    );
+    assert_eq!(
+        complaint.channel,
+        atiende_domain::classification::Channel::Phone
+    );
+    assert!(jose.notes.contains("Prefiere WhatsApp"), "{}", jose.notes);
+    let by_number = db
+        .search_incidents(
+            &atiende_domain::access::Scope::All,
+            &atiende_domain::knowledge::SearchQuery::parse("1001"),
+            10,
+        )
+        .await
+        .expect("search");
+    assert_eq!(by_number.len(), 1);
+    let first = db.incident(by_number[0].id).await.expect("1001");
+    assert_eq!(first.subject, "Constancia de estudios");
+    assert_eq!(
+        first.incident_type,
+        Some(atiende_domain::classification::IncidentType::Question),
+        "`Trámite` (Windows-1252) through the mapping file"
+    );
+    let ana = db
+        .contact(first.contact_id.expect("ana"))
+        .await
+        .expect("ana");
+    assert_eq!(ana.name, "Ana López García");
+    assert_eq!(ana.student_code.as_deref(), Some("219000001"));
+    assert!(ana.notes.contains("no llamar antes de las 10"));
+
+    // …and counted in last year's indicators with their original dates.
+    let year = db.period_rollup(202501, 202512, true).await.expect("2025");
+    assert_eq!(year.totals.incidents, 2);
+    assert_eq!(year.totals.closed, 2);
+    assert_eq!(year.totals.complaints, 1);
+    assert_eq!(
+        db.period_rollup(202611, 202611, false)
+            .await
+            .expect("this month")
+            .totals
+            .incidents,
+        1,
+        "the open case of this month"
+    );
+
+    let again = run(&["import", "sugarcrm", export]);
+    for expected in [
+        "contacts: 0 created, 0 updated, 3 unchanged",
+        "cases: 0 created, 0 updated, 3 unchanged",
+        "notes: 0 created, 0 updated, 2 unchanged",
+        "calls: 0 created, 0 updated, 2 unchanged",
+    ] {
+        assert!(again.contains(expected), "`{expected}` in:\n{again}");
+    }
 }
 
 fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> (Option<i32>, String, String) {

@@ -89,16 +89,20 @@ pub fn read_table(text: &str) -> Result<(Table, Skipped)> {
         .collect();
     let mut rows = Vec::new();
     let mut broken = Vec::new();
+    let mut lines = LineCounter {
+        bytes: text.as_bytes(),
+        at: 0,
+        line: 1,
+    };
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                broken.push((line, format!("unreadable: {e}")));
+                broken.push((lines.line_of(e.position()), format!("unreadable: {e}")));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = lines.line_of(record.position());
         if record.len() != headers.len() {
             broken.push((
                 line,
@@ -109,6 +113,36 @@ pub fn read_table(text: &str) -> Result<(Table, Skipped)> {
         rows.push((line, record.iter().map(|v| v.trim().to_string()).collect()));
     }
     Ok((Table { headers, rows }, broken))
+}
+
+/// The line a record starts on, counted from its byte offset: after a CRLF line end (what
+/// SugarCRM and Excel write) the csv crate's own line count is one short, and the offset
+/// points at the `\n` before the record. Counting goes on from the previous record, so a
+/// large file is read once.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    fn line_of(&mut self, position: Option<&csv::Position>) -> usize {
+        let mut to = position
+            .map_or(0, |p| p.byte() as usize)
+            .min(self.bytes.len());
+        while to < self.bytes.len() && matches!(self.bytes[to], b'\r' | b'\n') {
+            to += 1;
+        }
+        if to < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        self.line += self.bytes[self.at..to]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.at = to;
+        self.line
+    }
 }
 
 /// Prints one file's (or module's) summary: counts, then skipped rows and warnings by line.
@@ -152,5 +186,15 @@ mod tests {
     fn latin1_files_are_read_as_well_as_utf8_with_bom() {
         assert_eq!(decode(b"Jos\xe9 P\xe9rez"), "José Pérez");
         assert_eq!(decode("\u{feff}Ñandú".as_bytes()), "Ñandú");
+    }
+
+    #[test]
+    fn rows_are_numbered_by_the_line_they_start_on_with_crlf_and_embedded_newlines() {
+        let text = "\"a\",\"b\"\r\n\"1\",\"x\r\ny\"\r\n\"2\"\r\n\"3\",\"z\"\r\n";
+        let (table, broken) = read_table(text).expect("table");
+        let lines: Vec<usize> = table.rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 5]);
+        assert_eq!(broken, [(4, "1 columns, the header has 2".to_string())]);
+        assert_eq!(table.rows[0].1[1], "x\r\ny");
     }
 }

@@ -428,3 +428,26 @@ pub async fn run(config: &Config, dir: &Path, mapping: Option<&Path>, dry_run: b
     print_report("calls", &report.calls);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use atiende_domain::classification::{Channel, IncidentType};
+    use atiende_domain::sugarcrm::{DateOrder, Mapping};
+
+    #[test]
+    fn the_documented_mapping_file_reads_as_the_defaults() {
+        let text = include_str!("../../../../docs/import/sugarcrm-mapping.toml");
+        let documented: Mapping = toml::from_str(text).expect("documented mapping");
+        let default = Mapping::default();
+        assert_eq!(documented.date_order, DateOrder::Mdy);
+        assert_eq!(documented.default_channel, Channel::Phone);
+        assert_eq!(documented.case_type, default.case_type);
+        assert_eq!(documented.fields.closed_at, default.fields.closed_at);
+        assert_eq!(documented.fields.user_type, default.fields.user_type);
+        assert_eq!(
+            documented.incident_type("Product"),
+            Ok(Some(IncidentType::Question))
+        );
+        assert!(toml::from_str::<Mapping>("colour = \"red\"").is_err());
+    }
+}

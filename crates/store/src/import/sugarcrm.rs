@@ -292,6 +292,7 @@ impl Store {
                 Some(at) if status == Status::Open.code() => {
                     self.close_imported(tx, IncidentId(id), case, assigned, at)
                         .await?;
+                    self.incident_changed(tx, IncidentId(id)).await?;
                     report.updated += 1;
                 }
                 _ => report.unchanged += 1,
@@ -413,7 +414,8 @@ impl Store {
     }
 
     /// Closes an imported incident at the date SugarCRM gives: the resolution as the
-    /// intervention notes, then the status change that first-contact resolution reads.
+    /// intervention notes, then the status change that first-contact resolution reads. The
+    /// caller keeps facts and search in step.
     async fn close_imported(
         &self,
         tx: &mut Tx,
@@ -457,7 +459,7 @@ impl Store {
         .bind(incident.0)
         .execute(&mut **tx)
         .await?;
-        self.incident_changed(tx, incident).await
+        Ok(())
     }
 
     async fn import_note(
