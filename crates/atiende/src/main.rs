@@ -4,6 +4,7 @@
 mod commands;
 mod config;
 mod import;
+mod privacy;
 mod serve;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ enum Command {
     /// Import data from other systems and lists.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Personal data: ARCO requests (export, block, suppress) and the access log.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
     /// Recount the indicator rollups of every incident from scratch (after an import or a
     /// change of the first-contact window).
     RebuildIndicators,
@@ -90,6 +94,7 @@ fn main() -> Result<()> {
             Command::RebuildIndicators => commands::rebuild_indicators(&config).await,
             Command::RebuildSearch => commands::rebuild_search(&config).await,
             Command::Import(cmd) => import::run(&config, cmd).await,
+            Command::Privacy(cmd) => privacy::run(&config, cmd).await,
             Command::Config => {
                 print!("{}", config.redacted());
                 Ok(())

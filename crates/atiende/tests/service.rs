@@ -13,6 +13,7 @@ atiende_store::on_both_engines!(
     the_cli_manages_users_tokens_and_backups,
     a_roster_in_latin1_is_imported_once_and_a_dry_run_changes_nothing,
     a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and_last_year_s_indicators,
+    an_arco_request_is_handled_from_the_command_line_and_logged,
     mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot,
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
     every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
@@ -501,6 +502,60 @@ async fn a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and
     ] {
         assert!(again.contains(expected), "`{expected}` in:\n{again}");
     }
+}
+
+async fn an_arco_request_is_handled_from_the_command_line_and_logged(db: TestDb) {
+    let person = db
+        .create_contact(
+            atiende_store::Actor::System,
+            &atiende_domain::contact::ContactInput {
+                name: Some("Rosa Elena Téllez".into()),
+                emails: Some(vec!["rosa.tellez@gmail.com".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("person");
+    let id = person.id.to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let run = |args: &[&str]| {
+        let out = atiende(&url, dir.path())
+            .args(args)
+            .output()
+            .expect("atiende privacy");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["privacy", "export", &id, "--out", "expediente"]);
+    assert!(ok, "{err}");
+    let json = std::fs::read_to_string(dir.path().join("expediente.json")).expect("json");
+    assert!(json.contains("rosa.tellez@gmail.com"));
+    let html = std::fs::read_to_string(dir.path().join("expediente.html")).expect("html");
+    assert!(html.contains("Rosa Elena Téllez") && html.contains("Expediente de datos personales"));
+
+    let (ok, _, err) = run(&["privacy", "anonymise", &id, "--yes"]);
+    assert!(!ok && err.contains("block_before_suppressing"), "{err}");
+    let (ok, _, err) = run(&["privacy", "block", &id, "--reason", "ARCO-2026-020"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["privacy", "anonymise", &id]);
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, out, err) = run(&["privacy", "anonymise", &id, "--yes"]);
+    assert!(ok && out.contains("suppressed"), "{err}");
+    let gone = db.contact(person.id).await.expect("contact");
+    assert!(gone.emails.is_empty() && !gone.name.contains("Rosa"));
+
+    let (ok, log, err) = run(&["privacy", "log", "--contact", &id]);
+    assert!(ok, "{err}");
+    let actions: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3))
+        .collect();
+    assert_eq!(actions, ["anonymise", "block", "export"], "{log}");
 }
 
 fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> (Option<i32>, String, String) {

@@ -32,6 +32,8 @@ pub enum Action {
     IndicatorRead,
     /// Write knowledge-base articles (a unit responsible, only their units' own).
     ArticleWrite,
+    /// ARCO requests: a person's whole file, blocking and suppression, the access log.
+    PersonalData,
 }
 
 impl Role {
@@ -58,6 +60,7 @@ impl Role {
             SurveyFollowUp => matches!(self, CapLead | Admin),
             IndicatorRead => matches!(self, QualityOwner | Admin | Management | CapLead),
             ArticleWrite => matches!(self, CapLead | Admin | QualityOwner | UnitResponsible),
+            PersonalData => matches!(self, Admin),
         }
     }
 }

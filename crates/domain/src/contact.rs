@@ -120,9 +120,15 @@ pub struct Contact {
     pub programme_line: Option<ProgrammeLine>,
     /// The person asked not to receive satisfaction surveys.
     pub opt_out_surveys: bool,
+    /// The person objects to marketing (Promoción's offers of programmes and courses).
+    pub opt_out_marketing: bool,
     pub notes: String,
     /// Set when this contact was merged into another; it then only remains for history.
     pub merged_into: Option<ContactId>,
+    /// Cancellation, first stage: kept but out of normal use.
+    pub blocked_at: Option<DateTime<Utc>>,
+    /// Cancellation, second stage: the person's data was suppressed.
+    pub anonymised_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -199,6 +205,7 @@ pub struct ContactInput {
     pub user_type: Option<UserType>,
     pub programme_line: Option<ProgrammeLine>,
     pub opt_out_surveys: Option<bool>,
+    pub opt_out_marketing: Option<bool>,
     pub notes: Option<String>,
 }
 
@@ -210,6 +217,7 @@ pub struct ContactFields {
     pub user_type: Option<UserType>,
     pub programme_line: Option<ProgrammeLine>,
     pub opt_out_surveys: bool,
+    pub opt_out_marketing: bool,
     pub notes: String,
 }
 
@@ -221,6 +229,7 @@ impl ContactFields {
             user_type: contact.user_type,
             programme_line: contact.programme_line,
             opt_out_surveys: contact.opt_out_surveys,
+            opt_out_marketing: contact.opt_out_marketing,
             notes: contact.notes.clone(),
         }
     }
@@ -235,6 +244,7 @@ impl ContactFields {
             user_type: None,
             programme_line: None,
             opt_out_surveys: false,
+            opt_out_marketing: false,
             notes: String::new(),
         });
         if let Some(name) = &input.name {
@@ -304,6 +314,9 @@ impl ContactFields {
         }
         if let Some(o) = input.opt_out_surveys {
             out.opt_out_surveys = o;
+        }
+        if let Some(o) = input.opt_out_marketing {
+            out.opt_out_marketing = o;
         }
         if let Some(n) = &input.notes {
             out.notes = v.text("notes", n, 10_000, false);

@@ -17,6 +17,7 @@
 //!   SugarCRM's exports (contacts, cases, notes, calls) map to atiende;
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
+//! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
 //! - [`calendar`]: local days in the institution's time zone; [`period`]: months, quarters,
 //!   semesters and years of measurement;
@@ -40,6 +41,7 @@ pub mod knowledge;
 pub mod messaging;
 pub mod nonconformity;
 pub mod period;
+pub mod privacy;
 pub mod sugarcrm;
 pub mod survey;
 pub mod unit;

@@ -243,6 +243,7 @@ coded_enum!(
         OptedOut = "opted_out", "No desea encuestas", "Opted out";
         RecentlySurveyed = "recently_surveyed", "Encuestado recientemente", "Surveyed recently";
         Unreachable = "unreachable", "Sin medio para enviarla", "No channel to reach them";
+        Cancelled = "cancelled", "Datos bloqueados o suprimidos (ARCO)", "Data blocked or suppressed (ARCO)";
     }
 );
 
@@ -268,6 +269,9 @@ pub fn invitation(
     let Some(contact) = contact else {
         return Err(SkipReason::Anonymous);
     };
+    if contact.blocked_at.is_some() || contact.anonymised_at.is_some() {
+        return Err(SkipReason::Cancelled);
+    }
     if contact.opt_out_surveys {
         return Err(SkipReason::OptedOut);
     }
@@ -300,6 +304,9 @@ mod tests {
             user_type: None,
             programme_line: None,
             opt_out_surveys: opt_out,
+            opt_out_marketing: false,
+            blocked_at: None,
+            anonymised_at: None,
             notes: String::new(),
             merged_into: None,
             created_at: Utc::now(),

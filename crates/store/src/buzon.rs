@@ -84,6 +84,7 @@ impl Store {
                 user_type: None,
                 programme_line: None,
                 opt_out_surveys: false,
+                opt_out_marketing: false,
                 notes: String::new(),
             };
             contact = Some(insert_contact(&mut tx, Actor::System, &fields).await?);

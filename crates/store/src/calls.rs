@@ -255,6 +255,15 @@ impl Store {
     }
 
     /// Missed calls nobody has called back yet, oldest first (the order to call them back).
+    /// Every call with a person, oldest first.
+    pub async fn calls_of_contact(&self, contact: ContactId) -> Result<Vec<Call>> {
+        let rows = sqlx::query(select_calls!("WHERE k.contact_id = $1 ORDER BY k.id"))
+            .bind(contact.0)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
     pub async fn missed_calls(&self) -> Result<Vec<Call>> {
         let rows = sqlx::query(select_calls!(
             "WHERE k.missed = 1 AND k.called_back_at IS NULL ORDER BY k.id LIMIT 500"

@@ -181,6 +181,7 @@ async fn contact_for(tx: &mut Tx, msg: &InboundChat) -> Result<ContactId> {
         user_type: None,
         programme_line: None,
         opt_out_surveys: false,
+        opt_out_marketing: false,
         notes: String::new(),
     };
     Ok(insert_contact(tx, Actor::System, &fields).await?.id)

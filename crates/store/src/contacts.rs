@@ -25,8 +25,11 @@ fn contact_from_row(row: &AnyRow, identifiers: Vec<Identifier>) -> Result<Contac
         user_type: opt_code(row, "user_type", UserType::from_code)?,
         programme_line: opt_code(row, "programme_line", ProgrammeLine::from_code)?,
         opt_out_surveys: flag(row, "opt_out_surveys")?,
+        opt_out_marketing: flag(row, "opt_out_marketing")?,
         notes: row.try_get("notes")?,
         merged_into: row.try_get::<Option<i64>, _>("merged_into")?.map(ContactId),
+        blocked_at: crate::db::opt_from_ms(row.try_get("blocked_at")?)?,
+        anonymised_at: crate::db::opt_from_ms(row.try_get("anonymised_at")?)?,
         created_at: from_ms(row.try_get("created_at")?)?,
         updated_at: from_ms(row.try_get("updated_at")?)?,
     };
@@ -124,8 +127,8 @@ pub(crate) async fn insert_contact(
 ) -> Result<Contact> {
     let now = ms(crate::db::now());
     let id: i64 = sqlx::query(
-        "INSERT INTO contacts (name, user_type, programme_line, opt_out_surveys, notes, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        "INSERT INTO contacts (name, user_type, programme_line, opt_out_surveys, notes, created_at, updated_at, opt_out_marketing) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
     )
     .bind(fields.name.clone())
     .bind(fields.user_type.map(|t| t.code()))
@@ -133,6 +136,7 @@ pub(crate) async fn insert_contact(
     .bind(i64::from(fields.opt_out_surveys))
     .bind(fields.notes.clone())
     .bind(now)
+    .bind(i64::from(fields.opt_out_marketing))
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
@@ -165,7 +169,7 @@ pub(crate) async fn update_contact_in(
     let fields = ContactFields::apply(Some(&before), input)?;
     sqlx::query(
         "UPDATE contacts SET name = $1, user_type = $2, programme_line = $3, opt_out_surveys = $4, \
-         notes = $5, updated_at = $6 WHERE id = $7",
+         notes = $5, updated_at = $6, opt_out_marketing = $8 WHERE id = $7",
     )
     .bind(fields.name.clone())
     .bind(fields.user_type.map(|t| t.code()))
@@ -174,6 +178,7 @@ pub(crate) async fn update_contact_in(
     .bind(fields.notes.clone())
     .bind(ms(crate::db::now()))
     .bind(id.0)
+    .bind(i64::from(fields.opt_out_marketing))
     .execute(&mut **tx)
     .await?;
     if fields.identifiers != before.identifiers() {
@@ -200,6 +205,8 @@ pub struct ContactQuery {
     pub user_type: Option<UserType>,
     pub before_id: Option<i64>,
     pub limit: i64,
+    /// List the blocked and suppressed people instead of those in normal use.
+    pub cancelled: bool,
 }
 
 impl Store {
@@ -244,6 +251,12 @@ impl Store {
         }
         if let Some(t) = q.user_type {
             sql.push(" AND c.user_type = ").bind(t.code());
+        }
+        // Blocked and suppressed people are out of normal use; the administrator asks for them.
+        if q.cancelled {
+            sql.push(" AND c.blocked_at IS NOT NULL");
+        } else {
+            sql.push(" AND c.blocked_at IS NULL");
         }
         if let Some(b) = q.before_id {
             sql.push(" AND c.id < ").bind(b);
@@ -312,7 +325,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE contacts SET name = $1, user_type = $2, programme_line = $3, opt_out_surveys = $4, \
-             notes = $5, updated_at = $6 WHERE id = $7",
+             notes = $5, updated_at = $6, opt_out_marketing = $8 WHERE id = $7",
         )
         .bind(name)
         .bind(kept.user_type.or(gone.user_type).map(|t| t.code()))
@@ -321,6 +334,8 @@ impl Store {
         .bind(notes)
         .bind(ms(crate::db::now()))
         .bind(keep.0)
+        // An objection made under either record stands.
+        .bind(i64::from(kept.opt_out_marketing || gone.opt_out_marketing))
         .execute(&mut *tx)
         .await?;
         // Single-valued identifiers (WhatsApp, student code) of the kept contact win.

@@ -182,6 +182,9 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                     "PRAGMA synchronous = NORMAL",
                     "PRAGMA foreign_keys = ON",
                     "PRAGMA busy_timeout = 10000",
+                    // Deleted rows are overwritten, not left in free pages: suppressed
+                    // personal data must not be recoverable from the file.
+                    "PRAGMA secure_delete = ON",
                 ] {
                     conn.execute(pragma).await?;
                 }

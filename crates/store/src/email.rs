@@ -670,6 +670,7 @@ impl Store {
                             user_type: None,
                             programme_line: None,
                             opt_out_surveys: false,
+                            opt_out_marketing: false,
                             notes: String::new(),
                         };
                         Some(insert_contact(&mut tx, actor, &fields).await?)

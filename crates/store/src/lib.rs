@@ -22,6 +22,7 @@ pub mod indicators;
 pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;
+pub mod privacy;
 pub mod search;
 pub mod seed;
 pub mod settings;

@@ -164,11 +164,17 @@ pub(crate) async fn index(
 /// Rewrites a contact's document: the name, and every identifier (merged contacts leave
 /// the index: they live on in the contact they were merged into).
 pub(crate) async fn reindex_contact(tx: &mut Tx, id: ContactId) -> Result<()> {
-    let row = sqlx::query("SELECT name, merged_into FROM contacts WHERE id = $1")
-        .bind(id.0)
-        .fetch_one(&mut **tx)
-        .await?;
-    if row.try_get::<Option<i64>, _>("merged_into")?.is_some() {
+    let row = sqlx::query(
+        "SELECT name, merged_into, blocked_at, anonymised_at FROM contacts WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    // Merged, blocked and suppressed people are out of normal use: search does not find them.
+    if row.try_get::<Option<i64>, _>("merged_into")?.is_some()
+        || row.try_get::<Option<i64>, _>("blocked_at")?.is_some()
+        || row.try_get::<Option<i64>, _>("anonymised_at")?.is_some()
+    {
         return unindex(tx, Kind::Contact, id.0).await;
     }
     let idents = sqlx::query("SELECT value FROM contact_identifiers WHERE contact_id = $1")

@@ -512,6 +512,15 @@ impl Store {
         rows.iter().map(survey_from_row).collect()
     }
 
+    /// The survey of one incident, if it has one.
+    pub async fn survey_of_incident(&self, incident: IncidentId) -> Result<Option<Survey>> {
+        let row = sqlx::query(select_surveys!("WHERE s.incident_id = $1"))
+            .bind(incident.0)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(survey_from_row).transpose()
+    }
+
     /// Low scores waiting for the CAP lead's follow-up, oldest first.
     pub async fn survey_follow_ups(&self) -> Result<Vec<Survey>> {
         let rows = sqlx::query(select_surveys!(

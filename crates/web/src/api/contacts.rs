@@ -55,6 +55,7 @@ async fn list(
         user_type: p.user_type,
         before_id: page.before_id()?,
         limit: limit + 1,
+        cancelled: false,
     };
     let items = state.store.contacts(&q).await?;
     Ok(Json(Page::of(items, limit, |c| c.id.0)))

@@ -121,6 +121,22 @@ async fn contact_page(
     if let Some(target) = c.merged_into {
         return Ok(Redirect::to(&format!("/contactos/{target}")).into_response());
     }
+    // A blocked person is out of normal use: only the administrator handling the request sees
+    // them. Every look at a person's page is in the access log.
+    let admin = page.user.may(Action::PersonalData);
+    if c.blocked_at.is_some() && !admin {
+        return Err(PageError::from_app(AppError::Forbidden, lang));
+    }
+    state
+        .store
+        .log_personal_access(
+            Actor::Staff(&page.user),
+            id,
+            atiende_domain::privacy::DataAction::View,
+            "",
+        )
+        .await
+        .map_err(err)?;
     let filter = IncidentFilter {
         contact_id: Some(id),
         limit: 200,
@@ -162,6 +178,7 @@ struct ContactEdit {
     user_type: Option<String>,
     programme_line: Option<String>,
     opt_out_surveys: Option<String>,
+    opt_out_marketing: Option<String>,
     notes: Option<String>,
 }
 
@@ -191,6 +208,7 @@ async fn update(
         user_type: non_empty(&form.user_type).and_then(UserType::from_code),
         programme_line: non_empty(&form.programme_line).and_then(ProgrammeLine::from_code),
         opt_out_surveys: Some(form.opt_out_surveys.is_some()),
+        opt_out_marketing: Some(form.opt_out_marketing.is_some()),
         notes: form.notes.clone(),
         social_ids: None,
     };

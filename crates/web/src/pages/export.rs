@@ -57,7 +57,7 @@ pub fn xlsx(tables: &[Table], file: &str) -> Result<Response, AppError> {
     ))
 }
 
-fn download(content_type: &str, file: &str, bytes: Vec<u8>) -> Response {
+pub fn download(content_type: &str, file: &str, bytes: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),

@@ -88,6 +88,7 @@ struct IncidentPage {
     i: Incident,
     folio: String,
     contact: Option<Contact>,
+    contact_blocked: bool,
     topic: String,
     assigned: String,
     received: String,
@@ -223,6 +224,22 @@ async fn page_of(
         Some(c) => Some(state.store.contact(c).await.map_err(err)?),
         None => None,
     };
+    if let Some(c) = &contact {
+        state
+            .store
+            .log_personal_access(
+                atiende_store::Actor::Staff(&page.user),
+                c.id,
+                atiende_domain::privacy::DataAction::View,
+                &i.folio.to_string(),
+            )
+            .await
+            .map_err(err)?;
+    }
+    // Whose data is blocked stays on the record, but not in front of everyone.
+    let contact_blocked = contact.as_ref().is_some_and(|c| c.blocked_at.is_some())
+        && !page.user.may(Action::PersonalData);
+    let contact = contact.filter(|_| !contact_blocked);
     let users = state.store.users().await.map_err(err)?;
     let names: HashMap<UserId, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
     let name_of = |u: Option<UserId>| {
@@ -426,6 +443,7 @@ async fn page_of(
         tell_by_default: !i.channel.derives_directly(),
         i,
         contact,
+        contact_blocked,
         entries,
         attachments,
         derivations,

@@ -16,6 +16,7 @@ pub mod knowledge;
 pub mod leads;
 pub mod login;
 pub mod nonconformities;
+pub mod privacy;
 pub mod public;
 pub mod quality;
 pub mod queue;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(register::router())
         .merge(incident::router())
         .merge(contacts::router())
+        .merge(privacy::router())
         .merge(email::router())
         .merge(leads::router())
         .merge(calls::router())
@@ -84,6 +86,7 @@ impl Ctx {
             "quality" => Action::QualityManage,
             "follow_up" => Action::SurveyFollowUp,
             "indicators" => Action::IndicatorRead,
+            "personal_data" => Action::PersonalData,
             _ => return false,
         };
         self.user.may(action)

@@ -4,6 +4,7 @@ mod helpers;
 mod indicators;
 mod knowledge;
 mod pages;
+mod privacy;
 mod public;
 mod roles;
 mod sessions;

@@ -188,6 +188,10 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
             ],
         ),
         ("/admin", &[Role::Admin]),
+        ("/privacidad", &[Role::Admin]),
+        ("/privacidad/bitacora.csv", &[Role::Admin]),
+        ("/contactos/{c}/expediente", &[Role::Admin]),
+        ("/contactos/{c}/expediente.json", &[Role::Admin]),
         (
             "/preferencias",
             &[
@@ -245,6 +249,9 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         format!("/incidentes/{folio}/derivaciones/1/responder"),
         format!("/contactos/{contact}"),
         format!("/contactos/{contact}/fusionar"),
+        format!("/contactos/{contact}/bloquear"),
+        format!("/contactos/{contact}/desbloquear"),
+        format!("/contactos/{contact}/suprimir"),
         "/admin/usuarios".into(),
         "/admin/usuarios/1".into(),
         "/admin/unidades".into(),

@@ -1,0 +1,551 @@
+//! Personal data, in one place the other capabilities call: the person's whole file (access
+//! and portability), blocking and suppression (cancellation), and the append-only record of
+//! who viewed, exported or changed it.
+//!
+//! Suppression removes what identifies the person — names, addresses, numbers, identifiers and
+//! the free text of their incidents — from every table, the search index and the attachment
+//! store, and keeps folios, dates and classifications, so that indicators do not move.
+
+use atiende_domain::audit::{AuditEntry, EntityKind};
+use atiende_domain::contact::Contact;
+use atiende_domain::derivation::Derivation;
+use atiende_domain::ids::{ContactId, IncidentId};
+use atiende_domain::incident::{EntryKind, Incident, TimelineEntry};
+use atiende_domain::privacy::{
+    Cancellation, DataAction, SUPPRESSED, anonymised_name, scrub_answers,
+};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Actor;
+use crate::audit::{AuditQuery, Change, record};
+use crate::calls::Call;
+use crate::chat::ChatRecord;
+use crate::contacts::contact_in_tx;
+use crate::db::{Engine, Store, Tx, code, from_ms, ms, now};
+use crate::email::{Attachment, EmailRecord};
+use crate::error::{Result, StoreError};
+use crate::surveys::Survey;
+
+/// One line of the access log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<i64>,
+    /// Who, by login (or `atiende` for the system), kept even if the user is later removed.
+    pub actor: String,
+    pub contact_id: ContactId,
+    pub action: DataAction,
+    pub detail: String,
+}
+
+fn access_from_row(r: &AnyRow) -> Result<AccessEntry> {
+    Ok(AccessEntry {
+        id: r.try_get("id")?,
+        at: from_ms(r.try_get("at")?)?,
+        actor_id: r.try_get("actor_id")?,
+        actor: r.try_get("actor")?,
+        contact_id: ContactId(r.try_get("contact_id")?),
+        action: code(r, "action", DataAction::from_code)?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// An attachment in the person's file, with its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileAttachment {
+    #[serde(flatten)]
+    pub meta: Attachment,
+    pub data_base64: String,
+}
+
+/// One incident of the person, with everything it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileIncident {
+    pub incident: Incident,
+    pub timeline: Vec<TimelineEntry>,
+    pub derivations: Vec<Derivation>,
+    pub emails: Vec<EmailRecord>,
+    pub chat_messages: Vec<ChatRecord>,
+    pub attachments: Vec<FileAttachment>,
+    pub survey: Option<Survey>,
+}
+
+/// Everything atiende holds about one person (ARCO access; portable as JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonalFile {
+    pub generated_at: DateTime<Utc>,
+    pub contact: Contact,
+    /// Earlier records merged into this one.
+    pub merged: Vec<Contact>,
+    /// Every change to the contact: who, when, before and after (rectification).
+    pub history: Vec<AuditEntry>,
+    pub incidents: Vec<FileIncident>,
+    pub calls: Vec<Call>,
+    /// Who has viewed, exported or changed this person's data.
+    pub access_log: Vec<AccessEntry>,
+}
+
+/// What a suppression removed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Suppression {
+    pub contacts: u64,
+    pub incidents: u64,
+    pub entries: u64,
+    pub messages: u64,
+    pub attachments: u64,
+}
+
+fn actor_name(actor: Actor<'_>) -> String {
+    match actor {
+        Actor::Staff(u) => u.login.clone(),
+        Actor::System => "atiende".into(),
+    }
+}
+
+pub(crate) async fn log_access_in(
+    tx: &mut Tx,
+    actor: Actor<'_>,
+    contact: ContactId,
+    action: DataAction,
+    detail: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO personal_data_access (at, actor_id, actor, contact_id, action, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(ms(now()))
+    .bind(actor.user_id().map(|u| u.0))
+    .bind(actor_name(actor))
+    .bind(contact.0)
+    .bind(action.code())
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The contact and every contact merged into it: suppression reaches all of them.
+async fn person_ids(tx: &mut Tx, id: ContactId) -> Result<Vec<i64>> {
+    let mut ids = vec![id.0];
+    for r in sqlx::query("SELECT id FROM contacts WHERE merged_into = $1")
+        .bind(id.0)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        ids.push(r.try_get("id")?);
+    }
+    Ok(ids)
+}
+
+/// `IN (…)` over a list of ids (already numbers, so nothing to bind).
+fn id_list(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("({})", list.join(", "))
+}
+
+impl Store {
+    /// Records that someone viewed, exported or changed a person's data.
+    pub async fn log_personal_access(
+        &self,
+        actor: Actor<'_>,
+        contact: ContactId,
+        action: DataAction,
+        detail: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        log_access_in(&mut tx, actor, contact, action, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The access log, newest first: of one person, or of everyone.
+    pub async fn personal_access_log(
+        &self,
+        contact: Option<ContactId>,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AccessEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM personal_data_access WHERE ($1 = 0 OR contact_id = $1) AND ($2 = 0 OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(contact.map_or(0, |c| c.0))
+        .bind(before_id.unwrap_or(0))
+        .bind(limit.clamp(1, 10_000))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(access_from_row).collect()
+    }
+
+    /// Everything held about a person, recorded in the access log as an export.
+    pub async fn personal_file(
+        &self,
+        actor: Actor<'_>,
+        id: ContactId,
+        format: &str,
+    ) -> Result<PersonalFile> {
+        let contact = self.contact(id).await?;
+        if contact.merged_into.is_some() {
+            return Err(StoreError::NotFound("contact"));
+        }
+        self.log_personal_access(actor, id, DataAction::Export, format)
+            .await?;
+        let mut merged = Vec::new();
+        for r in sqlx::query("SELECT id FROM contacts WHERE merged_into = $1 ORDER BY id")
+            .bind(id.0)
+            .fetch_all(self.reader())
+            .await?
+        {
+            merged.push(self.contact(ContactId(r.try_get("id")?)).await?);
+        }
+        let mut history = Vec::new();
+        for c in std::iter::once(&contact).chain(&merged) {
+            let q = AuditQuery {
+                entity: Some(EntityKind::Contact),
+                entity_id: Some(c.id.to_string()),
+                limit: 1000,
+                ..Default::default()
+            };
+            history.extend(self.audit(&q).await?);
+        }
+        history.sort_by_key(|e| e.id);
+        let ids: Vec<i64> = std::iter::once(id.0)
+            .chain(merged.iter().map(|c| c.id.0))
+            .collect();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM incidents WHERE contact_id IN {} ORDER BY id",
+            id_list(&ids)
+        )))
+        .fetch_all(self.reader())
+        .await?;
+        let mut incidents = Vec::new();
+        for r in rows {
+            let iid = IncidentId(r.try_get("id")?);
+            let mut attachments = Vec::new();
+            for meta in self.attachments(iid).await? {
+                let (meta, data) = self.attachment_data(iid, meta.id).await?;
+                attachments.push(FileAttachment {
+                    meta,
+                    data_base64: base64::engine::general_purpose::STANDARD.encode(data),
+                });
+            }
+            incidents.push(FileIncident {
+                incident: self.incident(iid).await?,
+                timeline: self.timeline(iid).await?,
+                derivations: self.derivations(iid).await?,
+                emails: self.email_messages(iid).await?,
+                chat_messages: self.chat_messages(iid).await?,
+                attachments,
+                survey: self.survey_of_incident(iid).await?,
+            });
+        }
+        let mut calls = Vec::new();
+        for c in &ids {
+            calls.extend(self.calls_of_contact(ContactId(*c)).await?);
+        }
+        let access_log = self.personal_access_log(Some(id), None, 10_000).await?;
+        Ok(PersonalFile {
+            generated_at: now(),
+            contact,
+            merged,
+            history,
+            incidents,
+            calls,
+            access_log,
+        })
+    }
+
+    /// Cancellation, first stage (*bloqueo*): the data stays, pending the legal retention
+    /// period, but leaves normal use — lists, search and surveys no longer see the person.
+    pub async fn block_contact(
+        &self,
+        actor: Actor<'_>,
+        id: ContactId,
+        reason: &str,
+    ) -> Result<Contact> {
+        self.set_blocked(actor, id, true, reason).await
+    }
+
+    /// Lifts a block made by mistake (before suppression).
+    pub async fn unblock_contact(
+        &self,
+        actor: Actor<'_>,
+        id: ContactId,
+        reason: &str,
+    ) -> Result<Contact> {
+        self.set_blocked(actor, id, false, reason).await
+    }
+
+    async fn set_blocked(
+        &self,
+        actor: Actor<'_>,
+        id: ContactId,
+        block: bool,
+        reason: &str,
+    ) -> Result<Contact> {
+        let mut tx = self.begin().await?;
+        let before = contact_in_tx(&mut tx, id).await?;
+        if before.merged_into.is_some() {
+            return Err(StoreError::NotFound("contact"));
+        }
+        let state = Cancellation::of(before.blocked_at.is_some(), before.anonymised_at.is_some());
+        if block {
+            state.may_block()?;
+        } else {
+            state.may_unblock()?;
+        }
+        sqlx::query("UPDATE contacts SET blocked_at = $1, updated_at = $2 WHERE id = $3")
+            .bind(block.then(|| ms(now())))
+            .bind(ms(now()))
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let action = if block {
+            DataAction::Block
+        } else {
+            DataAction::Unblock
+        };
+        let reason = reason.trim().chars().take(500).collect::<String>();
+        log_access_in(&mut tx, actor, id, action, &reason).await?;
+        let change = Change {
+            entity: EntityKind::Contact,
+            entity_id: id.to_string(),
+            action: if block {
+                "contact.block"
+            } else {
+                "contact.unblock"
+            },
+            before: None,
+            after: Some(serde_json::json!({ "reason": reason })),
+        };
+        record(&mut tx, actor, change).await?;
+        crate::search::reindex_contact(&mut tx, id).await?;
+        let after = contact_in_tx(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Cancellation, second stage (*supresión*) of a blocked person: their data is removed
+    /// from every table, the search index and the attachment store, in one transaction.
+    pub async fn anonymise_contact(&self, actor: Actor<'_>, id: ContactId) -> Result<Suppression> {
+        let mut tx = self.begin().await?;
+        let contact = contact_in_tx(&mut tx, id).await?;
+        if contact.merged_into.is_some() {
+            return Err(StoreError::NotFound("contact"));
+        }
+        Cancellation::of(
+            contact.blocked_at.is_some(),
+            contact.anonymised_at.is_some(),
+        )
+        .may_anonymise()?;
+        let report = self.suppress_in(&mut tx, id).await?;
+        log_access_in(&mut tx, actor, id, DataAction::Anonymise, "").await?;
+        let change = Change {
+            entity: EntityKind::Contact,
+            entity_id: id.to_string(),
+            action: "contact.anonymise",
+            before: None,
+            after: serde_json::to_value(&report).ok(),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        self.after_suppression().await?;
+        Ok(report)
+    }
+
+    /// The suppression itself, inside the caller's transaction.
+    async fn suppress_in(&self, tx: &mut Tx, id: ContactId) -> Result<Suppression> {
+        let people = person_ids(tx, id).await?;
+        let people_in = id_list(&people);
+        let mut report = Suppression {
+            contacts: people.len() as u64,
+            ..Default::default()
+        };
+        // What names the person, collected before it goes: the audit trail is scrubbed of it.
+        let mut needles: Vec<String> = Vec::new();
+        for c in &people {
+            let contact = contact_in_tx(tx, ContactId(*c)).await?;
+            if contact.name.trim().chars().count() >= 4 {
+                needles.push(contact.name.trim().to_string());
+            }
+            needles.extend(contact.identifiers().into_iter().map(|i| i.value));
+        }
+        let incidents: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM incidents WHERE contact_id IN {people_in}"
+        )))
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<std::result::Result<_, _>>()?;
+        let folios: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT folio FROM incidents WHERE contact_id IN {people_in}"
+        )))
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("folio"))
+        .collect::<std::result::Result<_, _>>()?;
+        report.incidents = incidents.len() as u64;
+        let now_ms = ms(now());
+        for c in &people {
+            sqlx::query(
+                "UPDATE contacts SET name = $1, notes = '', anonymised_at = $2, \
+                 blocked_at = COALESCE(blocked_at, $2), updated_at = $2 WHERE id = $3",
+            )
+            .bind(anonymised_name(ContactId(*c)))
+            .bind(now_ms)
+            .bind(*c)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM contact_identifiers WHERE contact_id IN {people_in}"
+        )))
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE external_refs SET label = '' WHERE kind = 'contact' AND local_id IN {people_in}"
+        )))
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE calls SET from_number = '', to_number = '' WHERE contact_id IN {people_in}"
+        )))
+        .execute(&mut **tx)
+        .await?;
+        if !incidents.is_empty() {
+            let inc = id_list(&incidents);
+            let statements = [
+                format!("UPDATE incidents SET subject = '{SUPPRESSED}' WHERE id IN {inc}"),
+                // Status changes and derivations keep their data: first-contact resolution
+                // reads it. Their bodies (free text) go like every other entry's.
+                format!(
+                    "UPDATE timeline_entries SET body = CASE WHEN body = '' THEN '' ELSE '{SUPPRESSED}' END, \
+                     data = CASE WHEN kind IN ('{}', '{}', '{}', '{}') THEN data ELSE '{{}}' END WHERE incident_id IN {inc}",
+                    EntryKind::StatusChange.code(),
+                    EntryKind::Derivation.code(),
+                    EntryKind::Classification.code(),
+                    EntryKind::Assignment.code(),
+                ),
+                format!(
+                    "UPDATE derivations SET reason = '{SUPPRESSED}', told_address = NULL, \
+                     answer = CASE WHEN answer IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+                ),
+                format!(
+                    "UPDATE email_messages SET message_id = 'suprimido-' || CAST(id AS TEXT), from_address = '', to_addresses = '', \
+                     subject = '{SUPPRESSED}', in_reply_to = '', references_ids = '', html = NULL, raw = NULL WHERE incident_id IN {inc}"
+                ),
+                format!(
+                    "UPDATE chat_messages SET peer_id = 'suprimido', body = '', content = '[]', error = NULL WHERE incident_id IN {inc}"
+                ),
+                format!(
+                    "UPDATE calls SET from_number = '', to_number = '' WHERE incident_id IN {inc}"
+                ),
+                format!(
+                    "UPDATE nonconformities SET description = '{SUPPRESSED}', \
+                     disposition = CASE WHEN disposition = '' THEN '' ELSE '{SUPPRESSED}' END, \
+                     corrective_action = CASE WHEN corrective_action = '' THEN '' ELSE '{SUPPRESSED}' END, \
+                     effectiveness = CASE WHEN effectiveness = '' THEN '' ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+                ),
+                format!(
+                    "UPDATE surveys SET follow_up_note = CASE WHEN follow_up_note IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+                ),
+                // Sends to the person that have not left yet never will.
+                format!(
+                    "UPDATE outbox SET status = 'failed', last_error = 'suppressed' WHERE status = 'pending' AND incident_id IN {inc}"
+                ),
+                format!("UPDATE outbox SET payload = '{{}}' WHERE incident_id IN {inc}"),
+            ];
+            for sql in &statements {
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if sql.starts_with("UPDATE timeline_entries") {
+                    report.entries = done;
+                } else if sql.starts_with("UPDATE email_messages")
+                    || sql.starts_with("UPDATE chat_messages")
+                {
+                    report.messages += done;
+                }
+            }
+            report.attachments = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM attachments WHERE incident_id IN {inc}"
+            )))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            // Survey answers keep their scores (the indicators) and lose what was written.
+            for r in sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id, answers FROM surveys WHERE answers IS NOT NULL AND incident_id IN {inc}"
+            )))
+            .fetch_all(&mut **tx)
+            .await?
+            {
+                let raw: String = r.try_get("answers")?;
+                let answers: serde_json::Value =
+                    serde_json::from_str(&raw).map_err(StoreError::corrupt)?;
+                sqlx::query("UPDATE surveys SET answers = $1 WHERE id = $2")
+                    .bind(scrub_answers(&answers).to_string())
+                    .bind(r.try_get::<i64, _>("id")?)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        // The audit trail keeps that something happened, not what it said about the person.
+        let mut scrub = vec![];
+        for c in &people {
+            scrub.push(("contact", c.to_string()));
+        }
+        for f in &folios {
+            scrub.push(("incident", f.clone()));
+        }
+        for (entity, entity_id) in scrub {
+            sqlx::query(
+                "UPDATE audit_log SET before_json = NULL, after_json = NULL WHERE entity = $1 AND entity_id = $2",
+            )
+            .bind(entity)
+            .bind(entity_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for needle in needles {
+            let pattern = format!("%{}%", crate::contacts::like_escape(&needle));
+            sqlx::query(
+                "UPDATE audit_log SET before_json = NULL, after_json = NULL \
+                 WHERE before_json LIKE $1 ESCAPE '\\' OR after_json LIKE $1 ESCAPE '\\'",
+            )
+            .bind(pattern)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for c in &people {
+            crate::search::reindex_contact(tx, ContactId(*c)).await?;
+        }
+        for i in &incidents {
+            self.incident_changed(tx, IncidentId(*i)).await?;
+        }
+        Ok(report)
+    }
+
+    /// Makes removed data unrecoverable from the files as well as from the tables: SQLite
+    /// merges the search index's segments (deleted terms live on in old ones until then) and
+    /// moves the log back into the database, whose freed pages `secure_delete` has zeroed.
+    async fn after_suppression(&self) -> Result<()> {
+        if self.engine() == Engine::Sqlite {
+            for sql in [
+                "INSERT INTO incident_fts (incident_fts) VALUES ('optimize')",
+                "INSERT INTO contact_fts (contact_fts) VALUES ('optimize')",
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ] {
+                sqlx::query(sql).execute(self.writer()).await?;
+            }
+        }
+        Ok(())
+    }
+}

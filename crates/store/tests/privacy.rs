@@ -1,0 +1,396 @@
+//! Personal data on both engines: a person's file holds everything about them; blocking hides
+//! them from normal use; suppression removes a planted canary from every table, the search
+//! index and the attachment store (and, on SQLite, from the database files themselves) while
+//! the indicators stay as they were; the access log records each step and refuses edits.
+
+use atiende_domain::access::Scope;
+use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
+use atiende_domain::contact::ContactInput;
+use atiende_domain::derivation::DeriveInput;
+use atiende_domain::email::{InboundAttachment, InboundEmail};
+use atiende_domain::ids::{ContactId, IncidentId};
+use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
+use atiende_domain::knowledge::SearchQuery;
+use atiende_domain::privacy::DataAction;
+use atiende_domain::survey::SurveyPolicy;
+use atiende_domain::unit::UnitKind;
+use atiende_domain::user::{Role, UserInput};
+use atiende_store::Actor;
+use atiende_store::contacts::ContactQuery;
+use atiende_store::testing::TestDb;
+use sqlx::Row;
+
+atiende_store::on_both_engines!(
+    a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_the_statistics,
+);
+
+/// Written in the person's name, address, notes, messages, an attachment, a derivation, the
+/// intervention notes and a survey comment.
+const CANARY: &str = "zyxwcanary";
+
+async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    db.save_mailbox(Actor::System, &atiende_store::testing::sending_mailbox())
+        .await
+        .expect("mailbox");
+    let agent = db
+        .create_user(
+            Actor::System,
+            &UserInput {
+                login: Some("agente1".into()),
+                role: Some(Role::Agent),
+                password: Some("contraseña-segura-2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("agent")
+        .user;
+    let actor = Actor::Staff(&agent);
+    let person = db
+        .create_contact(
+            actor,
+            &ContactInput {
+                name: Some(format!("Ana {CANARY}")),
+                emails: Some(vec![format!("{CANARY}@gmail.com")]),
+                phones: Some(vec!["33 9988 7766".into()]),
+                user_type: Some(UserType::Student),
+                notes: Some(format!("Prefiere correo, dice {CANARY}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("person");
+    // Rectification: a change kept with its before and after.
+    db.update_contact(
+        actor,
+        person.id,
+        &ContactInput {
+            name: Some(format!("Ana María {CANARY}")),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("rectify");
+    let phone = db
+        .create_incident(
+            actor,
+            NewIncidentInput {
+                channel: Channel::Phone,
+                contact_id: Some(person.id),
+                subject: format!("Constancia para {CANARY}"),
+                body: format!("Llamó {CANARY} para pedir una constancia"),
+                user_type: None,
+                incident_type: None,
+                topic_id: None,
+                critical: false,
+                assigned_to: Some(agent.id),
+                received_at: None,
+            },
+        )
+        .await
+        .expect("phone incident");
+    db.classify_incident(
+        actor,
+        phone.id,
+        &ClassifyInput {
+            incident_type: Some(IncidentType::Question),
+            user_type: Some(UserType::Student),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("classify");
+    let unit = db
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.kind == UnitKind::Coordination)
+        .expect("unit");
+    db.derive_incident(
+        actor,
+        phone.id,
+        &DeriveInput {
+            unit_id: unit.id,
+            medium: Medium::Email,
+            reason: format!("Revisar el expediente de {CANARY}"),
+            user_told: Some(true),
+            told_address: None,
+            close: true,
+            notes: Some(format!("Se derivó; {CANARY} quedó enterada")),
+        },
+    )
+    .await
+    .expect("derive and close");
+    let policy = SurveyPolicy {
+        delay_hours: 0,
+        min_days_between: 0,
+        ..Default::default()
+    };
+    db.process_survey_due(phone.id, &policy, "https://cap.example.mx", None)
+        .await
+        .expect("survey");
+    let token = db
+        .outbox(Some(phone.id), 20)
+        .await
+        .expect("outbox")
+        .iter()
+        .find_map(|o| {
+            o.payload["text"]
+                .as_str()
+                .and_then(|t| t.split("/encuesta/").nth(1))
+                .and_then(|t| t.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .expect("token");
+    let answers = [
+        ("overall", "5".to_string()),
+        ("resolved", "yes".to_string()),
+        ("clarity", "5".to_string()),
+        ("speed", "5".to_string()),
+        ("comment", format!("Gracias, soy {CANARY}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    db.answer_survey(&token, &answers, &policy)
+        .await
+        .expect("answer");
+    let email = InboundEmail {
+        message_id: format!("{CANARY}-1@gmail.com"),
+        from_address: Some(format!("{CANARY}@gmail.com")),
+        from_name: format!("Ana {CANARY}"),
+        to: vec!["cap@udgvirtual.example".into()],
+        subject: format!("Mi kardex, {CANARY}"),
+        text: format!("Hola, soy {CANARY}; adjunto mi kardex."),
+        html: Some(format!("<p>Hola, soy {CANARY}</p>")),
+        attachments: vec![InboundAttachment {
+            filename: format!("kardex-{CANARY}.txt"),
+            content_type: "text/plain".into(),
+            content_id: None,
+            inline: false,
+            data: format!("Kardex de {CANARY}").into_bytes(),
+        }],
+        ..Default::default()
+    };
+    let raw = format!("From: {CANARY}@gmail.com\r\nSubject: kardex\r\n\r\nHola, soy {CANARY}");
+    db.ingest_email(None, &email, raw.as_bytes())
+        .await
+        .expect("email");
+    let emailed = db
+        .incidents(
+            &Scope::All,
+            &atiende_store::incidents::IncidentFilter {
+                contact_id: Some(person.id),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("incidents");
+    let ids = emailed.iter().map(|i| i.incident.id).collect();
+    (person.id, ids)
+}
+
+/// Every place in the database that still holds the canary, as `table.column`.
+async fn canary_hits(db: &TestDb) -> Vec<String> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("connect");
+    let postgres = db.url.starts_with("postgres");
+    let columns: Vec<(String, String)> = if postgres {
+        sqlx::query(
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = 'public' AND data_type IN ('text', 'bytea', 'character varying')",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| (r.get("t"), r.get("c")))
+        .collect()
+    } else {
+        let tables: Vec<String> = sqlx::query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("tables")
+        .iter()
+        .map(|r| r.get("name"))
+        .collect();
+        let mut out = Vec::new();
+        for t in tables {
+            for r in sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT name FROM pragma_table_info('{t}')"
+            )))
+            .fetch_all(&pool)
+            .await
+            .expect("columns")
+            {
+                out.push((t.clone(), r.get("name")));
+            }
+        }
+        out
+    };
+    let mut hits = Vec::new();
+    for (t, c) in columns {
+        let test = if postgres {
+            format!(
+                "SELECT COUNT(*) AS n FROM \"{t}\" WHERE position(convert_to('{CANARY}', 'UTF8') in \
+                 (CASE WHEN pg_typeof(\"{c}\")::text = 'bytea' THEN \"{c}\"::bytea ELSE convert_to(\"{c}\"::text, 'UTF8') END)) > 0"
+            )
+        } else {
+            format!(
+                "SELECT COUNT(*) AS n FROM \"{t}\" WHERE instr(lower(CAST(\"{c}\" AS TEXT)), '{CANARY}') > 0"
+            )
+        };
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(test))
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{t}.{c}: {e}"))
+            .get("n");
+        if n > 0 {
+            hits.push(format!("{t}.{c}"));
+        }
+    }
+    pool.close().await;
+    hits
+}
+
+/// On SQLite, the bytes of the database and its log, where deleted rows could linger.
+fn canary_in_files(db: &TestDb) -> bool {
+    let Some(path) = db.url.strip_prefix("sqlite://") else {
+        return false;
+    };
+    [path.to_string(), format!("{path}-wal")].iter().any(|p| {
+        std::fs::read(p).is_ok_and(|bytes| {
+            bytes
+                .windows(CANARY.len())
+                .any(|w| w.eq_ignore_ascii_case(CANARY.as_bytes()))
+        })
+    })
+}
+
+async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_the_statistics(
+    db: TestDb,
+) {
+    let (person, incidents) = plant(&db).await;
+    assert_eq!(incidents.len(), 2, "the phone call and the email");
+    let admin = db.user_by_login("admin").await.expect("admin");
+    let admin = Actor::Staff(&admin);
+
+    // Access: the whole file, and the export is logged.
+    let file = db.personal_file(admin, person, "json").await.expect("file");
+    assert_eq!(file.incidents.len(), 2);
+    let json = serde_json::to_string(&file).expect("json");
+    for expected in [
+        "kardex-",
+        "Revisar el expediente",
+        "Gracias, soy",
+        "33 9988 7766",
+    ] {
+        let expected = expected.replace("33 9988 7766", "523399887766");
+        assert!(json.contains(&expected), "`{expected}` in the file");
+    }
+    assert!(
+        file.history.iter().any(|e| e.action == "contact.update"),
+        "rectification history"
+    );
+    assert!(file.incidents.iter().any(|i| !i.attachments.is_empty()));
+
+    let before = format!(
+        "{:?}",
+        db.period_rollup(0, 999_999, true).await.expect("rollup")
+    );
+    assert!(!canary_hits(&db).await.is_empty(), "the canary is planted");
+    assert_eq!(
+        canary_in_files(&db),
+        db.url.starts_with("sqlite"),
+        "and in the SQLite files"
+    );
+
+    // Suppression needs a block first.
+    assert!(db.anonymise_contact(admin, person).await.is_err());
+    db.block_contact(admin, person, "Solicitud ARCO 2026-014")
+        .await
+        .expect("block");
+    let listed = db
+        .contacts(&ContactQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("contacts");
+    assert!(listed.iter().all(|c| c.id != person), "blocked: not listed");
+    let found = db
+        .search_contacts(&SearchQuery::parse(CANARY), 10)
+        .await
+        .expect("search");
+    assert!(found.is_empty(), "blocked: not found");
+
+    let report = db.anonymise_contact(admin, person).await.expect("suppress");
+    assert_eq!(report.incidents, 2);
+    assert_eq!(report.attachments, 1);
+
+    assert_eq!(
+        canary_hits(&db).await,
+        Vec::<String>::new(),
+        "nowhere in the tables"
+    );
+    assert!(!canary_in_files(&db), "nowhere in the database files");
+    assert!(
+        db.search_incidents(&Scope::All, &SearchQuery::parse(CANARY), 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    let after = format!(
+        "{:?}",
+        db.period_rollup(0, 999_999, true).await.expect("rollup")
+    );
+    assert_eq!(before, after, "the indicators do not move");
+    let mut kept = Vec::new();
+    for id in &incidents {
+        kept.push(db.incident(*id).await.expect("incident"));
+    }
+    assert!(kept.iter().all(|i| i.folio.to_string().starts_with("CAP-")));
+    assert!(
+        kept.iter()
+            .any(|i| i.incident_type == Some(IncidentType::Question) && i.closed_at.is_some()),
+        "folios, dates and classifications stay"
+    );
+
+    // The access log shows each step, newest first, and refuses to be edited.
+    let log = db
+        .personal_access_log(Some(person), None, 50)
+        .await
+        .expect("log");
+    let actions: Vec<DataAction> = log.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [DataAction::Anonymise, DataAction::Block, DataAction::Export]
+    );
+    assert!(log.iter().all(|e| e.actor == "admin"));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("connect");
+    for sql in [
+        "UPDATE personal_data_access SET actor = 'nadie'",
+        "DELETE FROM personal_data_access",
+    ] {
+        assert!(
+            sqlx::query(sql).execute(&pool).await.is_err(),
+            "`{sql}` is refused"
+        );
+    }
+    pool.close().await;
+    assert_eq!(
+        db.personal_access_log(Some(person), None, 50)
+            .await
+            .expect("log")
+            .len(),
+        3
+    );
+}

@@ -1,0 +1,300 @@
+//! Personal data in the console (the administrator's, for ARCO requests): a person's whole
+//! file as a readable page or a JSON download, blocking and suppression, and the access log.
+//! What each step does is the store's (`atiende_store::privacy`); every step is logged there.
+
+use atiende_domain::access::Action;
+use atiende_domain::ids::ContactId;
+use atiende_domain::privacy::DataAction;
+use atiende_store::Actor;
+use atiende_store::contacts::ContactQuery;
+use atiende_store::privacy::{AccessEntry, PersonalFile};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Ctx, PageError, PageUser, Posted, local, render};
+use crate::AppState;
+use crate::i18n::Tr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/privacidad", get(overview))
+        .route("/privacidad/bitacora.csv", get(log_csv))
+        .route("/contactos/{id}/expediente", get(file_page))
+        .route("/contactos/{id}/expediente.json", get(file_json))
+        .route("/contactos/{id}/bloquear", post(block))
+        .route("/contactos/{id}/desbloquear", post(unblock))
+        .route("/contactos/{id}/suprimir", post(suppress))
+}
+
+#[derive(Deserialize, Default)]
+struct LogParams {
+    contacto: Option<i64>,
+}
+
+/// One access-log line as shown.
+pub struct LogRow {
+    pub at: String,
+    pub actor: String,
+    pub contact_id: i64,
+    pub action: &'static str,
+    pub detail: String,
+}
+
+fn log_rows(entries: &[AccessEntry], page: &PageUser, tz: chrono_tz::Tz) -> Vec<LogRow> {
+    entries
+        .iter()
+        .map(|e| LogRow {
+            at: local(&e.at, tz),
+            actor: e.actor.clone(),
+            contact_id: e.contact_id.0,
+            action: e.action.label(page.user.language),
+            detail: e.detail.clone(),
+        })
+        .collect()
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy.html")]
+struct PrivacyPage {
+    ctx: Ctx,
+    contact: Option<i64>,
+    log: Vec<LogRow>,
+    cancelled: Vec<(i64, String, String)>,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<LogParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let tz = state.store.time_zone();
+    let entries = state
+        .store
+        .personal_access_log(p.contacto.map(ContactId), None, 500)
+        .await
+        .map_err(err)?;
+    let t = Tr(lang);
+    let cancelled = state
+        .store
+        .contacts(&ContactQuery {
+            limit: 200,
+            cancelled: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|c| {
+            let state = match (&c.anonymised_at, &c.blocked_at) {
+                (Some(at), _) => format!("{} {}", t.s("Suprimido el"), local(at, tz)),
+                (None, Some(at)) => format!("{} {}", t.s("Bloqueado el"), local(at, tz)),
+                (None, None) => String::new(),
+            };
+            (c.id.0, c.name, state)
+        })
+        .collect();
+    let log = log_rows(&entries, &page, tz);
+    Ok(render(&PrivacyPage {
+        ctx: page.ctx("privacy"),
+        contact: p.contacto,
+        log,
+        cancelled,
+    }))
+}
+
+async fn log_csv(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<LogParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let entries = state
+        .store
+        .personal_access_log(p.contacto.map(ContactId), None, 10_000)
+        .await
+        .map_err(err)?;
+    let t = Tr(lang);
+    let mut rows = vec![vec![
+        t.s("Fecha").to_string(),
+        t.s("Quién").to_string(),
+        t.s("Número de usuario").to_string(),
+        t.s("Acción").to_string(),
+        t.s("Detalle").to_string(),
+    ]];
+    rows.extend(
+        log_rows(&entries, &page, state.store.time_zone())
+            .into_iter()
+            .map(|r| {
+                vec![
+                    r.at,
+                    r.actor,
+                    r.contact_id.to_string(),
+                    r.action.to_string(),
+                    r.detail,
+                ]
+            }),
+    );
+    super::export::csv(&rows, "bitacora-datos-personales").map_err(|e| PageError::from_app(e, lang))
+}
+
+#[derive(askama::Template)]
+#[template(path = "personal_file.html")]
+pub struct FilePage<'a> {
+    pub t: Tr,
+    pub lang: atiende_domain::classification::Lang,
+    pub file: &'a PersonalFile,
+    pub tz: chrono_tz::Tz,
+}
+
+impl FilePage<'_> {
+    fn at(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        local(t, self.tz)
+    }
+
+    fn json(&self, v: &Option<serde_json::Value>) -> String {
+        v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+    }
+}
+
+/// The person's file as a readable, printable page (also what `atiende privacy export` writes).
+pub fn personal_file_html(
+    file: &PersonalFile,
+    lang: atiende_domain::classification::Lang,
+    tz: chrono_tz::Tz,
+) -> String {
+    use askama::Template;
+    FilePage {
+        t: Tr(lang),
+        lang,
+        file,
+        tz,
+    }
+    .render()
+    .unwrap_or_default()
+}
+
+async fn file_page(
+    State(state): State<AppState>,
+    page: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let file = state
+        .store
+        .personal_file(Actor::Staff(&page.user), ContactId(id), "html")
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    let html = personal_file_html(&file, lang, state.store.time_zone());
+    Ok(axum::response::Html(html).into_response())
+}
+
+async fn file_json(
+    State(state): State<AppState>,
+    page: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let file = state
+        .store
+        .personal_file(Actor::Staff(&page.user), ContactId(id), "json")
+        .await
+        .map_err(err)?;
+    let bytes = serde_json::to_vec_pretty(&file)
+        .map_err(|_| PageError::from_app(crate::error::AppError::Internal, lang))?;
+    Ok(super::export::download(
+        "application/json",
+        &format!("expediente-{id}.json"),
+        bytes,
+    ))
+}
+
+#[derive(Deserialize)]
+struct ReasonForm {
+    reason: Option<String>,
+    confirm: Option<String>,
+}
+
+async fn block(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<ReasonForm>,
+) -> Result<Response, PageError> {
+    cancellation_step(state, id, posted, DataAction::Block).await
+}
+
+async fn unblock(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<ReasonForm>,
+) -> Result<Response, PageError> {
+    cancellation_step(state, id, posted, DataAction::Unblock).await
+}
+
+async fn suppress(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<ReasonForm>,
+) -> Result<Response, PageError> {
+    cancellation_step(state, id, posted, DataAction::Anonymise).await
+}
+
+async fn cancellation_step(
+    state: AppState,
+    id: i64,
+    posted: Posted<ReasonForm>,
+    step: DataAction,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let actor = Actor::Staff(&page.user);
+    let contact = ContactId(id);
+    let reason = form.reason.unwrap_or_default();
+    match step {
+        DataAction::Block => {
+            state
+                .store
+                .block_contact(actor, contact, &reason)
+                .await
+                .map_err(err)?;
+        }
+        DataAction::Unblock => {
+            state
+                .store
+                .unblock_contact(actor, contact, &reason)
+                .await
+                .map_err(err)?;
+        }
+        _ => {
+            // Irreversible: the form asks for the word, not just a click.
+            if form.confirm.as_deref().map(str::trim) != Some("SUPRIMIR") {
+                return Err(PageError::from_app(
+                    crate::error::AppError::BadRequest(
+                        Tr(lang)
+                            .s("Escriba SUPRIMIR para confirmar la supresión.")
+                            .to_string(),
+                    ),
+                    lang,
+                ));
+            }
+            state
+                .store
+                .anonymise_contact(actor, contact)
+                .await
+                .map_err(err)?;
+        }
+    }
+    Ok(Redirect::to(&format!("/contactos/{id}?ok=1")).into_response())
+}

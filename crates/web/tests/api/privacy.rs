@@ -1,0 +1,142 @@
+//! An ARCO request through the console, on both engines: the administrator finds the person,
+//! exports their file, blocks it (agents then see neither the person's page nor their name on
+//! an incident), suppresses it only when asked in so many words, and the access log shows each
+//! step.
+
+use atiende_domain::user::Role;
+use atiende_store::testing::TestDb;
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp};
+
+atiende_store::on_both_engines!(
+    an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_shows_each_step
+);
+
+fn csrf(auth: &Auth) -> String {
+    match auth {
+        Auth::Session { csrf, .. } => csrf.clone(),
+        _ => panic!("session"),
+    }
+}
+
+fn text(reply: &crate::helpers::Reply) -> String {
+    reply.json.as_str().unwrap_or_default().to_string()
+}
+
+async fn an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_shows_each_step(
+    db: TestDb,
+) {
+    let app = TestApp::new(db).await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &agent,
+            json!({"name": "Lucía Fernández", "emails": ["lucia.fernandez@gmail.com"]}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .expect("contact");
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"channel": "phone", "contact_id": contact, "subject": "Baja temporal", "body": "Lucía pide su baja temporal"}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+
+    // The agent's look at the incident is logged.
+    let seen = app.get(&format!("/incidentes/{folio}"), &agent).await;
+    assert!(text(&seen).contains("Lucía Fernández"));
+
+    // Access: the readable file and the JSON.
+    let file = app
+        .get(&format!("/contactos/{contact}/expediente"), &admin)
+        .await;
+    assert_eq!(file.status, StatusCode::OK);
+    let html = text(&file);
+    assert!(html.contains("Expediente de datos personales"));
+    assert!(html.contains("lucia.fernandez@gmail.com"));
+    assert!(html.contains("Lucía pide su baja temporal"));
+    let (status, bytes) = app
+        .call_raw(&format!("/contactos/{contact}/expediente.json"), &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(json["contact"]["name"], "Lucía Fernández");
+    assert_eq!(json["incidents"][0]["incident"]["folio"], folio.as_str());
+
+    // Block: out of normal use.
+    let blocked = app
+        .form(
+            &format!("/contactos/{contact}/bloquear"),
+            &admin,
+            &format!("_csrf={}&reason=ARCO-2026-014", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(blocked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&format!("/contactos/{contact}"), &agent)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let masked = text(&app.get(&format!("/incidentes/{folio}"), &agent).await);
+    assert!(!masked.contains("Lucía Fernández"), "name hidden");
+    assert!(masked.contains("Datos bloqueados (ARCO)"));
+    let listed = text(&app.get("/contactos", &agent).await);
+    assert!(!listed.contains("Lucía Fernández"));
+
+    // Suppression asks for the word.
+    let unconfirmed = app
+        .form(
+            &format!("/contactos/{contact}/suprimir"),
+            &admin,
+            &format!("_csrf={}&confirm=si", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    let done = app
+        .form(
+            &format!("/contactos/{contact}/suprimir"),
+            &admin,
+            &format!("_csrf={}&confirm=SUPRIMIR", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = text(&app.get(&format!("/contactos/{contact}"), &admin).await);
+    assert!(page.contains("Datos suprimidos"));
+    assert!(!page.contains("Lucía"));
+    let incident = text(&app.get(&format!("/incidentes/{folio}"), &admin).await);
+    assert!(!incident.contains("baja temporal"));
+    assert!(incident.contains(&folio));
+
+    // The log, newest first: each step, by whom.
+    let log = text(
+        &app.get(&format!("/privacidad?contacto={contact}"), &admin)
+            .await,
+    );
+    for step in ["Supresión", "Bloqueo", "Exportación", "Consulta"] {
+        assert!(log.contains(step), "{step} in the log");
+    }
+    assert!(log.contains("agente") && log.contains("admin"));
+    let (status, csv) = app
+        .call_raw(
+            &format!("/privacidad/bitacora.csv?contacto={contact}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).expect("utf-8");
+    assert!(csv.lines().count() >= 6, "{csv}");
+    assert_eq!(
+        app.get("/privacidad", &agent).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
