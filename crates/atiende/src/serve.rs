@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use atiende_domain::privacy::NoticeKind;
 use atiende_store::Store;
 use atiende_web::{AppState, WebConfig};
 use tracing_subscriber::EnvFilter;
@@ -111,6 +112,20 @@ pub async fn run(config: Config) -> Result<()> {
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),
     };
+    // The notices start as a first version (the configured text); the administrator publishes
+    // the next ones from the console.
+    for (kind, text) in [
+        (NoticeKind::Simplified, web.privacy_notice.as_str()),
+        (
+            NoticeKind::Integral,
+            atiende_web::DEFAULT_INTEGRAL_PRIVACY_NOTICE,
+        ),
+    ] {
+        store
+            .ensure_notice(kind, text)
+            .await
+            .context("publishing the first privacy notice")?;
+    }
     let app = atiende_web::app(AppState::new(store.clone(), web));
 
     println!("atiende está listo en {}", config.base_url);

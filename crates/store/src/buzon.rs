@@ -21,6 +21,8 @@ pub struct BuzonEntry {
     pub email: String,
     pub phone: String,
     pub student_code: String,
+    /// The version of the simplified privacy notice the form showed.
+    pub privacy_notice_id: Option<i64>,
 }
 
 /// What the status page may show.
@@ -103,6 +105,17 @@ impl Store {
         };
         let (incident, _) = self
             .create_incident_in(&mut tx, Actor::System, input)
+            .await?;
+        let notice = crate::privacy::notices::shown_in(
+            &mut tx,
+            atiende_domain::privacy::NoticeKind::Simplified,
+            entry.privacy_notice_id,
+        )
+        .await?;
+        sqlx::query("UPDATE incidents SET privacy_notice_id = $1 WHERE id = $2")
+            .bind(notice)
+            .bind(incident.id.0)
+            .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(incident)

@@ -721,6 +721,16 @@ impl Store {
                  Su folio de atención es {folio}; consérvelo y responda a este correo si necesita agregar algo.\n\n\
                  Atentamente,\nCentro de Atención Personalizada"
             );
+            // Automatic replies carry the simplified privacy notice in force.
+            let text = match crate::privacy::notices::current_in(
+                &mut tx,
+                atiende_domain::privacy::NoticeKind::Simplified,
+            )
+            .await?
+            {
+                Some(notice) => format!("{text}\n\n--\n{}", notice.body),
+                None => text,
+            };
             let out = OutgoingEmail {
                 mailbox_id: mailbox.id,
                 to: to.to_string(),

@@ -457,9 +457,16 @@ impl Store {
         let low = policy.is_low(answers.overall());
         let t = now();
         let mut tx = self.begin().await?;
+        // The simplified notice the page showed, kept with the answers.
+        let notice = crate::privacy::notices::shown_in(
+            &mut tx,
+            atiende_domain::privacy::NoticeKind::Simplified,
+            form.get("privacy_notice_id").and_then(|v| v.parse().ok()),
+        )
+        .await?;
         let n = sqlx::query(
             "UPDATE surveys SET status = 'answered', answered_at = $1, answers = $2, overall = $3, resolved = $4, \
-             follow_up = $5 WHERE id = $6 AND answered_at IS NULL AND expires_at > $1",
+             follow_up = $5, privacy_notice_id = $7 WHERE id = $6 AND answered_at IS NULL AND expires_at > $1",
         )
         .bind(ms(t))
         .bind(serde_json::to_string(&answers.values).map_err(StoreError::corrupt)?)
@@ -467,6 +474,7 @@ impl Store {
         .bind(answers.resolved().map(i64::from))
         .bind(low.then_some("pending"))
         .bind(survey.id)
+        .bind(notice)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -11,7 +11,7 @@ use atiende_domain::email::{InboundAttachment, InboundEmail};
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
 use atiende_domain::knowledge::SearchQuery;
-use atiende_domain::privacy::DataAction;
+use atiende_domain::privacy::{DataAction, NoticeKind};
 use atiende_domain::survey::SurveyPolicy;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::{Role, UserInput};
@@ -22,6 +22,7 @@ use sqlx::Row;
 
 atiende_store::on_both_engines!(
     a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_the_statistics,
+    an_automatic_reply_carries_the_simplified_privacy_notice_in_force,
 );
 
 /// Written in the person's name, address, notes, messages, an attachment, a derivation, the
@@ -393,4 +394,46 @@ async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_
             .len(),
         3
     );
+}
+
+async fn an_automatic_reply_carries_the_simplified_privacy_notice_in_force(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let mailbox = db
+        .save_mailbox(Actor::System, &atiende_store::testing::sending_mailbox())
+        .await
+        .expect("mailbox");
+    db.ensure_notice(NoticeKind::Simplified, "Aviso simplificado, versión uno.")
+        .await
+        .expect("v1");
+    db.publish_notice(
+        Actor::System,
+        NoticeKind::Simplified,
+        "Aviso simplificado, versión dos.",
+    )
+    .await
+    .expect("v2");
+    let email = InboundEmail {
+        message_id: "kardex-1@gmail.com".into(),
+        from_address: Some("pablo@gmail.com".into()),
+        from_name: "Pablo".into(),
+        to: vec!["cap@udgvirtual.example".into()],
+        subject: "Kardex".into(),
+        text: "¿Cómo descargo mi kardex?".into(),
+        ..Default::default()
+    };
+    db.ingest_email(
+        Some(&mailbox),
+        &email,
+        b"From: pablo@gmail.com\r\n\r\nkardex",
+    )
+    .await
+    .expect("email");
+    let replies = db.outbox(None, 10).await.expect("outbox");
+    let text = replies
+        .iter()
+        .find_map(|o| o.payload["text"].as_str())
+        .expect("acknowledgement");
+    assert!(text.contains("Aviso simplificado, versión dos."), "{text}");
 }

@@ -53,6 +53,21 @@ es responsable del tratamiento de los datos personales que nos proporcione, que 
 darle seguimiento y medir la calidad del servicio. Puede ejercer sus derechos de acceso, rectificación, cancelación y \
 oposición ante la Unidad de Transparencia. Consulte el aviso de privacidad integral en el portal de la Universidad.";
 
+/// The integral privacy notice until the institution publishes its own from the console.
+pub const DEFAULT_INTEGRAL_PRIVACY_NOTICE: &str = "Aviso de privacidad integral del Centro de Atención Personalizada de UDG Virtual.
+
+Responsable: la Universidad de Guadalajara, a través del Sistema de Universidad Virtual (UDG Virtual), es responsable del tratamiento de los datos personales que usted proporcione al Centro de Atención Personalizada (CAP).
+
+Datos que se tratan: nombre, correo electrónico, teléfono, identificadores de redes sociales y mensajería, código de alumno o número de registro, tipo de usuario, programa de interés y el contenido de sus mensajes, llamadas y respuestas a la encuesta de satisfacción.
+
+Finalidades: atender y dar seguimiento a sus solicitudes, dudas, quejas, sugerencias y felicitaciones; derivarlas a la unidad competente; medir la calidad del servicio mediante una encuesta de satisfacción. No se usan para fines de promoción si usted se opone.
+
+Transferencias: sus datos solo se comunican a las unidades de la Universidad que deben atender su solicitud.
+
+Derechos ARCO: puede ejercer sus derechos de acceso, rectificación, cancelación y oposición, y el de portabilidad, ante la Unidad de Transparencia de la Universidad de Guadalajara.
+
+Cambios: cualquier cambio a este aviso se publicará en esta misma página con su número de versión.";
+
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {

@@ -44,3 +44,8 @@ CREATE TABLE privacy_notices (
 -- survey.
 ALTER TABLE incidents ADD COLUMN privacy_notice_id BIGINT REFERENCES privacy_notices (id);
 ALTER TABLE surveys ADD COLUMN privacy_notice_id BIGINT REFERENCES privacy_notices (id);
+
+-- Retention: when an incident's free text, or a survey's written answers, were anonymised
+-- once their period ran out (the person may still have recent incidents).
+ALTER TABLE incidents ADD COLUMN text_suppressed_at BIGINT;
+ALTER TABLE surveys ADD COLUMN comments_suppressed_at BIGINT;

@@ -107,6 +107,8 @@ struct IncidentPage {
     incident_types: Vec<(&'static str, &'static str)>,
     in_leads_queue: bool,
     first_contact_resolution: bool,
+    /// The version of the privacy notice shown to the person (buzón entries).
+    notice_version: Option<i64>,
     suggest_promotion: bool,
     has_notes: bool,
     tell_by_default: bool,
@@ -440,6 +442,12 @@ async fn page_of(
             .collect(),
         in_leads_queue: detail.in_leads_queue,
         first_contact_resolution: detail.first_contact_resolution,
+        notice_version: state
+            .store
+            .notice_of_incident(id)
+            .await
+            .map_err(err)?
+            .map(|n| n.version),
         tell_by_default: !i.channel.derives_directly(),
         i,
         contact,

@@ -4,7 +4,7 @@
 
 use atiende_domain::access::Action;
 use atiende_domain::ids::ContactId;
-use atiende_domain::privacy::DataAction;
+use atiende_domain::privacy::{DataAction, NoticeKind};
 use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
 use atiende_store::privacy::{AccessEntry, PersonalFile};
@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/privacidad", get(overview))
         .route("/privacidad/bitacora.csv", get(log_csv))
+        .route("/privacidad/avisos", get(notices).post(publish_notice))
+        .route("/aviso-de-privacidad", get(public_notice))
         .route("/contactos/{id}/expediente", get(file_page))
         .route("/contactos/{id}/expediente.json", get(file_json))
         .route("/contactos/{id}/bloquear", post(block))
@@ -297,4 +299,116 @@ async fn cancellation_step(
         }
     }
     Ok(Redirect::to(&format!("/contactos/{id}?ok=1")).into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "aviso.html")]
+struct PublicNoticePage {
+    t: Tr,
+    lang: atiende_domain::classification::Lang,
+    integral: Option<atiende_store::privacy::notices::Notice>,
+    simplified: Option<atiende_store::privacy::notices::Notice>,
+    published_integral: String,
+    published_simplified: String,
+}
+
+/// The notices in force, for anyone (linked from the buzón, survey and status pages).
+async fn public_notice(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, PageError> {
+    let lang = crate::error::request_lang_of(&headers);
+    let err = |e| PageError::from_app(e, lang);
+    let tz = state.store.time_zone();
+    let integral = state
+        .store
+        .current_notice(NoticeKind::Integral)
+        .await
+        .map_err(err)?;
+    let simplified = state
+        .store
+        .current_notice(NoticeKind::Simplified)
+        .await
+        .map_err(err)?;
+    let when = |n: &Option<atiende_store::privacy::notices::Notice>| {
+        n.as_ref()
+            .map(|n| local(&n.published_at, tz))
+            .unwrap_or_default()
+    };
+    Ok(render(&PublicNoticePage {
+        t: Tr(lang),
+        lang,
+        published_integral: when(&integral),
+        published_simplified: when(&simplified),
+        integral,
+        simplified,
+    }))
+}
+
+#[derive(askama::Template)]
+#[template(path = "notices.html")]
+struct NoticesPage {
+    ctx: Ctx,
+    notice: Option<String>,
+    /// (code, label, current text, [(version, published)]).
+    kinds: Vec<(&'static str, &'static str, String, Vec<(i64, String)>)>,
+}
+
+#[derive(Deserialize, Default)]
+struct SavedParams {
+    ok: Option<String>,
+}
+
+async fn notices(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(p): Query<SavedParams>,
+) -> Result<Response, PageError> {
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let err = |e| PageError::from_app(e, lang);
+    let tz = state.store.time_zone();
+    let mut kinds = Vec::new();
+    for kind in NoticeKind::ALL {
+        let versions = state.store.notice_versions(*kind).await.map_err(err)?;
+        let current = versions.first().map(|n| n.body.clone()).unwrap_or_default();
+        kinds.push((
+            kind.code(),
+            kind.label(lang),
+            current,
+            versions
+                .iter()
+                .map(|n| (n.version, local(&n.published_at, tz)))
+                .collect(),
+        ));
+    }
+    Ok(render(&NoticesPage {
+        notice: p.ok.map(|_| Tr(lang).s("Publicado.").to_string()),
+        ctx: page.ctx("privacy"),
+        kinds,
+    }))
+}
+
+#[derive(Deserialize)]
+struct NoticeForm {
+    kind: String,
+    body: String,
+}
+
+async fn publish_notice(
+    State(state): State<AppState>,
+    posted: Posted<NoticeForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let kind = NoticeKind::from_code(&form.kind).ok_or_else(|| {
+        PageError::from_app(crate::error::AppError::BadRequest("kind".into()), lang)
+    })?;
+    state
+        .store
+        .publish_notice(Actor::Staff(&page.user), kind, &form.body)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    Ok(Redirect::to("/privacidad/avisos?ok=1").into_response())
 }

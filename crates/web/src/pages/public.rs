@@ -45,6 +45,9 @@ pub struct BuzonForm {
     phone: String,
     #[serde(default)]
     student_code: String,
+    /// The version of the privacy notice the form showed.
+    #[serde(default)]
+    privacy_notice_id: Option<i64>,
 }
 
 #[derive(askama::Template)]
@@ -54,9 +57,23 @@ struct BuzonPage {
     lang: Lang,
     csrf: String,
     notice: String,
+    notice_id: Option<i64>,
     form: BuzonForm,
     error: Option<String>,
     folio: Option<String>,
+}
+
+/// The simplified privacy notice in force and its version, which is stored with what the
+/// person sends; the configured text while none is published.
+pub(super) async fn simplified_notice(state: &AppState) -> (Option<i64>, String) {
+    match state
+        .store
+        .current_notice(atiende_domain::privacy::NoticeKind::Simplified)
+        .await
+    {
+        Ok(Some(n)) => (Some(n.id), n.body),
+        _ => (None, state.config.privacy_notice.clone()),
+    }
 }
 
 pub(super) fn with_form_cookie(mut response: Response, token: &str) -> Response {
@@ -96,7 +113,7 @@ fn token_ok(headers: &HeaderMap, sent: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
 }
 
-fn buzon_response(
+async fn buzon_response(
     state: &AppState,
     lang: Lang,
     status: StatusCode,
@@ -105,11 +122,13 @@ fn buzon_response(
     folio: Option<String>,
 ) -> Response {
     let csrf = atiende_store::users::random_token();
+    let (notice_id, notice) = simplified_notice(state).await;
     let page = BuzonPage {
         t: Tr(lang),
         lang,
         csrf: csrf.clone(),
-        notice: state.config.privacy_notice.clone(),
+        notice,
+        notice_id,
         form,
         error,
         folio,
@@ -126,6 +145,7 @@ async fn buzon_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
         None,
         None,
     )
+    .await
 }
 
 async fn buzon_post(
@@ -144,7 +164,7 @@ async fn buzon_post(
         lang,
         t.s("Ha enviado demasiados mensajes en poco tiempo. Espere un minuto e intente de nuevo."),
     ) {
-        return buzon_response(&state, lang, status, form, Some(message), None);
+        return buzon_response(&state, lang, status, form, Some(message), None).await;
     }
     if !form.website.is_empty() {
         // A robot: answer as if accepted, keep nothing.
@@ -156,7 +176,8 @@ async fn buzon_post(
             BuzonForm::default(),
             None,
             Some(String::new()),
-        );
+        )
+        .await;
     }
     let entry = BuzonEntry {
         kind: IncidentType::from_code(&form.kind),
@@ -165,16 +186,20 @@ async fn buzon_post(
         email: form.email.clone(),
         phone: form.phone.clone(),
         student_code: form.student_code.clone(),
+        privacy_notice_id: form.privacy_notice_id,
     };
     match state.store.submit_buzon(&entry).await {
-        Ok(incident) => buzon_response(
-            &state,
-            lang,
-            StatusCode::OK,
-            BuzonForm::default(),
-            None,
-            Some(incident.folio.to_string()),
-        ),
+        Ok(incident) => {
+            buzon_response(
+                &state,
+                lang,
+                StatusCode::OK,
+                BuzonForm::default(),
+                None,
+                Some(incident.folio.to_string()),
+            )
+            .await
+        }
         Err(e) => {
             let e = AppError::from(e);
             let status = e.status();
@@ -186,6 +211,7 @@ async fn buzon_post(
                 Some(describe_error(&e, lang)),
                 None,
             )
+            .await
         }
     }
 }
@@ -214,7 +240,7 @@ struct StatusPage {
     closed: String,
 }
 
-fn status_response(
+async fn status_response(
     state: &AppState,
     lang: Lang,
     status: StatusCode,
@@ -233,11 +259,12 @@ fn status_response(
         .and_then(|f| f.closed_at)
         .map(|c| local(&c, tz))
         .unwrap_or_default();
+    let (_, notice) = simplified_notice(state).await;
     let page = StatusPage {
         t: Tr(lang),
         lang,
         csrf: csrf.clone(),
-        notice: state.config.privacy_notice.clone(),
+        notice,
         form,
         error,
         found,
@@ -256,6 +283,7 @@ async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
         None,
         None,
     )
+    .await
 }
 
 async fn status_post(
@@ -274,13 +302,15 @@ async fn status_post(
         lang,
         t.s("Ha hecho demasiadas consultas en poco tiempo. Espere un minuto e intente de nuevo."),
     ) {
-        return status_response(&state, lang, status, form, Some(message), None);
+        return status_response(&state, lang, status, form, Some(message), None).await;
     }
     match state.store.public_status(&form.folio, &form.contact).await {
-        Ok(Some(found)) => status_response(&state, lang, StatusCode::OK, form, None, Some(found)),
+        Ok(Some(found)) => {
+            status_response(&state, lang, StatusCode::OK, form, None, Some(found)).await
+        }
         Ok(None) => {
             let message = t.s("No encontramos un incidente con ese folio y ese correo o teléfono. Revise los datos.").to_string();
-            status_response(&state, lang, StatusCode::OK, form, Some(message), None)
+            status_response(&state, lang, StatusCode::OK, form, Some(message), None).await
         }
         Err(e) => {
             let e = AppError::from(e);
@@ -292,6 +322,7 @@ async fn status_post(
                 Some(describe_error(&e, lang)),
                 None,
             )
+            .await
         }
     }
 }

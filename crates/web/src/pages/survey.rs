@@ -41,6 +41,7 @@ struct SurveyPage {
     lang: Lang,
     csrf: String,
     notice: String,
+    notice_id: Option<i64>,
     token: String,
     folio: String,
     questions: Vec<Question>,
@@ -99,7 +100,7 @@ impl View {
     }
 }
 
-fn respond(
+async fn respond(
     state: &AppState,
     lang: Lang,
     token: String,
@@ -114,11 +115,13 @@ fn respond(
         Shown::Expired if status == StatusCode::OK => StatusCode::GONE,
         _ => status,
     };
+    let (notice_id, notice) = super::public::simplified_notice(state).await;
     let page = SurveyPage {
         t: Tr(lang),
         lang,
         csrf: csrf.clone(),
-        notice: state.config.privacy_notice.clone(),
+        notice,
+        notice_id,
         token,
         folio: view.folio,
         questions: view.questions,
@@ -136,15 +139,18 @@ async fn survey_page(
 ) -> Response {
     let lang = request_lang_of(&headers);
     match view_of(&state, &token).await {
-        Ok(view) => respond(
-            &state,
-            lang,
-            token,
-            view,
-            BTreeMap::new(),
-            None,
-            StatusCode::OK,
-        ),
+        Ok(view) => {
+            respond(
+                &state,
+                lang,
+                token,
+                view,
+                BTreeMap::new(),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -170,7 +176,7 @@ async fn survey_post(
         ),
     ) {
         return match view_of(&state, &token).await {
-            Ok(view) => respond(&state, lang, token, view, form, Some(message), status),
+            Ok(view) => respond(&state, lang, token, view, form, Some(message), status).await,
             Err(e) => e.into_response(),
         };
     }
@@ -191,7 +197,9 @@ async fn survey_post(
             }
             let message = describe_error(&e, lang);
             return match view_of(&state, &token).await {
-                Ok(view) => respond(&state, lang, token, view, form, Some(message), e.status()),
+                Ok(view) => {
+                    respond(&state, lang, token, view, form, Some(message), e.status()).await
+                }
                 Err(e) => e.into_response(),
             };
         }
@@ -205,4 +213,5 @@ async fn survey_post(
         None,
         StatusCode::OK,
     )
+    .await
 }

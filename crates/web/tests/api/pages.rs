@@ -190,6 +190,7 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
         ("/admin", &[Role::Admin]),
         ("/privacidad", &[Role::Admin]),
         ("/privacidad/bitacora.csv", &[Role::Admin]),
+        ("/privacidad/avisos", &[Role::Admin]),
         ("/contactos/{c}/expediente", &[Role::Admin]),
         ("/contactos/{c}/expediente.json", &[Role::Admin]),
         (
@@ -252,6 +253,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         format!("/contactos/{contact}/bloquear"),
         format!("/contactos/{contact}/desbloquear"),
         format!("/contactos/{contact}/suprimir"),
+        "/privacidad/avisos".into(),
         "/admin/usuarios".into(),
         "/admin/usuarios/1".into(),
         "/admin/unidades".into(),

@@ -3,6 +3,7 @@
 //! an incident), suppresses it only when asked in so many words, and the access log shows each
 //! step.
 
+use atiende_domain::privacy::NoticeKind;
 use atiende_domain::user::Role;
 use atiende_store::testing::TestDb;
 use axum::http::StatusCode;
@@ -11,7 +12,8 @@ use serde_json::json;
 use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp};
 
 atiende_store::on_both_engines!(
-    an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_shows_each_step
+    an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_shows_each_step,
+    privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_showed,
 );
 
 fn csrf(auth: &Auth) -> String {
@@ -139,4 +141,81 @@ async fn an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_sho
         app.get("/privacidad", &agent).await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+async fn privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_showed(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let publish = |body: &'static str| {
+        let form = format!(
+            "_csrf={}&kind=simplified&body={}",
+            csrf(&admin),
+            body.replace(' ', "+")
+        );
+        let app = &app;
+        let admin = &admin;
+        async move { app.form("/privacidad/avisos", admin, &form).await }
+    };
+    assert_eq!(
+        publish("Aviso simplificado primero").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let first = app
+        .db
+        .current_notice(NoticeKind::Simplified)
+        .await
+        .expect("notice")
+        .expect("v1");
+    assert_eq!(first.version, 1);
+    publish("Aviso simplificado segundo").await;
+    let second = app
+        .db
+        .current_notice(NoticeKind::Simplified)
+        .await
+        .expect("notice")
+        .expect("v2");
+    assert_eq!(second.version, 2);
+    publish("Aviso simplificado segundo").await;
+    assert_eq!(
+        app.db
+            .notice_versions(NoticeKind::Simplified)
+            .await
+            .expect("versions")
+            .len(),
+        2,
+        "the same text publishes nothing"
+    );
+
+    // The buzón shows the version in force and sends it back with the entry.
+    let page = text(&app.get("/buzon", &Auth::None).await);
+    assert!(page.contains("Aviso simplificado segundo"));
+    assert!(page.contains(&format!(
+        "name=\"privacy_notice_id\" value=\"{}\"",
+        second.id
+    )));
+    // A form opened before the second version keeps the first.
+    let sent = crate::public::post(
+        &app,
+        "/buzon",
+        &format!(
+            "kind=complaint&message=El+sistema+no+me+deja+inscribirme&email=pablo%40gmail.com&privacy_notice_id={}",
+            first.id
+        ),
+    )
+    .await;
+    let html = crate::public::text(&sent);
+    let folio = html
+        .split("<strong>")
+        .nth(1)
+        .and_then(|s| s.split("</strong>").next())
+        .expect("folio")
+        .to_string();
+    let incident = text(&app.get(&format!("/incidentes/{folio}"), &admin).await);
+    assert!(incident.contains("Aviso de privacidad mostrado"));
+    assert!(incident.contains("Versión 1"), "{incident}");
+
+    // The public page shows both notices in force, to anyone.
+    let public = app.get("/aviso-de-privacidad", &Auth::None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert!(text(&public).contains("Aviso simplificado segundo"));
 }

@@ -6,6 +6,8 @@
 //! the free text of their incidents — from every table, the search index and the attachment
 //! store, and keeps folios, dates and classifications, so that indicators do not move.
 
+pub mod notices;
+
 use atiende_domain::audit::{AuditEntry, EntityKind};
 use atiende_domain::contact::Contact;
 use atiende_domain::derivation::Derivation;
@@ -73,6 +75,8 @@ pub struct FileIncident {
     pub chat_messages: Vec<ChatRecord>,
     pub attachments: Vec<FileAttachment>,
     pub survey: Option<Survey>,
+    /// The privacy notice shown when the person wrote (buzón), if recorded.
+    pub privacy_notice: Option<notices::Notice>,
 }
 
 /// Everything atiende holds about one person (ARCO access; portable as JSON).
@@ -145,6 +149,121 @@ async fn person_ids(tx: &mut Tx, id: ContactId) -> Result<Vec<i64>> {
 fn id_list(ids: &[i64]) -> String {
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     format!("({})", list.join(", "))
+}
+
+/// Removes the free text of incidents — subjects, messages, notes, derivation reasons and
+/// answers, emails, chats, attachments, written survey answers, the audit trail's copies —
+/// and keeps folios, dates and classifications. Used by suppression (every incident of the
+/// person) and by retention (incidents closed long enough ago).
+async fn suppress_incident_texts(
+    tx: &mut Tx,
+    incidents: &[i64],
+    report: &mut Suppression,
+) -> Result<()> {
+    if incidents.is_empty() {
+        return Ok(());
+    }
+    let now_ms = ms(now());
+    let inc = id_list(&incidents);
+    let statements = [
+        format!(
+            "UPDATE incidents SET subject = '{SUPPRESSED}', text_suppressed_at = COALESCE(text_suppressed_at, {now_ms}) WHERE id IN {inc}"
+        ),
+        // Status changes and derivations keep their data: first-contact resolution
+        // reads it. Their bodies (free text) go like every other entry's.
+        format!(
+            "UPDATE timeline_entries SET body = CASE WHEN body = '' THEN '' ELSE '{SUPPRESSED}' END, \
+                 data = CASE WHEN kind IN ('{}', '{}', '{}', '{}') THEN data ELSE '{{}}' END WHERE incident_id IN {inc}",
+            EntryKind::StatusChange.code(),
+            EntryKind::Derivation.code(),
+            EntryKind::Classification.code(),
+            EntryKind::Assignment.code(),
+        ),
+        format!(
+            "UPDATE derivations SET reason = '{SUPPRESSED}', told_address = NULL, \
+                 answer = CASE WHEN answer IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+        ),
+        format!(
+            "UPDATE email_messages SET message_id = 'suprimido-' || CAST(id AS TEXT), from_address = '', to_addresses = '', \
+                 subject = '{SUPPRESSED}', in_reply_to = '', references_ids = '', html = NULL, raw = NULL WHERE incident_id IN {inc}"
+        ),
+        format!(
+            "UPDATE chat_messages SET peer_id = 'suprimido', body = '', content = '[]', error = NULL WHERE incident_id IN {inc}"
+        ),
+        format!("UPDATE calls SET from_number = '', to_number = '' WHERE incident_id IN {inc}"),
+        format!(
+            "UPDATE nonconformities SET description = '{SUPPRESSED}', \
+                 disposition = CASE WHEN disposition = '' THEN '' ELSE '{SUPPRESSED}' END, \
+                 corrective_action = CASE WHEN corrective_action = '' THEN '' ELSE '{SUPPRESSED}' END, \
+                 effectiveness = CASE WHEN effectiveness = '' THEN '' ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+        ),
+        format!(
+            "UPDATE surveys SET follow_up_note = CASE WHEN follow_up_note IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+        ),
+        // Sends to the person that have not left yet never will.
+        format!(
+            "UPDATE outbox SET status = 'failed', last_error = 'suppressed' WHERE status = 'pending' AND incident_id IN {inc}"
+        ),
+        format!("UPDATE outbox SET payload = '{{}}' WHERE incident_id IN {inc}"),
+    ];
+    for sql in &statements {
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if sql.starts_with("UPDATE timeline_entries") {
+            report.entries = done;
+        } else if sql.starts_with("UPDATE email_messages")
+            || sql.starts_with("UPDATE chat_messages")
+        {
+            report.messages += done;
+        }
+    }
+    report.attachments = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM attachments WHERE incident_id IN {inc}"
+    )))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    // Survey answers keep their scores (the indicators) and lose what was written.
+    for r in sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, answers FROM surveys WHERE answers IS NOT NULL AND incident_id IN {inc}"
+    )))
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let raw: String = r.try_get("answers")?;
+        let answers: serde_json::Value = serde_json::from_str(&raw).map_err(StoreError::corrupt)?;
+        sqlx::query("UPDATE surveys SET answers = $1 WHERE id = $2")
+            .bind(scrub_answers(&answers).to_string())
+            .bind(r.try_get::<i64, _>("id")?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let folios: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT folio FROM incidents WHERE id IN {inc}"
+    )))
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("folio"))
+    .collect::<std::result::Result<_, _>>()?;
+    for folio in &folios {
+        scrub_audit(tx, "incident", folio).await?;
+    }
+    Ok(())
+}
+
+/// The audit trail keeps that a change happened, not what it said about the person.
+async fn scrub_audit(tx: &mut Tx, entity: &str, entity_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE audit_log SET before_json = NULL, after_json = NULL WHERE entity = $1 AND entity_id = $2",
+    )
+    .bind(entity.to_string())
+    .bind(entity_id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -241,6 +360,7 @@ impl Store {
                 chat_messages: self.chat_messages(iid).await?,
                 attachments,
                 survey: self.survey_of_incident(iid).await?,
+                privacy_notice: self.notice_of_incident(iid).await?,
             });
         }
         let mut calls = Vec::new();
@@ -382,14 +502,6 @@ impl Store {
         .iter()
         .map(|r| r.try_get("id"))
         .collect::<std::result::Result<_, _>>()?;
-        let folios: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT folio FROM incidents WHERE contact_id IN {people_in}"
-        )))
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("folio"))
-        .collect::<std::result::Result<_, _>>()?;
         report.incidents = incidents.len() as u64;
         let now_ms = ms(now());
         for c in &people {
@@ -418,101 +530,10 @@ impl Store {
         )))
         .execute(&mut **tx)
         .await?;
-        if !incidents.is_empty() {
-            let inc = id_list(&incidents);
-            let statements = [
-                format!("UPDATE incidents SET subject = '{SUPPRESSED}' WHERE id IN {inc}"),
-                // Status changes and derivations keep their data: first-contact resolution
-                // reads it. Their bodies (free text) go like every other entry's.
-                format!(
-                    "UPDATE timeline_entries SET body = CASE WHEN body = '' THEN '' ELSE '{SUPPRESSED}' END, \
-                     data = CASE WHEN kind IN ('{}', '{}', '{}', '{}') THEN data ELSE '{{}}' END WHERE incident_id IN {inc}",
-                    EntryKind::StatusChange.code(),
-                    EntryKind::Derivation.code(),
-                    EntryKind::Classification.code(),
-                    EntryKind::Assignment.code(),
-                ),
-                format!(
-                    "UPDATE derivations SET reason = '{SUPPRESSED}', told_address = NULL, \
-                     answer = CASE WHEN answer IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
-                ),
-                format!(
-                    "UPDATE email_messages SET message_id = 'suprimido-' || CAST(id AS TEXT), from_address = '', to_addresses = '', \
-                     subject = '{SUPPRESSED}', in_reply_to = '', references_ids = '', html = NULL, raw = NULL WHERE incident_id IN {inc}"
-                ),
-                format!(
-                    "UPDATE chat_messages SET peer_id = 'suprimido', body = '', content = '[]', error = NULL WHERE incident_id IN {inc}"
-                ),
-                format!(
-                    "UPDATE calls SET from_number = '', to_number = '' WHERE incident_id IN {inc}"
-                ),
-                format!(
-                    "UPDATE nonconformities SET description = '{SUPPRESSED}', \
-                     disposition = CASE WHEN disposition = '' THEN '' ELSE '{SUPPRESSED}' END, \
-                     corrective_action = CASE WHEN corrective_action = '' THEN '' ELSE '{SUPPRESSED}' END, \
-                     effectiveness = CASE WHEN effectiveness = '' THEN '' ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
-                ),
-                format!(
-                    "UPDATE surveys SET follow_up_note = CASE WHEN follow_up_note IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
-                ),
-                // Sends to the person that have not left yet never will.
-                format!(
-                    "UPDATE outbox SET status = 'failed', last_error = 'suppressed' WHERE status = 'pending' AND incident_id IN {inc}"
-                ),
-                format!("UPDATE outbox SET payload = '{{}}' WHERE incident_id IN {inc}"),
-            ];
-            for sql in &statements {
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
-                if sql.starts_with("UPDATE timeline_entries") {
-                    report.entries = done;
-                } else if sql.starts_with("UPDATE email_messages")
-                    || sql.starts_with("UPDATE chat_messages")
-                {
-                    report.messages += done;
-                }
-            }
-            report.attachments = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM attachments WHERE incident_id IN {inc}"
-            )))
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            // Survey answers keep their scores (the indicators) and lose what was written.
-            for r in sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id, answers FROM surveys WHERE answers IS NOT NULL AND incident_id IN {inc}"
-            )))
-            .fetch_all(&mut **tx)
-            .await?
-            {
-                let raw: String = r.try_get("answers")?;
-                let answers: serde_json::Value =
-                    serde_json::from_str(&raw).map_err(StoreError::corrupt)?;
-                sqlx::query("UPDATE surveys SET answers = $1 WHERE id = $2")
-                    .bind(scrub_answers(&answers).to_string())
-                    .bind(r.try_get::<i64, _>("id")?)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
+        suppress_incident_texts(tx, &incidents, &mut report).await?;
         // The audit trail keeps that something happened, not what it said about the person.
-        let mut scrub = vec![];
         for c in &people {
-            scrub.push(("contact", c.to_string()));
-        }
-        for f in &folios {
-            scrub.push(("incident", f.clone()));
-        }
-        for (entity, entity_id) in scrub {
-            sqlx::query(
-                "UPDATE audit_log SET before_json = NULL, after_json = NULL WHERE entity = $1 AND entity_id = $2",
-            )
-            .bind(entity)
-            .bind(entity_id)
-            .execute(&mut **tx)
-            .await?;
+            scrub_audit(tx, "contact", &c.to_string()).await?;
         }
         for needle in needles {
             let pattern = format!("%{}%", crate::contacts::like_escape(&needle));
