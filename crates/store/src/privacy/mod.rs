@@ -164,7 +164,7 @@ async fn suppress_incident_texts(
         return Ok(());
     }
     let now_ms = ms(now());
-    let inc = id_list(&incidents);
+    let inc = id_list(incidents);
     let statements = [
         format!(
             "UPDATE incidents SET subject = '{SUPPRESSED}', text_suppressed_at = COALESCE(text_suppressed_at, {now_ms}) WHERE id IN {inc}"
