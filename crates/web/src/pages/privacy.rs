@@ -350,8 +350,16 @@ async fn public_notice(
 struct NoticesPage {
     ctx: Ctx,
     notice: Option<String>,
-    /// (code, label, current text, [(version, published)]).
-    kinds: Vec<(&'static str, &'static str, String, Vec<(i64, String)>)>,
+    kinds: Vec<NoticeColumn>,
+}
+
+/// One kind of notice on the page: its text in force and its versions.
+struct NoticeColumn {
+    code: &'static str,
+    label: &'static str,
+    current: String,
+    /// (version, published).
+    versions: Vec<(i64, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -372,15 +380,15 @@ async fn notices(
     for kind in NoticeKind::ALL {
         let versions = state.store.notice_versions(*kind).await.map_err(err)?;
         let current = versions.first().map(|n| n.body.clone()).unwrap_or_default();
-        kinds.push((
-            kind.code(),
-            kind.label(lang),
+        kinds.push(NoticeColumn {
+            code: kind.code(),
+            label: kind.label(lang),
             current,
-            versions
+            versions: versions
                 .iter()
                 .map(|n| (n.version, local(&n.published_at, tz)))
                 .collect(),
-        ));
+        });
     }
     Ok(render(&NoticesPage {
         notice: p.ok.map(|_| Tr(lang).s("Publicado.").to_string()),
