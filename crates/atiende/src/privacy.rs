@@ -8,7 +8,10 @@ use anyhow::{Context, Result, bail};
 use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;
 use atiende_domain::ids::ContactId;
+use atiende_domain::privacy::RetentionPolicy;
 use atiende_domain::user::StaffUser;
+use atiende_store::privacy::retention::RetentionReport;
+use atiende_store::settings::key;
 use atiende_store::{Actor, Store};
 use clap::{Args, Subcommand};
 
@@ -50,6 +53,12 @@ pub enum PrivacyCommand {
         yes: bool,
         #[command(flatten)]
         by: By,
+    },
+    /// What the retention periods anonymise now: a dry run, unless `--apply`.
+    Retention {
+        /// Anonymise it now instead of only counting.
+        #[arg(long)]
+        apply: bool,
     },
     /// Print the access log (newest first), of one person or of everyone, as CSV.
     Log {
@@ -137,6 +146,43 @@ pub async fn run(config: &Config, command: PrivacyCommand) -> Result<()> {
             println!(
                 "suppressed {contact}: {} records, {} incidents, {} entries, {} messages, {} attachments",
                 done.contacts, done.incidents, done.entries, done.messages, done.attachments
+            );
+        }
+        PrivacyCommand::Retention { apply } => {
+            let policy: RetentionPolicy = store.setting(key::RETENTION_POLICY).await?;
+            let now = atiende_store::db::now();
+            let report = if apply {
+                let mut total = RetentionReport::default();
+                loop {
+                    let r = store.apply_retention(&policy, now).await?;
+                    if r.is_empty() {
+                        break;
+                    }
+                    total.blocked_contacts += r.blocked_contacts;
+                    total.incidents += r.incidents;
+                    total.attachments += r.attachments;
+                    total.surveys += r.surveys;
+                }
+                total
+            } else {
+                store.retention_due(&policy, now).await?
+            };
+            let days = |d: Option<i64>| d.map_or("kept".to_string(), |d| format!("{d} days"));
+            println!(
+                "{}blocked people: {} ({})\nclosed incidents' text: {} ({})\nattachments: {} ({})\nwritten survey answers: {} ({})",
+                if apply {
+                    "anonymised now\n"
+                } else {
+                    "dry run (nothing changed)\n"
+                },
+                report.blocked_contacts,
+                days(policy.blocked_days),
+                report.incidents,
+                days(policy.closed_incident_days),
+                report.attachments,
+                days(policy.attachment_days),
+                report.surveys,
+                days(policy.survey_comment_days),
             );
         }
         PrivacyCommand::Log { contact } => {

@@ -548,6 +548,10 @@ async fn an_arco_request_is_handled_from_the_command_line_and_logged(db: TestDb)
     let gone = db.contact(person.id).await.expect("contact");
     assert!(gone.emails.is_empty() && !gone.name.contains("Rosa"));
 
+    let (ok, out, err) = run(&["privacy", "retention"]);
+    assert!(ok && out.starts_with("dry run (nothing changed)"), "{err}");
+    assert!(out.contains("closed incidents' text: 0 (kept)"), "{out}");
+
     let (ok, log, err) = run(&["privacy", "log", "--contact", &id]);
     assert!(ok, "{err}");
     let actions: Vec<&str> = log

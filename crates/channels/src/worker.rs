@@ -327,6 +327,49 @@ pub async fn detect_nonconformities(store: &Store) -> usize {
     }
 }
 
+/// Anonymises what has outlived the retention periods the institution set; one instance a
+/// day claims the run, then works through the batches.
+pub async fn apply_retention(store: &Store) -> atiende_store::privacy::retention::RetentionReport {
+    use atiende_store::privacy::retention::RetentionReport;
+    let mut total = RetentionReport::default();
+    let policy: atiende_domain::privacy::RetentionPolicy =
+        match store.setting(settings::key::RETENTION_POLICY).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "worker: cannot read the retention policy");
+                return total;
+            }
+        };
+    if policy == Default::default() {
+        return total;
+    }
+    let now = chrono::Utc::now();
+    match store.claim_retention_run(now).await {
+        Ok(true) => {}
+        Ok(false) => return total,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim the retention run");
+            return total;
+        }
+    }
+    loop {
+        match store.apply_retention(&policy, now).await {
+            Ok(r) if r.is_empty() => break,
+            Ok(r) => {
+                total.blocked_contacts += r.blocked_contacts;
+                total.incidents += r.incidents;
+                total.attachments += r.attachments;
+                total.surveys += r.surveys;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "worker: retention failed");
+                break;
+            }
+        }
+    }
+    total
+}
+
 /// How often the register is checked against the criteria: they are about days, not seconds.
 const DETECT_EVERY: Duration = Duration::from_secs(300);
 
@@ -342,6 +385,7 @@ pub async fn run(
     loop {
         if last_detection.is_none_or(|t| t.elapsed() >= DETECT_EVERY) {
             detect_nonconformities(&store).await;
+            apply_retention(&store).await;
             last_detection = Some(std::time::Instant::now());
         }
         poll_mailboxes(&store, &config.owner).await;

@@ -124,3 +124,43 @@ async fn several_workers_invite_once() {
     );
     assert_eq!(db.surveys(5).await.expect("surveys").len(), 1);
 }
+
+/// Retention runs once a day whichever of several workers gets there first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_apply_retention_once() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let id = closed_incident(&db).await;
+    // Closed forty days ago.
+    db.execute("UPDATE incidents SET closed_at = closed_at - 3456000000")
+        .await;
+    let policy = atiende_domain::privacy::RetentionPolicy {
+        closed_incident_days: Some(30),
+        ..Default::default()
+    };
+    db.save_setting(Actor::System, "retention_policy", &policy)
+        .await
+        .expect("policy");
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let store = db.store.clone();
+        workers.push(tokio::spawn(async move {
+            atiende_channels::worker::apply_retention(&store).await
+        }));
+    }
+    let mut anonymised = 0;
+    for w in workers {
+        anonymised += w.await.expect("worker").incidents;
+    }
+    assert_eq!(anonymised, 1);
+    assert_eq!(
+        db.incident(id).await.expect("incident").subject,
+        "[Suprimido]"
+    );
+    assert_eq!(
+        atiende_channels::worker::apply_retention(&db.store)
+            .await
+            .incidents,
+        0,
+        "claimed for today"
+    );
+}

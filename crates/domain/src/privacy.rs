@@ -3,6 +3,7 @@
 //! record of who handled a person's data, and privacy notices. Storage applies these rules;
 //! this module says what they are.
 
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -103,6 +104,43 @@ pub fn scrub_answers(answers: &Value) -> Value {
     }
 }
 
+/// How long each category of personal data is kept before it is anonymised automatically.
+/// A period left empty keeps that category until someone acts by hand: the institution sets
+/// its periods (its retention schedule), atiende does not guess them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionPolicy {
+    /// Days a blocked person's data waits (the legal retention period) before suppression.
+    pub blocked_days: Option<i64>,
+    /// Days after closing that an incident's free text is kept.
+    pub closed_incident_days: Option<i64>,
+    /// Days after closing that attachments are kept.
+    pub attachment_days: Option<i64>,
+    /// Days after answering that written survey answers are kept (scores stay).
+    pub survey_comment_days: Option<i64>,
+}
+
+impl RetentionPolicy {
+    pub fn validate(&self) -> Result<(), RuleError> {
+        for (field, days) in [
+            ("blocked_days", self.blocked_days),
+            ("closed_incident_days", self.closed_incident_days),
+            ("attachment_days", self.attachment_days),
+            ("survey_comment_days", self.survey_comment_days),
+        ] {
+            if days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+                return Err(RuleError::invalid(field, "between_1_and_36500_days"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The instant before which a category's data has outlived its period.
+    pub fn cutoff(days: Option<i64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        days.map(|d| now - Duration::days(d))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +164,24 @@ mod tests {
             scrub_answers(&answers),
             serde_json::json!({"overall": 5, "resolved": true})
         );
+    }
+
+    #[test]
+    fn retention_periods_are_whole_days_and_empty_means_keep() {
+        let now = DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .expect("now")
+            .with_timezone(&Utc);
+        assert_eq!(RetentionPolicy::cutoff(None, now), None);
+        assert_eq!(
+            RetentionPolicy::cutoff(Some(30), now).map(|t| t.to_rfc3339()),
+            Some("2026-10-31T12:00:00+00:00".into())
+        );
+        let bad = RetentionPolicy {
+            attachment_days: Some(0),
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(RetentionPolicy::default().validate().is_ok());
     }
 
     #[test]

@@ -67,6 +67,15 @@ impl TestDb {
             pg_name,
         }
     }
+
+    /// Runs a statement directly, for states the product only reaches with time (data that
+    /// has aged, say).
+    pub async fn execute(&self, sql: &'static str) {
+        sqlx::query(sql)
+            .execute(self.store.writer())
+            .await
+            .expect("test statement");
+    }
 }
 
 impl Drop for TestDb {

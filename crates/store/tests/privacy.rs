@@ -11,18 +11,20 @@ use atiende_domain::email::{InboundAttachment, InboundEmail};
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
 use atiende_domain::knowledge::SearchQuery;
-use atiende_domain::privacy::{DataAction, NoticeKind};
+use atiende_domain::privacy::{DataAction, NoticeKind, RetentionPolicy};
 use atiende_domain::survey::SurveyPolicy;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::{Role, UserInput};
 use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
+use atiende_store::privacy::retention::RetentionReport;
 use atiende_store::testing::TestDb;
 use sqlx::Row;
 
 atiende_store::on_both_engines!(
     a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_the_statistics,
     an_automatic_reply_carries_the_simplified_privacy_notice_in_force,
+    retention_counts_first_then_anonymises_what_outlived_its_period_once,
 );
 
 /// Written in the person's name, address, notes, messages, an attachment, a derivation, the
@@ -436,4 +438,116 @@ async fn an_automatic_reply_carries_the_simplified_privacy_notice_in_force(db: T
         .find_map(|o| o.payload["text"].as_str())
         .expect("acknowledgement");
     assert!(text.contains("Aviso simplificado, versión dos."), "{text}");
+}
+
+async fn retention_counts_first_then_anonymises_what_outlived_its_period_once(db: TestDb) {
+    let (person, incidents) = plant(&db).await;
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::days(31);
+    let policy = RetentionPolicy {
+        closed_incident_days: Some(30),
+        attachment_days: Some(30),
+        survey_comment_days: Some(30),
+        ..Default::default()
+    };
+    let nothing = RetentionReport::default();
+    assert_eq!(db.retention_due(&policy, now).await.expect("due"), nothing);
+    assert_eq!(
+        db.retention_due(&RetentionPolicy::default(), later)
+            .await
+            .expect("due"),
+        nothing,
+        "no period, nothing anonymised"
+    );
+    let due = db.retention_due(&policy, later).await.expect("due");
+    // The phone incident is closed; the emailed one (with the attachment) is still open.
+    let expected = RetentionReport {
+        blocked_contacts: 0,
+        incidents: 1,
+        attachments: 0,
+        surveys: 1,
+    };
+    assert_eq!(due, expected);
+    let before = format!(
+        "{:?}",
+        db.period_rollup(0, 999_999, true).await.expect("rollup")
+    );
+    assert_eq!(
+        db.apply_retention(&policy, later).await.expect("apply"),
+        expected
+    );
+    assert_eq!(
+        db.apply_retention(&policy, later).await.expect("again"),
+        nothing,
+        "once"
+    );
+    let mut closed = None;
+    for id in &incidents {
+        let i = db.incident(*id).await.expect("incident");
+        if i.closed_at.is_some() {
+            closed = Some(i);
+        }
+    }
+    let closed = closed.expect("the closed one");
+    assert_eq!(closed.subject, "[Suprimido]");
+    let survey = db
+        .survey_of_incident(closed.id)
+        .await
+        .expect("survey")
+        .expect("answered");
+    let answers = survey.answers.expect("answers");
+    assert_eq!(answers["overall"], 5);
+    assert!(answers.get("comment").is_none(), "{answers}");
+    assert_eq!(
+        before,
+        format!(
+            "{:?}",
+            db.period_rollup(0, 999_999, true).await.expect("rollup")
+        ),
+        "the indicators do not move"
+    );
+    // The person is still there: their contact data is not a closed incident.
+    assert!(!db.contact(person).await.expect("person").emails.is_empty());
+
+    // A blocked person is suppressed once the blocking period has run out.
+    db.block_contact(Actor::System, person, "ARCO-2026-031")
+        .await
+        .expect("block");
+    let blocked = RetentionPolicy {
+        blocked_days: Some(10),
+        ..Default::default()
+    };
+    assert_eq!(
+        db.retention_due(&blocked, now)
+            .await
+            .expect("due")
+            .blocked_contacts,
+        0
+    );
+    let eleven = now + chrono::Duration::days(11);
+    assert_eq!(
+        db.retention_due(&blocked, eleven)
+            .await
+            .expect("due")
+            .blocked_contacts,
+        1
+    );
+    db.apply_retention(&blocked, eleven).await.expect("apply");
+    let gone = db.contact(person).await.expect("person");
+    assert!(gone.anonymised_at.is_some() && gone.emails.is_empty());
+    assert!(canary_hits(&db).await.is_empty());
+    let log = db
+        .personal_access_log(Some(person), None, 10)
+        .await
+        .expect("log");
+    assert_eq!(log[0].action, DataAction::Anonymise);
+    assert_eq!(
+        (log[0].actor.as_str(), log[0].detail.as_str()),
+        ("atiende", "retention")
+    );
+
+    // One run a day, whichever instance claims it.
+    assert!(db.claim_retention_run(now).await.expect("claim"));
+    assert!(!db.claim_retention_run(now).await.expect("claimed"));
+    assert!(db.claim_retention_run(later).await.expect("another day"));
 }

@@ -117,6 +117,15 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "taken" => format!("Ya existe un registro con ese {label}."),
         "belongs_to_another_contact" => format!("Ese {label} ya pertenece a otro usuario."),
+        "between_1_and_36500_days" => {
+            "Los plazos de conservación van de 1 a 36,500 días (vacío: se conserva).".into()
+        }
+        "block_before_suppressing" => {
+            "Primero bloquee los datos; la supresión es la segunda etapa de la cancelación.".into()
+        }
+        "already_blocked" => "Los datos de esta persona ya están bloqueados.".into(),
+        "already_suppressed" => "Los datos de esta persona ya fueron suprimidos.".into(),
+        "not_blocked" => "Los datos de esta persona no están bloqueados.".into(),
         _ => format!("{label}: valor no válido."),
     };
     if lang == Lang::Es {
@@ -135,6 +144,15 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "Only anonymous suggestion-box entries may have no contact.".into()
         }
         "password_too_short" => "The password needs at least 10 characters.".into(),
+        "between_1_and_36500_days" => {
+            "Retention periods run from 1 to 36,500 days (empty: kept).".into()
+        }
+        "block_before_suppressing" => {
+            "Block the data first; suppression is the second stage of cancellation.".into()
+        }
+        "already_blocked" => "This person's data is already blocked.".into(),
+        "already_suppressed" => "This person's data was already suppressed.".into(),
+        "not_blocked" => "This person's data is not blocked.".into(),
         "wrong_password" => "The current password is wrong.".into(),
         "taken" => format!("{label} is already taken."),
         "belongs_to_another_contact" => format!("That {label} belongs to another contact."),

@@ -7,6 +7,7 @@
 //! store, and keeps folios, dates and classifications, so that indicators do not move.
 
 pub mod notices;
+pub mod retention;
 
 use atiende_domain::audit::{AuditEntry, EntityKind};
 use atiende_domain::contact::Contact;

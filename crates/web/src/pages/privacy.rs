@@ -4,10 +4,12 @@
 
 use atiende_domain::access::Action;
 use atiende_domain::ids::ContactId;
-use atiende_domain::privacy::{DataAction, NoticeKind};
+use atiende_domain::privacy::{DataAction, NoticeKind, RetentionPolicy};
 use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
+use atiende_store::privacy::retention::RetentionReport;
 use atiende_store::privacy::{AccessEntry, PersonalFile};
+use atiende_store::settings::key;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/privacidad", get(overview))
         .route("/privacidad/bitacora.csv", get(log_csv))
         .route("/privacidad/avisos", get(notices).post(publish_notice))
+        .route("/privacidad/conservacion", post(save_retention))
         .route("/aviso-de-privacidad", get(public_notice))
         .route("/contactos/{id}/expediente", get(file_page))
         .route("/contactos/{id}/expediente.json", get(file_json))
@@ -34,6 +37,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, Default)]
 struct LogParams {
     contacto: Option<i64>,
+    ok: Option<String>,
 }
 
 /// One access-log line as shown.
@@ -65,6 +69,16 @@ struct PrivacyPage {
     contact: Option<i64>,
     log: Vec<LogRow>,
     cancelled: Vec<(i64, String, String)>,
+    policy: RetentionPolicy,
+    /// What the next daily run would anonymise.
+    due: RetentionReport,
+    saved: bool,
+}
+
+impl PrivacyPage {
+    fn days(&self, d: &Option<i64>) -> String {
+        d.map(|d| d.to_string()).unwrap_or_default()
+    }
 }
 
 async fn overview(
@@ -102,11 +116,24 @@ async fn overview(
         })
         .collect();
     let log = log_rows(&entries, &page, tz);
+    let policy: RetentionPolicy = state
+        .store
+        .setting(key::RETENTION_POLICY)
+        .await
+        .map_err(err)?;
+    let due = state
+        .store
+        .retention_due(&policy, atiende_store::db::now())
+        .await
+        .map_err(err)?;
     Ok(render(&PrivacyPage {
         ctx: page.ctx("privacy"),
         contact: p.contacto,
         log,
         cancelled,
+        policy,
+        due,
+        saved: p.ok.is_some(),
     }))
 }
 
@@ -419,4 +446,53 @@ async fn publish_notice(
         .await
         .map_err(|e| PageError::from_app(e, lang))?;
     Ok(Redirect::to("/privacidad/avisos?ok=1").into_response())
+}
+
+#[derive(Deserialize)]
+struct RetentionForm {
+    blocked_days: Option<String>,
+    closed_incident_days: Option<String>,
+    attachment_days: Option<String>,
+    survey_comment_days: Option<String>,
+}
+
+/// An empty box keeps that category; a number is a period in days.
+fn days_of(
+    raw: &Option<String>,
+    field: &str,
+    lang: atiende_domain::classification::Lang,
+) -> Result<Option<i64>, PageError> {
+    match raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(r) => r.parse().map(Some).map_err(|_| {
+            PageError::from_app(
+                atiende_domain::RuleError::invalid(field, "between_1_and_36500_days"),
+                lang,
+            )
+        }),
+    }
+}
+
+async fn save_retention(
+    State(state): State<AppState>,
+    posted: Posted<RetentionForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::PersonalData)?;
+    let lang = page.user.language;
+    let policy = RetentionPolicy {
+        blocked_days: days_of(&form.blocked_days, "blocked_days", lang)?,
+        closed_incident_days: days_of(&form.closed_incident_days, "closed_incident_days", lang)?,
+        attachment_days: days_of(&form.attachment_days, "attachment_days", lang)?,
+        survey_comment_days: days_of(&form.survey_comment_days, "survey_comment_days", lang)?,
+    };
+    policy
+        .validate()
+        .map_err(|e| PageError::from_app(e, lang))?;
+    state
+        .store
+        .save_setting(Actor::Staff(&page.user), key::RETENTION_POLICY, &policy)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?;
+    Ok(Redirect::to("/privacidad?ok=1").into_response())
 }

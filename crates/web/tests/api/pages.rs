@@ -254,6 +254,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         format!("/contactos/{contact}/desbloquear"),
         format!("/contactos/{contact}/suprimir"),
         "/privacidad/avisos".into(),
+        "/privacidad/conservacion".into(),
         "/admin/usuarios".into(),
         "/admin/usuarios/1".into(),
         "/admin/unidades".into(),

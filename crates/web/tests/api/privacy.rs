@@ -141,6 +141,30 @@ async fn an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_sho
         app.get("/privacidad", &agent).await.status,
         StatusCode::FORBIDDEN
     );
+
+    // Retention periods, with what the next run would anonymise.
+    let saved = app
+        .form(
+            "/privacidad/conservacion",
+            &admin,
+            &format!(
+                "_csrf={}&closed_incident_days=730&attachment_days=",
+                csrf(&admin)
+            ),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let page = text(&app.get("/privacidad", &admin).await);
+    assert!(page.contains("value=\"730\""));
+    assert!(page.contains("La próxima ejecución anonimizará"));
+    let refused = app
+        .form(
+            "/privacidad/conservacion",
+            &admin,
+            &format!("_csrf={}&attachment_days=0", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 async fn privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_showed(db: TestDb) {
