@@ -955,10 +955,20 @@ pub(crate) async fn queue_derivation_notice(
         return Ok(());
     };
     let folio = incident.folio.to_string();
-    let text = format!(
+    let mut text = format!(
         "Se deriva a {} el incidente {folio} del Centro de Atención Personalizada.\n\nAsunto: {}\nMotivo: {reason}\n",
         unit.name, incident.subject
     );
+    // Opposition travels with the derivation: the unit (Promoción above all) must not use the
+    // person's data for offers.
+    if let Some(contact) = incident.contact_id {
+        let c = crate::contacts::contact_in_tx(tx, contact).await?;
+        if c.opt_out_marketing {
+            text.push_str(
+                "\nLa persona se opuso a recibir promoción (derecho de oposición): atienda su solicitud sin enviarle ofertas ni publicidad.\n",
+            );
+        }
+    }
     let out = OutgoingEmail {
         mailbox_id: mailbox.id,
         to: unit.email.clone(),

@@ -25,6 +25,7 @@ atiende_store::on_both_engines!(
     a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_the_statistics,
     an_automatic_reply_carries_the_simplified_privacy_notice_in_force,
     retention_counts_first_then_anonymises_what_outlived_its_period_once,
+    an_objection_travels_with_the_derivation_and_a_blocked_person_is_not_surveyed,
 );
 
 /// Written in the person's name, address, notes, messages, an attachment, a derivation, the
@@ -550,4 +551,93 @@ async fn retention_counts_first_then_anonymises_what_outlived_its_period_once(db
     assert!(db.claim_retention_run(now).await.expect("claim"));
     assert!(!db.claim_retention_run(now).await.expect("claimed"));
     assert!(db.claim_retention_run(later).await.expect("another day"));
+}
+
+async fn an_objection_travels_with_the_derivation_and_a_blocked_person_is_not_surveyed(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    db.save_mailbox(Actor::System, &atiende_store::testing::sending_mailbox())
+        .await
+        .expect("mailbox");
+    let admin = db.user_by_login("admin").await.expect("admin");
+    let actor = Actor::Staff(&admin);
+    let person = db
+        .create_contact(
+            actor,
+            &ContactInput {
+                name: Some("Mario Ruiz".into()),
+                emails: Some(vec!["mario.ruiz@gmail.com".into()]),
+                user_type: Some(UserType::Prospect),
+                opt_out_marketing: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("person");
+    let incident = db
+        .create_incident(
+            actor,
+            NewIncidentInput {
+                channel: Channel::Phone,
+                contact_id: Some(person.id),
+                subject: "Diplomado en docencia".into(),
+                body: "Quiere información del diplomado".into(),
+                user_type: None,
+                incident_type: Some(IncidentType::Question),
+                topic_id: None,
+                critical: false,
+                assigned_to: Some(admin.id),
+                received_at: None,
+            },
+        )
+        .await
+        .expect("incident");
+    let promotion = db
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.kind == UnitKind::Promotion)
+        .expect("Promoción");
+    db.derive_incident(
+        actor,
+        incident.id,
+        &DeriveInput {
+            unit_id: promotion.id,
+            medium: Medium::Email,
+            reason: "Informes del diplomado".into(),
+            user_told: Some(true),
+            told_address: None,
+            close: true,
+            notes: Some("Se le explicó que Promoción le escribirá".into()),
+        },
+    )
+    .await
+    .expect("derive");
+    let notice = db
+        .outbox(Some(incident.id), 10)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .find_map(|o| o.payload["text"].as_str().map(str::to_string))
+        .expect("derivation email");
+    assert!(notice.contains("se opuso a recibir promoción"), "{notice}");
+
+    db.block_contact(actor, person.id, "ARCO-2026-040")
+        .await
+        .expect("block");
+    let policy = SurveyPolicy {
+        delay_hours: 0,
+        min_days_between: 0,
+        ..Default::default()
+    };
+    let step = db
+        .process_survey_due(incident.id, &policy, "https://cap.example.mx", None)
+        .await
+        .expect("survey");
+    assert_eq!(
+        step,
+        atiende_store::surveys::SurveyStep::Skipped(atiende_domain::survey::SkipReason::Cancelled)
+    );
 }

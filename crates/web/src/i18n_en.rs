@@ -116,6 +116,7 @@ fn english(es: &str) -> Option<&'static str> {
         "Nivel o programa" => "Programme line",
         "No desea recibir encuestas" => "Does not want surveys",
         "Se opone a recibir promoción" => "Objects to marketing",
+        "se opone a recibir promoción" => "objects to marketing",
         "Archivos adjuntos de incidentes cerrados" => "Attachments of closed incidents",
         "Archivos adjuntos" => "Attachments",
         "Datos bloqueados, hasta su supresión" => "Blocked data, until suppressed",
