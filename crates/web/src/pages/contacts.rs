@@ -84,6 +84,80 @@ struct ContactPage {
     lines: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
+    /// Changes to the person's data: who, when, before and after (rectification).
+    history: Vec<Rectification>,
+}
+
+/// One change to a contact, as the page shows it.
+struct Rectification {
+    at: String,
+    who: String,
+    action: String,
+    /// (field, before, after) for each field that changed.
+    changes: Vec<(String, String, String)>,
+}
+
+/// The fields whose values differ between two snapshots (timestamps left out).
+fn changed_fields(
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let b = before.and_then(|v| v.as_object()).unwrap_or(&empty);
+    let a = after.and_then(|v| v.as_object()).unwrap_or(&empty);
+    let show = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| !matches!(k.as_str(), "updated_at" | "created_at"))
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| (k.clone(), show(b.get(k)), show(a.get(k))))
+        .collect()
+}
+
+async fn rectifications(
+    state: &AppState,
+    id: ContactId,
+    lang: atiende_domain::classification::Lang,
+) -> Result<Vec<Rectification>, atiende_store::StoreError> {
+    let q = atiende_store::audit::AuditQuery {
+        entity: Some(atiende_domain::audit::EntityKind::Contact),
+        entity_id: Some(id.to_string()),
+        limit: 50,
+        ..Default::default()
+    };
+    let entries = state.store.audit(&q).await?;
+    let users = state.store.users().await?;
+    let tz = state.store.time_zone();
+    Ok(entries
+        .iter()
+        .map(|e| Rectification {
+            at: super::local(&e.at, tz),
+            who: e
+                .actor_id
+                .and_then(|u| users.iter().find(|x| x.id == u))
+                .map_or_else(|| "atiende".to_string(), |u| u.name.clone()),
+            action: crate::i18n::Tr(lang).s(audit_label(&e.action)).to_string(),
+            changes: changed_fields(e.before.as_ref(), e.after.as_ref()),
+        })
+        .collect())
+}
+
+fn audit_label(action: &str) -> &'static str {
+    match action {
+        "contact.create" => "Alta",
+        "contact.update" => "Rectificación",
+        "contact.merge" => "Fusión",
+        "contact.block" => "Bloqueo",
+        "contact.unblock" => "Desbloqueo",
+        "contact.anonymise" => "Supresión",
+        _ => "Cambio",
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -145,6 +219,11 @@ async fn contact_page(
     let incidents = incident_rows(state, &Scope::All, &filter, lang)
         .await
         .map_err(err)?;
+    let history = if page.user.may(Action::AuditRead) {
+        rectifications(state, id, lang).await.map_err(err)?
+    } else {
+        vec![]
+    };
     let status = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -154,6 +233,7 @@ async fn contact_page(
         ctx: page.ctx("contacts"),
         c,
         incidents,
+        history,
         user_types: UserType::ALL
             .iter()
             .map(|t| (t.code(), t.label(lang)))

@@ -53,6 +53,27 @@ async fn an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_sho
         .await;
     let folio = incident.json["folio"].as_str().expect("folio").to_string();
 
+    // Rectification keeps who, when, before and after.
+    let fixed = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/contacts/{contact}"),
+            &agent,
+            Some(json!({"name": "Lucía Fernández Ochoa"})),
+        )
+        .await;
+    assert_eq!(fixed.status, StatusCode::OK, "{:?}", fixed.json);
+    let history = text(&app.get(&format!("/contactos/{contact}"), &admin).await);
+    assert!(history.contains("Historial de cambios"));
+    assert!(history.contains("<del>Lucía Fernández</del> → Lucía Fernández Ochoa"));
+    app.call(
+        axum::http::Method::PATCH,
+        &format!("/api/v1/contacts/{contact}"),
+        &agent,
+        Some(json!({"name": "Lucía Fernández"})),
+    )
+    .await;
+
     // The agent's look at the incident is logged.
     let seen = app.get(&format!("/incidentes/{folio}"), &agent).await;
     assert!(text(&seen).contains("Lucía Fernández"));
