@@ -48,3 +48,13 @@ ALTER TABLE surveys ADD COLUMN privacy_notice_id INTEGER REFERENCES privacy_noti
 -- once their period ran out (the person may still have recent incidents).
 ALTER TABLE incidents ADD COLUMN text_suppressed_at INTEGER;
 ALTER TABLE surveys ADD COLUMN comments_suppressed_at INTEGER;
+
+-- A person asking for their own file: a link sent to an address on record proves who asks.
+-- Only the token's hash is kept; it expires.
+CREATE TABLE personal_data_requests (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);

@@ -7,6 +7,7 @@
 //! store, and keeps folios, dates and classifications, so that indicators do not move.
 
 pub mod notices;
+pub mod requests;
 pub mod retention;
 
 use atiende_domain::audit::{AuditEntry, EntityKind};
@@ -119,12 +120,32 @@ pub(crate) async fn log_access_in(
     action: DataAction,
     detail: &str,
 ) -> Result<()> {
+    let who = actor_name(actor);
+    insert_access(
+        tx,
+        actor.user_id().map(|u| u.0),
+        &who,
+        contact,
+        action,
+        detail,
+    )
+    .await
+}
+
+async fn insert_access(
+    tx: &mut Tx,
+    actor_id: Option<i64>,
+    actor: &str,
+    contact: ContactId,
+    action: DataAction,
+    detail: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO personal_data_access (at, actor_id, actor, contact_id, action, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(ms(now()))
-    .bind(actor.user_id().map(|u| u.0))
-    .bind(actor_name(actor))
+    .bind(actor_id)
+    .bind(actor.to_string())
     .bind(contact.0)
     .bind(action.code())
     .bind(detail.to_string())
@@ -308,12 +329,17 @@ impl Store {
         id: ContactId,
         format: &str,
     ) -> Result<PersonalFile> {
-        let contact = self.contact(id).await?;
-        if contact.merged_into.is_some() {
+        if self.contact(id).await?.merged_into.is_some() {
             return Err(StoreError::NotFound("contact"));
         }
         self.log_personal_access(actor, id, DataAction::Export, format)
             .await?;
+        self.assemble_file(id).await
+    }
+
+    /// The person's file, read (the caller has logged the access).
+    async fn assemble_file(&self, id: ContactId) -> Result<PersonalFile> {
+        let contact = self.contact(id).await?;
         let mut merged = Vec::new();
         for r in sqlx::query("SELECT id FROM contacts WHERE merged_into = $1 ORDER BY id")
             .bind(id.0)

@@ -27,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/privacidad/avisos", get(notices).post(publish_notice))
         .route("/privacidad/conservacion", post(save_retention))
         .route("/aviso-de-privacidad", get(public_notice))
+        .route("/mis-datos", get(own_data_page).post(own_data_request))
+        .route("/mis-datos/{token}", get(own_data_file))
+        .route("/mis-datos/{token}/expediente.json", get(own_data_json))
         .route("/contactos/{id}/expediente", get(file_page))
         .route("/contactos/{id}/expediente.json", get(file_json))
         .route("/contactos/{id}/bloquear", post(block))
@@ -495,4 +498,124 @@ async fn save_retention(
         .await
         .map_err(|e| PageError::from_app(e, lang))?;
     Ok(Redirect::to("/privacidad?ok=1").into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "mis_datos.html")]
+struct OwnDataPage {
+    t: Tr,
+    lang: atiende_domain::classification::Lang,
+    csrf: String,
+    notice: String,
+    sent: bool,
+    error: Option<String>,
+}
+
+async fn own_data_response(
+    state: &AppState,
+    lang: atiende_domain::classification::Lang,
+    status: axum::http::StatusCode,
+    sent: bool,
+    error: Option<String>,
+) -> Response {
+    let csrf = atiende_store::users::random_token();
+    let (_, notice) = super::public::simplified_notice(state).await;
+    let page = OwnDataPage {
+        t: Tr(lang),
+        lang,
+        csrf: csrf.clone(),
+        notice,
+        sent,
+        error,
+    };
+    super::public::with_form_cookie((status, render(&page)).into_response(), &csrf)
+}
+
+/// A person asks for their own file (the public side of the right of access).
+async fn own_data_page(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let lang = crate::error::request_lang_of(&headers);
+    own_data_response(&state, lang, axum::http::StatusCode::OK, false, None).await
+}
+
+#[derive(Deserialize)]
+struct OwnDataForm {
+    #[serde(default)]
+    _csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn own_data_request(
+    State(state): State<AppState>,
+    crate::rate_limit::ClientAddr(address): crate::rate_limit::ClientAddr,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<OwnDataForm>,
+) -> Response {
+    let lang = crate::error::request_lang_of(&headers);
+    if let Err((status, message)) = super::public::admit(
+        &state,
+        &headers,
+        &format!("mis-datos:{address}"),
+        &form._csrf,
+        lang,
+        "Ha enviado demasiadas solicitudes en poco tiempo. Espere un minuto e intente de nuevo.",
+    ) {
+        return own_data_response(&state, lang, status, false, Some(message)).await;
+    }
+    match state
+        .store
+        .request_personal_file(&form.email, &state.config.base_url)
+        .await
+    {
+        // The same answer whether or not the address is on record.
+        Ok(()) => own_data_response(&state, lang, axum::http::StatusCode::OK, true, None).await,
+        Err(e) => {
+            let e = crate::error::AppError::from(e);
+            let message = crate::i18n::describe_error(&e, lang);
+            own_data_response(&state, lang, e.status(), false, Some(message)).await
+        }
+    }
+}
+
+async fn own_data_file(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let lang = crate::error::request_lang_of(&headers);
+    let file = state
+        .store
+        .personal_file_by_link(&token, "html")
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?
+        .ok_or_else(|| PageError::from_app(crate::error::AppError::NotFound("link"), lang))?;
+    let html = personal_file_html(&file, lang, state.store.time_zone()).replace(
+        "<main id=\"main\">",
+        &format!(
+            "<main id=\"main\"><p class=\"no-print\"><a href=\"/mis-datos/{token}/expediente.json\">{}</a></p>",
+            Tr(lang).s("Descargar mis datos (JSON)")
+        ),
+    );
+    Ok(axum::response::Html(html).into_response())
+}
+
+async fn own_data_json(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let lang = crate::error::request_lang_of(&headers);
+    let file = state
+        .store
+        .personal_file_by_link(&token, "json")
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?
+        .ok_or_else(|| PageError::from_app(crate::error::AppError::NotFound("link"), lang))?;
+    let bytes = serde_json::to_vec_pretty(&file)
+        .map_err(|_| PageError::from_app(crate::error::AppError::Internal, lang))?;
+    Ok(super::export::download(
+        "application/json",
+        "mis-datos.json",
+        bytes,
+    ))
 }

@@ -14,6 +14,7 @@ use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp};
 atiende_store::on_both_engines!(
     an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_shows_each_step,
     privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_showed,
+    a_person_gets_their_own_file_through_a_link_sent_to_the_address_on_record,
 );
 
 fn csrf(auth: &Auth) -> String {
@@ -263,4 +264,74 @@ async fn privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_sh
     let public = app.get("/aviso-de-privacidad", &Auth::None).await;
     assert_eq!(public.status, StatusCode::OK);
     assert!(text(&public).contains("Aviso simplificado segundo"));
+}
+
+async fn a_person_gets_their_own_file_through_a_link_sent_to_the_address_on_record(db: TestDb) {
+    db.save_mailbox(
+        atiende_store::Actor::System,
+        &atiende_store::testing::sending_mailbox(),
+    )
+    .await
+    .expect("mailbox");
+    let app = TestApp::new(db).await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &agent,
+            json!({"name": "Itzel Navarro", "emails": ["itzel.navarro@gmail.com"]}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .expect("contact");
+    let answer = "Si ese correo está en nuestros registros";
+    let known = crate::public::post(&app, "/mis-datos", "email=itzel.navarro%40gmail.com").await;
+    assert_eq!(known.status, StatusCode::OK);
+    assert!(crate::public::text(&known).contains(answer));
+    let unknown = crate::public::post(&app, "/mis-datos", "email=nadie%40gmail.com").await;
+    assert!(
+        crate::public::text(&unknown).contains(answer),
+        "nothing tells whether an address is on record"
+    );
+    let sent: Vec<String> = app
+        .db
+        .outbox(None, 20)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|o| o.kind == "email_send")
+        .filter_map(|o| o.payload["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(sent.len(), 1, "one link, to the address on record");
+    let token = sent[0]
+        .split("/mis-datos/")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .expect("link")
+        .to_string();
+    let file = app.get(&format!("/mis-datos/{token}"), &Auth::None).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(text(&file).contains("Itzel Navarro"));
+    let (status, bytes) = app
+        .call_raw(&format!("/mis-datos/{token}/expediente.json"), &Auth::None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&bytes).contains("itzel.navarro@gmail.com"));
+    assert_eq!(
+        app.get("/mis-datos/no-es-un-enlace", &Auth::None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let log = app
+        .db
+        .personal_access_log(Some(atiende_domain::ids::ContactId(contact)), None, 10)
+        .await
+        .expect("log");
+    assert!(
+        log.iter()
+            .any(|e| e.actor == "titular (solicitud verificada)")
+    );
 }

@@ -1,0 +1,100 @@
+//! The person's own access request: they give an email address; if a person on record holds
+//! it, a link with a one-time secret goes to that address, and whoever opens it within a day
+//! sees that person's file. Nothing tells the asker whether the address is on record.
+
+use atiende_domain::contact::{Identifier, IdentifierKind};
+use atiende_domain::ids::ContactId;
+use atiende_domain::privacy::DataAction;
+use chrono::Duration;
+use sqlx::Row;
+
+use super::{PersonalFile, insert_access};
+use crate::db::{Store, ms, now};
+use crate::email::{OutgoingEmail, default_mailbox, message_id_for, queue_email};
+use crate::error::Result;
+use crate::users::{random_token, token_hash};
+
+/// How long the emailed link opens the file.
+const LINK_HOURS: i64 = 24;
+
+/// How the access log names the person themselves.
+const HOLDER: &str = "titular (solicitud verificada)";
+
+impl Store {
+    /// Sends the link when the address belongs to a person on record (not suppressed);
+    /// otherwise does nothing, and says nothing different.
+    pub async fn request_personal_file(&self, email: &str, base_url: &str) -> Result<()> {
+        let Ok(ident) = Identifier::parse(IdentifierKind::Email, email) else {
+            return Ok(());
+        };
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "SELECT c.id FROM contact_identifiers ci JOIN contacts c ON c.id = ci.contact_id \
+             WHERE ci.kind = $1 AND ci.value = $2 AND c.anonymised_at IS NULL",
+        )
+        .bind(ident.kind.code())
+        .bind(ident.value.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (Some(row), Some(mailbox)) = (row, default_mailbox(&mut tx).await?) else {
+            return Ok(());
+        };
+        let contact: i64 = row.try_get("id")?;
+        let token = random_token();
+        let at = now();
+        sqlx::query(
+            "INSERT INTO personal_data_requests (contact_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(contact)
+        .bind(token_hash(&token))
+        .bind(ms(at))
+        .bind(ms(at + Duration::hours(LINK_HOURS)))
+        .execute(&mut *tx)
+        .await?;
+        let link = format!("{}/mis-datos/{token}", base_url.trim_end_matches('/'));
+        let out = OutgoingEmail {
+            mailbox_id: mailbox.id,
+            to: ident.value.clone(),
+            subject: "Sus datos personales en el Centro de Atención Personalizada".into(),
+            text: format!(
+                "Hola:\n\nRecibimos una solicitud de acceso a sus datos personales. Para verlos y descargarlos, \
+                 abra este enlace durante las próximas {LINK_HOURS} horas:\n\n{link}\n\n\
+                 Si usted no hizo esta solicitud, ignore este mensaje.\n\n\
+                 Atentamente,\nCentro de Atención Personalizada"
+            ),
+            message_id: message_id_for(&mailbox, "arco"),
+            in_reply_to: None,
+            references: vec![],
+            folio: None,
+            automatic: true,
+            link_to_incident: false,
+        };
+        queue_email(&mut tx, None, None, &out).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The file a valid, unexpired link opens, logged as the holder's own access.
+    pub async fn personal_file_by_link(
+        &self,
+        token: &str,
+        format: &str,
+    ) -> Result<Option<PersonalFile>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "SELECT r.contact_id FROM personal_data_requests r JOIN contacts c ON c.id = r.contact_id \
+             WHERE r.token_hash = $1 AND r.expires_at > $2 AND c.anonymised_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .bind(ms(now()))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let contact = ContactId(row.try_get("contact_id")?);
+        insert_access(&mut tx, None, HOLDER, contact, DataAction::Export, format).await?;
+        tx.commit().await?;
+        Ok(Some(self.assemble_file(contact).await?))
+    }
+}
