@@ -29,7 +29,8 @@ enum Command {
         database_url: Option<String>,
     },
     /// Incident intake through the JSON API at concurrency 1, 16 and 64 (bearer token), next to
-    /// the `/healthz` floor, on a fresh SQLite file (or --database-url).
+    /// the `/healthz` floor, on a fresh SQLite file (or --database-url), against the real
+    /// `atiende` binary in its own process.
     Intake {
         /// Seconds per concurrency level.
         #[arg(long, default_value_t = 10)]
@@ -210,6 +211,97 @@ async fn serve(store: &Store) -> Result<String> {
     Ok(base)
 }
 
+/// The real `atiende` binary serving a database, in its own process, so that its memory is
+/// its own. Killed when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    /// Peak resident memory so far (Linux `VmHWM`), in MB.
+    fn peak_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+/// The `atiende` binary built next to this one (`cargo build --release -p atiende -p
+/// atiende-bench`), or the one `ATIENDE_BIN` names.
+fn server_binary() -> Option<std::path::PathBuf> {
+    if let Ok(path) = std::env::var("ATIENDE_BIN") {
+        return Some(path.into());
+    }
+    let sibling = std::env::current_exe().ok()?.parent()?.join("atiende");
+    sibling.exists().then_some(sibling)
+}
+
+/// Starts `atiende serve` on the database and waits until it answers.
+fn spawn_server(url: &str) -> Result<ServerProcess> {
+    let binary = server_binary().context(
+        "no atiende binary next to atiende-bench: build both (cargo build --release -p atiende -p atiende-bench) or set ATIENDE_BIN",
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = tempfile::tempdir()?;
+    let child = std::process::Command::new(&binary)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("ATIENDE_DATABASE_URL", url)
+        .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ATIENDE_LOG", "warn")
+        .env("ATIENDE_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let server = ServerProcess {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let until = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < until {
+        if agent
+            .get(&format!("{}/healthz", server.base))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+        {
+            std::mem::forget(dir);
+            return Ok(server);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("atiende did not answer on {}", server.base)
+}
+
+/// The database's size on disk: the SQLite file with its log, or PostgreSQL's own count.
+async fn database_mb(store: &Store, url: &str) -> f64 {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let size = |p: String| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        return (size(path.to_string()) + size(format!("{path}-wal"))) as f64 / 1_048_576.0;
+    }
+    store.database_size().await.unwrap_or(0) as f64 / 1_048_576.0
+}
+
 /// Requests each path `requests` times in sequence from another thread; sorted durations.
 async fn measure(
     base: String,
@@ -297,9 +389,50 @@ async fn scale(
     .await?;
     eprintln!();
     let generated = started.elapsed();
-    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    let base = serve(&store).await?;
+    let size = database_mb(&store, &url).await;
+    let server = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || spawn_server(&url)).await??
+    };
+    let base = server.base.clone();
     let cookie = login(&base, "calidad")?;
+    // The queue and the incident view an agent opens all day: first pages of the queues with
+    // and without filters (HTML and API), and incidents old and new.
+    let mut folios = Vec::new();
+    for filter in [
+        atiende_store::incidents::IncidentFilter {
+            limit: 1,
+            ..Default::default()
+        },
+        atiende_store::incidents::IncidentFilter {
+            limit: 1,
+            before_id: Some((made.incidents / 2) as i64),
+            ..Default::default()
+        },
+        atiende_store::incidents::IncidentFilter {
+            limit: 1,
+            before_id: Some(100),
+            ..Default::default()
+        },
+    ] {
+        if let Some(i) = store
+            .incidents(&atiende_domain::access::Scope::All, &filter)
+            .await?
+            .first()
+        {
+            folios.push(i.incident.folio.to_string());
+        }
+    }
+    let mut work_paths = vec![
+        "/bandeja".to_string(),
+        "/bandeja?queue=closed".into(),
+        "/bandeja?queue=open&channel=whatsapp&incident_type=question".into(),
+        "/bandeja?queue=closed&channel=email&incident_type=complaint".into(),
+        "/api/v1/incidents?limit=50".into(),
+        "/api/v1/incidents?limit=50&status=closed&channel=phone".into(),
+    ];
+    work_paths.extend(folios.iter().map(|f| format!("/incidentes/{f}")));
+    let work_results = measure(base.clone(), cookie.clone(), work_paths, requests).await?;
     let tz = store.time_zone();
     use atiende_domain::period::{Period, Periodicity};
     let year = Period::containing(chrono::Utc::now(), tz, Periodicity::Yearly).previous();
@@ -353,10 +486,14 @@ async fn scale(
         }
     );
     println!(
-        "generated in {:.1?}; database file {:.0} MB; {requests} sequential requests each",
+        "generated in {:.1?}; database {size:.0} MB; {requests} sequential requests each; server in its own process",
         generated,
-        size as f64 / 1_048_576.0
     );
+    println!();
+    println!("queue and incident view");
+    print_table(&work_results);
+    println!();
+    println!("indicators");
     print_table(&results);
     let mut all: Vec<Duration> = search_results
         .iter()
@@ -370,6 +507,11 @@ async fn scale(
         search_results.len()
     );
     print_table(&search_results);
+    println!();
+    match server.peak_mb() {
+        Some(mb) => println!("server peak memory (VmHWM): {mb:.0} MB"),
+        None => println!("server peak memory: not available on this system"),
+    }
     Ok(())
 }
 
@@ -470,7 +612,11 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
     let (_, token) = store
         .create_api_token(atiende_store::Actor::System, agent.id, "bench")
         .await?;
-    let base = serve(&store).await?;
+    let server = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || spawn_server(&url)).await??
+    };
+    let base = server.base.clone();
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
         let mut rows = Vec::new();
         let (floor, _) = load(&format!("{base}/healthz"), "", None, 200, 16, seconds)?;
@@ -513,6 +659,12 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
     println!("{:<34} {:>10} {:>9} {:>9}", "", "req/s", "p50 ms", "p99 ms");
     for r in rows {
         println!("{r}");
+    }
+    if let Some(mb) = server.peak_mb() {
+        println!(
+            "server peak memory (VmHWM): {mb:.0} MB; database {:.0} MB",
+            database_mb(&store, &url).await
+        );
     }
     Ok(())
 }

@@ -116,6 +116,17 @@ impl Store {
         })
     }
 
+    /// The database's size in bytes as the engine counts it (benchmarks, operators).
+    pub async fn database_size(&self) -> Result<i64> {
+        let sql = match self.engine {
+            Engine::Sqlite => {
+                "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()"
+            }
+            Engine::Postgres => "SELECT CAST(pg_database_size(current_database()) AS BIGINT) AS n",
+        };
+        Ok(sqlx::query(sql).fetch_one(&self.read).await?.try_get("n")?)
+    }
+
     /// Database reachable (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
