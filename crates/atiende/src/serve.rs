@@ -45,6 +45,10 @@ pub async fn open_store(config: &Config) -> Result<Store> {
     if indexed > 0 {
         tracing::info!(records = indexed, "search index written");
     }
+    store
+        .optimize()
+        .await
+        .context("refreshing the planner's statistics")?;
     Ok(store)
 }
 

@@ -127,6 +127,20 @@ impl Store {
         Ok(sqlx::query(sql).fetch_one(&self.read).await?.try_get("n")?)
     }
 
+    /// Refreshes the query planner's statistics. SQLite keeps none until asked: without them
+    /// it picks the status index for the open queue and sorts thousands of rows instead of
+    /// walking the open incidents' own index. Sampled (`analysis_limit`), so it takes
+    /// milliseconds even at millions of rows; run at start. PostgreSQL's autovacuum keeps its
+    /// own statistics.
+    pub async fn optimize(&self) -> Result<()> {
+        if self.engine == Engine::Sqlite {
+            let mut conn = self.write.acquire().await?;
+            conn.execute("PRAGMA analysis_limit = 1000").await?;
+            conn.execute("ANALYZE").await?;
+        }
+        Ok(())
+    }
+
     /// Database reachable (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
