@@ -617,7 +617,9 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
         tokio::task::spawn_blocking(move || spawn_server(&url)).await??
     };
     let base = server.base.clone();
+    let load_token = token.clone();
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        let token = load_token;
         let mut rows = Vec::new();
         let (floor, _) = load(&format!("{base}/healthz"), "", None, 200, 16, seconds)?;
         rows.push(format!(
@@ -666,5 +668,82 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
             database_mb(&store, &url).await
         );
     }
+    durability(&store, &url, &token, server, seconds).await
+}
+
+/// Incidents stored, as the indicators count them (kept in the same transaction).
+async fn stored_incidents(store: &Store) -> Result<i64> {
+    Ok(store
+        .period_rollup(0, 999_999, false)
+        .await?
+        .totals
+        .incidents)
+}
+
+/// `kill -9` while 16 clients create incidents: after a restart, every incident the server
+/// acknowledged (201) must be there.
+async fn durability(
+    store: &Store,
+    url: &str,
+    token: &str,
+    mut server: ServerProcess,
+    seconds: u64,
+) -> Result<()> {
+    let before = stored_incidents(store).await?;
+    let target = format!("{}/api/v1/incidents", server.base);
+    let token = token.to_string();
+    let clients = std::thread::spawn(move || acknowledged(&target, &token, 16, seconds.max(2)));
+    std::thread::sleep(Duration::from_millis(seconds.max(2) * 500));
+    server.child.kill()?; // SIGKILL: no shutdown, no flush
+    server.child.wait()?;
+    let acked = clients
+        .join()
+        .map_err(|_| anyhow::anyhow!("client threads panicked"))?;
+    let restarted = {
+        let url = url.to_string();
+        tokio::task::spawn_blocking(move || spawn_server(&url)).await??
+    };
+    drop(restarted);
+    let fresh = Store::connect(url, atiende_store::db::DEFAULT_TZ).await?;
+    let stored = stored_incidents(&fresh).await? - before;
+    let lost = (acked as i64 - stored).max(0);
+    println!(
+        "kill -9 during intake at concurrency 16: {acked} acknowledged, {stored} stored after restart, {lost} lost"
+    );
+    anyhow::ensure!(lost == 0, "{lost} acknowledged incidents were lost");
     Ok(())
+}
+
+/// Creates incidents from `concurrency` threads until `seconds` pass or the server goes away;
+/// returns how many it acknowledged with 201.
+fn acknowledged(url: &str, token: &str, concurrency: usize, seconds: u64) -> usize {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let handles: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (url, token) = (url.to_string(), token.to_string());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut ok = 0;
+                let mut n = worker;
+                while Instant::now() < until {
+                    let sent = agent
+                        .post(&url)
+                        .header("authorization", &format!("Bearer {token}"))
+                        .header("content-type", "application/json")
+                        .send(new_incident(n));
+                    match sent {
+                        Ok(r) if r.status().as_u16() == 201 => ok += 1,
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                    n += concurrency;
+                }
+                ok
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
 }
