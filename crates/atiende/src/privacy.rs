@@ -10,7 +10,6 @@ use atiende_domain::classification::Lang;
 use atiende_domain::ids::ContactId;
 use atiende_domain::privacy::RetentionPolicy;
 use atiende_domain::user::StaffUser;
-use atiende_store::privacy::retention::RetentionReport;
 use atiende_store::settings::key;
 use atiende_store::{Actor, Store};
 use clap::{Args, Subcommand};
@@ -152,18 +151,7 @@ pub async fn run(config: &Config, command: PrivacyCommand) -> Result<()> {
             let policy: RetentionPolicy = store.setting(key::RETENTION_POLICY).await?;
             let now = atiende_store::db::now();
             let report = if apply {
-                let mut total = RetentionReport::default();
-                loop {
-                    let r = store.apply_retention(&policy, now).await?;
-                    if r.is_empty() {
-                        break;
-                    }
-                    total.blocked_contacts += r.blocked_contacts;
-                    total.incidents += r.incidents;
-                    total.attachments += r.attachments;
-                    total.surveys += r.surveys;
-                }
-                total
+                store.apply_retention_all(&policy, now).await?
             } else {
                 store.retention_due(&policy, now).await?
             };

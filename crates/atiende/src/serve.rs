@@ -45,10 +45,6 @@ pub async fn open_store(config: &Config) -> Result<Store> {
     if indexed > 0 {
         tracing::info!(records = indexed, "search index written");
     }
-    store
-        .optimize()
-        .await
-        .context("refreshing the planner's statistics")?;
     Ok(store)
 }
 
@@ -93,6 +89,11 @@ pub async fn run_worker(config: Config) -> Result<()> {
 
 pub async fn run(config: Config) -> Result<()> {
     let store = open_store(&config).await?;
+    // The serving instance refreshes the planner's statistics; one-off commands need not.
+    store
+        .optimize()
+        .await
+        .context("refreshing the planner's statistics")?;
     let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());
     let first_admin = store
         .first_run(admin_password)

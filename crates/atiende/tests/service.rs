@@ -38,6 +38,26 @@ fn atiende(db_url: &str, dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// Runs one CLI command to its end: success, standard output, standard error.
+fn cli(db_url: &str, dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = atiende(db_url, dir)
+        .args(args)
+        .output()
+        .expect("run atiende");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A CLI command that must succeed; its standard output.
+fn cli_ok(db_url: &str, dir: &std::path::Path, args: &[&str]) -> String {
+    let (ok, out, err) = cli(db_url, dir, args);
+    assert!(ok, "{err}");
+    out
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -328,18 +348,7 @@ async fn a_roster_in_latin1_is_imported_once_and_a_dry_run_changes_nothing(db: T
                    roto;\n";
     std::fs::write(dir.path().join("padron.csv"), roster).expect("roster");
     let url = db.url.clone();
-    let run = |args: &[&str]| {
-        let out = atiende(&url, dir.path())
-            .args(args)
-            .output()
-            .expect("atiende import");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| cli_ok(&url, dir.path(), args);
     let dry = run(&["import", "contacts", "padron.csv", "--dry-run"]);
     assert!(
         dry.starts_with(
@@ -382,18 +391,7 @@ async fn a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and
     let export = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sugarcrm");
     let dir = tempfile::tempdir().expect("dir");
     let url = db.url.clone();
-    let run = |args: &[&str]| {
-        let out = atiende(&url, dir.path())
-            .args(args)
-            .output()
-            .expect("atiende import sugarcrm");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| cli_ok(&url, dir.path(), args);
     let dry = run(&["import", "sugarcrm", export, "--dry-run"]);
     assert!(dry.starts_with("dry run (nothing saved)\n"), "{dry}");
     assert!(
@@ -519,17 +517,7 @@ async fn an_arco_request_is_handled_from_the_command_line_and_logged(db: TestDb)
     let id = person.id.to_string();
     let dir = tempfile::tempdir().expect("dir");
     let url = db.url.clone();
-    let run = |args: &[&str]| {
-        let out = atiende(&url, dir.path())
-            .args(args)
-            .output()
-            .expect("atiende privacy");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| cli(&url, dir.path(), args);
     let (ok, _, err) = run(&["privacy", "export", &id, "--out", "expediente"]);
     assert!(ok, "{err}");
     let json = std::fs::read_to_string(dir.path().join("expediente.json")).expect("json");

@@ -330,44 +330,34 @@ pub async fn detect_nonconformities(store: &Store) -> usize {
 /// Anonymises what has outlived the retention periods the institution set; one instance a
 /// day claims the run, then works through the batches.
 pub async fn apply_retention(store: &Store) -> atiende_store::privacy::retention::RetentionReport {
-    use atiende_store::privacy::retention::RetentionReport;
-    let mut total = RetentionReport::default();
+    let nothing = Default::default();
     let policy: atiende_domain::privacy::RetentionPolicy =
         match store.setting(settings::key::RETENTION_POLICY).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "worker: cannot read the retention policy");
-                return total;
+                return nothing;
             }
         };
     if policy == Default::default() {
-        return total;
+        return nothing;
     }
     let now = chrono::Utc::now();
     match store.claim_retention_run(now).await {
         Ok(true) => {}
-        Ok(false) => return total,
+        Ok(false) => return nothing,
         Err(e) => {
             tracing::warn!(error = %e, "worker: cannot claim the retention run");
-            return total;
+            return nothing;
         }
     }
-    loop {
-        match store.apply_retention(&policy, now).await {
-            Ok(r) if r.is_empty() => break,
-            Ok(r) => {
-                total.blocked_contacts += r.blocked_contacts;
-                total.incidents += r.incidents;
-                total.attachments += r.attachments;
-                total.surveys += r.surveys;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "worker: retention failed");
-                break;
-            }
-        }
-    }
-    total
+    store
+        .apply_retention_all(&policy, now)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "worker: retention failed");
+            nothing
+        })
 }
 
 /// How often the register is checked against the criteria: they are about days, not seconds.

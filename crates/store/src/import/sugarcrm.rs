@@ -312,18 +312,19 @@ impl Store {
             },
             None => None,
         };
-        let contact = match contact {
+        // A merged contact lives on in the one it was merged into.
+        let person = match contact {
             Some(id) => {
                 let c = contact_in_tx(tx, id).await?;
-                Some(c.merged_into.unwrap_or(c.id))
+                Some(match c.merged_into {
+                    Some(target) => contact_in_tx(tx, target).await?,
+                    None => c,
+                })
             }
             None => None,
         };
-        let user_type = match (case.user_type, contact) {
-            (Some(t), _) => Some(t),
-            (None, Some(id)) => contact_in_tx(tx, id).await?.user_type,
-            (None, None) => None,
-        };
+        let contact = person.as_ref().map(|c| c.id);
+        let user_type = case.user_type.or(person.as_ref().and_then(|c| c.user_type));
         let subject = match clip(&case.subject, 300) {
             s if s.is_empty() => atiende_domain::incident::summary_of(&case.description),
             s => s,

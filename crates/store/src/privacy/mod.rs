@@ -187,37 +187,58 @@ async fn suppress_incident_texts(
     }
     let now_ms = ms(now());
     let inc = id_list(incidents);
-    let statements = [
+    execute(
+        tx,
         format!(
             "UPDATE incidents SET subject = '{SUPPRESSED}', text_suppressed_at = COALESCE(text_suppressed_at, {now_ms}) WHERE id IN {inc}"
         ),
-        // Status changes and derivations keep their data: first-contact resolution
-        // reads it. Their bodies (free text) go like every other entry's.
+    )
+    .await?;
+    // Status changes and derivations keep their data: first-contact resolution reads it.
+    // Their bodies (free text) go like every other entry's.
+    report.entries = execute(
+        tx,
         format!(
             "UPDATE timeline_entries SET body = CASE WHEN body = '' THEN '' ELSE '{SUPPRESSED}' END, \
-                 data = CASE WHEN kind IN ('{}', '{}', '{}', '{}') THEN data ELSE '{{}}' END WHERE incident_id IN {inc}",
+             data = CASE WHEN kind IN ('{}', '{}', '{}', '{}') THEN data ELSE '{{}}' END WHERE incident_id IN {inc}",
             EntryKind::StatusChange.code(),
             EntryKind::Derivation.code(),
             EntryKind::Classification.code(),
             EntryKind::Assignment.code(),
         ),
-        format!(
-            "UPDATE derivations SET reason = '{SUPPRESSED}', told_address = NULL, \
-                 answer = CASE WHEN answer IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
-        ),
+    )
+    .await?;
+    report.messages += execute(
+        tx,
         format!(
             "UPDATE email_messages SET message_id = 'suprimido-' || CAST(id AS TEXT), from_address = '', to_addresses = '', \
-                 subject = '{SUPPRESSED}', in_reply_to = '', references_ids = '', html = NULL, raw = NULL WHERE incident_id IN {inc}"
+             subject = '{SUPPRESSED}', in_reply_to = '', references_ids = '', html = NULL, raw = NULL WHERE incident_id IN {inc}"
         ),
+    )
+    .await?;
+    report.messages += execute(
+        tx,
         format!(
             "UPDATE chat_messages SET peer_id = 'suprimido', body = '', content = '[]', error = NULL WHERE incident_id IN {inc}"
+        ),
+    )
+    .await?;
+    report.attachments = execute(
+        tx,
+        format!("DELETE FROM attachments WHERE incident_id IN {inc}"),
+    )
+    .await?;
+    for sql in [
+        format!(
+            "UPDATE derivations SET reason = '{SUPPRESSED}', told_address = NULL, \
+             answer = CASE WHEN answer IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
         ),
         format!("UPDATE calls SET from_number = '', to_number = '' WHERE incident_id IN {inc}"),
         format!(
             "UPDATE nonconformities SET description = '{SUPPRESSED}', \
-                 disposition = CASE WHEN disposition = '' THEN '' ELSE '{SUPPRESSED}' END, \
-                 corrective_action = CASE WHEN corrective_action = '' THEN '' ELSE '{SUPPRESSED}' END, \
-                 effectiveness = CASE WHEN effectiveness = '' THEN '' ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
+             disposition = CASE WHEN disposition = '' THEN '' ELSE '{SUPPRESSED}' END, \
+             corrective_action = CASE WHEN corrective_action = '' THEN '' ELSE '{SUPPRESSED}' END, \
+             effectiveness = CASE WHEN effectiveness = '' THEN '' ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
         ),
         format!(
             "UPDATE surveys SET follow_up_note = CASE WHEN follow_up_note IS NULL THEN NULL ELSE '{SUPPRESSED}' END WHERE incident_id IN {inc}"
@@ -227,41 +248,10 @@ async fn suppress_incident_texts(
             "UPDATE outbox SET status = 'failed', last_error = 'suppressed' WHERE status = 'pending' AND incident_id IN {inc}"
         ),
         format!("UPDATE outbox SET payload = '{{}}' WHERE incident_id IN {inc}"),
-    ];
-    for sql in &statements {
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if sql.starts_with("UPDATE timeline_entries") {
-            report.entries = done;
-        } else if sql.starts_with("UPDATE email_messages")
-            || sql.starts_with("UPDATE chat_messages")
-        {
-            report.messages += done;
-        }
+    ] {
+        execute(tx, sql).await?;
     }
-    report.attachments = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM attachments WHERE incident_id IN {inc}"
-    )))
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    // Survey answers keep their scores (the indicators) and lose what was written.
-    for r in sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT id, answers FROM surveys WHERE answers IS NOT NULL AND incident_id IN {inc}"
-    )))
-    .fetch_all(&mut **tx)
-    .await?
-    {
-        let raw: String = r.try_get("answers")?;
-        let answers: serde_json::Value = serde_json::from_str(&raw).map_err(StoreError::corrupt)?;
-        sqlx::query("UPDATE surveys SET answers = $1 WHERE id = $2")
-            .bind(scrub_answers(&answers).to_string())
-            .bind(r.try_get::<i64, _>("id")?)
-            .execute(&mut **tx)
-            .await?;
-    }
+    scrub_survey_comments(tx, &format!("incident_id IN {inc}")).await?;
     let folios: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT folio FROM incidents WHERE id IN {inc}"
     )))
@@ -274,6 +264,36 @@ async fn suppress_incident_texts(
         scrub_audit(tx, "incident", folio).await?;
     }
     Ok(())
+}
+
+/// Runs a statement built from ids and constants only; returns the rows it touched.
+async fn execute(tx: &mut Tx, sql: String) -> Result<u64> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+/// Survey answers keep their scores (the indicators are made of them) and lose what the
+/// person wrote; `condition` selects the surveys (ids and constants only). Returns how many.
+pub(crate) async fn scrub_survey_comments(tx: &mut Tx, condition: &str) -> Result<u64> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, answers FROM surveys WHERE answers IS NOT NULL AND comments_suppressed_at IS NULL AND {condition}"
+    )))
+    .fetch_all(&mut **tx)
+    .await?;
+    let now_ms = ms(now());
+    for r in &rows {
+        let raw: String = r.try_get("answers")?;
+        let answers: serde_json::Value = serde_json::from_str(&raw).map_err(StoreError::corrupt)?;
+        sqlx::query("UPDATE surveys SET answers = $1, comments_suppressed_at = $2 WHERE id = $3")
+            .bind(scrub_answers(&answers).to_string())
+            .bind(now_ms)
+            .bind(r.try_get::<i64, _>("id")?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(rows.len() as u64)
 }
 
 /// The audit trail keeps that a change happened, not what it said about the person.
@@ -329,17 +349,18 @@ impl Store {
         id: ContactId,
         format: &str,
     ) -> Result<PersonalFile> {
-        if self.contact(id).await?.merged_into.is_some() {
+        let contact = self.contact(id).await?;
+        if contact.merged_into.is_some() {
             return Err(StoreError::NotFound("contact"));
         }
         self.log_personal_access(actor, id, DataAction::Export, format)
             .await?;
-        self.assemble_file(id).await
+        self.assemble_file(contact).await
     }
 
     /// The person's file, read (the caller has logged the access).
-    async fn assemble_file(&self, id: ContactId) -> Result<PersonalFile> {
-        let contact = self.contact(id).await?;
+    async fn assemble_file(&self, contact: Contact) -> Result<PersonalFile> {
+        let id = contact.id;
         let mut merged = Vec::new();
         for r in sqlx::query("SELECT id FROM contacts WHERE merged_into = $1 ORDER BY id")
             .bind(id.0)

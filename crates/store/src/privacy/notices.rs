@@ -34,9 +34,11 @@ fn notice_from_row(r: &AnyRow) -> Result<Notice> {
     })
 }
 
+const CURRENT: &str = "SELECT * FROM privacy_notices WHERE kind = $1 ORDER BY version DESC LIMIT 1";
+
 /// The notice of a kind in force, inside a transaction (automatic replies append it).
 pub(crate) async fn current_in(tx: &mut Tx, kind: NoticeKind) -> Result<Option<Notice>> {
-    sqlx::query("SELECT * FROM privacy_notices WHERE kind = $1 ORDER BY version DESC LIMIT 1")
+    sqlx::query(CURRENT)
         .bind(kind.code())
         .fetch_optional(&mut **tx)
         .await?
@@ -68,12 +70,10 @@ pub(crate) async fn shown_in(
 impl Store {
     /// The notice of a kind in force.
     pub async fn current_notice(&self, kind: NoticeKind) -> Result<Option<Notice>> {
-        let row = sqlx::query(
-            "SELECT * FROM privacy_notices WHERE kind = $1 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(kind.code())
-        .fetch_optional(self.reader())
-        .await?;
+        let row = sqlx::query(CURRENT)
+            .bind(kind.code())
+            .fetch_optional(self.reader())
+            .await?;
         row.as_ref().map(notice_from_row).transpose()
     }
 

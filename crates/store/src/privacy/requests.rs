@@ -95,6 +95,8 @@ impl Store {
         let contact = ContactId(row.try_get("contact_id")?);
         insert_access(&mut tx, None, HOLDER, contact, DataAction::Export, format).await?;
         tx.commit().await?;
-        Ok(Some(self.assemble_file(contact).await?))
+        Ok(Some(
+            self.assemble_file(self.contact(contact).await?).await?,
+        ))
     }
 }

@@ -4,16 +4,16 @@
 //! applies it once a day (claimed, so one instance does it), in batches.
 
 use atiende_domain::ids::{ContactId, IncidentId};
-use atiende_domain::privacy::{DataAction, RetentionPolicy, scrub_answers};
+use atiende_domain::privacy::{DataAction, RetentionPolicy};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Suppression, id_list, log_access_in, suppress_incident_texts};
+use super::{Suppression, id_list, log_access_in, scrub_survey_comments, suppress_incident_texts};
 use crate::Actor;
 use crate::audit::{Change, record};
 use crate::db::{Store, Tx, ms};
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::settings::key;
 
 /// What retention anonymises (a dry run) or anonymised (a run), by category.
@@ -116,6 +116,13 @@ impl Store {
             record(&mut tx, Actor::System, change).await?;
             report.blocked_contacts += 1;
         }
+        // Surveys first: an incident's suppression below scrubs its survey too, and the
+        // report counts each survey in its own category.
+        let surveys = ids(&mut tx, SURVEYS, cut(policy.survey_comment_days)).await?;
+        if !surveys.is_empty() {
+            report.surveys =
+                scrub_survey_comments(&mut tx, &format!("id IN {}", id_list(&surveys))).await?;
+        }
         let incidents = ids(&mut tx, INCIDENTS, cut(policy.closed_incident_days)).await?;
         let mut texts = Suppression::default();
         suppress_incident_texts(&mut tx, &incidents, &mut texts).await?;
@@ -130,29 +137,6 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        let surveys = ids(&mut tx, SURVEYS, cut(policy.survey_comment_days)).await?;
-        if !surveys.is_empty() {
-            for r in sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id, answers FROM surveys WHERE id IN {}",
-                id_list(&surveys)
-            )))
-            .fetch_all(&mut *tx)
-            .await?
-            {
-                let raw: String = r.try_get("answers")?;
-                let answers: serde_json::Value =
-                    serde_json::from_str(&raw).map_err(StoreError::corrupt)?;
-                sqlx::query(
-                    "UPDATE surveys SET answers = $1, comments_suppressed_at = $2 WHERE id = $3",
-                )
-                .bind(scrub_answers(&answers).to_string())
-                .bind(ms(now))
-                .bind(r.try_get::<i64, _>("id")?)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        report.surveys = surveys.len() as u64;
         tx.commit().await?;
         if !report.is_empty() {
             self.after_suppression().await?;
@@ -165,6 +149,25 @@ impl Store {
             );
         }
         Ok(report)
+    }
+
+    /// Applies retention batch after batch until nothing is left; the total.
+    pub async fn apply_retention_all(
+        &self,
+        policy: &RetentionPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<RetentionReport> {
+        let mut total = RetentionReport::default();
+        loop {
+            let r = self.apply_retention(policy, now).await?;
+            if r.is_empty() {
+                return Ok(total);
+            }
+            total.blocked_contacts += r.blocked_contacts;
+            total.incidents += r.incidents;
+            total.attachments += r.attachments;
+            total.surveys += r.surveys;
+        }
     }
 
     /// Claims today's retention run for this instance; false when another instance (or an
