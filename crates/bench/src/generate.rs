@@ -12,6 +12,7 @@ use atiende_domain::unit::UnitKind;
 use atiende_domain::user::{Role, UserInput};
 use atiende_store::bulk::Value;
 use atiende_store::demo::{FIRST_NAMES, QUESTIONS, SURNAMES};
+use atiende_store::indicators::RollupDelta;
 use atiende_store::{Actor, Store};
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use rand::distributions::{Distribution, WeightedIndex};
@@ -55,28 +56,6 @@ fn v_opt(v: Option<i64>) -> Value {
 }
 fn v_text(v: impl Into<String>) -> Value {
     Value::Text(v.into())
-}
-
-struct Rollups {
-    counts: BTreeMap<(i64, &'static str, String), Counters>,
-    durations: BTreeMap<(&'static str, i64, i64), i64>,
-}
-
-impl Rollups {
-    fn add(&mut self, f: &IncidentFacts) {
-        for (dim, value) in f.keys() {
-            self.counts
-                .entry((f.month, dim.code(), value))
-                .or_default()
-                .add(&f.counters);
-        }
-        for (metric, minutes) in f.durations() {
-            *self
-                .durations
-                .entry((metric.code(), f.month, minutes))
-                .or_default() += 1;
-        }
-    }
 }
 
 /// Generates the history into a migrated, seeded database. `progress(stage, done, total)` is
@@ -259,10 +238,7 @@ pub async fn generate(
     let span_ms = Duration::days(365 * spec.years).num_milliseconds();
     let start_ms = spec.end.timestamp_millis() - span_ms;
     let mut folio_seq: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut rollups = Rollups {
-        counts: BTreeMap::new(),
-        durations: BTreeMap::new(),
-    };
+    let mut rollups = RollupDelta::default();
     let mut out = Generated {
         contacts: spec.contacts,
         ..Default::default()
@@ -495,7 +471,7 @@ pub async fn generate(
                 first_response_ms: first_response.map(|t| t - received),
                 close_ms: closed_at.map(|t| t - received),
             };
-            rollups.add(&facts);
+            rollups.add(None, &facts);
             facts_rows.push(vec![
                 v_int(id),
                 v_int(facts.month),
@@ -695,60 +671,7 @@ pub async fn generate(
     store
         .bulk_insert("folio_counters", &["year", "last_seq"], &folios)
         .await?;
-    let counts: Vec<Vec<Value>> = rollups
-        .counts
-        .iter()
-        .map(|((month, dim, value), c)| {
-            vec![
-                v_int(*month),
-                v_text(*dim),
-                v_text(value.clone()),
-                v_int(c.incidents),
-                v_int(c.closed),
-                v_int(c.fcr),
-                v_int(c.derived),
-                v_int(c.complaints),
-                v_int(c.surveys_sent),
-                v_int(c.surveys_answered),
-                v_int(c.satisfied),
-                v_int(c.score_sum),
-            ]
-        })
-        .collect();
-    store
-        .bulk_insert(
-            "indicator_rollup",
-            &[
-                "month",
-                "dimension",
-                "value",
-                "incidents",
-                "closed",
-                "fcr",
-                "derived",
-                "complaints",
-                "surveys_sent",
-                "surveys_answered",
-                "satisfied",
-                "score_sum",
-            ],
-            &counts,
-        )
-        .await?;
-    let durations: Vec<Vec<Value>> = rollups
-        .durations
-        .iter()
-        .map(|((metric, month, minutes), n)| {
-            vec![v_text(*metric), v_int(*month), v_int(*minutes), v_int(*n)]
-        })
-        .collect();
-    store
-        .bulk_insert(
-            "duration_rollup",
-            &["metric", "month", "minutes", "n"],
-            &durations,
-        )
-        .await?;
+    store.apply_rollup_delta(rollups).await?;
     store
         .reset_identities(&[
             "contacts",

@@ -157,18 +157,16 @@ impl NewIncidentInput {
 }
 
 impl NewIncidentInput {
-    /// Whether an incident registered with this input could be closed at once with the given
-    /// intervention notes: the console asks before creating anything, so a blocked closing
-    /// leaves no half-done incident behind.
-    pub fn check_close_at_registration(
+    /// The open incident this (validated) input registers, before it has an id.
+    pub fn open_incident(
         &self,
-        contact_line: Option<ProgrammeLine>,
-        notes: &str,
-    ) -> Result<(), RuleError> {
-        let now = DateTime::<Utc>::MIN_UTC;
-        let draft = Incident {
+        folio: Folio,
+        received_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Incident {
+        Incident {
             id: IncidentId(0),
-            folio: Folio { year: 0, seq: 0 },
+            folio,
             channel: self.channel,
             contact_id: self.contact_id,
             subject: self.subject.clone(),
@@ -178,13 +176,25 @@ impl NewIncidentInput {
             critical: self.critical,
             status: Status::Open,
             assigned_to: self.assigned_to,
-            received_at: now,
+            received_at,
             first_response_at: None,
             closed_at: None,
             reopened_count: 0,
             created_at: now,
             updated_at: now,
-        };
+        }
+    }
+
+    /// Whether an incident registered with this input could be closed at once with the given
+    /// intervention notes: the console asks before creating anything, so a blocked closing
+    /// leaves no half-done incident behind.
+    pub fn check_close_at_registration(
+        &self,
+        contact_line: Option<ProgrammeLine>,
+        notes: &str,
+    ) -> Result<(), RuleError> {
+        let now = DateTime::<Utc>::MIN_UTC;
+        let draft = self.open_incident(Folio { year: 0, seq: 0 }, now, now);
         draft.check_close(CloseFacts {
             derivations: &[],
             has_intervention_notes: !notes.trim().is_empty(),

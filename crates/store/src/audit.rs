@@ -40,6 +40,42 @@ pub async fn record(tx: &mut Tx, actor: Actor<'_>, change: Change) -> Result<()>
     Ok(())
 }
 
+/// Records the changes of a group of writes in one statement (new incidents committed together).
+pub(crate) async fn record_all(tx: &mut Tx, changes: Vec<(Actor<'_>, Change)>) -> Result<()> {
+    use crate::bulk::{Value, insert_rows};
+    let at = ms(crate::db::now());
+    let rows: Vec<Vec<Value>> = changes
+        .into_iter()
+        .map(|(actor, change)| {
+            vec![
+                Value::Int(at),
+                Value::OptInt(actor.user_id().map(|u| u.0)),
+                Value::Text(change.entity.code().to_string()),
+                Value::Text(change.entity_id),
+                Value::Text(change.action.to_string()),
+                Value::OptText(change.before.map(|v| v.to_string())),
+                Value::OptText(change.after.map(|v| v.to_string())),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "audit_log",
+        &[
+            "at",
+            "actor_id",
+            "entity",
+            "entity_id",
+            "action",
+            "before_json",
+            "after_json",
+        ],
+        &rows,
+        "",
+    )
+    .await
+}
+
 /// Filters for reading the trail; newest first.
 #[derive(Debug, Default, Clone)]
 pub struct AuditQuery {

@@ -1,7 +1,7 @@
-//! Bulk loading for the benchmark's generator: many rows per statement, many statements per
-//! transaction. Table and column names are the caller's constants; values are always bound.
+//! Many rows per statement: the benchmark's generator's bulk load, and the writes of a group of
+//! incidents committed together (`intake`). Table and column names are the caller's constants; values are always bound.
 
-use crate::db::{Engine, Sql, Store};
+use crate::db::{Engine, Sql, Store, Tx};
 use crate::error::Result;
 
 /// One value of a bulk row.
@@ -17,6 +17,54 @@ pub enum Value {
 /// so a thousand (statements are cached and reused) is faster than the engines' limits allow.
 const MAX_BINDS: usize = 1_000;
 
+/// Rows per statement for a table of `columns` columns.
+pub(crate) fn rows_per_statement(columns: usize) -> usize {
+    (MAX_BINDS / columns.max(1)).max(1)
+}
+
+/// `INSERT INTO table (columns) VALUES (…), (…) suffix`, every value bound. The caller keeps
+/// `rows` within [`rows_per_statement`].
+pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: &[Vec<Value>], suffix: &str) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "INSERT INTO {table} ({}) VALUES ",
+        columns.join(", ")
+    ));
+    for (i, row) in rows.iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" });
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                sql.push(", ");
+            }
+            match value.clone() {
+                Value::Int(v) => sql.bind(v),
+                Value::OptInt(v) => sql.bind(v),
+                Value::Text(v) => sql.bind(v),
+                Value::OptText(v) => sql.bind(v),
+            };
+        }
+        sql.push(")");
+    }
+    sql.push(suffix);
+    sql
+}
+
+/// Inserts the rows inside the caller's transaction, as few statements as the placeholder
+/// budget allows; `suffix` (e.g. an `ON CONFLICT` clause) ends each statement.
+pub(crate) async fn insert_rows(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    suffix: &str,
+) -> Result<()> {
+    for chunk in rows.chunks(rows_per_statement(columns.len())) {
+        insert_sql(table, columns, chunk, suffix)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Inserts the rows in one transaction.
     pub async fn bulk_insert(
@@ -25,30 +73,8 @@ impl Store {
         columns: &'static [&'static str],
         rows: &[Vec<Value>],
     ) -> Result<()> {
-        let per = (MAX_BINDS / columns.len().max(1)).max(1);
         let mut tx = self.begin().await?;
-        for chunk in rows.chunks(per) {
-            let mut sql = Sql::new(&format!(
-                "INSERT INTO {table} ({}) VALUES ",
-                columns.join(", ")
-            ));
-            for (i, row) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                for (j, value) in row.iter().enumerate() {
-                    if j > 0 {
-                        sql.push(", ");
-                    }
-                    match value.clone() {
-                        Value::Int(v) => sql.bind(v),
-                        Value::OptInt(v) => sql.bind(v),
-                        Value::Text(v) => sql.bind(v),
-                        Value::OptText(v) => sql.bind(v),
-                    };
-                }
-                sql.push(")");
-            }
-            sql.execute(&mut *tx).await?;
-        }
+        insert_rows(&mut tx, table, columns, rows, "").await?;
         tx.commit().await?;
         Ok(())
     }

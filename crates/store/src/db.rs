@@ -39,6 +39,8 @@ pub struct Store {
     pub(crate) tz: chrono_tz::Tz,
     /// Days after closing in which a reopening cancels first-contact resolution.
     pub(crate) reopen_window_days: i64,
+    /// New incidents wait here for the writer that commits them in groups (`intake`).
+    pub(crate) intake: crate::intake::Queue,
 }
 
 pub type Tx = Transaction<'static, Any>;
@@ -63,6 +65,7 @@ impl Store {
                     read,
                     tz,
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
+                    intake: Default::default(),
                 }
             }
             Engine::Postgres => {
@@ -77,6 +80,7 @@ impl Store {
                     read: pool,
                     tz,
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
+                    intake: Default::default(),
                 }
             }
         };
@@ -96,6 +100,15 @@ impl Store {
     pub fn with_reopen_window(mut self, days: i64) -> Store {
         self.reopen_window_days = days.max(0);
         self
+    }
+
+    /// The same database without the intake queue: the intake writer's own handle, so that
+    /// the queue closes when the last handle that can send to it is dropped.
+    pub(crate) fn without_intake_queue(&self) -> Store {
+        Store {
+            intake: Default::default(),
+            ..self.clone()
+        }
     }
 
     pub(crate) fn reader(&self) -> &AnyPool {

@@ -452,18 +452,6 @@ fn push_scope(sql: &mut Sql, scope: &Scope) {
 }
 
 impl Store {
-    pub async fn create_incident(
-        &self,
-        actor: Actor<'_>,
-        input: NewIncidentInput,
-    ) -> Result<Incident> {
-        let mut tx = self.begin().await?;
-        let (incident, _) = self.create_incident_in(&mut tx, actor, input).await?;
-        tx.commit().await?;
-        tracing::info!(incident.folio = %incident.folio, incident.channel = %incident.channel, "incident created");
-        Ok(incident)
-    }
-
     /// Creates an incident inside a caller's transaction (channels add their own records to
     /// it). Returns the incident and the entry of the user's first message, if any.
     pub(crate) async fn create_incident_in(
@@ -494,25 +482,7 @@ impl Store {
         // Stored in milliseconds: answer with what a later read returns.
         let received_at = from_ms(ms(input.received_at.unwrap_or(now)))?;
         let folio = next_folio(tx, Folio::year_of(received_at, self.tz)).await?;
-        let mut incident = Incident {
-            id: IncidentId(0),
-            folio,
-            channel: input.channel,
-            contact_id: input.contact_id,
-            subject: input.subject.clone(),
-            user_type: input.user_type,
-            incident_type: input.incident_type,
-            topic_id: input.topic_id,
-            critical: input.critical,
-            status: Status::Open,
-            assigned_to: input.assigned_to,
-            received_at,
-            first_response_at: None,
-            closed_at: None,
-            reopened_count: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut incident = input.open_incident(folio, received_at, now);
         let id: i64 = sqlx::query(
             "INSERT INTO incidents (folio, channel, contact_id, subject, user_type, incident_type, topic_id, critical, \
              status, assigned_to, received_at, reopened_count, created_by, created_at, updated_at) \

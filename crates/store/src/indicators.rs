@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 
 use atiende_domain::classification::IncidentType;
 use atiende_domain::ids::IncidentId;
-use atiende_domain::incident::{EntryKind, Status};
+use atiende_domain::incident::{EntryKind, Incident, Status, TimelineEntry};
 use atiende_domain::indicators::{
     Counters, Dimension, DurationMetric, IncidentFacts, first_contact_resolution,
 };
 use atiende_domain::period::month_key;
 use sqlx::Row;
 
+use crate::bulk::{Value, insert_rows};
 use crate::db::{Store, Tx, ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::{entry_from_row, incident_from_row};
@@ -61,8 +62,7 @@ impl Store {
     }
 
     /// Recomputes one incident's facts inside the transaction that changed it and moves its
-    /// contribution in the rollups. Deltas are applied in key order so that two transactions
-    /// never lock the same rollup rows in opposite orders.
+    /// contribution in the rollups.
     pub(crate) async fn refresh_facts(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
             .bind(id.0)
@@ -93,44 +93,15 @@ impl Store {
                 .bind(id.0)
                 .fetch_optional(&mut **tx)
                 .await?;
-        let (sent, answered, overall) = match survey {
-            Some(r) => (
-                r.try_get::<Option<i64>, _>("sent_at")?.is_some(),
-                r.try_get::<Option<i64>, _>("answered_at")?.is_some(),
-                r.try_get::<Option<i64>, _>("overall")?,
-            ),
-            None => (false, false, None),
+        let survey = match survey {
+            Some(r) => SurveyState {
+                sent: r.try_get::<Option<i64>, _>("sent_at")?.is_some(),
+                answered: r.try_get::<Option<i64>, _>("answered_at")?.is_some(),
+                overall: r.try_get::<Option<i64>, _>("overall")?,
+            },
+            None => SurveyState::default(),
         };
-        let closed = incident.status == Status::Closed;
-        let fcr = first_contact_resolution(&incident, &timeline, self.reopen_window_days);
-        let counters = Counters {
-            incidents: 1,
-            closed: i64::from(closed),
-            fcr: i64::from(fcr),
-            derived: i64::from(unit.is_some()),
-            complaints: i64::from(incident.incident_type == Some(IncidentType::Complaint)),
-            surveys_sent: i64::from(sent),
-            surveys_answered: i64::from(answered),
-            satisfied: i64::from(answered && overall.is_some_and(|o| o >= 4)),
-            score_sum: if answered { overall.unwrap_or(0) } else { 0 },
-            nonconformities: 0,
-        };
-        let received = ms(incident.received_at);
-        let facts = IncidentFacts {
-            month: month_key(incident.received_at, self.tz),
-            channel: incident.channel.code().to_string(),
-            user_type: incident.user_type.map(|t| t.code().to_string()),
-            incident_type: incident.incident_type.map(|t| t.code().to_string()),
-            topic_id: incident.topic_id.map(|t| t.0),
-            unit_id: unit,
-            agent_id: incident.assigned_to.map(|u| u.0),
-            counters,
-            first_response_ms: incident.first_response_at.map(|t| ms(t) - received),
-            close_ms: incident
-                .closed_at
-                .filter(|_| closed)
-                .map(|t| ms(t) - received),
-        };
+        let facts = self.facts_of(&incident, &timeline, unit, survey);
         let old: Option<IncidentFacts> =
             sqlx::query("SELECT facts FROM incident_facts WHERE incident_id = $1")
                 .bind(id.0)
@@ -144,74 +115,63 @@ impl Store {
         if old.as_ref() == Some(&facts) {
             return Ok(());
         }
-        let mut counts: BTreeMap<(i64, &'static str, String), Counters> = BTreeMap::new();
-        let mut durations: BTreeMap<(&'static str, i64, i64), i64> = BTreeMap::new();
-        for (f, sign) in old.iter().map(|o| (o, -1)).chain([(&facts, 1)]) {
-            let c = if sign < 0 {
-                f.counters.negated()
+        let mut delta = RollupDelta::default();
+        delta.add(old.as_ref(), &facts);
+        delta.apply(tx).await?;
+        write_facts(tx, &[(id, facts)]).await
+    }
+
+    /// What an incident counts for in the indicators, from its rows: the status changes and
+    /// derivations of its timeline, the unit it was last derived to and its survey.
+    pub(crate) fn facts_of(
+        &self,
+        incident: &Incident,
+        timeline: &[TimelineEntry],
+        unit: Option<i64>,
+        survey: SurveyState,
+    ) -> IncidentFacts {
+        let closed = incident.status == Status::Closed;
+        let fcr = first_contact_resolution(incident, timeline, self.reopen_window_days);
+        let answered = survey.answered;
+        let counters = Counters {
+            incidents: 1,
+            closed: i64::from(closed),
+            fcr: i64::from(fcr),
+            derived: i64::from(unit.is_some()),
+            complaints: i64::from(incident.incident_type == Some(IncidentType::Complaint)),
+            surveys_sent: i64::from(survey.sent),
+            surveys_answered: i64::from(answered),
+            satisfied: i64::from(answered && survey.overall.is_some_and(|o| o >= 4)),
+            score_sum: if answered {
+                survey.overall.unwrap_or(0)
             } else {
-                f.counters
-            };
-            for (dim, value) in f.keys() {
-                counts
-                    .entry((f.month, dim.code(), value))
-                    .or_default()
-                    .add(&c);
-            }
-            for (metric, minutes) in f.durations() {
-                *durations
-                    .entry((metric.code(), f.month, minutes))
-                    .or_default() += sign;
-            }
+                0
+            },
+            nonconformities: 0,
+        };
+        let received = ms(incident.received_at);
+        IncidentFacts {
+            month: month_key(incident.received_at, self.tz),
+            channel: incident.channel.code().to_string(),
+            user_type: incident.user_type.map(|t| t.code().to_string()),
+            incident_type: incident.incident_type.map(|t| t.code().to_string()),
+            topic_id: incident.topic_id.map(|t| t.0),
+            unit_id: unit,
+            agent_id: incident.assigned_to.map(|u| u.0),
+            counters,
+            first_response_ms: incident.first_response_at.map(|t| ms(t) - received),
+            close_ms: incident
+                .closed_at
+                .filter(|_| closed)
+                .map(|t| ms(t) - received),
         }
-        for ((month, dim, value), c) in counts.into_iter().filter(|(_, c)| !c.is_zero()) {
-            sqlx::query(
-                "INSERT INTO indicator_rollup (month, dimension, value, incidents, closed, fcr, derived, complaints, surveys_sent, \
-                 surveys_answered, satisfied, score_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (month, dimension, value) DO UPDATE SET incidents = indicator_rollup.incidents + excluded.incidents, \
-                 closed = indicator_rollup.closed + excluded.closed, fcr = indicator_rollup.fcr + excluded.fcr, \
-                 derived = indicator_rollup.derived + excluded.derived, complaints = indicator_rollup.complaints + excluded.complaints, \
-                 surveys_sent = indicator_rollup.surveys_sent + excluded.surveys_sent, \
-                 surveys_answered = indicator_rollup.surveys_answered + excluded.surveys_answered, \
-                 satisfied = indicator_rollup.satisfied + excluded.satisfied, score_sum = indicator_rollup.score_sum + excluded.score_sum",
-            )
-            .bind(month)
-            .bind(dim)
-            .bind(value)
-            .bind(c.incidents)
-            .bind(c.closed)
-            .bind(c.fcr)
-            .bind(c.derived)
-            .bind(c.complaints)
-            .bind(c.surveys_sent)
-            .bind(c.surveys_answered)
-            .bind(c.satisfied)
-            .bind(c.score_sum)
-            .execute(&mut **tx)
-            .await?;
-        }
-        for ((metric, month, minutes), n) in durations.into_iter().filter(|(_, n)| *n != 0) {
-            sqlx::query(
-                "INSERT INTO duration_rollup (metric, month, minutes, n) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (month, metric, minutes) DO UPDATE SET n = duration_rollup.n + excluded.n",
-            )
-            .bind(metric)
-            .bind(month)
-            .bind(minutes)
-            .bind(n)
-            .execute(&mut **tx)
-            .await?;
-        }
-        let json = serde_json::to_string(&facts).map_err(StoreError::corrupt)?;
-        sqlx::query(
-            "INSERT INTO incident_facts (incident_id, month, facts) VALUES ($1, $2, $3) \
-             ON CONFLICT (incident_id) DO UPDATE SET month = excluded.month, facts = excluded.facts",
-        )
-        .bind(id.0)
-        .bind(facts.month)
-        .bind(json)
-        .execute(&mut **tx)
-        .await?;
+    }
+
+    /// Moves the rollups by a delta computed outside the product's writes (a bulk load).
+    pub async fn apply_rollup_delta(&self, delta: RollupDelta) -> Result<()> {
+        let mut tx = self.begin().await?;
+        delta.apply(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -305,4 +265,139 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// An incident's survey as its facts count it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SurveyState {
+    pub sent: bool,
+    pub answered: bool,
+    pub overall: Option<i64>,
+}
+
+/// How the rollups move for one or many incidents' changed facts, merged by key so that a
+/// group of writes touches each counter row once. Rows are written in key order, so two
+/// transactions never lock the same rollup rows in opposite orders.
+#[derive(Debug, Default)]
+pub struct RollupDelta {
+    counts: BTreeMap<(i64, &'static str, String), Counters>,
+    durations: BTreeMap<(&'static str, i64, i64), i64>,
+}
+
+impl RollupDelta {
+    /// Takes the old facts' contribution out and puts the new one in.
+    pub fn add(&mut self, old: Option<&IncidentFacts>, new: &IncidentFacts) {
+        for (f, sign) in old.into_iter().map(|o| (o, -1)).chain([(new, 1)]) {
+            let c = if sign < 0 {
+                f.counters.negated()
+            } else {
+                f.counters
+            };
+            for (dim, value) in f.keys() {
+                self.counts
+                    .entry((f.month, dim.code(), value))
+                    .or_default()
+                    .add(&c);
+            }
+            for (metric, minutes) in f.durations() {
+                *self
+                    .durations
+                    .entry((metric.code(), f.month, minutes))
+                    .or_default() += sign;
+            }
+        }
+    }
+
+    pub(crate) async fn apply(self, tx: &mut Tx) -> Result<()> {
+        let counts: Vec<Vec<Value>> = self
+            .counts
+            .into_iter()
+            .filter(|(_, c)| !c.is_zero())
+            .map(|((month, dim, value), c)| {
+                vec![
+                    Value::Int(month),
+                    Value::Text(dim.to_string()),
+                    Value::Text(value),
+                    Value::Int(c.incidents),
+                    Value::Int(c.closed),
+                    Value::Int(c.fcr),
+                    Value::Int(c.derived),
+                    Value::Int(c.complaints),
+                    Value::Int(c.surveys_sent),
+                    Value::Int(c.surveys_answered),
+                    Value::Int(c.satisfied),
+                    Value::Int(c.score_sum),
+                ]
+            })
+            .collect();
+        insert_rows(
+            tx,
+            "indicator_rollup",
+            &[
+                "month",
+                "dimension",
+                "value",
+                "incidents",
+                "closed",
+                "fcr",
+                "derived",
+                "complaints",
+                "surveys_sent",
+                "surveys_answered",
+                "satisfied",
+                "score_sum",
+            ],
+            &counts,
+            " ON CONFLICT (month, dimension, value) DO UPDATE SET incidents = indicator_rollup.incidents + excluded.incidents, \
+             closed = indicator_rollup.closed + excluded.closed, fcr = indicator_rollup.fcr + excluded.fcr, \
+             derived = indicator_rollup.derived + excluded.derived, complaints = indicator_rollup.complaints + excluded.complaints, \
+             surveys_sent = indicator_rollup.surveys_sent + excluded.surveys_sent, \
+             surveys_answered = indicator_rollup.surveys_answered + excluded.surveys_answered, \
+             satisfied = indicator_rollup.satisfied + excluded.satisfied, score_sum = indicator_rollup.score_sum + excluded.score_sum",
+        )
+        .await?;
+        let durations: Vec<Vec<Value>> = self
+            .durations
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((metric, month, minutes), n)| {
+                vec![
+                    Value::Text(metric.to_string()),
+                    Value::Int(month),
+                    Value::Int(minutes),
+                    Value::Int(n),
+                ]
+            })
+            .collect();
+        insert_rows(
+            tx,
+            "duration_rollup",
+            &["metric", "month", "minutes", "n"],
+            &durations,
+            " ON CONFLICT (month, metric, minutes) DO UPDATE SET n = duration_rollup.n + excluded.n",
+        )
+        .await
+    }
+}
+
+/// Stores incidents' current facts (what the next change will take out of the rollups).
+pub(crate) async fn write_facts(tx: &mut Tx, facts: &[(IncidentId, IncidentFacts)]) -> Result<()> {
+    let rows = facts
+        .iter()
+        .map(|(id, f)| {
+            Ok(vec![
+                Value::Int(id.0),
+                Value::Int(f.month),
+                Value::Text(serde_json::to_string(f).map_err(StoreError::corrupt)?),
+            ])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    insert_rows(
+        tx,
+        "incident_facts",
+        &["incident_id", "month", "facts"],
+        &rows,
+        " ON CONFLICT (incident_id) DO UPDATE SET month = excluded.month, facts = excluded.facts",
+    )
+    .await
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod import;
 pub mod incidents;
 pub mod indicators;
+pub mod intake;
 pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;

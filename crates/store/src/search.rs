@@ -129,36 +129,58 @@ pub(crate) async fn index(
     body: String,
 ) -> Result<()> {
     unindex(tx, kind, id).await?;
-    let body = clip(body);
+    index_new(tx, kind, &[(id, title.to_string(), body)]).await
+}
+
+/// Writes the documents of records that have none yet, `(id, title, body)`, many per
+/// statement (a group of new incidents, a bulk load).
+pub(crate) async fn index_new(
+    tx: &mut Tx,
+    kind: Kind,
+    docs: &[(i64, String, String)],
+) -> Result<()> {
+    use crate::bulk::{Value, insert_rows};
     match engine_of(tx) {
         Engine::Sqlite => {
-            let sql = match kind {
-                Kind::Incident => {
-                    "INSERT INTO incident_fts (rowid, title, body) VALUES ($1, $2, $3)"
-                }
-                Kind::Contact => "INSERT INTO contact_fts (rowid, title, body) VALUES ($1, $2, $3)",
-                Kind::Article => "INSERT INTO article_fts (rowid, title, body) VALUES ($1, $2, $3)",
+            let table = match kind {
+                Kind::Incident => "incident_fts",
+                Kind::Contact => "contact_fts",
+                Kind::Article => "article_fts",
             };
-            sqlx::query(sql)
-                .bind(id)
-                .bind(title.to_string())
-                .bind(body)
-                .execute(&mut **tx)
-                .await?;
+            let rows: Vec<Vec<Value>> = docs
+                .iter()
+                .map(|(id, title, body)| {
+                    vec![
+                        Value::Int(*id),
+                        Value::Text(title.clone()),
+                        Value::Text(clip(body.clone())),
+                    ]
+                })
+                .collect();
+            insert_rows(tx, table, &["rowid", "title", "body"], &rows, "").await
         }
         Engine::Postgres => {
-            sqlx::query(
-                "INSERT INTO search_docs (kind, ref_id, title, body) VALUES ($1, $2, $3, $4)",
+            let rows: Vec<Vec<Value>> = docs
+                .iter()
+                .map(|(id, title, body)| {
+                    vec![
+                        Value::Text(kind.code().to_string()),
+                        Value::Int(*id),
+                        Value::Text(dehyphen(title)),
+                        Value::Text(dehyphen(&clip(body.clone()))),
+                    ]
+                })
+                .collect();
+            insert_rows(
+                tx,
+                "search_docs",
+                &["kind", "ref_id", "title", "body"],
+                &rows,
+                "",
             )
-            .bind(kind.code())
-            .bind(id)
-            .bind(dehyphen(title))
-            .bind(dehyphen(&body))
-            .execute(&mut **tx)
-            .await?;
+            .await
         }
     }
-    Ok(())
 }
 
 /// Rewrites a contact's document: the name, and every identifier (merged contacts leave
@@ -263,41 +285,15 @@ impl Store {
     /// Writes the documents a bulk load brings (the benchmark's generator), in one transaction:
     /// `(id, title, body)` of records of one kind that have none yet.
     pub async fn bulk_index(&self, kind: &str, docs: &[(i64, String, String)]) -> Result<()> {
-        use crate::bulk::Value;
-        let rows: Vec<Vec<Value>> = docs
-            .iter()
-            .map(|(id, title, body)| match self.engine() {
-                Engine::Sqlite => vec![
-                    Value::Int(*id),
-                    Value::Text(title.clone()),
-                    Value::Text(clip(body.clone())),
-                ],
-                Engine::Postgres => vec![
-                    Value::Text(kind.to_string()),
-                    Value::Int(*id),
-                    Value::Text(dehyphen(title)),
-                    Value::Text(dehyphen(&clip(body.clone()))),
-                ],
-            })
-            .collect();
-        match (self.engine(), kind) {
-            (Engine::Sqlite, "incident") => {
-                self.bulk_insert("incident_fts", &["rowid", "title", "body"], &rows)
-                    .await
-            }
-            (Engine::Sqlite, "contact") => {
-                self.bulk_insert("contact_fts", &["rowid", "title", "body"], &rows)
-                    .await
-            }
-            (Engine::Sqlite, _) => {
-                self.bulk_insert("article_fts", &["rowid", "title", "body"], &rows)
-                    .await
-            }
-            (Engine::Postgres, _) => {
-                self.bulk_insert("search_docs", &["kind", "ref_id", "title", "body"], &rows)
-                    .await
-            }
-        }
+        let kind = match kind {
+            "incident" => Kind::Incident,
+            "contact" => Kind::Contact,
+            _ => Kind::Article,
+        };
+        let mut tx = self.begin().await?;
+        index_new(&mut tx, kind, docs).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A database from before the search index (or restored without it) gets its documents

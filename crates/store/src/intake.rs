@@ -1,0 +1,412 @@
+//! Registering incidents (the API, the console) with group commit.
+//!
+//! sqlx hands every SQLite statement to the connection's own thread and back, and a new
+//! incident took two dozen statements (folio, row, first message, audit, each rollup counter,
+//! search document): intake was bound by those hand-offs — about 850 incidents a second — not
+//! by the database. Creations therefore wait in a queue, and one writer per process takes all
+//! that are waiting and commits them in one transaction of a few multi-row statements. Each
+//! caller is answered only after the transaction holding its incident has committed, so an
+//! acknowledged incident survives a crash exactly as before; nothing is kept in memory that the
+//! database does not already hold, and several instances each run their own writer against
+//! one PostgreSQL (folios are taken with one counter update per group).
+//!
+//! What a new incident writes is the same on both paths; `create_incident_in` stays the path
+//! for channels that add their own records to the transaction, and for the rare incident that
+//! needs more than a plain creation (a buzón suggestion routed to the quality owner).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use atiende_domain::RuleError;
+use atiende_domain::audit::EntityKind;
+use atiende_domain::classification::UserType;
+use atiende_domain::folio::Folio;
+use atiende_domain::ids::{ContactId, IncidentId};
+use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
+use atiende_domain::user::StaffUser;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Actor;
+use crate::audit::{Change, record_all, snapshot};
+use crate::bulk::{Value, insert_rows, insert_sql, rows_per_statement};
+use crate::db::{Sql, Store, Tx, from_ms, ms, opt_code};
+use crate::error::{Result, StoreError};
+use crate::indicators::{RollupDelta, SurveyState, write_facts};
+use crate::search::{Kind, index_new};
+
+/// The most incidents committed together: enough to share the transaction at any load a CAP
+/// sees, few enough that the first of them is not kept waiting.
+const GROUP: usize = 64;
+
+/// The writer's queue, started on first use in the caller's runtime.
+pub(crate) type Queue = Arc<OnceLock<mpsc::Sender<Job>>>;
+
+pub(crate) struct Job {
+    actor: Option<StaffUser>,
+    input: NewIncidentInput,
+    reply: oneshot::Sender<Result<Incident>>,
+}
+
+impl Store {
+    /// Registers an incident; answers once it is committed.
+    pub async fn create_incident(
+        &self,
+        actor: Actor<'_>,
+        input: NewIncidentInput,
+    ) -> Result<Incident> {
+        let queue = self.intake.get_or_init(|| self.start_intake_writer());
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            actor: match actor {
+                Actor::Staff(user) => Some(user.clone()),
+                Actor::System => None,
+            },
+            input,
+            reply,
+        };
+        match queue.send(job).await {
+            // The writer answers after the commit; if it stopped first (its runtime is
+            // shutting down) the outcome is unknown, which is what a lost connection says.
+            Ok(()) => answer.await.map_err(|_| sqlx::Error::WorkerCrashed)?,
+            // The runtime that started the writer has ended: this caller writes alone.
+            Err(mpsc::error::SendError(job)) => self.create_incident_alone(actor, job.input).await,
+        }
+    }
+
+    fn start_intake_writer(&self) -> mpsc::Sender<Job> {
+        let (sender, mut jobs) = mpsc::channel::<Job>(GROUP * 16);
+        // The writer's own handle has no queue of its own, so the queue closes (and the writer
+        // ends) when the last handle that can send is dropped.
+        let store = self.without_intake_queue();
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(GROUP);
+            while jobs.recv_many(&mut group, GROUP).await > 0 {
+                let batch: Vec<(Actor<'_>, NewIncidentInput)> = group
+                    .iter()
+                    .map(|job: &Job| {
+                        let actor = match &job.actor {
+                            Some(user) => Actor::Staff(user),
+                            None => Actor::System,
+                        };
+                        (actor, job.input.clone())
+                    })
+                    .collect();
+                let results = store.create_incidents(batch).await;
+                for (job, result) in group.drain(..).zip(results) {
+                    // A caller that went away (its request was cancelled) still has its
+                    // incident: it was committed.
+                    let _ = job.reply.send(result);
+                }
+            }
+        });
+        sender
+    }
+
+    /// Registers several incidents in one transaction; one result per input, in order. An
+    /// input the rules refuse gets its error and the others are still created; if the shared
+    /// transaction itself fails (a topic or agent that does not exist), each is created on
+    /// its own so that only the faulty one fails.
+    pub async fn create_incidents(
+        &self,
+        batch: Vec<(Actor<'_>, NewIncidentInput)>,
+    ) -> Vec<Result<Incident>> {
+        match self.create_together(&batch).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::debug!(error = %e, size = batch.len(), "a group of new incidents is written one by one");
+                let mut results = Vec::with_capacity(batch.len());
+                for (actor, input) in batch {
+                    results.push(self.create_incident_alone(actor, input).await);
+                }
+                results
+            }
+        }
+    }
+
+    async fn create_incident_alone(
+        &self,
+        actor: Actor<'_>,
+        input: NewIncidentInput,
+    ) -> Result<Incident> {
+        let mut tx = self.begin().await?;
+        let (incident, _) = self.create_incident_in(&mut tx, actor, input).await?;
+        tx.commit().await?;
+        tracing::info!(incident.folio = %incident.folio, incident.channel = %incident.channel, "incident created");
+        Ok(incident)
+    }
+
+    async fn create_together(
+        &self,
+        batch: &[(Actor<'_>, NewIncidentInput)],
+    ) -> Result<Vec<Result<Incident>>> {
+        let now = crate::db::now();
+        let mut tx = self.begin().await?;
+        let contacts = contacts_of(&mut tx, batch.iter().filter_map(|(_, i)| i.contact_id)).await?;
+        let mut results: Vec<Option<Result<Incident>>> = Vec::with_capacity(batch.len());
+        // Validated drafts of plain creations, by their place in the batch.
+        let mut plain: Vec<(usize, Incident, String)> = Vec::new();
+        for (n, (actor, input)) in batch.iter().enumerate() {
+            let mut input = input.clone();
+            let contact = match input.contact_id {
+                None => None,
+                Some(id) => match contacts.get(&id) {
+                    Some(c) => Some(*c),
+                    None => {
+                        results.push(Some(Err(RuleError::invalid(
+                            "contact_id",
+                            "unknown_contact",
+                        )
+                        .into())));
+                        continue;
+                    }
+                },
+            };
+            input.contact_id = contact.map(|c| c.id);
+            if let Err(e) = input.validate(contact.and_then(|c| c.user_type), now) {
+                results.push(Some(Err(e.into())));
+                continue;
+            }
+            let received_at = from_ms(ms(input.received_at.unwrap_or(now)))?;
+            let year = Folio::year_of(received_at, self.tz);
+            let draft = input.open_incident(Folio { year, seq: 0 }, received_at, now);
+            if draft.needs_quality_routing(&[]) {
+                let (incident, _) = self.create_incident_in(&mut tx, *actor, input).await?;
+                results.push(Some(Ok(incident)));
+            } else {
+                plain.push((n, draft, input.body));
+                results.push(None);
+            }
+        }
+        self.write_new_incidents(&mut tx, batch, &mut plain).await?;
+        tx.commit().await?;
+        for (n, incident, _) in plain {
+            results[n] = Some(Ok(incident));
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let r = r.unwrap_or_else(|| Err(StoreError::corrupt("incident left out of its group")));
+                if let Ok(i) = &r {
+                    tracing::info!(incident.folio = %i.folio, incident.channel = %i.channel, "incident created");
+                }
+                r
+            })
+            .collect())
+    }
+
+    /// The rows of new incidents: folios, incidents, first messages, audit records, indicator
+    /// facts and rollups, search documents — each a few statements for the whole group.
+    async fn write_new_incidents(
+        &self,
+        tx: &mut Tx,
+        batch: &[(Actor<'_>, NewIncidentInput)],
+        plain: &mut [(usize, Incident, String)],
+    ) -> Result<()> {
+        if plain.is_empty() {
+            return Ok(());
+        }
+        // Folios: one counter update per year takes a run of numbers.
+        let mut years: Vec<i32> = plain.iter().map(|(_, i, _)| i.folio.year).collect();
+        years.sort_unstable();
+        years.dedup();
+        for year in years {
+            let count = plain
+                .iter()
+                .filter(|(_, i, _)| i.folio.year == year)
+                .count() as i64;
+            let last: i64 = sqlx::query(
+                "INSERT INTO folio_counters (year, last_seq) VALUES ($1, $2) \
+                 ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + excluded.last_seq RETURNING last_seq",
+            )
+            .bind(i64::from(year))
+            .bind(count)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("last_seq")?;
+            let mut seq = last - count;
+            for (_, incident, _) in plain.iter_mut().filter(|(_, i, _)| i.folio.year == year) {
+                seq += 1;
+                incident.folio.seq = seq;
+            }
+        }
+        const COLUMNS: &[&str] = &[
+            "folio",
+            "channel",
+            "contact_id",
+            "subject",
+            "user_type",
+            "incident_type",
+            "topic_id",
+            "critical",
+            "status",
+            "assigned_to",
+            "received_at",
+            "reopened_count",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ];
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(plain.len());
+        for chunk in plain.chunks(rows_per_statement(COLUMNS.len())) {
+            let rows: Vec<Vec<Value>> = chunk
+                .iter()
+                .map(|(n, i, _)| {
+                    vec![
+                        Value::Text(i.folio.to_string()),
+                        Value::Text(i.channel.code().to_string()),
+                        Value::OptInt(i.contact_id.map(|c| c.0)),
+                        Value::Text(i.subject.clone()),
+                        Value::OptText(i.user_type.map(|t| t.code().to_string())),
+                        Value::OptText(i.incident_type.map(|t| t.code().to_string())),
+                        Value::OptInt(i.topic_id.map(|t| t.0)),
+                        Value::Int(i64::from(i.critical)),
+                        Value::Text(Status::Open.code().to_string()),
+                        Value::OptInt(i.assigned_to.map(|u| u.0)),
+                        Value::Int(ms(i.received_at)),
+                        Value::Int(0),
+                        Value::OptInt(batch[*n].0.user_id().map(|u| u.0)),
+                        Value::Int(ms(i.created_at)),
+                        Value::Int(ms(i.updated_at)),
+                    ]
+                })
+                .collect();
+            // Rows come back in no promised order: matched by folio, which is unique.
+            for row in insert_sql("incidents", COLUMNS, &rows, " RETURNING id, folio")
+                .fetch_all(&mut **tx)
+                .await?
+            {
+                ids.insert(row.try_get("folio")?, row.try_get("id")?);
+            }
+        }
+        for (_, incident, _) in plain.iter_mut() {
+            incident.id = IncidentId(
+                *ids.get(&incident.folio.to_string())
+                    .ok_or_else(|| StoreError::corrupt("new incident without its id"))?,
+            );
+        }
+        let messages: Vec<Vec<Value>> = plain
+            .iter()
+            .filter(|(_, _, body)| !body.is_empty())
+            .map(|(_, i, body)| {
+                vec![
+                    Value::Int(i.id.0),
+                    Value::Text(EntryKind::InboundMessage.code().to_string()),
+                    Value::Int(ms(i.received_at)),
+                    Value::OptInt(None),
+                    Value::Text(body.clone()),
+                    Value::Text("{}".to_string()),
+                ]
+            })
+            .collect();
+        insert_rows(
+            tx,
+            "timeline_entries",
+            &["incident_id", "kind", "at", "author_id", "body", "data"],
+            &messages,
+            "",
+        )
+        .await?;
+        let changes: Vec<(Actor<'_>, Change)> = plain
+            .iter()
+            .map(|(n, i, _)| {
+                let change = Change {
+                    entity: EntityKind::Incident,
+                    entity_id: i.folio.to_string(),
+                    action: "incident.create",
+                    before: None,
+                    after: snapshot(i),
+                };
+                (batch[*n].0, change)
+            })
+            .collect();
+        record_all(tx, changes).await?;
+        // A new incident's facts need nothing from the database: no status change, no
+        // derivation, no survey yet.
+        let mut delta = RollupDelta::default();
+        let mut facts = Vec::with_capacity(plain.len());
+        for (_, incident, _) in plain.iter() {
+            let f = self.facts_of(incident, &[], None, SurveyState::default());
+            delta.add(None, &f);
+            facts.push((incident.id, f));
+        }
+        delta.apply(tx).await?;
+        write_facts(tx, &facts).await?;
+        let docs: Vec<(i64, String, String)> = plain
+            .iter()
+            .map(|(_, i, body)| {
+                let body = if body.is_empty() {
+                    String::new()
+                } else {
+                    format!("{body}\n")
+                };
+                (i.id.0, format!("{} {}", i.folio, i.subject), body)
+            })
+            .collect();
+        index_new(tx, Kind::Incident, &docs).await
+    }
+}
+
+/// What a new incident needs of its contact.
+#[derive(Debug, Clone, Copy)]
+struct ContactRef {
+    id: ContactId,
+    user_type: Option<UserType>,
+}
+
+/// The contacts named by a group of new incidents, by the id they were named with; a merged
+/// contact answers with the one it was merged into.
+async fn contacts_of(
+    tx: &mut Tx,
+    ids: impl Iterator<Item = ContactId>,
+) -> Result<HashMap<ContactId, ContactRef>> {
+    let mut wanted: Vec<i64> = ids.map(|c| c.0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let rows = read_contacts(tx, &wanted).await?;
+    let targets: Vec<i64> = rows
+        .values()
+        .filter_map(|(_, merged)| *merged)
+        .filter(|t| !rows.contains_key(t))
+        .collect();
+    let more = read_contacts(tx, &targets).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for (id, (contact, merged)) in &rows {
+        let answer = match merged {
+            Some(target) => match rows.get(target).or_else(|| more.get(target)) {
+                Some((c, _)) => *c,
+                // The contact it was merged into is gone: as the single path, an error.
+                None => return Err(StoreError::NotFound("contact")),
+            },
+            None => *contact,
+        };
+        out.insert(ContactId(*id), answer);
+    }
+    Ok(out)
+}
+
+async fn read_contacts(
+    tx: &mut Tx,
+    ids: &[i64],
+) -> Result<HashMap<i64, (ContactRef, Option<i64>)>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut sql = Sql::new("SELECT id, user_type, merged_into FROM contacts WHERE id IN (");
+        for (n, id) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.bind(*id);
+        }
+        sql.push(")");
+        for row in sql.fetch_all(&mut **tx).await? {
+            let id: i64 = row.try_get("id")?;
+            let contact = ContactRef {
+                id: ContactId(id),
+                user_type: opt_code(&row, "user_type", UserType::from_code)?,
+            };
+            out.insert(id, (contact, row.try_get("merged_into")?));
+        }
+    }
+    Ok(out)
+}
