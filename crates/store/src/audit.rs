@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Actor;
-use crate::db::{Sql, Store, Tx, code, from_ms, ms};
+use crate::db::{Script, Sql, Store, Tx, code, from_ms, ms};
 use crate::error::Result;
 
 /// One change to record: `before` and `after` are the entity as JSON (absent on create/delete).
@@ -40,9 +40,10 @@ pub async fn record(tx: &mut Tx, actor: Actor<'_>, change: Change) -> Result<()>
     Ok(())
 }
 
-/// Records the changes of a group of writes in one statement (new incidents committed together).
-pub(crate) async fn record_all(tx: &mut Tx, changes: Vec<(Actor<'_>, Change)>) -> Result<()> {
-    use crate::bulk::{Value, insert_rows};
+/// Records the changes of a group of writes as part of their script (new incidents committed
+/// together).
+pub(crate) fn push_records(script: &mut Script, changes: Vec<(Actor<'_>, Change)>) {
+    use crate::bulk::{Value, push_insert};
     let at = ms(crate::db::now());
     let rows: Vec<Vec<Value>> = changes
         .into_iter()
@@ -58,8 +59,8 @@ pub(crate) async fn record_all(tx: &mut Tx, changes: Vec<(Actor<'_>, Change)>) -
             ]
         })
         .collect();
-    insert_rows(
-        tx,
+    push_insert(
+        script,
         "audit_log",
         &[
             "at",
@@ -72,8 +73,7 @@ pub(crate) async fn record_all(tx: &mut Tx, changes: Vec<(Actor<'_>, Change)>) -
         ],
         &rows,
         "",
-    )
-    .await
+    );
 }
 
 /// Filters for reading the trail; newest first.

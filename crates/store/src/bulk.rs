@@ -1,7 +1,7 @@
 //! Many rows per statement: the benchmark's generator's bulk load, and the writes of a group of
 //! incidents committed together (`intake`). Table and column names are the caller's constants; values are always bound.
 
-use crate::db::{Engine, Sql, Store, Tx};
+use crate::db::{Engine, Script, Sql, Store, Tx, engine_of};
 use crate::error::Result;
 
 /// One value of a bulk row.
@@ -25,7 +25,13 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
 /// `INSERT INTO table (columns) VALUES (…), (…) suffix`, every value bound. The caller keeps
 /// `rows` within [`rows_per_statement`].
 pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: &[Vec<Value>], suffix: &str) -> Sql {
-    let mut sql = Sql::new(&format!(
+    let mut sql = Sql::default();
+    write_insert(&mut sql, table, columns, rows, suffix);
+    sql
+}
+
+fn write_insert(sql: &mut Sql, table: &str, columns: &[&str], rows: &[Vec<Value>], suffix: &str) {
+    sql.push(&format!(
         "INSERT INTO {table} ({}) VALUES ",
         columns.join(", ")
     ));
@@ -45,11 +51,23 @@ pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: &[Vec<Value>], suf
         sql.push(")");
     }
     sql.push(suffix);
-    sql
 }
 
-/// Inserts the rows inside the caller's transaction, as few statements as the placeholder
-/// budget allows; `suffix` (e.g. an `ON CONFLICT` clause) ends each statement.
+/// Appends the inserts of `rows` to a script, as few statements as the placeholder budget
+/// allows; `suffix` (e.g. an `ON CONFLICT` clause) ends each statement.
+pub(crate) fn push_insert(
+    script: &mut Script,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    suffix: &str,
+) {
+    for chunk in rows.chunks(rows_per_statement(columns.len())) {
+        write_insert(script.statement(), table, columns, chunk, suffix);
+    }
+}
+
+/// Inserts the rows inside the caller's transaction.
 pub(crate) async fn insert_rows(
     tx: &mut Tx,
     table: &str,
@@ -57,12 +75,9 @@ pub(crate) async fn insert_rows(
     rows: &[Vec<Value>],
     suffix: &str,
 ) -> Result<()> {
-    for chunk in rows.chunks(rows_per_statement(columns.len())) {
-        insert_sql(table, columns, chunk, suffix)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+    let mut script = Script::new(engine_of(tx));
+    push_insert(&mut script, table, columns, rows, suffix);
+    script.execute(tx).await
 }
 
 impl Store {

@@ -14,8 +14,8 @@ use atiende_domain::indicators::{
 use atiende_domain::period::month_key;
 use sqlx::Row;
 
-use crate::bulk::{Value, insert_rows};
-use crate::db::{Store, Tx, ms};
+use crate::bulk::{Value, push_insert};
+use crate::db::{Script, Store, Tx, engine_of, ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::{entry_from_row, incident_from_row};
 
@@ -117,8 +117,10 @@ impl Store {
         }
         let mut delta = RollupDelta::default();
         delta.add(old.as_ref(), &facts);
-        delta.apply(tx).await?;
-        write_facts(tx, &[(id, facts)]).await
+        let mut script = Script::new(engine_of(tx));
+        delta.push(&mut script);
+        push_facts(&mut script, &[(id, facts)])?;
+        script.execute(tx).await
     }
 
     /// What an incident counts for in the indicators, from its rows: the status changes and
@@ -170,7 +172,9 @@ impl Store {
     /// Moves the rollups by a delta computed outside the product's writes (a bulk load).
     pub async fn apply_rollup_delta(&self, delta: RollupDelta) -> Result<()> {
         let mut tx = self.begin().await?;
-        delta.apply(&mut tx).await?;
+        let mut script = Script::new(self.engine());
+        delta.push(&mut script);
+        script.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -308,7 +312,8 @@ impl RollupDelta {
         }
     }
 
-    pub(crate) async fn apply(self, tx: &mut Tx) -> Result<()> {
+    /// Appends the rollup writes to a script.
+    pub(crate) fn push(self, script: &mut Script) {
         let counts: Vec<Vec<Value>> = self
             .counts
             .into_iter()
@@ -330,8 +335,8 @@ impl RollupDelta {
                 ]
             })
             .collect();
-        insert_rows(
-            tx,
+        push_insert(
+            script,
             "indicator_rollup",
             &[
                 "month",
@@ -354,8 +359,7 @@ impl RollupDelta {
              surveys_sent = indicator_rollup.surveys_sent + excluded.surveys_sent, \
              surveys_answered = indicator_rollup.surveys_answered + excluded.surveys_answered, \
              satisfied = indicator_rollup.satisfied + excluded.satisfied, score_sum = indicator_rollup.score_sum + excluded.score_sum",
-        )
-        .await?;
+        );
         let durations: Vec<Vec<Value>> = self
             .durations
             .into_iter()
@@ -369,19 +373,19 @@ impl RollupDelta {
                 ]
             })
             .collect();
-        insert_rows(
-            tx,
+        push_insert(
+            script,
             "duration_rollup",
             &["metric", "month", "minutes", "n"],
             &durations,
             " ON CONFLICT (month, metric, minutes) DO UPDATE SET n = duration_rollup.n + excluded.n",
-        )
-        .await
+        );
     }
 }
 
-/// Stores incidents' current facts (what the next change will take out of the rollups).
-pub(crate) async fn write_facts(tx: &mut Tx, facts: &[(IncidentId, IncidentFacts)]) -> Result<()> {
+/// Stores incidents' current facts (what the next change will take out of the rollups), as
+/// part of a script.
+pub(crate) fn push_facts(script: &mut Script, facts: &[(IncidentId, IncidentFacts)]) -> Result<()> {
     let rows = facts
         .iter()
         .map(|(id, f)| {
@@ -392,12 +396,12 @@ pub(crate) async fn write_facts(tx: &mut Tx, facts: &[(IncidentId, IncidentFacts
             ])
         })
         .collect::<Result<Vec<_>>>()?;
-    insert_rows(
-        tx,
+    push_insert(
+        script,
         "incident_facts",
         &["incident_id", "month", "facts"],
         &rows,
         " ON CONFLICT (incident_id) DO UPDATE SET month = excluded.month, facts = excluded.facts",
-    )
-    .await
+    );
+    Ok(())
 }

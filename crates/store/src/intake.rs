@@ -28,12 +28,12 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Actor;
-use crate::audit::{Change, record_all, snapshot};
-use crate::bulk::{Value, insert_rows, insert_sql, rows_per_statement};
-use crate::db::{Sql, Store, Tx, from_ms, ms, opt_code};
+use crate::audit::{Change, push_records, snapshot};
+use crate::bulk::{Value, insert_sql, push_insert, rows_per_statement};
+use crate::db::{Script, Sql, Store, Tx, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
-use crate::indicators::{RollupDelta, SurveyState, write_facts};
-use crate::search::{Kind, index_new};
+use crate::indicators::{RollupDelta, SurveyState, push_facts};
+use crate::search::{Kind, push_new_documents};
 
 /// The most incidents committed together: enough to share the transaction at any load a CAP
 /// sees, few enough that the first of them is not kept waiting.
@@ -285,6 +285,8 @@ impl Store {
                     .ok_or_else(|| StoreError::corrupt("new incident without its id"))?,
             );
         }
+        // Everything else depends only on the ids: one script.
+        let mut script = Script::new(self.engine());
         let messages: Vec<Vec<Value>> = plain
             .iter()
             .filter(|(_, _, body)| !body.is_empty())
@@ -299,14 +301,13 @@ impl Store {
                 ]
             })
             .collect();
-        insert_rows(
-            tx,
+        push_insert(
+            &mut script,
             "timeline_entries",
             &["incident_id", "kind", "at", "author_id", "body", "data"],
             &messages,
             "",
-        )
-        .await?;
+        );
         let changes: Vec<(Actor<'_>, Change)> = plain
             .iter()
             .map(|(n, i, _)| {
@@ -320,7 +321,7 @@ impl Store {
                 (batch[*n].0, change)
             })
             .collect();
-        record_all(tx, changes).await?;
+        push_records(&mut script, changes);
         // A new incident's facts need nothing from the database: no status change, no
         // derivation, no survey yet.
         let mut delta = RollupDelta::default();
@@ -330,8 +331,8 @@ impl Store {
             delta.add(None, &f);
             facts.push((incident.id, f));
         }
-        delta.apply(tx).await?;
-        write_facts(tx, &facts).await?;
+        delta.push(&mut script);
+        push_facts(&mut script, &facts)?;
         let docs: Vec<(i64, String, String)> = plain
             .iter()
             .map(|(_, i, body)| {
@@ -343,7 +344,8 @@ impl Store {
                 (i.id.0, format!("{} {}", i.folio, i.subject), body)
             })
             .collect();
-        index_new(tx, Kind::Incident, &docs).await
+        push_new_documents(&mut script, Kind::Incident, &docs);
+        script.execute(tx).await
     }
 }
 

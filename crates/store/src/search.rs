@@ -10,7 +10,7 @@ use atiende_domain::knowledge::SearchQuery;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::{Engine, Sql, Store, Tx};
+use crate::db::{Engine, Script, Sql, Store, Tx, engine_of};
 use crate::error::Result;
 
 /// How many of the newest matching incidents are ranked (SQLite).
@@ -90,37 +90,28 @@ fn clip(text: String) -> String {
     text[..end].to_string()
 }
 
-/// Which engine a transaction runs on (the free functions here have no `Store` at hand).
-fn engine_of(tx: &mut Tx) -> Engine {
-    let connection: &mut sqlx::AnyConnection = tx;
-    if connection.backend_name().eq_ignore_ascii_case("sqlite") {
-        Engine::Sqlite
-    } else {
-        Engine::Postgres
-    }
-}
-
 pub(crate) async fn unindex(tx: &mut Tx, kind: Kind, id: i64) -> Result<()> {
-    match engine_of(tx) {
-        Engine::Sqlite => {
-            let sql = match kind {
-                Kind::Incident => "DELETE FROM incident_fts WHERE rowid = $1",
-                Kind::Contact => "DELETE FROM contact_fts WHERE rowid = $1",
-                Kind::Article => "DELETE FROM article_fts WHERE rowid = $1",
-            };
-            sqlx::query(sql).bind(id).execute(&mut **tx).await?;
-        }
-        Engine::Postgres => {
-            sqlx::query("DELETE FROM search_docs WHERE kind = $1 AND ref_id = $2")
-                .bind(kind.code())
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
+    let mut script = Script::new(engine_of(tx));
+    push_unindex(&mut script, kind, id);
+    script.execute(tx).await
 }
 
+fn push_unindex(script: &mut Script, kind: Kind, id: i64) {
+    let table = match (script.engine(), kind) {
+        (Engine::Sqlite, Kind::Incident) => "incident_fts WHERE rowid = ",
+        (Engine::Sqlite, Kind::Contact) => "contact_fts WHERE rowid = ",
+        (Engine::Sqlite, Kind::Article) => "article_fts WHERE rowid = ",
+        (Engine::Postgres, _) => "search_docs WHERE ref_id = ",
+    };
+    let postgres = script.engine() == Engine::Postgres;
+    let sql = script.statement();
+    sql.push("DELETE FROM ").push(table).bind(id);
+    if postgres {
+        sql.push(" AND kind = ").bind(kind.code());
+    }
+}
+
+/// Replaces a record's document.
 pub(crate) async fn index(
     tx: &mut Tx,
     kind: Kind,
@@ -128,8 +119,10 @@ pub(crate) async fn index(
     title: &str,
     body: String,
 ) -> Result<()> {
-    unindex(tx, kind, id).await?;
-    index_new(tx, kind, &[(id, title.to_string(), body)]).await
+    let mut script = Script::new(engine_of(tx));
+    push_unindex(&mut script, kind, id);
+    push_new_documents(&mut script, kind, &[(id, title.to_string(), body)]);
+    script.execute(tx).await
 }
 
 /// Writes the documents of records that have none yet, `(id, title, body)`, many per
@@ -139,8 +132,15 @@ pub(crate) async fn index_new(
     kind: Kind,
     docs: &[(i64, String, String)],
 ) -> Result<()> {
-    use crate::bulk::{Value, insert_rows};
-    match engine_of(tx) {
+    let mut script = Script::new(engine_of(tx));
+    push_new_documents(&mut script, kind, docs);
+    script.execute(tx).await
+}
+
+/// [`index_new`] as part of a script of other writes.
+pub(crate) fn push_new_documents(script: &mut Script, kind: Kind, docs: &[(i64, String, String)]) {
+    use crate::bulk::{Value, push_insert};
+    match script.engine() {
         Engine::Sqlite => {
             let table = match kind {
                 Kind::Incident => "incident_fts",
@@ -157,7 +157,7 @@ pub(crate) async fn index_new(
                     ]
                 })
                 .collect();
-            insert_rows(tx, table, &["rowid", "title", "body"], &rows, "").await
+            push_insert(script, table, &["rowid", "title", "body"], &rows, "");
         }
         Engine::Postgres => {
             let rows: Vec<Vec<Value>> = docs
@@ -171,14 +171,13 @@ pub(crate) async fn index_new(
                     ]
                 })
                 .collect();
-            insert_rows(
-                tx,
+            push_insert(
+                script,
                 "search_docs",
                 &["kind", "ref_id", "title", "body"],
                 &rows,
                 "",
-            )
-            .await
+            );
         }
     }
 }

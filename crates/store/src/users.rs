@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Store, Tx, code, flag, from_ms, ms};
+use crate::db::{Engine, Store, Tx, code, flag, from_ms, ms};
 use crate::error::{Result, StoreError};
 
 /// A random secret with 256 bits of entropy, URL-safe.
@@ -157,22 +157,29 @@ impl Store {
     }
 
     pub async fn user(&self, id: UserId) -> Result<StaffUser> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+        let sql = format!(
+            "SELECT u.*, {} FROM users u WHERE u.id = $1",
+            self.unit_list()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.0)
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("user"))?;
-        user_from_row(&row, units_of(self.reader(), id.0).await?)
+        self.user_of_row(&row)
     }
 
     pub async fn user_by_login(&self, login: &str) -> Result<StaffUser> {
-        let row = sqlx::query("SELECT * FROM users WHERE login = $1")
+        let sql = format!(
+            "SELECT u.*, {} FROM users u WHERE u.login = $1",
+            self.unit_list()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(login.trim().to_lowercase())
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("user"))?;
-        let id: i64 = row.try_get("id")?;
-        user_from_row(&row, units_of(self.reader(), id).await?)
+        self.user_of_row(&row)
     }
 
     pub async fn create_user(&self, actor: Actor<'_>, input: &UserInput) -> Result<CreatedUser> {
@@ -350,21 +357,45 @@ impl Store {
 
     /// The enabled account behind a session cookie, with the session's CSRF token.
     pub async fn session_user(&self, token: &str) -> Result<Option<(StaffUser, String)>> {
-        let row = sqlx::query(
-            "SELECT s.csrf_token, s.user_id FROM sessions s JOIN users u ON u.id = s.user_id \
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT u.*, s.csrf_token, {} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
-        )
+            self.unit_list()
+        )))
         .bind(token_hash(token))
         .bind(ms(crate::db::now()))
         .fetch_optional(self.reader())
         .await?;
         match row {
-            Some(r) => Ok(Some((
-                self.user(UserId(r.try_get("user_id")?)).await?,
-                r.try_get("csrf_token")?,
-            ))),
+            Some(r) => Ok(Some((self.user_of_row(&r)?, r.try_get("csrf_token")?))),
             None => Ok(None),
         }
+    }
+
+    /// A column `unit_list` with the user's units (`u`) as `1,2,3`: every request reads its
+    /// user with the session or token that names it, in one query.
+    fn unit_list(&self) -> &'static str {
+        match self.engine() {
+            Engine::Sqlite => {
+                "(SELECT group_concat(unit_id) FROM user_units WHERE user_id = u.id) AS unit_list"
+            }
+            Engine::Postgres => {
+                "(SELECT string_agg(CAST(unit_id AS TEXT), ',') FROM user_units WHERE user_id = u.id) AS unit_list"
+            }
+        }
+    }
+
+    /// The user of a row of `users` read with [`Store::unit_list`].
+    fn user_of_row(&self, row: &AnyRow) -> Result<StaffUser> {
+        let list: Option<String> = row.try_get("unit_list")?;
+        let mut units = list
+            .unwrap_or_default()
+            .split(',')
+            .filter(|u| !u.is_empty())
+            .map(|u| u.parse().map(UnitId).map_err(StoreError::corrupt))
+            .collect::<Result<Vec<_>>>()?;
+        units.sort_unstable();
+        user_from_row(row, units)
     }
 
     pub async fn end_session(&self, token: &str) -> Result<()> {
@@ -435,15 +466,16 @@ impl Store {
 
     /// The enabled account behind a bearer token.
     pub async fn token_user(&self, token: &str) -> Result<Option<StaffUser>> {
-        let row = sqlx::query(
-            "SELECT t.user_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT u.*, {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
-        )
+            self.unit_list()
+        )))
         .bind(token_hash(token))
         .fetch_optional(self.reader())
         .await?;
         match row {
-            Some(r) => Ok(Some(self.user(UserId(r.try_get("user_id")?)).await?)),
+            Some(r) => Ok(Some(self.user_of_row(&r)?)),
             None => Ok(None),
         }
     }
