@@ -343,19 +343,36 @@ impl Sql {
 /// Statements sent together. On SQLite they travel as one multi-statement query — one round
 /// trip to the connection's thread instead of one each, which is what a write of many small
 /// statements spends its time on (placeholders are numbered across the whole script). On
-/// PostgreSQL, which takes one statement per query with arguments, they run one after another.
+/// PostgreSQL, which takes one statement per query with arguments, they run one after another,
+/// or, for writes that do not read each other's (a group's inserts into different tables), as
+/// one statement whose data-modifying `WITH` clauses all run: one round trip there too.
 pub(crate) struct Script {
     engine: Engine,
+    independent: bool,
     done: Vec<Sql>,
     current: Sql,
+    /// Where the last statement of `current` starts, and how many `WITH` clauses precede it.
+    start: usize,
+    clauses: usize,
 }
 
 impl Script {
     pub(crate) fn new(engine: Engine) -> Script {
         Script {
             engine,
+            independent: false,
             done: Vec::new(),
             current: Sql::default(),
+            start: 0,
+            clauses: 0,
+        }
+    }
+
+    /// A script whose statements neither read nor write each other's rows.
+    pub(crate) fn independent(engine: Engine) -> Script {
+        Script {
+            independent: true,
+            ..Script::new(engine)
         }
     }
 
@@ -368,11 +385,21 @@ impl Script {
         if !self.current.text.is_empty() {
             // A script of bulk-load size still travels in pieces: mapping placeholders costs
             // more the more a query has.
-            if self.engine == Engine::Sqlite && self.current.n < 2_000 {
+            let separate =
+                self.current.n >= 2_000 || (self.engine == Engine::Postgres && !self.independent);
+            if separate {
+                self.done.push(std::mem::take(&mut self.current));
+                self.clauses = 0;
+            } else if self.engine == Engine::Sqlite {
                 self.current.push(";\n");
             } else {
-                self.done.push(std::mem::take(&mut self.current));
+                let last = self.current.text.split_off(self.start);
+                let joiner = if self.clauses == 0 { "WITH" } else { "," };
+                let clause = format!("{joiner} w{} AS ({last}) ", self.clauses);
+                self.current.text.push_str(&clause);
+                self.clauses += 1;
             }
+            self.start = self.current.text.len();
         }
         &mut self.current
     }

@@ -286,7 +286,7 @@ impl Store {
             );
         }
         // Everything else depends only on the ids: one script.
-        let mut script = Script::new(self.engine());
+        let mut script = Script::independent(self.engine());
         let messages: Vec<Vec<Value>> = plain
             .iter()
             .filter(|(_, _, body)| !body.is_empty())
