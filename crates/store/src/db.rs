@@ -334,6 +334,15 @@ impl Sql {
             .rows_affected())
     }
 
+    pub async fn fetch_one<'e, E>(self, executor: E) -> Result<AnyRow>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)
+            .fetch_one(executor)
+            .await?)
+    }
+
     pub async fn fetch_all<'e, E>(self, executor: E) -> Result<Vec<AnyRow>>
     where
         E: Executor<'e, Database = Any>,

@@ -20,6 +20,7 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
+use crate::bulk::{Value, insert_sql};
 use crate::contacts::{contact_in_tx, like_escape};
 use crate::db::{Engine, Sql, Store, Tx, code, flag, from_ms, ms, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
@@ -289,15 +290,61 @@ async fn has_intervention_notes(tx: &mut Tx, id: IncidentId) -> Result<bool> {
 /// so concurrent incidents get distinct numbers and a rolled-back one never leaves a reused
 /// number behind (it leaves a gap only if the counter had committed, which it has not).
 pub(crate) async fn next_folio(tx: &mut Tx, year: i32) -> Result<Folio> {
-    let seq: i64 = sqlx::query(
-        "INSERT INTO folio_counters (year, last_seq) VALUES ($1, 1) \
-         ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + 1 RETURNING last_seq",
+    let seq = take_folios(tx, year, 1).await?;
+    Ok(Folio { year, seq })
+}
+
+/// Takes a run of `count` folios of a year, as [`next_folio`] takes one; returns the first.
+pub(crate) async fn take_folios(tx: &mut Tx, year: i32, count: i64) -> Result<i64> {
+    let last: i64 = sqlx::query(
+        "INSERT INTO folio_counters (year, last_seq) VALUES ($1, $2) \
+         ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + excluded.last_seq RETURNING last_seq",
     )
     .bind(i64::from(year))
+    .bind(count)
     .fetch_one(&mut **tx)
     .await?
     .try_get("last_seq")?;
-    Ok(Folio { year, seq })
+    Ok(last - count + 1)
+}
+
+/// The columns a new incident is written with, and its row (`created_by` is the actor).
+pub(crate) const NEW_INCIDENT_COLUMNS: &[&str] = &[
+    "folio",
+    "channel",
+    "contact_id",
+    "subject",
+    "user_type",
+    "incident_type",
+    "topic_id",
+    "critical",
+    "status",
+    "assigned_to",
+    "received_at",
+    "reopened_count",
+    "created_by",
+    "created_at",
+    "updated_at",
+];
+
+pub(crate) fn new_incident_row(i: &Incident, created_by: Option<UserId>) -> Vec<Value> {
+    vec![
+        Value::Text(i.folio.to_string()),
+        Value::Text(i.channel.code().to_string()),
+        Value::OptInt(i.contact_id.map(|c| c.0)),
+        Value::Text(i.subject.clone()),
+        Value::OptText(i.user_type.map(|t| t.code().to_string())),
+        Value::OptText(i.incident_type.map(|t| t.code().to_string())),
+        Value::OptInt(i.topic_id.map(|t| t.0)),
+        Value::Int(i64::from(i.critical)),
+        Value::Text(i.status.code().to_string()),
+        Value::OptInt(i.assigned_to.map(|u| u.0)),
+        Value::Int(ms(i.received_at)),
+        Value::Int(i.reopened_count),
+        Value::OptInt(created_by.map(|u| u.0)),
+        Value::Int(ms(i.created_at)),
+        Value::Int(ms(i.updated_at)),
+    ]
 }
 
 async fn insert_derivation(
@@ -483,33 +530,17 @@ impl Store {
         let received_at = from_ms(ms(input.received_at.unwrap_or(now)))?;
         let folio = next_folio(tx, Folio::year_of(received_at, self.tz)).await?;
         let mut incident = input.open_incident(folio, received_at, now);
-        let id: i64 = sqlx::query(
-            "INSERT INTO incidents (folio, channel, contact_id, subject, user_type, incident_type, topic_id, critical, \
-             status, assigned_to, received_at, reopened_count, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $13) RETURNING id",
-        )
-        .bind(folio.to_string())
-        .bind(incident.channel.code())
-        .bind(incident.contact_id.map(|c| c.0))
-        .bind(incident.subject.clone())
-        .bind(incident.user_type.map(|t| t.code()))
-        .bind(incident.incident_type.map(|t| t.code()))
-        .bind(incident.topic_id.map(|t| t.0))
-        .bind(i64::from(incident.critical))
-        .bind(Status::Open.code())
-        .bind(incident.assigned_to.map(|u| u.0))
-        .bind(ms(received_at))
-        .bind(actor.user_id().map(|u| u.0))
-        .bind(ms(now))
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                StoreError::Rule(RuleError::invalid("topic_id", "unknown_topic_or_user"))
-            }
-            e => e.into(),
-        })?
-        .try_get("id")?;
+        let row = new_incident_row(&incident, actor.user_id());
+        let id: i64 = insert_sql("incidents", NEW_INCIDENT_COLUMNS, &[row], " RETURNING id")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| match e {
+                StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                    StoreError::Rule(RuleError::invalid("topic_id", "unknown_topic_or_user"))
+                }
+                e => e,
+            })?
+            .try_get("id")?;
         incident.id = IncidentId(id);
         let entry = if input.body.is_empty() {
             None

@@ -22,7 +22,7 @@ use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::UserType;
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, IncidentId};
-use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
+use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput};
 use atiende_domain::user::StaffUser;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -32,8 +32,9 @@ use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert, rows_per_statement};
 use crate::db::{Script, Sql, Store, Tx, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
+use crate::incidents::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
-use crate::search::{Kind, push_new_documents};
+use crate::search::{Kind, incident_document, push_new_documents};
 
 /// The most incidents committed together: enough to share the transaction at any load a CAP
 /// sees, few enough that the first of them is not kept waiting.
@@ -82,21 +83,27 @@ impl Store {
         tokio::spawn(async move {
             let mut group = Vec::with_capacity(GROUP);
             while jobs.recv_many(&mut group, GROUP).await > 0 {
-                let batch: Vec<(Actor<'_>, NewIncidentInput)> = group
+                let mut actors = Vec::with_capacity(group.len());
+                let mut inputs = Vec::with_capacity(group.len());
+                let mut replies = Vec::with_capacity(group.len());
+                for job in group.drain(..) {
+                    actors.push(job.actor);
+                    inputs.push(job.input);
+                    replies.push(job.reply);
+                }
+                let batch = actors
                     .iter()
-                    .map(|job: &Job| {
-                        let actor = match &job.actor {
-                            Some(user) => Actor::Staff(user),
-                            None => Actor::System,
-                        };
-                        (actor, job.input.clone())
+                    .map(|actor| match actor {
+                        Some(user) => Actor::Staff(user),
+                        None => Actor::System,
                     })
+                    .zip(inputs)
                     .collect();
                 let results = store.create_incidents(batch).await;
-                for (job, result) in group.drain(..).zip(results) {
+                for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that went away (its request was cancelled) still has its
                     // incident: it was committed.
-                    let _ = job.reply.send(result);
+                    let _ = reply.send(result);
                 }
             }
         });
@@ -215,66 +222,27 @@ impl Store {
                 .iter()
                 .filter(|(_, i, _)| i.folio.year == year)
                 .count() as i64;
-            let last: i64 = sqlx::query(
-                "INSERT INTO folio_counters (year, last_seq) VALUES ($1, $2) \
-                 ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + excluded.last_seq RETURNING last_seq",
-            )
-            .bind(i64::from(year))
-            .bind(count)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get("last_seq")?;
-            let mut seq = last - count;
+            let mut seq = take_folios(tx, year, count).await? - 1;
             for (_, incident, _) in plain.iter_mut().filter(|(_, i, _)| i.folio.year == year) {
                 seq += 1;
                 incident.folio.seq = seq;
             }
         }
-        const COLUMNS: &[&str] = &[
-            "folio",
-            "channel",
-            "contact_id",
-            "subject",
-            "user_type",
-            "incident_type",
-            "topic_id",
-            "critical",
-            "status",
-            "assigned_to",
-            "received_at",
-            "reopened_count",
-            "created_by",
-            "created_at",
-            "updated_at",
-        ];
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(plain.len());
-        for chunk in plain.chunks(rows_per_statement(COLUMNS.len())) {
+        for chunk in plain.chunks(rows_per_statement(NEW_INCIDENT_COLUMNS.len())) {
             let rows: Vec<Vec<Value>> = chunk
                 .iter()
-                .map(|(n, i, _)| {
-                    vec![
-                        Value::Text(i.folio.to_string()),
-                        Value::Text(i.channel.code().to_string()),
-                        Value::OptInt(i.contact_id.map(|c| c.0)),
-                        Value::Text(i.subject.clone()),
-                        Value::OptText(i.user_type.map(|t| t.code().to_string())),
-                        Value::OptText(i.incident_type.map(|t| t.code().to_string())),
-                        Value::OptInt(i.topic_id.map(|t| t.0)),
-                        Value::Int(i64::from(i.critical)),
-                        Value::Text(Status::Open.code().to_string()),
-                        Value::OptInt(i.assigned_to.map(|u| u.0)),
-                        Value::Int(ms(i.received_at)),
-                        Value::Int(0),
-                        Value::OptInt(batch[*n].0.user_id().map(|u| u.0)),
-                        Value::Int(ms(i.created_at)),
-                        Value::Int(ms(i.updated_at)),
-                    ]
-                })
+                .map(|(n, i, _)| new_incident_row(i, batch[*n].0.user_id()))
                 .collect();
             // Rows come back in no promised order: matched by folio, which is unique.
-            for row in insert_sql("incidents", COLUMNS, &rows, " RETURNING id, folio")
-                .fetch_all(&mut **tx)
-                .await?
+            for row in insert_sql(
+                "incidents",
+                NEW_INCIDENT_COLUMNS,
+                &rows,
+                " RETURNING id, folio",
+            )
+            .fetch_all(&mut **tx)
+            .await?
             {
                 ids.insert(row.try_get("folio")?, row.try_get("id")?);
             }
@@ -336,12 +304,14 @@ impl Store {
         let docs: Vec<(i64, String, String)> = plain
             .iter()
             .map(|(_, i, body)| {
-                let body = if body.is_empty() {
-                    String::new()
+                // The first message is the only text a new incident has.
+                let texts: &[&str] = if body.is_empty() {
+                    &[]
                 } else {
-                    format!("{body}\n")
+                    &[body.as_str()]
                 };
-                (i.id.0, format!("{} {}", i.folio, i.subject), body)
+                let (title, text) = incident_document(&i.folio.to_string(), &i.subject, &[], texts);
+                (i.id.0, title, text)
             })
             .collect();
         push_new_documents(&mut script, Kind::Incident, &docs);

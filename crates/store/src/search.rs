@@ -125,6 +125,28 @@ pub(crate) async fn index(
     script.execute(tx).await
 }
 
+/// An incident's document: folio, subject and the case numbers it had in other systems as the
+/// title; the person's messages, the answers and the intervention notes, one per line, as the
+/// body. One shape for a rewrite and for a group of new incidents.
+pub(crate) fn incident_document<S: AsRef<str>>(
+    folio: &str,
+    subject: &str,
+    labels: &[S],
+    texts: &[S],
+) -> (String, String) {
+    let mut title = format!("{folio} {subject}");
+    for label in labels {
+        title.push(' ');
+        title.push_str(label.as_ref());
+    }
+    let mut body = String::new();
+    for text in texts {
+        body.push_str(text.as_ref());
+        body.push('\n');
+    }
+    (title, body)
+}
+
 /// Writes the documents of records that have none yet, `(id, title, body)`, many per
 /// statement (a group of new incidents, a bulk load).
 pub(crate) async fn index_new(
@@ -248,23 +270,17 @@ impl Store {
             .bind(id.0)
             .fetch_one(&mut **tx)
             .await?;
-        let mut title = format!(
-            "{} {}",
-            row.try_get::<String, _>("folio")?,
-            row.try_get::<String, _>("subject")?
-        );
         // People who knew a case by its number in another system still find it by that.
-        for r in sqlx::query(
+        let labels = sqlx::query(
             "SELECT label FROM external_refs WHERE kind = 'case' AND local_id = $1 AND label <> ''",
         )
         .bind(id.0)
         .fetch_all(&mut **tx)
         .await?
-        {
-            title.push(' ');
-            title.push_str(&r.try_get::<String, _>("label")?);
-        }
-        let bodies = sqlx::query(
+        .iter()
+        .map(|r| r.try_get::<String, _>("label"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+        let texts = sqlx::query(
             "SELECT body FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY id",
         )
         .bind(id.0)
@@ -272,12 +288,16 @@ impl Store {
         .bind(EntryKind::OutboundMessage.code())
         .bind(EntryKind::Intervention.code())
         .fetch_all(&mut **tx)
-        .await?;
-        let mut body = String::new();
-        for r in &bodies {
-            body.push_str(&r.try_get::<String, _>("body")?);
-            body.push('\n');
-        }
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("body"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+        let (title, body) = incident_document(
+            &row.try_get::<String, _>("folio")?,
+            &row.try_get::<String, _>("subject")?,
+            &labels,
+            &texts,
+        );
         index(tx, Kind::Incident, id.0, &title, body).await
     }
 

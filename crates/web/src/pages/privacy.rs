@@ -577,18 +577,28 @@ async fn own_data_request(
     }
 }
 
+/// The file a person's one-time link opens, in the format asked for (each opening is logged).
+async fn linked_file(
+    state: &AppState,
+    token: &str,
+    format: &str,
+    lang: atiende_domain::classification::Lang,
+) -> Result<PersonalFile, PageError> {
+    state
+        .store
+        .personal_file_by_link(token, format)
+        .await
+        .map_err(|e| PageError::from_app(e, lang))?
+        .ok_or_else(|| PageError::from_app(crate::error::AppError::NotFound("link"), lang))
+}
+
 async fn own_data_file(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let lang = crate::error::request_lang_of(&headers);
-    let file = state
-        .store
-        .personal_file_by_link(&token, "html")
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
-        .ok_or_else(|| PageError::from_app(crate::error::AppError::NotFound("link"), lang))?;
+    let file = linked_file(&state, &token, "html", lang).await?;
     let html = personal_file_html(&file, lang, state.store.time_zone()).replace(
         "<main id=\"main\">",
         &format!(
@@ -605,12 +615,7 @@ async fn own_data_json(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let lang = crate::error::request_lang_of(&headers);
-    let file = state
-        .store
-        .personal_file_by_link(&token, "json")
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
-        .ok_or_else(|| PageError::from_app(crate::error::AppError::NotFound("link"), lang))?;
+    let file = linked_file(&state, &token, "json", lang).await?;
     let bytes = serde_json::to_vec_pretty(&file)
         .map_err(|_| PageError::from_app(crate::error::AppError::Internal, lang))?;
     Ok(super::export::download(
