@@ -632,9 +632,9 @@ impl Store {
         id: IncidentId,
         reopen_window_days: i64,
     ) -> Result<IncidentDetail> {
-        let incident = self.incident(id).await?;
-        let derivations = self.derivations(id).await?;
-        let timeline = self.timeline(id).await?;
+        // Three independent reads on three connections.
+        let (incident, derivations, timeline) =
+            tokio::try_join!(self.incident(id), self.derivations(id), self.timeline(id))?;
         Ok(IncidentDetail {
             in_leads_queue: incident.in_leads_queue(&derivations),
             first_contact_resolution: indicators::first_contact_resolution(

@@ -250,15 +250,15 @@ impl Store {
             }
         }
         out.totals.nonconformities = self.count_nonconformities(first, last).await?;
-        let rows = sqlx::query(
+        // A year holds tens of thousands of buckets: read as a stream, not held as rows.
+        let mut rows = sqlx::query(
             "SELECT metric, minutes, CAST(SUM(n) AS BIGINT) AS n FROM duration_rollup WHERE month BETWEEN $1 AND $2 \
              GROUP BY metric, minutes HAVING SUM(n) > 0 ORDER BY metric, minutes",
         )
         .bind(first)
         .bind(last)
-        .fetch_all(self.reader())
-        .await?;
-        for r in &rows {
+        .fetch(self.reader());
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
             let metric: String = r.try_get("metric")?;
             let bucket = (r.try_get("minutes")?, r.try_get("n")?);
             match DurationMetric::from_code(&metric) {

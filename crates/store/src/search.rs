@@ -13,8 +13,18 @@ use sqlx::Row;
 use crate::db::{Engine, Script, Sql, Store, Tx, engine_of};
 use crate::error::Result;
 
-/// How many of the newest matching incidents are ranked (SQLite).
+/// How many of the newest matches are ranked: a common word matches a good part of years of
+/// history, and ranking all of them would cost more than the answer is worth; the newest
+/// matches are where an agent looks.
 const RANKED_WINDOW: i64 = 2_000;
+
+/// PostgreSQL walks this many of the newest documents of a kind before it asks the full-text
+/// index. A common word fills the ranked window there (a twentieth of the documents is
+/// enough) in a few milliseconds, whereas the index would hand over every match in the
+/// history, each read from the table (about 4 µs a row once the table outgrows the shared
+/// buffers: a word in a tenth of a million incidents took 250 ms). A rarer query finds fewer
+/// than a window's worth there and is answered from the index, where it has few matches.
+const RECENT_DOCUMENTS: i64 = 50_000;
 
 /// Longest text indexed per record (PostgreSQL's tsvector has a size limit).
 const MAX_INDEXED: usize = 50_000;
@@ -64,7 +74,8 @@ fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
     let parts: Vec<String> = q
         .terms
         .iter()
-        .map(|t| format!("({t} | {t}:*)"))
+        // A word's beginning includes the word itself.
+        .map(|t| format!("{t}:*"))
         .chain(q.phrases.iter().map(|p| format!("({})", p.join(" <-> "))))
         .collect();
     parts.join(match m {
@@ -417,10 +428,10 @@ impl Store {
                 sql.push("))");
             }
         };
-        let mut sql = match self.engine() {
+        let limit = limit.clamp(1, 200);
+        let rows = match self.engine() {
             Engine::Sqlite => {
-                // Ranked among the newest matches: a common word matches a good part of years of
-                // history, and ranking all of them would cost more than the answer is worth.
+                // Ranked among the newest matches (see RANKED_WINDOW).
                 let expr = fts5_expr(q, Match::All);
                 let mut s = Sql::new(
                     "SELECT i.id, i.folio, i.subject, i.status FROM (SELECT rowid AS id, bm25(incident_fts, 10.0, 1.0) AS rank \
@@ -433,32 +444,27 @@ impl Store {
                 push_scope(&mut s, " AND rowid");
                 s.push(" ORDER BY rowid DESC LIMIT ");
                 s.bind(RANKED_WINDOW);
-                s.push("))");
-                s
+                s.push(")) ORDER BY rank LIMIT ");
+                s.bind(limit);
+                s.push(") m JOIN incidents i ON i.id = m.id ORDER BY m.rank");
+                s.fetch_all(self.reader()).await?
             }
             Engine::Postgres => {
-                let mut s = Sql::new(
-                    "SELECT i.id, i.folio, i.subject, i.status FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank \
-                     FROM search_docs, to_tsquery('spanish_unaccent', ",
-                );
-                s.bind(tsquery_expr(q, Match::All));
-                s.push(") query WHERE kind = 'incident' AND tsv @@ query");
-                push_scope(&mut s, " AND ref_id");
-                s
+                self.newest_ranked_pg(
+                    Kind::Incident,
+                    q,
+                    limit,
+                    |s| {
+                        s.push("SELECT i.id, i.folio, i.subject, i.status, m.found FROM (");
+                    },
+                    |s| {
+                        s.push(") m JOIN incidents i ON i.id = m.id ORDER BY m.rank DESC");
+                    },
+                    |s| push_scope(s, " AND ref_id"),
+                )
+                .await?
             }
         };
-        // bm25 shrinks with relevance; ts_rank grows.
-        let order = match self.engine() {
-            Engine::Sqlite => "",
-            Engine::Postgres => " DESC",
-        };
-        sql.push(" ORDER BY rank");
-        sql.push(order);
-        sql.push(" LIMIT ");
-        sql.bind(limit.clamp(1, 200));
-        sql.push(") m JOIN incidents i ON i.id = m.id ORDER BY m.rank");
-        sql.push(order);
-        let rows = sql.fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {
                 Ok(IncidentHit {
@@ -471,12 +477,87 @@ impl Store {
             .collect()
     }
 
+    /// PostgreSQL: the rows of the best of the newest `RANKED_WINDOW` matches of one kind of
+    /// document, `(id, rank, found)` inside `before … after` (which join the records); the
+    /// newest documents are walked first (see `RECENT_DOCUMENTS`), the index only when they
+    /// hold too few matches.
+    async fn newest_ranked_pg(
+        &self,
+        kind: Kind,
+        q: &SearchQuery,
+        limit: i64,
+        before: impl Fn(&mut Sql),
+        after: impl Fn(&mut Sql),
+        filter: impl Fn(&mut Sql),
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let query = tsquery_expr(q, Match::All);
+        let ranked = |recent: Option<i64>| {
+            let mut s = Sql::new("");
+            before(&mut s);
+            s.push("SELECT id, rank, COUNT(*) OVER () AS found FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank FROM (");
+            if let Some(window) = recent {
+                // Walked backwards along the primary key: the newest documents first.
+                s.push("SELECT ref_id, tsv FROM search_docs WHERE kind = ");
+                s.bind(kind.code());
+                s.push(" ORDER BY kind DESC, ref_id DESC LIMIT ");
+                s.bind(window);
+                s.push(") d, to_tsquery('spanish_unaccent', ");
+                s.bind(query.clone());
+                s.push(") query WHERE tsv @@ query");
+            } else {
+                // Every match from the index (OFFSET 0 keeps the planner from walking the
+                // whole table newest first in search of a rare word), the newest ranked.
+                s.push(
+                    "SELECT ref_id, tsv, query FROM search_docs, to_tsquery('spanish_unaccent', ",
+                );
+                s.bind(query.clone());
+                s.push(") query WHERE kind = ");
+                s.bind(kind.code());
+                s.push(" AND tsv @@ query OFFSET 0) d WHERE 1 = 1");
+            }
+            filter(&mut s);
+            s.push(" ORDER BY ref_id DESC LIMIT ");
+            s.bind(RANKED_WINDOW);
+            s.push(") newest ORDER BY rank DESC LIMIT ");
+            s.bind(limit);
+            after(&mut s);
+            s
+        };
+        // Numbers (phones, student codes, folios) are rare by nature: straight to the index.
+        let identifiers = q.phrases.is_empty()
+            && q.terms
+                .iter()
+                .all(|t| t.chars().any(|c| c.is_ascii_digit()));
+        // A fifth of the walk first: a query that matches too little there to fill the
+        // window in the whole walk goes to the index without walking the rest.
+        let walks = if identifiers {
+            &[][..]
+        } else {
+            &[RECENT_DOCUMENTS / 5, RECENT_DOCUMENTS][..]
+        };
+        for &window in walks {
+            let rows = ranked(Some(window)).fetch_all(self.reader()).await?;
+            let found = match rows.first() {
+                Some(r) => r.try_get::<i64, _>("found")?,
+                None => 0,
+            };
+            if found >= RANKED_WINDOW {
+                return Ok(rows);
+            }
+            if found * (RECENT_DOCUMENTS / window) < RANKED_WINDOW {
+                break;
+            }
+        }
+        ranked(None).fetch_all(self.reader()).await
+    }
+
     /// Contacts matching a query (name, email, phone, student code), best first.
     pub async fn search_contacts(&self, q: &SearchQuery, limit: i64) -> Result<Vec<ContactHit>> {
         if q.is_empty() {
             return Ok(vec![]);
         }
-        let mut sql = match self.engine() {
+        let limit = limit.clamp(1, 200);
+        let rows = match self.engine() {
             Engine::Sqlite => {
                 let mut s = Sql::new(
                     "SELECT c.id, c.name FROM (SELECT rowid AS id, bm25(contact_fts, 10.0, 1.0) AS rank FROM contact_fts \
@@ -484,21 +565,26 @@ impl Store {
                 );
                 s.bind(fts5_expr(q, Match::All));
                 s.push(" ORDER BY rank LIMIT ");
-                s
+                s.bind(limit);
+                s.push(") m JOIN contacts c ON c.id = m.id ORDER BY m.rank");
+                s.fetch_all(self.reader()).await?
             }
             Engine::Postgres => {
-                let mut s = Sql::new(
-                    "SELECT c.id, c.name FROM (SELECT ref_id AS id, -ts_rank(tsv, query) AS rank FROM search_docs, \
-                     to_tsquery('spanish_unaccent', ",
-                );
-                s.bind(tsquery_expr(q, Match::All));
-                s.push(") query WHERE kind = 'contact' AND tsv @@ query ORDER BY rank LIMIT ");
-                s
+                self.newest_ranked_pg(
+                    Kind::Contact,
+                    q,
+                    limit,
+                    |s| {
+                        s.push("SELECT c.id, c.name, m.found FROM (");
+                    },
+                    |s| {
+                        s.push(") m JOIN contacts c ON c.id = m.id ORDER BY m.rank DESC");
+                    },
+                    |_| {},
+                )
+                .await?
             }
         };
-        sql.bind(limit.clamp(1, 200));
-        sql.push(") m JOIN contacts c ON c.id = m.id ORDER BY m.rank");
-        let rows = sql.fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {
                 Ok(ContactHit {

@@ -6,7 +6,7 @@ use atiende_domain::access::Scope;
 use atiende_domain::classification::{Channel, Medium};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::derivation::DeriveInput;
-use atiende_domain::ids::{IncidentId, UnitId};
+use atiende_domain::ids::{ContactId, IncidentId, UnitId};
 use atiende_domain::incident::{EntryKind, NewIncidentInput};
 use atiende_domain::knowledge::{ArticleInput, SearchQuery};
 use atiende_domain::unit::UnitKind;
@@ -24,6 +24,7 @@ atiende_store::on_both_engines!(
     the_index_follows_updates_archives_merges_and_new_messages,
     contacts_are_found_by_name_and_any_identifier,
     the_most_useful_articles_and_the_topics_without_one_are_counted,
+    a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywhere,
 );
 
 async fn setup(db: &TestDb) -> StaffUser {
@@ -165,34 +166,39 @@ async fn a_title_match_ranks_before_a_body_match(db: TestDb) {
 }
 
 async fn incident(db: &TestDb, user: &StaffUser, subject: &str, body: &str) -> IncidentId {
-    let contact = db
-        .create_contact(
-            Actor::System,
-            &ContactInput {
-                name: Some("Ana".into()),
-                ..Default::default()
-            },
-        )
+    let contact = ana(db).await;
+    db.create_incident(Actor::Staff(user), phone_call(contact, subject, body))
         .await
-        .expect("contact");
-    db.create_incident(
-        Actor::Staff(user),
-        NewIncidentInput {
-            channel: Channel::Phone,
-            contact_id: Some(contact.id),
-            subject: subject.into(),
-            body: body.into(),
-            user_type: None,
-            incident_type: None,
-            topic_id: None,
-            critical: false,
-            assigned_to: None,
-            received_at: None,
+        .expect("incident")
+        .id
+}
+
+async fn ana(db: &TestDb) -> ContactId {
+    db.create_contact(
+        Actor::System,
+        &ContactInput {
+            name: Some("Ana".into()),
+            ..Default::default()
         },
     )
     .await
-    .expect("incident")
+    .expect("contact")
     .id
+}
+
+fn phone_call(contact: ContactId, subject: &str, body: &str) -> NewIncidentInput {
+    NewIncidentInput {
+        channel: Channel::Phone,
+        contact_id: Some(contact),
+        subject: subject.into(),
+        body: body.into(),
+        user_type: None,
+        incident_type: None,
+        topic_id: None,
+        critical: false,
+        assigned_to: None,
+        received_at: None,
+    }
 }
 
 async fn the_public_finds_only_public_articles_and_a_unit_only_its_incidents(db: TestDb) {
@@ -495,4 +501,52 @@ async fn the_most_useful_articles_and_the_topics_without_one_are_counted(db: Tes
             .collect::<Vec<_>>(),
         [(lacking.id, 2)]
     );
+}
+
+/// A word in a good part of the history is ranked among its 2,000 newest matches (where an
+/// agent looks, and what keeps a search fast at a million incidents); a word that only old
+/// incidents have is still found.
+async fn a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywhere(db: TestDb) {
+    let user = setup(&db).await;
+    let contact = ana(&db).await;
+    let new = |subject: &str, body: &str| phone_call(contact, subject, body);
+    // The oldest match the word in their subject (the best rank), the 2,000 after them only
+    // once in their text.
+    let mut inputs: Vec<NewIncidentInput> = (0..20)
+        .map(|_| {
+            new(
+                "Reinscripción",
+                "Reinscripción del xilófono: reinscripción.",
+            )
+        })
+        .collect();
+    inputs.extend(
+        (0..2_000).map(|n| new(&format!("Consulta {n}"), "Pregunta por la reinscripción.")),
+    );
+    let mut created = Vec::new();
+    for chunk in inputs.chunks(100) {
+        let batch = chunk
+            .iter()
+            .map(|i| (Actor::Staff(&user), i.clone()))
+            .collect();
+        for incident in db.create_incidents(batch).await {
+            created.push(incident.expect("incident").id);
+        }
+    }
+    let hits = db
+        .search_incidents(&Scope::All, &SearchQuery::parse("reinscripcion"), 10)
+        .await
+        .expect("search");
+    assert_eq!(hits.len(), 10);
+    assert!(
+        hits.iter().all(|h| h.subject.starts_with("Consulta")),
+        "the oldest are outside the newest 2,000 matches: {hits:?}"
+    );
+    let rare = db
+        .search_incidents(&Scope::All, &SearchQuery::parse("xilofono"), 30)
+        .await
+        .expect("search");
+    let mut ids: Vec<_> = rare.iter().map(|h| h.id).collect();
+    ids.sort();
+    assert_eq!(ids, created[..20]);
 }

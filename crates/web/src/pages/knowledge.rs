@@ -507,21 +507,22 @@ async fn search(
         );
     }
     let query = SearchQuery::parse(&q);
-    let incidents = state
-        .store
-        .search_incidents(&page.user.incident_scope(), &query, 20)
-        .await
-        .map_err(err)?;
-    let contacts = if page.user.may(Action::ContactRead) {
-        state.store.search_contacts(&query, 20).await.map_err(err)?
-    } else {
-        vec![]
+    let store = &state.store;
+    let scope = page.user.incident_scope();
+    let contacts = async {
+        if page.user.may(Action::ContactRead) {
+            store.search_contacts(&query, 20).await
+        } else {
+            Ok(vec![])
+        }
     };
-    let articles = state
-        .store
-        .search_articles(&query, Match::All, false, 20)
-        .await
-        .map_err(err)?;
+    // Three independent searches on three connections.
+    let (incidents, contacts, articles) = tokio::try_join!(
+        store.search_incidents(&scope, &query, 20),
+        contacts,
+        store.search_articles(&query, Match::All, false, 20),
+    )
+    .map_err(err)?;
     Ok(render(&SearchPage {
         searched: !query.is_empty(),
         q,
@@ -551,21 +552,25 @@ async fn help(
 ) -> Response {
     let lang = request_lang_of(&headers);
     let q = p.q.unwrap_or_default();
-    let hits = match state
-        .store
-        .search_articles(&SearchQuery::parse(&q), Match::All, true, 30)
-        .await
-    {
-        Ok(h) => h,
-        Err(e) => return AppError::from(e).into_response(),
-    };
-    let filter = ArticleFilter {
-        public_only: true,
-        ..Default::default()
-    };
-    let articles = match state.store.articles(&filter).await {
-        Ok(a) => a,
-        Err(e) => return AppError::from(e).into_response(),
+    // A search shows its hits; without one the page lists the public articles.
+    let (hits, articles) = if q.trim().is_empty() {
+        let filter = ArticleFilter {
+            public_only: true,
+            ..Default::default()
+        };
+        match state.store.articles(&filter).await {
+            Ok(a) => (vec![], a),
+            Err(e) => return AppError::from(e).into_response(),
+        }
+    } else {
+        match state
+            .store
+            .search_articles(&SearchQuery::parse(&q), Match::All, true, 30)
+            .await
+        {
+            Ok(h) => (h, vec![]),
+            Err(e) => return AppError::from(e).into_response(),
+        }
     };
     render(&HelpPage {
         t: Tr(lang),

@@ -223,6 +223,18 @@ fn parse<T>(raw: &Option<String>, f: impl Fn(&str) -> Option<T>) -> Option<T> {
     non_empty(raw).and_then(f)
 }
 
+/// The page's rows and the cursor of the next page (the list is read one row longer than a
+/// page to know whether there is one).
+fn first_page(mut items: Vec<IncidentSummary>) -> (Vec<IncidentSummary>, Option<String>) {
+    let next = if items.len() as i64 > PAGE_SIZE {
+        items.truncate(PAGE_SIZE as usize);
+        items.last().map(|s| s.incident.id.0.to_string())
+    } else {
+        None
+    };
+    (items, next)
+}
+
 async fn queue(
     State(state): State<AppState>,
     page: PageUser,
@@ -284,30 +296,31 @@ async fn queue(
         _ => {}
     }
     let scope = page.user.incident_scope();
-    let mut items = state.store.incidents(&scope, &filter).await.map_err(err)?;
-    let next = if items.len() as i64 > PAGE_SIZE {
-        items.truncate(PAGE_SIZE as usize);
-        items.last().map(|s| s.incident.id.0.to_string())
-    } else {
-        None
-    };
-    let users = state.store.users().await.map_err(err)?;
-    let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
-    let rows = rows(&items, &names, lang, tz);
+    let store = &state.store;
     if p.partial.as_deref() == Some("rows") {
+        let (items, users) =
+            tokio::try_join!(store.incidents(&scope, &filter), store.users()).map_err(err)?;
+        let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
+        let (items, _) = first_page(items);
         return Ok(render(&QueueRows {
             ctx: page.ctx("queue"),
-            rows,
+            rows: rows(&items, &names, lang, tz),
         }));
     }
-    let counts = state
-        .store
-        .queue_counts(page.user.id, &scope)
-        .await
-        .map_err(err)?;
-    let latest = state.store.latest_incident_id().await.map_err(err)?;
-    let topics = state.store.topics().await.map_err(err)?;
-    let units = state.store.units().await.map_err(err)?;
+    // The page's reads do not depend on each other: on separate connections they take as long
+    // as the slowest of them (the list or the counts), not their sum.
+    let (items, users, counts, latest, topics, units) = tokio::try_join!(
+        store.incidents(&scope, &filter),
+        store.users(),
+        store.queue_counts(page.user.id, &scope),
+        store.latest_incident_id(),
+        store.topics(),
+        store.units(),
+    )
+    .map_err(err)?;
+    let (items, next) = first_page(items);
+    let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
+    let rows = rows(&items, &names, lang, tz);
     let options = FilterOptions {
         channels: choices!(Channel, lang),
         user_types: choices!(UserType, lang),
