@@ -454,12 +454,10 @@ impl Store {
                     Kind::Incident,
                     q,
                     limit,
-                    |s| {
-                        s.push("SELECT i.id, i.folio, i.subject, i.status, m.found FROM (");
-                    },
-                    |s| {
-                        s.push(") m JOIN incidents i ON i.id = m.id ORDER BY m.rank DESC");
-                    },
+                    (
+                        "SELECT i.id, i.folio, i.subject, i.status, m.found FROM (",
+                        ") m JOIN incidents i ON i.id = m.id ORDER BY m.rank DESC",
+                    ),
                     |s| push_scope(s, " AND ref_id"),
                 )
                 .await?
@@ -478,7 +476,7 @@ impl Store {
     }
 
     /// PostgreSQL: the rows of the best of the newest `RANKED_WINDOW` matches of one kind of
-    /// document, `(id, rank, found)` inside `before … after` (which join the records); the
+    /// document, `(id, rank, found)` inside `outer`'s two halves (which join the records); the
     /// newest documents are walked first (see `RECENT_DOCUMENTS`), the index only when they
     /// hold too few matches.
     async fn newest_ranked_pg(
@@ -486,14 +484,12 @@ impl Store {
         kind: Kind,
         q: &SearchQuery,
         limit: i64,
-        before: impl Fn(&mut Sql),
-        after: impl Fn(&mut Sql),
+        outer: (&str, &str),
         filter: impl Fn(&mut Sql),
     ) -> Result<Vec<sqlx::any::AnyRow>> {
         let query = tsquery_expr(q, Match::All);
         let ranked = |recent: Option<i64>| {
-            let mut s = Sql::new("");
-            before(&mut s);
+            let mut s = Sql::new(outer.0);
             s.push("SELECT id, rank, COUNT(*) OVER () AS found FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank FROM (");
             if let Some(window) = recent {
                 // Walked backwards along the primary key: the newest documents first.
@@ -520,7 +516,7 @@ impl Store {
             s.bind(RANKED_WINDOW);
             s.push(") newest ORDER BY rank DESC LIMIT ");
             s.bind(limit);
-            after(&mut s);
+            s.push(outer.1);
             s
         };
         // Numbers (phones, student codes, folios) are rare by nature: straight to the index.
@@ -574,12 +570,10 @@ impl Store {
                     Kind::Contact,
                     q,
                     limit,
-                    |s| {
-                        s.push("SELECT c.id, c.name, m.found FROM (");
-                    },
-                    |s| {
-                        s.push(") m JOIN contacts c ON c.id = m.id ORDER BY m.rank DESC");
-                    },
+                    (
+                        "SELECT c.id, c.name, m.found FROM (",
+                        ") m JOIN contacts c ON c.id = m.id ORDER BY m.rank DESC",
+                    ),
                     |_| {},
                 )
                 .await?
