@@ -47,15 +47,41 @@ async fn identifiers_of(
     .bind(id)
     .fetch_all(exec)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let kind: String = r.try_get("kind")?;
-            Ok(Identifier {
-                kind: IdentifierKind::from_code(&kind).ok_or_else(|| StoreError::corrupt(kind))?,
-                value: r.try_get("value")?,
-            })
-        })
-        .collect()
+    rows.iter().map(identifier_from_row).collect()
+}
+
+fn identifier_from_row(r: &AnyRow) -> Result<Identifier> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Identifier {
+        kind: IdentifierKind::from_code(&kind).ok_or_else(|| StoreError::corrupt(kind))?,
+        value: r.try_get("value")?,
+    })
+}
+
+/// The identifiers of a page of contacts in one query, by contact.
+async fn identifiers_of_many(
+    store: &Store,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Identifier>>> {
+    let mut out = std::collections::HashMap::<i64, Vec<Identifier>>::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut sql =
+        Sql::new("SELECT contact_id, kind, value FROM contact_identifiers WHERE contact_id IN (");
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.bind(*id);
+    }
+    sql.push(") ORDER BY contact_id, kind, value");
+    for r in sql.fetch_all(store.reader()).await? {
+        out.entry(r.try_get("contact_id")?)
+            .or_default()
+            .push(identifier_from_row(&r)?);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn contact_in_tx(tx: &mut Tx, id: ContactId) -> Result<Contact> {
@@ -264,15 +290,15 @@ impl Store {
         sql.push(" ORDER BY c.id DESC LIMIT ")
             .bind(q.limit.clamp(1, 200));
         let rows = sql.fetch_all(self.reader()).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            out.push(contact_from_row(
-                row,
-                identifiers_of(self.reader(), id).await?,
-            )?);
-        }
-        Ok(out)
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut identifiers = identifiers_of_many(self, &ids).await?;
+        rows.iter()
+            .zip(&ids)
+            .map(|(row, id)| contact_from_row(row, identifiers.remove(id).unwrap_or_default()))
+            .collect()
     }
 
     pub async fn create_contact(&self, actor: Actor<'_>, input: &ContactInput) -> Result<Contact> {

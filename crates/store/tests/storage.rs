@@ -258,6 +258,11 @@ async fn two_contacts_never_share_an_email_phone_or_whatsapp_id(db: TestDb) {
     }
     let listed = db.contacts(&Default::default()).await.expect("list");
     assert_eq!(listed.len(), 1, "the refused contact was not half-created");
+    assert_eq!(
+        listed[0].emails,
+        ["ana@alumnos.udg.mx"],
+        "a listed contact carries its identifiers"
+    );
 }
 
 async fn merging_two_contacts_keeps_both_histories(db: TestDb) {
