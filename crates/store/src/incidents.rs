@@ -21,10 +21,11 @@ use sqlx::any::AnyRow;
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::bulk::{Value, insert_sql};
-use crate::contacts::{contact_in_tx, like_escape};
+use crate::contacts::contact_in_tx;
 use crate::db::{Engine, Sql, Store, Tx, code, flag, from_ms, ms, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::outbox::{self, kind};
+use crate::search;
 use crate::units::{unit_in_tx, unit_of_kind};
 
 pub(crate) fn incident_from_row(row: &AnyRow) -> Result<Incident> {
@@ -456,6 +457,21 @@ pub struct IncidentSummary {
     pub contact_name: Option<String>,
 }
 
+/// How many of the newest incidents PostgreSQL checks one by one for a text filter before it
+/// asks the full-text index (see `Store::incidents`).
+const TEXT_PROBED: i64 = 2_000;
+
+/// The text filter of a page of incidents, resolved.
+enum Text {
+    /// No text filter.
+    Any,
+    /// Within these incidents (the index's matches).
+    Ids(Vec<i64>),
+    /// PostgreSQL: each incident from `floor` up checked against its own and its contact's
+    /// search document (the tsquery).
+    Probe(String, i64),
+}
+
 /// Filters for the incident list; newest first, cursor on id.
 #[derive(Debug, Default, Clone)]
 pub struct IncidentFilter {
@@ -648,10 +664,79 @@ impl Store {
         })
     }
 
+    /// A page of incidents, newest first. The text filter `q` finds the incidents whose own
+    /// search document (folio, subject, messages) or whose contact's (name, addresses, phones,
+    /// codes) holds every word: a LIKE over every subject read the whole history for a word
+    /// no subject has (2 s at a million incidents). The newest matches are taken from the
+    /// index a window at a time, and the window grows only when the other filters leave the
+    /// page short.
     pub async fn incidents(
         &self,
         scope: &Scope,
         f: &IncidentFilter,
+    ) -> Result<Vec<IncidentSummary>> {
+        let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+            return self.incident_page(scope, f, &Text::Any).await;
+        };
+        let query = atiende_domain::knowledge::SearchQuery::parse(text);
+        if query.is_empty() {
+            return Ok(vec![]);
+        }
+        let limit = f.limit.clamp(1, 200);
+        let mut found = Vec::new();
+        let mut below = f.before_id;
+        if self.engine() == Engine::Postgres {
+            // PostgreSQL reads each match the full-text index gives from the table (a common
+            // word is tens of thousands of reads); the newest incidents are checked one by one
+            // first, each against its own and its contact's document by key, and only what
+            // they leave short of a page goes to the index.
+            let floor = self.nth_newest_id(below, TEXT_PROBED).await?;
+            let probe = Text::Probe(
+                search::tsquery_expr(&query, search::Match::All),
+                floor.unwrap_or(0),
+            );
+            found = self.incident_page(scope, f, &probe).await?;
+            if found.len() as i64 >= limit || floor.is_none() {
+                return Ok(found);
+            }
+            below = floor;
+        }
+        let rest = IncidentFilter {
+            before_id: below,
+            limit: limit - found.len() as i64,
+            ..f.clone()
+        };
+        for window in [2_000, 16_000, 128_000] {
+            let (ids, complete) = self.text_matches(&query, below, Some(window)).await?;
+            let page = self.incident_page(scope, &rest, &Text::Ids(ids)).await?;
+            if complete || page.len() as i64 >= rest.limit {
+                found.extend(page);
+                return Ok(found);
+            }
+        }
+        let (ids, _) = self.text_matches(&query, below, None).await?;
+        found.extend(self.incident_page(scope, &rest, &Text::Ids(ids)).await?);
+        Ok(found)
+    }
+
+    /// The id of the `n`th newest incident below `before`, if there are that many.
+    async fn nth_newest_id(&self, before: Option<i64>, n: i64) -> Result<Option<i64>> {
+        let mut sql = Sql::new("SELECT id FROM incidents WHERE id < ");
+        sql.bind(before.unwrap_or(i64::MAX));
+        sql.push(" ORDER BY id DESC LIMIT 1 OFFSET ");
+        sql.bind(n - 1);
+        match sql.fetch_all(self.reader()).await?.first() {
+            Some(r) => Ok(Some(r.try_get("id")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Store::incidents`] with its text filter already resolved.
+    async fn incident_page(
+        &self,
+        scope: &Scope,
+        f: &IncidentFilter,
+        text: &Text,
     ) -> Result<Vec<IncidentSummary>> {
         let mut sql = Sql::new(if f.not_closed && self.engine() == Engine::Sqlite {
             // Open incidents are a few thousand among millions: walk their own index newest
@@ -706,20 +791,40 @@ impl Store {
         if let Some(to) = f.received_to {
             sql.push(" AND i.received_at < ").bind(ms(to));
         }
-        if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let p = format!("%{}%", like_escape(&text.to_lowercase()));
-            sql.push(" AND (LOWER(i.folio) LIKE ")
-                .bind(p.clone())
-                .push(" ESCAPE '\\'");
-            sql.push(" OR LOWER(i.subject) LIKE ")
-                .bind(p.clone())
-                .push(" ESCAPE '\\'");
-            sql.push(" OR LOWER(c.name) LIKE ")
-                .bind(p.clone())
-                .push(" ESCAPE '\\'");
-            sql.push(" OR i.contact_id IN (SELECT contact_id FROM contact_identifiers WHERE LOWER(value) LIKE ")
-                .bind(p)
-                .push(" ESCAPE '\\'))");
+        match text {
+            Text::Any => {}
+            Text::Ids(ids) => {
+                // One parameter however many: the list travels as JSON.
+                let list = format!(
+                    "[{}]",
+                    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                );
+                sql.push(match self.engine() {
+                    Engine::Sqlite => " AND i.id IN (SELECT value FROM json_each(",
+                    Engine::Postgres => {
+                        " AND i.id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST("
+                    }
+                })
+                .bind(list)
+                .push(match self.engine() {
+                    Engine::Sqlite => "))",
+                    Engine::Postgres => " AS json)))",
+                });
+            }
+            Text::Probe(query, floor) => {
+                sql.push(" AND i.id >= ").bind(*floor);
+                sql.push(
+                    " AND (EXISTS (SELECT 1 FROM search_docs d WHERE d.kind = 'incident' AND d.ref_id = i.id \
+                     AND d.tsv @@ to_tsquery('spanish_unaccent', ",
+                )
+                .bind(query.clone())
+                .push(
+                    ")) OR EXISTS (SELECT 1 FROM search_docs d WHERE d.kind = 'contact' AND d.ref_id = i.contact_id \
+                     AND d.tsv @@ to_tsquery('spanish_unaccent', ",
+                )
+                .bind(query.clone())
+                .push(")))");
+            }
         }
         if let Some(b) = f.before_id {
             sql.push(" AND i.id < ").bind(b);

@@ -70,7 +70,7 @@ fn fts5_expr(q: &SearchQuery, m: Match) -> String {
 }
 
 /// The tsquery text: each word by its stem or its beginning, phrases in order.
-fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
+pub(crate) fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
     let parts: Vec<String> = q
         .terms
         .iter()
@@ -545,6 +545,102 @@ impl Store {
             }
         }
         ranked(None).fetch_all(self.reader()).await
+    }
+
+    /// The queue's text filter: ids of the incidents below `before` whose own document or
+    /// whose contact's document matches every word, newest first, at most `window` from each
+    /// side. Each side is read newest first and stops at its window; where a side stopped
+    /// early, ids older than its last are left out (an older match of that side may be
+    /// missing there), so what is returned is every match from the newest down to that
+    /// point. `true` when nothing was left out.
+    pub(crate) async fn text_matches(
+        &self,
+        q: &SearchQuery,
+        before: Option<i64>,
+        window: Option<i64>,
+    ) -> Result<(Vec<i64>, bool)> {
+        let side = |select: &str, term: String, rest: &str| {
+            let mut sql = Sql::new(select);
+            sql.bind(term);
+            sql.push(rest);
+            sql
+        };
+        let (own, contacts) = match self.engine() {
+            Engine::Sqlite => {
+                let expr = fts5_expr(q, Match::All);
+                (
+                    side(
+                        "SELECT rowid AS id FROM incident_fts WHERE incident_fts MATCH ",
+                        expr.clone(),
+                        " AND rowid",
+                    ),
+                    side(
+                        "SELECT id FROM incidents WHERE contact_id IN (SELECT rowid FROM contact_fts WHERE contact_fts MATCH ",
+                        expr,
+                        ") AND id",
+                    ),
+                )
+            }
+            Engine::Postgres => {
+                let query = tsquery_expr(q, Match::All);
+                (
+                    side(
+                        "SELECT ref_id AS id FROM search_docs WHERE kind = 'incident' AND tsv @@ to_tsquery('spanish_unaccent', ",
+                        query.clone(),
+                        ") AND ref_id",
+                    ),
+                    side(
+                        "SELECT id FROM incidents WHERE contact_id IN (SELECT ref_id FROM search_docs WHERE kind = 'contact' \
+                         AND tsv @@ to_tsquery('spanish_unaccent', ",
+                        query,
+                        ")) AND id",
+                    ),
+                )
+            }
+        };
+        let mut sides = Vec::with_capacity(2);
+        for (mut sql, order) in [
+            (
+                own,
+                if self.engine() == Engine::Sqlite {
+                    "rowid DESC"
+                } else {
+                    "kind DESC, ref_id DESC"
+                },
+            ),
+            (contacts, "id DESC"),
+        ] {
+            // `column < before`, or `column IS NOT NULL` for the first page.
+            match before {
+                Some(b) => sql.push(" < ").bind(b),
+                None => sql.push(" IS NOT NULL"),
+            };
+            sql.push(" ORDER BY ").push(order);
+            if let Some(w) = window {
+                sql.push(" LIMIT ").bind(w);
+            }
+            let ids = sql
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>("id"))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            sides.push(ids);
+        }
+        let full = |ids: &Vec<i64>| window.is_some_and(|w| ids.len() as i64 >= w);
+        let bound = sides
+            .iter()
+            .filter(|ids| full(ids))
+            .filter_map(|ids| ids.last().copied())
+            .max();
+        let mut ids: Vec<i64> = sides
+            .into_iter()
+            .flatten()
+            .filter(|id| bound.is_none_or(|b| *id >= b))
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        Ok((ids, bound.is_none()))
     }
 
     /// Contacts matching a query (name, email, phone, student code), best first.

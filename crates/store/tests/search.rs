@@ -25,6 +25,7 @@ atiende_store::on_both_engines!(
     contacts_are_found_by_name_and_any_identifier,
     the_most_useful_articles_and_the_topics_without_one_are_counted,
     a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywhere,
+    the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_the_newest_matches,
 );
 
 async fn setup(db: &TestDb) -> StaffUser {
@@ -549,4 +550,109 @@ async fn a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywher
     let mut ids: Vec<_> = rare.iter().map(|h| h.id).collect();
     ids.sort();
     assert_eq!(ids, created[..20]);
+}
+
+/// The queue's text filter reads the search index: a word in the first message or in the
+/// person's name finds the incident, and when the other filters keep only old matches of a
+/// common word, the filter looks past its newest 2,000 matches, page after page.
+async fn the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_the_newest_matches(
+    db: TestDb,
+) {
+    use atiende_store::incidents::IncidentFilter;
+    let user = setup(&db).await;
+    let ana = ana(&db).await;
+    let ximena = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Ximena Quetzalli".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact")
+        .id;
+    // The oldest 60 arrived by email; the 2,100 after them by phone; all mention the word.
+    let mut inputs: Vec<NewIncidentInput> = (0..60)
+        .map(|n| NewIncidentInput {
+            channel: Channel::Email,
+            ..phone_call(
+                ana,
+                &format!("Correo {n}"),
+                "Pregunta por la reinscripción.",
+            )
+        })
+        .collect();
+    inputs.extend((0..2_100).map(|n| {
+        phone_call(
+            ana,
+            &format!("Llamada {n}"),
+            "Pregunta por la reinscripción.",
+        )
+    }));
+    inputs.push(phone_call(ximena, "Constancia", "Necesito una constancia."));
+    let mut created = Vec::new();
+    for chunk in inputs.chunks(100) {
+        let batch = chunk
+            .iter()
+            .map(|i| (Actor::Staff(&user), i.clone()))
+            .collect();
+        for incident in db.create_incidents(batch).await {
+            created.push(incident.expect("incident").id.0);
+        }
+    }
+    let filter = |q: &str, channel: Option<Channel>, before_id: Option<i64>| IncidentFilter {
+        q: Some(q.into()),
+        channel,
+        before_id,
+        limit: 50,
+        ..Default::default()
+    };
+    let ids = |page: &[atiende_store::incidents::IncidentSummary]| {
+        page.iter().map(|s| s.incident.id.0).collect::<Vec<_>>()
+    };
+    let by_name = db
+        .incidents(&Scope::All, &filter("quetzal", None, None))
+        .await
+        .expect("by name");
+    assert_eq!(
+        ids(&by_name),
+        [created[2_160]],
+        "found by the person's name"
+    );
+    let first = db
+        .incidents(
+            &Scope::All,
+            &filter("reinscripcion", Some(Channel::Email), None),
+        )
+        .await
+        .expect("first page");
+    let newest_emails: Vec<i64> = created[..60].iter().rev().copied().collect();
+    assert_eq!(
+        ids(&first),
+        newest_emails[..50],
+        "the 50 newest emails, past 2,100 newer calls"
+    );
+    let second = db
+        .incidents(
+            &Scope::All,
+            &filter(
+                "reinscripcion",
+                Some(Channel::Email),
+                ids(&first).last().copied(),
+            ),
+        )
+        .await
+        .expect("second page");
+    assert_eq!(ids(&second), newest_emails[50..]);
+    let calls = db
+        .incidents(&Scope::All, &filter("reinscripcion", None, None))
+        .await
+        .expect("newest");
+    let newest_calls: Vec<i64> = created[2_110..2_160].iter().rev().copied().collect();
+    assert_eq!(
+        ids(&calls),
+        newest_calls,
+        "a common word: its newest matches first"
+    );
 }
