@@ -491,7 +491,8 @@ pub struct IncidentFilter {
     pub leads_queue: bool,
     pub received_from: Option<DateTime<Utc>>,
     pub received_to: Option<DateTime<Utc>>,
-    /// Text in the folio, the subject, or the contact's name or identifiers.
+    /// Words (or their beginnings) in the incident's search document (folio, subject,
+    /// messages) or its contact's (name, identifiers).
     pub q: Option<String>,
     pub before_id: Option<i64>,
     pub limit: i64,

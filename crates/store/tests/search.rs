@@ -175,10 +175,14 @@ async fn incident(db: &TestDb, user: &StaffUser, subject: &str, body: &str) -> I
 }
 
 async fn ana(db: &TestDb) -> ContactId {
+    person(db, "Ana").await
+}
+
+async fn person(db: &TestDb, name: &str) -> ContactId {
     db.create_contact(
         Actor::System,
         &ContactInput {
-            name: Some("Ana".into()),
+            name: Some(name.into()),
             ..Default::default()
         },
     )
@@ -561,17 +565,7 @@ async fn the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_th
     use atiende_store::incidents::IncidentFilter;
     let user = setup(&db).await;
     let ana = ana(&db).await;
-    let ximena = db
-        .create_contact(
-            Actor::System,
-            &ContactInput {
-                name: Some("Ximena Quetzalli".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("contact")
-        .id;
+    let ximena = person(&db, "Ximena Quetzalli").await;
     // The oldest 60 arrived by email; the 2,100 after them by phone; all mention the word.
     let mut inputs: Vec<NewIncidentInput> = (0..60)
         .map(|n| NewIncidentInput {

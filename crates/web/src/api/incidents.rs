@@ -59,7 +59,8 @@ pub struct ListParams {
     pub from: Option<String>,
     /// Received on or before this local date, or before this instant.
     pub to: Option<String>,
-    /// Text in the folio, subject, or the contact's name, email, phone or code.
+    /// Words (or their beginnings) in the folio, subject or messages, or in the contact's
+    /// name, email, phone or code.
     pub q: Option<String>,
     pub cursor: Option<String>,
     /// 1–200, default 50.
