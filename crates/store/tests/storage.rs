@@ -690,7 +690,7 @@ async fn the_incident_list_filters_searches_and_pages(db: TestDb) {
             .await
             .expect("search")
             .is_empty(),
-        "LIKE wildcards are literal"
+        "a percent sign is not a wildcard"
     );
 }
 
