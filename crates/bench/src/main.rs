@@ -1,6 +1,6 @@
-//! `atiende-bench pages`: how fast the console's pages render on the embedded database with
-//! realistic (demo) data. Starts the real router on a local port in this process and requests
-//! each page sequentially from a second thread over HTTP, then prints percentiles.
+//! atiende's benchmarks (BENCHMARKS.md): `pages` renders the console's pages over demo data,
+//! `scale` drives the real `atiende` binary over a generated history of a million incidents
+//! (pages, indicators, search, intake), `intake` measures incident creation through the API.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -35,12 +35,18 @@ enum Command {
         /// Seconds per concurrency level.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Incidents of history generated first: intake at a busy hour happens in a database
+        /// that already holds years of them, and PostgreSQL plans its foreign-key checks by
+        /// the table's size when a connection first makes them.
+        #[arg(long, default_value_t = 20_000)]
+        history: usize,
         #[arg(long)]
         database_url: Option<String>,
     },
     /// The service over a generated history (default: a million incidents over five years and
-    /// five thousand articles) on a fresh SQLite file (or --database-url): the indicators
-    /// dashboard, the staff search and the public help search.
+    /// five thousand articles) on a fresh SQLite file (or --database-url): the queue and
+    /// incident view, the indicators dashboard, the staff search and the public help search,
+    /// then intake through the API on the same history and the `kill -9` check.
     Scale {
         #[arg(long, default_value_t = 1_000_000)]
         incidents: usize,
@@ -53,6 +59,10 @@ enum Command {
         years: i64,
         #[arg(long, default_value_t = 20)]
         requests: usize,
+        /// Seconds per concurrency level of the intake phases (after the pages, on the same
+        /// history).
+        #[arg(long, default_value_t = 8)]
+        intake_seconds: u64,
         #[arg(long)]
         database_url: Option<String>,
         /// Measure the history an earlier run generated at --database-url instead of
@@ -75,14 +85,16 @@ fn main() -> Result<()> {
         } => runtime.block_on(pages(incidents, requests, database_url)),
         Command::Intake {
             seconds,
+            history,
             database_url,
-        } => runtime.block_on(intake(seconds, database_url)),
+        } => runtime.block_on(intake(seconds, history, database_url)),
         Command::Scale {
             incidents,
             articles,
             contacts,
             years,
             requests,
+            intake_seconds,
             database_url,
             reuse,
         } => runtime.block_on(scale(
@@ -95,6 +107,7 @@ fn main() -> Result<()> {
                 end: chrono::Utc::now(),
             },
             requests,
+            intake_seconds,
             database_url,
             reuse,
         )),
@@ -367,6 +380,7 @@ fn print_table(results: &[(String, Vec<Duration>)]) {
 async fn scale(
     spec: atiende_bench::generate::Spec,
     requests: usize,
+    intake_seconds: u64,
     database_url: Option<String>,
     reuse: bool,
 ) -> Result<()> {
@@ -479,7 +493,14 @@ async fn scale(
         "/ayuda?q=orden%20de%20pago".to_string(),
         "/ayuda?q=inscripcion".to_string(),
     ]);
-    let search_results = measure(base, cookie, search_paths, requests).await?;
+    let search_results = measure(base.clone(), cookie, search_paths, requests).await?;
+    let search_mb = server.peak_mb();
+    // Intake last: it adds incidents to the history the pages were measured on.
+    let token = api_token(&store).await?;
+    // Contacts 1 to 1,000 call in (a history of fewer has fewer; --reuse assumes the same
+    // --incidents as the run that generated it).
+    let callers = spec.contacts.min(1000);
+    let intake_rows = intake_levels(base, token.clone(), intake_seconds, callers).await?;
     let engine = if url.starts_with("sqlite") {
         "SQLite"
     } else {
@@ -519,16 +540,20 @@ async fn scale(
     );
     print_table(&search_results);
     println!();
+    println!("intake through the API, {intake_seconds} s per level");
+    print_intake(&intake_rows);
+    println!();
     match server.peak_mb() {
         Some(mb) => println!(
-            "server peak memory (VmHWM): {mb:.0} MB (after start {:.0}, queue and incidents {:.0}, indicators {:.0})",
+            "server peak memory (VmHWM): {mb:.0} MB (after start {:.0}, queue and incidents {:.0}, indicators {:.0}, search {:.0}, intake {mb:.0})",
             started_mb.unwrap_or(0.0),
             work_mb.unwrap_or(0.0),
             indicators_mb.unwrap_or(0.0),
+            search_mb.unwrap_or(0.0),
         ),
         None => println!("server peak memory: not available on this system"),
     }
-    Ok(())
+    durability(&store, &url, &token, server, intake_seconds, callers).await
 }
 
 /// Percent-encodes a query for a URL.
@@ -546,7 +571,7 @@ fn urlencode(q: &str) -> String {
 fn load(
     url: &str,
     token: &str,
-    body: Option<fn(usize) -> String>,
+    body: Option<NewBody>,
     expect: u16,
     concurrency: usize,
     seconds: u64,
@@ -555,7 +580,7 @@ fn load(
     let started = Instant::now();
     let handles: Vec<_> = (0..concurrency)
         .map(|worker| {
-            let (url, token) = (url.to_string(), token.to_string());
+            let (url, token, body) = (url.to_string(), token.to_string(), body.clone());
             std::thread::spawn(move || -> Result<Vec<Duration>> {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -565,7 +590,7 @@ fn load(
                 let mut n = worker;
                 while Instant::now() < until {
                     let t = Instant::now();
-                    let mut r = match body {
+                    let mut r = match &body {
                         Some(make) => agent
                             .post(&url)
                             .header("authorization", &format!("Bearer {token}"))
@@ -595,20 +620,24 @@ fn load(
     Ok((all.len() as f64 / elapsed, all))
 }
 
-fn new_incident(n: usize) -> String {
-    // Contacts 1..=1000 exist; a phone call about one of the catalogue's questions.
+/// The body of the `n`th request of a load.
+type NewBody = std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>;
+
+/// A phone call about one of the catalogue's questions from one of the first `contacts`
+/// contacts (the generator numbers them from 1).
+fn new_incident(n: usize, contacts: usize) -> String {
     let (_, subject, words, _) =
         atiende_store::demo::QUESTIONS[n % atiende_store::demo::QUESTIONS.len()];
     serde_json::json!({
         "channel": "phone",
-        "contact_id": n % 1000 + 1,
+        "contact_id": n % contacts.max(1) + 1,
         "subject": subject,
         "body": words,
     })
     .to_string()
 }
 
-async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
+async fn intake(seconds: u64, history: usize, database_url: Option<String>) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let url = database_url
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
@@ -616,26 +645,57 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
     store.migrate().await?;
     store.first_run(Some(PASSWORD)).await?;
     let spec = atiende_bench::generate::Spec {
-        incidents: 0,
+        incidents: history,
         articles: 0,
-        contacts: 1000,
+        // Contacts 1 to 1,000 call in.
+        contacts: (history / 5).max(1000),
         years: 1,
         seed: 1,
         end: chrono::Utc::now(),
     };
     atiende_bench::generate::generate(&store, &spec, |_, _, _| {}).await?;
-    let agent = store.user_by_login("agente01").await?;
-    let (_, token) = store
-        .create_api_token(atiende_store::Actor::System, agent.id, "bench")
-        .await?;
+    let token = api_token(&store).await?;
     let server = {
         let url = url.clone();
         tokio::task::spawn_blocking(move || spawn_server(&url)).await??
     };
-    let base = server.base.clone();
-    let load_token = token.clone();
-    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
-        let token = load_token;
+    let rows = intake_levels(server.base.clone(), token.clone(), seconds, 1000).await?;
+    println!(
+        "intake through the API on {} over {history} incidents of history, {seconds} s per level",
+        if url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    print_intake(&rows);
+    if let Some(mb) = server.peak_mb() {
+        println!(
+            "server peak memory (VmHWM): {mb:.0} MB; database {:.0} MB",
+            database_mb(&store, &url).await
+        );
+    }
+    durability(&store, &url, &token, server, seconds, 1000).await
+}
+
+/// A bearer token of an agent the generator made.
+async fn api_token(store: &Store) -> Result<String> {
+    let agent = store.user_by_login("agente01").await?;
+    let (_, token) = store
+        .create_api_token(atiende_store::Actor::System, agent.id, "bench")
+        .await?;
+    Ok(token)
+}
+
+/// The `/healthz` floor, then incidents created through the API at concurrency 1, 16 and 64:
+/// one printed row each. The callers are contacts 1 to `callers`.
+async fn intake_levels(
+    base: String,
+    token: String,
+    seconds: u64,
+    callers: usize,
+) -> Result<Vec<String>> {
+    tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
         let mut rows = Vec::new();
         let (floor, _) = load(&format!("{base}/healthz"), "", None, 200, 16, seconds)?;
         rows.push(format!(
@@ -646,7 +706,7 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
             let (rate, times) = load(
                 &format!("{base}/api/v1/incidents"),
                 &token,
-                Some(new_incident),
+                Some(std::sync::Arc::new(move |n| new_incident(n, callers))),
                 201,
                 concurrency,
                 seconds,
@@ -665,26 +725,14 @@ async fn intake(seconds: u64, database_url: Option<String>) -> Result<()> {
         }
         Ok(rows)
     })
-    .await??;
-    println!(
-        "intake through the API on {}, {seconds} s per level",
-        if url.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        }
-    );
+    .await?
+}
+
+fn print_intake(rows: &[String]) {
     println!("{:<34} {:>10} {:>9} {:>9}", "", "req/s", "p50 ms", "p99 ms");
     for r in rows {
         println!("{r}");
     }
-    if let Some(mb) = server.peak_mb() {
-        println!(
-            "server peak memory (VmHWM): {mb:.0} MB; database {:.0} MB",
-            database_mb(&store, &url).await
-        );
-    }
-    durability(&store, &url, &token, server, seconds).await
 }
 
 /// Incidents stored, as the indicators count them (kept in the same transaction).
@@ -704,11 +752,13 @@ async fn durability(
     token: &str,
     mut server: ServerProcess,
     seconds: u64,
+    callers: usize,
 ) -> Result<()> {
     let before = stored_incidents(store).await?;
     let target = format!("{}/api/v1/incidents", server.base);
     let token = token.to_string();
-    let clients = std::thread::spawn(move || acknowledged(&target, &token, 16, seconds.max(2)));
+    let clients =
+        std::thread::spawn(move || acknowledged(&target, &token, 16, seconds.max(2), callers));
     std::thread::sleep(Duration::from_millis(seconds.max(2) * 500));
     server.child.kill()?; // SIGKILL: no shutdown, no flush
     server.child.wait()?;
@@ -732,7 +782,7 @@ async fn durability(
 
 /// Creates incidents from `concurrency` threads until `seconds` pass or the server goes away;
 /// returns how many it acknowledged with 201.
-fn acknowledged(url: &str, token: &str, concurrency: usize, seconds: u64) -> usize {
+fn acknowledged(url: &str, token: &str, concurrency: usize, seconds: u64, callers: usize) -> usize {
     let until = Instant::now() + Duration::from_secs(seconds);
     let handles: Vec<_> = (0..concurrency)
         .map(|worker| {
@@ -749,7 +799,7 @@ fn acknowledged(url: &str, token: &str, concurrency: usize, seconds: u64) -> usi
                         .post(&url)
                         .header("authorization", &format!("Bearer {token}"))
                         .header("content-type", "application/json")
-                        .send(new_incident(n));
+                        .send(new_incident(n, callers));
                     match sent {
                         Ok(r) if r.status().as_u16() == 201 => ok += 1,
                         Ok(_) => {}
