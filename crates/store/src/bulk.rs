@@ -1,10 +1,19 @@
 //! Many rows per statement: the benchmark's generator's bulk load, and the writes of a group of
-//! incidents committed together (`intake`). Table and column names are the caller's constants; values are always bound.
+//! incidents committed together (`intake`). Table and column names are the caller's constants;
+//! the rows travel as one bound JSON parameter that the database unpacks
+//! (`json_array_elements` on PostgreSQL, `jsonb_each` on SQLite).
+//!
+//! One parameter, not one per value: a statement's text then depends only on its table, so
+//! each connection prepares it once, whatever the number of rows. With a placeholder per value
+//! every group size was a new statement for PostgreSQL to parse and plan, and sqlx maps
+//! numbered placeholders on SQLite in time that grows with their number.
+
+use serde::ser::{Serialize, Serializer};
 
 use crate::db::{Engine, Script, Sql, Store, Tx, engine_of};
 use crate::error::Result;
 
-/// One value of a bulk row.
+/// One value of a bulk row; its variant says the column's type (integer or text).
 #[derive(Debug, Clone)]
 pub enum Value {
     Int(i64),
@@ -13,48 +22,79 @@ pub enum Value {
     OptText(Option<String>),
 }
 
-/// Placeholders per statement: numbered placeholders cost more to map the more a statement has,
-/// so a thousand (statements are cached and reused) is faster than the engines' limits allow.
-const MAX_BINDS: usize = 1_000;
-
-/// Rows per statement for a table of `columns` columns.
-pub(crate) fn rows_per_statement(columns: usize) -> usize {
-    (MAX_BINDS / columns.max(1)).max(1)
-}
-
-/// `INSERT INTO table (columns) VALUES (…), (…) suffix`, every value bound. The caller keeps
-/// `rows` within [`rows_per_statement`].
-pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: &[Vec<Value>], suffix: &str) -> Sql {
-    let mut sql = Sql::default();
-    write_insert(&mut sql, table, columns, rows, suffix);
-    sql
-}
-
-fn write_insert(sql: &mut Sql, table: &str, columns: &[&str], rows: &[Vec<Value>], suffix: &str) {
-    sql.push(&format!(
-        "INSERT INTO {table} ({}) VALUES ",
-        columns.join(", ")
-    ));
-    for (i, row) in rows.iter().enumerate() {
-        sql.push(if i == 0 { "(" } else { ", (" });
-        for (j, value) in row.iter().enumerate() {
-            if j > 0 {
-                sql.push(", ");
-            }
-            match value.clone() {
-                Value::Int(v) => sql.bind(v),
-                Value::OptInt(v) => sql.bind(v),
-                Value::Text(v) => sql.bind(v),
-                Value::OptText(v) => sql.bind(v),
-            };
-        }
-        sql.push(")");
+impl Value {
+    fn is_int(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::OptInt(_))
     }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Value::Int(v) => s.serialize_i64(*v),
+            Value::OptInt(v) => v.serialize(s),
+            Value::Text(v) => s.serialize_str(v),
+            Value::OptText(v) => v.serialize(s),
+        }
+    }
+}
+
+/// `INSERT INTO table (columns) SELECT … FROM <rows as JSON> WHERE true suffix`. Nothing for
+/// no rows. `suffix` (an `ON CONFLICT` or `RETURNING` clause) ends the statement; the
+/// `WHERE true` keeps SQLite from reading an `ON CONFLICT` as a join's.
+fn write_insert(
+    sql: &mut Sql,
+    engine: Engine,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    suffix: &str,
+) {
+    let Some(first) = rows.first() else { return };
+    let fields: Vec<String> = first
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match (engine, value.is_int()) {
+            (Engine::Sqlite, _) => format!("value ->> {i}"),
+            (Engine::Postgres, true) => format!("CAST(r.v ->> {i} AS BIGINT)"),
+            (Engine::Postgres, false) => format!("r.v ->> {i}"),
+        })
+        .collect();
+    sql.push(&format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM ",
+        columns.join(", "),
+        fields.join(", ")
+    ));
+    sql.push(match engine {
+        // JSONB elements: `->>` reads each column from the parsed row, not from its text.
+        Engine::Sqlite => "jsonb_each(",
+        Engine::Postgres => "json_array_elements(CAST(",
+    });
+    // Serialising strings and integers cannot fail.
+    sql.bind(serde_json::to_string(rows).unwrap_or_default());
+    sql.push(match engine {
+        Engine::Sqlite => ")",
+        Engine::Postgres => " AS json)) AS r(v)",
+    });
+    sql.push(" WHERE true");
     sql.push(suffix);
 }
 
-/// Appends the inserts of `rows` to a script, as few statements as the placeholder budget
-/// allows; `suffix` (e.g. an `ON CONFLICT` clause) ends each statement.
+/// The insert of `rows` as a query of its own (for its `RETURNING` rows).
+pub(crate) fn insert_sql(
+    engine: Engine,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    suffix: &str,
+) -> Sql {
+    let mut sql = Sql::default();
+    write_insert(&mut sql, engine, table, columns, rows, suffix);
+    sql
+}
+
+/// Appends the insert of `rows` to a script as one statement (none for no rows); `suffix`
+/// (e.g. an `ON CONFLICT` clause) ends it.
 pub(crate) fn push_insert(
     script: &mut Script,
     table: &str,
@@ -62,9 +102,11 @@ pub(crate) fn push_insert(
     rows: &[Vec<Value>],
     suffix: &str,
 ) {
-    for chunk in rows.chunks(rows_per_statement(columns.len())) {
-        write_insert(script.statement(), table, columns, chunk, suffix);
+    if rows.is_empty() {
+        return;
     }
+    let engine = script.engine();
+    write_insert(script.statement(), engine, table, columns, rows, suffix);
 }
 
 /// Inserts the rows inside the caller's transaction.

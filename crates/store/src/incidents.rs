@@ -22,7 +22,9 @@ use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::bulk::{Value, insert_sql};
 use crate::contacts::contact_in_tx;
-use crate::db::{Engine, Sql, Store, Tx, code, flag, from_ms, ms, opt_code, opt_from_ms};
+use crate::db::{
+    Engine, Sql, Store, Tx, code, engine_of, flag, from_ms, ms, opt_code, opt_from_ms,
+};
 use crate::error::{Result, StoreError};
 use crate::outbox::{self, kind};
 use crate::search;
@@ -548,16 +550,22 @@ impl Store {
         let folio = next_folio(tx, Folio::year_of(received_at, self.tz)).await?;
         let mut incident = input.open_incident(folio, received_at, now);
         let row = new_incident_row(&incident, actor.user_id());
-        let id: i64 = insert_sql("incidents", NEW_INCIDENT_COLUMNS, &[row], " RETURNING id")
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(|e| match e {
-                StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                    StoreError::Rule(RuleError::invalid("topic_id", "unknown_topic_or_user"))
-                }
-                e => e,
-            })?
-            .try_get("id")?;
+        let id: i64 = insert_sql(
+            engine_of(tx),
+            "incidents",
+            NEW_INCIDENT_COLUMNS,
+            &[row],
+            " RETURNING id",
+        )
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| match e {
+            StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                StoreError::Rule(RuleError::invalid("topic_id", "unknown_topic_or_user"))
+            }
+            e => e,
+        })?
+        .try_get("id")?;
         incident.id = IncidentId(id);
         let entry = if input.body.is_empty() {
             None

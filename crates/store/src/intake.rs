@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Actor;
 use crate::audit::{Change, push_records, snapshot};
-use crate::bulk::{Value, insert_sql, push_insert, rows_per_statement};
+use crate::bulk::{Value, insert_sql, push_insert};
 use crate::db::{Script, Sql, Store, Tx, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
 use crate::incidents::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
@@ -228,24 +228,23 @@ impl Store {
                 incident.folio.seq = seq;
             }
         }
+        let rows: Vec<Vec<Value>> = plain
+            .iter()
+            .map(|(n, i, _)| new_incident_row(i, batch[*n].0.user_id()))
+            .collect();
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(plain.len());
-        for chunk in plain.chunks(rows_per_statement(NEW_INCIDENT_COLUMNS.len())) {
-            let rows: Vec<Vec<Value>> = chunk
-                .iter()
-                .map(|(n, i, _)| new_incident_row(i, batch[*n].0.user_id()))
-                .collect();
-            // Rows come back in no promised order: matched by folio, which is unique.
-            for row in insert_sql(
-                "incidents",
-                NEW_INCIDENT_COLUMNS,
-                &rows,
-                " RETURNING id, folio",
-            )
-            .fetch_all(&mut **tx)
-            .await?
-            {
-                ids.insert(row.try_get("folio")?, row.try_get("id")?);
-            }
+        // Rows come back in no promised order: matched by folio, which is unique.
+        for row in insert_sql(
+            self.engine(),
+            "incidents",
+            NEW_INCIDENT_COLUMNS,
+            &rows,
+            " RETURNING id, folio",
+        )
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            ids.insert(row.try_get("folio")?, row.try_get("id")?);
         }
         for (_, incident, _) in plain.iter_mut() {
             incident.id = IncidentId(
