@@ -118,9 +118,13 @@ impl Store {
         let t = now();
         let since = ms(t - Duration::days(LOOKBACK_DAYS));
         let mut found: Vec<(i64, Criterion, String)> = Vec::new();
+        // `criterion <> 'manual'` repeats the condition of the partial index on findings:
+        // SQLite uses a partial index only where the query states its condition, and without
+        // it every candidate scanned the whole register (24 s at a million incidents).
         let missing = |c: Criterion| {
             format!(
-                "NOT EXISTS (SELECT 1 FROM nonconformities n WHERE n.incident_id = i.id AND n.criterion = '{}')",
+                "NOT EXISTS (SELECT 1 FROM nonconformities n WHERE n.incident_id = i.id AND n.criterion = '{}' \
+                 AND n.criterion <> 'manual')",
                 c.code()
             )
         };
