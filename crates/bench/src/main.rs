@@ -596,7 +596,11 @@ fn load(
                             .header("authorization", &format!("Bearer {token}"))
                             .header("content-type", "application/json")
                             .send(make(n))?,
-                        None => agent.get(&url).call()?,
+                        None if token.is_empty() => agent.get(&url).call()?,
+                        None => agent
+                            .get(&url)
+                            .header("authorization", &format!("Bearer {token}"))
+                            .call()?,
                     };
                     let status = r.status().as_u16();
                     let _ = r.body_mut().read_to_vec()?;
@@ -701,6 +705,23 @@ async fn intake_levels(
         rows.push(format!(
             "{:<34} {:>10.0} {:>9} {:>9}",
             "/healthz, concurrency 16 (floor)", floor, "", ""
+        ));
+        // What one authenticated request costs before it does anything: the token's lookup.
+        let (signed_in, _) = load(
+            &format!("{base}/api/v1/session"),
+            &token,
+            None,
+            200,
+            16,
+            seconds,
+        )?;
+        rows.push(format!(
+            "{:<34} {:>10.0} {:>9} {:>9}   ({:.1} % of the floor)",
+            "GET /api/v1/session, conc. 16",
+            signed_in,
+            "",
+            "",
+            100.0 * signed_in / floor
         ));
         for concurrency in [1usize, 16, 64] {
             let (rate, times) = load(
