@@ -686,6 +686,8 @@ pub async fn generate(
         .bulk_insert("folio_counters", &["year", "last_seq"], &folios)
         .await?;
     store.apply_rollup_delta(rollups).await?;
+    // A history written over years has a merged index, not one segment per loaded batch.
+    store.merge_search_index().await?;
     store
         .reset_identities(&[
             "contacts",

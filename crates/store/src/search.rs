@@ -398,7 +398,26 @@ impl Store {
                 after = last;
             }
         }
+        self.merge_search_index().await?;
         Ok(done)
+    }
+
+    /// Merges SQLite's search index into one segment per table, after writing many documents
+    /// at once (a rebuild, a bulk load) or to drop deleted terms. Written in batches, the
+    /// index is left in many segments that the next ordinary writes would merge, a large
+    /// merge at a time inside their transactions (intake's p99 at a million incidents: 33 ms
+    /// with the generator's segments left unmerged). PostgreSQL's index needs no such step.
+    pub async fn merge_search_index(&self) -> Result<()> {
+        if self.engine() == Engine::Sqlite {
+            for sql in [
+                "INSERT INTO incident_fts (incident_fts) VALUES ('optimize')",
+                "INSERT INTO contact_fts (contact_fts) VALUES ('optimize')",
+                "INSERT INTO article_fts (article_fts) VALUES ('optimize')",
+            ] {
+                sqlx::query(sql).execute(self.writer()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Incidents matching a query, best first, within what the person may see.

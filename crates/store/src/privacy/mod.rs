@@ -606,14 +606,11 @@ impl Store {
     /// merges the search index's segments (deleted terms live on in old ones until then) and
     /// moves the log back into the database, whose freed pages `secure_delete` has zeroed.
     async fn after_suppression(&self) -> Result<()> {
+        self.merge_search_index().await?;
         if self.engine() == Engine::Sqlite {
-            for sql in [
-                "INSERT INTO incident_fts (incident_fts) VALUES ('optimize')",
-                "INSERT INTO contact_fts (contact_fts) VALUES ('optimize')",
-                "PRAGMA wal_checkpoint(TRUNCATE)",
-            ] {
-                sqlx::query(sql).execute(self.writer()).await?;
-            }
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(self.writer())
+                .await?;
         }
         Ok(())
     }
