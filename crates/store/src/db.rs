@@ -75,6 +75,19 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
+                    // sqlx pings every connection before lending it: a round trip per read,
+                    // and a page makes a dozen. A connection used within the last seconds is
+                    // known to be alive; one idle longer (the database may have restarted
+                    // meanwhile) is still checked, and replaced if the check fails.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for > Duration::from_secs(10) {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // Every query here reads a page of rows through an index. The
