@@ -68,14 +68,9 @@ async fn identifiers_of_many(
         return Ok(out);
     }
     let mut sql =
-        Sql::new("SELECT contact_id, kind, value FROM contact_identifiers WHERE contact_id IN (");
-    for (n, id) in ids.iter().enumerate() {
-        if n > 0 {
-            sql.push(", ");
-        }
-        sql.bind(*id);
-    }
-    sql.push(") ORDER BY contact_id, kind, value");
+        Sql::new("SELECT contact_id, kind, value FROM contact_identifiers WHERE contact_id");
+    sql.push_in_ids(store.engine(), ids)
+        .push(" ORDER BY contact_id, kind, value");
     for r in sql.fetch_all(store.reader()).await? {
         out.entry(r.try_get("contact_id")?)
             .or_default()

@@ -332,6 +332,23 @@ impl Sql {
         self
     }
 
+    /// Appends ` IN (…)` over `ids`, bound as one JSON parameter: the statement's text is the
+    /// same however many there are, where a placeholder each made every count a new statement.
+    pub(crate) fn push_in_ids(&mut self, engine: Engine, ids: &[i64]) -> &mut Self {
+        self.push(match engine {
+            Engine::Sqlite => " IN (SELECT value FROM json_each(",
+            Engine::Postgres => {
+                " IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST("
+            }
+        });
+        // A list of integers always serialises.
+        self.bind(serde_json::to_string(ids).unwrap_or_default());
+        self.push(match engine {
+            Engine::Sqlite => "))",
+            Engine::Postgres => " AS json)))",
+        })
+    }
+
     /// Appends a placeholder for `value`.
     pub fn bind<T>(&mut self, value: T) -> &mut Self
     where
@@ -418,11 +435,7 @@ impl Script {
     /// The query a new statement is appended to.
     pub(crate) fn statement(&mut self) -> &mut Sql {
         if !self.current.text.is_empty() {
-            // A script of bulk-load size still travels in pieces: mapping placeholders costs
-            // more the more a query has.
-            let separate =
-                self.current.n >= 2_000 || (self.engine == Engine::Postgres && !self.independent);
-            if separate {
+            if self.engine == Engine::Postgres && !self.independent {
                 self.done.push(std::mem::take(&mut self.current));
                 self.clauses = 0;
             } else if self.engine == Engine::Sqlite {

@@ -803,22 +803,7 @@ impl Store {
         match text {
             Text::Any => {}
             Text::Ids(ids) => {
-                // One parameter however many: the list travels as JSON.
-                let list = format!(
-                    "[{}]",
-                    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-                );
-                sql.push(match self.engine() {
-                    Engine::Sqlite => " AND i.id IN (SELECT value FROM json_each(",
-                    Engine::Postgres => {
-                        " AND i.id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST("
-                    }
-                })
-                .bind(list)
-                .push(match self.engine() {
-                    Engine::Sqlite => "))",
-                    Engine::Postgres => " AS json)))",
-                });
+                sql.push(" AND i.id").push_in_ids(self.engine(), ids);
             }
             Text::Probe(query, floor) => {
                 sql.push(" AND i.id >= ").bind(*floor);

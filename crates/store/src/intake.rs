@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Actor;
 use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert};
-use crate::db::{Script, Sql, Store, Tx, from_ms, ms, opt_code};
+use crate::db::{Script, Sql, Store, Tx, engine_of, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
 use crate::incidents::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
@@ -361,23 +361,18 @@ async fn read_contacts(
     ids: &[i64],
 ) -> Result<HashMap<i64, (ContactRef, Option<i64>)>> {
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let mut sql = Sql::new("SELECT id, user_type, merged_into FROM contacts WHERE id IN (");
-        for (n, id) in chunk.iter().enumerate() {
-            if n > 0 {
-                sql.push(", ");
-            }
-            sql.bind(*id);
-        }
-        sql.push(")");
-        for row in sql.fetch_all(&mut **tx).await? {
-            let id: i64 = row.try_get("id")?;
-            let contact = ContactRef {
-                id: ContactId(id),
-                user_type: opt_code(&row, "user_type", UserType::from_code)?,
-            };
-            out.insert(id, (contact, row.try_get("merged_into")?));
-        }
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut sql = Sql::new("SELECT id, user_type, merged_into FROM contacts WHERE id");
+    sql.push_in_ids(engine_of(tx), ids);
+    for row in sql.fetch_all(&mut **tx).await? {
+        let id: i64 = row.try_get("id")?;
+        let contact = ContactRef {
+            id: ContactId(id),
+            user_type: opt_code(&row, "user_type", UserType::from_code)?,
+        };
+        out.insert(id, (contact, row.try_get("merged_into")?));
     }
     Ok(out)
 }

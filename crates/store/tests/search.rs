@@ -191,6 +191,21 @@ async fn person(db: &TestDb, name: &str) -> ContactId {
     .id
 }
 
+/// Creates the incidents, a hundred to a group as the intake writer would; their ids in order.
+async fn create_all(db: &TestDb, user: &StaffUser, inputs: &[NewIncidentInput]) -> Vec<IncidentId> {
+    let mut created = Vec::new();
+    for chunk in inputs.chunks(100) {
+        let batch = chunk
+            .iter()
+            .map(|i| (Actor::Staff(user), i.clone()))
+            .collect();
+        for incident in db.create_incidents(batch).await {
+            created.push(incident.expect("incident").id);
+        }
+    }
+    created
+}
+
 fn phone_call(contact: ContactId, subject: &str, body: &str) -> NewIncidentInput {
     NewIncidentInput {
         channel: Channel::Phone,
@@ -528,16 +543,7 @@ async fn a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywher
     inputs.extend(
         (0..2_000).map(|n| new(&format!("Consulta {n}"), "Pregunta por la reinscripción.")),
     );
-    let mut created = Vec::new();
-    for chunk in inputs.chunks(100) {
-        let batch = chunk
-            .iter()
-            .map(|i| (Actor::Staff(&user), i.clone()))
-            .collect();
-        for incident in db.create_incidents(batch).await {
-            created.push(incident.expect("incident").id);
-        }
-    }
+    let created = create_all(&db, &user, &inputs).await;
     let hits = db
         .search_incidents(&Scope::All, &SearchQuery::parse("reinscripcion"), 10)
         .await
@@ -585,16 +591,11 @@ async fn the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_th
         )
     }));
     inputs.push(phone_call(ximena, "Constancia", "Necesito una constancia."));
-    let mut created = Vec::new();
-    for chunk in inputs.chunks(100) {
-        let batch = chunk
-            .iter()
-            .map(|i| (Actor::Staff(&user), i.clone()))
-            .collect();
-        for incident in db.create_incidents(batch).await {
-            created.push(incident.expect("incident").id.0);
-        }
-    }
+    let created: Vec<i64> = create_all(&db, &user, &inputs)
+        .await
+        .iter()
+        .map(|id| id.0)
+        .collect();
     let filter = |q: &str, channel: Option<Channel>, before_id: Option<i64>| IncidentFilter {
         q: Some(q.into()),
         channel,
