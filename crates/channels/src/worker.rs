@@ -360,6 +360,14 @@ pub async fn apply_retention(store: &Store) -> atiende_store::privacy::retention
         })
 }
 
+/// Folds the queue counters of PostgreSQL server processes that have ended (see
+/// `atiende_store::queue`); nothing to do on SQLite.
+async fn fold_queue_tally(store: &Store) {
+    if let Err(e) = store.fold_queue_tally().await {
+        tracing::warn!(error = %e, "worker: cannot fold the queue counters");
+    }
+}
+
 /// How often the register is checked against the criteria: they are about days, not seconds.
 const DETECT_EVERY: Duration = Duration::from_secs(300);
 
@@ -376,6 +384,7 @@ pub async fn run(
         if last_detection.is_none_or(|t| t.elapsed() >= DETECT_EVERY) {
             detect_nonconformities(&store).await;
             apply_retention(&store).await;
+            fold_queue_tally(&store).await;
             last_detection = Some(std::time::Instant::now());
         }
         poll_mailboxes(&store, &config.owner).await;

@@ -500,7 +500,7 @@ pub struct IncidentFilter {
     pub limit: i64,
 }
 
-fn push_scope(sql: &mut Sql, scope: &Scope) {
+pub(crate) fn push_scope(sql: &mut Sql, scope: &Scope) {
     if let Scope::DerivedTo(units) = scope {
         if units.is_empty() {
             sql.push(" AND 1 = 0");
@@ -1200,83 +1200,6 @@ impl Store {
         self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, answered))
-    }
-}
-
-/// How many incidents wait in each working queue of a person (closed ones are not counted: that
-/// number only grows and the queue shows them paged).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct QueueCounts {
-    pub open: i64,
-    pub mine: i64,
-    pub unassigned: i64,
-    pub waiting: i64,
-    pub critical: i64,
-}
-
-/// Open incidents per agent, for the leads.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentLoad {
-    pub user_id: UserId,
-    pub name: String,
-    pub open: i64,
-    pub waiting: i64,
-}
-
-impl Store {
-    pub async fn queue_counts(&self, user: UserId, scope: &Scope) -> Result<QueueCounts> {
-        let mut sql = Sql::new(
-            "SELECT COUNT(*) AS open_count, \
-             COALESCE(SUM(CASE WHEN i.assigned_to = ",
-        );
-        sql.bind(user.0);
-        sql.push(
-            " THEN 1 ELSE 0 END), 0) AS mine, \
-             COALESCE(SUM(CASE WHEN i.assigned_to IS NULL THEN 1 ELSE 0 END), 0) AS unassigned, \
-             COALESCE(SUM(CASE WHEN i.status = 'waiting_unit' THEN 1 ELSE 0 END), 0) AS waiting, \
-             COALESCE(SUM(CASE WHEN i.critical = 1 AND NOT EXISTS (SELECT 1 FROM derivations d JOIN units u \
-               ON u.id = d.unit_id WHERE d.incident_id = i.id AND u.kind = 'top_management') THEN 1 ELSE 0 END), 0) AS critical \
-             FROM incidents i",
-        );
-        if self.engine() == Engine::Sqlite {
-            // Counted from the open incidents' own (covering) index, never the history.
-            sql.push(" INDEXED BY incidents_not_closed");
-        }
-        sql.push(" WHERE i.status IN ('open', 'waiting_unit')");
-        push_scope(&mut sql, scope);
-        let rows = sql.fetch_all(self.reader()).await?;
-        let row = rows.first().ok_or(StoreError::NotFound("counts"))?;
-        // PostgreSQL sums integers as NUMERIC/BIGINT; both decode as integers here.
-        let get = |c: &str| -> Result<i64> { Ok(row.try_get::<i64, _>(c)?) };
-        Ok(QueueCounts {
-            open: get("open_count")?,
-            mine: get("mine")?,
-            unassigned: get("unassigned")?,
-            waiting: get("waiting")?,
-            critical: get("critical")?,
-        })
-    }
-
-    pub async fn agent_load(&self) -> Result<Vec<AgentLoad>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.name, \
-             COALESCE(SUM(CASE WHEN i.status = 'open' THEN 1 ELSE 0 END), 0) AS open_count, \
-             COALESCE(SUM(CASE WHEN i.status = 'waiting_unit' THEN 1 ELSE 0 END), 0) AS waiting_count \
-             FROM users u LEFT JOIN incidents i ON i.assigned_to = u.id AND i.status IN ('open', 'waiting_unit') \
-             WHERE u.disabled = 0 AND u.role IN ('agent', 'cap_lead') GROUP BY u.id, u.name ORDER BY u.name",
-        )
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AgentLoad {
-                    user_id: UserId(r.try_get("id")?),
-                    name: r.try_get("name")?,
-                    open: r.try_get("open_count")?,
-                    waiting: r.try_get("waiting_count")?,
-                })
-            })
-            .collect()
     }
 
     /// The newest incident id: the console polls it to show new incidents without reloading.

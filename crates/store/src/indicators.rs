@@ -183,6 +183,7 @@ impl Store {
     /// written by an import) and counts them in; returns how many. With `all`, every incident
     /// is recounted from scratch.
     pub async fn rebuild_indicators(&self, all: bool) -> Result<u64> {
+        self.recount_queue_tally().await?;
         if all {
             let mut tx = self.begin().await?;
             for table in ["indicator_rollup", "duration_rollup", "incident_facts"] {

@@ -24,6 +24,7 @@ pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;
 pub mod privacy;
+pub mod queue;
 pub mod search;
 pub mod seed;
 pub mod settings;

@@ -12,6 +12,7 @@ use atiende_domain::unit::{Unit, UnitKind};
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::audit::AuditQuery;
 use atiende_store::incidents::IncidentFilter;
+use atiende_store::queue::QueueCounts;
 use atiende_store::testing::TestDb;
 use atiende_store::{Actor, StoreError};
 use chrono::TimeZone;
@@ -35,6 +36,7 @@ atiende_store::on_both_engines!(
     sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working,
     a_wrong_password_does_not_log_in,
     the_demo_data_loads_through_the_procedures_rules,
+    the_queue_counts_follow_every_change_whatever_the_write_path,
 );
 
 async fn setup(db: &TestDb) -> (StaffUser, StaffUser) {
@@ -782,4 +784,125 @@ async fn the_demo_data_loads_through_the_procedures_rules(db: TestDb) {
             s.incident.folio
         );
     }
+}
+
+/// The counts a person's queue shows, counted the slow way from the incident list.
+async fn counted_from_the_list(db: &TestDb, user: &StaffUser) -> QueueCounts {
+    let open = db
+        .incidents(
+            &Scope::All,
+            &IncidentFilter {
+                not_closed: true,
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("open incidents");
+    let leads = IncidentFilter {
+        leads_queue: true,
+        limit: 1000,
+        ..Default::default()
+    };
+    let count = |f: &dyn Fn(&atiende_store::incidents::IncidentSummary) -> bool| {
+        open.iter().filter(|s| f(s)).count() as i64
+    };
+    QueueCounts {
+        open: open.len() as i64,
+        mine: count(&|s| s.incident.assigned_to == Some(user.id)),
+        unassigned: count(&|s| s.incident.assigned_to.is_none()),
+        waiting: count(&|s| s.incident.status == Status::WaitingUnit),
+        critical: db.incidents(&Scope::All, &leads).await.expect("leads").len() as i64,
+    }
+}
+
+async fn assert_counts_match_the_list(db: &TestDb, when: &str) {
+    for user in db.users().await.expect("users") {
+        let kept = db.queue_counts(user.id, &Scope::All).await.expect("counts");
+        let counted = counted_from_the_list(db, &user).await;
+        assert_eq!(
+            kept, counted,
+            "{when}, for {}",
+            user.login
+        );
+    }
+}
+
+async fn the_queue_counts_follow_every_change_whatever_the_write_path(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    // The demo goes through creation, classification (critical ones too), assignment,
+    // derivation, answers, closing and reopening.
+    db.load_demo(60, 7, "clave-demo-larga").await.expect("demo");
+    assert_counts_match_the_list(&db, "after the demo").await;
+    let agent = db.user_by_login("agente1").await.ok();
+    let agent = match agent {
+        Some(a) => a,
+        None => user(&db, "agente1", Role::Agent, vec![]).await,
+    };
+    let c = contact(&db, &agent, "queue@alumnos.udg.mx", None).await;
+    let mut tasks = Vec::new();
+    for n in 0..24 {
+        let store = db.store.clone();
+        let agent = agent.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut input = phone_incident(c);
+            if n % 3 == 0 {
+                input.assigned_to = Some(agent.id);
+            }
+            store
+                .create_incident(Actor::Staff(&agent), input)
+                .await
+                .expect("created")
+        }));
+    }
+    let mut created = Vec::new();
+    for t in tasks {
+        created.push(t.await.expect("task"));
+    }
+    assert_counts_match_the_list(&db, "after concurrent creation").await;
+    db.assign_incident(Actor::Staff(&agent), created[1].id, Some(agent.id))
+        .await
+        .expect("assigned");
+    db.assign_incident(Actor::Staff(&agent), created[0].id, None)
+        .await
+        .expect("unassigned");
+    db.classify_incident(Actor::Staff(&agent), created[2].id, &classify_question())
+        .await
+        .expect("classified");
+    db.close_incident(Actor::Staff(&agent), created[2].id, Some("Resuelto"))
+        .await
+        .expect("closed");
+    assert_counts_match_the_list(&db, "after assigning and closing").await;
+    let before = db.queue_counts(agent.id, &Scope::All).await.expect("counts");
+    assert!(before.open > 0 && before.mine > 0, "{before:?}");
+    // A second instance writes, then stops: on PostgreSQL its server processes end, and
+    // their counters are folded into the shared rows without changing a count.
+    let other = atiende_store::Store::connect(&db.url, atiende_store::db::DEFAULT_TZ)
+        .await
+        .expect("second instance");
+    for _ in 0..3 {
+        other
+            .create_incident(Actor::Staff(&agent), phone_incident(c))
+            .await
+            .expect("created by the other instance");
+    }
+    other.close().await;
+    assert_counts_match_the_list(&db, "after the other instance stopped").await;
+    let mut folded = db.fold_queue_tally().await.expect("fold");
+    for _ in 0..50 {
+        if folded > 0 || db.engine() == atiende_store::Engine::Sqlite {
+            break;
+        }
+        // The server notices a closed connection a moment after the client closed it.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        folded = db.fold_queue_tally().await.expect("fold");
+    }
+    if db.engine() == atiende_store::Engine::Postgres {
+        assert!(folded > 0, "the stopped instance's counters were folded");
+    }
+    assert_counts_match_the_list(&db, "after folding").await;
+    db.recount_queue_tally().await.expect("recount");
+    assert_counts_match_the_list(&db, "after a recount").await;
 }

@@ -4,7 +4,8 @@
 use atiende_domain::access::Action;
 use atiende_domain::user::Role;
 use atiende_store::Actor;
-use atiende_store::incidents::{AgentLoad, IncidentFilter};
+use atiende_store::incidents::IncidentFilter;
+use atiende_store::queue::AgentLoad;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
