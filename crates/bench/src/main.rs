@@ -452,6 +452,15 @@ async fn scale(
     ];
     work_paths.extend(folios.iter().map(|f| format!("/incidentes/{f}")));
     let started_mb = server.peak_mb();
+    // A warm-up pass, reported apart: the first requests after start meet cold caches and the
+    // worker's first round (nonconformity detection, retention) beside them.
+    let warm_up = measure(
+        base.clone(),
+        cookie.clone(),
+        work_paths.clone(),
+        (requests / 10).max(3),
+    )
+    .await?;
     let work_results = measure(base.clone(), cookie.clone(), work_paths, requests).await?;
     let work_mb = server.peak_mb();
     let tz = store.time_zone();
@@ -521,6 +530,9 @@ async fn scale(
         "generated in {:.1?}; database {size:.0} MB; {requests} sequential requests each; server in its own process",
         generated,
     );
+    println!();
+    println!("warm-up after start, not counted below (its max is the first, cold request)");
+    print_table(&warm_up);
     println!();
     println!("queue and incident view");
     print_table(&work_results);

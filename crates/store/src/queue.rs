@@ -34,12 +34,20 @@ pub struct AgentLoad {
     pub waiting: i64,
 }
 
-/// Critical incidents not yet derived to top management, through their own partial index
-/// (SQLite uses it only where the query repeats the index's condition).
-const CRITICAL_PENDING: &str = "SELECT COUNT(*) FROM incidents i \
-     WHERE i.critical = 1 AND i.status IN ('open', 'waiting_unit') \
-     AND NOT EXISTS (SELECT 1 FROM derivations d JOIN units u ON u.id = d.unit_id \
-     WHERE d.incident_id = i.id AND u.kind = 'top_management')";
+/// Critical incidents not yet derived to top management, through their own partial index.
+/// SQLite's planner, which knows nothing of how rare they are, would walk every open incident
+/// by state: it is told which index to use.
+fn critical_pending(sql: &mut Sql, engine: Engine) {
+    sql.push("SELECT COUNT(*) FROM incidents i");
+    if engine == Engine::Sqlite {
+        sql.push(" INDEXED BY incidents_critical_open");
+    }
+    sql.push(
+        " WHERE i.critical = 1 AND i.status IN ('open', 'waiting_unit') \
+         AND NOT EXISTS (SELECT 1 FROM derivations d JOIN units u ON u.id = d.unit_id \
+         WHERE d.incident_id = i.id AND u.kind = 'top_management')",
+    );
+}
 
 impl Store {
     pub async fn queue_counts(&self, user: UserId, scope: &Scope) -> Result<QueueCounts> {
@@ -55,7 +63,7 @@ impl Store {
                      CAST(COALESCE(SUM(CASE WHEN assignee = 0 THEN n ELSE 0 END), 0) AS BIGINT) AS unassigned, \
                      CAST(COALESCE(SUM(CASE WHEN status = 'waiting_unit' THEN n ELSE 0 END), 0) AS BIGINT) AS waiting, (",
                 );
-                sql.push(CRITICAL_PENDING);
+                critical_pending(&mut sql, self.engine());
                 sql.push(") AS critical FROM queue_tally");
                 sql
             }
