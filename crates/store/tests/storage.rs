@@ -812,7 +812,11 @@ async fn counted_from_the_list(db: &TestDb, user: &StaffUser) -> QueueCounts {
         mine: count(&|s| s.incident.assigned_to == Some(user.id)),
         unassigned: count(&|s| s.incident.assigned_to.is_none()),
         waiting: count(&|s| s.incident.status == Status::WaitingUnit),
-        critical: db.incidents(&Scope::All, &leads).await.expect("leads").len() as i64,
+        critical: db
+            .incidents(&Scope::All, &leads)
+            .await
+            .expect("leads")
+            .len() as i64,
     }
 }
 
@@ -820,11 +824,7 @@ async fn assert_counts_match_the_list(db: &TestDb, when: &str) {
     for user in db.users().await.expect("users") {
         let kept = db.queue_counts(user.id, &Scope::All).await.expect("counts");
         let counted = counted_from_the_list(db, &user).await;
-        assert_eq!(
-            kept, counted,
-            "{when}, for {}",
-            user.login
-        );
+        assert_eq!(kept, counted, "{when}, for {}", user.login);
     }
 }
 
@@ -875,7 +875,10 @@ async fn the_queue_counts_follow_every_change_whatever_the_write_path(db: TestDb
         .await
         .expect("closed");
     assert_counts_match_the_list(&db, "after assigning and closing").await;
-    let before = db.queue_counts(agent.id, &Scope::All).await.expect("counts");
+    let before = db
+        .queue_counts(agent.id, &Scope::All)
+        .await
+        .expect("counts");
     assert!(before.open > 0 && before.mine > 0, "{before:?}");
     // A second instance writes, then stops: on PostgreSQL its server processes end, and
     // their counters are folded into the shared rows without changing a count.
@@ -905,4 +908,32 @@ async fn the_queue_counts_follow_every_change_whatever_the_write_path(db: TestDb
     assert_counts_match_the_list(&db, "after folding").await;
     db.recount_queue_tally().await.expect("recount");
     assert_counts_match_the_list(&db, "after a recount").await;
+}
+
+/// The writer no longer copies SQLite's write-ahead log back into the database file at the
+/// commit that crosses its size limit; a checkpointer beside it does, soon after writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_copies_its_log_into_the_database_beside_the_writer() {
+    let db = TestDb::new(atiende_store::Engine::Sqlite).await;
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    db.load_demo(20, 7, "clave-demo-larga").await.expect("demo");
+    let mut probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("probe connection");
+    let mut behind = i64::MAX;
+    for _ in 0..40 {
+        // NOOP reports the log's frames and how many are in the database, copying nothing.
+        let row = sqlx::Executor::fetch_one(&mut probe, "PRAGMA wal_checkpoint(NOOP)")
+            .await
+            .expect("wal state");
+        let (log, copied): (i64, i64) = (sqlx::Row::get(&row, 1), sqlx::Row::get(&row, 2));
+        behind = log - copied;
+        if behind == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(behind, 0, "frames of the log not yet in the database");
 }
