@@ -561,9 +561,10 @@ impl Store {
         &self,
         incident: &Incident,
     ) -> Result<Option<(Provider, ReplyWindow)>> {
-        let mut tx = self.begin().await?;
-        let target = chat_target(&mut tx, incident).await?;
-        tx.commit().await?;
+        // A read: on a reader connection, without a transaction (on SQLite the writer's
+        // connection is the one every write in the process waits for).
+        let mut conn = self.reader().acquire().await?;
+        let target = chat_target(&mut conn, incident).await?;
         Ok(target.map(|t| (t.provider, t.window)))
     }
 }
@@ -577,12 +578,15 @@ pub(crate) struct ChatTarget {
 
 /// The conversation a reply continues: the incident's last chat message, else the contact's
 /// last one on the same channel (an incident an agent registered by hand).
-pub(crate) async fn chat_target(tx: &mut Tx, incident: &Incident) -> Result<Option<ChatTarget>> {
+pub(crate) async fn chat_target(
+    conn: &mut sqlx::AnyConnection,
+    incident: &Incident,
+) -> Result<Option<ChatTarget>> {
     let by_incident = sqlx::query(
         "SELECT provider, account_id, peer_id FROM chat_messages WHERE incident_id = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(incident.id.0)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let row = match (by_incident, incident.contact_id) {
         (Some(r), _) => Some(r),
@@ -599,7 +603,7 @@ pub(crate) async fn chat_target(tx: &mut Tx, incident: &Incident) -> Result<Opti
             .bind(contact.0)
             .bind(providers.first().copied().unwrap_or("").to_string())
             .bind(providers.last().copied().unwrap_or("").to_string())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await?
         }
         (None, None) => None,
@@ -617,7 +621,7 @@ pub(crate) async fn chat_target(tx: &mut Tx, incident: &Incident) -> Result<Opti
     .bind(provider.code())
     .bind(account_id.clone())
     .bind(peer_id.clone())
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
     let last_in = opt_from_ms(last_in.try_get("t")?)?;
     Ok(Some(ChatTarget {

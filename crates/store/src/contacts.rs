@@ -232,12 +232,19 @@ pub struct ContactQuery {
 
 impl Store {
     pub async fn contact(&self, id: ContactId) -> Result<Contact> {
-        let row = sqlx::query("SELECT * FROM contacts WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(self.reader())
-            .await?
-            .ok_or(StoreError::NotFound("contact"))?;
-        contact_from_row(&row, identifiers_of(self.reader(), id.0).await?)
+        // The row and its identifiers on two connections at once.
+        let (row, identifiers) = tokio::try_join!(
+            async {
+                Ok::<_, StoreError>(
+                    sqlx::query("SELECT * FROM contacts WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(self.reader())
+                        .await?,
+                )
+            },
+            identifiers_of(self.reader(), id.0),
+        )?;
+        contact_from_row(&row.ok_or(StoreError::NotFound("contact"))?, identifiers)
     }
 
     /// The contact an identifier belongs to, following merges.

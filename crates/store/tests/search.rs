@@ -20,6 +20,7 @@ atiende_store::on_both_engines!(
     a_phrase_matches_its_words_in_order,
     a_title_match_ranks_before_a_body_match,
     the_public_finds_only_public_articles_and_a_unit_only_its_incidents,
+    a_public_article_is_found_behind_hundreds_of_better_ranked_internal_ones,
     an_incident_suggests_the_article_that_answers_it,
     the_index_follows_updates_archives_merges_and_new_messages,
     contacts_are_found_by_name_and_any_identifier,
@@ -649,5 +650,42 @@ async fn the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_th
         ids(&calls),
         newest_calls,
         "a common word: its newest matches first"
+    );
+}
+
+async fn a_public_article_is_found_behind_hundreds_of_better_ranked_internal_ones(db: TestDb) {
+    let user = setup(&db).await;
+    for n in 0..110 {
+        article(
+            &db,
+            &user,
+            &format!("Constancia de estudios, caso {n}"),
+            "Procedimiento interno para la constancia.",
+            false,
+        )
+        .await;
+    }
+    article(
+        &db,
+        &user,
+        "Trámites en línea",
+        "Puede pedir su constancia desde el portal.",
+        true,
+    )
+    .await;
+    let public = db
+        .search_articles(&SearchQuery::parse("constancia"), Match::All, true, 10)
+        .await
+        .expect("public");
+    let titles: Vec<&str> = public.iter().map(|h| h.title.as_str()).collect();
+    assert_eq!(titles, vec!["Trámites en línea"]);
+    let staff = db
+        .search_articles(&SearchQuery::parse("constancia"), Match::All, false, 10)
+        .await
+        .expect("staff");
+    assert_eq!(staff.len(), 10);
+    assert!(
+        staff.iter().all(|h| h.title.starts_with("Constancia")),
+        "title matches first"
     );
 }

@@ -93,7 +93,7 @@ impl Store {
             return Ok(None);
         };
         let contact = ContactId(row.try_get("contact_id")?);
-        insert_access(&mut tx, None, HOLDER, contact, DataAction::Export, format).await?;
+        insert_access(&mut *tx, None, HOLDER, contact, DataAction::Export, format).await?;
         tx.commit().await?;
         Ok(Some(
             self.assemble_file(self.contact(contact).await?).await?,

@@ -244,15 +244,17 @@ async fn page_of(
         let Some(c) = i.contact_id else {
             return Ok(None);
         };
-        let contact = store.contact(c).await?;
-        store
-            .log_personal_access(
-                atiende_store::Actor::Staff(&page.user),
-                contact.id,
-                atiende_domain::privacy::DataAction::View,
-                &i.folio.to_string(),
-            )
-            .await?;
+        // The access is recorded beside the read, not after it: one round of waiting.
+        let (contact, ()) = tokio::try_join!(store.contact(c), async {
+            store
+                .log_personal_access(
+                    atiende_store::Actor::Staff(&page.user),
+                    c,
+                    atiende_domain::privacy::DataAction::View,
+                    &i.folio.to_string(),
+                )
+                .await
+        })?;
         Ok::<_, AppError>(Some(contact))
     };
     let audit = async {
