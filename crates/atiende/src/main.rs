@@ -53,8 +53,8 @@ enum Command {
     /// Personal data: ARCO requests (export, block, suppress) and the access log.
     #[command(subcommand)]
     Privacy(privacy::PrivacyCommand),
-    /// Recount the indicator rollups of every incident from scratch (after an import or a
-    /// change of the first-contact window).
+    /// Recount the indicator rollups of every incident and the queue's counts from scratch
+    /// (after an import, a change of the first-contact window, or a hand edit).
     RebuildIndicators,
     /// Rewrite the full-text search index of incidents, contacts and articles.
     RebuildSearch,

@@ -181,10 +181,10 @@ impl Store {
 
     /// Counts incidents that have no facts yet (a database from before the rollups, or rows
     /// written by an import) and counts them in; returns how many. With `all`, every incident
-    /// is recounted from scratch.
+    /// is recounted from scratch, and so are the queue's counts.
     pub async fn rebuild_indicators(&self, all: bool) -> Result<u64> {
-        self.recount_queue_tally().await?;
         if all {
+            self.recount_queue_tally().await?;
             let mut tx = self.begin().await?;
             for table in ["indicator_rollup", "duration_rollup", "incident_facts"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))

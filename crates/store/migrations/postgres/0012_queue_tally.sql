@@ -8,6 +8,10 @@
 -- per state would serialise every intake and could deadlock two transactions that move the
 -- same two counters in opposite order). Rows of processes that have ended are folded into
 -- backend 0 by `Store::fold_queue_tally`. `assignee` 0 means unassigned.
+-- Writers (an instance of the previous version still running) wait until the counts and the
+-- triggers that keep them exist, so that no incident is missed between the two.
+LOCK TABLE incidents IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE queue_tally (
     backend BIGINT NOT NULL,
     status TEXT NOT NULL,
