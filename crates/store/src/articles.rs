@@ -108,10 +108,10 @@ pub struct TopicGap {
     pub incidents: i64,
 }
 
-async fn article_in(tx: &mut Tx, id: i64) -> Result<Article> {
+async fn article_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Article> {
     let row = sqlx::query("SELECT * FROM articles WHERE id = $1")
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("article"))?;
     article_from_row(&row)
@@ -254,10 +254,7 @@ impl Store {
     }
 
     pub async fn article(&self, id: i64) -> Result<Article> {
-        let mut tx = self.begin().await?;
-        let a = article_in(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(a)
+        article_in(&mut *self.reader().acquire().await?, id).await
     }
 
     pub async fn article_versions(&self, id: i64) -> Result<Vec<ArticleVersion>> {

@@ -239,10 +239,7 @@ impl Store {
     }
 
     pub async fn call(&self, id: i64) -> Result<Call> {
-        let mut tx = self.begin().await?;
-        let call = call_in_tx(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(call)
+        call_in_tx(&mut *self.reader().acquire().await?, id).await
     }
 
     /// Recent calls, newest first.
@@ -321,10 +318,10 @@ impl Store {
     }
 }
 
-async fn call_in_tx(tx: &mut Tx, id: i64) -> Result<Call> {
+async fn call_in_tx(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Call> {
     let row = sqlx::query(select_calls!("WHERE k.id = $1"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("call"))?;
     call_from_row(&row)

@@ -210,10 +210,10 @@ pub(crate) fn message_id_for(mailbox: &Mailbox, folio: &str) -> String {
     )
 }
 
-async fn mailbox_in_tx(tx: &mut Tx, id: i64) -> Result<Mailbox> {
+async fn mailbox_in_tx(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Mailbox> {
     let row = sqlx::query("SELECT * FROM mailboxes WHERE id = $1")
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("mailbox"))?;
     mailbox_from_row(&row)
@@ -535,10 +535,7 @@ impl Store {
     }
 
     pub async fn mailbox(&self, id: i64) -> Result<Mailbox> {
-        let mut tx = self.begin().await?;
-        let m = mailbox_in_tx(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(m)
+        mailbox_in_tx(&mut *self.reader().acquire().await?, id).await
     }
 
     /// Turns an inbound message into an incident (or an entry of its incident), all or nothing.

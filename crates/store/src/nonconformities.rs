@@ -349,10 +349,7 @@ impl Store {
     }
 
     pub async fn nonconformity(&self, id: i64) -> Result<Nonconformity> {
-        let mut tx = self.begin().await?;
-        let nc = nc_in_tx(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(nc)
+        nc_in_tx(&mut *self.reader().acquire().await?, id).await
     }
 
     /// The register, newest first.
@@ -383,10 +380,10 @@ impl Store {
     }
 }
 
-async fn nc_in_tx(tx: &mut Tx, id: i64) -> Result<Nonconformity> {
+async fn nc_in_tx(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Nonconformity> {
     let row = sqlx::query(select_nc!("WHERE n.id = $1"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("nonconformity"))?;
     nc_from_row(&row)

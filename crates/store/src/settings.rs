@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::Actor;
 use crate::audit::{Change, record};
-use crate::db::{Store, Tx};
+use crate::db::Store;
 use crate::error::{Result, StoreError};
 
 /// Setting keys.
@@ -21,10 +21,13 @@ pub mod key {
     pub const RETENTION_LAST_RUN: &str = "retention_last_run";
 }
 
-pub(crate) async fn setting_in<T: DeserializeOwned + Default>(tx: &mut Tx, key: &str) -> Result<T> {
+pub(crate) async fn setting_in<T: DeserializeOwned + Default>(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+) -> Result<T> {
     let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
         .bind(key.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
     match row {
         Some(r) => {
@@ -37,10 +40,7 @@ pub(crate) async fn setting_in<T: DeserializeOwned + Default>(tx: &mut Tx, key: 
 impl Store {
     /// A setting, or its default when never saved.
     pub async fn setting<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T> {
-        let mut tx = self.begin().await?;
-        let value = setting_in(&mut tx, key).await?;
-        tx.commit().await?;
-        Ok(value)
+        setting_in(&mut *self.reader().acquire().await?, key).await
     }
 
     pub async fn save_setting<T: Serialize>(

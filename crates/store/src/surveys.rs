@@ -125,17 +125,20 @@ pub enum AnswerOutcome {
     Unknown,
 }
 
-async fn questionnaire_in(tx: &mut Tx, version: Option<i64>) -> Result<Questionnaire> {
+async fn questionnaire_in(
+    conn: &mut sqlx::AnyConnection,
+    version: Option<i64>,
+) -> Result<Questionnaire> {
     let row = match version {
         Some(v) => {
             sqlx::query("SELECT * FROM questionnaires WHERE version = $1")
                 .bind(v)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *conn)
                 .await?
         }
         None => {
             sqlx::query("SELECT * FROM questionnaires ORDER BY version DESC LIMIT 1")
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *conn)
                 .await?
         }
     };
@@ -150,10 +153,10 @@ async fn questionnaire_in(tx: &mut Tx, version: Option<i64>) -> Result<Questionn
             )
             .bind(questions)
             .bind(ms(now()))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
             sqlx::query("SELECT * FROM questionnaires WHERE version = 1")
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *conn)
                 .await?
         }
     };
@@ -203,10 +206,7 @@ fn invitation_text(folio: &str, link: &str, expires: DateTime<Utc>, tz: chrono_t
 impl Store {
     /// The questionnaire new surveys are given with.
     pub async fn current_questionnaire(&self) -> Result<Questionnaire> {
-        let mut tx = self.begin().await?;
-        let q = questionnaire_in(&mut tx, None).await?;
-        tx.commit().await?;
-        Ok(q)
+        questionnaire_in(&mut *self.reader().acquire().await?, None).await
     }
 
     /// Saves an edited questionnaire as a new version; earlier answers keep theirs.
