@@ -614,11 +614,24 @@ impl Store {
     /// moves the log back into the database, whose freed pages `secure_delete` has zeroed.
     async fn after_suppression(&self) -> Result<()> {
         self.merge_search_index().await?;
-        if self.engine() == Engine::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(self.writer())
-                .await?;
+        if self.engine() != Engine::Sqlite {
+            return Ok(());
         }
-        Ok(())
+        // The checkpoint reports "busy" instead of failing while another one (the
+        // checkpointer's, every 250 ms) or a reader holds the log: it is tried again until the
+        // log is empty, or the suppression reports that it could not be.
+        for _ in 0..200 {
+            let busy: i64 = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(self.writer())
+                .await?
+                .try_get(0)?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        Err(StoreError::Db(sqlx::Error::Protocol(
+            "the write-ahead log stayed in use: suppressed data may remain in it until the next checkpoint".into(),
+        )))
     }
 }
