@@ -42,12 +42,13 @@ fn critical_pending(sql: &mut Sql, engine: Engine) {
     if engine == Engine::Sqlite {
         sql.push(" INDEXED BY incidents_critical_open");
     }
-    sql.push(
-        " WHERE i.critical = 1 AND i.status IN ('open', 'waiting_unit') \
-         AND NOT EXISTS (SELECT 1 FROM derivations d JOIN units u ON u.id = d.unit_id \
-         WHERE d.incident_id = i.id AND u.kind = 'top_management')",
-    );
+    sql.push(" WHERE i.critical = 1 AND i.status IN ('open', 'waiting_unit') AND ")
+        .push(NOT_WITH_TOP_MANAGEMENT);
 }
+
+/// The incident `i` has not been derived to top management (a critical one waits for the lead).
+const NOT_WITH_TOP_MANAGEMENT: &str = "NOT EXISTS (SELECT 1 FROM derivations d JOIN units u \
+     ON u.id = d.unit_id WHERE d.incident_id = i.id AND u.kind = 'top_management')";
 
 impl Store {
     pub async fn queue_counts(&self, user: UserId, scope: &Scope) -> Result<QueueCounts> {
@@ -79,8 +80,10 @@ impl Store {
                     " THEN 1 ELSE 0 END), 0) AS mine, \
                      COALESCE(SUM(CASE WHEN i.assigned_to IS NULL THEN 1 ELSE 0 END), 0) AS unassigned, \
                      COALESCE(SUM(CASE WHEN i.status = 'waiting_unit' THEN 1 ELSE 0 END), 0) AS waiting, \
-                     COALESCE(SUM(CASE WHEN i.critical = 1 AND NOT EXISTS (SELECT 1 FROM derivations d JOIN units u \
-                       ON u.id = d.unit_id WHERE d.incident_id = i.id AND u.kind = 'top_management') THEN 1 ELSE 0 END), 0) AS critical \
+                     COALESCE(SUM(CASE WHEN i.critical = 1 AND ",
+                );
+                sql.push(NOT_WITH_TOP_MANAGEMENT).push(
+                    " THEN 1 ELSE 0 END), 0) AS critical \
                      FROM incidents i WHERE i.status IN ('open', 'waiting_unit')",
                 );
                 push_scope(&mut sql, scope);

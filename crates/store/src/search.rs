@@ -751,9 +751,8 @@ impl Store {
 
     /// PostgreSQL: the best `limit` articles among the `window` best-ranked matching documents
     /// (all of them without a window), and how many documents were ranked (unknown when no
-    /// article came back). Each hit's article
-    /// is read by its key (`OFFSET 0` keeps the planner from joining all 5,000 articles by hash
-    /// or merge, which took 4–5 of a 7 ms suggestion).
+    /// article came back). Each hit's article is read by its key (`OFFSET 0` keeps the planner
+    /// from joining all 5,000 articles by hash or merge, which took 4–5 of a 7 ms suggestion).
     async fn articles_pg(
         &self,
         q: &SearchQuery,

@@ -206,7 +206,11 @@ fn invitation_text(folio: &str, link: &str, expires: DateTime<Utc>, tz: chrono_t
 impl Store {
     /// The questionnaire new surveys are given with.
     pub async fn current_questionnaire(&self) -> Result<Questionnaire> {
-        questionnaire_in(&mut *self.reader().acquire().await?, None).await
+        // The writer's: the first call ever also writes the default questionnaire.
+        let mut tx = self.begin().await?;
+        let q = questionnaire_in(&mut tx, None).await?;
+        tx.commit().await?;
+        Ok(q)
     }
 
     /// Saves an edited questionnaire as a new version; earlier answers keep theirs.

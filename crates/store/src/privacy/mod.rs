@@ -113,18 +113,18 @@ fn actor_name(actor: Actor<'_>) -> String {
     }
 }
 
+/// Records one access, in the caller's transaction or (given the pool) as a statement of its own.
 pub(crate) async fn log_access_in(
-    tx: &mut Tx,
+    exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
     actor: Actor<'_>,
     contact: ContactId,
     action: DataAction,
     detail: &str,
 ) -> Result<()> {
-    let who = actor_name(actor);
     insert_access(
-        &mut **tx,
+        exec,
         actor.user_id().map(|u| u.0),
-        &who,
+        &actor_name(actor),
         contact,
         action,
         detail,
@@ -319,15 +319,7 @@ impl Store {
     ) -> Result<()> {
         // One row: a statement of its own commits it, without a transaction's two more
         // round trips.
-        insert_access(
-            self.writer(),
-            actor.user_id().map(|u| u.0),
-            &actor_name(actor),
-            contact,
-            action,
-            detail,
-        )
-        .await
+        log_access_in(self.writer(), actor, contact, action, detail).await
     }
 
     /// The access log, newest first: of one person, or of everyone.
@@ -485,7 +477,7 @@ impl Store {
             DataAction::Unblock
         };
         let reason = reason.trim().chars().take(500).collect::<String>();
-        log_access_in(&mut tx, actor, id, action, &reason).await?;
+        log_access_in(&mut *tx, actor, id, action, &reason).await?;
         let change = Change {
             entity: EntityKind::Contact,
             entity_id: id.to_string(),
@@ -518,7 +510,7 @@ impl Store {
         )
         .may_anonymise()?;
         let report = self.suppress_in(&mut tx, id).await?;
-        log_access_in(&mut tx, actor, id, DataAction::Anonymise, "").await?;
+        log_access_in(&mut *tx, actor, id, DataAction::Anonymise, "").await?;
         let change = Change {
             entity: EntityKind::Contact,
             entity_id: id.to_string(),

@@ -99,7 +99,7 @@ impl Store {
         for id in ids(&mut tx, BLOCKED, cut(policy.blocked_days)).await? {
             let done = self.suppress_in(&mut tx, ContactId(id)).await?;
             log_access_in(
-                &mut tx,
+                &mut *tx,
                 Actor::System,
                 ContactId(id),
                 DataAction::Anonymise,
