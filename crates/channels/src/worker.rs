@@ -80,17 +80,21 @@ pub async fn send_due(store: &Store, base_url: &str) -> usize {
     for item in items {
         let result = match serde_json::from_value::<OutgoingEmail>(item.payload.clone()) {
             Err(e) => Err(format!("payload: {e}")),
-            Ok(out) => match store.mailbox(out.mailbox_id).await {
-                Err(e) => Err(e.to_string()),
-                Ok(mailbox) => smtp::send(&mailbox, &out, base_url)
-                    .await
-                    .map_err(|e| e.to_string()),
-            },
+            Ok(out) => send_email(store, out, base_url).await,
         };
         let done = match result {
-            Ok(()) => {
+            Ok(Sent::Yes) => {
                 sent += 1;
                 store.complete_outbox(item.id).await
+            }
+            Ok(Sent::LinkLeadsNowhere) => {
+                tracing::info!(
+                    outbox.id = item.id,
+                    "not sent: its one-time link expired or was used"
+                );
+                store
+                    .fail_outbox(item.id, "one-time link expired or used")
+                    .await
             }
             Err(error) => {
                 tracing::warn!(outbox.id = item.id, attempts = item.attempts, %error, "send failed; will retry");
@@ -102,6 +106,32 @@ pub async fn send_due(store: &Store, base_url: &str) -> usize {
         }
     }
     sent
+}
+
+enum Sent {
+    Yes,
+    /// The message carries a one-time link that expired or was used before it left.
+    LinkLeadsNowhere,
+}
+
+/// Sends one queued email, its one-time link (if any) made now.
+async fn send_email(store: &Store, out: OutgoingEmail, base_url: &str) -> Result<Sent, String> {
+    let mailbox = store
+        .mailbox(out.mailbox_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let link = out.one_time_link;
+    let Some(out) = store
+        .with_one_time_link(link, out)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(Sent::LinkLeadsNowhere);
+    };
+    smtp::send(&mailbox, &out, base_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Sent::Yes)
 }
 
 /// What a finished job did, for the outbox.
@@ -134,11 +164,12 @@ pub async fn send_chats(store: &Store, graph: &Graph, meta: &MetaConfig) -> usiz
     };
     let mut sent = 0;
     for item in items {
-        let Some(id) = item.payload["chat_message_id"].as_i64() else {
+        let Ok(job) = serde_json::from_value::<chat::ChatSend>(item.payload.clone()) else {
             settle(store, &item, Err(GraphError::Refused("payload".into()))).await;
             continue;
         };
-        let result = send_chat(store, graph, meta, id).await;
+        let id = job.chat_message_id;
+        let result = send_chat(store, graph, meta, job).await;
         let failure = match &result {
             Err(GraphError::Refused(e)) => Some(e.clone()),
             Err(GraphError::Temporary(e)) if item.attempts >= MAX_ATTEMPTS => Some(e.clone()),
@@ -160,8 +191,9 @@ async fn send_chat(
     store: &Store,
     graph: &Graph,
     meta: &MetaConfig,
-    id: i64,
+    job: chat::ChatSend,
 ) -> Result<(), GraphError> {
+    let id = job.chat_message_id;
     let msg = store
         .chat_message(id)
         .await
@@ -173,7 +205,12 @@ async fn send_chat(
     let token = meta.token(msg.provider, &msg.account_id).ok_or_else(|| {
         GraphError::Refused(format!("account {} is not configured", msg.account_id))
     })?;
-    let body = serde_json::from_value(msg.content.clone())
+    let content = store
+        .with_one_time_link(job.one_time_link, msg.content.clone())
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))?
+        .ok_or_else(|| GraphError::Refused("one-time link expired or used".into()))?;
+    let body = serde_json::from_value(content)
         .map_err(|e| GraphError::Refused(format!("stored body: {e}")))?;
     let external = graph
         .send(token, msg.provider, &msg.account_id, &msg.peer_id, &body)

@@ -24,6 +24,7 @@ atiende_store::on_both_engines!(
     a_corpus_of_real_world_shapes_is_ingested_without_loss,
     a_derivation_by_email_sends_the_unit_a_summary_and_a_link,
     the_same_message_delivered_many_times_at_once_is_stored_once,
+    one_time_links_are_made_as_they_leave_and_kept_nowhere_in_plain,
 );
 
 fn smtp_port() -> u16 {
@@ -737,4 +738,83 @@ async fn the_same_message_delivered_many_times_at_once_is_stored_once(db: TestDb
     }
     assert_eq!(created, 1);
     assert_eq!(incident_count(&db).await, 1);
+}
+
+/// The token of the one-time link to `path` in a message as it arrived.
+fn token_in(raw: &[u8], path: &str) -> String {
+    let text = parse(raw).text;
+    let marker = format!("/{path}/");
+    text.split_whitespace()
+        .find_map(|w| w.split_once(&marker).map(|(_, token)| token.to_string()))
+        .unwrap_or_else(|| panic!("no link to {marker} in {text}"))
+}
+
+async fn one_time_links_are_made_as_they_leave_and_kept_nowhere_in_plain(db: TestDb) {
+    db.first_run(Some("clave-admin-segura"))
+        .await
+        .expect("first run");
+    let admin = db.user_by_login("admin").await.expect("admin");
+    let cap = unique("cap");
+    let ana = unique("ana");
+    mailbox(&db, &cap, false).await;
+    let person = db
+        .create_contact(
+            Actor::System,
+            &atiende_domain::contact::ContactInput {
+                name: Some("Ana Solís".into()),
+                emails: Some(vec![ana.clone()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let base = "https://atiende.udgvirtual.udg.mx";
+
+    // The person asks for their file; a closed incident of theirs invites them to the survey.
+    db.request_personal_file(&ana, base).await.expect("request");
+    let incident = db.closed_phone_incident(&admin, Some(person.id)).await;
+    let now = atiende_domain::survey::SurveyPolicy {
+        delay_hours: 0,
+        ..Default::default()
+    };
+    db.process_survey_due(incident, &now, base, None)
+        .await
+        .expect("survey");
+
+    // Queued, the messages hold a slot where the token goes.
+    for item in db.outbox(None, 20).await.expect("outbox") {
+        let text = item.payload["text"].as_str().unwrap_or_default();
+        assert!(
+            !text.contains("/encuesta/") && !text.contains("/mis-datos/")
+                || text.contains(atiende_store::links::TOKEN_SLOT),
+            "{text}"
+        );
+    }
+    assert_eq!(worker::send_due(&db, base).await, 2);
+    let arrived = inbox_of(&ana, 2).await;
+    let file = arrived
+        .iter()
+        .find(|raw| String::from_utf8_lossy(raw).contains("/mis-datos/"))
+        .expect("the file's link arrived");
+    let survey = arrived
+        .iter()
+        .find(|raw| String::from_utf8_lossy(raw).contains("/encuesta/"))
+        .expect("the survey's link arrived");
+    let (file, survey) = (token_in(file, "mis-datos"), token_in(survey, "encuesta"));
+
+    // Sent, each token works and is stored nowhere: not in the outbox, not in the copy of
+    // the sent message, not in any column of any table.
+    for token in [&file, &survey] {
+        assert_eq!(db.columns_containing(token).await, Vec::<String>::new());
+    }
+    assert!(
+        db.personal_file_by_link(&file, "html")
+            .await
+            .expect("file")
+            .is_some()
+    );
+    assert!(matches!(
+        db.survey_link(&survey).await.expect("survey"),
+        atiende_store::surveys::SurveyLink::Open { .. }
+    ));
 }

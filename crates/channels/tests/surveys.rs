@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use atiende_channels::meta::MetaConfig;
 use atiende_channels::worker::{WorkerConfig, send_surveys};
-use atiende_domain::classification::{Channel, IncidentType, UserType};
 use atiende_domain::contact::ContactInput;
-use atiende_domain::incident::{ClassifyInput, NewIncidentInput};
 use atiende_domain::survey::SurveyPolicy;
 use atiende_store::testing::TestDb;
 use atiende_store::{Actor, Engine};
@@ -41,31 +39,7 @@ async fn closed_incident(db: &TestDb) -> atiende_domain::ids::IncidentId {
         )
         .await
         .expect("contact");
-    let i = db
-        .create_incident(
-            Actor::Staff(&admin),
-            NewIncidentInput {
-                channel: Channel::Phone,
-                contact_id: Some(contact.id),
-                subject: "Credencial".into(),
-                body: String::new(),
-                user_type: Some(UserType::Student),
-                incident_type: Some(IncidentType::Question),
-                topic_id: None,
-                critical: false,
-                assigned_to: Some(admin.id),
-                received_at: None,
-            },
-        )
-        .await
-        .expect("incident");
-    db.classify_incident(Actor::Staff(&admin), i.id, &ClassifyInput::default())
-        .await
-        .expect("classify");
-    db.close_incident(Actor::Staff(&admin), i.id, Some("Se indicó el trámite."))
-        .await
-        .expect("close");
-    i.id
+    db.closed_phone_incident(&admin, Some(contact.id)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,6 +163,15 @@ impl Contact {
         out
     }
 
+    pub fn cancellation(&self) -> crate::privacy::Cancellation {
+        crate::privacy::Cancellation::of(self.blocked_at.is_some(), self.anonymised_at.is_some())
+    }
+
+    /// See [`Cancellation::check_in_use`](crate::privacy::Cancellation::check_in_use).
+    pub fn check_in_use(&self) -> Result<(), RuleError> {
+        self.cancellation().check_in_use()
+    }
+
     pub fn is_continuing_education(&self) -> bool {
         self.programme_line == Some(ProgrammeLine::ContinuingEducation)
     }

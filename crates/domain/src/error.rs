@@ -45,6 +45,9 @@ pub enum RuleError {
     UnitInactive,
     #[error("a contact cannot be merged into itself")]
     MergeIntoSelf,
+    /// The person's data is blocked or suppressed (ARCO cancellation): out of normal use.
+    #[error("the person's data is blocked")]
+    ContactBlocked,
     /// The provider's customer-service window is closed for free text (WhatsApp: send an
     /// approved template; Messenger/Instagram after 7 days: nothing can be sent).
     #[error("outside the provider's reply window")]
@@ -65,6 +68,7 @@ impl RuleError {
             RuleError::DerivationAlreadyAnswered => "derivation_already_answered",
             RuleError::UnitInactive => "unit_inactive",
             RuleError::MergeIntoSelf => "merge_into_self",
+            RuleError::ContactBlocked => "contact_blocked",
             RuleError::OutsideReplyWindow => "outside_reply_window",
         }
     }

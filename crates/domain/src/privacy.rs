@@ -49,6 +49,16 @@ impl Cancellation {
         }
     }
 
+    /// A blocked or suppressed person's data is out of normal use: nothing but unblocking and
+    /// suppression may change it, or a merge, an edit or a new incident would carry it back
+    /// into use.
+    pub fn check_in_use(self) -> Result<(), RuleError> {
+        match self {
+            Cancellation::Active => Ok(()),
+            Cancellation::Blocked | Cancellation::Anonymised => Err(RuleError::ContactBlocked),
+        }
+    }
+
     /// Cancellation has two stages, in order: data is blocked first and suppressed after.
     pub fn may_anonymise(self) -> Result<(), RuleError> {
         match self {

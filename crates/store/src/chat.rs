@@ -33,6 +33,15 @@ pub mod kind {
     pub const CHAT_PROFILE: &str = "chat_profile";
 }
 
+/// A reply to deliver: the payload of a [`kind::CHAT_SEND`] job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ChatSend {
+    pub chat_message_id: i64,
+    /// The one-time link whose token fills the message's slot when it leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_link: Option<crate::links::OneTimeLink>,
+}
+
 /// A contact to name from the provider's profile.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ProfileJob {
@@ -450,7 +459,8 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name = ''",
+            "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3 AND name = '' \
+             AND blocked_at IS NULL AND anonymised_at IS NULL",
         )
         .bind(name.trim().to_string())
         .bind(ms(now()))
@@ -642,6 +652,7 @@ pub(crate) async fn queue_message(
     entry: EntryId,
     body: &str,
     template: Option<(&Template, &[String])>,
+    one_time_link: Option<crate::links::OneTimeLink>,
 ) -> Result<bool> {
     let Some(target) = chat_target(tx, incident).await? else {
         return Ok(false);
@@ -680,7 +691,11 @@ pub(crate) async fn queue_message(
         tx,
         kind::CHAT_SEND,
         Some(incident.id),
-        serde_json::json!({ "chat_message_id": id }),
+        serde_json::to_value(ChatSend {
+            chat_message_id: id,
+            one_time_link,
+        })
+        .map_err(StoreError::corrupt)?,
     )
     .await?;
     Ok(true)

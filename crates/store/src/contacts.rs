@@ -187,6 +187,7 @@ pub(crate) async fn update_contact_in(
     if before.merged_into.is_some() {
         return Err(StoreError::NotFound("contact"));
     }
+    before.check_in_use()?;
     let fields = ContactFields::apply(Some(&before), input)?;
     sqlx::query(
         "UPDATE contacts SET name = $1, user_type = $2, programme_line = $3, opt_out_surveys = $4, \
@@ -341,6 +342,9 @@ impl Store {
         if kept.merged_into.is_some() || gone.merged_into.is_some() {
             return Err(StoreError::NotFound("contact"));
         }
+        // Either side blocked: the merge would carry the blocked person back into use.
+        kept.check_in_use()?;
+        gone.check_in_use()?;
         let notes = match (kept.notes.is_empty(), gone.notes.is_empty()) {
             (_, true) => kept.notes.clone(),
             (true, false) => gone.notes.clone(),

@@ -183,6 +183,9 @@ pub struct OutgoingEmail {
     /// Add a link to the incident in the console (messages to units).
     #[serde(default)]
     pub link_to_incident: bool,
+    /// The one-time link whose token fills the text's slot when the message leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_link: Option<crate::links::OneTimeLink>,
 }
 
 /// What became of an inbound message.
@@ -744,6 +747,7 @@ impl Store {
                 folio: Some(folio),
                 automatic: true,
                 link_to_incident: false,
+                one_time_link: None,
             };
             queue_email(&mut tx, Some(incident.id), None, &out).await?;
         }
@@ -932,6 +936,7 @@ pub(crate) async fn queue_answer(
         folio: Some(folio),
         automatic: false,
         link_to_incident: false,
+        one_time_link: None,
     };
     queue_email(tx, Some(incident.id), Some(entry), &out).await?;
     Ok(true)
@@ -977,6 +982,7 @@ pub(crate) async fn queue_derivation_notice(
         folio: Some(folio),
         automatic: false,
         link_to_incident: true,
+        one_time_link: None,
     };
     queue_email(tx, Some(incident.id), None, &out).await
 }

@@ -536,10 +536,16 @@ impl Store {
                     e => e,
                 })?;
                 // A merged contact lives on in the one it was merged into.
-                match c.merged_into {
-                    Some(target) => Some(contact_in_tx(tx, target).await?),
-                    None => Some(c),
+                let c = match c.merged_into {
+                    Some(target) => contact_in_tx(tx, target).await?,
+                    None => c,
+                };
+                // Staff cannot put a blocked person back into use with a new incident; a
+                // person who writes again on a channel is still heard.
+                if matches!(actor, Actor::Staff(_)) {
+                    c.check_in_use()?;
                 }
+                Some(c)
             }
             None => None,
         };
@@ -950,7 +956,8 @@ impl Store {
             // The answer goes out on the incident's channel, from the outbox.
             match after.channel {
                 Channel::Whatsapp | Channel::Social => {
-                    crate::chat::queue_message(&mut tx, &after, entry_id, &body, template).await?;
+                    crate::chat::queue_message(&mut tx, &after, entry_id, &body, template, None)
+                        .await?;
                 }
                 _ => {
                     crate::email::queue_answer(&mut tx, &after, entry_id, &body).await?;

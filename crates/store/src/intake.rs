@@ -23,6 +23,7 @@ use atiende_domain::classification::UserType;
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput};
+use atiende_domain::privacy::Cancellation;
 use atiende_domain::user::StaffUser;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -169,6 +170,13 @@ impl Store {
                     }
                 },
             };
+            // As in `create_incident_in`: staff cannot put a blocked person back into use.
+            if let (Actor::Staff(_), Some(c)) = (actor, contact)
+                && let Err(e) = c.cancellation.check_in_use()
+            {
+                results.push(Some(Err(e.into())));
+                continue;
+            }
             input.contact_id = contact.map(|c| c.id);
             if let Err(e) = input.validate(contact.and_then(|c| c.user_type), now) {
                 results.push(Some(Err(e.into())));
@@ -323,6 +331,7 @@ impl Store {
 struct ContactRef {
     id: ContactId,
     user_type: Option<UserType>,
+    cancellation: Cancellation,
 }
 
 /// The contacts named by a group of new incidents, by the id they were named with; a merged
@@ -364,13 +373,19 @@ async fn read_contacts(
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut sql = Sql::new("SELECT id, user_type, merged_into FROM contacts WHERE id");
+    let mut sql = Sql::new(
+        "SELECT id, user_type, merged_into, blocked_at, anonymised_at FROM contacts WHERE id",
+    );
     sql.push_in_ids(engine_of(tx), ids);
     for row in sql.fetch_all(&mut **tx).await? {
         let id: i64 = row.try_get("id")?;
         let contact = ContactRef {
             id: ContactId(id),
             user_type: opt_code(&row, "user_type", UserType::from_code)?,
+            cancellation: Cancellation::of(
+                row.try_get::<Option<i64>, _>("blocked_at")?.is_some(),
+                row.try_get::<Option<i64>, _>("anonymised_at")?.is_some(),
+            ),
         };
         out.insert(id, (contact, row.try_get("merged_into")?));
     }

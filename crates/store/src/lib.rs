@@ -20,6 +20,7 @@ pub mod import;
 pub mod incidents;
 pub mod indicators;
 pub mod intake;
+pub mod links;
 pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;

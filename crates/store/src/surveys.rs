@@ -25,7 +25,8 @@ use crate::db::{Store, Tx, from_ms, ms, now, opt_from_ms};
 use crate::email::{OutgoingEmail, default_mailbox, message_id_for, queue_email};
 use crate::error::{Result, StoreError};
 use crate::incidents::{append, load_for_update};
-use crate::users::{random_token, token_hash};
+use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
+use crate::users::token_hash;
 
 /// What the survey job did with one closed incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +308,6 @@ impl Store {
         }
         let (agent, unit) = agent_and_unit(&mut tx, &i).await?;
         let questionnaire = questionnaire_in(&mut tx, None).await?;
-        let token = random_token();
         let expires = t + Duration::days(policy.expiry_days);
         let (status, skip, invited_by) = match &decision {
             Ok(Invitation::Email(_)) => ("sent", None, Some("email")),
@@ -315,17 +315,17 @@ impl Store {
             Err(reason) => ("skipped", Some(reason.code()), None),
         };
         let sent = decision.is_ok();
-        sqlx::query(
+        let survey: i64 = sqlx::query(
             "INSERT INTO surveys (incident_id, contact_id, status, skip_reason, invited_by, token_hash, questionnaire_version, \
              agent_id, unit_id, channel, closed_at, sent_at, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(incident.0)
         .bind(i.contact_id.map(|c| c.0))
         .bind(status)
         .bind(skip)
         .bind(invited_by)
-        .bind(sent.then(|| token_hash(&token)))
+        .bind(sent.then(unusable_hash))
         .bind(sent.then_some(questionnaire.version))
         .bind(agent)
         .bind(unit)
@@ -334,10 +334,12 @@ impl Store {
         .bind(sent.then(|| ms(t)))
         .bind(sent.then(|| ms(expires)))
         .bind(ms(t))
-        .execute(&mut *tx)
-        .await?;
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
         let folio = i.folio.to_string();
-        let link = format!("{}/encuesta/{token}", base_url.trim_end_matches('/'));
+        let link = link_with_slot(base_url, "encuesta");
+        let one_time_link = Some(OneTimeLink::Survey(survey));
         let text = invitation_text(&folio, &link, expires, self.time_zone());
         let step = match decision {
             Err(reason) => {
@@ -382,6 +384,7 @@ impl Store {
                     folio: Some(folio.clone()),
                     automatic: true,
                     link_to_incident: false,
+                    one_time_link,
                 };
                 queue_email(&mut tx, Some(incident), Some(entry), &out).await?;
                 SurveyStep::Sent("email")
@@ -406,6 +409,7 @@ impl Store {
                     entry,
                     &text,
                     template.map(|t| (t, &values[..])),
+                    one_time_link,
                 )
                 .await?;
                 SurveyStep::Sent("whatsapp")

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use atiende_domain::ids::IncidentId;
+
 use crate::db::{Engine, Store};
 
 /// The PostgreSQL server the suite creates its databases on. CI starts one at this address.
@@ -75,6 +77,164 @@ impl TestDb {
             .execute(self.store.writer())
             .await
             .expect("test statement");
+    }
+}
+
+impl TestDb {
+    /// The one-time link (`…/{path}/<token>`) of a message queued for an incident (or for
+    /// none), made as the worker makes it when the message leaves: a fresh token each call.
+    pub async fn sent_link(&self, incident: Option<IncidentId>, path: &str) -> String {
+        let marker = format!("/{path}/");
+        for item in self.outbox(incident, 100).await.expect("outbox") {
+            let ready = match item.kind.as_str() {
+                crate::email::kind::EMAIL_SEND => {
+                    let out: crate::email::OutgoingEmail =
+                        serde_json::from_value(item.payload).expect("queued email");
+                    let link = out.one_time_link;
+                    self.with_one_time_link(link, serde_json::to_value(out).expect("json"))
+                        .await
+                        .expect("link")
+                }
+                crate::chat::kind::CHAT_SEND => {
+                    let job: crate::chat::ChatSend =
+                        serde_json::from_value(item.payload).expect("queued chat");
+                    let content = self
+                        .chat_message(job.chat_message_id)
+                        .await
+                        .expect("chat message")
+                        .content;
+                    self.with_one_time_link(job.one_time_link, content)
+                        .await
+                        .expect("link")
+                }
+                _ => None,
+            };
+            let found = ready.and_then(|message| {
+                let mut texts = Vec::new();
+                strings(&message, &mut texts);
+                texts.into_iter().find_map(|t| {
+                    t.split_whitespace()
+                        .find(|w| w.contains(&marker) && !w.contains(crate::links::TOKEN_SLOT))
+                        .map(str::to_string)
+                })
+            });
+            if let Some(link) = found {
+                return link;
+            }
+        }
+        panic!("no message with a one-time link to /{path}/ was queued")
+    }
+
+    /// An incident of `contact` taken by phone, classified and closed by `agent`: its survey
+    /// is due.
+    pub async fn closed_phone_incident(
+        &self,
+        agent: &atiende_domain::user::StaffUser,
+        contact: Option<atiende_domain::ids::ContactId>,
+    ) -> IncidentId {
+        use atiende_domain::classification::{Channel, IncidentType, UserType};
+        let actor = crate::Actor::Staff(agent);
+        let input = atiende_domain::incident::NewIncidentInput {
+            channel: Channel::Phone,
+            contact_id: contact,
+            subject: "Credencial".into(),
+            body: String::new(),
+            user_type: Some(UserType::Student),
+            incident_type: Some(IncidentType::Question),
+            topic_id: None,
+            critical: false,
+            assigned_to: Some(agent.id),
+            received_at: None,
+        };
+        let id = self
+            .create_incident(actor, input)
+            .await
+            .expect("incident")
+            .id;
+        self.classify_incident(actor, id, &Default::default())
+            .await
+            .expect("classify");
+        self.close_incident(actor, id, Some("Se indicó el trámite."))
+            .await
+            .expect("close");
+        id
+    }
+
+    /// Every `table.column` of the database that holds `needle` somewhere in a value (text or
+    /// bytes; on SQLite regardless of case), to prove that something is stored nowhere.
+    pub async fn columns_containing(&self, needle: &str) -> Vec<String> {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.url).await.expect("connect");
+        let postgres = self.url.starts_with("postgres");
+        let needle = needle.replace('\'', "''");
+        let columns: Vec<(String, String)> = if postgres {
+            sqlx::query(
+                "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND data_type IN ('text', 'bytea', 'character varying')",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("columns")
+            .iter()
+            .map(|r| (r.get("t"), r.get("c")))
+            .collect()
+        } else {
+            let tables: Vec<String> = sqlx::query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("tables")
+            .iter()
+            .map(|r| r.get("name"))
+            .collect();
+            let mut out = Vec::new();
+            for t in tables {
+                for r in sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT name FROM pragma_table_info('{t}')"
+                )))
+                .fetch_all(&pool)
+                .await
+                .expect("columns")
+                {
+                    out.push((t.clone(), r.get("name")));
+                }
+            }
+            out
+        };
+        let mut hits = Vec::new();
+        for (t, c) in columns {
+            let test = if postgres {
+                format!(
+                    "SELECT COUNT(*) AS n FROM \"{t}\" WHERE position(convert_to('{needle}', 'UTF8') in \
+                     (CASE WHEN pg_typeof(\"{c}\")::text = 'bytea' THEN \"{c}\"::bytea ELSE convert_to(\"{c}\"::text, 'UTF8') END)) > 0"
+                )
+            } else {
+                format!(
+                    "SELECT COUNT(*) AS n FROM \"{t}\" WHERE instr(lower(CAST(\"{c}\" AS TEXT)), lower('{needle}')) > 0"
+                )
+            };
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(test))
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{t}.{c}: {e}"))
+                .get("n");
+            if n > 0 {
+                hits.push(format!("{t}.{c}"));
+            }
+        }
+        pool.close().await;
+        hits
+    }
+}
+
+fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
     }
 }
 

@@ -169,19 +169,8 @@ async fn dataset(db: &TestDb, w: &mut World) -> [IncidentId; 5] {
             .expect("survey");
         assert_eq!(step, SurveyStep::Sent("email"));
     }
-    let token = db
-        .outbox(Some(i1), 20)
-        .await
-        .expect("outbox")
-        .iter()
-        .find_map(|o| {
-            o.payload["text"]
-                .as_str()
-                .and_then(|t| t.split("/encuesta/").nth(1))
-                .and_then(|t| t.split_whitespace().next())
-                .map(str::to_string)
-        })
-        .expect("token");
+    let link = db.sent_link(Some(i1), "encuesta").await;
+    let token = link.rsplit('/').next().expect("token");
     let answers = [
         ("overall", "5"),
         ("resolved", "yes"),
@@ -191,7 +180,7 @@ async fn dataset(db: &TestDb, w: &mut World) -> [IncidentId; 5] {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    db.answer_survey(&token, &answers, &now)
+    db.answer_survey(token, &answers, &now)
         .await
         .expect("answer");
     [i1, i2, i3, i4, i5]

@@ -19,7 +19,6 @@ use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
 use atiende_store::privacy::retention::RetentionReport;
 use atiende_store::testing::TestDb;
-use sqlx::Row;
 
 atiende_store::on_both_engines!(
     a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_the_statistics,
@@ -137,19 +136,8 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
     db.process_survey_due(phone.id, &policy, "https://cap.example.mx", None)
         .await
         .expect("survey");
-    let token = db
-        .outbox(Some(phone.id), 20)
-        .await
-        .expect("outbox")
-        .iter()
-        .find_map(|o| {
-            o.payload["text"]
-                .as_str()
-                .and_then(|t| t.split("/encuesta/").nth(1))
-                .and_then(|t| t.split_whitespace().next())
-                .map(str::to_string)
-        })
-        .expect("token");
+    let link = db.sent_link(Some(phone.id), "encuesta").await;
+    let token = link.rsplit('/').next().expect("token");
     let answers = [
         ("overall", "5".to_string()),
         ("resolved", "yes".to_string()),
@@ -160,7 +148,7 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    db.answer_survey(&token, &answers, &policy)
+    db.answer_survey(token, &answers, &policy)
         .await
         .expect("answer");
     let email = InboundEmail {
@@ -201,67 +189,7 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
 
 /// Every place in the database that still holds the canary, as `table.column`.
 async fn canary_hits(db: &TestDb) -> Vec<String> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.expect("connect");
-    let postgres = db.url.starts_with("postgres");
-    let columns: Vec<(String, String)> = if postgres {
-        sqlx::query(
-            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
-             WHERE table_schema = 'public' AND data_type IN ('text', 'bytea', 'character varying')",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("columns")
-        .iter()
-        .map(|r| (r.get("t"), r.get("c")))
-        .collect()
-    } else {
-        let tables: Vec<String> = sqlx::query(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("tables")
-        .iter()
-        .map(|r| r.get("name"))
-        .collect();
-        let mut out = Vec::new();
-        for t in tables {
-            for r in sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT name FROM pragma_table_info('{t}')"
-            )))
-            .fetch_all(&pool)
-            .await
-            .expect("columns")
-            {
-                out.push((t.clone(), r.get("name")));
-            }
-        }
-        out
-    };
-    let mut hits = Vec::new();
-    for (t, c) in columns {
-        let test = if postgres {
-            format!(
-                "SELECT COUNT(*) AS n FROM \"{t}\" WHERE position(convert_to('{CANARY}', 'UTF8') in \
-                 (CASE WHEN pg_typeof(\"{c}\")::text = 'bytea' THEN \"{c}\"::bytea ELSE convert_to(\"{c}\"::text, 'UTF8') END)) > 0"
-            )
-        } else {
-            format!(
-                "SELECT COUNT(*) AS n FROM \"{t}\" WHERE instr(lower(CAST(\"{c}\" AS TEXT)), '{CANARY}') > 0"
-            )
-        };
-        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(test))
-            .fetch_one(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{t}.{c}: {e}"))
-            .get("n");
-        if n > 0 {
-            hits.push(format!("{t}.{c}"));
-        }
-    }
-    pool.close().await;
-    hits
+    db.columns_containing(CANARY).await
 }
 
 /// On SQLite, the bytes of the database and its log, where deleted rows could linger.

@@ -111,21 +111,10 @@ async fn close(db: &TestDb, agent: &StaffUser, id: IncidentId) {
     .expect("close");
 }
 
-/// The token in the link of the invitation queued for an incident.
+/// The token in the link of the invitation queued for an incident, made as it leaves.
 async fn link_token(db: &TestDb, id: IncidentId) -> String {
-    let outbox = db.outbox(Some(id), 20).await.expect("outbox");
-    let text = outbox
-        .iter()
-        .find_map(|o| {
-            let text = o.payload["text"].as_str().unwrap_or_default();
-            text.contains("/encuesta/").then(|| text.to_string())
-        })
-        .expect("an invitation with a link");
-    text.split("/encuesta/")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("token")
-        .to_string()
+    let link = db.sent_link(Some(id), "encuesta").await;
+    link.rsplit('/').next().expect("token").to_string()
 }
 
 fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

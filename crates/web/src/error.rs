@@ -78,6 +78,7 @@ impl AppError {
                 StatusCode::FORBIDDEN
             }
             AppError::Rule(RuleError::OnlyLeadDerivesToTopManagement) => StatusCode::FORBIDDEN,
+            AppError::Rule(RuleError::ContactBlocked) => StatusCode::CONFLICT,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,

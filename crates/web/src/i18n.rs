@@ -200,6 +200,7 @@ pub fn error_message(
             "derivation_already_answered" => "La unidad ya respondió esta derivación.".into(),
             "unit_inactive" => "La unidad está inactiva.".into(),
             "merge_into_self" => "No se puede fusionar un usuario consigo mismo.".into(),
+            "contact_blocked" => "Los datos de esta persona están bloqueados por una cancelación (ARCO): solo pueden desbloquearse o suprimirse.".into(),
             "outside_reply_window" => {
                 "Pasaron más de 24 horas desde el último mensaje del usuario: en WhatsApp solo puede enviarse una plantilla aprobada; en Messenger e Instagram, nada después de 7 días.".into()
             }
@@ -224,6 +225,7 @@ pub fn error_message(
             "derivation_already_answered" => "The unit already answered this derivation.".into(),
             "unit_inactive" => "The unit is inactive.".into(),
             "merge_into_self" => "A contact cannot be merged into itself.".into(),
+            "contact_blocked" => "This person's data is blocked by a cancellation request (ARCO): it can only be unblocked or suppressed.".into(),
             "outside_reply_window" => {
                 "More than 24 hours since the person's last message: on WhatsApp only an approved template can be sent; on Messenger and Instagram nothing after 7 days.".into()
             }

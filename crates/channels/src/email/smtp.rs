@@ -169,6 +169,7 @@ mod tests {
             folio: Some("CAP-2026-000001".into()),
             automatic: false,
             link_to_incident: false,
+            one_time_link: None,
         }
     }
 

@@ -182,6 +182,7 @@ pub(crate) async fn upsert_person(
         Err(StoreError::Conflict { field, code, .. }) => {
             Ok(Upsert::Skipped(format!("{field}: {code}")))
         }
+        Err(StoreError::Rule(rule)) => Ok(Upsert::Skipped(rule.code().to_string())),
         Err(e) => Err(e),
     }
 }

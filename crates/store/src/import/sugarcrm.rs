@@ -507,6 +507,10 @@ impl Store {
         } else if let Some(contact) = local(tx, "contact", &note.parents.contact).await? {
             // A note about the person rather than a case joins their contact notes.
             let current = contact_in_tx(tx, ContactId(contact)).await?;
+            if let Err(rule) = current.check_in_use() {
+                report.skipped.push((note.line, rule.code().into()));
+                return Ok(());
+            }
             let date = note.at.with_timezone(&self.tz).format("%Y-%m-%d");
             let notes = match current.notes.trim() {
                 "" => format!("{date} — {text}"),

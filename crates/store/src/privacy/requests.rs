@@ -12,7 +12,8 @@ use super::{PersonalFile, insert_access};
 use crate::db::{Store, ms, now};
 use crate::email::{OutgoingEmail, default_mailbox, message_id_for, queue_email};
 use crate::error::Result;
-use crate::users::{random_token, token_hash};
+use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
+use crate::users::token_hash;
 
 /// How long the emailed link opens the file.
 const LINK_HOURS: i64 = 24;
@@ -40,18 +41,19 @@ impl Store {
             return Ok(());
         };
         let contact: i64 = row.try_get("id")?;
-        let token = random_token();
         let at = now();
-        sqlx::query(
-            "INSERT INTO personal_data_requests (contact_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        let request: i64 = sqlx::query(
+            "INSERT INTO personal_data_requests (contact_id, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(contact)
-        .bind(token_hash(&token))
+        .bind(unusable_hash())
         .bind(ms(at))
         .bind(ms(at + Duration::hours(LINK_HOURS)))
-        .execute(&mut *tx)
-        .await?;
-        let link = format!("{}/mis-datos/{token}", base_url.trim_end_matches('/'));
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let link = link_with_slot(base_url, "mis-datos");
         let out = OutgoingEmail {
             mailbox_id: mailbox.id,
             to: ident.value.clone(),
@@ -68,6 +70,7 @@ impl Store {
             folio: None,
             automatic: true,
             link_to_incident: false,
+            one_time_link: Some(OneTimeLink::PersonalFile(request)),
         };
         queue_email(&mut tx, None, None, &out).await?;
         tx.commit().await?;

@@ -15,6 +15,7 @@ atiende_store::on_both_engines!(
     an_administrator_exports_blocks_and_suppresses_a_person_and_the_log_shows_each_step,
     privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_showed,
     a_person_gets_their_own_file_through_a_link_sent_to_the_address_on_record,
+    no_one_edits_merges_or_opens_an_incident_for_a_blocked_person_until_it_is_unblocked,
 );
 
 fn csrf(auth: &Auth) -> String {
@@ -295,22 +296,14 @@ async fn a_person_gets_their_own_file_through_a_link_sent_to_the_address_on_reco
         crate::public::text(&unknown).contains(answer),
         "nothing tells whether an address is on record"
     );
-    let sent: Vec<String> = app
-        .db
-        .outbox(None, 20)
-        .await
-        .expect("outbox")
-        .into_iter()
-        .filter(|o| o.kind == "email_send")
-        .filter_map(|o| o.payload["text"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(sent.len(), 1, "one link, to the address on record");
-    let token = sent[0]
-        .split("/mis-datos/")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .expect("link")
-        .to_string();
+    let sent = app.db.outbox(None, 20).await.expect("outbox");
+    assert_eq!(
+        sent.iter().filter(|o| o.kind == "email_send").count(),
+        1,
+        "one link, to the address on record"
+    );
+    let link = app.db.sent_link(None, "mis-datos").await;
+    let token = link.rsplit('/').next().expect("token").to_string();
     let file = app.get(&format!("/mis-datos/{token}"), &Auth::None).await;
     assert_eq!(file.status, StatusCode::OK);
     assert!(text(&file).contains("Itzel Navarro"));
@@ -334,4 +327,104 @@ async fn a_person_gets_their_own_file_through_a_link_sent_to_the_address_on_reco
         log.iter()
             .any(|e| e.actor == "titular (solicitud verificada)")
     );
+}
+
+async fn no_one_edits_merges_or_opens_an_incident_for_a_blocked_person_until_it_is_unblocked(
+    db: TestDb,
+) {
+    let app = TestApp::new(db).await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let mut ids = vec![];
+    for (name, email) in [
+        ("Marta Ibarra", "marta.ibarra@gmail.com"),
+        ("Marta I.", "marta.i@gmail.com"),
+    ] {
+        let created = app
+            .post(
+                "/api/v1/contacts",
+                &agent,
+                json!({"name": name, "emails": [email]}),
+            )
+            .await;
+        ids.push(created.json["id"].as_i64().expect("contact"));
+    }
+    let (blocked, other) = (ids[0], ids[1]);
+    let done = app
+        .form(
+            &format!("/contactos/{blocked}/bloquear"),
+            &admin,
+            &format!("_csrf={}&reason=ARCO-2026-051", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+
+    let path = format!("/api/v1/contacts/{blocked}");
+    let patch = |auth| {
+        app.call(
+            axum::http::Method::PATCH,
+            &path,
+            auth,
+            Some(json!({"name": "Marta Ibarra Ruiz"})),
+        )
+    };
+    for auth in [&agent, &admin] {
+        let edited = patch(auth).await;
+        assert_eq!(edited.status, StatusCode::CONFLICT, "{:?}", edited.json);
+        assert_eq!(edited.json["error"]["code"], "contact_blocked");
+    }
+    // Merging refuses a blocked record on either side, by the API and in the console.
+    for (keep, gone) in [(other, blocked), (blocked, other)] {
+        let merged = app
+            .post(
+                &format!("/api/v1/contacts/{keep}/merge"),
+                &agent,
+                json!({"other_id": gone}),
+            )
+            .await;
+        assert_eq!(merged.status, StatusCode::CONFLICT, "{:?}", merged.json);
+        assert_eq!(merged.json["error"]["code"], "contact_blocked");
+    }
+    let console = app
+        .form(
+            &format!("/contactos/{other}/fusionar"),
+            &agent,
+            &format!("_csrf={}&other_id={blocked}", csrf(&agent)),
+        )
+        .await;
+    assert_ne!(
+        console.status,
+        StatusCode::SEE_OTHER,
+        "the console merge is refused"
+    );
+    assert!(text(&console).contains("bloqueados"), "and says why");
+    let opened = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"channel": "phone", "contact_id": blocked, "subject": "Otra consulta", "body": "Pregunta"}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CONFLICT, "{:?}", opened.json);
+
+    // Nothing moved: the blocked record keeps its identifiers and stays out of search.
+    let found = app.get("/api/v1/contacts?q=marta.ibarra", &agent).await;
+    assert_eq!(
+        found.json["items"].as_array().map(Vec::len),
+        Some(0),
+        "{:?}",
+        found.json
+    );
+
+    // Unblocked, the record is in normal use again.
+    let undone = app
+        .form(
+            &format!("/contactos/{blocked}/desbloquear"),
+            &admin,
+            &format!("_csrf={}&reason=ARCO-2026-051+desistimiento", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(undone.status, StatusCode::SEE_OTHER);
+    assert_eq!(patch(&agent).await.status, StatusCode::OK);
 }

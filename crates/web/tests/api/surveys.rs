@@ -77,17 +77,8 @@ async fn surveyed(app: &TestApp) -> (IncidentId, String) {
     db.process_survey_due(incident.id, &policy, "http://localhost", None)
         .await
         .expect("invite");
-    let outbox = db.outbox(Some(incident.id), 20).await.expect("outbox");
-    let token = outbox
-        .iter()
-        .find_map(|o| {
-            o.payload["text"]
-                .as_str()
-                .and_then(|t| t.split("/encuesta/").nth(1))
-                .and_then(|t| t.split_whitespace().next())
-                .map(str::to_string)
-        })
-        .expect("invitation link");
+    let link = db.sent_link(Some(incident.id), "encuesta").await;
+    let token = link.rsplit('/').next().expect("token").to_string();
     (incident.id, token)
 }
 

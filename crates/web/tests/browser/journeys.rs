@@ -567,19 +567,7 @@ async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
         .process_survey_due(id, &policy, &site.base, None)
         .await
         .expect("invite");
-    let link = site
-        .db
-        .outbox(Some(id), 20)
-        .await
-        .expect("outbox")
-        .iter()
-        .find_map(|o| {
-            o.payload["text"]
-                .as_str()
-                .and_then(|t| t.split_whitespace().find(|w| w.contains("/encuesta/")))
-                .map(str::to_string)
-        })
-        .expect("link");
+    let link = site.db.sent_link(Some(id), "encuesta").await;
     let path = link.trim_start_matches(&site.base).to_string();
     let b = site.browser().await;
     b.goto(&path).await;
