@@ -378,9 +378,6 @@ impl Store {
                 outbox::enqueue(&mut tx, kind::CHAT_MEDIA, Some(incident), payload).await?;
             }
         }
-        if !created {
-            self.incident_changed(&mut tx, incident).await?;
-        }
         tx.commit().await?;
         if created {
             tracing::info!(

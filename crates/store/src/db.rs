@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Row, Transaction, Type};
+use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Row, Type};
 
 use crate::error::{Result, StoreError};
 
@@ -46,7 +46,7 @@ pub struct Store {
     _checkpointer: Option<Arc<tokio::sync::watch::Sender<()>>>,
 }
 
-pub type Tx = Transaction<'static, Any>;
+pub use crate::tx::Tx;
 
 /// The institution's time zone unless configured otherwise.
 pub const DEFAULT_TZ: chrono_tz::Tz = atiende_domain::DEFAULT_TIME_ZONE;
@@ -159,10 +159,11 @@ impl Store {
     /// A write transaction. On SQLite it takes the write lock at once, so a transaction that
     /// reads and then writes can never fail half-way on a lock held by another process.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self.engine {
+        let inner = match self.engine {
             Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.write.begin().await?,
-        })
+        };
+        Ok(Tx::new(inner, self.clone()))
     }
 
     /// The database's size in bytes as the engine counts it (benchmarks, operators).

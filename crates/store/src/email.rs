@@ -617,7 +617,6 @@ impl Store {
                     "El usuario respondió por correo.",
                 )
                 .await?;
-                self.incident_changed(&mut tx, incident).await?;
             }
             let data =
                 serde_json::json!({ "message_id": email.message_id, "from": email.from_address });
@@ -644,7 +643,6 @@ impl Store {
             )
             .await?;
             store_attachments(&mut tx, incident, Some(entry), message, email).await?;
-            self.incident_changed(&mut tx, incident).await?;
             tx.commit().await?;
             return Ok(IngestOutcome::Joined(incident));
         }

@@ -141,6 +141,7 @@ pub(crate) async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
     .bind(i.id.0)
     .execute(&mut **tx)
     .await?;
+    tx.touch(i.id);
     Ok(())
 }
 
@@ -251,6 +252,7 @@ pub(crate) async fn append(
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
+    tx.touch(incident);
     Ok(EntryId(id))
 }
 
@@ -599,7 +601,7 @@ impl Store {
             after: snapshot(&incident),
         };
         record(tx, actor, change).await?;
-        self.incident_changed(tx, incident.id).await?;
+        tx.touch(incident.id);
         Ok((incident, entry))
     }
 
@@ -885,7 +887,6 @@ impl Store {
             incident_change("incident.classify", &before, &after),
         )
         .await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -976,7 +977,6 @@ impl Store {
             after: Some(serde_json::json!({ "entry_id": entry_id, "kind": kind, "body": body })),
         };
         record(&mut tx, actor, change).await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(TimelineEntry {
             id: entry_id,
@@ -1020,7 +1020,6 @@ impl Store {
             incident_change("incident.close", &before, &after),
         )
         .await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1036,7 +1035,6 @@ impl Store {
         v.finish()?;
         let mut tx = self.begin().await?;
         let after = reopen_in(&mut tx, self.engine(), actor, id, &reason).await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1080,7 +1078,6 @@ impl Store {
             incident_change("incident.assign", &before, &after),
         )
         .await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -1134,7 +1131,6 @@ impl Store {
             after: Some(serde_json::json!({ "incident": after, "derivation": derivation })),
         };
         record(&mut tx, actor, change).await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, derivation))
     }
@@ -1204,7 +1200,6 @@ impl Store {
             after: snapshot(&answered),
         };
         record(&mut tx, actor, change).await?;
-        self.incident_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok((after, answered))
     }

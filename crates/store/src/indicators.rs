@@ -53,14 +53,6 @@ fn counters_from_row(r: &sqlx::any::AnyRow) -> Result<Counters> {
 }
 
 impl Store {
-    /// Everything kept in step with an incident, inside the transaction that changed it: its
-    /// indicator facts and its search document. Every write path that touches an incident
-    /// calls this before committing.
-    pub(crate) async fn incident_changed(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
-        self.refresh_facts(tx, id).await?;
-        self.reindex_incident(tx, id).await
-    }
-
     /// Recomputes one incident's facts inside the transaction that changed it and moves its
     /// contribution in the rollups.
     pub(crate) async fn refresh_facts(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {

@@ -30,6 +30,7 @@ pub mod search;
 pub mod seed;
 pub mod settings;
 pub mod surveys;
+pub mod tx;
 pub mod units;
 pub mod users;
 

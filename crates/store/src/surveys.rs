@@ -415,7 +415,6 @@ impl Store {
                 SurveyStep::Sent("whatsapp")
             }
         };
-        self.incident_changed(&mut tx, incident).await?;
         tx.commit().await?;
         Ok(step)
     }
@@ -514,7 +513,6 @@ impl Store {
             t,
         )
         .await?;
-        self.incident_changed(&mut tx, survey.incident_id).await?;
         tx.commit().await?;
         Ok(AnswerOutcome::Recorded { low_score: low })
     }

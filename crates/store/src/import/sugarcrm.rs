@@ -292,7 +292,7 @@ impl Store {
                 Some(at) if status == Status::Open.code() => {
                     self.close_imported(tx, IncidentId(id), case, assigned, at)
                         .await?;
-                    self.incident_changed(tx, IncidentId(id)).await?;
+                    tx.touch(IncidentId(id));
                     report.updated += 1;
                 }
                 _ => report.unchanged += 1,
@@ -409,7 +409,7 @@ impl Store {
             after: crate::audit::snapshot(&after),
         };
         record(tx, actor, change).await?;
-        self.incident_changed(tx, incident).await?;
+        tx.touch(incident);
         report.created += 1;
         Ok(())
     }
@@ -501,7 +501,7 @@ impl Store {
                 note.at,
             )
             .await?;
-            self.incident_changed(tx, IncidentId(incident)).await?;
+            tx.touch(IncidentId(incident));
             remember_ref(tx, SOURCE, "note", &note.id, entry.0, "").await?;
             report.created += 1;
         } else if let Some(contact) = local(tx, "contact", &note.parents.contact).await? {
@@ -634,7 +634,7 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
             }
-            self.incident_changed(tx, i).await?;
+            tx.touch(i);
         }
         remember_ref(tx, SOURCE, "call", &call.id, id, "").await?;
         report.created += 1;

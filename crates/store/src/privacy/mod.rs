@@ -596,7 +596,7 @@ impl Store {
             crate::search::reindex_contact(tx, ContactId(*c)).await?;
         }
         for i in &incidents {
-            self.incident_changed(tx, IncidentId(*i)).await?;
+            tx.touch(IncidentId(*i));
         }
         Ok(report)
     }

@@ -127,7 +127,7 @@ impl Store {
         let mut texts = Suppression::default();
         suppress_incident_texts(&mut tx, &incidents, &mut texts).await?;
         for i in &incidents {
-            self.incident_changed(&mut tx, IncidentId(*i)).await?;
+            tx.touch(IncidentId(*i));
         }
         report.incidents = incidents.len() as u64;
         if let Some(cutoff) = cut(policy.attachment_days) {

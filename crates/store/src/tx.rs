@@ -1,0 +1,75 @@
+//! The write transaction, and the upkeep no incident change can go without.
+//!
+//! Everything kept in step with an incident — its indicator facts and their rollups, its
+//! search document — is done by [`Tx::commit`] for every incident the transaction touched.
+//! The writes that change an incident (its row, its timeline, its derivations, its survey)
+//! take the transaction and mark the incident touched, so a new write path gets the upkeep by
+//! writing through them: there is no other way to commit. Bulk writers that compute facts and
+//! documents for many incidents at once (the intake's groups, the benchmark's generator) write
+//! them themselves and touch nothing.
+
+use std::collections::BTreeSet;
+use std::ops::{Deref, DerefMut};
+
+use atiende_domain::ids::IncidentId;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use crate::db::Store;
+use crate::error::Result;
+
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    store: Store,
+    /// Incidents whose facts and search document must be brought in step before commit.
+    touched: BTreeSet<IncidentId>,
+}
+
+impl Tx {
+    pub(crate) fn new(inner: Transaction<'static, Any>, store: Store) -> Tx {
+        Tx {
+            inner,
+            store,
+            touched: BTreeSet::new(),
+        }
+    }
+
+    /// Marks an incident changed in this transaction: its upkeep runs at commit.
+    pub(crate) fn touch(&mut self, id: IncidentId) {
+        self.touched.insert(id);
+    }
+
+    /// The incidents this transaction changed so far.
+    pub fn touched(&self) -> impl Iterator<Item = IncidentId> + '_ {
+        self.touched.iter().copied()
+    }
+
+    /// Brings every touched incident's facts, rollups and search document in step, then
+    /// commits: all of it or none.
+    pub async fn commit(mut self) -> Result<()> {
+        let store = self.store.clone();
+        for id in std::mem::take(&mut self.touched) {
+            store.refresh_facts(&mut self, id).await?;
+            store.reindex_incident(&mut self, id).await?;
+        }
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}

@@ -1,0 +1,231 @@
+//! Every kind of change to an incident keeps what depends on it in step — indicator facts and
+//! rollups, the search document — because the transaction's commit does it for every incident
+//! it touched. Each step below is one write path; after each, the live rollups equal a recount
+//! from scratch and the search finds (or no longer finds) the words the step wrote.
+
+use atiende_domain::access::Scope;
+use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
+use atiende_domain::contact::ContactInput;
+use atiende_domain::derivation::DeriveInput;
+use atiende_domain::email::InboundEmail;
+use atiende_domain::ids::IncidentId;
+use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
+use atiende_domain::knowledge::SearchQuery;
+use atiende_domain::messaging::{ChatContent, InboundChat, Provider};
+use atiende_domain::survey::SurveyPolicy;
+use atiende_domain::unit::UnitKind;
+use atiende_store::Actor;
+use atiende_store::testing::{TestDb, sending_mailbox};
+
+atiende_store::on_both_engines!(
+    every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step
+);
+
+/// The live rollups equal a recount from scratch.
+async fn rollups_in_step(db: &TestDb, step: &str) {
+    let live = db.period_rollup(0, 999_999, true).await.expect("rollup");
+    db.rebuild_indicators(true).await.expect("recount");
+    let recounted = db.period_rollup(0, 999_999, true).await.expect("rollup");
+    assert_eq!(live.totals, recounted.totals, "after {step}: totals");
+    assert_eq!(
+        live.breakdowns, recounted.breakdowns,
+        "after {step}: breakdowns"
+    );
+    assert_eq!(
+        live.first_response, recounted.first_response,
+        "after {step}: first response"
+    );
+    assert_eq!(live.close, recounted.close, "after {step}: time to close");
+}
+
+async fn found(db: &TestDb, word: &str) -> Vec<IncidentId> {
+    db.search_incidents(&Scope::All, &SearchQuery::parse(word), 20)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+/// After a step that wrote `word` on incident `id`: rollups in step, the word finds it.
+async fn in_step(db: &TestDb, step: &str, id: IncidentId, word: &str) {
+    rollups_in_step(db, step).await;
+    assert_eq!(
+        found(db, word).await,
+        vec![id],
+        "after {step}: search for {word}"
+    );
+}
+
+async fn every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    db.save_mailbox(Actor::System, &sending_mailbox())
+        .await
+        .expect("mailbox");
+    let admin = db.user_by_login("admin").await.expect("admin");
+    let staff = Actor::Staff(&admin);
+
+    // A person writes on WhatsApp, then by email: each channel opens an incident.
+    let chat = db
+        .ingest_chat(&InboundChat {
+            provider: Provider::Whatsapp,
+            account_id: "106540352242922".into(),
+            peer_id: "5213312345678".into(),
+            peer_name: Some("Mariana Ruiz".into()),
+            external_id: "wamid.1".into(),
+            sent_at: chrono::Utc::now(),
+            contents: vec![ChatContent::Text {
+                body: "Pregunta sobre zarzamora".into(),
+            }],
+        })
+        .await
+        .expect("chat");
+    let chat_incident = found(&db, "zarzamora").await;
+    assert_eq!(chat_incident.len(), 1, "{chat:?}");
+    rollups_in_step(&db, "a chat message").await;
+    let email = InboundEmail {
+        message_id: "m1@gmail.example".into(),
+        from_address: Some("rosa@gmail.example".into()),
+        from_name: "Rosa Díaz".into(),
+        to: vec!["cap@udgvirtual.example".into()],
+        subject: "Duda de membrillo".into(),
+        text: "Quisiera saber del membrillo".into(),
+        ..Default::default()
+    };
+    db.ingest_email(None, &email, b"raw").await.expect("email");
+    assert_eq!(found(&db, "membrillo").await.len(), 1);
+    rollups_in_step(&db, "an email").await;
+
+    // The procedure on a phone call, step by step.
+    let person = db
+        .create_contact(
+            Actor::System,
+            &ContactInput {
+                name: Some("Luis Pérez".into()),
+                emails: Some(vec!["luis@alumnos.udg.example".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let id = db
+        .create_incident(
+            staff,
+            NewIncidentInput {
+                channel: Channel::Phone,
+                contact_id: Some(person.id),
+                subject: "Credencial".into(),
+                body: "Perdió su credencial de arándano".into(),
+                user_type: None,
+                incident_type: None,
+                topic_id: None,
+                critical: false,
+                assigned_to: None,
+                received_at: None,
+            },
+        )
+        .await
+        .expect("incident")
+        .id;
+    in_step(&db, "registering", id, "arándano").await;
+    let classify = ClassifyInput {
+        user_type: Some(UserType::Student),
+        incident_type: Some(IncidentType::Question),
+        ..Default::default()
+    };
+    db.classify_incident(staff, id, &classify)
+        .await
+        .expect("classify");
+    rollups_in_step(&db, "classifying").await;
+    // Messages and intervention notes are searched; internal notes are not.
+    for (kind, word) in [
+        (EntryKind::OutboundMessage, "guayaba"),
+        (EntryKind::Intervention, "carambola"),
+    ] {
+        db.add_entry(staff, id, kind, &format!("Texto con {word}"))
+            .await
+            .expect("entry");
+        in_step(&db, kind.code(), id, word).await;
+    }
+    db.add_entry(staff, id, EntryKind::Note, "Nota interna")
+        .await
+        .expect("note");
+    rollups_in_step(&db, "an internal note").await;
+    db.assign_incident(staff, id, Some(admin.id))
+        .await
+        .expect("assign");
+    rollups_in_step(&db, "assigning").await;
+    let unit = db
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.kind == UnitKind::Coordination)
+        .expect("unit");
+    let derive = DeriveInput {
+        unit_id: unit.id,
+        medium: Medium::Phone,
+        reason: "Reposición por mandarina".into(),
+        user_told: Some(true),
+        told_address: None,
+        close: false,
+        notes: None,
+    };
+    let (_, derivation) = db
+        .derive_incident(staff, id, &derive)
+        .await
+        .expect("derive");
+    rollups_in_step(&db, "deriving").await;
+    db.answer_derivation(staff, id, derivation.id, "Lista la toronja")
+        .await
+        .expect("unit answers");
+    rollups_in_step(&db, "the unit's answer").await;
+    db.close_incident(staff, id, Some("Se entregó la pitahaya"))
+        .await
+        .expect("close");
+    in_step(&db, "closing", id, "pitahaya").await;
+
+    // The survey: invited, then answered through the link that was sent.
+    let now = SurveyPolicy {
+        delay_hours: 0,
+        ..Default::default()
+    };
+    db.process_survey_due(id, &now, "https://cap.example.mx", None)
+        .await
+        .expect("invite");
+    rollups_in_step(&db, "the survey invitation").await;
+    let link = db.sent_link(Some(id), "encuesta").await;
+    let token = link.rsplit('/').next().expect("token");
+    let answers = [
+        ("overall", "5"),
+        ("resolved", "yes"),
+        ("clarity", "4"),
+        ("speed", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    db.answer_survey(token, &answers, &now)
+        .await
+        .expect("answer");
+    rollups_in_step(&db, "the survey's answer").await;
+
+    db.reopen_incident(staff, id, "Volvió por el tamarindo")
+        .await
+        .expect("reopen");
+    rollups_in_step(&db, "reopening").await;
+
+    // Suppression rewrites the texts: the rollups stay, the words are gone from search.
+    db.block_contact(staff, person.id, "ARCO-2026-090")
+        .await
+        .expect("block");
+    db.anonymise_contact(staff, person.id)
+        .await
+        .expect("suppress");
+    rollups_in_step(&db, "suppression").await;
+    for word in ["arándano", "guayaba", "carambola", "pitahaya"] {
+        assert!(found(&db, word).await.is_empty(), "{word} suppressed");
+    }
+}
