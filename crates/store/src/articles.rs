@@ -13,10 +13,11 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Store, Tx, flag, from_ms, ms, now};
+use crate::db::{Store, flag, from_ms, ms, now};
 use crate::error::{Result, StoreError};
-use crate::incidents::append;
+use crate::incidents::rows::append;
 use crate::search::{Kind, index, unindex};
+use crate::tx::Tx;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Article {

@@ -6,8 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Actor;
-use crate::db::{Script, Sql, Store, Tx, code, from_ms, ms};
+use crate::db::{Script, Sql, Store, code, from_ms, ms};
 use crate::error::Result;
+use crate::tx::Tx;
 
 /// One change to record: `before` and `after` are the entity as JSON (absent on create/delete).
 pub struct Change {

@@ -10,8 +10,9 @@
 
 use serde::ser::{Serialize, Serializer};
 
-use crate::db::{Engine, Script, Sql, Store, Tx, engine_of};
+use crate::db::{Engine, Script, Sql, Store, engine_of};
 use crate::error::Result;
+use crate::tx::Tx;
 
 /// One value of a bulk row; its variant says the column's type (integer or text).
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record};
-use crate::db::{Engine, Store, Tx, code, from_ms, ms, now, opt_code, opt_from_ms};
+use crate::db::{Engine, Store, code, from_ms, ms, now, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
+use crate::tx::Tx;
 
 /// One event as the telephone system sent it.
 #[derive(Debug, Clone)]

@@ -17,10 +17,11 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::contacts::{contact_in_tx, insert_contact};
-use crate::db::{Engine, Store, Tx, from_ms, ms, now, opt_from_ms};
+use crate::db::{Engine, Store, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
-use crate::incidents::append;
+use crate::incidents::rows::append;
 use crate::outbox;
+use crate::tx::Tx;
 
 /// Kinds of outbox work for the chat channels.
 pub mod kind {

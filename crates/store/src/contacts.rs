@@ -10,8 +10,9 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Sql, Store, Tx, flag, from_ms, ms, opt_code};
+use crate::db::{Sql, Store, flag, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
+use crate::tx::Tx;
 
 fn contact_from_row(row: &AnyRow, identifiers: Vec<Identifier>) -> Result<Contact> {
     let mut c = Contact {

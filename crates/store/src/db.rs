@@ -41,12 +41,20 @@ pub struct Store {
     /// Days after closing in which a reopening cancels first-contact resolution.
     pub(crate) reopen_window_days: i64,
     /// New incidents wait here for the writer that commits them in groups (`intake`).
-    pub(crate) intake: crate::intake::Queue,
+    pub(crate) intake: IntakeQueue,
     /// SQLite: keeps the checkpointer running while any handle is alive (see `checkpointer`).
     _checkpointer: Option<Arc<tokio::sync::watch::Sender<()>>>,
 }
 
-pub use crate::tx::Tx;
+/// The writer's queue, started on first use in the caller's runtime.
+pub(crate) type IntakeQueue = Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<IntakeJob>>>;
+
+/// A new incident waiting for the intake writer (`intake`).
+pub(crate) struct IntakeJob {
+    pub(crate) actor: Option<atiende_domain::user::StaffUser>,
+    pub(crate) input: atiende_domain::incident::NewIncidentInput,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<atiende_domain::incident::Incident>>,
+}
 
 /// The institution's time zone unless configured otherwise.
 pub const DEFAULT_TZ: chrono_tz::Tz = atiende_domain::DEFAULT_TIME_ZONE;
@@ -154,16 +162,6 @@ impl Store {
     /// For single-statement writes that need no transaction.
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.write
-    }
-
-    /// A write transaction. On SQLite it takes the write lock at once, so a transaction that
-    /// reads and then writes can never fail half-way on a lock held by another process.
-    pub async fn begin(&self) -> Result<Tx> {
-        let inner = match self.engine {
-            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.write.begin().await?,
-        };
-        Ok(Tx::new(inner, self.clone()))
     }
 
     /// The database's size in bytes as the engine counts it (benchmarks, operators).
@@ -503,20 +501,19 @@ impl Script {
         &mut self.current
     }
 
-    pub(crate) async fn execute(mut self, tx: &mut Tx) -> Result<()> {
+    pub(crate) async fn execute(mut self, connection: &mut sqlx::AnyConnection) -> Result<()> {
         if !self.current.text.is_empty() {
             self.done.push(self.current);
         }
         for sql in self.done {
-            sql.execute(&mut **tx).await?;
+            sql.execute(&mut *connection).await?;
         }
         Ok(())
     }
 }
 
 /// The engine behind a transaction.
-pub(crate) fn engine_of(tx: &mut Tx) -> Engine {
-    let connection: &mut sqlx::AnyConnection = tx;
+pub(crate) fn engine_of(connection: &mut sqlx::AnyConnection) -> Engine {
     if connection.backend_name().eq_ignore_ascii_case("sqlite") {
         Engine::Sqlite
     } else {

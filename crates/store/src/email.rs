@@ -16,10 +16,11 @@ use sqlx::any::AnyRow;
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::contacts::{contact_in_tx, insert_contact};
-use crate::db::{Store, Tx, flag, from_ms, ms, now, opt_from_ms};
+use crate::db::{Store, flag, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
-use crate::incidents::{append, reopen_in};
+use crate::incidents::rows::{append, reopen_in};
 use crate::outbox;
+use crate::tx::Tx;
 
 /// Largest attachment kept; larger ones are replaced by a note saying so.
 pub const MAX_ATTACHMENT_BYTES: usize = 15 * 1024 * 1024;

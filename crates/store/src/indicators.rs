@@ -15,9 +15,10 @@ use atiende_domain::period::month_key;
 use sqlx::Row;
 
 use crate::bulk::{Value, push_insert};
-use crate::db::{Script, Store, Tx, engine_of, ms};
+use crate::db::{Script, Store, engine_of, ms};
 use crate::error::{Result, StoreError};
-use crate::incidents::{entry_from_row, incident_from_row};
+use crate::incidents::rows::{entry_from_row, incident_from_row};
+use crate::tx::Tx;
 
 /// A period's rollup: totals, breakdowns and duration histograms (minutes, ascending).
 #[derive(Debug, Clone, Default)]

@@ -15,7 +15,6 @@
 //! needs more than a plain creation (a buzón suggestion routed to the quality owner).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
 
 use atiende_domain::RuleError;
 use atiende_domain::audit::EntityKind;
@@ -24,31 +23,22 @@ use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput};
 use atiende_domain::privacy::Cancellation;
-use atiende_domain::user::StaffUser;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Actor;
 use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert};
-use crate::db::{Script, Sql, Store, Tx, engine_of, from_ms, ms, opt_code};
+use crate::db::{IntakeJob, Script, Sql, Store, engine_of, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
-use crate::incidents::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
+use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
 use crate::search::{Kind, incident_document, push_new_documents};
+use crate::tx::Tx;
 
 /// The most incidents committed together: enough to share the transaction at any load a CAP
 /// sees, few enough that the first of them is not kept waiting.
 const GROUP: usize = 64;
-
-/// The writer's queue, started on first use in the caller's runtime.
-pub(crate) type Queue = Arc<OnceLock<mpsc::Sender<Job>>>;
-
-pub(crate) struct Job {
-    actor: Option<StaffUser>,
-    input: NewIncidentInput,
-    reply: oneshot::Sender<Result<Incident>>,
-}
 
 impl Store {
     /// Registers an incident; answers once it is committed.
@@ -59,7 +49,7 @@ impl Store {
     ) -> Result<Incident> {
         let queue = self.intake.get_or_init(|| self.start_intake_writer());
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        let job = IntakeJob {
             actor: match actor {
                 Actor::Staff(user) => Some(user.clone()),
                 Actor::System => None,
@@ -76,8 +66,8 @@ impl Store {
         }
     }
 
-    fn start_intake_writer(&self) -> mpsc::Sender<Job> {
-        let (sender, mut jobs) = mpsc::channel::<Job>(GROUP * 16);
+    fn start_intake_writer(&self) -> mpsc::Sender<IntakeJob> {
+        let (sender, mut jobs) = mpsc::channel::<IntakeJob>(GROUP * 16);
         // The writer's own handle has no queue of its own, so the queue closes (and the writer
         // ends) when the last handle that can send is dropped.
         let store = self.without_intake_queue();

@@ -15,9 +15,10 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Store, Tx, from_ms, ms, now, opt_from_ms};
+use crate::db::{Store, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
-use crate::incidents::entry_from_row;
+use crate::incidents::rows::entry_from_row;
+use crate::tx::Tx;
 
 /// How far back detection looks: older incidents were judged when they were recent.
 const LOOKBACK_DAYS: i64 = 400;

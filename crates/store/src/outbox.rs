@@ -5,8 +5,9 @@ use atiende_domain::ids::IncidentId;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::{Store, Tx, from_ms, ms};
+use crate::db::{Store, from_ms, ms};
 use crate::error::Result;
+use crate::tx::Tx;
 
 /// Kinds of outbox work.
 pub mod kind {

@@ -10,8 +10,9 @@ use atiende_domain::knowledge::SearchQuery;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::{Engine, Script, Sql, Store, Tx, engine_of};
+use crate::db::{Engine, Script, Sql, Store, engine_of};
 use crate::error::Result;
+use crate::tx::Tx;
 
 /// How many of the newest matches are ranked: a common word matches a good part of years of
 /// history, and ranking all of them would cost more than the answer is worth; the newest

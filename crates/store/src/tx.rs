@@ -14,7 +14,7 @@ use std::ops::{Deref, DerefMut};
 use atiende_domain::ids::IncidentId;
 use sqlx::{Any, AnyConnection, Transaction};
 
-use crate::db::Store;
+use crate::db::{Engine, Store};
 use crate::error::Result;
 
 pub struct Tx {
@@ -58,6 +58,18 @@ impl Tx {
     pub async fn rollback(self) -> Result<()> {
         self.inner.rollback().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// A write transaction. On SQLite it takes the write lock at once, so a transaction that
+    /// reads and then writes can never fail half-way on a lock held by another process.
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = match self.engine() {
+            Engine::Sqlite => self.writer().begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.writer().begin().await?,
+        };
+        Ok(Tx::new(inner, self.clone()))
     }
 }
 

@@ -9,8 +9,9 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Store, Tx, code, flag, ms};
+use crate::db::{Store, code, flag, ms};
 use crate::error::{Result, StoreError};
+use crate::tx::Tx;
 
 pub(crate) fn unit_from_row(row: &AnyRow) -> Result<Unit> {
     Ok(Unit {

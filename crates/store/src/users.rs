@@ -16,8 +16,9 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Engine, Store, Tx, code, flag, from_ms, ms};
+use crate::db::{Engine, Store, code, flag, from_ms, ms};
 use crate::error::{Result, StoreError};
+use crate::tx::Tx;
 
 /// A random secret with 256 bits of entropy, URL-safe.
 pub fn random_token() -> String {

@@ -11,8 +11,9 @@ pub use roster::RosterRow;
 
 use sqlx::Row;
 
-use crate::db::{Tx, ms, now};
+use crate::db::{ms, now};
 use crate::error::Result;
+use crate::tx::Tx;
 
 /// The local record an external one was imported as.
 pub(crate) async fn external_ref(

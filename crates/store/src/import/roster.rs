@@ -9,8 +9,9 @@ use sqlx::Row;
 
 use crate::Actor;
 use crate::contacts::{contact_in_tx, insert_contact, update_contact_in};
-use crate::db::{Store, Tx};
+use crate::db::Store;
 use crate::error::{Result, StoreError};
+use crate::tx::Tx;
 
 /// One roster row, as read from the file.
 #[derive(Debug, Clone, Default)]

@@ -24,9 +24,10 @@ use super::{external_ref, remember_ref};
 use crate::Actor;
 use crate::audit::{Change, record};
 use crate::contacts::{contact_in_tx, update_contact_in};
-use crate::db::{Store, Tx, ms, now};
+use crate::db::{Store, ms, now};
 use crate::error::Result;
-use crate::incidents::{append, next_folio};
+use crate::incidents::rows::{append, next_folio};
+use crate::tx::Tx;
 
 const SOURCE: &str = "sugarcrm";
 
@@ -400,7 +401,7 @@ impl Store {
             .bind(id)
             .fetch_one(&mut **tx)
             .await?;
-        let after = crate::incidents::incident_from_row(&row)?;
+        let after = crate::incidents::rows::incident_from_row(&row)?;
         let change = Change {
             entity: EntityKind::Incident,
             entity_id: folio.to_string(),

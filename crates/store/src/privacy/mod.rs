@@ -29,10 +29,11 @@ use crate::audit::{AuditQuery, Change, record};
 use crate::calls::Call;
 use crate::chat::ChatRecord;
 use crate::contacts::contact_in_tx;
-use crate::db::{Engine, Store, Tx, code, from_ms, ms, now};
+use crate::db::{Engine, Store, code, from_ms, ms, now};
 use crate::email::{Attachment, EmailRecord};
 use crate::error::{Result, StoreError};
 use crate::surveys::Survey;
+use crate::tx::Tx;
 
 /// One line of the access log.
 #[derive(Debug, Clone, Serialize)]

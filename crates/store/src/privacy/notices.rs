@@ -12,8 +12,9 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record};
-use crate::db::{Store, Tx, code, from_ms, ms, now};
+use crate::db::{Store, code, from_ms, ms, now};
 use crate::error::Result;
+use crate::tx::Tx;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Notice {

@@ -12,9 +12,10 @@ use sqlx::Row;
 use super::{Suppression, id_list, log_access_in, scrub_survey_comments, suppress_incident_texts};
 use crate::Actor;
 use crate::audit::{Change, record};
-use crate::db::{Store, Tx, ms};
+use crate::db::{Store, ms};
 use crate::error::Result;
 use crate::settings::key;
+use crate::tx::Tx;
 
 /// What retention anonymises (a dry run) or anonymised (a run), by category.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
