@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::Actor;
-use crate::audit::{Change, record, snapshot};
+use crate::audit::{Change, snapshot};
 use crate::contacts::contact_in_tx;
 use crate::db::{Engine, Sql, Store, ms};
 use crate::error::{Result, StoreError};
@@ -29,8 +29,8 @@ pub(crate) mod rows;
 
 use rows::{
     DERIVATIONS_OF, append, derivation_from_row, derivations_in_tx, entry_from_row,
-    has_intervention_notes, incident_change, incident_from_row, insert_derivation, load_for_update,
-    reopen_in, route_to_quality_if_needed, save, status_change,
+    has_intervention_notes, incident_change, incident_from_row, insert_derivation,
+    route_to_quality_if_needed,
 };
 
 /// Intervention notes (pormenores) count as the CAP's response.
@@ -430,45 +430,34 @@ impl Store {
         id: IncidentId,
         input: &ClassifyInput,
     ) -> Result<Incident> {
-        let now = crate::db::now();
-        let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let mut after = before.clone();
-        after.classify(input)?;
-        after.updated_at = now;
+        let mut change = self.change_incident(id).await?;
+        change.after.classify(input)?;
         if let Some(topic) = input.topic_id {
             let exists = sqlx::query("SELECT id FROM topics WHERE id = $1")
                 .bind(topic.0)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *change.tx)
                 .await?;
             if exists.is_none() {
                 return Err(RuleError::invalid("topic_id", "unknown_topic").into());
             }
         }
-        save(&mut tx, &after).await?;
+        let after = &change.after;
         let data = serde_json::json!({
             "channel": after.channel, "user_type": after.user_type, "incident_type": after.incident_type,
             "topic_id": after.topic_id, "critical": after.critical,
         });
         append(
-            &mut tx,
+            &mut change.tx,
             id,
             EntryKind::Classification,
             actor.user_id(),
             "",
             data,
-            now,
+            change.now,
         )
         .await?;
-        route_to_quality_if_needed(&mut tx, &after, now).await?;
-        record(
-            &mut tx,
-            actor,
-            incident_change("incident.classify", &before, &after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        route_to_quality_if_needed(&mut change.tx, &change.after, change.now).await?;
+        change.commit(actor, "incident.classify").await
     }
 
     /// Records an internal note, intervention notes (pormenores) or an answer given to the user.
@@ -519,35 +508,32 @@ impl Store {
         ) {
             return Err(RuleError::invalid("kind", "invalid").into());
         }
-        let now = crate::db::now();
-        let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let mut after = before.clone();
+        let mut change = self.change_incident(id).await?;
+        let now = change.now;
         if kind.is_response() {
-            after.record_response(now);
+            change.after.record_response(now);
         }
-        after.updated_at = now;
-        save(&mut tx, &after).await?;
         let data = match template {
             Some((t, _)) => serde_json::json!({ "template": t.name }),
             None => serde_json::json!({}),
         };
-        let entry_id = append(&mut tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
+        let tx = &mut change.tx;
+        let entry_id = append(tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
         if kind == EntryKind::OutboundMessage {
             // The answer goes out on the incident's channel, from the outbox.
-            match after.channel {
+            match change.after.channel {
                 Channel::Whatsapp | Channel::Social => {
-                    crate::chat::queue_message(&mut tx, &after, entry_id, &body, template, None)
+                    crate::chat::queue_message(tx, &change.after, entry_id, &body, template, None)
                         .await?;
                 }
                 _ => {
-                    crate::email::queue_answer(&mut tx, &after, entry_id, &body).await?;
+                    crate::email::queue_answer(tx, &change.after, entry_id, &body).await?;
                 }
             }
         }
-        let change = Change {
+        let audit = Change {
             entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
+            entity_id: change.after.folio.to_string(),
             action: match kind {
                 EntryKind::Note => "incident.note",
                 EntryKind::Intervention => "incident.intervention",
@@ -556,8 +542,7 @@ impl Store {
             before: None,
             after: Some(serde_json::json!({ "entry_id": entry_id, "kind": kind, "body": body })),
         };
-        record(&mut tx, actor, change).await?;
-        tx.commit().await?;
+        change.commit_with(actor, "", audit).await?;
         Ok(TimelineEntry {
             id: entry_id,
             incident_id: id,
@@ -577,31 +562,20 @@ impl Store {
         id: IncidentId,
         notes: Option<&str>,
     ) -> Result<Incident> {
-        let now = crate::db::now();
         let notes = notes.map(str::trim).filter(|n| !n.is_empty());
-        let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let data = CloseData::load(&mut tx, &before).await?;
+        let mut change = self.change_incident(id).await?;
+        let now = change.now;
+        let data = CloseData::load(&mut change.tx, &change.before).await?;
         let facts = CloseFacts {
             has_intervention_notes: notes.is_some() || data.has_intervention_notes,
             ..data.facts()
         };
-        let mut after = before.clone();
-        after.close(facts, now)?;
+        change.after.close(facts, now)?;
         if let Some(n) = notes {
-            record_intervention(&mut tx, &mut after, actor, n, now).await?;
+            record_intervention(&mut change.tx, &mut change.after, actor, n, now).await?;
         }
-        close_in_tx(&mut tx, &mut after, actor, now).await?;
-        save(&mut tx, &after).await?;
-        status_change(&mut tx, &after, before.status, actor, "").await?;
-        record(
-            &mut tx,
-            actor,
-            incident_change("incident.close", &before, &after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        close_in_tx(&mut change.tx, &mut change.after, actor, now).await?;
+        change.commit(actor, "incident.close").await
     }
 
     pub async fn reopen_incident(
@@ -613,10 +587,10 @@ impl Store {
         let mut v = atiende_domain::error::Validator::new();
         let reason = v.text("reason", reason, 5_000, false);
         v.finish()?;
-        let mut tx = self.begin().await?;
-        let after = reopen_in(&mut tx, self.engine(), actor, id, &reason).await?;
-        tx.commit().await?;
-        Ok(after)
+        let mut change = self.change_incident(id).await?;
+        change.after.reopen()?;
+        let audit = incident_change("incident.reopen", &change.before, &change.after);
+        change.commit_with(actor, &reason, audit).await
     }
 
     pub async fn assign_incident(
@@ -625,41 +599,29 @@ impl Store {
         id: IncidentId,
         to: Option<UserId>,
     ) -> Result<Incident> {
-        let now = crate::db::now();
-        let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let mut change = self.change_incident(id).await?;
         if let Some(user) = to {
             let ok = sqlx::query("SELECT id FROM users WHERE id = $1 AND disabled = 0")
                 .bind(user.0)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *change.tx)
                 .await?;
             if ok.is_none() {
                 return Err(RuleError::invalid("user_id", "unknown_user").into());
             }
         }
-        let mut after = before.clone();
-        after.assigned_to = to;
-        after.updated_at = now;
-        save(&mut tx, &after).await?;
-        let data = serde_json::json!({ "from": before.assigned_to, "to": to });
+        change.after.assigned_to = to;
+        let data = serde_json::json!({ "from": change.before.assigned_to, "to": to });
         append(
-            &mut tx,
+            &mut change.tx,
             id,
             EntryKind::Assignment,
             actor.user_id(),
             "",
             data,
-            now,
+            change.now,
         )
         .await?;
-        record(
-            &mut tx,
-            actor,
-            incident_change("incident.assign", &before, &after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        change.commit(actor, "incident.assign").await
     }
 
     /// Procedure steps 6a, 7 and 9. With `close`, also steps 11–13 in the same transaction.
@@ -672,46 +634,41 @@ impl Store {
         let Actor::Staff(staff) = actor else {
             return Err(StoreError::Forbidden);
         };
-        let now = crate::db::now();
-        let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let unit = unit_in_tx(&mut tx, input.unit_id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => RuleError::invalid("unit_id", "unknown_unit").into(),
-                e => e,
-            })?;
-        let data = CloseData::load(&mut tx, &before).await?;
-        let plan = before.plan_derivation(staff, &unit, input, data.facts())?;
-        let mut after = before.clone();
-        after.updated_at = now;
-        let derivation_id = insert_derivation(&mut tx, &after, &unit, &plan, actor, now).await?;
+        let mut change = self.change_incident(id).await?;
+        let now = change.now;
+        let tx = &mut change.tx;
+        let unit = unit_in_tx(tx, input.unit_id).await.map_err(|e| match e {
+            StoreError::NotFound(_) => RuleError::invalid("unit_id", "unknown_unit").into(),
+            e => e,
+        })?;
+        let data = CloseData::load(tx, &change.before).await?;
+        let plan = change
+            .before
+            .plan_derivation(staff, &unit, input, data.facts())?;
+        let derivation_id = insert_derivation(tx, &change.after, &unit, &plan, actor, now).await?;
         if plan.medium == Medium::Email {
-            crate::email::queue_derivation_notice(&mut tx, &after, &unit, &plan.reason).await?;
+            crate::email::queue_derivation_notice(tx, &change.after, &unit, &plan.reason).await?;
         }
         if let Some(n) = &plan.notes {
-            record_intervention(&mut tx, &mut after, actor, n, now).await?;
+            record_intervention(tx, &mut change.after, actor, n, now).await?;
         }
-        after.apply_derivation(&plan, now);
+        change.after.apply_derivation(&plan, now);
         if plan.close {
-            close_in_tx(&mut tx, &mut after, actor, now).await?;
+            close_in_tx(tx, &mut change.after, actor, now).await?;
         }
-        save(&mut tx, &after).await?;
-        status_change(&mut tx, &after, before.status, actor, "").await?;
-        let derivation = derivations_in_tx(&mut tx, id)
+        let derivation = derivations_in_tx(tx, id)
             .await?
             .into_iter()
             .find(|d| d.id == derivation_id)
             .ok_or(StoreError::NotFound("derivation"))?;
-        let change = Change {
+        let audit = Change {
             entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
+            entity_id: change.after.folio.to_string(),
             action: "incident.derive",
-            before: snapshot(&before),
-            after: Some(serde_json::json!({ "incident": after, "derivation": derivation })),
+            before: snapshot(&change.before),
+            after: Some(serde_json::json!({ "incident": change.after, "derivation": derivation })),
         };
-        record(&mut tx, actor, change).await?;
-        tx.commit().await?;
+        let after = change.commit_with(actor, "", audit).await?;
         Ok((after, derivation))
     }
 
@@ -723,15 +680,15 @@ impl Store {
         derivation: DerivationId,
         text: &str,
     ) -> Result<(Incident, Derivation)> {
-        let now = crate::db::now();
-        let mut tx = self.begin().await?;
-        let before = load_for_update(&mut tx, self.engine(), id).await?;
-        let derivations = derivations_in_tx(&mut tx, id).await?;
+        let mut change = self.change_incident(id).await?;
+        let now = change.now;
+        let tx = &mut change.tx;
+        let derivations = derivations_in_tx(tx, id).await?;
         let d = derivations
             .iter()
             .find(|d| d.id == derivation)
             .ok_or(StoreError::NotFound("derivation"))?;
-        let unit = unit_in_tx(&mut tx, d.unit_id).await?;
+        let unit = unit_in_tx(tx, d.unit_id).await?;
         if let Actor::Staff(staff) = actor
             && !staff.may_answer_for(&unit)
         {
@@ -745,11 +702,11 @@ impl Store {
         .bind(actor.user_id().map(|u| u.0))
         .bind(ms(now))
         .bind(derivation.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let data = serde_json::json!({ "derivation_id": derivation, "unit_id": unit.id, "unit_name": unit.name });
         append(
-            &mut tx,
+            tx,
             id,
             EntryKind::DerivationAnswer,
             actor.user_id(),
@@ -762,25 +719,20 @@ impl Store {
         let still_waiting = derivations
             .iter()
             .any(|o| o.id != derivation && !o.is_answered() && !o.closed_incident);
-        let mut after = before.clone();
-        after.apply_unit_answer(still_waiting);
-        after.updated_at = now;
-        save(&mut tx, &after).await?;
-        status_change(&mut tx, &after, before.status, actor, "").await?;
-        let answered = derivations_in_tx(&mut tx, id)
+        change.after.apply_unit_answer(still_waiting);
+        let answered = derivations_in_tx(tx, id)
             .await?
             .into_iter()
             .find(|x| x.id == derivation)
             .ok_or(StoreError::NotFound("derivation"))?;
-        let change = Change {
+        let audit = Change {
             entity: EntityKind::Incident,
-            entity_id: after.folio.to_string(),
+            entity_id: change.after.folio.to_string(),
             action: "incident.derivation_answer",
             before: snapshot(d),
             after: snapshot(&answered),
         };
-        record(&mut tx, actor, change).await?;
-        tx.commit().await?;
+        let after = change.commit_with(actor, "", audit).await?;
         Ok((after, answered))
     }
 

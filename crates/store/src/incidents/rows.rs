@@ -114,7 +114,7 @@ pub(crate) async fn load_for_update(
     incident_from_row(&row)
 }
 
-pub(crate) async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
+async fn save(tx: &mut Tx, i: &Incident) -> Result<()> {
     sqlx::query(
         "UPDATE incidents SET channel = $1, contact_id = $2, subject = $3, user_type = $4, incident_type = $5, \
          topic_id = $6, critical = $7, status = $8, assigned_to = $9, first_response_at = $10, closed_at = $11, \
@@ -148,6 +148,57 @@ pub(crate) fn incident_change(action: &'static str, before: &Incident, after: &I
         action,
         before: snapshot(before),
         after: snapshot(after),
+    }
+}
+
+/// A change to one incident: opened with [`Store::change_incident`] (its own transaction, the
+/// incident loaded and locked), decided by the domain's rules on `after`, and written by
+/// [`IncidentChange::commit`]: the row, the status change on the timeline, the audit record,
+/// then the transaction's commit with its upkeep. The transaction lives inside the change, so
+/// the only way to commit it is through `commit`.
+#[must_use = "an incident change is written only by its commit"]
+pub(crate) struct IncidentChange {
+    pub(crate) tx: Tx,
+    pub(crate) before: Incident,
+    pub(crate) after: Incident,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl Store {
+    pub(crate) async fn change_incident(&self, id: IncidentId) -> Result<IncidentChange> {
+        let mut tx = self.begin().await?;
+        let before = load_for_update(&mut tx, self.engine(), id).await?;
+        let now = crate::db::now();
+        let mut after = before.clone();
+        after.updated_at = now;
+        Ok(IncidentChange {
+            tx,
+            before,
+            after,
+            now,
+        })
+    }
+}
+
+impl IncidentChange {
+    /// Writes the change with the audit record `action` (the incident before and after).
+    pub(crate) async fn commit(self, actor: Actor<'_>, action: &'static str) -> Result<Incident> {
+        let audit = incident_change(action, &self.before, &self.after);
+        self.commit_with(actor, "", audit).await
+    }
+
+    /// Writes the change with its own audit record; `note` goes with the status change.
+    pub(crate) async fn commit_with(
+        mut self,
+        actor: Actor<'_>,
+        note: &str,
+        audit: Change,
+    ) -> Result<Incident> {
+        save(&mut self.tx, &self.after).await?;
+        status_change(&mut self.tx, &self.after, self.before.status, actor, note).await?;
+        record(&mut self.tx, actor, audit).await?;
+        self.tx.commit().await?;
+        Ok(self.after)
     }
 }
 
