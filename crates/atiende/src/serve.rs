@@ -60,8 +60,8 @@ pub async fn sync_mailboxes(store: &Store, config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn worker_config(config: &Config) -> atiende_channels::worker::WorkerConfig {
-    atiende_channels::worker::WorkerConfig {
+fn worker_config(config: &Config) -> atiende_jobs::worker::WorkerConfig {
+    atiende_jobs::worker::WorkerConfig {
         base_url: config.base_url.clone(),
         interval: std::time::Duration::from_secs(
             config.worker_interval_seconds.clamp(1, 3600) as u64
@@ -82,7 +82,7 @@ pub async fn run_worker(config: Config) -> Result<()> {
     let store = open_store(&config).await?;
     sync_mailboxes(&store, &config).await?;
     tracing::info!("worker running");
-    atiende_channels::worker::run(store.clone(), worker_config(&config), shutdown_signal()).await;
+    atiende_jobs::worker::run(store.clone(), worker_config(&config), shutdown_signal()).await;
     store.close().await;
     Ok(())
 }
@@ -157,7 +157,7 @@ pub async fn run(config: Config) -> Result<()> {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        tokio::spawn(atiende_channels::worker::run(
+        tokio::spawn(atiende_jobs::worker::run(
             store.clone(),
             worker_config(&config),
             shutdown,

@@ -1,7 +1,6 @@
-//! atiende's channels: where messages come from and go to. Each provider is one module; the
-//! [`worker`] runs their background work (polling, sending) claimed through the database, so
-//! several instances never do the same job twice.
+//! atiende's channels: where messages come from and go to. Each provider is one module, with
+//! its background work beside it (`email::jobs`: polling and sending; `meta::jobs`: sending
+//! replies); the worker in `atiende-jobs` runs that work in its rounds.
 
 pub mod email;
 pub mod meta;
-pub mod worker;

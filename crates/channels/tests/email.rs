@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use atiende_channels::email::jobs as worker;
 use atiende_channels::email::{imap, parse};
-use atiende_channels::worker;
 use atiende_domain::classification::Channel;
 use atiende_domain::incident::{EntryKind, Status};
 use atiende_store::email::{IngestOutcome, Mailbox, MailboxSettings};

@@ -2,14 +2,15 @@
 //! the account's token, the provider's message id is kept for status callbacks, refusals and
 //! outages are told apart, and media is downloaded and kept with the incident.
 
+use atiende_channels::meta::jobs::send_chats;
 use atiende_channels::meta::stand_in::GraphStandIn;
 use atiende_channels::meta::{Account, MetaConfig};
-use atiende_channels::worker::{fetch_chat_media, send_chats};
 use atiende_domain::incident::EntryKind;
 use atiende_domain::messaging::{
     ChatContent, DeliveryStatus, InboundChat, MediaRef, Provider, Template,
 };
 use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_jobs::chat::fetch_chat_media;
 use atiende_store::Actor;
 use atiende_store::chat::ChatIngest;
 use atiende_store::testing::TestDb;
@@ -278,7 +279,7 @@ async fn people_known_only_by_a_page_scoped_id_get_their_profile_name() {
     let fb = open(&db, &inbound(Provider::Messenger, "PAGE1", "PSID9", "m_p1")).await;
     let ig = open(&db, &inbound(Provider::Instagram, "IG1", "IGSID9", "ig_p1")).await;
     assert_eq!(
-        atiende_channels::worker::fetch_chat_profiles(&db, &client, &config).await,
+        atiende_jobs::chat::fetch_chat_profiles(&db, &client, &config).await,
         2
     );
     let store = &db.store;
@@ -304,7 +305,7 @@ async fn people_known_only_by_a_page_scoped_id_get_their_profile_name() {
     )
     .await;
     assert_eq!(
-        atiende_channels::worker::fetch_chat_profiles(&db, &client, &config).await,
+        atiende_jobs::chat::fetch_chat_profiles(&db, &client, &config).await,
         0
     );
 }

@@ -8,10 +8,10 @@ use atiende_domain::contact::{ContactFields, Identifier, IdentifierKind, normali
 use atiende_domain::ids::{ContactId, EntryId, IncidentId};
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
 use atiende_domain::messaging::{
-    ChatContent, DeliveryStatus, InboundChat, MediaRef, OutgoingBody, Provider, ReplyWindow,
-    Template, reply_window,
+    ChatContent, DeliveryStatus, InboundChat, OutgoingBody, Provider, ReplyWindow, Template,
+    reply_window,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -20,37 +20,8 @@ use crate::contacts::{contact_in_tx, insert_contact};
 use crate::db::{Engine, Store, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::append;
-use crate::outbox;
+use crate::outbox::{self, ChatSend, Job, MediaJob, ProfileJob};
 use crate::tx::Tx;
-
-/// Kinds of outbox work for the chat channels.
-pub mod kind {
-    /// A reply to deliver through the provider's send API; the payload names the message.
-    pub const CHAT_SEND: &str = "chat_send";
-    /// Media of an inbound message to download and keep; the payload is a [`super::MediaJob`].
-    pub const CHAT_MEDIA: &str = "chat_media";
-    /// The name of a person Messenger or Instagram introduced only by an id; the payload is a
-    /// [`super::ProfileJob`].
-    pub const CHAT_PROFILE: &str = "chat_profile";
-}
-
-/// A reply to deliver: the payload of a [`kind::CHAT_SEND`] job.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct ChatSend {
-    pub chat_message_id: i64,
-    /// The one-time link whose token fills the message's slot when it leaves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub one_time_link: Option<crate::links::OneTimeLink>,
-}
-
-/// A contact to name from the provider's profile.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ProfileJob {
-    pub contact_id: i64,
-    pub provider: Provider,
-    pub account_id: String,
-    pub peer_id: String,
-}
 
 /// What became of an inbound chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,34 +77,6 @@ fn record_from_row(r: &AnyRow) -> Result<ChatRecord> {
         sent_at: from_ms(r.try_get("sent_at")?)?,
         updated_at: from_ms(r.try_get("updated_at")?)?,
     })
-}
-
-/// Media waiting to be downloaded for an inbound message.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MediaJob {
-    pub chat_message_id: i64,
-    pub provider: Provider,
-    pub account_id: String,
-    pub source: MediaRef,
-    pub kind: String,
-    pub mime_type: Option<String>,
-    pub filename: Option<String>,
-}
-
-impl MediaJob {
-    /// A name for the stored file when the person's app gave none.
-    pub fn file_name(&self, content_type: &str) -> String {
-        if let Some(name) = self.filename.as_deref().filter(|n| !n.trim().is_empty()) {
-            return name.chars().filter(|c| !c.is_control()).take(200).collect();
-        }
-        let ext = content_type
-            .split(';')
-            .next()
-            .and_then(|t| t.rsplit('/').next())
-            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()) && e.len() <= 5)
-            .unwrap_or("bin");
-        format!("{}-{}.{ext}", self.kind, self.chat_message_id)
-    }
 }
 
 /// A contact's most recent incident on a channel that is still in progress.
@@ -293,8 +236,7 @@ impl Store {
                 account_id: msg.account_id.clone(),
                 peer_id: msg.peer_id.clone(),
             };
-            let payload = serde_json::to_value(&job).map_err(StoreError::corrupt)?;
-            outbox::enqueue(&mut tx, kind::CHAT_PROFILE, None, payload).await?;
+            outbox::enqueue(&mut tx, None, &Job::ChatProfile(job)).await?;
         }
         if let Some(dup) = seen(&mut tx, msg.provider, &msg.external_id).await? {
             return Ok(dup);
@@ -375,8 +317,7 @@ impl Store {
                     mime_type: mime_type.clone(),
                     filename: filename.clone(),
                 };
-                let payload = serde_json::to_value(&job).map_err(StoreError::corrupt)?;
-                outbox::enqueue(&mut tx, kind::CHAT_MEDIA, Some(incident), payload).await?;
+                outbox::enqueue(&mut tx, Some(incident), &Job::ChatMedia(job)).await?;
             }
         }
         tx.commit().await?;
@@ -685,16 +626,10 @@ pub(crate) async fn queue_message(
         now(),
     )
     .await?;
-    outbox::enqueue(
-        tx,
-        kind::CHAT_SEND,
-        Some(incident.id),
-        serde_json::to_value(ChatSend {
-            chat_message_id: id,
-            one_time_link,
-        })
-        .map_err(StoreError::corrupt)?,
-    )
-    .await?;
+    let job = Job::ChatSend(ChatSend {
+        chat_message_id: id,
+        one_time_link,
+    });
+    outbox::enqueue(tx, Some(incident.id), &job).await?;
     Ok(true)
 }

@@ -19,17 +19,11 @@ use crate::contacts::{contact_in_tx, insert_contact};
 use crate::db::{Store, flag, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{append, reopen_in};
-use crate::outbox;
+use crate::outbox::{self, Job, OutgoingEmail};
 use crate::tx::Tx;
 
 /// Largest attachment kept; larger ones are replaced by a note saying so.
 pub const MAX_ATTACHMENT_BYTES: usize = 15 * 1024 * 1024;
-
-/// Kinds of outbox work for the email channel.
-pub mod kind {
-    /// A message to send over SMTP; the payload is an [`super::OutgoingEmail`].
-    pub const EMAIL_SEND: &str = "email_send";
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -164,29 +158,6 @@ fn mailbox_from_row(r: &AnyRow) -> Result<Mailbox> {
         last_polled_at: opt_from_ms(r.try_get("last_polled_at")?)?,
         last_error: r.try_get("last_error")?,
     })
-}
-
-/// A message waiting in the outbox to be sent over SMTP.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct OutgoingEmail {
-    pub mailbox_id: i64,
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    /// Without angle brackets.
-    pub message_id: String,
-    pub in_reply_to: Option<String>,
-    pub references: Vec<String>,
-    /// Set for messages about an incident (folio in the subject, link for units).
-    pub folio: Option<String>,
-    /// The message is atiende's own automatic answer (marked `Auto-Submitted: auto-replied`).
-    pub automatic: bool,
-    /// Add a link to the incident in the console (messages to units).
-    #[serde(default)]
-    pub link_to_incident: bool,
-    /// The one-time link whose token fills the text's slot when the message leaves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub one_time_link: Option<crate::links::OneTimeLink>,
 }
 
 /// What became of an inbound message.
@@ -861,8 +832,7 @@ pub(crate) async fn queue_email(
         out.automatic,
     )
     .await?;
-    let payload = serde_json::to_value(out).map_err(StoreError::corrupt)?;
-    outbox::enqueue(tx, kind::EMAIL_SEND, incident, payload).await?;
+    outbox::enqueue(tx, incident, &Job::EmailSend(out.clone())).await?;
     Ok(())
 }
 

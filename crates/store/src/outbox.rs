@@ -2,17 +2,153 @@
 //! change that causes it so that it is never lost nor sent for a change that rolled back.
 
 use atiende_domain::ids::IncidentId;
-use serde::Serialize;
+use atiende_domain::ids::{ContactId, UserId};
+use atiende_domain::messaging::{MediaRef, Provider};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::db::{Store, from_ms, ms};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 
-/// Kinds of outbox work.
-pub mod kind {
+/// Background work, one variant per kind, each with the payload its job reads. Written in
+/// the outbox as `kind` and `payload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum Job {
     /// An incident closed: its satisfaction survey is due (procedure step 13).
-    pub const SURVEY_DUE: &str = "survey_due";
+    SurveyDue(SurveyDue),
+    /// A message to send over SMTP.
+    EmailSend(OutgoingEmail),
+    /// A WhatsApp, Messenger or Instagram reply to deliver.
+    ChatSend(ChatSend),
+    /// Media of an inbound chat message to download and keep.
+    ChatMedia(MediaJob),
+    /// The name of a person Messenger or Instagram introduced only by an id.
+    ChatProfile(ProfileJob),
+}
+
+/// The kinds of [`Job`], as the outbox's `kind` column names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    SurveyDue,
+    EmailSend,
+    ChatSend,
+    ChatMedia,
+    ChatProfile,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 5] = [
+        JobKind::SurveyDue,
+        JobKind::EmailSend,
+        JobKind::ChatSend,
+        JobKind::ChatMedia,
+        JobKind::ChatProfile,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            JobKind::SurveyDue => "survey_due",
+            JobKind::EmailSend => "email_send",
+            JobKind::ChatSend => "chat_send",
+            JobKind::ChatMedia => "chat_media",
+            JobKind::ChatProfile => "chat_profile",
+        }
+    }
+}
+
+impl Job {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Job::SurveyDue(_) => JobKind::SurveyDue,
+            Job::EmailSend(_) => JobKind::EmailSend,
+            Job::ChatSend(_) => JobKind::ChatSend,
+            Job::ChatMedia(_) => JobKind::ChatMedia,
+            Job::ChatProfile(_) => JobKind::ChatProfile,
+        }
+    }
+}
+
+/// What a closing leaves for the survey job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveyDue {
+    pub folio: String,
+    pub contact_id: ContactId,
+    /// When the incident was closed: a job whose incident was reopened and closed again
+    /// since then is stale (the later closing has its own).
+    pub closed_at: DateTime<Utc>,
+    pub closed_by: Option<UserId>,
+}
+
+/// A message waiting in the outbox to be sent over SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutgoingEmail {
+    pub mailbox_id: i64,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// Set for messages about an incident (folio in the subject, link for units).
+    pub folio: Option<String>,
+    /// The message is atiende's own automatic answer (marked `Auto-Submitted: auto-replied`).
+    pub automatic: bool,
+    /// Add a link to the incident in the console (messages to units).
+    #[serde(default)]
+    pub link_to_incident: bool,
+    /// The one-time link whose token fills the text's slot when the message leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_link: Option<crate::links::OneTimeLink>,
+}
+
+/// A reply to deliver through the provider's send API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSend {
+    pub chat_message_id: i64,
+    /// The one-time link whose token fills the message's slot when it leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_link: Option<crate::links::OneTimeLink>,
+}
+
+/// A contact to name from the provider's profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileJob {
+    pub contact_id: i64,
+    pub provider: Provider,
+    pub account_id: String,
+    pub peer_id: String,
+}
+
+/// Media waiting to be downloaded for an inbound message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaJob {
+    pub chat_message_id: i64,
+    pub provider: Provider,
+    pub account_id: String,
+    pub source: MediaRef,
+    pub kind: String,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
+impl MediaJob {
+    /// A name for the stored file when the person's app gave none.
+    pub fn file_name(&self, content_type: &str) -> String {
+        if let Some(name) = self.filename.as_deref().filter(|n| !n.trim().is_empty()) {
+            return name.chars().filter(|c| !c.is_control()).take(200).collect();
+        }
+        let ext = content_type
+            .split(';')
+            .next()
+            .and_then(|t| t.rsplit('/').next())
+            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()) && e.len() <= 5)
+            .unwrap_or("bin");
+        format!("{}-{}.{ext}", self.kind, self.chat_message_id)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -28,18 +164,16 @@ pub struct OutboxItem {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-pub async fn enqueue(
-    tx: &mut Tx,
-    kind: &str,
-    incident: Option<IncidentId>,
-    payload: serde_json::Value,
-) -> Result<i64> {
+/// Queues a job in the caller's transaction: it runs only if the transaction commits.
+pub async fn enqueue(tx: &mut Tx, incident: Option<IncidentId>, job: &Job) -> Result<i64> {
     let now = ms(crate::db::now());
+    let mut tagged = serde_json::to_value(job).map_err(StoreError::corrupt)?;
+    let payload = tagged["payload"].take();
     let id = sqlx::query(
         "INSERT INTO outbox (kind, incident_id, payload, status, attempts, run_after, created_at, updated_at) \
          VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) RETURNING id",
     )
-    .bind(kind.to_string())
+    .bind(job.kind().code())
     .bind(incident.map(|i| i.0))
     .bind(payload.to_string())
     .bind(now)
@@ -47,6 +181,14 @@ pub async fn enqueue(
     .await?
     .try_get("id")?;
     Ok(id)
+}
+
+impl OutboxItem {
+    /// The job this item holds, its payload read as its kind's type.
+    pub fn job(&self) -> Result<Job> {
+        let tagged = serde_json::json!({ "kind": self.kind, "payload": self.payload });
+        serde_json::from_value(tagged).map_err(StoreError::corrupt)
+    }
 }
 
 impl Store {
@@ -139,7 +281,7 @@ fn item_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxItem> {
 impl Store {
     pub async fn claim_outbox(
         &self,
-        kind: &str,
+        kind: JobKind,
         limit: i64,
         lease_secs: i64,
     ) -> Result<Vec<OutboxItem>> {
@@ -151,7 +293,7 @@ impl Store {
         let rows = sqlx::query(sql)
             .bind(now + lease_secs * 1000)
             .bind(now)
-            .bind(kind.to_string())
+            .bind(kind.code())
             .bind(limit)
             .fetch_all(self.writer())
             .await?;
@@ -215,5 +357,78 @@ impl Store {
             .execute(self.writer())
             .await?;
         Ok(())
+    }
+}
+
+/// How a claimed job ended, for [`Store::finish_outbox`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Failed for now: tried again later, with a growing delay, until [`MAX_ATTEMPTS`].
+    Retry(String),
+    /// Refused for good (the other side said no): it waits for a person.
+    Fail(String),
+    /// Not due yet: back in the queue until then, without counting the attempt.
+    Later(chrono::DateTime<chrono::Utc>),
+}
+
+impl Store {
+    /// Records how a claimed job ended: every kind ends through here.
+    pub async fn finish_outbox(&self, item: &OutboxItem, outcome: Outcome) -> Result<()> {
+        match outcome {
+            Outcome::Done => self.complete_outbox(item.id).await,
+            Outcome::Retry(error) => {
+                tracing::warn!(outbox.id = item.id, outbox.kind = %item.kind, attempts = item.attempts, %error, "job failed; will retry");
+                self.retry_outbox(item, &error).await
+            }
+            Outcome::Fail(error) => {
+                tracing::warn!(outbox.id = item.id, outbox.kind = %item.kind, %error, "job refused");
+                self.fail_outbox(item.id, &error).await
+            }
+            Outcome::Later(until) => self.defer_outbox(item, until).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_written_under_its_kinds_code_and_read_back_as_itself() {
+        let jobs = [
+            Job::ChatSend(ChatSend {
+                chat_message_id: 7,
+                one_time_link: None,
+            }),
+            Job::ChatProfile(ProfileJob {
+                contact_id: 3,
+                provider: Provider::Messenger,
+                account_id: "PAGE1".into(),
+                peer_id: "PSID1".into(),
+            }),
+            Job::SurveyDue(SurveyDue {
+                folio: "CAP-2026-000001".into(),
+                contact_id: ContactId(3),
+                closed_at: chrono::DateTime::UNIX_EPOCH,
+                closed_by: None,
+            }),
+        ];
+        for job in jobs {
+            let tagged = serde_json::to_value(&job).expect("json");
+            assert_eq!(tagged["kind"], job.kind().code());
+            let item = OutboxItem {
+                id: 1,
+                kind: job.kind().code().into(),
+                incident_id: None,
+                payload: tagged["payload"].clone(),
+                status: "pending".into(),
+                attempts: 0,
+                run_after: chrono::DateTime::UNIX_EPOCH,
+                created_at: chrono::DateTime::UNIX_EPOCH,
+            };
+            assert_eq!(item.job().expect("read back"), job);
+        }
+        assert_eq!(JobKind::ALL.len(), 5, "every kind is listed");
     }
 }

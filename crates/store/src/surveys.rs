@@ -22,10 +22,11 @@ use crate::Actor;
 use crate::audit::{Change, record};
 use crate::contacts::contact_in_tx;
 use crate::db::{Store, from_ms, ms, now, opt_from_ms};
-use crate::email::{OutgoingEmail, default_mailbox, message_id_for, queue_email};
+use crate::email::{default_mailbox, message_id_for, queue_email};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{append, load_for_update};
 use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
+use crate::outbox::OutgoingEmail;
 use crate::tx::Tx;
 use crate::users::token_hash;
 

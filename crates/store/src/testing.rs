@@ -86,18 +86,14 @@ impl TestDb {
     pub async fn sent_link(&self, incident: Option<IncidentId>, path: &str) -> String {
         let marker = format!("/{path}/");
         for item in self.outbox(incident, 100).await.expect("outbox") {
-            let ready = match item.kind.as_str() {
-                crate::email::kind::EMAIL_SEND => {
-                    let out: crate::email::OutgoingEmail =
-                        serde_json::from_value(item.payload).expect("queued email");
+            let ready = match item.job().expect("a job") {
+                crate::outbox::Job::EmailSend(out) => {
                     let link = out.one_time_link;
                     self.with_one_time_link(link, serde_json::to_value(out).expect("json"))
                         .await
                         .expect("link")
                 }
-                crate::chat::kind::CHAT_SEND => {
-                    let job: crate::chat::ChatSend =
-                        serde_json::from_value(item.payload).expect("queued chat");
+                crate::outbox::Job::ChatSend(job) => {
                     let content = self
                         .chat_message(job.chat_message_id)
                         .await

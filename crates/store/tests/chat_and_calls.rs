@@ -11,7 +11,8 @@ use atiende_domain::messaging::{
 };
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::calls::CallEventInput;
-use atiende_store::chat::{ChatIngest, MediaJob, kind};
+use atiende_store::chat::ChatIngest;
+use atiende_store::outbox::{Job, JobKind};
 use atiende_store::testing::TestDb;
 use atiende_store::{Actor, StoreError};
 use chrono::{Duration, Utc};
@@ -281,7 +282,7 @@ async fn replies_within_the_window_go_as_text_and_after_it_only_as_templates(db:
     .await
     .expect("text inside the window");
     let sends = db
-        .claim_outbox(kind::CHAT_SEND, 10, 60)
+        .claim_outbox(JobKind::ChatSend, 10, 60)
         .await
         .expect("claim");
     assert_eq!(sends.len(), 2);
@@ -397,11 +398,13 @@ async fn media_is_queued_for_download_and_kept_once(db: TestDb) {
         "[Imagen] mi comprobante"
     );
     let jobs = db
-        .claim_outbox(kind::CHAT_MEDIA, 10, 60)
+        .claim_outbox(JobKind::ChatMedia, 10, 60)
         .await
         .expect("claim");
     assert_eq!(jobs.len(), 1);
-    let job: MediaJob = serde_json::from_value(jobs[0].payload.clone()).expect("job");
+    let Ok(Job::ChatMedia(job)) = jobs[0].job() else {
+        panic!("a media job, got {:?}", jobs[0]);
+    };
     assert_eq!(job.source, MediaRef::GraphId("1037543291543636".into()));
     db.save_chat_media(&job, "image/jpeg", b"\xff\xd8\xff bytes")
         .await

@@ -3,6 +3,7 @@
 //! is stored, in `atiende_store::email`.
 
 pub mod imap;
+pub mod jobs;
 pub mod parse;
 pub mod smtp;
 

@@ -2,7 +2,8 @@
 //! built by lettre from checked values; text typed by people never reaches a header unfiltered.
 
 use atiende_domain::email::header_safe;
-use atiende_store::email::{Mailbox, OutgoingEmail};
+use atiende_store::email::Mailbox;
+use atiende_store::outbox::OutgoingEmail;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};

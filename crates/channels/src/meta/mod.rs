@@ -4,6 +4,7 @@
 //! a local stand-in.
 
 pub mod graph;
+pub mod jobs;
 pub mod messenger;
 #[cfg(feature = "testing")]
 pub mod stand_in;

@@ -20,7 +20,7 @@ use crate::audit::{Change, snapshot};
 use crate::contacts::contact_in_tx;
 use crate::db::{Engine, Sql, Store, ms};
 use crate::error::{Result, StoreError};
-use crate::outbox::{self, kind};
+use crate::outbox::{self, Job, SurveyDue};
 use crate::search;
 use crate::tx::Tx;
 use crate::units::unit_in_tx;
@@ -93,13 +93,13 @@ async fn close_in_tx(
     incident.updated_at = now;
     if let Some(contact) = incident.contact_id {
         // Procedure step 13: the survey is due; the survey job decides channel, delay, opt-outs.
-        let payload = serde_json::json!({
-            "folio": incident.folio,
-            "contact_id": contact,
-            "closed_at": now,
-            "closed_by": actor.user_id(),
-        });
-        outbox::enqueue(tx, kind::SURVEY_DUE, Some(incident.id), payload).await?;
+        let due = SurveyDue {
+            folio: incident.folio.to_string(),
+            contact_id: contact,
+            closed_at: now,
+            closed_by: actor.user_id(),
+        };
+        outbox::enqueue(tx, Some(incident.id), &Job::SurveyDue(due)).await?;
     }
     Ok(())
 }

@@ -10,9 +10,10 @@ use sqlx::Row;
 
 use super::{PersonalFile, insert_access};
 use crate::db::{Store, ms, now};
-use crate::email::{OutgoingEmail, default_mailbox, message_id_for, queue_email};
+use crate::email::{default_mailbox, message_id_for, queue_email};
 use crate::error::Result;
 use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
+use crate::outbox::OutgoingEmail;
 use crate::users::token_hash;
 
 /// How long the emailed link opens the file.

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use atiende_channels::meta::MetaConfig;
-use atiende_channels::worker::{WorkerConfig, send_surveys};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::survey::SurveyPolicy;
+use atiende_jobs::surveys::send_surveys;
+use atiende_jobs::worker::WorkerConfig;
 use atiende_store::testing::TestDb;
 use atiende_store::{Actor, Engine};
 
@@ -118,7 +119,7 @@ async fn several_workers_apply_retention_once() {
     for _ in 0..4 {
         let store = db.store.clone();
         workers.push(tokio::spawn(async move {
-            atiende_channels::worker::apply_retention(&store).await
+            atiende_jobs::periodic::apply_retention(&store).await
         }));
     }
     let mut anonymised = 0;
@@ -131,7 +132,7 @@ async fn several_workers_apply_retention_once() {
         "[Suprimido]"
     );
     assert_eq!(
-        atiende_channels::worker::apply_retention(&db.store)
+        atiende_jobs::periodic::apply_retention(&db.store)
             .await
             .incidents,
         0,

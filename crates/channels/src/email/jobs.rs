@@ -1,0 +1,90 @@
+//! The email channel's background work: reading every mailbox this instance can lease, and
+//! sending queued mail. The worker (`atiende-jobs`) calls these in its rounds.
+
+use atiende_store::Store;
+use atiende_store::outbox::{Job, JobKind, Outcome, OutgoingEmail};
+
+use super::{imap, smtp};
+
+/// Polls every active mailbox this instance can lease. Returns how many messages were read.
+pub async fn poll_mailboxes(store: &Store, owner: &str) -> usize {
+    let mailboxes = match store.mailboxes().await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot list mailboxes");
+            return 0;
+        }
+    };
+    let mut read = 0;
+    for mailbox in mailboxes
+        .into_iter()
+        .filter(|m| m.active && !m.imap_host.is_empty())
+    {
+        match store.lease_mailbox(mailbox.id, owner, 300).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, mailbox.name = %mailbox.name, "worker: lease failed");
+                continue;
+            }
+        }
+        match imap::poll(store, &mailbox).await {
+            Ok(report) => {
+                read += report.fetched;
+                if report.fetched > 0 {
+                    tracing::info!(mailbox.name = %mailbox.name, ?report, "mailbox polled");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, mailbox.name = %mailbox.name, "mailbox poll failed");
+                let _ = store.set_mailbox_error(mailbox.id, &e.to_string()).await;
+            }
+        }
+        let _ = store.release_mailbox(mailbox.id, owner).await;
+    }
+    read
+}
+
+/// Sends queued messages that are due. Returns how many were sent.
+pub async fn send_due(store: &Store, base_url: &str) -> usize {
+    let items = match store.claim_outbox(JobKind::EmailSend, 20, 120).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim the outbox");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for item in items {
+        let outcome = match item.job() {
+            Ok(Job::EmailSend(out)) => send_one(store, out, base_url).await,
+            Ok(other) => Outcome::Fail(format!("not an email: {:?}", other.kind())),
+            Err(e) => Outcome::Fail(format!("payload: {e}")),
+        };
+        if outcome == Outcome::Done {
+            sent += 1;
+        }
+        if let Err(e) = store.finish_outbox(&item, outcome).await {
+            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
+        }
+    }
+    sent
+}
+
+/// Sends one queued email, its one-time link (if any) made now.
+async fn send_one(store: &Store, out: OutgoingEmail, base_url: &str) -> Outcome {
+    let mailbox = match store.mailbox(out.mailbox_id).await {
+        Ok(m) => m,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let link = out.one_time_link;
+    let out = match store.with_one_time_link(link, out).await {
+        Ok(Some(out)) => out,
+        Ok(None) => return Outcome::Fail("one-time link expired or used".into()),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    match smtp::send(&mailbox, &out, base_url).await {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}

@@ -1,0 +1,94 @@
+//! The chat channels' sending: queued WhatsApp, Messenger and Instagram replies go out through
+//! the Graph API. The worker (`atiende-jobs`) calls this in its rounds.
+
+use atiende_store::Store;
+use atiende_store::outbox::{ChatSend, Job, JobKind, MAX_ATTEMPTS, Outcome};
+
+use super::MetaConfig;
+use super::graph::{Graph, GraphError};
+
+impl From<GraphError> for Outcome {
+    fn from(e: GraphError) -> Outcome {
+        match e {
+            GraphError::Temporary(e) => Outcome::Retry(e),
+            GraphError::Refused(e) => Outcome::Fail(e),
+        }
+    }
+}
+
+/// Sends queued replies. Returns how many were sent.
+pub async fn send_chats(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
+    let items = match store.claim_outbox(JobKind::ChatSend, 20, 120).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim chat sends");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for item in items {
+        let outcome = match item.job() {
+            Ok(Job::ChatSend(job)) => {
+                let outcome = match send_chat(store, graph, meta, job).await {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => e.into(),
+                };
+                // A refusal, or an outage that outlasted every attempt, shows on the reply.
+                let failure = match &outcome {
+                    Outcome::Fail(e) => Some(e.clone()),
+                    Outcome::Retry(e) if item.attempts >= MAX_ATTEMPTS => Some(e.clone()),
+                    _ => None,
+                };
+                if let Some(error) = failure
+                    && let Err(e) = store.record_chat_failed(job.chat_message_id, &error).await
+                {
+                    tracing::warn!(error = %e, "worker: cannot record a failed send");
+                }
+                outcome
+            }
+            Ok(other) => Outcome::Fail(format!("not a chat reply: {:?}", other.kind())),
+            Err(e) => Outcome::Fail(format!("payload: {e}")),
+        };
+        if outcome == Outcome::Done {
+            sent += 1;
+        }
+        if let Err(e) = store.finish_outbox(&item, outcome).await {
+            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
+        }
+    }
+    sent
+}
+
+async fn send_chat(
+    store: &Store,
+    graph: &Graph,
+    meta: &MetaConfig,
+    job: ChatSend,
+) -> Result<(), GraphError> {
+    let id = job.chat_message_id;
+    let msg = store
+        .chat_message(id)
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))?;
+    if msg.external_id.is_some() {
+        // Sent before a crash kept the job from being marked done: never send twice.
+        return Ok(());
+    }
+    let token = meta.token(msg.provider, &msg.account_id).ok_or_else(|| {
+        GraphError::Refused(format!("account {} is not configured", msg.account_id))
+    })?;
+    let content = store
+        .with_one_time_link(job.one_time_link, msg.content.clone())
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))?
+        .ok_or_else(|| GraphError::Refused("one-time link expired or used".into()))?;
+    let body = serde_json::from_value(content)
+        .map_err(|e| GraphError::Refused(format!("stored body: {e}")))?;
+    let external = graph
+        .send(token, msg.provider, &msg.account_id, &msg.peer_id, &body)
+        .await?;
+    store
+        .record_chat_sent(id, &external)
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))
+}

@@ -1,0 +1,71 @@
+//! Work on a schedule rather than in the outbox: the register of nonconformities checked
+//! against the criteria in force, the retention periods applied (one instance a day claims the
+//! run), and PostgreSQL's queue counters folded.
+
+use atiende_domain::nonconformity::Criteria;
+use atiende_store::Store;
+use atiende_store::settings;
+
+/// Registers the nonconformities the criteria in force find. Returns how many were new.
+pub async fn detect_nonconformities(store: &Store) -> usize {
+    let criteria: Criteria = match store.setting(settings::key::NONCONFORMITY_CRITERIA).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot read the nonconformity criteria");
+            return 0;
+        }
+    };
+    match store.detect_nonconformities(&criteria).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(registered = n, "nonconformities detected");
+            }
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: nonconformity detection failed");
+            0
+        }
+    }
+}
+
+/// Anonymises what has outlived the retention periods the institution set; one instance a
+/// day claims the run, then works through the batches.
+pub async fn apply_retention(store: &Store) -> atiende_store::privacy::retention::RetentionReport {
+    let nothing = Default::default();
+    let policy: atiende_domain::privacy::RetentionPolicy =
+        match store.setting(settings::key::RETENTION_POLICY).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "worker: cannot read the retention policy");
+                return nothing;
+            }
+        };
+    if policy == Default::default() {
+        return nothing;
+    }
+    let now = chrono::Utc::now();
+    match store.claim_retention_run(now).await {
+        Ok(true) => {}
+        Ok(false) => return nothing,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim the retention run");
+            return nothing;
+        }
+    }
+    store
+        .apply_retention_all(&policy, now)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "worker: retention failed");
+            nothing
+        })
+}
+
+/// Folds the queue counters of PostgreSQL server processes that have ended (see
+/// `atiende_store::queue`); nothing to do on SQLite.
+pub async fn fold_queue_tally(store: &Store) {
+    if let Err(e) = store.fold_queue_tally().await {
+        tracing::warn!(error = %e, "worker: cannot fold the queue counters");
+    }
+}

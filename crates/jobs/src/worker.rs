@@ -1,0 +1,57 @@
+//! The worker: rounds of every job kind until shutdown. It runs inside `atiende serve` or alone
+//! (`atiende worker`); any number of instances may run it against one PostgreSQL.
+
+use std::time::Duration;
+
+use atiende_channels::email::jobs::{poll_mailboxes, send_due};
+use atiende_channels::meta::MetaConfig;
+use atiende_channels::meta::graph::Graph;
+use atiende_channels::meta::jobs::send_chats;
+use atiende_store::Store;
+
+use crate::chat::{fetch_chat_media, fetch_chat_profiles};
+use crate::periodic::{apply_retention, detect_nonconformities, fold_queue_tally};
+use crate::surveys::send_surveys;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Public URL of the console, for links in messages to units and people.
+    pub base_url: String,
+    pub interval: Duration,
+    /// Names this instance in mailbox leases.
+    pub owner: String,
+    pub meta: MetaConfig,
+}
+
+/// How often the scheduled work runs: it is about days, not seconds.
+const PERIODIC_EVERY: Duration = Duration::from_secs(300);
+
+/// Runs until `shutdown` resolves.
+pub async fn run(
+    store: Store,
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let graph = Graph::new(&config.meta.graph_url);
+    let mut last_periodic: Option<std::time::Instant> = None;
+    loop {
+        if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC_EVERY) {
+            detect_nonconformities(&store).await;
+            apply_retention(&store).await;
+            fold_queue_tally(&store).await;
+            last_periodic = Some(std::time::Instant::now());
+        }
+        poll_mailboxes(&store, &config.owner).await;
+        // Invitations first, so that they leave in this same round.
+        while send_surveys(&store, &config).await > 0 {}
+        while send_due(&store, &config.base_url).await > 0 {}
+        while send_chats(&store, &graph, &config.meta).await > 0 {}
+        while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
+        while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(config.interval) => {}
+        }
+    }
+}
