@@ -270,7 +270,7 @@ pub async fn rebuild_search(config: &Config) -> Result<()> {
 
 pub async fn demo(config: &Config, incidents: usize, seed: u64, password: &str) -> Result<()> {
     let store = open_store(config).await?;
-    let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());
+    let admin_password = Some(config.admin_password.expose()).filter(|p| !p.is_empty());
     if let Some(admin) = store.first_run(admin_password).await?
         && let Some(p) = admin.generated_password
     {

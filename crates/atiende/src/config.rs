@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use atiende_domain::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
@@ -14,7 +15,7 @@ pub struct Config {
     pub database_url: String,
     pub listen: String,
     pub base_url: String,
-    pub admin_password: String,
+    pub admin_password: Secret,
     pub time_zone: String,
     pub session_hours: i64,
     pub reopen_window_days: i64,
@@ -22,7 +23,7 @@ pub struct Config {
     pub log_format: String,
     pub public_posts_per_minute: u32,
     pub privacy_notice: String,
-    pub cti_token: String,
+    pub cti_token: Secret,
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
@@ -75,38 +76,11 @@ impl Config {
         redact_url_password(&self.database_url)
     }
 
-    /// The configuration as TOML with secrets hidden.
+    /// The configuration as TOML with secrets hidden: every secret is a [`Secret`], which
+    /// serialises as asterisks; the database URL's password is masked here.
     pub fn redacted(&self) -> String {
         let mut shown = self.clone();
-        if !shown.admin_password.is_empty() {
-            shown.admin_password = "********".into();
-        }
         shown.database_url = redact_url_password(&shown.database_url);
-        let meta = &mut shown.meta;
-        let tokens = meta
-            .whatsapp
-            .iter_mut()
-            .chain(&mut meta.messenger)
-            .chain(&mut meta.instagram);
-        for secret in [
-            &mut shown.cti_token,
-            &mut meta.app_secret,
-            &mut meta.verify_token,
-        ]
-        .into_iter()
-        .chain(tokens.map(|a| &mut a.access_token))
-        {
-            if !secret.is_empty() {
-                *secret = "********".into();
-            }
-        }
-        for m in &mut shown.mailboxes {
-            for secret in [&mut m.imap_password, &mut m.smtp_password] {
-                if !secret.is_empty() {
-                    *secret = "********".into();
-                }
-            }
-        }
         toml::to_string(&shown).unwrap_or_default()
     }
 }
@@ -244,7 +218,7 @@ mod tests {
         let env = |k: &str| (k == "ATIENDE_META_APP_SECRET").then(|| "secreto-app".to_string());
         let c = Config::load(Some(&path), env).expect("loads");
         assert_eq!(c.meta.graph_url, "http://127.0.0.1:9/v21.0");
-        assert_eq!(c.meta.app_secret, "secreto-app");
+        assert_eq!(c.meta.app_secret.expose(), "secreto-app");
         assert_eq!(
             c.meta.token(
                 atiende_domain::messaging::Provider::Whatsapp,

@@ -94,7 +94,7 @@ pub async fn run(config: Config) -> Result<()> {
         .optimize()
         .await
         .context("refreshing the planner's statistics")?;
-    let admin_password = Some(config.admin_password.as_str()).filter(|p| !p.is_empty());
+    let admin_password = Some(config.admin_password.expose()).filter(|p| !p.is_empty());
     let first_admin = store
         .first_run(admin_password)
         .await

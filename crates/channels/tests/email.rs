@@ -64,7 +64,7 @@ async fn mailbox(db: &TestDb, address: &str, acknowledge: bool) -> Mailbox {
         smtp_port: i64::from(smtp_port()),
         smtp_security: "plain".into(),
         smtp_user: String::new(),
-        smtp_password: String::new(),
+        smtp_password: Default::default(),
         acknowledge,
         active: true,
     };

@@ -21,7 +21,7 @@ const PHONE_ID: &str = "106540352242922";
 fn meta(graph_url: &str) -> MetaConfig {
     let account = |id: &str| Account {
         id: id.into(),
-        access_token: format!("token-{id}"),
+        access_token: format!("token-{id}").into(),
     };
     MetaConfig {
         graph_url: graph_url.into(),

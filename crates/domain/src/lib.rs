@@ -42,6 +42,7 @@ pub mod messaging;
 pub mod nonconformity;
 pub mod period;
 pub mod privacy;
+pub mod secret;
 pub mod sugarcrm;
 pub mod survey;
 pub mod unit;

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use atiende_domain::secret::Secret;
+
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::contacts::{contact_in_tx, insert_contact};
@@ -39,14 +41,16 @@ pub struct Mailbox {
     pub imap_security: String,
     pub imap_user: String,
     #[serde(skip_serializing)]
-    pub imap_password: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub imap_password: Secret,
     pub imap_folder: String,
     pub smtp_host: String,
     pub smtp_port: i64,
     pub smtp_security: String,
     pub smtp_user: String,
     #[serde(skip_serializing)]
-    pub smtp_password: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub smtp_password: Secret,
     /// Answer a new incident with its folio (never to automatic mail).
     pub acknowledge: bool,
     pub active: bool,
@@ -73,7 +77,7 @@ pub struct MailboxSettings {
     #[serde(default)]
     pub imap_user: String,
     #[serde(default)]
-    pub imap_password: String,
+    pub imap_password: Secret,
     #[serde(default = "default_folder")]
     pub imap_folder: String,
     #[serde(default)]
@@ -85,7 +89,7 @@ pub struct MailboxSettings {
     #[serde(default)]
     pub smtp_user: String,
     #[serde(default)]
-    pub smtp_password: String,
+    pub smtp_password: Secret,
     #[serde(default = "default_true")]
     pub acknowledge: bool,
     #[serde(default = "default_true")]
@@ -144,13 +148,13 @@ fn mailbox_from_row(r: &AnyRow) -> Result<Mailbox> {
         imap_port: r.try_get("imap_port")?,
         imap_security: r.try_get("imap_security")?,
         imap_user: r.try_get("imap_user")?,
-        imap_password: r.try_get("imap_password")?,
+        imap_password: Secret::new(r.try_get::<String, _>("imap_password")?),
         imap_folder: r.try_get("imap_folder")?,
         smtp_host: r.try_get("smtp_host")?,
         smtp_port: r.try_get("smtp_port")?,
         smtp_security: r.try_get("smtp_security")?,
         smtp_user: r.try_get("smtp_user")?,
-        smtp_password: r.try_get("smtp_password")?,
+        smtp_password: Secret::new(r.try_get::<String, _>("smtp_password")?),
         acknowledge: flag(r, "acknowledge")?,
         active: flag(r, "active")?,
         uidvalidity: r.try_get("uidvalidity")?,
@@ -408,13 +412,13 @@ impl Store {
             .bind(s.imap_port)
             .bind(s.imap_security.clone())
             .bind(s.imap_user.clone())
-            .bind(s.imap_password.clone())
+            .bind(s.imap_password.expose().to_string())
             .bind(s.imap_folder.clone())
             .bind(s.smtp_host.clone())
             .bind(s.smtp_port)
             .bind(s.smtp_security.clone())
             .bind(s.smtp_user.clone())
-            .bind(s.smtp_password.clone())
+            .bind(s.smtp_password.expose().to_string())
             .bind(i64::from(s.acknowledge))
             .bind(i64::from(s.active))
             .bind(t);

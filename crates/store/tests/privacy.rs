@@ -25,6 +25,7 @@ atiende_store::on_both_engines!(
     an_automatic_reply_carries_the_simplified_privacy_notice_in_force,
     retention_counts_first_then_anonymises_what_outlived_its_period_once,
     an_objection_travels_with_the_derivation_and_a_blocked_person_is_not_surveyed,
+    a_mailbox_password_is_kept_only_where_the_login_needs_it,
 );
 
 /// Written in the person's name, address, notes, messages, an attachment, a derivation, the
@@ -568,4 +569,37 @@ async fn an_objection_travels_with_the_derivation_and_a_blocked_person_is_not_su
         step,
         atiende_store::surveys::SurveyStep::Skipped(atiende_domain::survey::SkipReason::Cancelled)
     );
+}
+
+async fn a_mailbox_password_is_kept_only_where_the_login_needs_it(db: TestDb) {
+    let mut mailbox = atiende_store::testing::sending_mailbox();
+    mailbox.imap_password = "clave-imap-zyxw".into();
+    mailbox.smtp_password = "clave-smtp-zyxw".into();
+    let saved = db
+        .save_mailbox(Actor::System, &mailbox)
+        .await
+        .expect("mailbox");
+    mailbox.imap_password = "otra-clave-zyxw".into();
+    db.save_mailbox(Actor::System, &mailbox)
+        .await
+        .expect("changed");
+    assert_eq!(
+        db.mailbox(saved.id).await.expect("read").imap_password.expose(),
+        "otra-clave-zyxw"
+    );
+    // The audit records of both saves say a password is set, never which.
+    for password in ["clave-imap-zyxw", "otra-clave-zyxw"] {
+        assert!(
+            db.columns_containing(password)
+                .await
+                .iter()
+                .all(|c| c == "mailboxes.imap_password"),
+            "{password}"
+        );
+    }
+    assert_eq!(
+        db.columns_containing("clave-smtp-zyxw").await,
+        vec!["mailboxes.smtp_password".to_string()]
+    );
+    assert!(!format!("{saved:?}").contains("zyxw"), "nor in a log line");
 }

@@ -44,7 +44,7 @@ pub struct WebConfig {
     /// WhatsApp, Messenger and Instagram: webhook secrets, accounts, approved templates.
     pub meta: atiende_channels::meta::MetaConfig,
     /// Secret path segment of the telephone system's event URL; empty turns CTI off.
-    pub cti_token: String,
+    pub cti_token: atiende_domain::secret::Secret,
 }
 
 /// The simplified privacy notice until the institution configures its own.
@@ -78,7 +78,7 @@ impl Default for WebConfig {
             public_posts_per_minute: 5,
             privacy_notice: DEFAULT_PRIVACY_NOTICE.to_string(),
             meta: atiende_channels::meta::MetaConfig::default(),
-            cti_token: String::new(),
+            cti_token: Default::default(),
         }
     }
 }

@@ -116,7 +116,7 @@ where
         client.read_response().await?;
     }
     let session = client
-        .login(&mailbox.imap_user, &mailbox.imap_password)
+        .login(&mailbox.imap_user, mailbox.imap_password.expose())
         .await
         .map_err(|(e, _)| e)?;
     read_new(store, mailbox, session).await

@@ -105,7 +105,7 @@ fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
     } else {
         builder.credentials(Credentials::new(
             mailbox.smtp_user.clone(),
-            mailbox.smtp_password.clone(),
+            mailbox.smtp_password.expose().to_string(),
         ))
     };
     Ok(builder.build())
@@ -142,13 +142,13 @@ mod tests {
             imap_port: 993,
             imap_security: "tls".into(),
             imap_user: String::new(),
-            imap_password: String::new(),
+            imap_password: Default::default(),
             imap_folder: "INBOX".into(),
             smtp_host: String::new(),
             smtp_port: 587,
             smtp_security: "starttls".into(),
             smtp_user: String::new(),
-            smtp_password: String::new(),
+            smtp_password: Default::default(),
             acknowledge: true,
             active: true,
             uidvalidity: None,

@@ -11,6 +11,7 @@ pub mod stand_in;
 pub mod whatsapp;
 
 use atiende_domain::messaging::{Provider, Template};
+use atiende_domain::secret::Secret;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -24,10 +25,10 @@ pub struct MetaConfig {
     pub graph_url: String,
     /// The app secret: webhooks are signed with it (`X-Hub-Signature-256`).
     #[serde(default)]
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// The token Meta echoes in the subscription handshake.
     #[serde(default)]
-    pub verify_token: String,
+    pub verify_token: Secret,
     /// WhatsApp Business phone numbers.
     #[serde(default)]
     pub whatsapp: Vec<Account>,
@@ -48,7 +49,7 @@ pub struct MetaConfig {
 pub struct Account {
     /// Phone-number id, page id or Instagram account id.
     pub id: String,
-    pub access_token: String,
+    pub access_token: Secret,
 }
 
 fn default_graph_url() -> String {
@@ -59,8 +60,8 @@ impl Default for MetaConfig {
     fn default() -> Self {
         MetaConfig {
             graph_url: default_graph_url(),
-            app_secret: String::new(),
-            verify_token: String::new(),
+            app_secret: Secret::default(),
+            verify_token: Secret::default(),
             whatsapp: vec![],
             messenger: vec![],
             instagram: vec![],
@@ -88,7 +89,7 @@ impl MetaConfig {
         self.accounts(provider)
             .iter()
             .find(|a| a.id == account_id)
-            .map(|a| a.access_token.as_str())
+            .map(|a| a.access_token.expose())
     }
 
     pub fn template(&self, name: &str) -> Option<&Template> {
@@ -100,7 +101,12 @@ impl MetaConfig {
         use subtle::ConstantTimeEq;
         !self.verify_token.is_empty()
             && mode == "subscribe"
-            && bool::from(self.verify_token.as_bytes().ct_eq(token.as_bytes()))
+            && bool::from(
+                self.verify_token
+                    .expose()
+                    .as_bytes()
+                    .ct_eq(token.as_bytes()),
+            )
     }
 }
 

@@ -3,6 +3,7 @@
 use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;
 use atiende_domain::ids::{TopicId, UnitId, UserId};
+use atiende_domain::secret::Secret;
 use atiende_domain::unit::{Topic, Unit, UnitInput, UnitKind};
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::Actor;
@@ -380,8 +381,9 @@ async fn save_mailbox(
         .map_err(|e| PageError::from_app(e, page.user.language))?
         .into_iter()
         .find(|m| m.name == form.name.trim());
-    let keep = |new: &Option<String>, old: Option<&String>| match non_empty(new) {
-        Some(v) => v.to_string(),
+    // A password left blank keeps the one on record.
+    let keep = |new: &Option<String>, old: Option<&Secret>| match non_empty(new) {
+        Some(v) => Secret::new(v),
         None => old.cloned().unwrap_or_default(),
     };
     let settings = atiende_store::email::MailboxSettings {

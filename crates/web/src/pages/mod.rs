@@ -72,23 +72,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn may(&self, action: &str) -> bool {
-        let action = match action {
-            "contacts" => Action::ContactRead,
-            "register" => Action::IncidentCreate,
-            "work" => Action::IncidentWork,
-            "derive" => Action::IncidentDerive,
-            "assign" => Action::IncidentAssign,
-            "note" => Action::IncidentNote,
-            "answer" => Action::DerivationAnswer,
-            "users" => Action::UserWrite,
-            "units" => Action::UnitWrite,
-            "quality" => Action::QualityManage,
-            "follow_up" => Action::SurveyFollowUp,
-            "indicators" => Action::IndicatorRead,
-            "personal_data" => Action::PersonalData,
-            _ => return false,
-        };
+    pub fn may(&self, action: Action) -> bool {
         self.user.may(action)
     }
 

@@ -53,7 +53,7 @@ pub(super) async fn event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let expected = state.config.cti_token.as_bytes();
+    let expected = state.config.cti_token.expose().as_bytes();
     if expected.is_empty() {
         return Err(AppError::NotFound("cti"));
     }

@@ -59,7 +59,7 @@ fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Ap
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    if signature_valid(&meta.app_secret, body, signature) {
+    if signature_valid(meta.app_secret.expose(), body, signature) {
         Ok(())
     } else {
         tracing::warn!("webhook refused: missing or wrong X-Hub-Signature-256");

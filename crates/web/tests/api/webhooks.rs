@@ -30,7 +30,7 @@ const PHONE_ID: &str = "106540352242922";
 fn config() -> WebConfig {
     let account = |id: &str| Account {
         id: id.into(),
-        access_token: format!("token-{id}"),
+        access_token: format!("token-{id}").into(),
     };
     WebConfig {
         meta: MetaConfig {
