@@ -13,6 +13,9 @@ use crate::ids::{ContactId, EntryId, IncidentId, TopicId, UserId};
 use crate::unit::{Unit, UnitKind};
 use crate::user::{Role, StaffUser};
 
+/// The longest text of one timeline entry (a message, an answer, a note), in characters.
+pub const MAX_ENTRY_CHARS: usize = 100_000;
+
 coded_enum!(
     Status {
         Open = "open", "Abierto", "Open";
@@ -133,7 +136,7 @@ impl NewIncidentInput {
     ) -> Result<(), RuleError> {
         let mut v = Validator::new();
         self.subject = v.text("subject", &self.subject, 300, false);
-        self.body = v.text("body", &self.body, 100_000, false);
+        self.body = v.text("body", &self.body, MAX_ENTRY_CHARS, false);
         if self.subject.is_empty() {
             self.subject = summary_of(&self.body);
         }

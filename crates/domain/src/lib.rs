@@ -13,8 +13,8 @@
 //! - [`access`]: which role may do what, and what a unit responsible may see;
 //! - [`folio`]: the `CAP-YYYY-NNNNNN` numbers and the institution's calendar year;
 //! - [`indicators`]: definitions derived from the timeline (first-contact resolution);
-//! - [`import`]: how rosters' columns and values map to contacts; [`sugarcrm`]: how
-//!   SugarCRM's exports (contacts, cases, notes, calls) map to atiende;
+//! - [`import`]: how rosters' columns and values map to contacts (SugarCRM's exports are
+//!   read and mapped with the import itself, in the binary);
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
@@ -43,7 +43,6 @@ pub mod nonconformity;
 pub mod period;
 pub mod privacy;
 pub mod secret;
-pub mod sugarcrm;
 pub mod survey;
 pub mod unit;
 pub mod user;

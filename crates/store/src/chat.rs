@@ -6,6 +6,7 @@
 use atiende_domain::RuleError;
 use atiende_domain::contact::{ContactFields, Identifier, IdentifierKind, normalize_phone};
 use atiende_domain::ids::{ContactId, EntryId, IncidentId};
+use atiende_domain::incident::MAX_ENTRY_CHARS;
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
 use atiende_domain::messaging::{
     ChatContent, DeliveryStatus, InboundChat, OutgoingBody, Provider, ReplyWindow, Template,
@@ -244,7 +245,7 @@ impl Store {
         // A delivery retried hours later keeps the time the person wrote; a clock ahead of
         // ours does not put a message in the future.
         let received = from_ms(ms(msg.sent_at.min(now())))?;
-        let text: String = msg.timeline_text().chars().take(100_000).collect();
+        let text: String = msg.timeline_text().chars().take(MAX_ENTRY_CHARS).collect();
         let data = serde_json::json!({
             "provider": msg.provider.code(),
             "external_id": msg.external_id,

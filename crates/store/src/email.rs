@@ -7,6 +7,7 @@ use atiende_domain::classification::Channel;
 use atiende_domain::contact::{ContactFields, Identifier, IdentifierKind, normalize_email};
 use atiende_domain::email::{InboundEmail, folio_in_subject, header_safe, reply_subject};
 use atiende_domain::ids::{EntryId, IncidentId};
+use atiende_domain::incident::MAX_ENTRY_CHARS;
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
 use atiende_domain::unit::Unit;
 use serde::{Deserialize, Serialize};
@@ -327,10 +328,8 @@ async fn store_attachments(
     Ok(())
 }
 
-/// Longest text kept in an entry; the whole message stays in its raw copy.
-const MAX_ENTRY_CHARS: usize = 100_000;
-
-/// The text an entry shows for an inbound message.
+/// The text an entry shows for an inbound message: at most `MAX_ENTRY_CHARS`; the whole
+/// message stays in its raw copy.
 fn entry_text(email: &InboundEmail) -> String {
     if email.text.chars().count() > MAX_ENTRY_CHARS {
         let mut text: String = email.text.chars().take(MAX_ENTRY_CHARS - 100).collect();

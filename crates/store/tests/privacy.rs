@@ -584,7 +584,11 @@ async fn a_mailbox_password_is_kept_only_where_the_login_needs_it(db: TestDb) {
         .await
         .expect("changed");
     assert_eq!(
-        db.mailbox(saved.id).await.expect("read").imap_password.expose(),
+        db.mailbox(saved.id)
+            .await
+            .expect("read")
+            .imap_password
+            .expose(),
         "otra-clave-zyxw"
     );
     // The audit records of both saves say a password is set, never which.

@@ -14,6 +14,7 @@ use atiende_domain::classification::{Channel, IncidentType, UserType};
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, IncidentId, UserId};
 use atiende_domain::import::ImportReport;
+use atiende_domain::incident::MAX_ENTRY_CHARS;
 use atiende_domain::incident::{EntryKind, Status};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -354,7 +355,7 @@ impl Store {
         .try_get("id")?;
         let incident = IncidentId(id);
         if !case.description.trim().is_empty() {
-            let body = clip(&case.description, 100_000);
+            let body = clip(&case.description, MAX_ENTRY_CHARS);
             let data = serde_json::json!({});
             append(
                 tx,
@@ -386,7 +387,7 @@ impl Store {
                 incident,
                 EntryKind::Note,
                 assigned,
-                &clip(&case.work_log, 100_000),
+                &clip(&case.work_log, MAX_ENTRY_CHARS),
                 data,
                 case.received_at,
             )
@@ -433,7 +434,7 @@ impl Store {
                 incident,
                 EntryKind::Intervention,
                 assigned,
-                &clip(&case.resolution, 100_000),
+                &clip(&case.resolution, MAX_ENTRY_CHARS),
                 data,
                 at,
             )
@@ -481,7 +482,7 @@ impl Store {
             if !text.is_empty() {
                 text.push_str("\n\n");
             }
-            text.push_str(&clip(&note.body, 100_000));
+            text.push_str(&clip(&note.body, MAX_ENTRY_CHARS));
         }
         if !note.attachment.trim().is_empty() {
             text.push_str(&format!(
@@ -620,7 +621,7 @@ impl Store {
             );
             if !call.description.trim().is_empty() {
                 text.push_str("\n\n");
-                text.push_str(&clip(&call.description, 100_000));
+                text.push_str(&clip(&call.description, MAX_ENTRY_CHARS));
             }
             let data = serde_json::json!({ "source": SOURCE, "call_id": id });
             append(tx, i, EntryKind::Note, agent, &text, data, call.started_at).await?;

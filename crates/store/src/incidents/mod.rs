@@ -7,6 +7,7 @@ use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
 use atiende_domain::derivation::{Derivation, DeriveInput};
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, DerivationId, IncidentId, TopicId, UnitId, UserId};
+use atiende_domain::incident::MAX_ENTRY_CHARS;
 use atiende_domain::incident::{
     ClassifyInput, CloseFacts, EntryKind, Incident, Status, TimelineEntry,
 };
@@ -500,7 +501,7 @@ impl Store {
         template: Option<(&atiende_domain::messaging::Template, &[String])>,
     ) -> Result<TimelineEntry> {
         let mut v = atiende_domain::error::Validator::new();
-        let body = v.text("body", body, 100_000, true);
+        let body = v.text("body", body, MAX_ENTRY_CHARS, true);
         v.finish()?;
         if !matches!(
             kind,

@@ -11,10 +11,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::call::CallDirection;
-use crate::classification::{Channel, IncidentType, ProgrammeLine, UserType};
-use crate::import::{programme_line_of, simplify, user_type_of};
-use crate::incident::Status;
+use atiende_domain::call::CallDirection;
+use atiende_domain::classification::{Channel, IncidentType, ProgrammeLine, UserType};
+use atiende_domain::import::{programme_line_of, simplify, user_type_of};
+use atiende_domain::incident::Status;
 
 /// The SugarCRM modules an export comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

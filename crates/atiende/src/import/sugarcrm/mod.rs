@@ -2,6 +2,8 @@
 //! Contacts, Cases, Notes and Calls (headers as field names or as labels), translates their
 //! values through the mapping, and hands the store one export to apply all or nothing.
 
+mod mapping;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -10,15 +12,15 @@ use atiende_domain::call::CallDirection;
 use atiende_domain::contact::{Identifier, IdentifierKind};
 use atiende_domain::import::ImportReport;
 use atiende_domain::incident::Status;
-use atiende_domain::sugarcrm::{
-    CallOutcome, Mapping, Module, call_direction_of, call_outcome_of, field_of, is_deleted,
-};
 use atiende_store::Actor;
 use atiende_store::import::RosterRow;
 use atiende_store::import::sugarcrm::{
     Parents, SugarCall, SugarCase, SugarContact, SugarExport, SugarNote, SugarReport,
 };
 use chrono_tz::Tz;
+use mapping::{
+    CallOutcome, Mapping, Module, call_direction_of, call_outcome_of, field_of, is_deleted,
+};
 
 use super::{decode, print_report, progress, read_table};
 use crate::config::Config;
@@ -431,12 +433,12 @@ pub async fn run(config: &Config, dir: &Path, mapping: Option<&Path>, dry_run: b
 
 #[cfg(test)]
 mod tests {
+    use super::mapping::{DateOrder, Mapping};
     use atiende_domain::classification::{Channel, IncidentType};
-    use atiende_domain::sugarcrm::{DateOrder, Mapping};
 
     #[test]
     fn the_documented_mapping_file_reads_as_the_defaults() {
-        let text = include_str!("../../../../docs/import/sugarcrm-mapping.toml");
+        let text = include_str!("../../../../../docs/import/sugarcrm-mapping.toml");
         let documented: Mapping = toml::from_str(text).expect("documented mapping");
         let default = Mapping::default();
         assert_eq!(documented.date_order, DateOrder::Mdy);
