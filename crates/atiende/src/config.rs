@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
 
+/// The university's privacy notices as first published, until the configuration (or the
+/// administrator, from the console) gives others. Data, kept in `legal/`.
+pub const SIMPLIFIED_NOTICE: &str = include_str!("../legal/aviso-de-privacidad-simplificado.txt");
+pub const INTEGRAL_NOTICE: &str = include_str!("../legal/aviso-de-privacidad-integral.txt");
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -23,6 +28,7 @@ pub struct Config {
     pub log_format: String,
     pub public_posts_per_minute: u32,
     pub privacy_notice: String,
+    pub privacy_notice_integral: String,
     pub cti_token: Secret,
     pub worker: bool,
     pub worker_interval_seconds: i64,

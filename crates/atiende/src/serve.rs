@@ -109,11 +109,7 @@ pub async fn run(config: Config) -> Result<()> {
         reopen_window_days: config.reopen_window_days,
         login_attempts_per_minute: config.login_attempts_per_minute,
         public_posts_per_minute: config.public_posts_per_minute,
-        privacy_notice: if config.privacy_notice.is_empty() {
-            atiende_web::DEFAULT_PRIVACY_NOTICE.to_string()
-        } else {
-            config.privacy_notice.clone()
-        },
+        privacy_notice: or_default(&config.privacy_notice, crate::config::SIMPLIFIED_NOTICE),
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),
     };
@@ -123,7 +119,11 @@ pub async fn run(config: Config) -> Result<()> {
         (NoticeKind::Simplified, web.privacy_notice.as_str()),
         (
             NoticeKind::Integral,
-            atiende_web::DEFAULT_INTEGRAL_PRIVACY_NOTICE,
+            or_default(
+                &config.privacy_notice_integral,
+                crate::config::INTEGRAL_NOTICE,
+            )
+            .as_str(),
         ),
     ] {
         store
@@ -201,4 +201,14 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// A configured text, or the default when the configuration leaves it empty.
+fn or_default(configured: &str, default: &str) -> String {
+    let text = if configured.trim().is_empty() {
+        default
+    } else {
+        configured
+    };
+    text.trim().to_string()
 }

@@ -47,27 +47,6 @@ pub struct WebConfig {
     pub cti_token: atiende_domain::secret::Secret,
 }
 
-/// The simplified privacy notice until the institution configures its own.
-pub const DEFAULT_PRIVACY_NOTICE: &str = "Aviso de privacidad simplificado: la Universidad de Guadalajara, a través de UDG Virtual, \
-es responsable del tratamiento de los datos personales que nos proporcione, que se utilizarán para atender su solicitud, \
-darle seguimiento y medir la calidad del servicio. Puede ejercer sus derechos de acceso, rectificación, cancelación y \
-oposición ante la Unidad de Transparencia. Consulte el aviso de privacidad integral en el portal de la Universidad.";
-
-/// The integral privacy notice until the institution publishes its own from the console.
-pub const DEFAULT_INTEGRAL_PRIVACY_NOTICE: &str = "Aviso de privacidad integral del Centro de Atención Personalizada de UDG Virtual.
-
-Responsable: la Universidad de Guadalajara, a través del Sistema de Universidad Virtual (UDG Virtual), es responsable del tratamiento de los datos personales que usted proporcione al Centro de Atención Personalizada (CAP).
-
-Datos que se tratan: nombre, correo electrónico, teléfono, identificadores de redes sociales y mensajería, código de alumno o número de registro, tipo de usuario, programa de interés y el contenido de sus mensajes, llamadas y respuestas a la encuesta de satisfacción.
-
-Finalidades: atender y dar seguimiento a sus solicitudes, dudas, quejas, sugerencias y felicitaciones; derivarlas a la unidad competente; medir la calidad del servicio mediante una encuesta de satisfacción. No se usan para fines de promoción si usted se opone.
-
-Transferencias: sus datos solo se comunican a las unidades de la Universidad que deben atender su solicitud.
-
-Derechos ARCO: puede ejercer sus derechos de acceso, rectificación, cancelación y oposición, y el de portabilidad, ante la Unidad de Transparencia de la Universidad de Guadalajara.
-
-Cambios: cualquier cambio a este aviso se publicará en esta misma página con su número de versión.";
-
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
@@ -76,7 +55,9 @@ impl Default for WebConfig {
             reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
             login_attempts_per_minute: 10,
             public_posts_per_minute: 5,
-            privacy_notice: DEFAULT_PRIVACY_NOTICE.to_string(),
+            // The binary publishes the institution's notices at start; this is only shown
+            // where none was ever published.
+            privacy_notice: "Aviso de privacidad simplificado.".to_string(),
             meta: atiende_channels::meta::MetaConfig::default(),
             cti_token: Default::default(),
         }
