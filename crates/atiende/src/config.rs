@@ -33,7 +33,7 @@ pub struct Config {
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
-    pub meta: atiende_channels::meta::MetaConfig,
+    pub meta: atiende_channels::chat::MetaConfig,
 }
 
 impl Config {
@@ -226,10 +226,8 @@ mod tests {
         assert_eq!(c.meta.graph_url, "http://127.0.0.1:9/v21.0");
         assert_eq!(c.meta.app_secret.expose(), "secreto-app");
         assert_eq!(
-            c.meta.token(
-                atiende_domain::messaging::Provider::Whatsapp,
-                "106540352242922"
-            ),
+            c.meta
+                .token(atiende_domain::chat::Provider::Whatsapp, "106540352242922"),
             Some("token-wa")
         );
         assert_eq!(c.meta.templates[0].language, "es_MX");

@@ -692,7 +692,7 @@ fn raw(
 
 fn signed(base: &str, path: &str, payload: &Value) -> u16 {
     let body = payload.to_string().into_bytes();
-    let signature = atiende_channels::meta::sign("secreto-de-la-app", &body);
+    let signature = atiende_channels::chat::sign("secreto-de-la-app", &body);
     raw(
         base,
         "POST",
@@ -709,7 +709,7 @@ fn signed(base: &str, path: &str, payload: &Value) -> u16 {
 async fn every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider(
     db: TestDb,
 ) {
-    let graph = atiende_channels::meta::stand_in::GraphStandIn::start().await;
+    let graph = atiende_channels::chat::stand_in::GraphStandIn::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let url = db.url.clone();
     let config = format!(

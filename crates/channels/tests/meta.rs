@@ -2,13 +2,13 @@
 //! the account's token, the provider's message id is kept for status callbacks, refusals and
 //! outages are told apart, and media is downloaded and kept with the incident.
 
-use atiende_channels::meta::jobs::send_chats;
-use atiende_channels::meta::stand_in::GraphStandIn;
-use atiende_channels::meta::{Account, MetaConfig};
-use atiende_domain::incident::EntryKind;
-use atiende_domain::messaging::{
+use atiende_channels::chat::jobs::send_chats;
+use atiende_channels::chat::stand_in::GraphStandIn;
+use atiende_channels::chat::{Account, MetaConfig};
+use atiende_domain::chat::{
     ChatContent, DeliveryStatus, InboundChat, MediaRef, Provider, Template,
 };
+use atiende_domain::incident::EntryKind;
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_jobs::chat::fetch_chat_media;
 use atiende_store::Actor;
@@ -78,7 +78,7 @@ async fn open(store: &Store, msg: &InboundChat) -> atiende_domain::ids::Incident
 async fn replies_leave_in_each_providers_format_with_the_accounts_token() {
     let (db, agent, graph) = setup().await;
     let config = meta(&graph.graph_url);
-    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
     let wa = open(
         &db,
         &inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.in1"),
@@ -156,7 +156,7 @@ async fn replies_leave_in_each_providers_format_with_the_accounts_token() {
 async fn a_template_goes_with_the_folio_as_its_parameter() {
     let (db, agent, graph) = setup().await;
     let config = meta(&graph.graph_url);
-    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
     let mut old = inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.old");
     old.sent_at = chrono::Utc::now() - chrono::Duration::hours(30);
     let id = open(&db, &old).await;
@@ -184,7 +184,7 @@ async fn a_template_goes_with_the_folio_as_its_parameter() {
 async fn a_refusal_fails_the_message_at_once_and_an_outage_is_retried() {
     let (db, agent, graph) = setup().await;
     let config = meta(&graph.graph_url);
-    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
     let refused = open(
         &db,
         &inbound(Provider::Whatsapp, PHONE_ID, "4001234567", "wamid.r"),
@@ -231,7 +231,7 @@ async fn a_refusal_fails_the_message_at_once_and_an_outage_is_retried() {
 async fn media_is_downloaded_through_the_graph_api_and_kept_with_the_incident() {
     let (db, _agent, graph) = setup().await;
     let config = meta(&graph.graph_url);
-    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
     graph.add_media("1037543291543636", "application/pdf", b"%PDF-1.4 kardex");
     graph.add_media("foto1", "image/jpeg", b"\xff\xd8\xff foto");
     let mut wa = inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.doc");
@@ -267,7 +267,7 @@ async fn media_is_downloaded_through_the_graph_api_and_kept_with_the_incident() 
 async fn people_known_only_by_a_page_scoped_id_get_their_profile_name() {
     let (db, _agent, graph) = setup().await;
     let config = meta(&graph.graph_url);
-    let client = atiende_channels::meta::graph::Graph::new(&config.graph_url);
+    let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
     graph.add_profile(
         "PSID9",
         serde_json::json!({ "first_name": "Karla", "last_name": "Ramírez", "id": "PSID9" }),

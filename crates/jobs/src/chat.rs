@@ -1,8 +1,8 @@
 //! Chat work that follows an inbound message: downloading its media through the Graph API,
 //! and naming a person Messenger or Instagram introduced only by a page-scoped id.
 
-use atiende_channels::meta::MetaConfig;
-use atiende_channels::meta::graph::Graph;
+use atiende_channels::chat::MetaConfig;
+use atiende_channels::chat::graph::Graph;
 use atiende_domain::ids::ContactId;
 use atiende_store::Store;
 use atiende_store::outbox::{Job, JobKind, MediaJob, Outcome, ProfileJob};

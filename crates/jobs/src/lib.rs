@@ -8,7 +8,7 @@
 //! - [`chat`]: media of inbound chat messages, and the names of people known only by an id.
 //! - [`periodic`]: nonconformity detection, retention, the queue counters' fold.
 //! - The channels' own work — polling mailboxes, sending mail and chat replies — lives with the
-//!   channels (`atiende_channels::email::jobs`, `atiende_channels::meta::jobs`); the worker
+//!   channels (`atiende_channels::email::jobs`, `atiende_channels::chat::jobs`); the worker
 //!   calls it in the same rounds.
 
 pub mod chat;

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use atiende_channels::chat::MetaConfig;
+use atiende_channels::chat::graph::Graph;
+use atiende_channels::chat::jobs::send_chats;
 use atiende_channels::email::jobs::{poll_mailboxes, send_due};
-use atiende_channels::meta::MetaConfig;
-use atiende_channels::meta::graph::Graph;
-use atiende_channels::meta::jobs::send_chats;
 use atiende_store::Store;
 
 use crate::chat::{fetch_chat_media, fetch_chat_profiles};

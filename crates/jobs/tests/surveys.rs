@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use atiende_channels::meta::MetaConfig;
+use atiende_channels::chat::MetaConfig;
 use atiende_domain::contact::ContactInput;
 use atiende_domain::survey::SurveyPolicy;
 use atiende_jobs::surveys::send_surveys;

@@ -4,14 +4,14 @@
 //! states, media kept as attachments, and replies queued within the provider's window.
 
 use atiende_domain::RuleError;
+use atiende_domain::chat::{
+    ChatContent, DeliveryStatus, InboundChat, OutgoingBody, Provider, ReplyWindow, Template,
+    reply_window,
+};
 use atiende_domain::contact::{ContactFields, Identifier, IdentifierKind, normalize_phone};
 use atiende_domain::ids::{ContactId, EntryId, IncidentId};
 use atiende_domain::incident::MAX_ENTRY_CHARS;
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
-use atiende_domain::messaging::{
-    ChatContent, DeliveryStatus, InboundChat, OutgoingBody, Provider, ReplyWindow, Template,
-    reply_window,
-};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -5,10 +5,8 @@
 //! which a test keeps in step. Every write that the procedure cares about runs in one
 //! transaction with its audit record: the domain decides, this crate persists.
 
-pub mod articles;
 pub mod audit;
 pub mod bulk;
-pub mod buzon;
 pub mod calls;
 pub mod chat;
 pub mod contacts;
@@ -20,11 +18,13 @@ pub mod import;
 pub mod incidents;
 pub mod indicators;
 pub mod intake;
+pub mod knowledge;
 pub mod links;
 pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;
 pub mod privacy;
+pub mod public;
 pub mod queue;
 pub mod search;
 pub mod seed;

@@ -1,9 +1,9 @@
 //! The outbox: work for background jobs (surveys, sends), written in the same transaction as the
 //! change that causes it so that it is never lost nor sent for a change that rolled back.
 
+use atiende_domain::chat::{MediaRef, Provider};
 use atiende_domain::ids::IncidentId;
 use atiende_domain::ids::{ContactId, UserId};
-use atiende_domain::messaging::{MediaRef, Provider};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;

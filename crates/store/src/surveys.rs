@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use atiende_domain::audit::EntityKind;
+use atiende_domain::chat::{Provider, Template};
 use atiende_domain::classification::Channel;
 use atiende_domain::ids::IncidentId;
 use atiende_domain::incident::{EntryKind, Incident, Status};
-use atiende_domain::messaging::{Provider, Template};
 use atiende_domain::survey::{
     Answers, Invitation, Question, SkipReason, SurveyPolicy, check_questions, default_questions,
     invitation,

@@ -3,12 +3,12 @@
 
 use atiende_domain::RuleError;
 use atiende_domain::call::{CallDirection, CallEvent, CallState, HangupCause};
+use atiende_domain::chat::{
+    ChatContent, DeliveryStatus, InboundChat, MediaRef, OutgoingBody, Provider, Template,
+};
 use atiende_domain::classification::{Channel, IncidentType, UserType};
 use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
 use atiende_domain::incident::{ClassifyInput, EntryKind, Status};
-use atiende_domain::messaging::{
-    ChatContent, DeliveryStatus, InboundChat, MediaRef, OutgoingBody, Provider, Template,
-};
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::calls::CallEventInput;
 use atiende_store::chat::ChatIngest;

@@ -496,7 +496,7 @@ async fn the_most_useful_articles_and_the_topics_without_one_are_counted(db: Tes
     .await
     .expect("old article");
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30);
-    let due = |units: Vec<UnitId>| atiende_store::articles::ArticleFilter {
+    let due = |units: Vec<UnitId>| atiende_store::knowledge::ArticleFilter {
         due_on: today,
         owner_units: Some(units),
         ..Default::default()

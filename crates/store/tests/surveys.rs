@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use atiende_domain::chat::{ChatContent, InboundChat, OutgoingBody, Provider, Template};
 use atiende_domain::classification::{Channel, IncidentType, UserType};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
-use atiende_domain::messaging::{ChatContent, InboundChat, OutgoingBody, Provider, Template};
 use atiende_domain::survey::{Question, QuestionKind, SkipReason, SurveyPolicy, default_questions};
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::Actor;

@@ -4,6 +4,7 @@
 //! from scratch and the search finds (or no longer finds) the words the step wrote.
 
 use atiende_domain::access::Scope;
+use atiende_domain::chat::{ChatContent, InboundChat, Provider};
 use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::derivation::DeriveInput;
@@ -11,7 +12,6 @@ use atiende_domain::email::InboundEmail;
 use atiende_domain::ids::IncidentId;
 use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
 use atiende_domain::knowledge::SearchQuery;
-use atiende_domain::messaging::{ChatContent, InboundChat, Provider};
 use atiende_domain::survey::SurveyPolicy;
 use atiende_domain::unit::UnitKind;
 use atiende_store::Actor;

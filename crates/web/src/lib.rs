@@ -42,7 +42,7 @@ pub struct WebConfig {
     /// The simplified privacy notice shown on public pages.
     pub privacy_notice: String,
     /// WhatsApp, Messenger and Instagram: webhook secrets, accounts, approved templates.
-    pub meta: atiende_channels::meta::MetaConfig,
+    pub meta: atiende_channels::chat::MetaConfig,
     /// Secret path segment of the telephone system's event URL; empty turns CTI off.
     pub cti_token: atiende_domain::secret::Secret,
 }
@@ -58,7 +58,7 @@ impl Default for WebConfig {
             // The binary publishes the institution's notices at start; this is only shown
             // where none was ever published.
             privacy_notice: "Aviso de privacidad simplificado.".to_string(),
-            meta: atiende_channels::meta::MetaConfig::default(),
+            meta: atiende_channels::chat::MetaConfig::default(),
             cti_token: Default::default(),
         }
     }

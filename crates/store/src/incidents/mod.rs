@@ -478,7 +478,7 @@ impl Store {
         &self,
         actor: Actor<'_>,
         id: IncidentId,
-        template: &atiende_domain::messaging::Template,
+        template: &atiende_domain::chat::Template,
     ) -> Result<TimelineEntry> {
         let folio = self.incident(id).await?.folio.to_string();
         let values = [folio];
@@ -498,7 +498,7 @@ impl Store {
         id: IncidentId,
         kind: EntryKind,
         body: &str,
-        template: Option<(&atiende_domain::messaging::Template, &[String])>,
+        template: Option<(&atiende_domain::chat::Template, &[String])>,
     ) -> Result<TimelineEntry> {
         let mut v = atiende_domain::error::Validator::new();
         let body = v.text("body", body, MAX_ENTRY_CHARS, true);

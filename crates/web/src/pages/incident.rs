@@ -486,7 +486,7 @@ async fn chat_reply(
     i: &Incident,
     lang: Lang,
 ) -> Result<Option<ChatReply>, AppError> {
-    use atiende_domain::messaging::{Provider, ReplyWindow};
+    use atiende_domain::chat::{Provider, ReplyWindow};
     let Some((provider, window)) = state.store.reply_window(i).await? else {
         return Ok(None);
     };

@@ -11,7 +11,7 @@ use atiende_domain::knowledge::{ArticleInput, SearchQuery, review_due};
 use atiende_domain::period::{Period, Periodicity};
 use atiende_domain::user::Role;
 use atiende_store::Actor;
-use atiende_store::articles::{Article, ArticleFilter, ArticleUse, TopicGap};
+use atiende_store::knowledge::{Article, ArticleFilter, ArticleUse, TopicGap};
 use atiende_store::search::{ArticleHit, ContactHit, IncidentHit, Match};
 use axum::Router;
 use axum::extract::{Path, Query, State};

@@ -2,7 +2,7 @@
 //! rate limited per address, carry a form token tied to a cookie, and show the privacy notice.
 
 use atiende_domain::classification::{IncidentType, Lang};
-use atiende_store::buzon::{BuzonEntry, PublicStatus};
+use atiende_store::public::{PublicStatus, SuggestionBoxEntry};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -22,7 +22,7 @@ const FORM_COOKIE: &str = "atiende_form";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/buzon", get(buzon_page).post(buzon_post))
+        .route("/buzon", get(suggestion_box_page).post(suggestion_box_post))
         .route("/estado", get(status_page).post(status_post))
 }
 
@@ -51,7 +51,7 @@ pub struct BuzonForm {
 }
 
 #[derive(askama::Template)]
-#[template(path = "buzon.html")]
+#[template(path = "suggestion_box.html")]
 struct BuzonPage {
     t: Tr,
     lang: Lang,
@@ -113,7 +113,7 @@ fn token_ok(headers: &HeaderMap, sent: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
 }
 
-async fn buzon_response(
+async fn suggestion_box_response(
     state: &AppState,
     lang: Lang,
     status: StatusCode,
@@ -136,8 +136,8 @@ async fn buzon_response(
     with_form_cookie((status, render(&page)).into_response(), &csrf)
 }
 
-async fn buzon_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    buzon_response(
+async fn suggestion_box_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    suggestion_box_response(
         &state,
         request_lang_of(&headers),
         StatusCode::OK,
@@ -148,7 +148,7 @@ async fn buzon_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     .await
 }
 
-async fn buzon_post(
+async fn suggestion_box_post(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
@@ -164,12 +164,12 @@ async fn buzon_post(
         lang,
         t.s("Ha enviado demasiados mensajes en poco tiempo. Espere un minuto e intente de nuevo."),
     ) {
-        return buzon_response(&state, lang, status, form, Some(message), None).await;
+        return suggestion_box_response(&state, lang, status, form, Some(message), None).await;
     }
     if !form.website.is_empty() {
         // A robot: answer as if accepted, keep nothing.
         tracing::info!(client.address = %address, "buzón honeypot triggered");
-        return buzon_response(
+        return suggestion_box_response(
             &state,
             lang,
             StatusCode::OK,
@@ -179,7 +179,7 @@ async fn buzon_post(
         )
         .await;
     }
-    let entry = BuzonEntry {
+    let entry = SuggestionBoxEntry {
         kind: IncidentType::from_code(&form.kind),
         message: form.message.clone(),
         name: form.name.clone(),
@@ -188,9 +188,9 @@ async fn buzon_post(
         student_code: form.student_code.clone(),
         privacy_notice_id: form.privacy_notice_id,
     };
-    match state.store.submit_buzon(&entry).await {
+    match state.store.submit_to_suggestion_box(&entry).await {
         Ok(incident) => {
-            buzon_response(
+            suggestion_box_response(
                 &state,
                 lang,
                 StatusCode::OK,
@@ -203,7 +203,7 @@ async fn buzon_post(
         Err(e) => {
             let e = AppError::from(e);
             let status = e.status();
-            buzon_response(
+            suggestion_box_response(
                 &state,
                 lang,
                 status,

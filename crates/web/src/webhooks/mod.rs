@@ -6,8 +6,8 @@
 
 pub mod cti;
 
-use atiende_channels::meta::{messenger, signature_valid, whatsapp};
-use atiende_domain::messaging::{DeliveryStatus, InboundChat};
+use atiende_channels::chat::{messenger, signature_valid, whatsapp};
+use atiende_domain::chat::{DeliveryStatus, InboundChat};
 use atiende_store::StoreError;
 use axum::Router;
 use axum::body::Bytes;
@@ -111,7 +111,7 @@ async fn whatsapp_events(
                 state
                     .store
                     .record_chat_status(
-                        atiende_domain::messaging::Provider::Whatsapp,
+                        atiende_domain::chat::Provider::Whatsapp,
                         &external_id,
                         status,
                         error.as_deref(),

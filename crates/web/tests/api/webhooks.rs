@@ -1,9 +1,9 @@
 //! What providers post: Meta's signed webhooks (WhatsApp, Messenger, Instagram) and the
 //! telephone system's call events, through the whole router, on both engines.
 
-use atiende_channels::meta::{Account, MetaConfig, sign};
+use atiende_channels::chat::{Account, MetaConfig, sign};
 use atiende_domain::access::Scope;
-use atiende_domain::messaging::Template;
+use atiende_domain::chat::Template;
 use atiende_store::incidents::IncidentFilter;
 use atiende_store::testing::TestDb;
 use atiende_web::WebConfig;

@@ -2,7 +2,7 @@
 //! `instagram`, events in `messaging[]`), people known by page-scoped ids, and the send API
 //! `POST /{page-or-account-id}/messages`.
 
-use atiende_domain::messaging::{ChatContent, InboundChat, MediaRef, OutgoingBody, Provider};
+use atiende_domain::chat::{ChatContent, InboundChat, MediaRef, OutgoingBody, Provider};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

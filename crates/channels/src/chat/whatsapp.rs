@@ -1,7 +1,7 @@
 //! WhatsApp Business Cloud API: the webhook's `messages` and `statuses`, and the body of a
 //! send to `POST /{phone-number-id}/messages`.
 
-use atiende_domain::messaging::{
+use atiende_domain::chat::{
     ChatContent, DeliveryStatus, InboundChat, MediaRef, OutgoingBody, Provider,
 };
 use serde::Deserialize;

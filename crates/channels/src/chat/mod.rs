@@ -10,7 +10,7 @@ pub mod messenger;
 pub mod stand_in;
 pub mod whatsapp;
 
-use atiende_domain::messaging::{Provider, Template};
+use atiende_domain::chat::{Provider, Template};
 use atiende_domain::secret::Secret;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@ use crate::error::{Result, StoreError};
 
 /// What a person wrote in the buzón. Every identifier is optional: anonymous entries are allowed.
 #[derive(Debug, Clone, Default)]
-pub struct BuzonEntry {
+pub struct SuggestionBoxEntry {
     pub kind: Option<IncidentType>,
     pub message: String,
     pub name: String,
@@ -38,7 +38,7 @@ impl Store {
     /// Records a buzón entry as an incident of the buzón channel. Suggestions and compliments are
     /// routed to the quality owner by the procedure's rule; complaints and questions stay with
     /// the CAP. A person who left an identifier is found or registered.
-    pub async fn submit_buzon(&self, entry: &BuzonEntry) -> Result<Incident> {
+    pub async fn submit_to_suggestion_box(&self, entry: &SuggestionBoxEntry) -> Result<Incident> {
         let mut v = atiende_domain::error::Validator::new();
         let message = v.text("message", &entry.message, 10_000, true);
         if entry.kind.is_none() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use atiende_domain::messaging::{MediaRef, OutgoingBody, Provider};
+use atiende_domain::chat::{MediaRef, OutgoingBody, Provider};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
