@@ -90,7 +90,7 @@ async fn admin_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let settings = vec![
         ("URL", state.config.base_url.clone()),
         ("Zona horaria", state.store.time_zone().to_string()),
@@ -377,8 +377,7 @@ async fn save_mailbox(
     let existing = state
         .store
         .mailboxes()
-        .await
-        .map_err(|e| PageError::from_app(e, page.user.language))?
+        .await?
         .into_iter()
         .find(|m| m.name == form.name.trim());
     // A password left blank keeps the one on record.

@@ -58,8 +58,7 @@ fn view_of(state: &AppState, c: &Call, page: &PageUser) -> CallView {
 
 async fn calls(State(state): State<AppState>, page: PageUser) -> Result<Response, PageError> {
     page.require(Action::IncidentCreate)?;
-    let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let missed = state.store.missed_calls().await.map_err(err)?;
     let missed = missed.iter().map(|c| view_of(&state, c, &page)).collect();
     let recent = state.store.calls(50).await.map_err(err)?;
@@ -84,7 +83,6 @@ async fn called_back(
     state
         .store
         .mark_called_back(Actor::Staff(&page.user), id)
-        .await
-        .map_err(|e| PageError::from_app(e, page.user.language))?;
+        .await?;
     Ok(Redirect::to("/llamadas").into_response())
 }

@@ -48,18 +48,13 @@ async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Response, PageError> {
     page.require(Action::ContactRead)?;
-    let lang = page.user.language;
     let q = ContactQuery {
         q: p.q.clone(),
         before_id: p.cursor,
         limit: 51,
         ..Default::default()
     };
-    let mut contacts = state
-        .store
-        .contacts(&q)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let mut contacts = state.store.contacts(&q).await?;
     let next = if contacts.len() > 50 {
         contacts.truncate(50);
         contacts.last().map(|c| c.id.0)
@@ -190,7 +185,7 @@ async fn contact_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let c = state.store.contact(id).await.map_err(err)?;
     if let Some(target) = c.merged_into {
         return Ok(Redirect::to(&format!("/contactos/{target}")).into_response());
@@ -199,7 +194,7 @@ async fn contact_page(
     // them. Every look at a person's page is in the access log.
     let admin = page.user.may(Action::PersonalData);
     if c.blocked_at.is_some() && !admin {
-        return Err(PageError::from_app(AppError::Forbidden, lang));
+        return Err(PageError::from(AppError::Forbidden));
     }
     state
         .store

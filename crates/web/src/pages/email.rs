@@ -45,20 +45,14 @@ async fn incident_of(
     page: &PageUser,
     folio: &str,
 ) -> Result<IncidentId, PageError> {
-    let lang = page.user.language;
     page.require(Action::IncidentRead)?;
-    let id = state
-        .store
-        .incident_id(folio)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let id = state.store.incident_id(folio).await?;
     if !state
         .store
         .incident_visible(&page.user.incident_scope(), id)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
+        .await?
     {
-        return Err(PageError::from_app(AppError::NotFound("incident"), lang));
+        return Err(PageError::from(AppError::NotFound("incident")));
     }
     Ok(id)
 }
@@ -103,11 +97,7 @@ async fn attachment(
     Path((folio, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     let incident = incident_of(&state, &page, &folio).await?;
-    let (meta, data) = state
-        .store
-        .attachment_data(incident, id)
-        .await
-        .map_err(|e| PageError::from_app(e, page.user.language))?;
+    let (meta, data) = state.store.attachment_data(incident, id).await?;
     Ok(download(&meta.filename, data))
 }
 
@@ -117,21 +107,11 @@ async fn original(
     Path((folio, message)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let incident = incident_of(&state, &page, &folio).await?;
-    let lang = page.user.language;
-    let messages = state
-        .store
-        .email_messages(incident)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let messages = state.store.email_messages(incident).await?;
     if !messages.iter().any(|m| m.message_id == message) {
-        return Err(PageError::from_app(AppError::NotFound("message"), lang));
+        return Err(PageError::from(AppError::NotFound("message")));
     }
-    let raw = state
-        .store
-        .email_raw(&message)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
-        .unwrap_or_default();
+    let raw = state.store.email_raw(&message).await?.unwrap_or_default();
     Ok(download("mensaje.eml", raw))
 }
 
@@ -160,16 +140,11 @@ async fn html_view(
     Query(p): Query<ImagesParam>,
 ) -> Result<Response, PageError> {
     let incident = incident_of(&state, &page, &folio).await?;
-    let lang = page.user.language;
-    let messages = state
-        .store
-        .email_messages(incident)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let messages = state.store.email_messages(incident).await?;
     let m = messages
         .into_iter()
         .find(|m| m.message_id == message)
-        .ok_or(PageError::from_app(AppError::NotFound("message"), lang))?;
+        .ok_or(PageError::from(AppError::NotFound("message")))?;
     let raw_html = m.html.unwrap_or_default();
     let images_allowed = p.imagenes.is_some();
     let has_remote_images = sanitize(&raw_html, true) != sanitize(&raw_html, false);

@@ -165,20 +165,10 @@ fn notice(code: &str, t: Tr) -> String {
 }
 
 async fn visible(state: &AppState, page: &PageUser, folio: &str) -> Result<IncidentId, PageError> {
-    let lang = page.user.language;
-    let id = state
-        .store
-        .incident_id(folio)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let id = state.store.incident_id(folio).await?;
     let scope = page.user.incident_scope();
-    if !state
-        .store
-        .incident_visible(&scope, id)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
-    {
-        return Err(PageError::from_app(AppError::NotFound("incident"), lang));
+    if !state.store.incident_visible(&scope, id).await? {
+        return Err(PageError::from(AppError::NotFound("incident")));
     }
     Ok(id)
 }
@@ -215,7 +205,7 @@ async fn page_of(
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
     let tz = state.store.time_zone();
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let store = &state.store;
     // The page's reads are independent of each other except through the incident itself:
     // two rounds of concurrent reads on separate connections instead of a dozen in a row.
@@ -295,8 +285,7 @@ async fn page_of(
         audit,
         suggestions,
         resolved_by,
-    )
-    .map_err(|e| PageError::from_app(e, lang))?;
+    )?;
     // Whose data is blocked stays on the record, but not in front of everyone.
     let contact_blocked = contact.as_ref().is_some_and(|c| c.blocked_at.is_some())
         && !page.user.may(Action::PersonalData);
@@ -632,10 +621,7 @@ async fn act(
         "derivar" => Action::IncidentDerive,
         "asignar" => Action::IncidentAssign,
         _ => {
-            return Err(PageError::from_app(
-                AppError::NotFound("action"),
-                user.language,
-            ));
+            return Err(PageError::from(AppError::NotFound("action")));
         }
     };
     page.require(required)?;
@@ -761,7 +747,7 @@ async fn finish(
 ) -> Result<Response, PageError> {
     match result {
         Ok(code) => Ok(Redirect::to(&format!("/incidentes/{folio}?ok={code}")).into_response()),
-        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(AppError::Internal) => Err(PageError::from(AppError::Internal)),
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             let status = e.status();

@@ -271,9 +271,7 @@ async fn show(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let report = build_report(state, period, lang)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let report = build_report(state, period, lang).await?;
     let next = period.next().code();
     let status = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
@@ -312,13 +310,9 @@ async fn report(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let report = build_report(&state, p.period(state.store.time_zone()), lang)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let report = build_report(&state, p.period(state.store.time_zone()), lang).await?;
     let nonconformities =
-        super::nonconformities::period_rows(&state, report.period, None, Tr(lang))
-            .await
-            .map_err(|e| PageError::from_app(e, lang))?;
+        super::nonconformities::period_rows(&state, report.period, None, Tr(lang)).await?;
     Ok(render(&ReportPage {
         generated: super::local(&chrono::Utc::now(), state.store.time_zone()),
         nonconformities,
@@ -379,7 +373,7 @@ async fn export(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let period = p.period(state.store.time_zone());
     let report = build_report(&state, period, lang).await.map_err(err)?;
     let t = Tr(lang);
@@ -395,7 +389,7 @@ async fn export(
         _ => {
             let which = p.tabla.as_deref().unwrap_or("indicadores");
             let (_, rows) = table(&report, which, t)
-                .ok_or_else(|| PageError::from_app(AppError::NotFound("table"), lang))?;
+                .ok_or_else(|| PageError::from(AppError::NotFound("table")))?;
             export::csv(&rows, &format!("{base}-{which}"))
         }
     };
@@ -419,11 +413,7 @@ async fn save_targets(
                 Periodicity::Semester,
             )
         });
-    let mut targets: Targets = state
-        .store
-        .setting(key::INDICATOR_TARGETS)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let mut targets: Targets = state.store.setting(key::INDICATOR_TARGETS).await?;
     let mut v = atiende_domain::error::Validator::new();
     for kind in IndicatorKind::ALL {
         let field = |name: &str| {
@@ -461,7 +451,7 @@ async fn save_targets(
             period.code()
         ))
         .into_response()),
-        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, lang)),
+        Err(AppError::Internal) => Err(PageError::from(AppError::Internal)),
         Err(e) => {
             let message = describe_error(&e, lang);
             show(&state, page, period, None, Some(message)).await

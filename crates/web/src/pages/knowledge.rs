@@ -157,8 +157,7 @@ async fn show_list(
     draft: ArticleForm,
 ) -> Result<Response, PageError> {
     page.require(Action::IncidentRead)?;
-    let lang = page.user.language;
-    let err = |e: AppError| PageError::from_app(e, lang);
+    let err = |e: AppError| PageError::from(e);
     let (topics, units) = names(state).await.map_err(err)?;
     let filter = ArticleFilter {
         topic_id: non_empty(&p.tema).and_then(|t| t.parse().ok()).map(TopicId),
@@ -305,9 +304,7 @@ async fn create(
     };
     match result {
         Ok(a) => Ok(Redirect::to(&format!("/conocimiento/{}", a.id)).into_response()),
-        Err(e @ (AppError::Forbidden | AppError::Internal)) => {
-            Err(PageError::from_app(e, page.user.language))
-        }
+        Err(e @ (AppError::Forbidden | AppError::Internal)) => Err(PageError::from(e)),
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             show_list(&state, page, ListParams::default(), Some(message), form).await
@@ -353,8 +350,7 @@ async fn show_article(
     form: Option<ArticleForm>,
 ) -> Result<Response, PageError> {
     page.require(Action::IncidentRead)?;
-    let lang = page.user.language;
-    let err = |e: AppError| PageError::from_app(e, lang);
+    let err = |e: AppError| PageError::from(e);
     let a = state.store.article(id).await.map_err(|e| err(e.into()))?;
     let (topics, units) = names(state).await.map_err(err)?;
     let users: HashMap<i64, String> = state
@@ -409,11 +405,7 @@ async fn update(
 ) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
     let lang = page.user.language;
-    let current = state
-        .store
-        .article(id)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let current = state.store.article(id).await?;
     let result = match form.input() {
         Ok(input)
             if may_write(&page, current.owner_unit_id) && may_write(&page, input.owner_unit_id) =>
@@ -429,7 +421,7 @@ async fn update(
     };
     match result {
         Ok(_) => Ok(Redirect::to(&format!("/conocimiento/{id}")).into_response()),
-        Err(e @ (AppError::Forbidden | AppError::Internal)) => Err(PageError::from_app(e, lang)),
+        Err(e @ (AppError::Forbidden | AppError::Internal)) => Err(PageError::from(e)),
         Err(e) => {
             let message = describe_error(&e, lang);
             show_article(&state, page, id, Some(message), Some(form)).await
@@ -446,20 +438,14 @@ async fn archive(
     posted: Posted<Empty>,
 ) -> Result<Response, PageError> {
     let Posted { page, form: _ } = posted;
-    let lang = page.user.language;
-    let current = state
-        .store
-        .article(id)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let current = state.store.article(id).await?;
     if !may_write(&page, current.owner_unit_id) {
-        return Err(PageError::from_app(AppError::Forbidden, lang));
+        return Err(PageError::from(AppError::Forbidden));
     }
     state
         .store
         .archive_article(Actor::Staff(&page.user), id)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+        .await?;
     Ok(Redirect::to("/conocimiento").into_response())
 }
 
@@ -487,8 +473,7 @@ async fn search(
     Query(p): Query<SearchParams>,
 ) -> Result<Response, PageError> {
     page.require(Action::IncidentRead)?;
-    let lang = page.user.language;
-    let err = |e: atiende_store::StoreError| PageError::from_app(e, lang);
+    let err = |e: atiende_store::StoreError| PageError::from(e);
     let q = p.q.unwrap_or_default();
     let trimmed = q.trim();
     if trimmed

@@ -47,9 +47,9 @@ async fn leads(State(state): State<AppState>, page: PageUser) -> Result<Response
         page.user.role,
         Role::CapLead | Role::Admin | Role::Management
     ) {
-        return Err(PageError::from_app(AppError::Forbidden, lang));
+        return Err(PageError::from(AppError::Forbidden));
     }
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let filter = IncidentFilter {
         leads_queue: true,
         limit: 200,
@@ -107,7 +107,6 @@ async fn close_follow_up(
     state
         .store
         .close_survey_follow_up(Actor::Staff(&page.user), id, &form.note)
-        .await
-        .map_err(|e| PageError::from_app(e, page.user.language))?;
+        .await?;
     Ok(Redirect::to("/responsables#seguimiento").into_response())
 }

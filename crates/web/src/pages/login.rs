@@ -134,11 +134,7 @@ async fn logout(
     _posted: Posted<Empty>,
 ) -> Result<Response, PageError> {
     if let Some(token) = cookie_value_from(&headers, SESSION_COOKIE) {
-        state
-            .store
-            .end_session(token)
-            .await
-            .map_err(|e| PageError::from_app(e, Lang::Es))?;
+        state.store.end_session(token).await?;
     }
     let cookie = session_cookie("", 0, state.config.secure_cookies());
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
@@ -229,7 +225,6 @@ async fn save_preferences(
     state
         .store
         .set_own_language(&posted.page.user, lang)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+        .await?;
     Ok(Redirect::to("/preferencias?saved=1").into_response())
 }

@@ -27,9 +27,12 @@ use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;
 use atiende_domain::user::StaffUser;
 use axum::Router;
+use std::sync::{Arc, OnceLock};
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -59,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(events::router())
         .merge(assets::router())
+        .layer(axum::middleware::from_fn(localize))
 }
 
 /// What every page's layout needs: who is looking, in which language, the CSRF token for its
@@ -109,7 +113,7 @@ impl PageUser {
         if self.user.may(action) {
             Ok(())
         } else {
-            Err(PageError::App(AppError::Forbidden, self.user.language))
+            Err(PageError::App(AppError::Forbidden))
         }
     }
 }
@@ -128,10 +132,7 @@ impl FromRequestParts<AppState> for PageUser {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let Some((user, csrf)) = session_of(parts, state)
-            .await
-            .map_err(|e| PageError::App(e, Lang::Es))?
-        else {
+        let Some((user, csrf)) = session_of(parts, state).await.map_err(PageError::App)? else {
             let next = parts
                 .uri
                 .path_and_query()
@@ -139,6 +140,10 @@ impl FromRequestParts<AppState> for PageUser {
                 .unwrap_or("/");
             return Err(PageError::Login(next.to_string()));
         };
+        // Errors from here on are written in the person's language (see `localize`).
+        if let Some(lang) = parts.extensions.get::<PageLang>() {
+            let _ = lang.0.set(user.language);
+        }
         if user.must_change_password && parts.uri.path() != "/clave" {
             return Err(PageError::Redirect("/clave".into()));
         }
@@ -165,33 +170,45 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
         let (mut parts, body) = req.into_parts();
         let page = PageUser::from_request_parts(&mut parts, state).await?;
-        let lang = page.user.language;
         let bytes = axum::body::Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|e| PageError::App(AppError::BadRequest(e.body_text()), lang))?;
+            .map_err(|e| PageError::App(AppError::BadRequest(e.body_text())))?;
         let sent: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
             _csrf: String::new(),
         });
         if sent._csrf.is_empty() || !bool::from(sent._csrf.as_bytes().ct_eq(page.csrf.as_bytes())) {
-            return Err(PageError::App(AppError::Csrf, lang));
+            return Err(PageError::App(AppError::Csrf));
         }
         let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| PageError::App(AppError::BadRequest(e.to_string()), lang))?;
+            .map_err(|e| PageError::App(AppError::BadRequest(e.to_string())))?;
         Ok(Posted { page, form })
     }
 }
 
-/// How a page fails: back to the login page, elsewhere, or an error page in the person's language.
+/// How a page fails: back to the login page, elsewhere, or an error page. Handlers return
+/// store and rule errors with `?`; [`localize`] writes the page in the person's language.
 #[derive(Debug)]
 pub enum PageError {
     Login(String),
     Redirect(String),
-    App(AppError, Lang),
+    App(AppError),
 }
 
-impl PageError {
-    pub fn from_app(e: impl Into<AppError>, lang: Lang) -> Self {
-        PageError::App(e.into(), lang)
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError::App(e)
+    }
+}
+
+impl From<atiende_store::StoreError> for PageError {
+    fn from(e: atiende_store::StoreError) -> Self {
+        PageError::App(e.into())
+    }
+}
+
+impl From<atiende_domain::RuleError> for PageError {
+    fn from(e: atiende_domain::RuleError) -> Self {
+        PageError::App(e.into())
     }
 }
 
@@ -204,6 +221,41 @@ struct ErrorPage {
     message: String,
 }
 
+impl ErrorPage {
+    fn response(status: StatusCode, code: &'static str, lang: Lang) -> Response {
+        let page = ErrorPage {
+            t: Tr(lang),
+            lang,
+            status: status.as_u16(),
+            message: crate::i18n::error_message(code, &[], None, None, lang),
+        };
+        (status, render(&page)).into_response()
+    }
+}
+
+/// The language error pages are written in: the signed-in person's once [`PageUser`] knows
+/// them, else the request's (`?lang=`, `Accept-Language`).
+#[derive(Clone, Default)]
+struct PageLang(Arc<OnceLock<Lang>>);
+
+/// An error page waiting for [`localize`] to write it in the reader's language.
+#[derive(Clone, Copy)]
+struct PendingPage(&'static str);
+
+/// Writes every console page's error in its reader's language: the one place errors are
+/// localised, so handlers never pass a language around.
+async fn localize(mut req: Request, next: Next) -> Response {
+    let lang = PageLang::default();
+    req.extensions_mut().insert(lang.clone());
+    let fallback = crate::error::request_lang(&req);
+    let mut response = next.run(req).await;
+    let Some(PendingPage(code)) = response.extensions_mut().remove::<PendingPage>() else {
+        return response;
+    };
+    let lang = lang.0.get().copied().unwrap_or(fallback);
+    ErrorPage::response(response.status(), code, lang)
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
@@ -212,17 +264,12 @@ impl IntoResponse for PageError {
                 Redirect::to(&target).into_response()
             }
             PageError::Redirect(to) => Redirect::to(&to).into_response(),
-            PageError::App(AppError::Unauthorized, _) => Redirect::to("/login").into_response(),
-            PageError::App(err, lang) => {
-                let status = err.status();
-                let message = crate::i18n::error_message(err.code(), &[], None, None, lang);
-                let page = ErrorPage {
-                    t: Tr(lang),
-                    lang,
-                    status: status.as_u16(),
-                    message,
-                };
-                (status, render(&page)).into_response()
+            PageError::App(AppError::Unauthorized) => Redirect::to("/login").into_response(),
+            PageError::App(err) => {
+                // In Spanish until `localize` rewrites it in the reader's language.
+                let mut response = ErrorPage::response(err.status(), err.code(), Lang::Es);
+                response.extensions_mut().insert(PendingPage(err.code()));
+                response
             }
         }
     }

@@ -151,7 +151,7 @@ async fn export_register(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let period = p.period(state.store.time_zone());
     let t = Tr(lang);
     let rows = period_rows(&state, period, None, t).await.map_err(err)?;
@@ -184,7 +184,7 @@ async fn show_list(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let period = p.period(state.store.time_zone());
     let status = p.estado.clone().unwrap_or_default();
     let t = Tr(lang);
@@ -296,7 +296,7 @@ async fn create(
     .await;
     match result {
         Ok(id) => Ok(Redirect::to(&format!("/calidad/pnc/{id}?ok=1")).into_response()),
-        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(AppError::Internal) => Err(PageError::from(AppError::Internal)),
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             show_list(&state, page, ListParams::default(), None, Some(message)).await
@@ -337,11 +337,7 @@ async fn show_entry(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let nc = state
-        .store
-        .nonconformity(id)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+    let nc = state.store.nonconformity(id).await?;
     let code = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -379,7 +375,7 @@ async fn update(
     };
     match result {
         Ok(_) => Ok(Redirect::to(&format!("/calidad/pnc/{id}?ok=1")).into_response()),
-        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(AppError::Internal) => Err(PageError::from(AppError::Internal)),
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             show_entry(&state, page, id, None, Some(message)).await
@@ -453,7 +449,7 @@ async fn save_criteria(
     };
     match result {
         Ok(()) => Ok(Redirect::to("/calidad/pnc?ok=1#criterios").into_response()),
-        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(AppError::Internal) => Err(PageError::from(AppError::Internal)),
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             show_list(&state, page, ListParams::default(), None, Some(message)).await

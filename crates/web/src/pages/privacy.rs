@@ -91,7 +91,7 @@ async fn overview(
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let tz = state.store.time_zone();
     let entries = state
         .store
@@ -147,7 +147,7 @@ async fn log_csv(
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let entries = state
         .store
         .personal_access_log(p.contacto.map(ContactId), None, 10_000)
@@ -174,7 +174,7 @@ async fn log_csv(
                 ]
             }),
     );
-    super::export::csv(&rows, "bitacora-datos-personales").map_err(|e| PageError::from_app(e, lang))
+    super::export::csv(&rows, "bitacora-datos-personales").map_err(PageError::from)
 }
 
 #[derive(askama::Template)]
@@ -223,8 +223,7 @@ async fn file_page(
     let file = state
         .store
         .personal_file(Actor::Staff(&page.user), ContactId(id), "html")
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+        .await?;
     let html = personal_file_html(&file, lang, state.store.time_zone());
     Ok(axum::response::Html(html).into_response())
 }
@@ -235,15 +234,14 @@ async fn file_json(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
-    let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let file = state
         .store
         .personal_file(Actor::Staff(&page.user), ContactId(id), "json")
         .await
         .map_err(err)?;
     let bytes = serde_json::to_vec_pretty(&file)
-        .map_err(|_| PageError::from_app(crate::error::AppError::Internal, lang))?;
+        .map_err(|_| PageError::from(crate::error::AppError::Internal))?;
     Ok(super::export::download(
         "application/json",
         &format!("expediente-{id}.json"),
@@ -290,7 +288,7 @@ async fn cancellation_step(
     let Posted { page, form } = posted;
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let actor = Actor::Staff(&page.user);
     let contact = ContactId(id);
     let reason = form.reason.unwrap_or_default();
@@ -312,14 +310,11 @@ async fn cancellation_step(
         _ => {
             // Irreversible: the form asks for the word, not just a click.
             if form.confirm.as_deref().map(str::trim) != Some("SUPRIMIR") {
-                return Err(PageError::from_app(
-                    crate::error::AppError::BadRequest(
-                        Tr(lang)
-                            .s("Escriba SUPRIMIR para confirmar la supresión.")
-                            .to_string(),
-                    ),
-                    lang,
-                ));
+                return Err(PageError::from(crate::error::AppError::BadRequest(
+                    Tr(lang)
+                        .s("Escriba SUPRIMIR para confirmar la supresión.")
+                        .to_string(),
+                )));
             }
             state
                 .store
@@ -348,7 +343,7 @@ async fn public_notice(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let lang = crate::error::request_lang_of(&headers);
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let tz = state.store.time_zone();
     let integral = state
         .store
@@ -404,7 +399,7 @@ async fn notices(
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let tz = state.store.time_zone();
     let mut kinds = Vec::new();
     for kind in NoticeKind::ALL {
@@ -439,15 +434,12 @@ async fn publish_notice(
 ) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
     page.require(Action::PersonalData)?;
-    let lang = page.user.language;
-    let kind = NoticeKind::from_code(&form.kind).ok_or_else(|| {
-        PageError::from_app(crate::error::AppError::BadRequest("kind".into()), lang)
-    })?;
+    let kind = NoticeKind::from_code(&form.kind)
+        .ok_or_else(|| PageError::from(crate::error::AppError::BadRequest("kind".into())))?;
     state
         .store
         .publish_notice(Actor::Staff(&page.user), kind, &form.body)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+        .await?;
     Ok(Redirect::to("/privacidad/avisos?ok=1").into_response())
 }
 
@@ -460,18 +452,14 @@ struct RetentionForm {
 }
 
 /// An empty box keeps that category; a number is a period in days.
-fn days_of(
-    raw: &Option<String>,
-    field: &str,
-    lang: atiende_domain::classification::Lang,
-) -> Result<Option<i64>, PageError> {
+fn days_of(raw: &Option<String>, field: &str) -> Result<Option<i64>, PageError> {
     match raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
         None => Ok(None),
         Some(r) => r.parse().map(Some).map_err(|_| {
-            PageError::from_app(
-                atiende_domain::RuleError::invalid(field, "between_1_and_36500_days"),
-                lang,
-            )
+            PageError::from(atiende_domain::RuleError::invalid(
+                field,
+                "between_1_and_36500_days",
+            ))
         }),
     }
 }
@@ -482,21 +470,17 @@ async fn save_retention(
 ) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
     page.require(Action::PersonalData)?;
-    let lang = page.user.language;
     let policy = RetentionPolicy {
-        blocked_days: days_of(&form.blocked_days, "blocked_days", lang)?,
-        closed_incident_days: days_of(&form.closed_incident_days, "closed_incident_days", lang)?,
-        attachment_days: days_of(&form.attachment_days, "attachment_days", lang)?,
-        survey_comment_days: days_of(&form.survey_comment_days, "survey_comment_days", lang)?,
+        blocked_days: days_of(&form.blocked_days, "blocked_days")?,
+        closed_incident_days: days_of(&form.closed_incident_days, "closed_incident_days")?,
+        attachment_days: days_of(&form.attachment_days, "attachment_days")?,
+        survey_comment_days: days_of(&form.survey_comment_days, "survey_comment_days")?,
     };
-    policy
-        .validate()
-        .map_err(|e| PageError::from_app(e, lang))?;
+    policy.validate()?;
     state
         .store
         .save_setting(Actor::Staff(&page.user), key::RETENTION_POLICY, &policy)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?;
+        .await?;
     Ok(Redirect::to("/privacidad?ok=1").into_response())
 }
 
@@ -582,14 +566,12 @@ async fn linked_file(
     state: &AppState,
     token: &str,
     format: &str,
-    lang: atiende_domain::classification::Lang,
 ) -> Result<PersonalFile, PageError> {
     state
         .store
         .personal_file_by_link(token, format)
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
-        .ok_or_else(|| PageError::from_app(crate::error::AppError::NotFound("link"), lang))
+        .await?
+        .ok_or_else(|| PageError::from(crate::error::AppError::NotFound("link")))
 }
 
 async fn own_data_file(
@@ -598,7 +580,7 @@ async fn own_data_file(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let lang = crate::error::request_lang_of(&headers);
-    let file = linked_file(&state, &token, "html", lang).await?;
+    let file = linked_file(&state, &token, "html").await?;
     let html = personal_file_html(&file, lang, state.store.time_zone()).replace(
         "<main id=\"main\">",
         &format!(
@@ -611,13 +593,11 @@ async fn own_data_file(
 
 async fn own_data_json(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    let lang = crate::error::request_lang_of(&headers);
-    let file = linked_file(&state, &token, "json", lang).await?;
+    let file = linked_file(&state, &token, "json").await?;
     let bytes = serde_json::to_vec_pretty(&file)
-        .map_err(|_| PageError::from_app(crate::error::AppError::Internal, lang))?;
+        .map_err(|_| PageError::from(crate::error::AppError::Internal))?;
     Ok(super::export::download(
         "application/json",
         "mis-datos.json",

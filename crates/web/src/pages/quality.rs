@@ -82,7 +82,7 @@ async fn export_surveys(
 ) -> Result<Response, PageError> {
     page.require(Action::QualityManage)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let t = crate::i18n::Tr(lang);
     let tz = state.store.time_zone();
     let surveys = state.store.surveys(500).await.map_err(err)?;
@@ -110,7 +110,7 @@ async fn export_surveys(
         Some("xlsx") => super::export::xlsx(&[(t.s("Últimas encuestas").to_string(), rows)], file),
         _ => super::export::csv(&rows, file),
     }
-    .map_err(|e| PageError::from_app(e, lang))
+    .map_err(PageError::from)
 }
 
 #[derive(askama::Template)]
@@ -153,7 +153,7 @@ async fn show(
 ) -> Result<Response, PageError> {
     page.require(Action::QualityManage)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let policy: SurveyPolicy = state.store.setting(key::SURVEY_POLICY).await.map_err(err)?;
     let questionnaire = state.store.current_questionnaire().await.map_err(err)?;
     let mut rows = questionnaire.questions.clone();
@@ -282,7 +282,7 @@ async fn finish(
 ) -> Result<Response, PageError> {
     match result {
         Ok(()) => Ok(Redirect::to("/calidad/encuesta?ok=1").into_response()),
-        Err(AppError::Internal) => Err(PageError::from_app(AppError::Internal, page.user.language)),
+        Err(AppError::Internal) => Err(PageError::from(AppError::Internal)),
         Err(e) => {
             let message = describe_error(&e, page.user.language);
             show(state, page, None, Some(message)).await

@@ -244,7 +244,7 @@ async fn queue(
     page.require(Action::IncidentRead)?;
     let lang = page.user.language;
     let tz = state.store.time_zone();
-    let err = |e: atiende_store::StoreError| PageError::from_app(e, lang);
+    let err = |e: atiende_store::StoreError| PageError::from(e);
     let is_unit = page.user.role == atiende_domain::user::Role::UnitResponsible;
     let queue = non_empty(&p.queue)
         .unwrap_or(if is_unit { "all" } else { "open" })

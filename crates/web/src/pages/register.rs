@@ -98,26 +98,15 @@ async fn start(
     Query(p): Query<StartParams>,
 ) -> Result<Response, PageError> {
     page.require(Action::IncidentCreate)?;
-    let lang = page.user.language;
     let call = match p.llamada {
-        Some(id) => Some(
-            state
-                .store
-                .call(id)
-                .await
-                .map_err(|e| PageError::from_app(e, lang))?,
-        ),
+        Some(id) => Some(state.store.call(id).await?),
         None => None,
     };
     let contact_id = p
         .contact_id
         .or(call.as_ref().and_then(|c| c.contact_id.map(|id| id.0)));
     if let Some(id) = contact_id {
-        let contact = state
-            .store
-            .contact(ContactId(id))
-            .await
-            .map_err(|e| PageError::from_app(e, lang))?;
+        let contact = state.store.contact(ContactId(id)).await?;
         let continuing = contact.programme_line == Some(ProgrammeLine::ContinuingEducation);
         let form = IncidentForm {
             contact_id: contact.id.0,
@@ -144,11 +133,7 @@ async fn start(
             limit: 20,
             ..Default::default()
         };
-        state
-            .store
-            .contacts(&query)
-            .await
-            .map_err(|e| PageError::from_app(e, lang))?
+        state.store.contacts(&query).await?
     };
     let searched = !q.trim().is_empty();
     Ok(render(&FindContact {
@@ -177,8 +162,7 @@ async fn incident_step(
     let topics = state
         .store
         .topics()
-        .await
-        .map_err(|e| PageError::from_app(e, lang))?
+        .await?
         .into_iter()
         .filter(|t| t.active)
         .collect();
@@ -296,7 +280,7 @@ async fn register(
     let Posted { page, form } = posted;
     page.require(Action::IncidentCreate)?;
     let lang = page.user.language;
-    let err = |e| PageError::from_app(e, lang);
+    let err = |e| PageError::from(e);
     let contact = state
         .store
         .contact(ContactId(form.contact_id))
@@ -362,7 +346,7 @@ async fn register(
             let promotion = units
                 .iter()
                 .find(|u| u.kind == UnitKind::Promotion && u.active)
-                .ok_or(PageError::from_app(AppError::NotFound("unit"), lang))?;
+                .ok_or(PageError::from(AppError::NotFound("unit")))?;
             let derive = DeriveInput {
                 unit_id: promotion.id,
                 medium: Medium::Email,
