@@ -12,6 +12,7 @@ use atiende_domain::privacy::RetentionPolicy;
 use atiende_domain::user::StaffUser;
 use atiende_store::settings::key;
 use atiende_store::{Actor, Store};
+use atiende_web::pages::export::csv_cell;
 use clap::{Args, Subcommand};
 
 use crate::config::Config;
@@ -181,13 +182,14 @@ pub async fn run(config: &Config, command: PrivacyCommand) -> Result<()> {
             let mut w = csv::Writer::from_writer(std::io::stdout());
             w.write_record(["at", "actor", "contact", "action", "detail"])?;
             for e in entries {
-                w.write_record([
+                let cells = [
                     e.at.with_timezone(&tz).to_rfc3339(),
                     e.actor,
                     e.contact_id.0.to_string(),
                     e.action.code().to_string(),
                     e.detail,
-                ])?;
+                ];
+                w.write_record(cells.iter().map(|c| csv_cell(c).into_owned()))?;
             }
             w.flush()?;
         }

@@ -93,12 +93,25 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The session cookie as sent at login; `max_age` 0 removes it.
-pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+/// Every cookie atiende sets: HttpOnly, and `Secure` whenever the service is reached over
+/// HTTPS (its base URL), so none of them travels over plain HTTP there.
+pub fn cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age_secs: i64,
+    secure: bool,
+) -> String {
     format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age_secs}{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+/// The session cookie as sent at login; `max_age` 0 removes it.
+pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    cookie(SESSION_COOKIE, value, "/", "Lax", max_age_secs, secure)
 }
 
 /// A session just started: the account, the `Set-Cookie` value and the CSRF token.
@@ -140,4 +153,17 @@ pub async fn start_session(
         set_cookie,
         csrf,
     })
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use super::cookie;
+
+    #[test]
+    fn every_cookie_is_http_only_and_secure_over_https() {
+        let plain = cookie("atiende_form", "t", "/", "Strict", 60, false);
+        assert!(plain.contains("HttpOnly") && !plain.contains("Secure"));
+        let https = cookie("atiende_login_csrf", "t", "/login", "Strict", 60, true);
+        assert!(https.contains("HttpOnly") && https.ends_with("; Secure"));
+    }
 }

@@ -8,10 +8,24 @@ use crate::error::AppError;
 /// A table: its title (the sheet's name) and its rows, the first being the header.
 pub type Table = (String, Vec<Vec<String>>);
 
+/// A CSV cell that a spreadsheet will show as text, never run: a value beginning with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (a survey comment such as `=HYPERLINK(…)`) gets a
+/// leading apostrophe, as OWASP advises. Numbers, negative ones included, stay numbers.
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && value.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// Every CSV download goes through here, so every cell is neutralised ([`csv_cell`]).
 pub fn csv(rows: &[Vec<String>], file: &str) -> Result<Response, AppError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.write_record(r).map_err(|_| AppError::Internal)?;
+        w.write_record(r.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(|_| AppError::Internal)?;
     }
     let bytes = w.into_inner().map_err(|_| AppError::Internal)?;
     Ok(download(
@@ -69,4 +83,26 @@ pub fn download(content_type: &str, file: &str, bytes: Vec<u8>) -> Response {
         bytes,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn a_cell_that_a_spreadsheet_would_run_is_written_as_text() {
+        for formula in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-1+cmd|' /C calc'!A0",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(csv_cell(formula), format!("'{formula}"), "{formula:?}");
+        }
+        for plain in ["Gracias", "-3.5", "+4", "10", "", "ana@gmail.com"] {
+            assert_eq!(csv_cell(plain), plain);
+        }
+    }
 }

@@ -48,7 +48,13 @@ struct NextParam {
 
 /// The login form carries a token tied to a cookie (double submit), so that another site cannot
 /// log a browser into an account of its choosing.
-fn login_form(lang: Lang, next: String, login: String, error: Option<String>) -> Response {
+fn login_form(
+    state: &AppState,
+    lang: Lang,
+    next: String,
+    login: String,
+    error: Option<String>,
+) -> Response {
     let csrf = atiende_store::users::random_token();
     let page = LoginPage {
         t: Tr(lang),
@@ -58,8 +64,8 @@ fn login_form(lang: Lang, next: String, login: String, error: Option<String>) ->
         login,
         error,
     };
-    let cookie =
-        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let secure = state.config.secure_cookies();
+    let cookie = crate::auth::cookie(LOGIN_CSRF_COOKIE, &csrf, "/login", "Strict", 3600, secure);
     let mut response = render(&page);
     if let Ok(v) = header::HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -67,8 +73,13 @@ fn login_form(lang: Lang, next: String, login: String, error: Option<String>) ->
     response
 }
 
-async fn login_page(headers: HeaderMap, Query(p): Query<NextParam>) -> Response {
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<NextParam>,
+) -> Response {
     login_form(
+        &state,
         request_lang_of(&headers),
         safe_next(p.next.as_deref()),
         String::new(),
@@ -96,7 +107,7 @@ async fn login(
     let expected = cookie_value_from(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form._csrf.as_bytes())) {
         let message = error_message("csrf", &[], None, None, lang);
-        return login_form(lang, next, form.login, Some(message));
+        return login_form(&state, lang, next, form.login, Some(message));
     }
     match start_session(&state, &headers, &address, &form.login, &form.password).await {
         Ok(session) => {
@@ -118,7 +129,7 @@ async fn login(
                 }
                 other => error_message(other.code(), &[], None, None, lang),
             };
-            let mut response = login_form(lang, next, form.login, Some(message));
+            let mut response = login_form(&state, lang, next, form.login, Some(message));
             *response.status_mut() = e.status();
             response
         }

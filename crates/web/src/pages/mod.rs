@@ -300,9 +300,19 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// A path to go back to after login: only local paths, never another site.
+/// Where to go after signing in: a path on this service, or the queue. Browsers drop tabs and
+/// line breaks inside a URL and read `\\` as `/`, so `/\t/evil.example` would become
+/// `//evil.example`: only visible ASCII is accepted, and never a second slash or backslash up
+/// front.
 pub fn safe_next(next: Option<&str>) -> String {
+    let same_origin = |n: &str| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && n.bytes().all(|b| b.is_ascii_graphic())
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if same_origin(n) => n.to_string(),
         _ => "/bandeja".to_string(),
     }
 }
@@ -315,4 +325,30 @@ pub fn non_empty(s: &Option<String>) -> Option<&str> {
 /// Dates shown in the institution's time zone.
 pub fn local(at: &chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn after_login_only_a_path_on_this_service_is_followed() {
+        assert_eq!(
+            safe_next(Some("/incidentes/CAP-2026-000001?x=1")),
+            "/incidentes/CAP-2026-000001?x=1"
+        );
+        for evil in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\nSet-Cookie: x=1",
+            "https://evil.example/",
+            "/ espacio",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/bandeja", "{evil:?}");
+        }
+        assert_eq!(safe_next(None), "/bandeja");
+    }
 }

@@ -512,7 +512,7 @@ async fn own_data_response(
         sent,
         error,
     };
-    super::public::with_form_cookie((status, render(&page)).into_response(), &csrf)
+    super::public::with_form_cookie(state, (status, render(&page)).into_response(), &csrf)
 }
 
 /// A person asks for their own file (the public side of the right of access).

@@ -76,8 +76,9 @@ pub(super) async fn simplified_notice(state: &AppState) -> (Option<i64>, String)
     }
 }
 
-pub(super) fn with_form_cookie(mut response: Response, token: &str) -> Response {
-    let cookie = format!("{FORM_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=7200");
+pub(super) fn with_form_cookie(state: &AppState, mut response: Response, token: &str) -> Response {
+    let secure = state.config.secure_cookies();
+    let cookie = crate::auth::cookie(FORM_COOKIE, token, "/", "Strict", 7200, secure);
     if let Ok(v) = header::HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -133,7 +134,7 @@ async fn suggestion_box_response(
         error,
         folio,
     };
-    with_form_cookie((status, render(&page)).into_response(), &csrf)
+    with_form_cookie(state, (status, render(&page)).into_response(), &csrf)
 }
 
 async fn suggestion_box_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -271,7 +272,7 @@ async fn status_response(
         received,
         closed,
     };
-    with_form_cookie((status, render(&page)).into_response(), &csrf)
+    with_form_cookie(state, (status, render(&page)).into_response(), &csrf)
 }
 
 async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Response {

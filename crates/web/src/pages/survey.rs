@@ -129,7 +129,7 @@ async fn respond(
         given,
         error,
     };
-    with_form_cookie((status, render(&page)).into_response(), &csrf)
+    with_form_cookie(state, (status, render(&page)).into_response(), &csrf)
 }
 
 async fn survey_page(

@@ -325,10 +325,16 @@ async fn the_console_speaks_the_language_each_person_chose(db: TestDb) {
     // Error pages too, whichever handler failed: they are written in one place.
     let (status, missing) = page(&app, &session, "/incidentes/CAP-2026-999999").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(missing.contains("Not found") && missing.contains("lang=\"en\""), "{missing}");
+    assert!(
+        missing.contains("Not found") && missing.contains("lang=\"en\""),
+        "{missing}"
+    );
     let (status, forbidden) = page(&app, &session, "/admin").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(forbidden.contains("Your role does not allow"), "{forbidden}");
+    assert!(
+        forbidden.contains("Your role does not allow"),
+        "{forbidden}"
+    );
 }
 
 async fn email_html_is_sanitised_and_attachments_are_plain_downloads(db: TestDb) {

@@ -112,7 +112,9 @@ async fn the_survey_page_records_only_a_submission_and_only_once(db: TestDb) {
         "{}",
         text(&incomplete)
     );
-    let thanks = post(&app, &path, ANSWERS).await;
+    // A comment a spreadsheet would run as a formula.
+    let answers = "overall=4&resolved=yes&clarity=5&speed=4&comment=%3DHYPERLINK(%22http%3A%2F%2Fevil.example%22)+Gracias";
+    let thanks = post(&app, &path, answers).await;
     assert_eq!(thanks.status, StatusCode::OK);
     assert!(text(&thanks).contains("¡Gracias!"));
     let again = post(&app, &path, "overall=1&resolved=no&clarity=1&speed=1").await;
@@ -133,6 +135,10 @@ async fn the_survey_page_records_only_a_submission_and_only_once(db: TestDb) {
     assert!(
         csv.contains("Respondida") && csv.contains("4/5") && csv.contains("Gracias"),
         "{csv}"
+    );
+    assert!(
+        csv.contains("'=HYPERLINK") && !csv.contains(",=") && !csv.contains(",\"="),
+        "the formula is written as text: {csv}"
     );
     let later = app.get(&path, &Auth::None).await;
     assert!(text(&later).contains("ya fue respondida"));
