@@ -62,8 +62,6 @@ impl AdminPage {
 #[derive(Deserialize, Default)]
 struct AdminParams {
     ok: Option<String>,
-    password: Option<String>,
-    login: Option<String>,
 }
 
 async fn admin(
@@ -73,14 +71,24 @@ async fn admin(
 ) -> Result<Response, PageError> {
     page.require(Action::UserWrite)?;
     let t = crate::i18n::Tr(page.user.language);
-    let notice = match (p.password, p.login) {
-        (Some(pw), Some(login)) => Some(format!(
-            "{} {login}: {pw}",
-            t.s("Contraseña de un solo uso para")
-        )),
-        _ => p.ok.map(|_| t.s("Guardado.").to_string()),
-    };
+    let notice = p.ok.map(|_| t.s("Guardado.").to_string());
     admin_page(&state, page, notice, None).await
+}
+
+/// A one-time password is shown once, in the body of the answer to the POST that made it:
+/// never in a URL (browser history, proxy and access logs). `render` marks the page no-store.
+async fn show_one_time_password(
+    state: &AppState,
+    page: PageUser,
+    login: &str,
+    password: &str,
+) -> Result<Response, PageError> {
+    let t = crate::i18n::Tr(page.user.language);
+    let notice = format!(
+        "{} {login}: {password}",
+        t.s("Contraseña de un solo uso para")
+    );
+    admin_page(state, page, Some(notice), None).await
 }
 
 async fn admin_page(
@@ -208,12 +216,7 @@ async fn create_user(
     {
         Ok(created) => {
             let pw = created.generated_password.unwrap_or_default();
-            let q = serde_urlencoded::to_string([
-                ("password", pw.as_str()),
-                ("login", created.user.login.as_str()),
-            ])
-            .unwrap_or_default();
-            Ok(Redirect::to(&format!("/admin?{q}")).into_response())
+            show_one_time_password(&state, page, &created.user.login, &pw).await
         }
         Err(e) => failed(&state, page, e).await,
     }
@@ -238,14 +241,7 @@ async fn update_user(
         .update_user(Actor::Staff(&admin), UserId(id), &input)
         .await
     {
-        Ok(user) if reset => {
-            let q = serde_urlencoded::to_string([
-                ("password", password.as_str()),
-                ("login", user.login.as_str()),
-            ])
-            .unwrap_or_default();
-            Ok(Redirect::to(&format!("/admin?{q}")).into_response())
-        }
+        Ok(user) if reset => show_one_time_password(&state, page, &user.login, &password).await,
         Ok(_) => Ok(Redirect::to("/admin?ok=1").into_response()),
         Err(e) => failed(&state, page, e).await,
     }

@@ -13,6 +13,7 @@ atiende_store::on_both_engines!(
     pages_need_a_session_and_check_the_role,
     every_console_form_refuses_a_post_without_the_csrf_token,
     the_console_speaks_the_language_each_person_chose,
+    a_one_time_password_is_shown_once_in_the_page_and_never_in_a_url,
     email_html_is_sanitised_and_attachments_are_plain_downloads,
 );
 
@@ -430,4 +431,47 @@ Content-Type: text/html; name=evil.html\r\nContent-Disposition: attachment; file
         )
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_one_time_password_is_shown_once_in_the_page_and_never_in_a_url(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let Auth::Session { csrf, .. } = &admin else {
+        panic!("session")
+    };
+    let created = app
+        .form(
+            "/admin/usuarios",
+            &admin,
+            &format!("_csrf={csrf}&login=nueva.agente&name=Nueva+Agente&role=agent&language=es"),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::OK,
+        "shown in the answer, not redirected"
+    );
+    assert!(created.headers.get("location").is_none());
+    let body = created.json.as_str().unwrap_or_default().to_string();
+    assert!(
+        body.contains("Contraseña de un solo uso para nueva.agente"),
+        "{body}"
+    );
+    let user = app.db.user_by_login("nueva.agente").await.expect("created");
+    let reset = app
+        .form(
+            &format!("/admin/usuarios/{}", user.id.0),
+            &admin,
+            &format!("_csrf={csrf}&name=Nueva+Agente&role=agent&language=es&reset_password=1"),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK);
+    assert!(reset.headers.get("location").is_none());
+    assert!(
+        reset
+            .json
+            .as_str()
+            .unwrap_or_default()
+            .contains("Contraseña de un solo uso")
+    );
 }
