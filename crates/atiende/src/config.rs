@@ -126,17 +126,35 @@ fn apply_env(
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
+/// The URL with its password masked, wherever it is given: in the user part (the last `@`
+/// ends it, since a password may hold one) or as a `password=` parameter (libpq style).
 fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_string();
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
     };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
-        None => url.to_string(),
+    let mut out = match rest.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+            None => format!("{scheme}://{rest}"),
+        },
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=********"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -196,6 +214,23 @@ mod tests {
             (993, "tls")
         );
         assert!(!c.redacted().contains("s3creto"));
+    }
+
+    #[test]
+    fn a_database_password_is_masked_wherever_the_url_carries_it() {
+        for (url, shown) in [
+            (
+                "postgres://atiende:cl@ve@db/atiende",
+                "postgres://atiende:********@db/atiende",
+            ),
+            (
+                "postgres://db/atiende?user=a&password=clave&sslmode=require",
+                "postgres://db/atiende?user=a&password=********&sslmode=require",
+            ),
+            ("sqlite://atiende.db", "sqlite://atiende.db"),
+        ] {
+            assert_eq!(redact_url_password(url), shown);
+        }
     }
 
     #[test]
