@@ -9,28 +9,14 @@ use atiende_store::outbox::{Job, JobKind, MediaJob, Outcome, ProfileJob};
 
 /// Downloads media of inbound chat messages and keeps them with the incident.
 pub async fn fetch_chat_media(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
-    let items = match store.claim_outbox(JobKind::ChatMedia, 10, 300).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "worker: cannot claim media downloads");
-            return 0;
-        }
-    };
-    let mut fetched = 0;
-    for item in items {
-        let outcome = match item.job() {
-            Ok(Job::ChatMedia(job)) => fetch_media(store, graph, meta, &job).await,
-            Ok(other) => Outcome::Fail(format!("not media: {:?}", other.kind())),
-            Err(e) => Outcome::Fail(format!("payload: {e}")),
-        };
-        if outcome == Outcome::Done {
-            fetched += 1;
-        }
-        if let Err(e) = store.finish_outbox(&item, outcome).await {
-            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
-        }
-    }
-    fetched
+    store
+        .run_jobs(JobKind::ChatMedia, 10, 300, |_, job| async move {
+            match job {
+                Job::ChatMedia(job) => fetch_media(store, graph, meta, &job).await,
+                other => Outcome::Fail(format!("not media: {:?}", other.kind())),
+            }
+        })
+        .await
 }
 
 async fn fetch_media(store: &Store, graph: &Graph, meta: &MetaConfig, job: &MediaJob) -> Outcome {
@@ -48,28 +34,14 @@ async fn fetch_media(store: &Store, graph: &Graph, meta: &MetaConfig, job: &Medi
 
 /// Names the people Messenger and Instagram introduced only by an id.
 pub async fn fetch_chat_profiles(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
-    let items = match store.claim_outbox(JobKind::ChatProfile, 20, 120).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "worker: cannot claim profile jobs");
-            return 0;
-        }
-    };
-    let mut named = 0;
-    for item in items {
-        let outcome = match item.job() {
-            Ok(Job::ChatProfile(job)) => fetch_profile(store, graph, meta, &job).await,
-            Ok(other) => Outcome::Fail(format!("not a profile: {:?}", other.kind())),
-            Err(e) => Outcome::Fail(format!("payload: {e}")),
-        };
-        if outcome == Outcome::Done {
-            named += 1;
-        }
-        if let Err(e) = store.finish_outbox(&item, outcome).await {
-            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
-        }
-    }
-    named
+    store
+        .run_jobs(JobKind::ChatProfile, 20, 120, |_, job| async move {
+            match job {
+                Job::ChatProfile(job) => fetch_profile(store, graph, meta, &job).await,
+                other => Outcome::Fail(format!("not a profile: {:?}", other.kind())),
+            }
+        })
+        .await
 }
 
 async fn fetch_profile(

@@ -39,7 +39,7 @@ impl Store {
     /// Makes a fresh token for a link about to be sent and keeps only its hash. `None` when
     /// the link leads nowhere any more (the survey was answered or expired, the request
     /// expired): its message is not worth sending.
-    pub async fn issue_link_token(&self, link: OneTimeLink) -> Result<Option<String>> {
+    async fn issue_link_token(&self, link: OneTimeLink) -> Result<Option<String>> {
         let token = random_token();
         let sql = match link {
             OneTimeLink::Survey(_) => {

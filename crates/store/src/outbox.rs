@@ -76,8 +76,6 @@ impl Job {
 pub struct SurveyDue {
     pub folio: String,
     pub contact_id: ContactId,
-    /// When the incident was closed: a job whose incident was reopened and closed again
-    /// since then is stale (the later closing has its own).
     pub closed_at: DateTime<Utc>,
     pub closed_by: Option<UserId>,
 }
@@ -388,6 +386,58 @@ impl Store {
             Outcome::Later(until) => self.defer_outbox(item, until).await,
         }
     }
+
+    /// Claims up to `limit` due jobs of `kind` (for `lease_secs`), runs each with `run`, and
+    /// records how each ended; returns how many were done. Every kind runs through here: a
+    /// payload that does not read as its kind fails for good without reaching `run`.
+    pub async fn run_jobs<F, Fut>(
+        &self,
+        kind: JobKind,
+        limit: i64,
+        lease_secs: i64,
+        mut run: F,
+    ) -> usize
+    where
+        F: FnMut(Claim, Job) -> Fut,
+        Fut: std::future::Future<Output = Outcome>,
+    {
+        let items = match self.claim_outbox(kind, limit, lease_secs).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, outbox.kind = kind.code(), "worker: cannot claim jobs");
+                return 0;
+            }
+        };
+        let mut done = 0;
+        for item in items {
+            let claim = Claim {
+                incident: item.incident_id,
+                attempts: item.attempts,
+            };
+            let outcome = match item.job() {
+                Ok(job) if job.kind() == kind => run(claim, job).await,
+                Ok(other) => {
+                    Outcome::Fail(format!("not a {} job: {:?}", kind.code(), other.kind()))
+                }
+                Err(e) => Outcome::Fail(format!("payload: {e}")),
+            };
+            if outcome == Outcome::Done {
+                done += 1;
+            }
+            if let Err(e) = self.finish_outbox(&item, outcome).await {
+                tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
+            }
+        }
+        done
+    }
+}
+
+/// What a job's code knows of its claim besides the job itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub incident: Option<IncidentId>,
+    /// This attempt's number, from 1.
+    pub attempts: i64,
 }
 
 #[cfg(test)]

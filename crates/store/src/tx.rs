@@ -38,18 +38,16 @@ impl Tx {
         self.touched.insert(id);
     }
 
-    /// The incidents this transaction changed so far.
-    pub fn touched(&self) -> impl Iterator<Item = IncidentId> + '_ {
-        self.touched.iter().copied()
-    }
-
     /// Brings every touched incident's facts, rollups and search document in step, then
     /// commits: all of it or none.
     pub async fn commit(mut self) -> Result<()> {
-        let store = self.store.clone();
-        for id in std::mem::take(&mut self.touched) {
-            store.refresh_facts(&mut self, id).await?;
-            store.reindex_incident(&mut self, id).await?;
+        let touched = std::mem::take(&mut self.touched);
+        if !touched.is_empty() {
+            let store = self.store.clone();
+            for id in touched {
+                store.refresh_facts(&mut self, id).await?;
+                store.reindex_incident(&mut self, id).await?;
+            }
         }
         self.inner.commit().await?;
         Ok(())

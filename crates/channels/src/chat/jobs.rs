@@ -18,45 +18,29 @@ impl From<GraphError> for Outcome {
 
 /// Sends queued replies. Returns how many were sent.
 pub async fn send_chats(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
-    let items = match store.claim_outbox(JobKind::ChatSend, 20, 120).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "worker: cannot claim chat sends");
-            return 0;
-        }
-    };
-    let mut sent = 0;
-    for item in items {
-        let outcome = match item.job() {
-            Ok(Job::ChatSend(job)) => {
-                let outcome = match send_chat(store, graph, meta, job).await {
-                    Ok(()) => Outcome::Done,
-                    Err(e) => e.into(),
-                };
-                // A refusal, or an outage that outlasted every attempt, shows on the reply.
-                let failure = match &outcome {
-                    Outcome::Fail(e) => Some(e.clone()),
-                    Outcome::Retry(e) if item.attempts >= MAX_ATTEMPTS => Some(e.clone()),
-                    _ => None,
-                };
-                if let Some(error) = failure
-                    && let Err(e) = store.record_chat_failed(job.chat_message_id, &error).await
-                {
-                    tracing::warn!(error = %e, "worker: cannot record a failed send");
-                }
-                outcome
+    store
+        .run_jobs(JobKind::ChatSend, 20, 120, |claim, job| async move {
+            let Job::ChatSend(job) = job else {
+                return Outcome::Fail(format!("not a chat reply: {:?}", job.kind()));
+            };
+            let outcome = match send_chat(store, graph, meta, job).await {
+                Ok(()) => Outcome::Done,
+                Err(e) => e.into(),
+            };
+            // A refusal, or an outage that outlasted every attempt, shows on the reply.
+            let failure = match &outcome {
+                Outcome::Fail(e) => Some(e.clone()),
+                Outcome::Retry(e) if claim.attempts >= MAX_ATTEMPTS => Some(e.clone()),
+                _ => None,
+            };
+            if let Some(error) = failure
+                && let Err(e) = store.record_chat_failed(job.chat_message_id, &error).await
+            {
+                tracing::warn!(error = %e, "worker: cannot record a failed send");
             }
-            Ok(other) => Outcome::Fail(format!("not a chat reply: {:?}", other.kind())),
-            Err(e) => Outcome::Fail(format!("payload: {e}")),
-        };
-        if outcome == Outcome::Done {
-            sent += 1;
-        }
-        if let Err(e) = store.finish_outbox(&item, outcome).await {
-            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
-        }
-    }
-    sent
+            outcome
+        })
+        .await
 }
 
 async fn send_chat(

@@ -47,28 +47,14 @@ pub async fn poll_mailboxes(store: &Store, owner: &str) -> usize {
 
 /// Sends queued messages that are due. Returns how many were sent.
 pub async fn send_due(store: &Store, base_url: &str) -> usize {
-    let items = match store.claim_outbox(JobKind::EmailSend, 20, 120).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "worker: cannot claim the outbox");
-            return 0;
-        }
-    };
-    let mut sent = 0;
-    for item in items {
-        let outcome = match item.job() {
-            Ok(Job::EmailSend(out)) => send_one(store, out, base_url).await,
-            Ok(other) => Outcome::Fail(format!("not an email: {:?}", other.kind())),
-            Err(e) => Outcome::Fail(format!("payload: {e}")),
-        };
-        if outcome == Outcome::Done {
-            sent += 1;
-        }
-        if let Err(e) = store.finish_outbox(&item, outcome).await {
-            tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot record the result");
-        }
-    }
-    sent
+    store
+        .run_jobs(JobKind::EmailSend, 20, 120, |_, job| async move {
+            match job {
+                Job::EmailSend(out) => send_one(store, out, base_url).await,
+                other => Outcome::Fail(format!("not an email: {:?}", other.kind())),
+            }
+        })
+        .await
 }
 
 /// Sends one queued email, its one-time link (if any) made now.

@@ -98,7 +98,6 @@ async fn admin_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let settings = vec![
         ("URL", state.config.base_url.clone()),
         ("Zona horaria", state.store.time_zone().to_string()),
@@ -121,10 +120,10 @@ async fn admin_page(
         axum::http::StatusCode::OK
     };
     let page = AdminPage {
-        users: state.store.users().await.map_err(err)?,
-        units: state.store.units().await.map_err(err)?,
-        topics: state.store.topics().await.map_err(err)?,
-        mailboxes: state.store.mailboxes().await.map_err(err)?,
+        users: state.store.users().await?,
+        units: state.store.units().await?,
+        topics: state.store.topics().await?,
+        mailboxes: state.store.mailboxes().await?,
         roles: Role::ALL
             .iter()
             .map(|r| (r.code(), r.label(lang)))

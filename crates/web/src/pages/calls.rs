@@ -58,10 +58,9 @@ fn view_of(state: &AppState, c: &Call, page: &PageUser) -> CallView {
 
 async fn calls(State(state): State<AppState>, page: PageUser) -> Result<Response, PageError> {
     page.require(Action::IncidentCreate)?;
-    let err = |e| PageError::from(e);
-    let missed = state.store.missed_calls().await.map_err(err)?;
+    let missed = state.store.missed_calls().await?;
     let missed = missed.iter().map(|c| view_of(&state, c, &page)).collect();
-    let recent = state.store.calls(50).await.map_err(err)?;
+    let recent = state.store.calls(50).await?;
     let recent = recent.iter().map(|c| view_of(&state, c, &page)).collect();
     Ok(render(&CallsPage {
         ctx: page.ctx("calls"),

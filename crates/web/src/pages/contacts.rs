@@ -185,8 +185,7 @@ async fn contact_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
-    let c = state.store.contact(id).await.map_err(err)?;
+    let c = state.store.contact(id).await?;
     if let Some(target) = c.merged_into {
         return Ok(Redirect::to(&format!("/contactos/{target}")).into_response());
     }
@@ -204,18 +203,15 @@ async fn contact_page(
             atiende_domain::privacy::DataAction::View,
             "",
         )
-        .await
-        .map_err(err)?;
+        .await?;
     let filter = IncidentFilter {
         contact_id: Some(id),
         limit: 200,
         ..Default::default()
     };
-    let incidents = incident_rows(state, &Scope::All, &filter, lang)
-        .await
-        .map_err(err)?;
+    let incidents = incident_rows(state, &Scope::All, &filter, lang).await?;
     let history = if page.user.may(Action::AuditRead) {
-        rectifications(state, id, lang).await.map_err(err)?
+        rectifications(state, id, lang).await?
     } else {
         vec![]
     };

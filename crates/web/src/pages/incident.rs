@@ -205,7 +205,6 @@ async fn page_of(
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
     let tz = state.store.time_zone();
-    let err = |e| PageError::from(e);
     let store = &state.store;
     // The page's reads are independent of each other except through the incident itself:
     // two rounds of concurrent reads on separate connections instead of a dozen in a row.
@@ -218,8 +217,7 @@ async fn page_of(
         store.attachments(id),
         store.chat_messages(id),
         store.resolutions_of(id),
-    )
-    .map_err(err)?;
+    )?;
     let i = detail.incident.clone();
     let words = format!(
         "{} {}",
@@ -443,12 +441,7 @@ async fn page_of(
             .collect(),
         in_leads_queue: detail.in_leads_queue,
         first_contact_resolution: detail.first_contact_resolution,
-        notice_version: state
-            .store
-            .notice_of_incident(id)
-            .await
-            .map_err(err)?
-            .map(|n| n.version),
+        notice_version: state.store.notice_of_incident(id).await?.map(|n| n.version),
         tell_by_default: !i.channel.derives_directly(),
         i,
         contact,

@@ -373,9 +373,8 @@ async fn export(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let period = p.period(state.store.time_zone());
-    let report = build_report(&state, period, lang).await.map_err(err)?;
+    let report = build_report(&state, period, lang).await?;
     let t = Tr(lang);
     let base = format!("indicadores-{}", period.code());
     let response = match p.formato.as_deref() {
@@ -393,7 +392,7 @@ async fn export(
             export::csv(&rows, &format!("{base}-{which}"))
         }
     };
-    response.map_err(err)
+    response.map_err(PageError::from)
 }
 
 async fn save_targets(

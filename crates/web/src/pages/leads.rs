@@ -49,23 +49,19 @@ async fn leads(State(state): State<AppState>, page: PageUser) -> Result<Response
     ) {
         return Err(PageError::from(AppError::Forbidden));
     }
-    let err = |e| PageError::from(e);
     let filter = IncidentFilter {
         leads_queue: true,
         limit: 200,
         ..Default::default()
     };
-    let found = incident_rows(&state, &page.user.incident_scope(), &filter, lang)
-        .await
-        .map_err(err)?;
-    let load = state.store.agent_load().await.map_err(err)?;
+    let found = incident_rows(&state, &page.user.incident_scope(), &filter, lang).await?;
+    let load = state.store.agent_load().await?;
     let tz = state.store.time_zone();
     let follow_ups = if page.user.may(Action::SurveyFollowUp) {
         state
             .store
             .survey_follow_ups()
-            .await
-            .map_err(err)?
+            .await?
             .into_iter()
             .map(|s| FollowUpView {
                 id: s.id,

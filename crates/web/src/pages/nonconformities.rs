@@ -151,17 +151,16 @@ async fn export_register(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let period = p.period(state.store.time_zone());
     let t = Tr(lang);
-    let rows = period_rows(&state, period, None, t).await.map_err(err)?;
+    let rows = period_rows(&state, period, None, t).await?;
     let table = register_table(&rows, t);
     let file = format!("pnc-{}", period.code());
     match p.formato.as_deref() {
         Some("xlsx") => super::export::xlsx(&[table], &file),
         _ => super::export::csv(&table.1, &file),
     }
-    .map_err(err)
+    .map_err(PageError::from)
 }
 
 async fn list(
@@ -184,18 +183,11 @@ async fn show_list(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let period = p.period(state.store.time_zone());
     let status = p.estado.clone().unwrap_or_default();
     let t = Tr(lang);
-    let rows = period_rows(state, period, NcStatus::from_code(&status), t)
-        .await
-        .map_err(err)?;
-    let criteria: Criteria = state
-        .store
-        .setting(key::NONCONFORMITY_CRITERIA)
-        .await
-        .map_err(|e| err(e.into()))?;
+    let rows = period_rows(state, period, NcStatus::from_code(&status), t).await?;
+    let criteria: Criteria = state.store.setting(key::NONCONFORMITY_CRITERIA).await?;
     let code = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {

@@ -91,13 +91,11 @@ async fn overview(
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let tz = state.store.time_zone();
     let entries = state
         .store
         .personal_access_log(p.contacto.map(ContactId), None, 500)
-        .await
-        .map_err(err)?;
+        .await?;
     let t = Tr(lang);
     let cancelled = state
         .store
@@ -106,8 +104,7 @@ async fn overview(
             cancelled: true,
             ..Default::default()
         })
-        .await
-        .map_err(err)?
+        .await?
         .into_iter()
         .map(|c| {
             let state = match (&c.anonymised_at, &c.blocked_at) {
@@ -119,16 +116,11 @@ async fn overview(
         })
         .collect();
     let log = log_rows(&entries, &page, tz);
-    let policy: RetentionPolicy = state
-        .store
-        .setting(key::RETENTION_POLICY)
-        .await
-        .map_err(err)?;
+    let policy: RetentionPolicy = state.store.setting(key::RETENTION_POLICY).await?;
     let due = state
         .store
         .retention_due(&policy, atiende_store::db::now())
-        .await
-        .map_err(err)?;
+        .await?;
     Ok(render(&PrivacyPage {
         ctx: page.ctx("privacy"),
         contact: p.contacto,
@@ -147,12 +139,10 @@ async fn log_csv(
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let entries = state
         .store
         .personal_access_log(p.contacto.map(ContactId), None, 10_000)
-        .await
-        .map_err(err)?;
+        .await?;
     let t = Tr(lang);
     let mut rows = vec![vec![
         t.s("Fecha").to_string(),
@@ -234,12 +224,10 @@ async fn file_json(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
-    let err = |e| PageError::from(e);
     let file = state
         .store
         .personal_file(Actor::Staff(&page.user), ContactId(id), "json")
-        .await
-        .map_err(err)?;
+        .await?;
     let bytes = serde_json::to_vec_pretty(&file)
         .map_err(|_| PageError::from(crate::error::AppError::Internal))?;
     Ok(super::export::download(
@@ -288,24 +276,15 @@ async fn cancellation_step(
     let Posted { page, form } = posted;
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let actor = Actor::Staff(&page.user);
     let contact = ContactId(id);
     let reason = form.reason.unwrap_or_default();
     match step {
         DataAction::Block => {
-            state
-                .store
-                .block_contact(actor, contact, &reason)
-                .await
-                .map_err(err)?;
+            state.store.block_contact(actor, contact, &reason).await?;
         }
         DataAction::Unblock => {
-            state
-                .store
-                .unblock_contact(actor, contact, &reason)
-                .await
-                .map_err(err)?;
+            state.store.unblock_contact(actor, contact, &reason).await?;
         }
         _ => {
             // Irreversible: the form asks for the word, not just a click.
@@ -316,11 +295,7 @@ async fn cancellation_step(
                         .to_string(),
                 )));
             }
-            state
-                .store
-                .anonymise_contact(actor, contact)
-                .await
-                .map_err(err)?;
+            state.store.anonymise_contact(actor, contact).await?;
         }
     }
     Ok(Redirect::to(&format!("/contactos/{id}?ok=1")).into_response())
@@ -343,18 +318,9 @@ async fn public_notice(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let lang = crate::error::request_lang_of(&headers);
-    let err = |e| PageError::from(e);
     let tz = state.store.time_zone();
-    let integral = state
-        .store
-        .current_notice(NoticeKind::Integral)
-        .await
-        .map_err(err)?;
-    let simplified = state
-        .store
-        .current_notice(NoticeKind::Simplified)
-        .await
-        .map_err(err)?;
+    let integral = state.store.current_notice(NoticeKind::Integral).await?;
+    let simplified = state.store.current_notice(NoticeKind::Simplified).await?;
     let when = |n: &Option<atiende_store::privacy::notices::Notice>| {
         n.as_ref()
             .map(|n| local(&n.published_at, tz))
@@ -399,11 +365,10 @@ async fn notices(
 ) -> Result<Response, PageError> {
     page.require(Action::PersonalData)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let tz = state.store.time_zone();
     let mut kinds = Vec::new();
     for kind in NoticeKind::ALL {
-        let versions = state.store.notice_versions(*kind).await.map_err(err)?;
+        let versions = state.store.notice_versions(*kind).await?;
         let current = versions.first().map(|n| n.body.clone()).unwrap_or_default();
         kinds.push(NoticeColumn {
             code: kind.code(),

@@ -82,10 +82,9 @@ async fn export_surveys(
 ) -> Result<Response, PageError> {
     page.require(Action::QualityManage)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
     let t = crate::i18n::Tr(lang);
     let tz = state.store.time_zone();
-    let surveys = state.store.surveys(500).await.map_err(err)?;
+    let surveys = state.store.surveys(500).await?;
     let mut rows = vec![
         [
             "Folio",
@@ -153,9 +152,8 @@ async fn show(
 ) -> Result<Response, PageError> {
     page.require(Action::QualityManage)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
-    let policy: SurveyPolicy = state.store.setting(key::SURVEY_POLICY).await.map_err(err)?;
-    let questionnaire = state.store.current_questionnaire().await.map_err(err)?;
+    let policy: SurveyPolicy = state.store.setting(key::SURVEY_POLICY).await?;
+    let questionnaire = state.store.current_questionnaire().await?;
     let mut rows = questionnaire.questions.clone();
     for _ in 0..2 {
         rows.push(Question {
@@ -166,7 +164,7 @@ async fn show(
         });
     }
     let tz = state.store.time_zone();
-    let recent = state.store.surveys(100).await.map_err(err)?;
+    let recent = state.store.surveys(100).await?;
     let sent = recent.iter().filter(|s| s.sent_at.is_some()).count();
     let answered = recent.iter().filter(|s| s.answered_at.is_some()).count();
     let surveys = recent.iter().map(|s| survey_row(s, lang, tz)).collect();

@@ -280,12 +280,7 @@ async fn register(
     let Posted { page, form } = posted;
     page.require(Action::IncidentCreate)?;
     let lang = page.user.language;
-    let err = |e| PageError::from(e);
-    let contact = state
-        .store
-        .contact(ContactId(form.contact_id))
-        .await
-        .map_err(err)?;
+    let contact = state.store.contact(ContactId(form.contact_id)).await?;
     let notes = form.notes.clone().unwrap_or_default();
     let input = NewIncidentInput {
         channel: Channel::from_code(&form.channel).unwrap_or(Channel::Phone),
@@ -317,8 +312,7 @@ async fn register(
         state
             .store
             .update_contact(actor, contact.id, &update)
-            .await
-            .map_err(err)?;
+            .await?;
     }
     let incident = match state.store.create_incident(actor, input).await {
         Ok(i) => i,
@@ -328,11 +322,7 @@ async fn register(
         }
     };
     if let Some(call) = form.call_id {
-        state
-            .store
-            .link_call(call, incident.id)
-            .await
-            .map_err(err)?;
+        state.store.link_call(call, incident.id).await?;
     }
     let view = format!("/incidentes/{}", incident.folio);
     let outcome = match form.outcome.as_str() {
@@ -342,7 +332,7 @@ async fn register(
             .await
             .map(|_| "closed"),
         "promotion" => {
-            let units = state.store.units().await.map_err(err)?;
+            let units = state.store.units().await?;
             let promotion = units
                 .iter()
                 .find(|u| u.kind == UnitKind::Promotion && u.active)
