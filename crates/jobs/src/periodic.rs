@@ -31,7 +31,10 @@ pub async fn detect_nonconformities(store: &Store) -> usize {
 
 /// Anonymises what has outlived the retention periods the institution set; one instance a
 /// day claims the run, then works through the batches.
-pub async fn apply_retention(store: &Store) -> atiende_store::privacy::retention::RetentionReport {
+pub async fn apply_retention(
+    store: &Store,
+    owner: &str,
+) -> atiende_store::privacy::retention::RetentionReport {
     let nothing = Default::default();
     let policy: atiende_domain::privacy::RetentionPolicy =
         match store.setting(settings::key::RETENTION_POLICY).await {
@@ -45,7 +48,7 @@ pub async fn apply_retention(store: &Store) -> atiende_store::privacy::retention
         return nothing;
     }
     let now = chrono::Utc::now();
-    match store.claim_retention_run(now).await {
+    match store.claim_retention_run(owner, now).await {
         Ok(true) => {}
         Ok(false) => return nothing,
         Err(e) => {

@@ -18,7 +18,7 @@ pub struct WorkerConfig {
     /// Public URL of the console, for links in messages to units and people.
     pub base_url: String,
     pub interval: Duration,
-    /// Names this instance in mailbox leases.
+    /// Names this instance in leases (mailboxes, scheduled work).
     pub owner: String,
     pub meta: MetaConfig,
 }
@@ -37,9 +37,13 @@ pub async fn run(
     let mut last_periodic: Option<std::time::Instant> = None;
     loop {
         if last_periodic.is_none_or(|t| t.elapsed() >= PERIODIC_EVERY) {
-            detect_nonconformities(&store).await;
-            apply_retention(&store).await;
-            fold_queue_tally(&store).await;
+            // One instance in the cluster runs the checks each period; retention has its own
+            // lease, for the day.
+            if take_period(&store, &config.owner).await {
+                detect_nonconformities(&store).await;
+                fold_queue_tally(&store).await;
+            }
+            apply_retention(&store, &config.owner).await;
             last_periodic = Some(std::time::Instant::now());
         }
         poll_mailboxes(&store, &config.owner).await;
@@ -54,4 +58,17 @@ pub async fn run(
             () = tokio::time::sleep(config.interval) => {}
         }
     }
+}
+
+/// Takes the scheduled checks for this period, unless another instance has them.
+async fn take_period(store: &Store, owner: &str) -> bool {
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::from_std(PERIODIC_EVERY).unwrap_or_default();
+    store
+        .take_lease("scheduled", owner, now, until)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "worker: cannot take the scheduled checks");
+            false
+        })
 }

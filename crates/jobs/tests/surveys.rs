@@ -119,7 +119,7 @@ async fn several_workers_apply_retention_once() {
     for _ in 0..4 {
         let store = db.store.clone();
         workers.push(tokio::spawn(async move {
-            atiende_jobs::periodic::apply_retention(&store).await
+            atiende_jobs::periodic::apply_retention(&store, "test").await
         }));
     }
     let mut anonymised = 0;
@@ -132,7 +132,7 @@ async fn several_workers_apply_retention_once() {
         "[Suprimido]"
     );
     assert_eq!(
-        atiende_jobs::periodic::apply_retention(&db.store)
+        atiende_jobs::periodic::apply_retention(&db.store, "test")
             .await
             .incidents,
         0,

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record};
-use crate::db::{Engine, Store, code, from_ms, ms, now, opt_code, opt_from_ms};
+use crate::db::{Store, code, from_ms, ms, now, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 
@@ -164,10 +164,9 @@ impl Store {
 
     async fn record_call_event_once(&self, e: &CallEventInput) -> Result<Call> {
         let mut tx = self.begin().await?;
-        let sql = match self.engine() {
-            Engine::Postgres => "SELECT * FROM calls WHERE call_id = $1 FOR UPDATE",
-            Engine::Sqlite => "SELECT * FROM calls WHERE call_id = $1",
-        };
+        let sql = self
+            .engine()
+            .locking("SELECT * FROM calls WHERE call_id = $1");
         let existing = sqlx::query(sql)
             .bind(e.call_id.clone())
             .fetch_optional(&mut *tx)
@@ -254,7 +253,7 @@ impl Store {
 
     /// Missed calls nobody has called back yet, oldest first (the order to call them back).
     /// Every call with a person, oldest first.
-    pub async fn calls_of_contact(&self, contact: ContactId) -> Result<Vec<Call>> {
+    pub(crate) async fn calls_of_contact(&self, contact: ContactId) -> Result<Vec<Call>> {
         let rows = sqlx::query(select_calls!("WHERE k.contact_id = $1 ORDER BY k.id"))
             .bind(contact.0)
             .fetch_all(self.reader())

@@ -144,12 +144,10 @@ async fn contact_for(tx: &mut Tx, msg: &InboundChat) -> Result<ContactId> {
 /// Holds the person's row until the transaction ends, so that two messages from one person
 /// arriving together on PostgreSQL do not both open an incident.
 async fn lock_contact(tx: &mut Tx, engine: Engine, contact: ContactId) -> Result<()> {
-    if engine == Engine::Postgres {
-        sqlx::query("SELECT id FROM contacts WHERE id = $1 FOR UPDATE")
-            .bind(contact.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-    }
+    sqlx::query(engine.locking("SELECT id FROM contacts WHERE id = $1"))
+        .bind(contact.0)
+        .fetch_optional(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -26,6 +26,23 @@ impl Engine {
             None
         }
     }
+
+    /// A `SELECT` that holds the rows it reads until the transaction ends: PostgreSQL locks
+    /// them; SQLite's write transactions (`BEGIN IMMEDIATE`) already exclude each other.
+    pub(crate) fn locking(self, select: &'static str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(match self {
+            Engine::Sqlite => select.to_string(),
+            Engine::Postgres => format!("{select} FOR UPDATE"),
+        })
+    }
+
+    /// The aggregate that joins a column's values with commas (`group_concat` / `string_agg`).
+    pub(crate) fn comma_joined(self, column: &'static str) -> String {
+        match self {
+            Engine::Sqlite => format!("group_concat({column})"),
+            Engine::Postgres => format!("string_agg(CAST({column} AS TEXT), ',')"),
+        }
+    }
 }
 
 /// The handle every part of atiende shares. Cloning is cheap.

@@ -457,32 +457,6 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("address")?)).collect()
     }
 
-    /// Takes a mailbox for polling until `until_ms`, unless another instance holds it.
-    pub async fn lease_mailbox(&self, id: i64, owner: &str, seconds: i64) -> Result<bool> {
-        let t = now();
-        let n = sqlx::query(
-            "UPDATE mailboxes SET lease_owner = $1, lease_until = $2 \
-             WHERE id = $3 AND active = 1 AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1)",
-        )
-        .bind(owner.to_string())
-        .bind(ms(t) + seconds * 1000)
-        .bind(id)
-        .bind(ms(t))
-        .execute(self.writer())
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    pub async fn release_mailbox(&self, id: i64, owner: &str) -> Result<()> {
-        sqlx::query("UPDATE mailboxes SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
-            .bind(id)
-            .bind(owner.to_string())
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
-
     /// Records how far a mailbox has been read (UIDVALIDITY and the last UID ingested).
     pub async fn set_imap_position(
         &self,

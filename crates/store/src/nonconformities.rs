@@ -369,7 +369,7 @@ impl Store {
     }
 
     /// Nonconformities detected in the months `first..=last`, for the indicators.
-    pub async fn count_nonconformities(&self, first: i64, last: i64) -> Result<i64> {
+    pub(crate) async fn count_nonconformities(&self, first: i64, last: i64) -> Result<i64> {
         Ok(sqlx::query(
             "SELECT COUNT(*) AS n FROM nonconformities WHERE detected_month BETWEEN $1 AND $2",
         )

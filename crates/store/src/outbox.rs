@@ -300,7 +300,7 @@ impl Store {
         Ok(items)
     }
 
-    pub async fn complete_outbox(&self, id: i64) -> Result<()> {
+    pub(crate) async fn complete_outbox(&self, id: i64) -> Result<()> {
         sqlx::query("UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
             .bind(ms(crate::db::now()))
             .bind(id)
@@ -310,7 +310,7 @@ impl Store {
     }
 
     /// Marks claimed work failed for good (the other side refused it): it waits for a person.
-    pub async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
+    pub(crate) async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
         sqlx::query("UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
             .bind(error.chars().take(1000).collect::<String>())
             .bind(ms(crate::db::now()))
@@ -322,7 +322,7 @@ impl Store {
 
     /// Puts claimed work back until `until` without counting the attempt (work that is not due
     /// yet, such as a survey waiting for its delay after closing).
-    pub async fn defer_outbox(
+    pub(crate) async fn defer_outbox(
         &self,
         item: &OutboxItem,
         until: chrono::DateTime<chrono::Utc>,
@@ -338,7 +338,7 @@ impl Store {
 
     /// Puts claimed work back with a growing delay (30 s, 1 min, 2 min … up to an hour), or marks
     /// it failed after [`MAX_ATTEMPTS`].
-    pub async fn retry_outbox(&self, item: &OutboxItem, error: &str) -> Result<()> {
+    pub(crate) async fn retry_outbox(&self, item: &OutboxItem, error: &str) -> Result<()> {
         let delay_secs = (30i64 << (item.attempts - 1).clamp(0, 7)).min(3600);
         let status = if item.attempts >= MAX_ATTEMPTS {
             "failed"

@@ -17,8 +17,6 @@ pub mod key {
     pub const INDICATOR_TARGETS: &str = "indicator_targets";
     pub const NONCONFORMITY_CRITERIA: &str = "nonconformity_criteria";
     pub const RETENTION_POLICY: &str = "retention_policy";
-    /// The local day retention last ran (claimed by one instance a day).
-    pub const RETENTION_LAST_RUN: &str = "retention_last_run";
 }
 
 pub(crate) async fn setting_in<T: DeserializeOwned + Default>(

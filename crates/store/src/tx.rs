@@ -62,7 +62,7 @@ impl Tx {
 impl Store {
     /// A write transaction. On SQLite it takes the write lock at once, so a transaction that
     /// reads and then writes can never fail half-way on a lock held by another process.
-    pub async fn begin(&self) -> Result<Tx> {
+    pub(crate) async fn begin(&self) -> Result<Tx> {
         let inner = match self.engine() {
             Engine::Sqlite => self.writer().begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.writer().begin().await?,

@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Engine, Store, code, flag, from_ms, ms};
+use crate::db::{Store, code, flag, from_ms, ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 
@@ -138,7 +138,7 @@ pub struct CreatedUser {
 }
 
 impl Store {
-    pub async fn count_users(&self) -> Result<i64> {
+    pub(crate) async fn count_users(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(self.reader())
             .await?
@@ -375,15 +375,11 @@ impl Store {
 
     /// A column `unit_list` with the user's units (`u`) as `1,2,3`: every request reads its
     /// user with the session or token that names it, in one query.
-    fn unit_list(&self) -> &'static str {
-        match self.engine() {
-            Engine::Sqlite => {
-                "(SELECT group_concat(unit_id) FROM user_units WHERE user_id = u.id) AS unit_list"
-            }
-            Engine::Postgres => {
-                "(SELECT string_agg(CAST(unit_id AS TEXT), ',') FROM user_units WHERE user_id = u.id) AS unit_list"
-            }
-        }
+    fn unit_list(&self) -> String {
+        format!(
+            "(SELECT {} FROM user_units WHERE user_id = u.id) AS unit_list",
+            self.engine().comma_joined("unit_id")
+        )
     }
 
     /// The user of a row of `users` read with [`Store::unit_list`].

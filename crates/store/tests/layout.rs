@@ -68,8 +68,8 @@ fn imports(text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     out
 }
 
-#[test]
-fn no_store_file_imports_one_that_imports_it_back() {
+/// Each store module and the modules it names, read from the source.
+fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
@@ -82,10 +82,13 @@ fn no_store_file_imports_one_that_imports_it_back() {
         deps.remove("lib");
         graph.insert(module, deps);
     }
-    assert!(
-        graph["incidents"].contains("chat"),
-        "the reader sees imports"
-    );
+    graph
+}
+
+#[test]
+fn no_store_file_imports_one_that_imports_it_back() {
+    let graph = import_graph();
+    assert!(graph["replies"].contains("chat"), "the reader sees imports");
     // A depth-first walk that reports the first loop it meets.
     fn visit(
         m: &str,
@@ -110,4 +113,18 @@ fn no_store_file_imports_one_that_imports_it_back() {
     for m in graph.keys() {
         visit(m, &graph, &mut Vec::new(), &mut done);
     }
+}
+
+#[test]
+fn the_procedure_reaches_people_and_units_only_through_replies() {
+    let graph = import_graph();
+    for step in ["incidents", "incidents::rows"] {
+        for channel in ["chat", "email"] {
+            assert!(
+                !graph[step].contains(channel),
+                "{step} names {channel}: send through `replies` instead"
+            );
+        }
+    }
+    assert!(graph["incidents"].contains("replies"));
 }

@@ -477,9 +477,18 @@ async fn retention_counts_first_then_anonymises_what_outlived_its_period_once(db
     );
 
     // One run a day, whichever instance claims it.
-    assert!(db.claim_retention_run(now).await.expect("claim"));
-    assert!(!db.claim_retention_run(now).await.expect("claimed"));
-    assert!(db.claim_retention_run(later).await.expect("another day"));
+    assert!(db.claim_retention_run("a", now).await.expect("claim"));
+    assert!(!db.claim_retention_run("a", now).await.expect("claimed"));
+    assert!(
+        !db.claim_retention_run("b", now)
+            .await
+            .expect("claimed by another")
+    );
+    assert!(
+        db.claim_retention_run("b", later)
+            .await
+            .expect("another day")
+    );
 }
 
 async fn an_objection_travels_with_the_derivation_and_a_blocked_person_is_not_surveyed(db: TestDb) {

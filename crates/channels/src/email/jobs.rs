@@ -20,7 +20,10 @@ pub async fn poll_mailboxes(store: &Store, owner: &str) -> usize {
         .into_iter()
         .filter(|m| m.active && !m.imap_host.is_empty())
     {
-        match store.lease_mailbox(mailbox.id, owner, 300).await {
+        let lease = format!("mailbox:{}", mailbox.id);
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::minutes(5);
+        match store.take_lease(&lease, owner, now, until).await {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -40,7 +43,7 @@ pub async fn poll_mailboxes(store: &Store, owner: &str) -> usize {
                 let _ = store.set_mailbox_error(mailbox.id, &e.to_string()).await;
             }
         }
-        let _ = store.release_mailbox(mailbox.id, owner).await;
+        let _ = store.release_lease(&lease, owner).await;
     }
     read
 }

@@ -521,16 +521,7 @@ impl Store {
         let tx = &mut change.tx;
         let entry_id = append(tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
         if kind == EntryKind::OutboundMessage {
-            // The answer goes out on the incident's channel, from the outbox.
-            match change.after.channel {
-                Channel::Whatsapp | Channel::Social => {
-                    crate::chat::queue_message(tx, &change.after, entry_id, &body, template, None)
-                        .await?;
-                }
-                _ => {
-                    crate::email::queue_answer(tx, &change.after, entry_id, &body).await?;
-                }
-            }
+            crate::replies::answer(tx, &change.after, entry_id, &body, template).await?;
         }
         let audit = Change {
             entity: EntityKind::Incident,
@@ -648,7 +639,7 @@ impl Store {
             .plan_derivation(staff, &unit, input, data.facts())?;
         let derivation_id = insert_derivation(tx, &change.after, &unit, &plan, actor, now).await?;
         if plan.medium == Medium::Email {
-            crate::email::queue_derivation_notice(tx, &change.after, &unit, &plan.reason).await?;
+            crate::replies::notify_unit(tx, &change.after, &unit, &plan.reason).await?;
         }
         if let Some(n) = &plan.notes {
             record_intervention(tx, &mut change.after, actor, n, now).await?;

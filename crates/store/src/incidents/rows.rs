@@ -102,10 +102,7 @@ pub(crate) async fn load_for_update(
     engine: Engine,
     id: IncidentId,
 ) -> Result<Incident> {
-    let sql = match engine {
-        Engine::Sqlite => "SELECT * FROM incidents WHERE id = $1",
-        Engine::Postgres => "SELECT * FROM incidents WHERE id = $1 FOR UPDATE",
-    };
+    let sql = engine.locking("SELECT * FROM incidents WHERE id = $1");
     let row = sqlx::query(sql)
         .bind(id.0)
         .fetch_optional(&mut **tx)

@@ -14,7 +14,6 @@ use crate::Actor;
 use crate::audit::{Change, record};
 use crate::db::{Store, ms};
 use crate::error::Result;
-use crate::settings::key;
 use crate::tx::Tx;
 
 /// What retention anonymises (a dry run) or anonymised (a run), by category.
@@ -171,19 +170,11 @@ impl Store {
         }
     }
 
-    /// Claims today's retention run for this instance; false when another instance (or an
-    /// earlier round of this one) already took it.
-    pub async fn claim_retention_run(&self, now: DateTime<Utc>) -> Result<bool> {
-        let day = now.with_timezone(&self.tz).date_naive().to_string();
-        let claimed = sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) \
-             DO UPDATE SET value = excluded.value WHERE settings.value <> excluded.value",
-        )
-        .bind(key::RETENTION_LAST_RUN.to_string())
-        .bind(serde_json::Value::String(day).to_string())
-        .execute(self.writer())
-        .await?
-        .rows_affected();
-        Ok(claimed == 1)
+    /// Claims today's retention run for `owner`; false when another instance (or an earlier
+    /// round of this one) already took it. The lease runs to the institution's next midnight.
+    pub async fn claim_retention_run(&self, owner: &str, now: DateTime<Utc>) -> Result<bool> {
+        let next_day = now.with_timezone(&self.tz).date_naive() + chrono::Days::new(1);
+        let until = atiende_domain::calendar::day_start(next_day, self.tz);
+        self.take_lease("retention", owner, now, until).await
     }
 }
