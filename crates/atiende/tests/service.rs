@@ -601,9 +601,10 @@ async fn an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_
     let stamp = std::process::id().to_string() + &chrono_stamp();
     let cap = format!("cap-srv-{stamp}@test.local");
     let ana = format!("ana-srv-{stamp}@test.local");
+    let (smtp, imap) = atiende_store::testing::require_mail_server();
     let config = format!(
-        "worker_interval_seconds = 1\n[[mailboxes]]\nname = \"CAP\"\naddress = \"{cap}\"\nimap_host = \"127.0.0.1\"\nimap_port = 1143\n\
-         imap_security = \"plain\"\nimap_user = \"{cap}\"\nimap_password = \"secret\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = 2525\nsmtp_security = \"plain\"\n"
+        "worker_interval_seconds = 1\n[[mailboxes]]\nname = \"CAP\"\naddress = \"{cap}\"\nimap_host = \"127.0.0.1\"\nimap_port = {imap}\n\
+         imap_security = \"plain\"\nimap_user = \"{cap}\"\nimap_password = \"secret\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp}\nsmtp_security = \"plain\"\n"
     );
     std::fs::write(dir.path().join("atiende.toml"), config).expect("config");
     let (ana2, cap2) = (ana.clone(), cap.clone());
@@ -843,8 +844,8 @@ fn chrono_stamp() -> String {
 
 fn smtp_send(from: &str, to: &str, raw: &str) {
     use std::io::{BufRead, BufReader, Write};
-    let stream = std::net::TcpStream::connect("127.0.0.1:2525")
-        .expect("the test mail server (scripts/mail-server start)");
+    let (smtp, _) = atiende_store::testing::require_mail_server();
+    let stream = std::net::TcpStream::connect(("127.0.0.1", smtp)).expect("the test mail server");
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut w = stream;
     let mut reply = || {
@@ -877,7 +878,8 @@ fn smtp_send(from: &str, to: &str, raw: &str) {
 
 async fn fetch_all(address: &str) -> Vec<String> {
     use futures_util::TryStreamExt;
-    let Ok(tcp) = tokio::net::TcpStream::connect("127.0.0.1:1143").await else {
+    let (_, imap) = atiende_store::testing::mail_ports();
+    let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", imap)).await else {
         return vec![];
     };
     let mut client = async_imap::Client::new(tcp);

@@ -28,17 +28,11 @@ atiende_store::on_both_engines!(
 );
 
 fn smtp_port() -> u16 {
-    std::env::var("ATIENDE_TEST_SMTP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(2525)
+    atiende_store::testing::require_mail_server().0
 }
 
 fn imap_port() -> i64 {
-    std::env::var("ATIENDE_TEST_IMAP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1143)
+    i64::from(atiende_store::testing::require_mail_server().1)
 }
 
 fn unique(prefix: &str) -> String {
@@ -83,7 +77,7 @@ async fn deliver(from: &str, to: &str, raw: String) {
     )
     .expect("envelope");
     transport.send_raw(&envelope, raw.as_bytes()).await.unwrap_or_else(|e| {
-        panic!("the test mail server is needed on 127.0.0.1:{} ({e}); start it with scripts/mail-server", smtp_port())
+        panic!("the test mail server on 127.0.0.1:{} failed: {e}", smtp_port())
     });
 }
 

@@ -13,6 +13,39 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// The local mail server's SMTP and IMAP ports: free ones chosen by `scripts/test`, else
+/// `scripts/mail-server start`'s 2525 and 1143.
+pub fn mail_ports() -> (u16, u16) {
+    let port = |var: &str, default: u16| {
+        std::env::var(var)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        port("ATIENDE_TEST_SMTP_PORT", 2525),
+        port("ATIENDE_TEST_IMAP_PORT", 1143),
+    )
+}
+
+/// For a test that talks to the mail server: says which one is missing and how to get it,
+/// rather than failing later with a bare "connection refused".
+pub fn require_mail_server() -> (u16, u16) {
+    let (smtp, imap) = mail_ports();
+    for (what, port) in [("SMTP", smtp), ("IMAP", imap)] {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if let Err(e) =
+            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2))
+        {
+            panic!(
+                "this test needs the local mail server ({what} on {address}: {e}). Run the suite \
+                 with `scripts/test`, which starts one, or start it with `scripts/mail-server start`."
+            );
+        }
+    }
+    (smtp, imap)
+}
+
 /// A migrated store that removes its database when dropped.
 pub struct TestDb {
     pub store: Store,
@@ -47,7 +80,7 @@ impl TestDb {
                 );
                 let admin = postgres_admin_url();
                 let store = Store::connect(&admin, crate::db::DEFAULT_TZ).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL is needed for the PostgreSQL half of the suite ({admin}): {e}. Start it, or point ATIENDE_TEST_POSTGRES_URL at one.")
+                    panic!("PostgreSQL is needed for the PostgreSQL half of the suite ({admin}): {e}. Run the suite with `scripts/test`, which starts a private one, or point ATIENDE_TEST_POSTGRES_URL at one.")
                 });
                 store
                     .execute_admin(&format!("CREATE DATABASE {name}"))
@@ -297,7 +330,7 @@ pub fn sending_mailbox() -> crate::email::MailboxSettings {
         imap_password: Default::default(),
         imap_folder: "INBOX".into(),
         smtp_host: "127.0.0.1".into(),
-        smtp_port: 2525,
+        smtp_port: i64::from(mail_ports().0),
         smtp_security: "plain".into(),
         smtp_user: String::new(),
         smtp_password: Default::default(),

@@ -108,7 +108,7 @@ impl Site {
         let caps = caps.as_object().cloned().expect("object");
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector).capabilities(caps).connect(&url).await.unwrap_or_else(|e| {
-            panic!("no WebDriver at {url} ({e}). Install chromium and chromium-driver and run `chromedriver --port=9515`, or run .ci/run.")
+            panic!("no WebDriver at {url} ({e}). Run the suite with `scripts/test`, which installs Chromium and starts chromedriver, or run `chromedriver --port=9515`.")
         });
         Browser {
             client,
