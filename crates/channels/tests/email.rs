@@ -76,9 +76,15 @@ async fn deliver(from: &str, to: &str, raw: String) {
         vec![to.parse().expect("to")],
     )
     .expect("envelope");
-    transport.send_raw(&envelope, raw.as_bytes()).await.unwrap_or_else(|e| {
-        panic!("the test mail server on 127.0.0.1:{} failed: {e}", smtp_port())
-    });
+    transport
+        .send_raw(&envelope, raw.as_bytes())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the test mail server on 127.0.0.1:{} failed: {e}",
+                smtp_port()
+            )
+        });
 }
 
 /// Delivers many messages over one SMTP session (one connection per message is slow).

@@ -85,29 +85,47 @@ pub struct AuditQuery {
     pub actor_id: Option<i64>,
     pub before_id: Option<i64>,
     pub limit: i64,
+    /// Show what the trail says about blocked people (cancellation, ARCO): only for whoever
+    /// handles personal-data requests. Otherwise their records' before and after are left out.
+    pub with_blocked: bool,
 }
 
 impl Store {
     pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let mut sql = Sql::new("SELECT * FROM audit_log WHERE 1 = 1");
+        let mut sql = Sql::new(if q.with_blocked {
+            "SELECT a.* FROM audit_log a WHERE 1 = 1"
+        } else {
+            // CASE tests the entity first, so an incident's folio is never cast to a number.
+            "SELECT a.id, a.at, a.actor_id, a.entity, a.entity_id, a.action, \
+             CASE WHEN a.entity <> 'contact' THEN 0 WHEN EXISTS (SELECT 1 FROM contacts b \
+             WHERE b.id = CAST(a.entity_id AS BIGINT) AND b.blocked_at IS NOT NULL) THEN 1 \
+             ELSE 0 END AS hidden, a.before_json, a.after_json FROM audit_log a WHERE 1 = 1"
+        });
         if let Some(e) = q.entity {
-            sql.push(" AND entity = ").bind(e.code());
+            sql.push(" AND a.entity = ").bind(e.code());
         }
         if let Some(id) = &q.entity_id {
-            sql.push(" AND entity_id = ").bind(id.clone());
+            sql.push(" AND a.entity_id = ").bind(id.clone());
         }
         if let Some(a) = q.actor_id {
-            sql.push(" AND actor_id = ").bind(a);
+            sql.push(" AND a.actor_id = ").bind(a);
         }
         if let Some(b) = q.before_id {
-            sql.push(" AND id < ").bind(b);
+            sql.push(" AND a.id < ").bind(b);
         }
-        sql.push(" ORDER BY id DESC LIMIT ")
+        sql.push(" ORDER BY a.id DESC LIMIT ")
             .bind(q.limit.clamp(1, 500));
         sql.fetch_all(self.reader())
             .await?
             .iter()
-            .map(audit_from_row)
+            .map(|row| {
+                let mut entry = audit_from_row(row)?;
+                if !q.with_blocked && row.try_get::<i64, _>("hidden")? == 1 {
+                    entry.before = None;
+                    entry.after = None;
+                }
+                Ok(entry)
+            })
             .collect()
     }
 }

@@ -66,7 +66,7 @@ impl Call {
 macro_rules! select_calls {
     ($rest:literal) => {
         concat!(
-            "SELECT k.*, c.name AS contact_name, i.folio AS folio FROM calls k \
+            "SELECT k.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name, i.folio AS folio FROM calls k \
              LEFT JOIN contacts c ON c.id = k.contact_id LEFT JOIN incidents i ON i.id = k.incident_id ",
             $rest
         )

@@ -339,10 +339,10 @@ impl Store {
         let mut sql = Sql::new(if f.not_closed && self.engine() == Engine::Sqlite {
             // Open incidents are a few thousand among millions: walk their own index newest
             // first (SQLite's planner otherwise sorts them out of the status index).
-            "SELECT i.*, c.name AS contact_name FROM incidents i INDEXED BY incidents_not_closed \
+            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name FROM incidents i INDEXED BY incidents_not_closed \
              LEFT JOIN contacts c ON c.id = i.contact_id WHERE 1 = 1"
         } else {
-            "SELECT i.*, c.name AS contact_name FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id WHERE 1 = 1"
+            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id WHERE 1 = 1"
         });
         push_scope(&mut sql, scope);
         if let Some(s) = f.status {

@@ -375,6 +375,7 @@ impl Store {
                 entity: Some(EntityKind::Contact),
                 entity_id: Some(c.id.to_string()),
                 limit: 1000,
+                with_blocked: true,
                 ..Default::default()
             };
             history.extend(self.audit(&q).await?);

@@ -39,7 +39,7 @@ async fn list(
     caller: Caller,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Page<AuditEntry>>, AppError> {
-    caller.require(Action::AuditRead)?;
+    let user = caller.require(Action::AuditRead)?;
     let page = PageParams {
         cursor: p.cursor,
         limit: p.limit,
@@ -50,6 +50,7 @@ async fn list(
         actor_id: p.actor_id,
         before_id: page.before_id()?,
         limit: page.limit() + 1,
+        with_blocked: user.may(Action::PersonalData),
     };
     let items = state.store.audit(&q).await?;
     Ok(Json(Page::of(items, page.limit(), |e| e.id)))

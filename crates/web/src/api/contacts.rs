@@ -4,6 +4,8 @@ use atiende_domain::access::Action;
 use atiende_domain::classification::UserType;
 use atiende_domain::contact::{Contact, ContactInput, Identifier, IdentifierKind};
 use atiende_domain::ids::ContactId;
+use atiende_domain::privacy::DataAction;
+use atiende_domain::user::StaffUser;
 use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
 use axum::extract::State;
@@ -95,7 +97,7 @@ async fn lookup(
     caller: Caller,
     Query(p): Query<LookupParams>,
 ) -> Result<Json<Contact>, AppError> {
-    caller.require(Action::ContactRead)?;
+    let user = caller.require(Action::ContactRead)?;
     let given = [
         (IdentifierKind::Email, p.email),
         (IdentifierKind::Phone, p.phone),
@@ -117,7 +119,24 @@ async fn lookup(
         .find_contact(&ident)
         .await?
         .ok_or(AppError::NotFound("contact"))?;
-    Ok(Json(contact))
+    // A blocked person is not found by their identifiers, except by whoever handles the request.
+    if contact.blocked_at.is_some() && !user.may(Action::PersonalData) {
+        return Err(AppError::NotFound("contact"));
+    }
+    Ok(Json(logged_read(&state, user, contact).await?))
+}
+
+/// Records the read in the personal-data access log, as the console does for every look.
+async fn logged_read(
+    state: &AppState,
+    user: &StaffUser,
+    contact: Contact,
+) -> Result<Contact, AppError> {
+    state
+        .store
+        .log_personal_access(Actor::Staff(user), contact.id, DataAction::View, "api")
+        .await?;
+    Ok(contact)
 }
 
 #[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", params(("id" = i64, Path)), responses((status = 200, body = Contact)))]
@@ -126,8 +145,14 @@ async fn get_one(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Contact>, AppError> {
-    caller.require(Action::ContactRead)?;
-    Ok(Json(state.store.contact(ContactId(id)).await?))
+    let user = caller.require(Action::ContactRead)?;
+    let contact = state.store.contact(ContactId(id)).await?;
+    // A blocked person is out of normal use: only the administrator handling the request sees
+    // them (as in the console).
+    if contact.blocked_at.is_some() && !user.may(Action::PersonalData) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(Json(logged_read(&state, user, contact).await?))
 }
 
 /// Edits a contact; fields left out keep their value. The audit trail keeps before and after.

@@ -10,6 +10,7 @@ use atiende_domain::incident::{
     ClassifyInput, EntryKind, Incident, NewIncidentInput, Status, TimelineEntry,
     suggested_unit_kind,
 };
+use atiende_domain::privacy::DataAction;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::StaffUser;
 use atiende_store::Actor;
@@ -167,7 +168,10 @@ async fn visible(
 pub struct IncidentView {
     #[serde(flatten)]
     pub detail: IncidentDetail,
+    /// Left out when the person's data is blocked (cancellation), except for whoever handles
+    /// personal-data requests; `contact_blocked` says so.
     pub contact: Option<Contact>,
+    pub contact_blocked: bool,
     /// The unit the procedure suggests deriving to (Promoción for continuing education).
     pub suggested_unit_kind: Option<UnitKind>,
 }
@@ -183,10 +187,14 @@ async fn get_one(
 ) -> Result<Json<IncidentView>, AppError> {
     let user = caller.require(Action::IncidentRead)?;
     let id = visible(&state, user, &reference).await?;
-    Ok(Json(view(&state, id).await?))
+    Ok(Json(view(&state, user, id).await?))
 }
 
-async fn view(state: &AppState, id: IncidentId) -> Result<IncidentView, AppError> {
+async fn view(
+    state: &AppState,
+    user: &StaffUser,
+    id: IncidentId,
+) -> Result<IncidentView, AppError> {
     let detail = state
         .store
         .incident_detail(id, state.config.reopen_window_days)
@@ -196,9 +204,24 @@ async fn view(state: &AppState, id: IncidentId) -> Result<IncidentView, AppError
         None => None,
     };
     let suggested_unit_kind = suggested_unit_kind(contact.as_ref().and_then(|c| c.programme_line));
+    let contact_blocked = contact.as_ref().is_some_and(|c| c.blocked_at.is_some());
+    let contact = contact.filter(|_| !contact_blocked || user.may(Action::PersonalData));
+    if let Some(c) = &contact {
+        // Every read of a person's data is in the access log, through the API as in the console.
+        state
+            .store
+            .log_personal_access(
+                Actor::Staff(user),
+                c.id,
+                DataAction::View,
+                &detail.incident.folio.to_string(),
+            )
+            .await?;
+    }
     Ok(IncidentView {
         detail,
         contact,
+        contact_blocked,
         suggested_unit_kind,
     })
 }

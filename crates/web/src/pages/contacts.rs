@@ -124,6 +124,8 @@ async fn rectifications(
         entity: Some(atiende_domain::audit::EntityKind::Contact),
         entity_id: Some(id.to_string()),
         limit: 50,
+        // Only administrators reach a blocked person's page.
+        with_blocked: true,
         ..Default::default()
     };
     let entries = state.store.audit(&q).await?;

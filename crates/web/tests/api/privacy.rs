@@ -16,6 +16,8 @@ atiende_store::on_both_engines!(
     privacy_notices_are_versioned_and_a_buzon_entry_keeps_the_version_it_showed,
     a_person_gets_their_own_file_through_a_link_sent_to_the_address_on_record,
     no_one_edits_merges_or_opens_an_incident_for_a_blocked_person_until_it_is_unblocked,
+    a_blocked_person_is_not_read_through_the_api_except_by_the_administrator,
+    every_read_of_a_person_through_the_api_is_in_the_access_log,
 );
 
 fn csrf(auth: &Auth) -> String {
@@ -427,4 +429,157 @@ async fn no_one_edits_merges_or_opens_an_incident_for_a_blocked_person_until_it_
         .await;
     assert_eq!(undone.status, StatusCode::SEE_OTHER);
     assert_eq!(patch(&agent).await.status, StatusCode::OK);
+}
+
+async fn a_blocked_person_is_not_read_through_the_api_except_by_the_administrator(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    app.staff("lider", Role::CapLead, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let lead = app.login("lider", PASSWORD).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &agent,
+            json!({"name": "Rocío Villaseñor", "emails": ["rocio.v@gmail.com"]}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .expect("contact");
+    let folio = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"channel": "phone", "contact_id": contact, "subject": "Constancia", "body": "Pide constancia"}),
+        )
+        .await
+        .json["folio"]
+        .as_str()
+        .expect("folio")
+        .to_string();
+    app.call(
+        axum::http::Method::PATCH,
+        &format!("/api/v1/contacts/{contact}"),
+        &agent,
+        Some(json!({"name": "Rocío Villaseñor Díaz"})),
+    )
+    .await;
+    let blocked = app
+        .form(
+            &format!("/contactos/{contact}/bloquear"),
+            &admin,
+            &format!("_csrf={}&reason=ARCO-2026-077", csrf(&admin)),
+        )
+        .await;
+    assert_eq!(blocked.status, StatusCode::SEE_OTHER);
+
+    for caller in [&agent, &lead] {
+        let one = app
+            .get(&format!("/api/v1/contacts/{contact}"), caller)
+            .await;
+        assert_eq!(one.status, StatusCode::FORBIDDEN, "{:?}", one.json);
+        let found = app
+            .get("/api/v1/contacts/lookup?email=rocio.v@gmail.com", caller)
+            .await;
+        assert_eq!(found.status, StatusCode::NOT_FOUND, "{:?}", found.json);
+        let incident = app.get(&format!("/api/v1/incidents/{folio}"), caller).await;
+        assert_eq!(incident.status, StatusCode::OK);
+        assert!(incident.json["contact"].is_null(), "{}", incident.json);
+        assert_eq!(incident.json["contact_blocked"], true);
+        let list = app.get("/api/v1/incidents?limit=200", caller).await;
+        let row = list.json["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["folio"] == folio.as_str())
+            .expect("the incident is listed")
+            .clone();
+        assert!(row["contact_name"].is_null(), "{row}");
+        assert!(!list.json.to_string().contains("Rocío"));
+    }
+    let trail = app
+        .get(
+            &format!("/api/v1/audit?entity=contact&entity_id={contact}"),
+            &lead,
+        )
+        .await;
+    assert_eq!(trail.status, StatusCode::OK);
+    assert!(!trail.json["items"].as_array().expect("items").is_empty());
+    assert!(
+        !trail.json.to_string().contains("Rocío"),
+        "no snapshot of a blocked person: {}",
+        trail.json
+    );
+
+    // The administrator handling the request reads it all.
+    let one = app
+        .get(&format!("/api/v1/contacts/{contact}"), &admin)
+        .await;
+    assert_eq!(one.json["name"], "Rocío Villaseñor Díaz");
+    let found = app
+        .get("/api/v1/contacts/lookup?email=rocio.v@gmail.com", &admin)
+        .await;
+    assert_eq!(found.json["id"], contact);
+    let incident = app.get(&format!("/api/v1/incidents/{folio}"), &admin).await;
+    assert_eq!(incident.json["contact"]["id"], contact);
+    let trail = app
+        .get(
+            &format!("/api/v1/audit?entity=contact&entity_id={contact}"),
+            &admin,
+        )
+        .await;
+    assert!(trail.json.to_string().contains("Rocío Villaseñor Díaz"));
+}
+
+async fn every_read_of_a_person_through_the_api_is_in_the_access_log(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &agent,
+            json!({"name": "Tomás Aceves", "phones": ["3312345678"]}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .expect("contact");
+    let folio = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"channel": "phone", "contact_id": contact, "subject": "Pago", "body": "Duda de pago"}),
+        )
+        .await
+        .json["folio"]
+        .as_str()
+        .expect("folio")
+        .to_string();
+    let log_size = || async {
+        let csv = app
+            .call_raw(
+                &format!("/privacidad/bitacora.csv?contacto={contact}"),
+                &admin,
+            )
+            .await
+            .1;
+        String::from_utf8(csv)
+            .expect("utf-8")
+            .lines()
+            .filter(|l| l.contains("agente"))
+            .count()
+    };
+    let before = log_size().await;
+    app.get(&format!("/api/v1/contacts/{contact}"), &agent)
+        .await;
+    assert_eq!(log_size().await, before + 1, "a contact read");
+    app.get("/api/v1/contacts/lookup?phone=3312345678", &agent)
+        .await;
+    assert_eq!(log_size().await, before + 2, "a lookup");
+    app.get(&format!("/api/v1/incidents/{folio}"), &agent).await;
+    assert_eq!(log_size().await, before + 3, "an incident with its contact");
 }
