@@ -438,27 +438,8 @@ async fn a_blocked_person_is_not_read_through_the_api_except_by_the_administrato
     let agent = app.login("agente", PASSWORD).await;
     let lead = app.login("lider", PASSWORD).await;
     let admin = app.login("admin", ADMIN_PASSWORD).await;
-    let contact = app
-        .post(
-            "/api/v1/contacts",
-            &agent,
-            json!({"name": "Rocío Villaseñor", "emails": ["rocio.v@gmail.com"]}),
-        )
-        .await
-        .json["id"]
-        .as_i64()
-        .expect("contact");
-    let folio = app
-        .post(
-            "/api/v1/incidents",
-            &agent,
-            json!({"channel": "phone", "contact_id": contact, "subject": "Constancia", "body": "Pide constancia"}),
-        )
-        .await
-        .json["folio"]
-        .as_str()
-        .expect("folio")
-        .to_string();
+    let person = json!({"name": "Rocío Villaseñor", "emails": ["rocio.v@gmail.com"]});
+    let (contact, folio) = person_with_a_phone_incident(&app, &agent, person, "Constancia").await;
     app.call(
         axum::http::Method::PATCH,
         &format!("/api/v1/contacts/{contact}"),
@@ -538,27 +519,8 @@ async fn every_read_of_a_person_through_the_api_is_in_the_access_log(db: TestDb)
     app.staff("agente", Role::Agent, vec![]).await;
     let agent = app.login("agente", PASSWORD).await;
     let admin = app.login("admin", ADMIN_PASSWORD).await;
-    let contact = app
-        .post(
-            "/api/v1/contacts",
-            &agent,
-            json!({"name": "Tomás Aceves", "phones": ["3312345678"]}),
-        )
-        .await
-        .json["id"]
-        .as_i64()
-        .expect("contact");
-    let folio = app
-        .post(
-            "/api/v1/incidents",
-            &agent,
-            json!({"channel": "phone", "contact_id": contact, "subject": "Pago", "body": "Duda de pago"}),
-        )
-        .await
-        .json["folio"]
-        .as_str()
-        .expect("folio")
-        .to_string();
+    let person = json!({"name": "Tomás Aceves", "phones": ["3312345678"]});
+    let (contact, folio) = person_with_a_phone_incident(&app, &agent, person, "Pago").await;
     let log_size = || async {
         let csv = app
             .call_raw(
@@ -582,4 +544,25 @@ async fn every_read_of_a_person_through_the_api_is_in_the_access_log(db: TestDb)
     assert_eq!(log_size().await, before + 2, "a lookup");
     app.get(&format!("/api/v1/incidents/{folio}"), &agent).await;
     assert_eq!(log_size().await, before + 3, "an incident with its contact");
+}
+
+/// A person created through the API with one phone incident: their id and its folio.
+async fn person_with_a_phone_incident(
+    app: &TestApp,
+    agent: &Auth,
+    person: serde_json::Value,
+    subject: &str,
+) -> (i64, String) {
+    let contact = app.post("/api/v1/contacts", agent, person).await.json["id"]
+        .as_i64()
+        .expect("contact");
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            agent,
+            json!({"channel": "phone", "contact_id": contact, "subject": subject, "body": subject}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+    (contact, folio)
 }
