@@ -1,10 +1,9 @@
 //! `atiende serve`: migrate, seed on first run, listen, and shut down gracefully.
 
-use std::net::SocketAddr;
-
 use anyhow::{Context, Result};
 use atiende_domain::privacy::NoticeKind;
 use atiende_store::Store;
+use atiende_web::server::ConnectionLimits;
 use atiende_web::{AppState, WebConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -163,13 +162,14 @@ pub async fn run(config: Config) -> Result<()> {
             shutdown,
         ))
     });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
+    let limits = ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_secs(
+            config.header_read_timeout_seconds.max(1),
+        ),
+        per_address: config.max_connections_per_address,
+        total: config.max_connections,
+    };
+    atiende_web::server::serve(listener, app, limits, shutdown_signal()).await;
     // The worker finishes the job in hand, then stops.
     let _ = stop_tx.send(true);
     if let Some(w) = worker {

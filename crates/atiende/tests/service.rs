@@ -17,6 +17,7 @@ atiende_store::on_both_engines!(
     mail_ingest_stores_a_piped_message_once_and_asks_for_a_retry_when_it_cannot,
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
     every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
+    slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -907,4 +908,84 @@ async fn fetch_all(address: &str) -> Vec<String> {
     };
     let _ = session.logout().await;
     bodies
+}
+
+/// A connection from `source` to the server at `base`.
+async fn connect_from(source: &str, base: &str) -> tokio::net::TcpStream {
+    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse().expect("address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("source"))
+        .expect("bind");
+    socket.connect(server).await.expect("connect")
+}
+
+/// Sends `GET /healthz` and reads the answer's status line; None when the server closed the
+/// connection without one.
+async fn healthz_over(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = b"GET /healthz HTTP/1.1\r\nHost: atiende\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request).await.is_err() {
+        return None;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer));
+    match read.await.expect("an answer or a close in time") {
+        Ok(_) if !answer.is_empty() => String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+async fn slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others(db: TestDb) {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let server = tokio::task::spawn_blocking(move || {
+        let server = Server::start(
+            &url,
+            dir.path(),
+            &[
+                ("ATIENDE_HEADER_READ_TIMEOUT_SECONDS", "3"),
+                ("ATIENDE_MAX_CONNECTIONS_PER_ADDRESS", "4"),
+                ("ATIENDE_WORKER", "false"),
+            ],
+        );
+        (server, dir)
+    })
+    .await
+    .expect("start");
+    let base = server.0.base.clone();
+
+    // Four connections from one address that never send a request hold its whole share: a
+    // fifth from there is closed unanswered, while another address is served.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(connect_from("127.0.0.1", &base).await);
+    }
+    let mut fifth = connect_from("127.0.0.1", &base).await;
+    assert_eq!(healthz_over(&mut fifth).await, None);
+    let mut elsewhere = connect_from("127.0.0.2", &base).await;
+    assert_eq!(
+        healthz_over(&mut elsewhere).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+
+    // Connections that send nothing are closed once the header-read time runs out…
+    for stream in &mut idle {
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut byte))
+            .await
+            .expect("closed by the server in time");
+        assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    }
+    // …and the address is served again.
+    let mut again = connect_from("127.0.0.1", &base).await;
+    assert_eq!(
+        healthz_over(&mut again).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+    drop(server);
 }

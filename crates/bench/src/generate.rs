@@ -61,7 +61,9 @@ fn v_text(v: impl Into<String>) -> Value {
 /// What an earlier run left at the store, for measuring it again: the incidents only (the
 /// other counts are not kept and read as zero).
 pub async fn already_generated(store: &Store) -> Result<Generated> {
-    let incidents = store.latest_incident_id().await? as usize;
+    let incidents = store
+        .latest_incident_id(&atiende_domain::access::Scope::All)
+        .await? as usize;
     anyhow::ensure!(incidents > 0, "--reuse: the database holds no incidents");
     Ok(Generated {
         incidents,

@@ -18,6 +18,7 @@ pub mod health;
 pub mod i18n;
 pub mod pages;
 pub mod rate_limit;
+pub mod server;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub struct AppState {
     pub login_limiter: Arc<rate_limit::KeyedLimiter>,
     pub public_limiter: Arc<rate_limit::KeyedLimiter>,
     pub metrics: Arc<health::Metrics>,
+    pub live_streams: Arc<pages::events::StreamQuota>,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             login_limiter: Arc::new(limiter),
             public_limiter: Arc::new(public_limiter),
             metrics: Arc::new(health::Metrics::default()),
+            live_streams: Arc::default(),
         }
     }
 }

@@ -728,12 +728,23 @@ impl Store {
         Ok((after, answered))
     }
 
-    /// The newest incident id: the console polls it to show new incidents without reloading.
-    /// Read from the database, so it is right whichever instance created the incident.
-    pub async fn latest_incident_id(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM incidents")
-            .fetch_one(self.reader())
-            .await?;
+    /// A mark that grows whenever the reader's queue gains an incident: the newest incident's
+    /// id for those who see every incident, the newest derivation to their units for a unit's
+    /// responsible (so no one learns of other units' incidents). The console polls it to show
+    /// new incidents without reloading; read from the database, so it is right whichever
+    /// instance created the incident.
+    pub async fn latest_incident_id(&self, scope: &Scope) -> Result<i64> {
+        let sql = match scope {
+            Scope::All => Sql::new("SELECT COALESCE(MAX(id), 0) AS id FROM incidents"),
+            Scope::DerivedTo(units) => {
+                let mut sql =
+                    Sql::new("SELECT COALESCE(MAX(id), 0) AS id FROM derivations WHERE unit_id");
+                let ids: Vec<i64> = units.iter().map(|u| u.0).collect();
+                sql.push_in_ids(self.engine(), &ids);
+                sql
+            }
+        };
+        let row = sql.fetch_one(self.reader()).await?;
         Ok(row.try_get("id")?)
     }
 }

@@ -1,12 +1,16 @@
 //! Server-sent events for the console: `incidents` tells an open queue a new incident arrived,
 //! and `call` pops up a call the agent just answered (the telephone system reported it), with a
 //! link to register it. Both are read from the database, so an event received by any instance
-//! reaches the console connected to any other.
+//! reaches the console connected to any other. Each stream carries only what its reader may
+//! see, and one person holds a few streams at most on an instance.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use atiende_domain::access::Action;
+use atiende_domain::access::{Action, Scope};
+use atiende_domain::ids::UserId;
 use atiende_domain::user::StaffUser;
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +20,48 @@ use futures_util::stream::{self, Stream};
 
 use super::PageUser;
 use crate::AppState;
+use crate::error::AppError;
+
+/// Streams one person may hold open at once on one instance: a few tabs. More are refused
+/// (429), so that one account cannot hold the server's connections.
+pub const STREAMS_PER_USER: usize = 6;
+
+/// The live streams open on this instance, per person.
+#[derive(Debug, Default)]
+pub struct StreamQuota(Mutex<HashMap<UserId, usize>>);
+
+/// One open stream, counted until it is dropped (the console went away).
+struct StreamPermit {
+    quota: Arc<StreamQuota>,
+    user: UserId,
+}
+
+impl StreamQuota {
+    fn take(self: &Arc<Self>, user: UserId) -> Option<StreamPermit> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(user).or_default();
+        if *n >= STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamPermit {
+            quota: self.clone(),
+            user,
+        })
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut open = self.quota.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/eventos", get(events))
@@ -28,6 +74,8 @@ const POP_RECENT_MS: i64 = 120_000;
 struct Cursor {
     state: AppState,
     user: StaffUser,
+    scope: Scope,
+    _permit: StreamPermit,
     latest_incident: i64,
     last_call: i64,
     since_ms: i64,
@@ -56,7 +104,7 @@ impl Cursor {
                 Err(e) => tracing::warn!(error = %e, "events: cannot read calls"),
             }
         }
-        match store.latest_incident_id().await {
+        match store.latest_incident_id(&self.scope).await {
             Ok(latest) if latest != self.latest_incident => {
                 self.latest_incident = latest;
                 Some(Event::default().event("incidents").data(latest.to_string()))
@@ -73,8 +121,14 @@ impl Cursor {
 async fn events(
     State(state): State<AppState>,
     page: PageUser,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let permit = state
+        .live_streams
+        .take(page.user.id)
+        .ok_or(AppError::RateLimited)?;
     let cursor = Cursor {
+        scope: page.user.incident_scope(),
+        _permit: permit,
         state,
         user: page.user,
         latest_incident: -1,
@@ -95,5 +149,5 @@ async fn events(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

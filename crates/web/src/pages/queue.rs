@@ -314,7 +314,7 @@ async fn queue(
         store.incidents(&scope, &filter),
         store.users(),
         store.queue_counts(page.user.id, &scope),
-        store.latest_incident_id(),
+        store.latest_incident_id(&scope),
         store.topics(),
         store.units(),
     )

@@ -3,6 +3,7 @@
 mod helpers;
 mod indicators;
 mod knowledge;
+mod live;
 mod pages;
 mod privacy;
 mod public;

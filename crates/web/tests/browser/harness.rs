@@ -1,6 +1,5 @@
 //! A running server plus a browser session, and the few verbs the journeys use.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -37,13 +36,13 @@ impl Site {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-        });
+        // The product's own server, with its connection limits.
+        tokio::spawn(atiende_web::server::serve(
+            listener,
+            app,
+            atiende_web::server::ConnectionLimits::default(),
+            std::future::pending(),
+        ));
         Site { db, base }
     }
 

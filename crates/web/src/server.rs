@@ -1,0 +1,179 @@
+//! Serving connections. A connection must send each request's headers within a time limit —
+//! a half-open or idle keep-alive connection is closed when it runs out — one address holds a
+//! limited number of connections, and all of them together stay below the process's file limit,
+//! so that a flood of slow connections cannot keep `/healthz` (or anyone else) from an answer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// How many connections, and how slow, the server accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Time a connection has to send a request's headers, including while it waits idle
+    /// between two requests.
+    pub header_read_timeout: Duration,
+    /// Connections one address may hold at once; 0 for no cap (behind a proxy every
+    /// connection comes from its address).
+    pub per_address: usize,
+    /// Connections held at once in all; 0 for a share of the process's file limit.
+    pub total: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            per_address: 64,
+            total: 0,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The total cap in force: the configured one, never more than the file limit leaves once
+    /// the database pools, logs and attachments have their share.
+    pub fn total_in_force(&self) -> usize {
+        let from_files = open_files_limit().map_or(4096, |n| n.saturating_sub(128).max(16));
+        match self.total {
+            0 => from_files,
+            n => n.min(from_files),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn open_files_limit() -> Option<usize> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    limit
+        .current
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+#[cfg(not(unix))]
+fn open_files_limit() -> Option<usize> {
+    None
+}
+
+/// The connections held now, per address and in all.
+#[derive(Default)]
+struct Held {
+    per_address: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// One accepted connection's place, given back when it is dropped.
+struct Slot {
+    held: Arc<Mutex<Held>>,
+    address: IpAddr,
+}
+
+impl Slot {
+    fn take(
+        held: &Arc<Mutex<Held>>,
+        address: IpAddr,
+        per_address: usize,
+        total: usize,
+    ) -> Option<Slot> {
+        let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = h.per_address.get(&address).copied().unwrap_or(0);
+        if h.total >= total || (per_address > 0 && mine >= per_address) {
+            return None;
+        }
+        h.total += 1;
+        h.per_address.insert(address, mine + 1);
+        Some(Slot {
+            held: held.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut h = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        h.total -= 1;
+        if let Some(n) = h.per_address.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                h.per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Live streams never end by themselves: at shutdown, requests in flight get this long.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops accepting
+/// and lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let total = limits.total_in_force();
+    // HTTP/1.1 only (proxies speak it to their backends): a version-sniffing server waits for a
+    // connection's first bytes without any time limit.
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let held = Arc::new(Mutex::new(Held::default()));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors (or a connection reset before it was taken):
+                    // wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = Slot::take(&held, peer.ip(), limits.per_address, total) else {
+            tracing::debug!(%peer, "connection refused: over the connection limits");
+            drop(stream);
+            continue;
+        };
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(peer));
+                request
+            },
+        );
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("connections still open after the drain time are closed");
+    }
+}
