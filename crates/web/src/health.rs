@@ -17,6 +17,8 @@ use crate::AppState;
 pub struct Metrics {
     by_class: [AtomicU64; 5],
     micros_total: AtomicU64,
+    /// Reports of what the content security policy blocked (see `headers`).
+    pub csp_violations: AtomicU64,
 }
 
 pub fn router() -> Router<AppState> {
@@ -78,6 +80,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "# TYPE atiende_http_request_duration_seconds_sum counter"
     );
     let _ = writeln!(out, "atiende_http_request_duration_seconds_sum {secs}");
+    let _ = writeln!(
+        out,
+        "# HELP atiende_csp_violations_total Reports of content the security policy blocked."
+    );
+    let _ = writeln!(out, "# TYPE atiende_csp_violations_total counter");
+    let _ = writeln!(
+        out,
+        "atiende_csp_violations_total {}",
+        state.metrics.csp_violations.load(Ordering::Relaxed)
+    );
     let _ = writeln!(out, "atiende_http_request_duration_seconds_count {total}");
     match state.store.counts().await {
         Ok(c) => {

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod health;
 pub mod i18n;
 pub mod pages;
@@ -114,7 +115,12 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(pages::router())
         .merge(webhooks::router())
+        .merge(headers::router())
         .layer(axum::middleware::from_fn(error::localize))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::secure,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             health::count,

@@ -162,7 +162,7 @@ async fn html_view(
     // Even if something slipped through the sanitiser, this page runs no script.
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; script-src 'self'; img-src 'self' https: http:; frame-src 'self'; style-src 'self' 'unsafe-inline'"),
+        HeaderValue::from_static("default-src 'self'; script-src 'self'; img-src 'self' https: http:; frame-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; report-uri /csp-report"),
     );
     Ok(r)
 }

@@ -13,6 +13,7 @@ atiende_store::on_both_engines!(
     pages_need_a_session_and_check_the_role,
     every_console_form_refuses_a_post_without_the_csrf_token,
     the_console_speaks_the_language_each_person_chose,
+    public_pages_and_the_api_carry_the_security_headers_too,
     a_one_time_password_is_shown_once_in_the_page_and_never_in_a_url,
     email_html_is_sanitised_and_attachments_are_plain_downloads,
 );
@@ -210,14 +211,105 @@ async fn pages_need_a_session_and_check_the_role(db: TestDb) {
     for (path, allowed) in table {
         let path = path.replace("{c}", &contact.to_string());
         for (role, auth) in &sessions {
-            let (status, _) = page(&app, auth, &path).await;
-            let ok = status == StatusCode::OK;
+            let reply = app.call(Method::GET, &path, auth, None).await;
+            let ok = reply.status == StatusCode::OK;
             if ok != allowed.contains(role) {
-                failures.push(format!("{role} GET {path}: {status}"));
+                failures.push(format!("{role} GET {path}: {}", reply.status));
+            }
+            if let Err(missing) = strict_headers(&reply.headers) {
+                failures.push(format!("{role} GET {path}: {missing}"));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The security headers every response carries; the first one missing or loose.
+fn strict_headers(h: &axum::http::HeaderMap) -> Result<(), String> {
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = get("content-security-policy");
+    for directive in [
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        if !csp.contains(directive) {
+            return Err(format!("no `{directive}` in the policy `{csp}`"));
+        }
+    }
+    let scripts = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src"))
+        .unwrap_or_default();
+    if scripts.contains("unsafe") {
+        return Err(format!("scripts may run inline or from strings: `{csp}`"));
+    }
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        if get(name) != value {
+            return Err(format!("{name}: `{}`", get(name)));
+        }
+    }
+    for name in ["referrer-policy", "permissions-policy"] {
+        if get(name).is_empty() {
+            return Err(format!("no {name}"));
+        }
+    }
+    Ok(())
+}
+
+async fn public_pages_and_the_api_carry_the_security_headers_too(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    for path in [
+        "/login",
+        "/buzon",
+        "/estado",
+        "/ayuda",
+        "/aviso-de-privacidad",
+        "/api/v1/incidents",
+        "/api/v1/openapi.json",
+        "/no-existe",
+        "/static/app.js",
+    ] {
+        let reply = app.call(Method::GET, path, &Auth::None, None).await;
+        strict_headers(&reply.headers).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let reply = app.call(Method::GET, path, &admin, None).await;
+        strict_headers(&reply.headers).unwrap_or_else(|e| panic!("GET {path} signed in: {e}"));
+    }
+    // A one-time token in the address never leaves in a Referer.
+    for path in ["/encuesta/abc", "/mis-datos/abc"] {
+        let reply = app.call(Method::GET, path, &Auth::None, None).await;
+        assert_eq!(reply.headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    let reply = app.call(Method::GET, "/bandeja", &admin, None).await;
+    assert_eq!(reply.headers["referrer-policy"], "same-origin");
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    assert!(
+        reply.headers.get("strict-transport-security").is_none(),
+        "HSTS only over https"
+    );
+    let https = atiende_web::WebConfig {
+        base_url: "https://cap.udgvirtual.udg.mx".into(),
+        ..Default::default()
+    };
+    let secure = TestApp::with_config(TestDb::new(app.db.engine()).await, https).await;
+    let reply = secure.call(Method::GET, "/login", &Auth::None, None).await;
+    assert_eq!(
+        reply.headers["strict-transport-security"],
+        "max-age=31536000"
+    );
 }
 
 async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {

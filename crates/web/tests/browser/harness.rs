@@ -1,7 +1,8 @@
 //! A running server plus a browser session, and the few verbs the journeys use.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use atiende_domain::contact::ContactInput;
 use atiende_domain::ids::{ContactId, UnitId};
@@ -9,6 +10,7 @@ use atiende_domain::incident::NewIncidentInput;
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::Actor;
 use atiende_store::testing::TestDb;
+use atiende_web::health::Metrics;
 use atiende_web::{AppState, WebConfig};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::sync::Semaphore;
@@ -24,6 +26,9 @@ fn browsers() -> &'static Semaphore {
 pub struct Site {
     pub db: TestDb,
     pub base: String,
+    /// The server's counters: the journeys check that the browser reported no content the
+    /// security policy blocked.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Site {
@@ -31,7 +36,9 @@ impl Site {
         db.first_run(Some("clave-administrador-1"))
             .await
             .expect("first run");
-        let app = atiende_web::app(AppState::new(db.store.clone(), WebConfig::default()));
+        let state = AppState::new(db.store.clone(), WebConfig::default());
+        let metrics = state.metrics.clone();
+        let app = atiende_web::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -43,7 +50,7 @@ impl Site {
             atiende_web::server::ConnectionLimits::default(),
             std::future::pending(),
         ));
-        Site { db, base }
+        Site { db, base, metrics }
     }
 
     pub async fn staff(&self, login: &str, role: Role, units: Vec<UnitId>) -> StaffUser {
@@ -112,6 +119,7 @@ impl Site {
         Browser {
             client,
             base: self.base.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -119,6 +127,7 @@ impl Site {
 pub struct Browser {
     pub client: Client,
     base: String,
+    metrics: Arc<Metrics>,
 }
 
 impl Browser {
@@ -256,8 +265,22 @@ impl Browser {
         }
     }
 
+    /// Reports the browser sent of content the security policy blocked.
+    pub fn csp_violations(&self) -> u64 {
+        self.metrics.csp_violations.load(Ordering::Relaxed)
+    }
+
+    /// Ends the session; the journey must not have met anything the policy blocked (an
+    /// inline script or style, another origin's file).
     pub async fn close(self) {
+        // Reports leave the browser on their own schedule: give any in flight a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let violations = self.csp_violations();
         let _ = self.client.clone().close().await;
+        assert_eq!(
+            violations, 0,
+            "the content security policy blocked something (see the log)"
+        );
     }
 }
 

@@ -20,6 +20,7 @@ atiende_store::on_both_engines!(
     an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller,
     the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_report,
     a_person_answers_the_survey_on_the_page_once,
+    the_security_policy_blocks_injected_script_and_the_browser_reports_it,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -584,5 +585,48 @@ async fn a_person_answers_the_survey_on_the_page_once(db: TestDb) {
     b.goto(&path).await;
     let text = b.text().await;
     assert!(text.contains("ya fue respondida"), "{text}");
+    b.close().await;
+}
+
+async fn the_security_policy_blocks_injected_script_and_the_browser_reports_it(db: TestDb) {
+    let site = Site::start(db).await;
+    let b = site.browser().await;
+    b.goto("/login").await;
+    // What an injection would add: an inline script and another origin's file.
+    b.client
+        .execute(
+            "var inline = document.createElement('script'); \
+             inline.textContent = 'window.__ran = true'; document.body.appendChild(inline); \
+             var remote = document.createElement('script'); \
+             remote.src = 'https://evil.example/steal.js'; document.body.appendChild(remote);",
+            vec![],
+        )
+        .await
+        .expect("inject");
+    let ran = b
+        .client
+        .execute("return window.__ran === true", vec![])
+        .await
+        .expect("read");
+    assert_eq!(
+        ran,
+        serde_json::Value::Bool(false),
+        "the inline script did not run"
+    );
+    let mut reported = 0;
+    for _ in 0..100 {
+        reported = b.csp_violations();
+        if reported >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        reported >= 2,
+        "both blocks reported to the server, got {reported}"
+    );
+    site.metrics
+        .csp_violations
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     b.close().await;
 }
