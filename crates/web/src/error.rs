@@ -29,6 +29,14 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Text with a NUL character: no column can hold it (PostgreSQL refuses it), so the
+    /// request is refused whole, the same on both engines.
+    #[error("text with a NUL character")]
+    NulInText,
+    #[error("the address is too long")]
+    UriTooLong,
+    #[error("the request body is too large")]
+    TooLarge,
     #[error(transparent)]
     Rule(RuleError),
     #[error("conflict on {field}")]
@@ -81,7 +89,9 @@ impl AppError {
             AppError::Rule(RuleError::ContactBlocked) => StatusCode::CONFLICT,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::NulInText => StatusCode::BAD_REQUEST,
+            AppError::UriTooLong => StatusCode::URI_TOO_LONG,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Rule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,6 +107,9 @@ impl AppError {
             AppError::RateLimited => "rate_limited",
             AppError::NotFound(_) => "not_found",
             AppError::BadRequest(_) => "bad_request",
+            AppError::NulInText => "nul_in_text",
+            AppError::UriTooLong => "uri_too_long",
+            AppError::TooLarge => "too_large",
             AppError::Rule(r) => r.code(),
             AppError::Conflict { .. } => "conflict",
             AppError::Internal => "internal",

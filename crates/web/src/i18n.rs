@@ -212,6 +212,9 @@ pub fn error_message(
             "not_found" => format!("No se encontró el registro ({}).", what.unwrap_or("recurso")),
             "conflict" => format!("Dato duplicado: {}.", labels()),
             "bad_request" => format!("Solicitud no válida: {}", detail.unwrap_or("")),
+            "nul_in_text" => "El texto contiene un carácter nulo (NUL), que no se admite.".into(),
+            "uri_too_long" => "La dirección es demasiado larga.".into(),
+            "too_large" => "El contenido enviado es demasiado grande.".into(),
             _ => "Ocurrió un error interno; intente de nuevo.".into(),
         },
         Lang::En => match code {
@@ -237,6 +240,9 @@ pub fn error_message(
             "not_found" => format!("Not found ({}).", what.unwrap_or("resource")),
             "conflict" => format!("Duplicate value: {}.", labels()),
             "bad_request" => format!("Bad request: {}", detail.unwrap_or("")),
+            "nul_in_text" => "The text contains a NUL character, which is not accepted.".into(),
+            "uri_too_long" => "The address is too long.".into(),
+            "too_large" => "The content sent is too large.".into(),
             _ => "Internal error; try again.".into(),
         },
     }

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod headers;
 pub mod health;
 pub mod i18n;
@@ -116,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::router())
         .merge(webhooks::router())
         .merge(headers::router())
+        .layer(axum::middleware::from_fn(guard::check))
         .layer(axum::middleware::from_fn(error::localize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
