@@ -111,6 +111,7 @@ pub async fn run(config: Config) -> Result<()> {
         privacy_notice: or_default(&config.privacy_notice, crate::config::SIMPLIFIED_NOTICE),
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),
+        metrics_token: config.metrics_token.clone(),
     };
     // The notices start as a first version (the configured text); the administrator publishes
     // the next ones from the console.

@@ -48,6 +48,8 @@ pub struct WebConfig {
     pub meta: atiende_channels::chat::MetaConfig,
     /// Secret path segment of the telephone system's event URL; empty turns CTI off.
     pub cti_token: atiende_domain::secret::Secret,
+    /// Bearer token Prometheus sends to read `/metrics`; empty keeps `/metrics` closed.
+    pub metrics_token: atiende_domain::secret::Secret,
 }
 
 impl Default for WebConfig {
@@ -63,6 +65,7 @@ impl Default for WebConfig {
             privacy_notice: "Aviso de privacidad simplificado.".to_string(),
             meta: atiende_channels::chat::MetaConfig::default(),
             cti_token: Default::default(),
+            metrics_token: Default::default(),
         }
     }
 }

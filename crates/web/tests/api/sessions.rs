@@ -220,13 +220,39 @@ async fn a_one_time_password_must_be_changed_before_any_work(db: TestDb) {
 }
 
 async fn health_readiness_metrics_and_the_openapi_document_are_served(db: TestDb) {
-    let app = TestApp::new(db).await;
+    let config = atiende_web::WebConfig {
+        metrics_token: "token-de-prometheus-123".to_string().into(),
+        ..Default::default()
+    };
+    let app = TestApp::with_config(db, config).await;
     assert_eq!(
         app.get("/healthz", &Auth::None).await.status,
         StatusCode::OK
     );
     assert_eq!(app.get("/readyz", &Auth::None).await.status, StatusCode::OK);
-    let metrics = app.get("/metrics", &Auth::None).await;
+    // Metrics only for whoever holds their token.
+    for auth in [
+        Auth::None,
+        Auth::Bearer("otro-token".into()),
+        app.login("admin", crate::helpers::ADMIN_PASSWORD).await,
+    ] {
+        assert_eq!(
+            app.get("/metrics", &auth).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let metrics = app
+        .get("/metrics", &Auth::Bearer("token-de-prometheus-123".into()))
+        .await;
+    let unconfigured = TestApp::new(TestDb::new(app.db.engine()).await).await;
+    assert_eq!(
+        unconfigured
+            .get("/metrics", &Auth::Bearer(String::new()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "no token configured: closed"
+    );
     let text = metrics.json.as_str().expect("text");
     assert!(
         text.contains("atiende_http_requests_total{class=\"2xx\"}")
