@@ -126,6 +126,10 @@ pub struct NewIncidentInput {
     pub received_at: Option<DateTime<Utc>>,
 }
 
+/// How far back a registration may date an incident's reception (a typed-in buzón entry, a
+/// call noted late).
+pub const MAX_RECEIVED_DAYS_AGO: i64 = 31;
+
 impl NewIncidentInput {
     /// Checks the input; `contact_user_type` prefills the user type from the contact's
     /// classification (procedure step 2: set once, reused for later incidents).
@@ -150,10 +154,14 @@ impl NewIncidentInput {
         if self.user_type.is_none() {
             self.user_type = contact_user_type;
         }
-        if let Some(at) = self.received_at
-            && at > now + chrono::Duration::minutes(5)
-        {
-            v.push("received_at", "in_the_future");
+        if let Some(at) = self.received_at {
+            if at > now + chrono::Duration::minutes(5) {
+                v.push("received_at", "in_the_future");
+            } else if at < now - chrono::Duration::days(MAX_RECEIVED_DAYS_AGO) {
+                // A date far back would give the incident another period's indicators, or
+                // another year's folio; history comes in through the imports.
+                v.push("received_at", "too_long_ago");
+            }
         }
         v.finish()
     }

@@ -91,6 +91,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "Registre al usuario: solo el buzón anónimo y el correo sin remitente legible quedan sin usuario.".into()
         }
         "in_the_future" => "La fecha de recepción no puede estar en el futuro.".into(),
+        "too_long_ago" => "La fecha de recepción no puede ser de hace más de 31 días.".into(),
         "unknown_contact" => "El usuario indicado no existe.".into(),
         "unknown_topic" | "unknown_topic_or_user" => {
             "El tema o el agente indicado no existe.".into()
@@ -144,6 +145,8 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "Only anonymous suggestion-box entries may have no contact.".into()
         }
         "password_too_short" => "The password needs at least 10 characters.".into(),
+        "in_the_future" => "The reception date cannot be in the future.".into(),
+        "too_long_ago" => "The reception date cannot be more than 31 days ago.".into(),
         "between_1_and_36500_days" => {
             "Retention periods run from 1 to 36,500 days (empty: kept).".into()
         }

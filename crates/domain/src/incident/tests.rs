@@ -366,3 +366,24 @@ fn the_user_type_is_prefilled_from_the_contact() {
         .expect("valid");
     assert_eq!(input.user_type, Some(UserType::Applicant));
 }
+
+#[test]
+fn a_registration_dates_its_reception_within_the_last_month_only() {
+    let input = |days_ago: i64| NewIncidentInput {
+        channel: Channel::SuggestionBox,
+        contact_id: None,
+        subject: "Sugerencia".into(),
+        body: String::new(),
+        user_type: None,
+        incident_type: None,
+        topic_id: None,
+        critical: false,
+        assigned_to: None,
+        received_at: Some(now() - chrono::Duration::days(days_ago)),
+    };
+    input(30).validate(None, now()).expect("last month");
+    let err = input(6 * 365).validate(None, now()).expect_err("years back");
+    assert_eq!(err.fields()[0].code, "too_long_ago");
+    let err = input(-1).validate(None, now()).expect_err("tomorrow");
+    assert_eq!(err.fields()[0].code, "in_the_future");
+}
