@@ -382,7 +382,9 @@ fn a_registration_dates_its_reception_within_the_last_month_only() {
         received_at: Some(now() - chrono::Duration::days(days_ago)),
     };
     input(30).validate(None, now()).expect("last month");
-    let err = input(6 * 365).validate(None, now()).expect_err("years back");
+    let err = input(6 * 365)
+        .validate(None, now())
+        .expect_err("years back");
     assert_eq!(err.fields()[0].code, "too_long_ago");
     let err = input(-1).validate(None, now()).expect_err("tomorrow");
     assert_eq!(err.fields()[0].code, "in_the_future");
