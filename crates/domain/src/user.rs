@@ -53,11 +53,15 @@ pub fn parse_login(raw: &str) -> Result<String, FieldError> {
 }
 
 /// A password long enough to resist guessing; the hash is Argon2id, done in storage.
-pub fn check_password(raw: &str) -> Result<(), FieldError> {
+pub fn check_password(raw: &str, about_the_person: &[&str]) -> Result<(), FieldError> {
     if raw.chars().count() < 10 {
         Err(FieldError::new("password", "password_too_short"))
     } else if raw.len() > 1024 {
         Err(FieldError::new("password", "too_long"))
+    } else if zxcvbn::zxcvbn(raw, about_the_person).score() < zxcvbn::Score::Three {
+        // NIST SP 800-63B: no composition rules, but nothing common, repetitive or built
+        // from the person's own login or name (zxcvbn's dictionaries and patterns).
+        Err(FieldError::new("password", "password_too_guessable"))
     } else {
         Ok(())
     }
@@ -155,9 +159,38 @@ impl UserInput {
             }
         }
         if let Some(p) = &self.password {
-            v.take(check_password(p));
+            v.take(check_password(p, &[&user.login, &user.name, &user.email]));
         }
         v.finish()?;
         Ok((user, self.password.clone()))
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::check_password;
+
+    fn code(password: &str, about: &[&str]) -> Option<String> {
+        check_password(password, about).err().map(|e| e.code)
+    }
+
+    #[test]
+    fn a_password_is_long_and_hard_to_guess_and_nothing_else_is_asked() {
+        assert_eq!(code("corta", &[]).as_deref(), Some("password_too_short"));
+        for common in ["aaaaaaaaaa", "password123", "1234567890", "qwertyuiop"] {
+            assert_eq!(
+                code(common, &[]).as_deref(),
+                Some("password_too_guessable"),
+                "{common}"
+            );
+        }
+        assert_eq!(
+            code("mcastellanos2026", &["mcastellanos", "Mariana Castellanos"]).as_deref(),
+            Some("password_too_guessable"),
+            "built from the login"
+        );
+        // No rule about digits, capitals or symbols: a phrase passes as it is.
+        assert_eq!(code("tardes de lluvia en zapopan", &[]), None);
+        assert_eq!(code("clave-de-prueba-123", &["agente"]), None);
     }
 }

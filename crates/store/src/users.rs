@@ -240,7 +240,8 @@ impl Store {
     ) -> Result<StaffUser> {
         let new_hash = match &input.password {
             Some(p) => {
-                check_password(p).map_err(|e| atiende_domain::RuleError::Invalid(vec![e]))?;
+                // Checked again against the login and name once they are known (`apply`).
+                check_password(p, &[]).map_err(|e| atiende_domain::RuleError::Invalid(vec![e]))?;
                 Some(hash_password(p.clone()).await?)
             }
             None => None,
@@ -270,10 +271,19 @@ impl Store {
         .await?;
         write_units(&mut tx, &after).await?;
         if after.disabled || new_hash.is_some() {
+            // Disabling an account or setting its password ends everything that signed in
+            // with the old state: sessions and API tokens alike. Re-enabling brings none back.
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(ms(crate::db::now()))
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         }
         let change = Change {
             entity: EntityKind::User,
@@ -298,7 +308,8 @@ impl Store {
         current: &str,
         new: &str,
     ) -> Result<()> {
-        check_password(new).map_err(|e| atiende_domain::RuleError::Invalid(vec![e]))?;
+        check_password(new, &[&user.login, &user.name, &user.email])
+            .map_err(|e| atiende_domain::RuleError::Invalid(vec![e]))?;
         if self.verify_login(&user.login, current).await?.is_none() {
             return Err(
                 atiende_domain::RuleError::invalid("current_password", "wrong_password").into(),

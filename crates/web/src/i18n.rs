@@ -111,6 +111,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "unknown_user" => "El agente indicado no existe o está deshabilitado.".into(),
         "invalid_login" => "El usuario de acceso lleva de 2 a 64 letras, números o . _ - @.".into(),
         "password_too_short" => "La contraseña debe tener al menos 10 caracteres.".into(),
+        "password_too_guessable" => {
+            "La contraseña es fácil de adivinar (común, repetitiva o parecida a su usuario o nombre): use una frase de varias palabras.".into()
+        }
         "wrong_password" => "La contraseña actual no es correcta.".into(),
         "immutable" => format!("{label} no se puede cambiar."),
         "required_for_unit_responsible" => {
@@ -145,6 +148,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "Only anonymous suggestion-box entries may have no contact.".into()
         }
         "password_too_short" => "The password needs at least 10 characters.".into(),
+        "password_too_guessable" => {
+            "The password is easy to guess (common, repetitive or like your login or name): use a phrase of several words.".into()
+        }
         "in_the_future" => "The reception date cannot be in the future.".into(),
         "invalid_whatsapp" => "The WhatsApp id must be a number with its country code.".into(),
         "invalid_social_id" | "invalid_social_network" => {
