@@ -268,8 +268,20 @@ pub async fn rebuild_search(config: &Config) -> Result<()> {
     Ok(())
 }
 
-pub async fn demo(config: &Config, incidents: usize, seed: u64, password: &str) -> Result<()> {
+pub async fn demo(
+    config: &Config,
+    incidents: usize,
+    seed: u64,
+    password: Option<&str>,
+    force: bool,
+) -> Result<()> {
     let store = open_store(config).await?;
+    if !force && store.holds_records().await? {
+        anyhow::bail!(
+            "la base de datos ya tiene usuarios o incidentes: los datos de demostración no se \
+             mezclan con registros reales (use --force para cargarlos de todos modos)"
+        );
+    }
     let admin_password = Some(config.admin_password.expose()).filter(|p| !p.is_empty());
     if let Some(admin) = store.first_run(admin_password).await?
         && let Some(p) = admin.generated_password
@@ -284,8 +296,12 @@ pub async fn demo(config: &Config, incidents: usize, seed: u64, password: &str) 
         "demo loaded: {} contacts, {} incidents ({} closed, {} derived)",
         summary.contacts, summary.incidents, summary.closed, summary.derived
     );
-    for account in &summary.staff {
-        println!("staff account {account}, password {password}");
+    for (account, generated) in &summary.staff {
+        match (generated, password) {
+            (Some(p), _) => println!("staff account {account}, one-time password {p}"),
+            (None, Some(_)) => println!("staff account {account}, the password given"),
+            (None, None) => println!("staff account {account}"),
+        }
     }
     Ok(())
 }

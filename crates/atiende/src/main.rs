@@ -58,15 +58,20 @@ enum Command {
     RebuildIndicators,
     /// Rewrite the full-text search index of incidents, contacts and articles.
     RebuildSearch,
-    /// Load demo data (staff, contacts and incidents in Spanish) to try atiende out.
+    /// Load demo data (staff, contacts and incidents in Spanish) to try atiende out. Refuses a
+    /// database that already holds people or incidents unless --force.
     Demo {
         #[arg(long, default_value_t = 300)]
         incidents: usize,
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        /// Password of the demo staff accounts.
-        #[arg(long, default_value = "atiende-demo-2026")]
-        password: String,
+        /// One password for every demo staff account; without it each gets its own one-time
+        /// password, printed once.
+        #[arg(long)]
+        password: Option<String>,
+        /// Load it even into a database that already holds people or incidents.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -90,7 +95,8 @@ fn main() -> Result<()> {
                 incidents,
                 seed,
                 password,
-            } => commands::demo(&config, incidents, seed, &password).await,
+                force,
+            } => commands::demo(&config, incidents, seed, password.as_deref(), force).await,
             Command::RebuildIndicators => commands::rebuild_indicators(&config).await,
             Command::RebuildSearch => commands::rebuild_search(&config).await,
             Command::Import(cmd) => import::run(&config, cmd).await,

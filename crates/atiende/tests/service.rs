@@ -18,6 +18,7 @@ atiende_store::on_both_engines!(
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
     every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
     slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others,
+    demo_data_gets_one_time_passwords_and_stays_out_of_a_database_with_records,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -988,4 +989,29 @@ async fn slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others
         Some("HTTP/1.1 200 OK")
     );
     drop(server);
+}
+
+async fn demo_data_gets_one_time_passwords_and_stays_out_of_a_database_with_records(db: TestDb) {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = cli_ok(&url, dir.path(), &["demo", "--incidents", "5"]);
+        let passwords: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.split("one-time password ").nth(1))
+            .collect();
+        // The administrator's and the six staff accounts', each its own, none published.
+        assert_eq!(passwords.len(), 7, "{out}");
+        let distinct: std::collections::BTreeSet<_> = passwords.iter().collect();
+        assert_eq!(distinct.len(), 7, "{out}");
+        assert!(!out.contains("atiende-demo-2026"));
+
+        let (ok, _, err) = cli(&url, dir.path(), &["demo", "--incidents", "5"]);
+        assert!(!ok, "a database with records is refused");
+        assert!(err.contains("--force"), "{err}");
+        let again = cli_ok(&url, dir.path(), &["demo", "--incidents", "5", "--force"]);
+        assert!(again.contains("demo loaded"), "{again}");
+    })
+    .await
+    .expect("demo");
 }

@@ -125,7 +125,7 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
     store.first_run(Some(PASSWORD)).await?;
     let started = Instant::now();
     let summary = store
-        .load_demo(incidents, 1, PASSWORD)
+        .load_demo(incidents, 1, Some(PASSWORD))
         .await
         .context("loading demo data")?;
     eprintln!(

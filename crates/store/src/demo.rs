@@ -5,12 +5,13 @@
 use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::derivation::DeriveInput;
-use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
+use atiende_domain::incident::{ClassifyInput, EntryKind, MAX_RECEIVED_DAYS_AGO, NewIncidentInput};
 use atiende_domain::unit::UnitKind;
-use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_domain::user::{Role, UserInput};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use sqlx::Row;
 
 use crate::error::Result;
 use crate::{Actor, Store, StoreError};
@@ -158,7 +159,9 @@ pub struct DemoSummary {
     pub incidents: usize,
     pub closed: usize,
     pub derived: usize,
-    pub staff: Vec<String>,
+    /// Each staff account created: login (role), and its one-time password when none was
+    /// given (shown once; asked to be changed at first login).
+    pub staff: Vec<(String, Option<String>)>,
 }
 
 async fn staff(
@@ -167,18 +170,18 @@ async fn staff(
     name: &str,
     role: Role,
     unit: Option<atiende_domain::ids::UnitId>,
-    password: &str,
-) -> Result<Option<StaffUser>> {
+    password: Option<&str>,
+) -> Result<Option<crate::users::CreatedUser>> {
     let input = UserInput {
         login: Some(login.into()),
         name: Some(name.into()),
         role: Some(role),
         unit_ids: Some(unit.into_iter().collect()),
-        password: Some(password.into()),
+        password: password.map(str::to_string),
         ..Default::default()
     };
     match store.create_user(Actor::System, &input).await {
-        Ok(c) => Ok(Some(c.user)),
+        Ok(c) => Ok(Some(c)),
         Err(StoreError::Conflict { .. }) => Ok(None),
         Err(e) => Err(e),
     }
@@ -186,12 +189,12 @@ async fn staff(
 
 impl Store {
     /// Loads `incidents` demo incidents (and the staff and contacts they need). Deterministic
-    /// for a given `seed`.
+    /// for a given `seed`. Without `password`, each staff account gets its own one-time one.
     pub async fn load_demo(
         &self,
         incidents: usize,
         seed: u64,
-        password: &str,
+        password: Option<&str>,
     ) -> Result<DemoSummary> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut summary = DemoSummary::default();
@@ -224,8 +227,12 @@ impl Store {
         let mut agents = Vec::new();
         let mut lead = None;
         for (login, name, role, unit) in accounts {
-            if let Some(user) = staff(self, login, name, role, unit, password).await? {
-                summary.staff.push(format!("{login} ({})", role.code()));
+            if let Some(created) = staff(self, login, name, role, unit, password).await? {
+                let user = created.user;
+                summary.staff.push((
+                    format!("{login} ({})", role.code()),
+                    created.generated_password,
+                ));
                 match role {
                     Role::Agent => agents.push(user),
                     Role::CapLead => lead = Some(user),
@@ -284,9 +291,10 @@ impl Store {
             }
         }
         summary.contacts = contacts.len();
-        // Oldest first, so that folios follow the order in which people wrote.
+        // Within the last month (a registration dates no further back), oldest first, so
+        // that folios follow the order in which people wrote.
         let mut minutes_ago: Vec<i64> = (0..incidents)
-            .map(|_| rng.gen_range(0..(90 * 24 * 60)))
+            .map(|_| rng.gen_range(0..((MAX_RECEIVED_DAYS_AGO - 1) * 24 * 60)))
             .collect();
         minutes_ago.sort_unstable_by(|a, b| b.cmp(a));
         for (n, minutes_ago) in minutes_ago.into_iter().enumerate() {
@@ -419,4 +427,18 @@ fn ascii(s: &str) -> String {
         })
         .filter(char::is_ascii_alphanumeric)
         .collect()
+}
+
+impl Store {
+    /// Whether the database already holds people or incidents: demo data is not mixed into
+    /// an institution's records unless asked for in so many words.
+    pub async fn holds_records(&self) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM contacts LIMIT 1) c) \
+             + (SELECT COUNT(*) FROM (SELECT 1 FROM incidents LIMIT 1) i) AS n",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
 }

@@ -343,7 +343,7 @@ async fn a_new_incident_appears_in_an_open_queue_without_reloading(db: TestDb) {
 async fn the_main_pages_show_the_demo_data_to_a_lead(db: TestDb) {
     let site = Site::start(db).await;
     site.db
-        .load_demo(40, 11, PASSWORD)
+        .load_demo(40, 11, Some(PASSWORD))
         .await
         .expect("demo data");
     let b = site.browser().await;
@@ -464,7 +464,7 @@ async fn an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller(db
 async fn the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_report(db: TestDb) {
     let site = Site::start(db).await;
     site.db
-        .load_demo(40, 11, PASSWORD)
+        .load_demo(40, 11, Some(PASSWORD))
         .await
         .expect("demo data");
     site.staff("calidad", Role::QualityOwner, vec![]).await;
