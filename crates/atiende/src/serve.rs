@@ -9,8 +9,28 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 
+/// Libraries that would log what messages say (mail, HTTP bodies) at debug level: they stay at
+/// info unless ATIENDE_LOG names them, so that `ATIENDE_LOG=debug` shows no one-time link nor a
+/// person's words.
+const QUIET_LIBRARIES: [&str; 6] = [
+    "lettre",
+    "async_imap",
+    "hyper",
+    "h2",
+    "rustls",
+    "mail_parser",
+];
+
 pub fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_env("ATIENDE_LOG")
+    let given = std::env::var("ATIENDE_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".to_string());
+    let mut directives = given.clone();
+    for library in QUIET_LIBRARIES {
+        if !given.contains(library) {
+            directives.push_str(&format!(",{library}=info"));
+        }
+    }
+    let filter = EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

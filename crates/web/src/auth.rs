@@ -134,11 +134,13 @@ pub async fn start_session(
     if !state.login_limiter.check(&format!("ip:{address}"))
         || !state.login_limiter.check(&format!("login:{login}"))
     {
-        tracing::warn!(client.address = %address, user.login = %login, "login rate limited");
+        // `?login`: what the client typed, quoted and escaped, so that a newline or an
+        // escape code in it cannot forge a log line.
+        tracing::warn!(client.address = %address, user.login = ?login, "login rate limited");
         return Err(AppError::RateLimited);
     }
     let Some(user) = state.store.verify_login(&login, password).await? else {
-        tracing::info!(client.address = %address, user.login = %login, "login refused");
+        tracing::info!(client.address = %address, user.login = ?login, "login refused");
         return Err(AppError::Unauthorized);
     };
     if let Some(old) = cookie_value_from(headers, SESSION_COOKIE) {

@@ -28,6 +28,26 @@ pub const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self
 /// Pages whose address carries a one-time token: no address of theirs leaves in a Referer.
 const TOKEN_PAGES: [&str; 2] = ["/encuesta/", "/mis-datos/"];
 
+/// Addresses whose last part is a secret: the telephone system's event URL.
+const SECRET_PATHS: [&str; 1] = ["/api/v1/cti/"];
+
+/// A request's path as the log may show it: a one-time token or a secret in it is cut off, the
+/// query (search words, names) is never included, and control characters are escaped.
+pub fn loggable_path(path: &str) -> String {
+    for prefix in TOKEN_PAGES.iter().chain(SECRET_PATHS.iter()) {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.split_once('/').map_or("", |(_, t)| t);
+            let tail = if tail.is_empty() {
+                String::new()
+            } else {
+                format!("/{tail}")
+            };
+            return format!("{prefix}…{}", tail.escape_debug());
+        }
+    }
+    path.escape_debug().to_string()
+}
+
 pub fn router() -> Router<AppState> {
     Router::new().route(REPORT_PATH, post(report))
 }
@@ -88,4 +108,21 @@ async fn report(State(state): State<AppState>, body: Bytes) -> StatusCode {
         "the content security policy blocked something"
     );
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn a_token_or_secret_in_a_path_never_reaches_the_log() {
+        assert_eq!(loggable_path("/encuesta/abc123"), "/encuesta/…");
+        assert_eq!(
+            loggable_path("/mis-datos/tok/descargar"),
+            "/mis-datos/…/descargar"
+        );
+        assert_eq!(loggable_path("/api/v1/cti/secreto"), "/api/v1/cti/…");
+        assert_eq!(loggable_path("/bandeja"), "/bandeja");
+        assert_eq!(loggable_path("/x\n[forged]"), "/x\\n[forged]");
+    }
 }

@@ -130,6 +130,16 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             health::count,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %headers::loggable_path(req.uri().path()),
+                    )
+                },
+            ),
+        )
         .with_state(state)
 }
