@@ -36,6 +36,21 @@ pub(crate) async fn setting_in<T: DeserializeOwned + Default>(
 }
 
 impl Store {
+    /// A random secret of this installation, made the first time it is asked for and shared by
+    /// every instance (e.g. the key that signs the "known device" cookie). Never shown.
+    pub async fn installation_secret(&self, name: &str) -> Result<String> {
+        let key = format!("secret.{name}");
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key.clone())
+        .bind(serde_json::Value::String(crate::users::random_token()).to_string())
+        .execute(self.writer())
+        .await?;
+        let value: Option<String> = setting_in(&mut *self.writer().acquire().await?, &key).await?;
+        value.ok_or(StoreError::NotFound("secret"))
+    }
+
     /// A setting, or its default when never saved.
     pub async fn setting<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T> {
         setting_in(&mut *self.reader().acquire().await?, key).await

@@ -16,6 +16,10 @@ use crate::AppState;
 use crate::error::AppError;
 
 pub const SESSION_COOKIE: &str = "atiende_session";
+/// Marks a browser where a login succeeded: attempts for that login from it are not held back
+/// by the login's own limit, so that strangers failing on purpose cannot lock its owner out.
+pub const DEVICE_COOKIE: &str = "atiende_device";
+const DEVICE_DAYS: i64 = 180;
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The authenticated staff member behind a request.
@@ -114,10 +118,38 @@ pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
     cookie(SESSION_COOKIE, value, "/", "Lax", max_age_secs, secure)
 }
 
+/// The MAC that signs a known-device cookie for `login` until `expires` (Unix seconds).
+fn device_mac(key: &str, login: &str, expires: i64) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("device\n{login}\n{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether the request comes from a browser where `login` signed in before.
+fn known_device(key: &str, headers: &axum::http::HeaderMap, login: &str, now: i64) -> bool {
+    let Some((expires, mac)) =
+        cookie_value_from(headers, DEVICE_COOKIE).and_then(|v| v.split_once('.'))
+    else {
+        return false;
+    };
+    let Ok(expires) = expires.parse::<i64>() else {
+        return false;
+    };
+    expires > now
+        && bool::from(
+            mac.as_bytes()
+                .ct_eq(device_mac(key, login, expires).as_bytes()),
+        )
+}
+
 /// A session just started: the account, the `Set-Cookie` value and the CSRF token.
 pub struct NewSession {
     pub user: StaffUser,
     pub set_cookie: String,
+    /// Marks the browser as one where this login succeeded (see [`DEVICE_COOKIE`]).
+    pub device_cookie: String,
     pub csrf: String,
 }
 
@@ -131,8 +163,14 @@ pub async fn start_session(
     password: &str,
 ) -> Result<NewSession, AppError> {
     let login = login.trim().to_lowercase();
+    let key = state.store.installation_secret("device").await?;
+    let now = chrono::Utc::now().timestamp();
+    // Each address has its budget; each login has one too, except from a browser where that
+    // login succeeded before: someone failing on purpose from elsewhere spends the login's
+    // budget, never its owner's.
     if !state.login_limiter.check(&format!("ip:{address}"))
-        || !state.login_limiter.check(&format!("login:{login}"))
+        || (!known_device(&key, headers, &login, now)
+            && !state.login_limiter.check(&format!("login:{login}")))
     {
         // `?login`: what the client typed, quoted and escaped, so that a newline or an
         // escape code in it cannot forge a log line.
@@ -149,10 +187,16 @@ pub async fn start_session(
     let ttl = chrono::Duration::hours(state.config.session_hours);
     let (token, csrf) = state.store.create_session(user.id, ttl).await?;
     tracing::info!(user.login = %user.login, "login");
-    let set_cookie = session_cookie(&token, ttl.num_seconds(), state.config.secure_cookies());
+    let secure = state.config.secure_cookies();
+    let set_cookie = session_cookie(&token, ttl.num_seconds(), secure);
+    let max_age = DEVICE_DAYS * 86_400;
+    let expires = now + max_age;
+    let device = format!("{expires}.{}", device_mac(&key, &user.login, expires));
+    let device_cookie = cookie(DEVICE_COOKIE, &device, "/", "Strict", max_age, secure);
     Ok(NewSession {
         user,
         set_cookie,
+        device_cookie,
         csrf,
     })
 }

@@ -3,6 +3,7 @@
 use atiende_domain::user::StaffUser;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::AppendHeaders;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -48,7 +49,11 @@ async fn login(
         user: session.user,
         csrf_token: Some(session.csrf),
     };
-    Ok(([(header::SET_COOKIE, session.set_cookie)], axum::Json(body)).into_response())
+    let cookies = AppendHeaders([
+        (header::SET_COOKIE, session.set_cookie),
+        (header::SET_COOKIE, session.device_cookie),
+    ]);
+    Ok((cookies, axum::Json(body)).into_response())
 }
 
 /// The person behind the session or token. Works with a temporary password too, so the console

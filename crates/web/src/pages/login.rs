@@ -116,11 +116,11 @@ async fn login(
             } else {
                 next
             };
-            (
-                [(header::SET_COOKIE, session.set_cookie)],
-                Redirect::to(&target),
-            )
-                .into_response()
+            let cookies = axum::response::AppendHeaders([
+                (header::SET_COOKIE, session.set_cookie),
+                (header::SET_COOKIE, session.device_cookie),
+            ]);
+            (cookies, Redirect::to(&target)).into_response()
         }
         Err(e) => {
             let message = match &e {

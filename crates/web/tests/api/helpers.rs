@@ -132,21 +132,7 @@ impl TestApp {
             .oneshot(req.body(body).expect("request"))
             .await
             .expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply {
-            status,
-            headers,
-            json,
-        }
+        reply_of(response).await
     }
 
     /// Posts raw bytes as a provider would, with its own headers.
@@ -219,6 +205,43 @@ impl TestApp {
         }
     }
 
+    /// Logs in through the API from `address`, with the browser's known-device cookie if any:
+    /// the reply and the device cookie it set (on success).
+    pub async fn login_from(
+        &self,
+        address: &str,
+        login: &str,
+        password: &str,
+        device: Option<&str>,
+    ) -> (Reply, Option<String>) {
+        let peer: std::net::SocketAddr = format!("{address}:50000").parse().expect("address");
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(d) = device {
+            req = req.header(header::COOKIE, format!("atiende_device={d}"));
+        }
+        let mut req = req
+            .body(Body::from(
+                serde_json::json!({"login": login, "password": password}).to_string(),
+            ))
+            .expect("request");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let response = self.router.clone().oneshot(req).await.expect("response");
+        let reply = reply_of(response).await;
+        let device = reply
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("atiende_device="))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string);
+        (reply, device)
+    }
+
     /// Creates a staff account with a known password (and no password change pending).
     pub async fn staff(&self, login: &str, role: Role, units: Vec<UnitId>) -> StaffUser {
         let input = UserInput {
@@ -256,6 +279,25 @@ impl TestApp {
             .find(|u| u["kind"] == kind)
             .expect("unit")
             .clone()
+    }
+}
+
+/// A response read whole: JSON when it is, else its text as a JSON string.
+async fn reply_of(response: axum::response::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    Reply {
+        status,
+        headers,
+        json,
     }
 }
 

@@ -13,6 +13,7 @@ atiende_store::on_both_engines!(
     logging_in_again_rotates_the_session_and_logging_out_ends_it,
     disabling_a_user_ends_their_session_at_once,
     repeated_failed_logins_are_rate_limited,
+    strangers_failing_on_purpose_cannot_lock_the_owner_out,
     a_one_time_password_must_be_changed_before_any_work,
     health_readiness_metrics_and_the_openapi_document_are_served,
 );
@@ -169,6 +170,71 @@ async fn repeated_failed_logins_are_rate_limited(db: TestDb) {
     assert_eq!(
         (limited.status, limited.code()),
         (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+}
+
+async fn strangers_failing_on_purpose_cannot_lock_the_owner_out(db: TestDb) {
+    let config = WebConfig {
+        login_attempts_per_minute: 3,
+        ..WebConfig::default()
+    };
+    let app = TestApp::with_config(db, config).await;
+    app.staff("agente", atiende_domain::user::Role::Agent, vec![])
+        .await;
+    // The owner signed in from their browser before.
+    let (first, device) = app.login_from("10.0.0.5", "agente", PASSWORD, None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let device = device.expect("the browser is marked as known");
+
+    // Strangers at three addresses spend the login's budget with wrong passwords.
+    for stranger in ["203.0.113.7", "203.0.113.8", "203.0.113.9"] {
+        let (r, _) = app
+            .login_from(stranger, "agente", "no-es-la-clave", None)
+            .await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&r.status),
+            "{}",
+            r.status
+        );
+    }
+    let (locked, _) = app
+        .login_from("203.0.113.10", "agente", "no-es-la-clave", None)
+        .await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new address is held back too"
+    );
+    let (unknown, _) = app.login_from("10.0.0.6", "agente", PASSWORD, None).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "so is a browser never used for this login, even with the right password"
+    );
+
+    // The owner's known browser still gets in.
+    let (owner, _) = app
+        .login_from("10.0.0.5", "agente", PASSWORD, Some(&device))
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.json);
+    // A forged or someone else's mark does not count.
+    let forged = format!("{}.{}", i64::MAX, "0".repeat(64));
+    let (forged, _) = app
+        .login_from("10.0.0.7", "agente", PASSWORD, Some(&forged))
+        .await;
+    assert_eq!(forged.status, StatusCode::TOO_MANY_REQUESTS);
+    let (admin, admin_device) = app
+        .login_from("10.0.0.8", "admin", ADMIN_PASSWORD, None)
+        .await;
+    assert_eq!(admin.status, StatusCode::OK);
+    let admin_device = admin_device.expect("device");
+    let (other, _) = app
+        .login_from("10.0.0.8", "agente", PASSWORD, Some(&admin_device))
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a mark is for the login that earned it"
     );
 }
 
