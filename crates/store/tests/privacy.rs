@@ -173,6 +173,11 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
     db.ingest_email(None, &email, raw.as_bytes())
         .await
         .expect("email");
+    // A request for their own file (/mis-datos): a message to their address that belongs to
+    // no incident.
+    db.request_personal_file(&format!("{CANARY}@gmail.com"), "https://cap.example.mx")
+        .await
+        .expect("own file requested");
     let emailed = db
         .incidents(
             &Scope::All,

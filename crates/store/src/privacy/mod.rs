@@ -297,6 +297,38 @@ pub(crate) async fn scrub_survey_comments(tx: &mut Tx, condition: &str) -> Resul
     Ok(rows.len() as u64)
 }
 
+/// Messages that belong to no incident but went to (or came from) one of the person's
+/// addresses — the `/mis-datos` link, mail that opened nothing — go like an incident's: the
+/// copy is emptied and a send that has not left never will.
+async fn suppress_messages_to(
+    tx: &mut Tx,
+    addresses: &[String],
+    report: &mut Suppression,
+) -> Result<()> {
+    for address in addresses.iter().filter(|a| a.chars().count() >= 4) {
+        let pattern = format!("%{}%", crate::contacts::like_escape(address));
+        report.messages += sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE email_messages SET message_id = 'suprimido-' || CAST(id AS TEXT), from_address = '', \
+             to_addresses = '', subject = '{SUPPRESSED}', in_reply_to = '', references_ids = '', html = NULL, \
+             raw = NULL WHERE incident_id IS NULL AND (from_address = $1 OR to_addresses LIKE $2 ESCAPE '\\')"
+        )))
+        .bind(address.clone())
+        .bind(pattern.clone())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE outbox SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END, \
+             last_error = CASE WHEN status = 'pending' THEN 'suppressed' ELSE last_error END, payload = '{}' \
+             WHERE incident_id IS NULL AND payload LIKE $1 ESCAPE '\\'",
+        )
+        .bind(pattern)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The audit trail keeps that a change happened, not what it said about the person.
 async fn scrub_audit(tx: &mut Tx, entity: &str, entity_id: &str) -> Result<()> {
     sqlx::query(
@@ -536,13 +568,15 @@ impl Store {
         };
         // What names the person, collected before it goes: the audit trail is scrubbed of it.
         let mut needles: Vec<String> = Vec::new();
+        let mut addresses: Vec<String> = Vec::new();
         for c in &people {
             let contact = contact_in_tx(tx, ContactId(*c)).await?;
             if contact.name.trim().chars().count() >= 4 {
                 needles.push(contact.name.trim().to_string());
             }
-            needles.extend(contact.identifiers().into_iter().map(|i| i.value));
+            addresses.extend(contact.identifiers().into_iter().map(|i| i.value));
         }
+        needles.extend(addresses.iter().cloned());
         let incidents: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM incidents WHERE contact_id IN {people_in}"
         )))
@@ -580,6 +614,7 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         suppress_incident_texts(tx, &incidents, &mut report).await?;
+        suppress_messages_to(tx, &addresses, &mut report).await?;
         // The audit trail keeps that something happened, not what it said about the person.
         for c in &people {
             scrub_audit(tx, "contact", &c.to_string()).await?;
