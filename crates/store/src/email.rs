@@ -28,6 +28,12 @@ use crate::tx::Tx;
 /// Largest attachment kept; larger ones are replaced by a note saying so.
 pub const MAX_ATTACHMENT_BYTES: usize = 15 * 1024 * 1024;
 
+/// The largest message kept whole (its original and attachments). A larger one is recorded
+/// with its text and the names of its attachments, and noted as such: the original stays on
+/// the mail server. One limit for the whole message, so that neither the copy of the original
+/// nor the attachments can take more than it.
+pub const MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mailbox {
@@ -293,10 +299,18 @@ async fn store_attachments(
     entry: Option<EntryId>,
     message: i64,
     email: &InboundEmail,
+    oversized: bool,
 ) -> Result<()> {
     for a in &email.attachments {
-        let too_big = a.data.len() > MAX_ATTACHMENT_BYTES;
-        let (name, data) = if too_big {
+        let (name, data) = if oversized {
+            (
+                format!(
+                    "{} (omitido: se conserva en el servidor de correo)",
+                    a.filename
+                ),
+                Vec::new(),
+            )
+        } else if a.data.len() > MAX_ATTACHMENT_BYTES {
             (
                 format!(
                     "{} (omitido: {} bytes, límite {MAX_ATTACHMENT_BYTES})",
@@ -330,7 +344,21 @@ async fn store_attachments(
 
 /// The text an entry shows for an inbound message: at most `MAX_ENTRY_CHARS`; the whole
 /// message stays in its raw copy.
-fn entry_text(email: &InboundEmail) -> String {
+fn entry_text(email: &InboundEmail, size: usize) -> String {
+    let text = entry_text_of(email);
+    if size > MAX_MESSAGE_BYTES {
+        format!(
+            "{text}\n\n[Mensaje de {} MB, mayor que el límite de {} MB: se registró su texto; el \
+             original y sus adjuntos se conservan en el servidor de correo.]",
+            size.div_ceil(1024 * 1024),
+            MAX_MESSAGE_BYTES / (1024 * 1024)
+        )
+    } else {
+        text
+    }
+}
+
+fn entry_text_of(email: &InboundEmail) -> String {
     if email.text.chars().count() > MAX_ENTRY_CHARS {
         let mut text: String = email.text.chars().take(MAX_ENTRY_CHARS - 100).collect();
         text.push_str("\n\n[… texto recortado; el mensaje completo se conserva en el original]");
@@ -517,6 +545,9 @@ impl Store {
         email: &InboundEmail,
         raw: &[u8],
     ) -> Result<IngestOutcome> {
+        let size = raw.len();
+        let oversized = size > MAX_MESSAGE_BYTES;
+        let raw = (!oversized).then_some(raw);
         let own = self.own_addresses().await?;
         let mut tx = self.begin().await?;
         let seen = sqlx::query("SELECT incident_id FROM email_messages WHERE message_id = $1")
@@ -538,7 +569,7 @@ impl Store {
                 None,
                 None,
                 email,
-                Some(raw),
+                raw,
                 true,
             )
             .await?;
@@ -574,7 +605,7 @@ impl Store {
                 incident,
                 EntryKind::InboundMessage,
                 None,
-                &entry_text(email),
+                &entry_text(email, size),
                 data,
                 received,
             )
@@ -587,11 +618,11 @@ impl Store {
                 Some(incident),
                 Some(entry),
                 email,
-                Some(raw),
+                raw,
                 false,
             )
             .await?;
-            store_attachments(&mut tx, incident, Some(entry), message, email).await?;
+            store_attachments(&mut tx, incident, Some(entry), message, email, oversized).await?;
             tx.commit().await?;
             return Ok(IngestOutcome::Joined(incident));
         }
@@ -637,7 +668,7 @@ impl Store {
             },
             contact_id: contact.as_ref().map(|c| c.id),
             subject: subject.clone(),
-            body: entry_text(email),
+            body: entry_text(email, size),
             user_type: None,
             incident_type: None,
             topic_id: None,
@@ -654,11 +685,11 @@ impl Store {
             Some(incident.id),
             entry,
             email,
-            Some(raw),
+            raw,
             false,
         )
         .await?;
-        store_attachments(&mut tx, incident.id, entry, message, email).await?;
+        store_attachments(&mut tx, incident.id, entry, message, email, oversized).await?;
         if let (Some(mailbox), Some(to)) = (mailbox, email.from_address.as_deref())
             && mailbox.acknowledge
         {
