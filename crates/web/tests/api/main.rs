@@ -9,6 +9,7 @@ mod pages;
 mod privacy;
 mod public;
 mod roles;
+mod scope;
 mod sessions;
 mod story;
 mod surveys;
