@@ -4,8 +4,7 @@
 //! hands the body here; what a call means to the procedure is in `atiende_domain::call`, how it
 //! is stored in `atiende_store::calls`.
 
-use atiende_domain::call::{CallDirection, CallEvent};
-use atiende_store::calls::CallEventInput;
+use atiende_domain::call::{CallDirection, CallEvent, CallEventInput};
 
 /// Why an event could not be read; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

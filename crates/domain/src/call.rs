@@ -122,3 +122,16 @@ mod tests {
         assert_eq!(CallEvent::parse("ring", None), None);
     }
 }
+
+/// One event as the telephone system sent it.
+#[derive(Debug, Clone)]
+pub struct CallEventInput {
+    pub event: CallEvent,
+    pub call_id: String,
+    pub direction: CallDirection,
+    pub from: String,
+    pub to: String,
+    /// Names of the agents the system reports (`user[]`).
+    pub users: Vec<String>,
+    pub answering_number: Option<String>,
+}

@@ -2,7 +2,9 @@
 //! receives them), the caller is matched to a contact by number, the agent who answered by
 //! extension or name, and unanswered incoming calls wait in the missed list for a call-back.
 
-use atiende_domain::call::{CallDirection, CallEvent, CallState, HangupCause, is_missed};
+use atiende_domain::call::{
+    CallDirection, CallEvent, CallEventInput, CallState, HangupCause, is_missed,
+};
 use atiende_domain::contact::normalize_phone;
 use atiende_domain::ids::{ContactId, IncidentId, UserId};
 use serde::Serialize;
@@ -14,19 +16,6 @@ use crate::audit::{Change, record};
 use crate::db::{Store, code, from_ms, ms, now, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
-
-/// One event as the telephone system sent it.
-#[derive(Debug, Clone)]
-pub struct CallEventInput {
-    pub event: CallEvent,
-    pub call_id: String,
-    pub direction: CallDirection,
-    pub from: String,
-    pub to: String,
-    /// Names of the agents the system reports (`user[]`).
-    pub users: Vec<String>,
-    pub answering_number: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

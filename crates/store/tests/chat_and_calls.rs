@@ -2,6 +2,7 @@
 //! joins one, what a retried delivery does, the reply window, delivery states, the call log.
 
 use atiende_domain::RuleError;
+use atiende_domain::call::CallEventInput;
 use atiende_domain::call::{CallDirection, CallEvent, CallState, HangupCause};
 use atiende_domain::chat::{
     ChatContent, DeliveryStatus, InboundChat, MediaRef, OutgoingBody, Provider, Template,
@@ -10,7 +11,6 @@ use atiende_domain::classification::{Channel, IncidentType, UserType};
 use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
 use atiende_domain::incident::{ClassifyInput, EntryKind, Status};
 use atiende_domain::user::{Role, StaffUser, UserInput};
-use atiende_store::calls::CallEventInput;
 use atiende_store::chat::ChatIngest;
 use atiende_store::outbox::{Job, JobKind};
 use atiende_store::testing::TestDb;

@@ -6,7 +6,7 @@ use atiende_domain::chat::{ChatContent, InboundChat, MediaRef, OutgoingBody, Pro
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PayloadError, from_millis};
+use super::payload::{PayloadError, from_millis};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

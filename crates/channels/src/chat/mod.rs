@@ -6,8 +6,11 @@
 pub mod graph;
 pub mod jobs;
 pub mod messenger;
+pub mod payload;
 #[cfg(feature = "testing")]
 pub mod stand_in;
+
+pub use payload::PayloadError;
 pub mod whatsapp;
 
 use atiende_domain::chat::{Provider, Template};
@@ -132,21 +135,6 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
         Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// A webhook body that cannot be read as the documented payload.
-#[derive(Debug, thiserror::Error)]
-#[error("webhook payload not understood: {0}")]
-pub struct PayloadError(pub String);
-
-/// Seconds since the epoch, as the providers send them (a string in WhatsApp, a number of
-/// milliseconds in Messenger).
-fn from_secs(secs: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_else(chrono::Utc::now)
-}
-
-fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_else(chrono::Utc::now)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use atiende_domain::chat::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PayloadError, from_secs};
+use super::payload::{PayloadError, from_secs};
 
 /// One thing the webhook reports.
 #[derive(Debug, Clone, PartialEq)]

@@ -390,8 +390,8 @@ async fn the_main_pages_show_the_demo_data_to_a_lead(db: TestDb) {
 }
 
 async fn an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller(db: TestDb) {
+    use atiende_domain::call::CallEventInput;
     use atiende_domain::call::{CallDirection, CallEvent, HangupCause};
-    use atiende_store::calls::CallEventInput;
     let site = Site::start(db).await;
     site.staff("lupita", Role::Agent, vec![]).await;
     site.contact(ContactInput {
