@@ -4,6 +4,8 @@
 //! the indicators stay as they were; the access log records each step and refuses edits.
 
 use atiende_domain::access::Scope;
+use atiende_domain::call::{CallDirection, CallEvent, CallEventInput};
+use atiende_domain::chat::{ChatContent, InboundChat, Provider};
 use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::derivation::DeriveInput;
@@ -18,6 +20,7 @@ use atiende_domain::user::{Role, UserInput};
 use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
 use atiende_store::privacy::retention::RetentionReport;
+use atiende_store::public::SuggestionBoxEntry;
 use atiende_store::testing::TestDb;
 
 atiende_store::on_both_engines!(
@@ -60,6 +63,7 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
                 name: Some(format!("Ana {CANARY}")),
                 emails: Some(vec![format!("{CANARY}@gmail.com")]),
                 phones: Some(vec!["33 9988 7766".into()]),
+                whatsapp_id: Some("5213399887766".into()),
                 user_type: Some(UserType::Student),
                 notes: Some(format!("Prefiere correo, dice {CANARY}")),
                 ..Default::default()
@@ -173,6 +177,42 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
     db.ingest_email(None, &email, raw.as_bytes())
         .await
         .expect("email");
+    // Every other way their data comes in: WhatsApp, the buzón, a phone call.
+    db.ingest_chat(&InboundChat {
+        provider: Provider::Whatsapp,
+        account_id: "106540352242922".into(),
+        peer_id: "5213399887766".into(),
+        peer_name: Some(format!("Ana {CANARY}")),
+        external_id: "wamid.plant-1".into(),
+        sent_at: chrono::Utc::now(),
+        contents: vec![ChatContent::Text {
+            body: format!("Hola, soy {CANARY} por WhatsApp"),
+        }],
+    })
+    .await
+    .expect("chat");
+    db.submit_to_suggestion_box(&SuggestionBoxEntry {
+        kind: Some(IncidentType::Complaint),
+        message: format!("Queja de {CANARY}: nadie contesta"),
+        name: format!("Ana {CANARY}"),
+        email: format!("{CANARY}@gmail.com"),
+        phone: String::new(),
+        student_code: String::new(),
+        privacy_notice_id: None,
+    })
+    .await
+    .expect("buzón");
+    db.record_call_event(&CallEventInput {
+        event: CallEvent::NewCall,
+        call_id: "call-plant-1".into(),
+        direction: CallDirection::In,
+        from: "3399887766".into(),
+        to: "3331345678".into(),
+        users: vec![],
+        answering_number: None,
+    })
+    .await
+    .expect("call");
     // A request for their own file (/mis-datos): a message to their address that belongs to
     // no incident.
     db.request_personal_file(&format!("{CANARY}@gmail.com"), "https://cap.example.mx")
@@ -216,13 +256,17 @@ async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_
     db: TestDb,
 ) {
     let (person, incidents) = plant(&db).await;
-    assert_eq!(incidents.len(), 2, "the phone call and the email");
+    assert_eq!(
+        incidents.len(),
+        4,
+        "the phone call, the email, WhatsApp and the buzón"
+    );
     let admin = db.user_by_login("admin").await.expect("admin");
     let admin = Actor::Staff(&admin);
 
     // Access: the whole file, and the export is logged.
     let file = db.personal_file(admin, person, "json").await.expect("file");
-    assert_eq!(file.incidents.len(), 2);
+    assert_eq!(file.incidents.len(), 4);
     let json = serde_json::to_string(&file).expect("json");
     for expected in [
         "kardex-",
@@ -270,7 +314,7 @@ async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_
     assert!(found.is_empty(), "blocked: not found");
 
     let report = db.anonymise_contact(admin, person).await.expect("suppress");
-    assert_eq!(report.incidents, 2);
+    assert_eq!(report.incidents, 4, "phone, email, WhatsApp and buzón");
     assert_eq!(report.attachments, 1);
 
     assert_eq!(
@@ -279,6 +323,11 @@ async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_
         "nowhere in the tables"
     );
     assert!(!canary_in_files(&db), "nowhere in the database files");
+    assert_eq!(
+        db.columns_containing("99887766").await,
+        Vec::<String>::new(),
+        "the phone number nowhere either"
+    );
     assert!(
         db.search_incidents(&Scope::All, &SearchQuery::parse(CANARY), 10)
             .await
@@ -470,7 +519,7 @@ async fn retention_counts_first_then_anonymises_what_outlived_its_period_once(db
     db.apply_retention(&blocked, eleven).await.expect("apply");
     let gone = db.contact(person).await.expect("person");
     assert!(gone.anonymised_at.is_some() && gone.emails.is_empty());
-    assert!(canary_hits(&db).await.is_empty());
+    assert_eq!(canary_hits(&db).await, Vec::<String>::new());
     let log = db
         .personal_access_log(Some(person), None, 10)
         .await
