@@ -23,6 +23,7 @@ pub struct Config {
     pub admin_password: Secret,
     pub time_zone: String,
     pub session_hours: i64,
+    pub session_idle_minutes: i64,
     pub reopen_window_days: i64,
     pub login_attempts_per_minute: u32,
     pub header_read_timeout_seconds: u64,

@@ -125,6 +125,7 @@ pub async fn run(config: Config) -> Result<()> {
     let web = WebConfig {
         base_url: config.base_url.clone(),
         session_hours: config.session_hours,
+        session_idle_minutes: config.session_idle_minutes,
         reopen_window_days: config.reopen_window_days,
         login_attempts_per_minute: config.login_attempts_per_minute,
         public_posts_per_minute: config.public_posts_per_minute,

@@ -9,7 +9,9 @@ use atiende_domain::classification::Lang;
 use atiende_domain::ids::{UnitId, UserId};
 use atiende_domain::user::{Role, StaffUser, UserInput, check_password};
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -25,6 +27,17 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An open session as its owner sees it (the secret never leaves the database).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenSession {
+    /// The session this request came with.
+    pub current: bool,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Secrets are stored only as their SHA-256: a leaked table opens no session.
@@ -367,21 +380,90 @@ impl Store {
         Ok((token, csrf))
     }
 
-    /// The enabled account behind a session cookie, with the session's CSRF token.
-    pub async fn session_user(&self, token: &str) -> Result<Option<(StaffUser, String)>> {
+    /// The enabled account behind a session cookie, with the session's CSRF token: a session
+    /// ends at its expiry, or once it has gone unused for `idle`. Its use is recorded (at most
+    /// once a minute, to spare the writer).
+    pub async fn session_user(
+        &self,
+        token: &str,
+        idle: chrono::Duration,
+    ) -> Result<Option<(StaffUser, String)>> {
+        let now = ms(crate::db::now());
+        let hash = token_hash(token);
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT u.*, s.csrf_token, {} FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+            "SELECT u.*, s.csrf_token, COALESCE(s.last_seen_at, s.created_at) AS seen, {} \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0 \
+             AND COALESCE(s.last_seen_at, s.created_at) > $3",
             self.unit_list()
         )))
-        .bind(token_hash(token))
-        .bind(ms(crate::db::now()))
+        .bind(hash.clone())
+        .bind(now)
+        .bind(now - idle.num_milliseconds())
         .fetch_optional(self.reader())
         .await?;
-        match row {
-            Some(r) => Ok(Some((self.user_of_row(&r)?, r.try_get("csrf_token")?))),
-            None => Ok(None),
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        if r.try_get::<i64, _>("seen")? < now - 60_000 {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(hash)
+                .execute(self.writer())
+                .await?;
         }
+        Ok(Some((self.user_of_row(&r)?, r.try_get("csrf_token")?)))
+    }
+
+    /// A person's open sessions, newest first; `current` marks the one holding `token`.
+    pub async fn sessions_of(&self, user: UserId, token: Option<&str>) -> Result<Vec<OpenSession>> {
+        let current = token.map(token_hash).unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, COALESCE(last_seen_at, created_at) AS seen, expires_at \
+             FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
+        )
+        .bind(user.0)
+        .bind(ms(crate::db::now()))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let hash: String = r.try_get("token_hash")?;
+                Ok(OpenSession {
+                    current: hash == current,
+                    started_at: from_ms(r.try_get("created_at")?)?,
+                    last_seen_at: from_ms(r.try_get("seen")?)?,
+                    expires_at: from_ms(r.try_get("expires_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends every session of `user` but the one holding `keep` ("cerrar las demás sesiones",
+    /// or an administrator ending someone's). Returns how many ended.
+    pub async fn end_sessions(
+        &self,
+        actor: Actor<'_>,
+        user: UserId,
+        keep: Option<&str>,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user.0)
+            .bind(keep.map(token_hash).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let change = Change {
+            entity: EntityKind::User,
+            entity_id: user.to_string(),
+            action: "user.sessions_ended",
+            before: None,
+            after: Some(serde_json::json!({ "ended": ended })),
+        };
+        record(&mut tx, actor, change).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     /// A column `unit_list` with the user's units (`u`) as `1,2,3`: every request reads its

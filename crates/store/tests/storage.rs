@@ -722,7 +722,7 @@ async fn sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working(
         .await
         .expect("session");
     let (user, stored_csrf) = db
-        .session_user(&cookie)
+        .session_user(&cookie, chrono::Duration::hours(2))
         .await
         .expect("lookup")
         .expect("active");
@@ -748,7 +748,12 @@ async fn sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working(
     db.update_user(Actor::System, agent.id, &disable)
         .await
         .expect("disabled");
-    assert!(db.session_user(&cookie).await.expect("lookup").is_none());
+    assert!(
+        db.session_user(&cookie, chrono::Duration::hours(2))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
 }
 
 async fn disabling_an_account_or_setting_its_password_revokes_its_tokens_for_good(db: TestDb) {

@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for Caller {
         let cookie = cookie_value(parts, SESSION_COOKIE).ok_or(AppError::Unauthorized)?;
         let (user, csrf) = state
             .store
-            .session_user(cookie)
+            .session_user(cookie, state.config.session_idle())
             .await?
             .ok_or(AppError::Unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

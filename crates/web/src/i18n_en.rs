@@ -1,6 +1,12 @@
 /// English for each Spanish string of the console (generated list, edited by hand).
 fn english(es: &str) -> Option<&'static str> {
     Some(match es {
+        "Sesiones abiertas" => "Open sessions",
+        "Sesiones cerradas:" => "Sessions ended:",
+        "Inicio" => "Started",
+        "Último uso" => "Last used",
+        "Esta sesión" => "This session",
+        "Cerrar las demás sesiones" => "End the other sessions",
         "Abiertos" => "Open",
         "Acceso" => "Login",
         "Acciones" => "Actions",

@@ -36,6 +36,8 @@ pub struct WebConfig {
     /// Public URL of the service (links in messages, cookie `Secure` flag when https).
     pub base_url: String,
     pub session_hours: i64,
+    /// Minutes a session may go unused before it ends.
+    pub session_idle_minutes: i64,
     /// Days after closing in which a reopening cancels first-contact resolution.
     pub reopen_window_days: i64,
     /// Login attempts allowed per minute from one address (and for one login).
@@ -57,6 +59,7 @@ impl Default for WebConfig {
         WebConfig {
             base_url: "http://127.0.0.1:8080".into(),
             session_hours: 12,
+            session_idle_minutes: 120,
             reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
             login_attempts_per_minute: 10,
             public_posts_per_minute: 5,
@@ -71,6 +74,10 @@ impl Default for WebConfig {
 }
 
 impl WebConfig {
+    pub fn session_idle(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.session_idle_minutes.max(1))
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }

@@ -20,6 +20,40 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login, me, logout))
         .routes(routes!(change_password))
+        .routes(routes!(my_sessions, end_my_other_sessions))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    pub ended: u64,
+}
+
+/// One's own open sessions (browsers signed in), newest first; `current` is this one.
+#[utoipa::path(get, path = "/session/all", tag = "session",
+    responses((status = 200, body = Vec<atiende_store::users::OpenSession>)))]
+async fn my_sessions(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    headers: HeaderMap,
+) -> Result<Json<Vec<atiende_store::users::OpenSession>>, AppError> {
+    let current = crate::auth::cookie_value_from(&headers, SESSION_COOKIE);
+    Ok(Json(state.store.sessions_of(user.id, current).await?))
+}
+
+/// Ends every other session of one's own ("cerrar las demás sesiones"): a browser left signed
+/// in elsewhere. API tokens are revoked one by one.
+#[utoipa::path(delete, path = "/session/all", tag = "session", responses((status = 200, body = SessionsEnded)))]
+async fn end_my_other_sessions(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    headers: HeaderMap,
+) -> Result<Json<SessionsEnded>, AppError> {
+    let current = crate::auth::cookie_value_from(&headers, SESSION_COOKIE);
+    let ended = state
+        .store
+        .end_sessions(atiende_store::Actor::Staff(&user), user.id, current)
+        .await?;
+    Ok(Json(SessionsEnded { ended }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, update))
+        .routes(routes!(end_sessions))
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<StaffUser>)))]
@@ -81,4 +82,22 @@ async fn update(
             .update_user(Actor::Staff(admin), UserId(id), &input)
             .await?,
     ))
+}
+
+/// Ends every session of an account (a lost laptop, a shared computer); its API tokens are
+/// revoked one by one, or all at once by disabling the account.
+#[utoipa::path(delete, path = "/users/{id}/sessions", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = crate::api::session::SessionsEnded)))]
+async fn end_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<crate::api::session::SessionsEnded>, AppError> {
+    let admin = caller.require(Action::UserWrite)?;
+    state.store.user(UserId(id)).await?;
+    let ended = state
+        .store
+        .end_sessions(Actor::Staff(admin), UserId(id), None)
+        .await?;
+    Ok(Json(crate::api::session::SessionsEnded { ended }))
 }

@@ -28,6 +28,10 @@ pub fn router() -> Router<AppState> {
             "/preferencias",
             get(preferences_page).post(save_preferences),
         )
+        .route(
+            "/preferencias/cerrar-sesiones",
+            axum::routing::post(end_other_sessions),
+        )
 }
 
 #[derive(askama::Template)]
@@ -209,18 +213,64 @@ async fn change_password(
 struct PreferencesPage {
     ctx: Ctx,
     saved: bool,
+    /// Sessions the other ones just ended, after "cerrar las demás sesiones".
+    ended: Option<u64>,
+    /// Open sessions: started, last used, this one.
+    sessions: Vec<(String, String, bool)>,
 }
 
 #[derive(Deserialize)]
 struct SavedParam {
     saved: Option<String>,
+    cerradas: Option<u64>,
 }
 
-async fn preferences_page(page: PageUser, Query(p): Query<SavedParam>) -> Response {
-    render(&PreferencesPage {
+async fn preferences_page(
+    State(state): State<AppState>,
+    page: PageUser,
+    headers: HeaderMap,
+    Query(p): Query<SavedParam>,
+) -> Result<Response, PageError> {
+    let current = cookie_value_from(&headers, SESSION_COOKIE);
+    let tz = state.store.time_zone();
+    let sessions = state
+        .store
+        .sessions_of(page.user.id, current)
+        .await?
+        .into_iter()
+        .map(|s| {
+            (
+                super::local(&s.started_at, tz),
+                super::local(&s.last_seen_at, tz),
+                s.current,
+            )
+        })
+        .collect();
+    Ok(render(&PreferencesPage {
         ctx: page.ctx(""),
         saved: p.saved.is_some(),
-    })
+        ended: p.cerradas,
+        sessions,
+    }))
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+struct NothingElse {}
+
+/// "Cerrar las demás sesiones": every browser signed in as this person but this one.
+async fn end_other_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    posted: Posted<NothingElse>,
+) -> Result<Response, PageError> {
+    let user = &posted.page.user;
+    let current = cookie_value_from(&headers, SESSION_COOKIE);
+    let ended = state
+        .store
+        .end_sessions(atiende_store::Actor::Staff(user), user.id, current)
+        .await?;
+    Ok(Redirect::to(&format!("/preferencias?cerradas={ended}")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -123,7 +123,10 @@ async fn session_of(
     state: &AppState,
 ) -> Result<Option<(StaffUser, String)>, AppError> {
     match cookie_value(parts, SESSION_COOKIE) {
-        Some(token) => Ok(state.store.session_user(token).await?),
+        Some(token) => Ok(state
+            .store
+            .session_user(token, state.config.session_idle())
+            .await?),
         None => Ok(None),
     }
 }

@@ -335,6 +335,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/logout".to_string(),
         "/clave".into(),
         "/preferencias".into(),
+        "/preferencias/cerrar-sesiones".into(),
         "/incidentes/nuevo".into(),
         "/incidentes/nuevo/usuario".into(),
         format!("/incidentes/{folio}/nota"),

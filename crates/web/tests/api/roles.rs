@@ -216,7 +216,16 @@ fn cases() -> Vec<Case> {
             Some(json!({"current_password": "x", "new_password": "y"})),
             ALL,
         ),
+        case(M::GET, "/session/all", "/session/all", None, ALL),
+        case(M::DELETE, "/session/all", "/session/all", None, ALL),
         case(M::DELETE, "/session", "/session", None, ALL),
+        case(
+            M::DELETE,
+            "/users/{s}/sessions",
+            "/users/{id}/sessions",
+            None,
+            &["admin"],
+        ),
     ]
 }
 

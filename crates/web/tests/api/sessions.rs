@@ -14,6 +14,7 @@ atiende_store::on_both_engines!(
     disabling_a_user_ends_their_session_at_once,
     repeated_failed_logins_are_rate_limited,
     strangers_failing_on_purpose_cannot_lock_the_owner_out,
+    a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_the_others,
     a_one_time_password_must_be_changed_before_any_work,
     health_readiness_metrics_and_the_openapi_document_are_served,
 );
@@ -335,4 +336,101 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served(db: TestDb
     ] {
         assert!(doc.json["paths"].get(path).is_some(), "{path} documented");
     }
+}
+
+async fn a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_the_others(
+    db: TestDb,
+) {
+    let config = WebConfig {
+        session_idle_minutes: 30,
+        ..WebConfig::default()
+    };
+    let app = TestApp::with_config(db, config).await;
+    let agent = app
+        .staff("agente", atiende_domain::user::Role::Agent, vec![])
+        .await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let laptop = app.login("agente", PASSWORD).await;
+    let phone = app.login("agente", PASSWORD).await;
+    let office = app.login("agente", PASSWORD).await;
+
+    // The person sees their sessions, this one marked.
+    let mine = app.get("/api/v1/session/all", &laptop).await;
+    let sessions = mine.json.as_array().expect("sessions");
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(!mine.json.to_string().contains("token"), "no secret shown");
+
+    // A session left unused past the idle time ends, whatever its expiry says.
+    let Auth::Session { cookie, .. } = &office else {
+        panic!("session");
+    };
+    let long_ago = chrono::Utc::now().timestamp_millis() - 31 * 60 * 1000;
+    app.db
+        .execute_admin(&format!(
+            "UPDATE sessions SET last_seen_at = {long_ago}, created_at = {long_ago} \
+             WHERE token_hash = '{}'",
+            atiende_store::users::token_hash(cookie)
+        ))
+        .await
+        .expect("age the session");
+    assert_eq!(
+        app.get("/api/v1/session", &office).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // "Cerrar las demás sesiones": the others end, this one stays.
+    let ended = app
+        .call(Method::DELETE, "/api/v1/session/all", &laptop, None)
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.json);
+    assert_eq!(ended.json["ended"], 2, "the phone and the idle one");
+    assert_eq!(
+        app.get("/api/v1/session", &phone).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/session", &laptop).await.status,
+        StatusCode::OK
+    );
+
+    // The same from the console's preferences page.
+    let tablet = app.login("agente", PASSWORD).await;
+    let page = app.get("/preferencias", &laptop).await;
+    let html = page.json.as_str().unwrap_or_default();
+    assert!(
+        html.contains("Sesiones abiertas") && html.contains("Esta sesión"),
+        "{html}"
+    );
+    let Auth::Session { csrf, .. } = &laptop else {
+        panic!("session");
+    };
+    let done = app
+        .form(
+            "/preferencias/cerrar-sesiones",
+            &laptop,
+            &format!("_csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.headers["location"], "/preferencias?cerradas=1");
+    assert_eq!(
+        app.get("/api/v1/session", &tablet).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An administrator ends anyone's.
+    let ended = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{}/sessions", agent.id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(ended.json["ended"], 1);
+    assert_eq!(
+        app.get("/api/v1/session", &laptop).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
