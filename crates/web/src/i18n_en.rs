@@ -1,6 +1,7 @@
 /// English for each Spanish string of the console (generated list, edited by hand).
 fn english(es: &str) -> Option<&'static str> {
     Some(match es {
+        "Cerrar sus sesiones" => "End their sessions",
         "Sesiones abiertas" => "Open sessions",
         "Sesiones cerradas:" => "Sessions ended:",
         "Inicio" => "Started",

@@ -172,6 +172,8 @@ struct UserForm {
     language: Option<String>,
     disabled: Option<String>,
     reset_password: Option<String>,
+    /// End every session of the account (a lost laptop, a shared computer).
+    end_sessions: Option<String>,
     phone_extension: Option<String>,
 }
 
@@ -235,11 +237,17 @@ async fn update_user(
     if reset {
         input.password = Some(password.clone());
     }
-    match state
+    let updated = state
         .store
         .update_user(Actor::Staff(&admin), UserId(id), &input)
-        .await
-    {
+        .await;
+    if updated.is_ok() && form.end_sessions.is_some() {
+        state
+            .store
+            .end_sessions(Actor::Staff(&admin), UserId(id), None)
+            .await?;
+    }
+    match updated {
         Ok(user) if reset => show_one_time_password(&state, page, &user.login, &password).await,
         Ok(_) => Ok(Redirect::to("/admin?ok=1").into_response()),
         Err(e) => failed(&state, page, e).await,

@@ -433,4 +433,29 @@ async fn a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_
         app.get("/api/v1/session", &laptop).await.status,
         StatusCode::UNAUTHORIZED
     );
+
+    // And from the console's administration page.
+    let again = app.login("agente", PASSWORD).await;
+    let Auth::Session { csrf, .. } = &admin else {
+        panic!("session");
+    };
+    let page = app.get("/admin", &admin).await;
+    assert!(
+        page.json
+            .as_str()
+            .unwrap_or_default()
+            .contains("Cerrar sus sesiones")
+    );
+    let done = app
+        .form(
+            &format!("/admin/usuarios/{}", agent.id),
+            &admin,
+            &format!("_csrf={csrf}&role=agent&end_sessions=1"),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.json);
+    assert_eq!(
+        app.get("/api/v1/session", &again).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
