@@ -40,6 +40,10 @@ impl Store {
     /// every instance (e.g. the key that signs the "known device" cookie). Never shown.
     pub async fn installation_secret(&self, name: &str) -> Result<String> {
         let key = format!("secret.{name}");
+        // Read first: it exists after the first login, so logins need no write for it.
+        if let Some(value) = self.setting::<Option<String>>(&key).await? {
+            return Ok(value);
+        }
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         )
@@ -47,6 +51,7 @@ impl Store {
         .bind(serde_json::Value::String(crate::users::random_token()).to_string())
         .execute(self.writer())
         .await?;
+        // Another instance may have made it first: whichever was stored is the secret.
         let value: Option<String> = setting_in(&mut *self.writer().acquire().await?, &key).await?;
         value.ok_or(StoreError::NotFound("secret"))
     }

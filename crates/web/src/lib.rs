@@ -19,6 +19,7 @@ pub mod headers;
 pub mod health;
 pub mod i18n;
 pub mod pages;
+pub mod quota;
 pub mod rate_limit;
 pub mod server;
 pub mod webhooks;
@@ -92,7 +93,8 @@ pub struct AppState {
     pub login_limiter: Arc<rate_limit::KeyedLimiter>,
     pub public_limiter: Arc<rate_limit::KeyedLimiter>,
     pub metrics: Arc<health::Metrics>,
-    pub live_streams: Arc<pages::events::StreamQuota>,
+    /// Live streams open on this instance, per person.
+    pub live_streams: Arc<quota::Quota<atiende_domain::ids::UserId>>,
 }
 
 impl AppState {

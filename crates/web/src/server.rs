@@ -3,10 +3,9 @@
 //! limited number of connections, and all of them together stay below the process's file limit,
 //! so that a flood of slow connections cannot keep `/healthz` (or anyone else) from an answer.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,6 +16,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+use crate::quota::Quota;
 
 /// How many connections, and how slow, the server accepts.
 #[derive(Debug, Clone, Copy)]
@@ -66,53 +67,6 @@ fn open_files_limit() -> Option<usize> {
     None
 }
 
-/// The connections held now, per address and in all.
-#[derive(Default)]
-struct Held {
-    per_address: HashMap<IpAddr, usize>,
-    total: usize,
-}
-
-/// One accepted connection's place, given back when it is dropped.
-struct Slot {
-    held: Arc<Mutex<Held>>,
-    address: IpAddr,
-}
-
-impl Slot {
-    fn take(
-        held: &Arc<Mutex<Held>>,
-        address: IpAddr,
-        per_address: usize,
-        total: usize,
-    ) -> Option<Slot> {
-        let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = h.per_address.get(&address).copied().unwrap_or(0);
-        if h.total >= total || (per_address > 0 && mine >= per_address) {
-            return None;
-        }
-        h.total += 1;
-        h.per_address.insert(address, mine + 1);
-        Some(Slot {
-            held: held.clone(),
-            address,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut h = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        h.total -= 1;
-        if let Some(n) = h.per_address.get_mut(&self.address) {
-            *n -= 1;
-            if *n == 0 {
-                h.per_address.remove(&self.address);
-            }
-        }
-    }
-}
-
 /// Live streams never end by themselves: at shutdown, requests in flight get this long.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -132,7 +86,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
-    let held = Arc::new(Mutex::new(Held::default()));
+    let held: Arc<Quota<IpAddr>> = Arc::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -148,7 +102,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = Slot::take(&held, peer.ip(), limits.per_address, total) else {
+        let Some(slot) = held.take(peer.ip(), limits.per_address, total) else {
             tracing::debug!(%peer, "connection refused: over the connection limits");
             drop(stream);
             continue;

@@ -4,9 +4,7 @@
 //! reaches the console connected to any other. Each stream carries only what its reader may
 //! see, and one person holds a few streams at most on an instance.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atiende_domain::access::{Action, Scope};
@@ -21,47 +19,11 @@ use futures_util::stream::{self, Stream};
 use super::PageUser;
 use crate::AppState;
 use crate::error::AppError;
+use crate::quota::Permit;
 
 /// Streams one person may hold open at once on one instance: a few tabs. More are refused
 /// (429), so that one account cannot hold the server's connections.
 pub const STREAMS_PER_USER: usize = 6;
-
-/// The live streams open on this instance, per person.
-#[derive(Debug, Default)]
-pub struct StreamQuota(Mutex<HashMap<UserId, usize>>);
-
-/// One open stream, counted until it is dropped (the console went away).
-struct StreamPermit {
-    quota: Arc<StreamQuota>,
-    user: UserId,
-}
-
-impl StreamQuota {
-    fn take(self: &Arc<Self>, user: UserId) -> Option<StreamPermit> {
-        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(user).or_default();
-        if *n >= STREAMS_PER_USER {
-            return None;
-        }
-        *n += 1;
-        Some(StreamPermit {
-            quota: self.clone(),
-            user,
-        })
-    }
-}
-
-impl Drop for StreamPermit {
-    fn drop(&mut self) {
-        let mut open = self.quota.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.user);
-            }
-        }
-    }
-}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/eventos", get(events))
@@ -75,7 +37,7 @@ struct Cursor {
     state: AppState,
     user: StaffUser,
     scope: Scope,
-    _permit: StreamPermit,
+    _permit: Permit<UserId>,
     latest_incident: i64,
     last_call: i64,
     since_ms: i64,
@@ -124,7 +86,7 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let permit = state
         .live_streams
-        .take(page.user.id)
+        .take(page.user.id, STREAMS_PER_USER, usize::MAX)
         .ok_or(AppError::RateLimited)?;
     let cursor = Cursor {
         scope: page.user.incident_scope(),
