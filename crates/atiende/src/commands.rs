@@ -234,7 +234,7 @@ pub async fn token(config: &Config, cmd: TokenCommand) -> Result<()> {
             println!("{token}");
         }
         TokenCommand::Revoke { id } => {
-            if store.revoke_api_token(Actor::System, id).await? {
+            if store.revoke_api_token(Actor::System, id, None).await? {
                 println!("revoked token {id}");
             } else {
                 bail!("no active token with id {id}");

@@ -40,6 +40,17 @@ pub struct OpenSession {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An API token as its owner and administrators see it: never its secret.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiTokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute, as sessions are.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// Secrets are stored only as their SHA-256: a leaked table opens no session.
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
@@ -504,6 +515,9 @@ impl Store {
         user: UserId,
         name: &str,
     ) -> Result<(i64, String)> {
+        let mut check = atiende_domain::error::Validator::new();
+        let name = check.text("name", name, 100, true);
+        check.finish()?;
         let token = format!("atd_{}", random_token());
         let mut tx = self.begin().await?;
         user_in_tx(&mut tx, user).await?;
@@ -511,7 +525,7 @@ impl Store {
             "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(user.0)
-        .bind(name.trim().to_string())
+        .bind(name.clone())
         .bind(token_hash(&token))
         .bind(ms(crate::db::now()))
         .fetch_one(&mut *tx)
@@ -529,14 +543,22 @@ impl Store {
         Ok((id, token))
     }
 
-    /// Revokes a token by id; returns whether one was active.
-    pub async fn revoke_api_token(&self, actor: Actor<'_>, id: i64) -> Result<bool> {
+    /// Revokes a token by id; returns whether one was active. With `owner`, only a token of that
+    /// account is revoked (a person ending their own, or an administrator one of someone's).
+    pub async fn revoke_api_token(
+        &self,
+        actor: Actor<'_>,
+        id: i64,
+        owner: Option<UserId>,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $1 \
+             WHERE id = $2 AND revoked_at IS NULL AND ($3 = 0 OR user_id = $3)",
         )
         .bind(ms(crate::db::now()))
         .bind(id)
+        .bind(owner.map_or(0, |u| u.0))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -554,20 +576,55 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The enabled account behind a bearer token.
+    /// The tokens of an account that still work, newest first.
+    pub async fn tokens_of(&self, user: UserId) -> Result<Vec<ApiTokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at FROM api_tokens \
+             WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.0)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiTokenInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: from_ms(r.try_get("created_at")?)?,
+                    last_used_at: r
+                        .try_get::<Option<i64>, _>("last_used_at")?
+                        .map(from_ms)
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The enabled account behind a bearer token; marks the token used (once a minute at most,
+    /// so that busy integrations do not write on every request).
     pub async fn token_user(&self, token: &str) -> Result<Option<StaffUser>> {
+        let hash = token_hash(token);
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT u.*, {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT u.*, t.id AS token_id, COALESCE(t.last_used_at, 0) AS used, {} \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
             self.unit_list()
         )))
-        .bind(token_hash(token))
+        .bind(hash)
         .fetch_optional(self.reader())
         .await?;
-        match row {
-            Some(r) => Ok(Some(self.user_of_row(&r)?)),
-            None => Ok(None),
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let now = ms(crate::db::now());
+        if r.try_get::<i64, _>("used")? < now - 60_000 {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(r.try_get::<i64, _>("token_id")?)
+                .execute(self.writer())
+                .await?;
         }
+        Ok(Some(self.user_of_row(&r)?))
     }
 }
 

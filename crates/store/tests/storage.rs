@@ -6,7 +6,7 @@ use atiende_domain::access::Scope;
 use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
 use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
 use atiende_domain::derivation::DeriveInput;
-use atiende_domain::ids::ContactId;
+use atiende_domain::ids::{ContactId, UserId};
 use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput, Status};
 use atiende_domain::unit::{Unit, UnitKind};
 use atiende_domain::user::{Role, StaffUser, UserInput};
@@ -735,11 +735,22 @@ async fn sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working(
         db.token_user(&token).await.expect("lookup").map(|u| u.id),
         Some(agent.id)
     );
+    let listed = db.tokens_of(agent.id).await.expect("tokens");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "integración");
+    assert!(listed[0].last_used_at.is_some(), "its use is recorded");
     assert!(
-        db.revoke_api_token(Actor::System, token_id)
+        !db.revoke_api_token(Actor::System, token_id, Some(UserId(agent.id.0 + 1000)))
+            .await
+            .expect("revoke"),
+        "someone else's token is not theirs to revoke"
+    );
+    assert!(
+        db.revoke_api_token(Actor::System, token_id, Some(agent.id))
             .await
             .expect("revoke")
     );
+    assert!(db.tokens_of(agent.id).await.expect("tokens").is_empty());
     assert!(db.token_user(&token).await.expect("lookup").is_none());
     let disable = UserInput {
         disabled: Some(true),

@@ -26,8 +26,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub struct Caller(pub StaffUser);
 
 impl Caller {
-    /// Every handler starts here: the role check, before anything is read or validated.
-    pub fn require(&self, action: Action) -> Result<&StaffUser, AppError> {
+    /// What every role may do for itself (its own tokens), once its password is its own.
+    pub fn active(&self) -> Result<&StaffUser, AppError> {
         let user = &self.0;
         if user.disabled {
             return Err(AppError::Unauthorized);
@@ -35,6 +35,12 @@ impl Caller {
         if user.must_change_password {
             return Err(AppError::PasswordChangeRequired);
         }
+        Ok(user)
+    }
+
+    /// Every handler starts here: the role check, before anything is read or validated.
+    pub fn require(&self, action: Action) -> Result<&StaffUser, AppError> {
+        let user = self.active()?;
         if user.may(action) {
             Ok(user)
         } else {

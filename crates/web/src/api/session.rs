@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::{Caller, SESSION_COOKIE, session_cookie, start_session};
 use crate::error::AppError;
-use crate::extract::Json;
+use crate::extract::{Json, Path};
 use crate::rate_limit::ClientAddr;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,6 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login, me, logout))
         .routes(routes!(change_password))
         .routes(routes!(my_sessions, end_my_other_sessions))
+        .routes(routes!(my_tokens, create_my_token))
+        .routes(routes!(revoke_my_token))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -54,6 +56,73 @@ async fn end_my_other_sessions(
         .end_sessions(atiende_store::Actor::Staff(&user), user.id, current)
         .await?;
     Ok(Json(SessionsEnded { ended }))
+}
+
+/// One's own API tokens that still work (their secrets are never shown again).
+#[utoipa::path(get, path = "/session/tokens", tag = "session",
+    responses((status = 200, body = Vec<atiende_store::users::ApiTokenInfo>)))]
+async fn my_tokens(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Vec<atiende_store::users::ApiTokenInfo>>, AppError> {
+    Ok(Json(state.store.tokens_of(user.id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewToken {
+    /// What the token is for ("BI de la Coordinación").
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    /// The secret, shown this once: only its hash is kept.
+    pub token: String,
+}
+
+/// Makes an API token acting as oneself, for an integration. Only from a signed-in session: a
+/// token cannot make more tokens, so a leaked one cannot outlive its own revocation.
+#[utoipa::path(post, path = "/session/tokens", tag = "session", request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn create_my_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Err(AppError::Forbidden);
+    }
+    let user = caller.active()?;
+    let (id, token) = state
+        .store
+        .create_api_token(atiende_store::Actor::Staff(user), user.id, &body.name)
+        .await?;
+    let name = body.name.trim().to_string();
+    Ok((StatusCode::CREATED, Json(CreatedToken { id, name, token })))
+}
+
+/// Revokes one of one's own API tokens.
+#[utoipa::path(delete, path = "/session/tokens/{id}", tag = "session", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorEnvelope)))]
+async fn revoke_my_token(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    let actor = atiende_store::Actor::Staff(&user);
+    if state
+        .store
+        .revoke_api_token(actor, id, Some(user.id))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("token"))
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

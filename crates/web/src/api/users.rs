@@ -21,6 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one, update))
         .routes(routes!(end_sessions))
+        .routes(routes!(tokens))
+        .routes(routes!(revoke_token))
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<StaffUser>)))]
@@ -100,4 +102,39 @@ async fn end_sessions(
         .end_sessions(Actor::Staff(admin), UserId(id), None)
         .await?;
     Ok(Json(crate::api::session::SessionsEnded { ended }))
+}
+
+/// The API tokens of an account that still work (never their secrets).
+#[utoipa::path(get, path = "/users/{id}/tokens", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<atiende_store::users::ApiTokenInfo>)))]
+async fn tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<atiende_store::users::ApiTokenInfo>>, AppError> {
+    caller.require(Action::UserWrite)?;
+    state.store.user(UserId(id)).await?;
+    Ok(Json(state.store.tokens_of(UserId(id)).await?))
+}
+
+/// Revokes one API token of an account (an integration retired, a token leaked).
+#[utoipa::path(delete, path = "/users/{id}/tokens/{token_id}", tag = "users",
+    params(("id" = i64, Path), ("token_id" = i64, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorEnvelope)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, token_id)): Path<(i64, i64)>,
+) -> Result<StatusCode, AppError> {
+    let admin = caller.require(Action::UserWrite)?;
+    let owner = Some(UserId(id));
+    if state
+        .store
+        .revoke_api_token(Actor::Staff(admin), token_id, owner)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("token"))
+    }
 }

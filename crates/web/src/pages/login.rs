@@ -32,6 +32,11 @@ pub fn router() -> Router<AppState> {
             "/preferencias/cerrar-sesiones",
             axum::routing::post(end_other_sessions),
         )
+        .route("/preferencias/tokens", axum::routing::post(create_token))
+        .route(
+            "/preferencias/tokens/{id}/revocar",
+            axum::routing::post(revoke_token),
+        )
 }
 
 #[derive(askama::Template)]
@@ -155,6 +160,18 @@ async fn logout(
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
 }
 
+/// What a form shows for a refused change: the first field's sentence, or the error's own.
+fn first_message(e: &AppError, lang: Lang) -> String {
+    let field = match e {
+        AppError::Rule(r) => r.fields().first().cloned(),
+        _ => None,
+    };
+    field.map_or_else(
+        || error_message(e.code(), &[], None, None, lang),
+        |f| crate::i18n::field_message(&f, lang),
+    )
+}
+
 #[derive(askama::Template)]
 #[template(path = "password.html")]
 struct PasswordPage {
@@ -190,14 +207,7 @@ async fn change_password(
         Ok(()) => Ok(Redirect::to("/login").into_response()),
         Err(e) => {
             let e = AppError::from(e);
-            let fields = match &e {
-                AppError::Rule(r) => r.fields().to_vec(),
-                _ => vec![],
-            };
-            let message = fields
-                .first()
-                .map(|f| crate::i18n::field_message(f, lang))
-                .unwrap_or_else(|| error_message(e.code(), &[], None, None, lang));
+            let message = first_message(&e, lang);
             let mut r = render(&PasswordPage {
                 ctx: page.ctx(""),
                 error: Some(message),
@@ -217,12 +227,20 @@ struct PreferencesPage {
     ended: Option<u64>,
     /// Open sessions: started, last used, this one.
     sessions: Vec<(String, String, bool)>,
+    /// API tokens that still work: id, name, made, last used.
+    tokens: Vec<(i64, String, String, String)>,
+    /// A token just made: its name and secret, shown in this one answer.
+    new_token: Option<(String, String)>,
+    /// The token's name was refused.
+    error: Option<String>,
+    revoked: bool,
 }
 
 #[derive(Deserialize)]
 struct SavedParam {
     saved: Option<String>,
     cerradas: Option<u64>,
+    revocado: Option<String>,
 }
 
 async fn preferences_page(
@@ -231,11 +249,32 @@ async fn preferences_page(
     headers: HeaderMap,
     Query(p): Query<SavedParam>,
 ) -> Result<Response, PageError> {
-    let current = cookie_value_from(&headers, SESSION_COOKIE);
+    let user = page.user.id;
+    let shown = PreferencesPage {
+        ctx: page.ctx(""),
+        saved: p.saved.is_some(),
+        ended: p.cerradas,
+        sessions: Vec::new(),
+        tokens: Vec::new(),
+        new_token: None,
+        error: None,
+        revoked: p.revocado.is_some(),
+    };
+    preferences(&state, user, &headers, shown).await
+}
+
+/// The page with the person's sessions and tokens read fresh.
+async fn preferences(
+    state: &AppState,
+    user: atiende_domain::ids::UserId,
+    headers: &HeaderMap,
+    mut shown: PreferencesPage,
+) -> Result<Response, PageError> {
+    let current = cookie_value_from(headers, SESSION_COOKIE);
     let tz = state.store.time_zone();
-    let sessions = state
+    shown.sessions = state
         .store
-        .sessions_of(page.user.id, current)
+        .sessions_of(user, current)
         .await?
         .into_iter()
         .map(|s| {
@@ -246,12 +285,89 @@ async fn preferences_page(
             )
         })
         .collect();
-    Ok(render(&PreferencesPage {
+    shown.tokens = state
+        .store
+        .tokens_of(user)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let used = t.last_used_at.map(|u| super::local(&u, tz));
+            let never = shown.ctx.t.s("Nunca").to_string();
+            (
+                t.id,
+                t.name,
+                super::local(&t.created_at, tz),
+                used.unwrap_or(never),
+            )
+        })
+        .collect();
+    Ok(render(&shown))
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    name: String,
+}
+
+/// Makes an API token acting as this person; its secret is shown once, in the body of this
+/// answer (never in a URL), and only its hash is kept.
+async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    posted: Posted<TokenForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    let made = state
+        .store
+        .create_api_token(
+            atiende_store::Actor::Staff(&page.user),
+            page.user.id,
+            &form.name,
+        )
+        .await;
+    let (user, lang) = (page.user.id, page.user.language);
+    let mut shown = PreferencesPage {
         ctx: page.ctx(""),
-        saved: p.saved.is_some(),
-        ended: p.cerradas,
-        sessions,
-    }))
+        saved: false,
+        ended: None,
+        sessions: Vec::new(),
+        tokens: Vec::new(),
+        new_token: None,
+        error: None,
+        revoked: false,
+    };
+    let status = match made {
+        Ok((_, token)) => {
+            shown.new_token = Some((form.name.trim().to_string(), token));
+            axum::http::StatusCode::OK
+        }
+        Err(e) => {
+            let e = AppError::from(e);
+            shown.error = Some(first_message(&e, lang));
+            e.status()
+        }
+    };
+    let mut response = preferences(&state, user, &headers, shown).await?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// Revokes one of this person's own tokens.
+async fn revoke_token(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    posted: Posted<NothingElse>,
+) -> Result<Response, PageError> {
+    let user = &posted.page.user;
+    let actor = atiende_store::Actor::Staff(user);
+    if !state
+        .store
+        .revoke_api_token(actor, id, Some(user.id))
+        .await?
+    {
+        return Err(AppError::NotFound("token").into());
+    }
+    Ok(Redirect::to("/preferencias?revocado=1").into_response())
 }
 
 /// A form with nothing but its CSRF token.

@@ -336,6 +336,8 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/clave".into(),
         "/preferencias".into(),
         "/preferencias/cerrar-sesiones".into(),
+        "/preferencias/tokens".into(),
+        "/preferencias/tokens/1/revocar".into(),
         "/incidentes/nuevo".into(),
         "/incidentes/nuevo/usuario".into(),
         format!("/incidentes/{folio}/nota"),

@@ -218,6 +218,36 @@ fn cases() -> Vec<Case> {
         ),
         case(M::GET, "/session/all", "/session/all", None, ALL),
         case(M::DELETE, "/session/all", "/session/all", None, ALL),
+        case(M::GET, "/session/tokens", "/session/tokens", None, ALL),
+        // A token never makes tokens: only a signed-in session does (tested in sessions.rs).
+        case(
+            M::POST,
+            "/session/tokens",
+            "/session/tokens",
+            Some(json!({"name": "BI"})),
+            &[],
+        ),
+        case(
+            M::DELETE,
+            "/session/tokens/999999",
+            "/session/tokens/{id}",
+            None,
+            ALL,
+        ),
+        case(
+            M::GET,
+            "/users/{s}/tokens",
+            "/users/{id}/tokens",
+            None,
+            &["admin"],
+        ),
+        case(
+            M::DELETE,
+            "/users/{s}/tokens/999999",
+            "/users/{id}/tokens/{token_id}",
+            None,
+            &["admin"],
+        ),
         case(M::DELETE, "/session", "/session", None, ALL),
         case(
             M::DELETE,

@@ -15,6 +15,7 @@ atiende_store::on_both_engines!(
     repeated_failed_logins_are_rate_limited,
     strangers_failing_on_purpose_cannot_lock_the_owner_out,
     a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_the_others,
+    a_person_makes_lists_and_revokes_their_own_tokens_and_an_administrator_anyones,
     a_one_time_password_must_be_changed_before_any_work,
     health_readiness_metrics_and_the_openapi_document_are_served,
 );
@@ -456,6 +457,146 @@ async fn a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.json);
     assert_eq!(
         app.get("/api/v1/session", &again).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn a_person_makes_lists_and_revokes_their_own_tokens_and_an_administrator_anyones(
+    db: TestDb,
+) {
+    let app = TestApp::new(db).await;
+    let agent = app
+        .staff("agente", atiende_domain::user::Role::Agent, vec![])
+        .await;
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let laptop = app.login("agente", PASSWORD).await;
+
+    // Made from a signed-in session, the secret shown once.
+    let made = app
+        .post("/api/v1/session/tokens", &laptop, json!({"name": " BI "}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
+    let secret = made.json["token"].as_str().expect("secret").to_string();
+    let id = made.json["id"].as_i64().expect("id");
+    let bearer = Auth::Bearer(secret.clone());
+    assert_eq!(
+        app.get("/api/v1/session", &bearer).await.status,
+        StatusCode::OK
+    );
+
+    // Listed with when it was last used, never with its secret.
+    let mine = app.get("/api/v1/session/tokens", &laptop).await;
+    assert_eq!(mine.json.as_array().map(Vec::len), Some(1), "{}", mine.json);
+    assert_eq!(mine.json[0]["name"], "BI");
+    assert!(mine.json[0]["last_used_at"].is_string(), "{}", mine.json);
+    assert!(!mine.json.to_string().contains(&secret));
+
+    // A token makes no tokens, and a name is required.
+    let by_token = app
+        .post("/api/v1/session/tokens", &bearer, json!({"name": "otro"}))
+        .await;
+    assert_eq!(by_token.status, StatusCode::FORBIDDEN);
+    let nameless = app
+        .post("/api/v1/session/tokens", &laptop, json!({"name": "  "}))
+        .await;
+    assert_eq!(nameless.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Nobody revokes someone else's token through their own list.
+    let not_theirs = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/session/tokens/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(not_theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/session", &bearer).await.status,
+        StatusCode::OK
+    );
+
+    // The owner revokes it; an administrator sees and revokes another.
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/session/tokens/{id}"),
+            &laptop,
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/session", &bearer).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let second = app
+        .post(
+            "/api/v1/session/tokens",
+            &laptop,
+            json!({"name": "chatbot"}),
+        )
+        .await;
+    let listed = app
+        .get(&format!("/api/v1/users/{}/tokens", agent.id), &admin)
+        .await;
+    assert_eq!(listed.json[0]["name"], "chatbot", "{}", listed.json);
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{}/tokens/{}", agent.id, second.json["id"]),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let chatbot = Auth::Bearer(second.json["token"].as_str().expect("secret").into());
+    assert_eq!(
+        app.get("/api/v1/session", &chatbot).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The same from the preferences page: the secret in the answer's body, once.
+    let Auth::Session {
+        csrf: agent_csrf, ..
+    } = &laptop
+    else {
+        panic!("session");
+    };
+    let page = app
+        .form(
+            "/preferencias/tokens",
+            &laptop,
+            &format!("_csrf={agent_csrf}&name=Transparencia"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.json.as_str().unwrap_or_default().to_string();
+    let shown = html
+        .split("atd_")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .map(|rest| format!("atd_{rest}"))
+        .expect("the secret is shown once");
+    let console = Auth::Bearer(shown);
+    assert_eq!(
+        app.get("/api/v1/session", &console).await.status,
+        StatusCode::OK
+    );
+    let again = app.get("/preferencias", &laptop).await;
+    let again = again.json.as_str().unwrap_or_default();
+    assert!(again.contains("Transparencia") && !again.contains("atd_"));
+    let token_id = app.get("/api/v1/session/tokens", &laptop).await.json[0]["id"].clone();
+    let done = app
+        .form(
+            &format!("/preferencias/tokens/{token_id}/revocar"),
+            &laptop,
+            &format!("_csrf={agent_csrf}"),
+        )
+        .await;
+    assert_eq!(done.headers["location"], "/preferencias?revocado=1");
+    assert_eq!(
+        app.get("/api/v1/session", &console).await.status,
         StatusCode::UNAUTHORIZED
     );
 }
