@@ -17,6 +17,7 @@ pub mod extract;
 pub mod guard;
 pub mod headers;
 pub mod health;
+pub mod html;
 pub mod i18n;
 pub mod pages;
 pub mod quota;

@@ -302,20 +302,10 @@ pub fn urlencode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A path to go back to after login: only local paths, never another site.
-/// Where to go after signing in: a path on this service, or the queue. Browsers drop tabs and
-/// line breaks inside a URL and read `\\` as `/`, so `/\t/evil.example` would become
-/// `//evil.example`: only visible ASCII is accepted, and never a second slash or backslash up
-/// front.
+/// Where to go after signing in: a path on this service, or the queue.
 pub fn safe_next(next: Option<&str>) -> String {
-    let same_origin = |n: &str| {
-        n.starts_with('/')
-            && !n.starts_with("//")
-            && !n.contains('\\')
-            && n.bytes().all(|b| b.is_ascii_graphic())
-    };
     match next {
-        Some(n) if same_origin(n) => n.to_string(),
+        Some(n) if crate::html::is_own_path(n) => n.to_string(),
         _ => "/bandeja".to_string(),
     }
 }

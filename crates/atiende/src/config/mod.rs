@@ -3,16 +3,21 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use atiende_domain::secret::Secret;
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULTS: &str = include_str!("../config.default.toml");
+mod layers;
+
+use layers::redact_url_password;
+
+pub const DEFAULTS: &str = include_str!("../../config.default.toml");
 
 /// The university's privacy notices as first published, until the configuration (or the
 /// administrator, from the console) gives others. Data, kept in `legal/`.
-pub const SIMPLIFIED_NOTICE: &str = include_str!("../legal/aviso-de-privacidad-simplificado.txt");
-pub const INTEGRAL_NOTICE: &str = include_str!("../legal/aviso-de-privacidad-integral.txt");
+pub const SIMPLIFIED_NOTICE: &str =
+    include_str!("../../legal/aviso-de-privacidad-simplificado.txt");
+pub const INTEGRAL_NOTICE: &str = include_str!("../../legal/aviso-de-privacidad-integral.txt");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,30 +50,18 @@ impl Config {
     /// Loads the configuration. `file` may be absent; `env` is the process environment (a
     /// parameter so that tests need not touch global state).
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
-        let mut table: toml::Table = DEFAULTS.parse().context("embedded defaults")?;
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let overrides: toml::Table = text
-                .parse()
-                .with_context(|| format!("parsing {}", path.display()))?;
-            for (key, value) in overrides {
-                match (table.get_mut(&key), value) {
-                    (None, _) => bail!("{}: unknown setting `{key}`", path.display()),
-                    // A table in the file changes only the keys it names.
-                    (Some(toml::Value::Table(defaults)), toml::Value::Table(given)) => {
-                        for (inner, value) in given {
-                            if !defaults.contains_key(&inner) {
-                                bail!("{}: unknown setting `{key}.{inner}`", path.display());
-                            }
-                            defaults.insert(inner, value);
-                        }
-                    }
-                    (Some(slot), value) => *slot = value,
-                }
+        let file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some((path.display().to_string(), text))
             }
-        }
-        apply_env(&mut table, "ATIENDE", &env)?;
+            None => None,
+        };
+        let given = file
+            .as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str()));
+        let table = layers::layered(DEFAULTS, given, &env)?;
         let mut config: Config = table.try_into().context("configuration")?;
         if config.base_url.is_empty() {
             config.base_url = format!("http://{}", config.listen);
@@ -94,72 +87,6 @@ impl Config {
         shown.database_url = redact_url_password(&shown.database_url);
         toml::to_string(&shown).unwrap_or_default()
     }
-}
-
-/// Overrides each plain value with `PREFIX_KEY` from the environment, and each plain value of a
-/// table with `PREFIX_TABLE_KEY` (e.g. `ATIENDE_META_APP_SECRET`).
-fn apply_env(
-    table: &mut toml::Table,
-    prefix: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<()> {
-    let keys: Vec<String> = table.keys().cloned().collect();
-    for key in keys {
-        let var = format!("{prefix}_{}", key.to_uppercase());
-        if let Some(toml::Value::Table(inner)) = table.get_mut(&key) {
-            apply_env(inner, &var, env)?;
-            continue;
-        }
-        let Some(raw) = env(&var) else { continue };
-        let value = match table.get(&key) {
-            Some(toml::Value::Integer(_)) => toml::Value::Integer(
-                raw.trim()
-                    .parse()
-                    .with_context(|| format!("{var} must be a whole number"))?,
-            ),
-            Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
-                raw.trim()
-                    .parse()
-                    .with_context(|| format!("{var} must be true or false"))?,
-            ),
-            Some(toml::Value::Array(_)) => continue,
-            _ => toml::Value::String(raw),
-        };
-        table.insert(key, value);
-    }
-    Ok(())
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
-/// The URL with its password masked, wherever it is given: in the user part (the last `@`
-/// ends it, since a password may hold one) or as a `password=` parameter (libpq style).
-fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let mut out = match rest.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
-            None => format!("{scheme}://{rest}"),
-        },
-        None => format!("{scheme}://{rest}"),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=********"),
-                _ => p.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
 }
 
 #[cfg(test)]
