@@ -19,6 +19,10 @@ use atiende_domain::unit::UnitKind;
 use atiende_domain::user::{Role, UserInput};
 use atiende_store::Actor;
 use atiende_store::contacts::ContactQuery;
+use atiende_store::import::RosterRow;
+use atiende_store::import::sugarcrm::{
+    Parents, SugarCall, SugarCase, SugarContact, SugarExport, SugarNote,
+};
 use atiende_store::privacy::retention::RetentionReport;
 use atiende_store::public::SuggestionBoxEntry;
 use atiende_store::testing::TestDb;
@@ -213,6 +217,87 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
     })
     .await
     .expect("call");
+    // The past brought in: a roster row and a SugarCRM export (a case with a note and a call)
+    // that name the same address, so they land on the same person.
+    let roster = RosterRow {
+        line: 2,
+        name: format!("Ana María {CANARY}"),
+        emails: vec![format!("{CANARY}@gmail.com")],
+        phones: vec!["33 1122 3344".into()],
+        student_code: "219876543".into(),
+        ..Default::default()
+    };
+    db.import_roster(
+        Actor::System,
+        std::slice::from_ref(&roster),
+        false,
+        |_, _| {},
+    )
+    .await
+    .expect("roster");
+    // Recent history, so that retention finds it as it finds the rest.
+    let at = |hours_ago: i64| chrono::Utc::now() - chrono::Duration::hours(hours_ago);
+    let export = SugarExport {
+        contacts: vec![(
+            2,
+            SugarContact {
+                id: "sugar-ana".into(),
+                person: roster,
+                account_id: String::new(),
+            },
+        )],
+        cases: vec![SugarCase {
+            line: 2,
+            id: "sugar-case-1".into(),
+            number: "1001".into(),
+            subject: format!("Baja temporal de {CANARY}"),
+            description: format!("{CANARY} pide una baja temporal"),
+            resolution: format!("Se orientó a {CANARY}"),
+            work_log: format!("Bitácora: {CANARY} llamó dos veces"),
+            received_at: at(72),
+            closed_at: Some(at(48)),
+            status: atiende_domain::incident::Status::Closed,
+            sugar_status: "Closed".into(),
+            channel: Channel::Email,
+            incident_type: Some(IncidentType::Question),
+            user_type: None,
+            contact: "sugar-ana".into(),
+            account: String::new(),
+            assigned: String::new(),
+        }],
+        notes: vec![SugarNote {
+            line: 2,
+            id: "sugar-note-1".into(),
+            subject: format!("Nota sobre {CANARY}"),
+            body: format!("{CANARY} mandó su identificación"),
+            at: at(70),
+            parents: Parents {
+                case: "sugar-case-1".into(),
+                contact: String::new(),
+            },
+            author: String::new(),
+            attachment: format!("ine-{CANARY}.pdf"),
+        }],
+        calls: vec![SugarCall {
+            line: 2,
+            id: "sugar-call-1".into(),
+            subject: format!("Llamada con {CANARY}"),
+            description: format!("{CANARY} confirmó sus datos"),
+            started_at: at(71),
+            minutes: 15,
+            direction: CallDirection::Out,
+            held: true,
+            parents: Parents {
+                case: "sugar-case-1".into(),
+                contact: "sugar-ana".into(),
+            },
+            agent: String::new(),
+        }],
+        case_contacts: vec![],
+    };
+    db.import_sugarcrm(Actor::System, &export, false, |_, _, _| {})
+        .await
+        .expect("SugarCRM");
     // A request for their own file (/mis-datos): a message to their address that belongs to
     // no incident.
     db.request_personal_file(&format!("{CANARY}@gmail.com"), "https://cap.example.mx")
@@ -258,18 +343,20 @@ async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_
     let (person, incidents) = plant(&db).await;
     assert_eq!(
         incidents.len(),
-        4,
-        "the phone call, the email, WhatsApp and the buzón"
+        5,
+        "the phone call, the email, WhatsApp, the buzón and the imported case"
     );
     let admin = db.user_by_login("admin").await.expect("admin");
     let admin = Actor::Staff(&admin);
 
     // Access: the whole file, and the export is logged.
     let file = db.personal_file(admin, person, "json").await.expect("file");
-    assert_eq!(file.incidents.len(), 4);
+    assert_eq!(file.incidents.len(), 5);
     let json = serde_json::to_string(&file).expect("json");
     for expected in [
         "kardex-",
+        "pide una baja temporal",
+        "confirmó sus datos",
         "Revisar el expediente",
         "Gracias, soy",
         "33 9988 7766",
@@ -314,7 +401,10 @@ async fn a_blocked_person_leaves_normal_use_and_suppression_leaves_no_trace_but_
     assert!(found.is_empty(), "blocked: not found");
 
     let report = db.anonymise_contact(admin, person).await.expect("suppress");
-    assert_eq!(report.incidents, 4, "phone, email, WhatsApp and buzón");
+    assert_eq!(
+        report.incidents, 5,
+        "phone, email, WhatsApp, buzón and the imported case"
+    );
     assert_eq!(report.attachments, 1);
 
     assert_eq!(
@@ -444,10 +534,11 @@ async fn retention_counts_first_then_anonymises_what_outlived_its_period_once(db
         "no period, nothing anonymised"
     );
     let due = db.retention_due(&policy, later).await.expect("due");
-    // The phone incident is closed; the emailed one (with the attachment) is still open.
+    // The phone incident and the imported case are closed; the emailed one (with the
+    // attachment) is still open.
     let expected = RetentionReport {
         blocked_contacts: 0,
-        incidents: 1,
+        incidents: 2,
         attachments: 0,
         surveys: 1,
     };
@@ -469,11 +560,13 @@ async fn retention_counts_first_then_anonymises_what_outlived_its_period_once(db
     for id in &incidents {
         let i = db.incident(*id).await.expect("incident");
         if i.closed_at.is_some() {
-            closed = Some(i);
+            assert_eq!(i.subject, "[Suprimido]");
+            if i.channel == Channel::Phone {
+                closed = Some(i);
+            }
         }
     }
-    let closed = closed.expect("the closed one");
-    assert_eq!(closed.subject, "[Suprimido]");
+    let closed = closed.expect("the closed phone call");
     let survey = db
         .survey_of_incident(closed.id)
         .await
