@@ -1,7 +1,9 @@
-//! Authorization generated from the API's own description: every operation of the OpenAPI
-//! document with an id in its path is called by a unit's responsible on another unit's objects
-//! (its incident, derivation and contact), and by an agent on administrators' objects (users,
-//! units, topics). None may succeed. A new endpoint is covered without anyone adding it here.
+//! Authorization generated from the code's own list of routes: every operation of the OpenAPI
+//! document with an id in its path, and every console page with an id in its path (read from
+//! the `.route(…)` calls in `src/pages/`), is called by a unit's responsible on another unit's
+//! objects (its incident, derivation, contact, article), and by an agent on administrators'
+//! objects (users, units, topics, the quality office's and the leads' registers). None may
+//! succeed. A new endpoint or page is covered without anyone adding it here.
 
 use atiende_domain::ids::UnitId;
 use atiende_domain::user::Role;
@@ -9,9 +11,12 @@ use atiende_store::testing::TestDb;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{Auth, PASSWORD, TestApp};
 
-atiende_store::on_both_engines!(no_operation_reaches_another_units_or_an_administrators_objects);
+atiende_store::on_both_engines!(
+    no_operation_reaches_another_units_or_an_administrators_objects,
+    no_console_page_reaches_another_units_or_an_administrators_objects,
+);
 
 /// A body a handler would accept for the operation, so that a missing check is not hidden
 /// behind a validation error.
@@ -145,4 +150,212 @@ async fn no_operation_reaches_another_units_or_an_administrators_objects(db: Tes
     }
     assert!(tried >= 12, "only {tried} operations tried");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every console route with a parameter in its path, with the methods it answers, read from
+/// the `.route("…", get(…).post(…))` calls of the pages' source.
+fn console_routes() -> Vec<(String, Vec<Method>)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/pages");
+    let mut routes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("pages") {
+        let source = std::fs::read_to_string(entry.expect("file").path()).expect("source");
+        for call in source.split(".route(").skip(1) {
+            let Some(path) = call.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            let (path, handlers) = path.split_once('"').expect("a closing quote");
+            if !path.contains('{') {
+                continue;
+            }
+            // The handlers end where the call does: the first `)` that closes `.route(`.
+            let mut depth = 1;
+            let end = handlers
+                .char_indices()
+                .find(|(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map_or(handlers.len(), |(i, _)| i);
+            let handlers = &handlers[..end];
+            let mut methods = Vec::new();
+            if handlers.contains("get(") {
+                methods.push(Method::GET);
+            }
+            if handlers.contains("post(") {
+                methods.push(Method::POST);
+            }
+            routes.push((path.to_string(), methods));
+        }
+    }
+    routes.sort();
+    routes
+}
+
+/// Whether an answer gave the caller what they asked for: a page, or a change made (a redirect
+/// anywhere but the login page).
+fn succeeded(status: StatusCode, location: Option<&str>) -> bool {
+    status.is_success() || (status.is_redirection() && location != Some("/login"))
+}
+
+async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let root = app.token_for("root", Role::Admin, vec![]).await;
+    let units = app.get("/api/v1/units", &root).await;
+    let coordinations: Vec<i64> = units
+        .json
+        .as_array()
+        .expect("units")
+        .iter()
+        .filter(|u| u["kind"] == "coordination")
+        .map(|u| u["id"].as_i64().expect("id"))
+        .collect();
+    let (mine, theirs) = (coordinations[0], coordinations[1]);
+    app.staff("escolar_a", Role::UnitResponsible, vec![UnitId(mine)])
+        .await;
+    app.staff("escolar_b", Role::UnitResponsible, vec![UnitId(theirs)])
+        .await;
+    app.staff("agente", Role::Agent, vec![]).await;
+    let responsible_a = app.login("escolar_a", PASSWORD).await;
+    let responsible_b = app.login("escolar_b", PASSWORD).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let admin_id = app.get("/api/v1/users", &root).await.json[0]["id"].clone();
+    let topic = app.get("/api/v1/topics", &root).await.json[0]["id"].clone();
+
+    // Unit B's objects: an incident derived to it, its contact, an article it owns.
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &root,
+            json!({"name": "Ana Ruiz", "emails": ["ana.ruiz@alumnos.udg.mx"]}),
+        )
+        .await
+        .json["id"]
+        .clone();
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            &root,
+            json!({"channel": "email", "contact_id": contact, "subject": "Kárdex"}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+    let derived = app
+        .post(
+            &format!("/api/v1/incidents/{folio}/derivations"),
+            &root,
+            json!({"unit_id": theirs, "medium": "email", "reason": "Revisión"}),
+        )
+        .await;
+    let derivation = derived.json["derivation"]["id"].clone();
+    let admin = app.db.user_by_login("root").await.expect("admin");
+    let admins_token = app.db.tokens_of(admin.id).await.expect("tokens")[0].id;
+    let article = app
+        .db
+        .create_article(
+            atiende_store::Actor::Staff(&admin),
+            &atiende_domain::knowledge::ArticleInput {
+                title: "Bajas de la unidad B".into(),
+                body: "Cómo se tramita una baja.".into(),
+                topic_id: None,
+                tags: String::new(),
+                owner_unit_id: Some(UnitId(theirs)),
+                review_on: None,
+                public: false,
+            },
+        )
+        .await
+        .expect("article");
+    // The control: B's responsible reaches the incident, so a refusal below is about the scope.
+    assert_eq!(
+        app.get(&format!("/incidentes/{folio}"), &responsible_b)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let mut tried = 0;
+    let mut failures = Vec::new();
+    for (path, methods) in console_routes() {
+        let first = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let (caller, who) = match first {
+            "incidentes" | "contactos" | "llamadas" | "conocimiento" => {
+                (&responsible_a, "unit A's responsible")
+            }
+            "admin" | "calidad" | "responsables" | "preferencias" => (&agent, "an agent"),
+            // The person's own pages, opened with a one-time link, and the public help page:
+            // their tokens and visibility have their own tests (privacy.rs, public pages).
+            "encuesta" | "mis-datos" | "ayuda" => continue,
+            other => panic!("{path}: say who must not reach `/{other}/…` pages"),
+        };
+        let id = match first {
+            "contactos" => contact.to_string(),
+            "conocimiento" => article.id.to_string(),
+            "admin" if path.contains("usuarios") => admin_id.to_string(),
+            "admin" if path.contains("unidades") => theirs.to_string(),
+            "admin" if path.contains("temas") => topic.to_string(),
+            "preferencias" => admins_token.to_string(),
+            _ => "1".into(),
+        };
+        // The incident's own actions, each a path of its own.
+        let actions: &[&str] = if path.contains("{action}") {
+            &[
+                "clasificar",
+                "responder",
+                "pormenores",
+                "cerrar",
+                "reabrir",
+                "nota",
+                "derivar",
+                "asignar",
+            ]
+        } else {
+            &[""]
+        };
+        for action in actions {
+            let concrete = path
+                .replace("{folio}", &folio)
+                .replace("{action}", action)
+                .replace("derivaciones/{id}", &format!("derivaciones/{derivation}"))
+                .replace("{id}", &id)
+                .replace("{message}", "1");
+            for method in &methods {
+                // Reading the knowledge base is every staff member's.
+                if *method == Method::GET && first == "conocimiento" {
+                    continue;
+                }
+                let reply = if *method == Method::GET {
+                    app.get(&concrete, caller).await
+                } else {
+                    let Auth::Session { csrf, .. } = caller else {
+                        panic!("session");
+                    };
+                    let body = format!(
+                        "_csrf={csrf}&body=x&text=x&notes=x&reason=x&name=x&title=x&unit_id={theirs}\
+                         &medium=email&role=agent&login=x&answer=x&user_id=&public=1&other_id={contact}"
+                    );
+                    app.form(&concrete, caller, &body).await
+                };
+                tried += 1;
+                let location = reply.headers.get("location").and_then(|l| l.to_str().ok());
+                if succeeded(reply.status, location) {
+                    failures.push(format!("{who} got {} on {method} {concrete}", reply.status));
+                }
+            }
+        }
+    }
+    assert!(tried >= 25, "only {tried} pages tried");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        app.get("/api/v1/session", &root).await.status,
+        StatusCode::OK,
+        "the administrator's token still works"
+    );
 }
