@@ -178,11 +178,33 @@ pub fn duration_bucket(ms: i64) -> i64 {
 /// the nearest-rank method: the smallest value with at least p % of the observations at or
 /// below it.
 pub fn percentile(histogram: &[(i64, i64)], p: f64) -> Option<i64> {
-    let total: i64 = histogram.iter().map(|(_, n)| (*n).max(0)).sum();
+    let total = observations(histogram);
     if total == 0 {
         return None;
     }
     let rank = ((p / 100.0) * total as f64).ceil().max(1.0) as i64;
+    at_rank(histogram, rank)
+}
+
+/// The statistical median of a histogram of `(value, count)` sorted by value: the middle
+/// observation, or the mean of the two middle ones when their number is even — what a
+/// spreadsheet's MEDIAN gives, which the quality office checks the figures against.
+pub fn median(histogram: &[(i64, i64)]) -> Option<f64> {
+    let total = observations(histogram);
+    if total == 0 {
+        return None;
+    }
+    let lower = at_rank(histogram, (total + 1) / 2)?;
+    let upper = at_rank(histogram, total / 2 + 1)?;
+    Some((lower + upper) as f64 / 2.0)
+}
+
+fn observations(histogram: &[(i64, i64)]) -> i64 {
+    histogram.iter().map(|(_, n)| (*n).max(0)).sum()
+}
+
+/// The value of the observation at `rank` (1 = the smallest).
+fn at_rank(histogram: &[(i64, i64)], rank: i64) -> Option<i64> {
     let mut seen = 0;
     for (value, n) in histogram {
         seen += (*n).max(0);
@@ -253,10 +275,18 @@ impl IndicatorKind {
             (DerivationRate, Lang::Es) => {
                 "Incidentes derivados a una unidad entre incidentes recibidos (%)."
             }
-            (FirstResponseMedian | FirstResponseP90, Lang::Es) => {
-                "Horas de la recepción a la primera respuesta o intervención registrada."
+            (FirstResponseMedian, Lang::Es) => {
+                "Horas de la recepción a la primera respuesta o intervención registrada. Mediana: el valor central; con un número par de incidentes, el promedio de los dos centrales (como MEDIANA en una hoja de cálculo)."
             }
-            (CloseMedian | CloseP90, Lang::Es) => "Horas de la recepción al cierre.",
+            (FirstResponseP90, Lang::Es) => {
+                "Horas de la recepción a la primera respuesta o intervención registrada. Percentil 90 por rango más cercano: el menor tiempo en o por debajo del cual queda al menos el 90 % de los incidentes."
+            }
+            (CloseMedian, Lang::Es) => {
+                "Horas de la recepción al cierre. Mediana: el valor central; con un número par de incidentes, el promedio de los dos centrales (como MEDIANA en una hoja de cálculo)."
+            }
+            (CloseP90, Lang::Es) => {
+                "Horas de la recepción al cierre. Percentil 90 por rango más cercano: el menor tiempo en o por debajo del cual queda al menos el 90 % de los incidentes."
+            }
             (Complaints, Lang::Es) => "Quejas recibidas en el periodo.",
             (Nonconformities, Lang::Es) => {
                 "Productos no conformes registrados en el periodo (automáticos y a mano)."
@@ -275,10 +305,18 @@ impl IndicatorKind {
             (DerivationRate, Lang::En) => {
                 "Incidents derived to a unit over incidents received (%)."
             }
-            (FirstResponseMedian | FirstResponseP90, Lang::En) => {
-                "Hours from reception to the first answer or intervention recorded."
+            (FirstResponseMedian, Lang::En) => {
+                "Hours from reception to the first answer or intervention recorded. Median: the middle value; with an even number of incidents, the mean of the two middle ones (as a spreadsheet's MEDIAN)."
             }
-            (CloseMedian | CloseP90, Lang::En) => "Hours from reception to closing.",
+            (FirstResponseP90, Lang::En) => {
+                "Hours from reception to the first answer or intervention recorded. 90th percentile by nearest rank: the shortest time at or below which at least 90 % of the incidents fall."
+            }
+            (CloseMedian, Lang::En) => {
+                "Hours from reception to closing. Median: the middle value; with an even number of incidents, the mean of the two middle ones (as a spreadsheet's MEDIAN)."
+            }
+            (CloseP90, Lang::En) => {
+                "Hours from reception to closing. 90th percentile by nearest rank: the shortest time at or below which at least 90 % of the incidents fall."
+            }
             (Complaints, Lang::En) => "Complaints received in the period.",
             (Incidents, Lang::En) => "Incidents received in the period.",
         }
@@ -294,14 +332,15 @@ impl IndicatorKind {
         use IndicatorKind::*;
         let pct = |n: i64, d: i64| (d > 0).then(|| 100.0 * n as f64 / d as f64);
         let hours = |m: Option<i64>| m.map(|m| m as f64 / 60.0);
+        let median_hours = |h: &[(i64, i64)]| median(h).map(|m| m / 60.0);
         match self {
             SatisfactionIndex => pct(c.satisfied, c.surveys_answered),
             SurveyResponseRate => pct(c.surveys_answered, c.surveys_sent),
             FirstContactResolution => pct(c.fcr, c.closed),
             DerivationRate => pct(c.derived, c.incidents),
-            FirstResponseMedian => hours(percentile(first_response, 50.0)),
+            FirstResponseMedian => median_hours(first_response),
             FirstResponseP90 => hours(percentile(first_response, 90.0)),
-            CloseMedian => hours(percentile(close, 50.0)),
+            CloseMedian => median_hours(close),
             CloseP90 => hours(percentile(close, 90.0)),
             Complaints => Some(c.complaints as f64),
             Nonconformities => Some(c.nonconformities as f64),
@@ -438,6 +477,32 @@ mod tests {
     }
 
     #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_two_middle_values() {
+        // Eight times to close: 0.5, 1, 1.5, 2, 2.5, 3, 4 and 10 hours, in minutes.
+        let h = [
+            (30, 1),
+            (60, 1),
+            (90, 1),
+            (120, 1),
+            (150, 1),
+            (180, 1),
+            (240, 1),
+            (600, 1),
+        ];
+        assert_eq!(median(&h), Some(135.0), "2.25 h, as a spreadsheet's MEDIAN");
+        let c = Counters::default();
+        assert_eq!(IndicatorKind::CloseMedian.value(&c, &[], &h), Some(2.25));
+        assert_eq!(
+            median(&[(1, 1), (2, 1), (3, 1)]),
+            Some(2.0),
+            "odd: the middle one"
+        );
+        assert_eq!(median(&[(5, 2), (60, 2)]), Some(32.5), "repeated values");
+        assert_eq!(median(&[(7, 1)]), Some(7.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
     fn percentiles_take_the_nearest_rank() {
         // 1, 2, 3, 4, 10 minutes.
         let h = [(1, 1), (2, 1), (3, 1), (4, 1), (10, 1)];
@@ -477,7 +542,11 @@ mod tests {
         assert_eq!(v(IndicatorKind::SurveyResponseRate), Some(80.0));
         assert_eq!(v(IndicatorKind::FirstContactResolution), Some(75.0));
         assert_eq!(v(IndicatorKind::DerivationRate), Some(20.0));
-        assert_eq!(v(IndicatorKind::FirstResponseMedian), Some(0.5));
+        assert_eq!(
+            v(IndicatorKind::FirstResponseMedian),
+            Some(1.0),
+            "30 and 90 min"
+        );
         assert_eq!(v(IndicatorKind::CloseMedian), None);
         assert_eq!(
             IndicatorKind::SatisfactionIndex.value(&Counters::default(), &[], &[]),

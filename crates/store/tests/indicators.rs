@@ -212,7 +212,8 @@ async fn indicator_values_on_a_fixed_dataset_equal_the_ones_counted_by_hand(db: 
     assert_eq!(value(IndicatorKind::FirstResponseP90), Some(4.0));
     // Closed now: I1 at 60 and I4 at 240 minutes; I3 was reopened.
     assert_eq!(r.close, vec![(60, 1), (240, 1)]);
-    assert_eq!(value(IndicatorKind::CloseMedian), Some(1.0));
+    // Two closings: the median is the mean of both (2.5 h), as a spreadsheet's MEDIAN says.
+    assert_eq!(value(IndicatorKind::CloseMedian), Some(2.5));
     assert_eq!(value(IndicatorKind::CloseP90), Some(4.0));
     let channels: Vec<(String, i64)> = r
         .breakdown(Dimension::Channel)
