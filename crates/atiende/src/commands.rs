@@ -246,6 +246,15 @@ pub async fn token(config: &Config, cmd: TokenCommand) -> Result<()> {
 
 pub async fn backup(config: &Config, file: &Path) -> Result<()> {
     let store = open_store(config).await?;
+    if store.engine() == atiende_store::db::Engine::Postgres {
+        bail!(
+            "`atiende backup` copies a SQLite database; this one is PostgreSQL. Back it up \
+             with PostgreSQL's own tools, while atiende runs: \
+             pg_dump --format=custom --file atiende.dump \"$DATABASE_URL\" \
+             (restore into an empty database with pg_restore --dbname \"$DATABASE_URL\" \
+             atiende.dump). See docs/OPERATIONS.md."
+        );
+    }
     store.backup(file).await.map_err(|e| match e {
         StoreError::Conflict { .. } => anyhow::anyhow!("{} already exists", file.display()),
         other => other.into(),

@@ -334,7 +334,11 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
             let (ok, _, err) = run(&["backup", backup.to_str().expect("path")], None);
             assert!(!ok && err.contains("already exists"), "{err}");
         } else {
-            assert!(!ok && err.contains("pg_dump"), "{err}");
+            assert!(
+                !ok && err.contains("pg_dump") && err.contains("pg_restore"),
+                "{err}"
+            );
+            assert!(!err.contains("corrupt"), "said plainly: {err}");
         }
     })
     .await
