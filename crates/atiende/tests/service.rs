@@ -417,7 +417,8 @@ async fn a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and
     for expected in [
         "contacts: 3 created, 0 updated, 0 unchanged, 2 skipped, 1 warnings",
         "line 5, skipped: deleted in SugarCRM",
-        "line 7, skipped: 2 columns, the header has 13",
+        "line 7, skipped: 2 columns, the header has 14",
+        "2 salutations (Sr., Lic.…) kept out of the names, in the notes",
         "line 4, warning: phone_work `no tiene` left out",
         "cases: 3 created, 0 updated, 0 unchanged, 2 skipped, 1 warnings",
         "line 6, skipped: status `Archivado` not in the mapping",
@@ -458,6 +459,11 @@ async fn a_sugarcrm_export_brings_past_cases_with_their_contacts_into_search_and
         atiende_domain::classification::Channel::Phone
     );
     assert!(jose.notes.contains("Prefiere WhatsApp"), "{}", jose.notes);
+    assert_eq!(
+        jose.name, "José Pérez",
+        "the salutation is not part of the name"
+    );
+    assert!(jose.notes.contains("Tratamiento: Sr."), "{}", jose.notes);
     let by_number = db
         .search_incidents(
             &atiende_domain::access::Scope::All,

@@ -95,6 +95,8 @@ pub struct ImportReport {
     /// Rows brought in with something left behind (a value no mapping names, an invalid
     /// phone), with their line and what.
     pub warnings: Vec<(usize, String)>,
+    /// What the import did to the whole file that the reader should know (no line).
+    pub remarks: Vec<String>,
 }
 
 #[cfg(test)]

@@ -60,6 +60,9 @@ pub fn print_report(title: &str, report: &ImportReport) {
         report.skipped.len(),
         report.warnings.len()
     );
+    for remark in &report.remarks {
+        println!("  {remark}");
+    }
     const SHOWN: usize = 50;
     for (label, list) in [("skipped", &report.skipped), ("warning", &report.warnings)] {
         let mut list = list.clone();

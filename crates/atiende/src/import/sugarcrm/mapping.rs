@@ -87,6 +87,10 @@ const CONTACTS: &[(&str, &[&str])] = &[
     ("last_name", &["Last Name", "Apellidos", "Apellido"]),
     ("name", &["Full Name", "Nombre Completo"]),
     (
+        "salutation",
+        &["Salutation", "Saludo", "Tratamiento", "Título"],
+    ),
+    (
         "email1",
         &[
             "Email Address",
@@ -237,11 +241,50 @@ pub enum DateOrder {
     Dmy,
 }
 
+/// What becomes of a salutation ("Lic.", "Sr.") SugarCRM keeps with a person's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SalutationUse {
+    /// Kept in the person's notes ("Tratamiento: Lic."), out of the name.
+    #[default]
+    Notes,
+    /// Left out altogether.
+    Drop,
+}
+
+/// Salutations written before a name, compared without case, accents or the final dot.
+const SALUTATIONS: &[&str] = &[
+    "sr", "sra", "srta", "srita", "lic", "licda", "ing", "dr", "dra", "mtro", "mtra", "prof",
+    "profa", "arq", "cp", "mr", "mrs", "ms", "miss",
+];
+
+/// A name without the salutation before it, and that salutation: the one the export names, or
+/// a common one written first ("Sr. Ramón Peña" → "Ramón Peña", "Sr."). Greetings then read
+/// "Hola Ramón", and the name matches the same person in a roster.
+pub fn split_salutation(name: &str, given: &str) -> (String, Option<String>) {
+    let name = name.trim();
+    let given = given.trim();
+    let key = |w: &str| simplify(w).trim_matches('_').replace('_', "");
+    if let Some((first, rest)) = name.split_once(char::is_whitespace) {
+        let known = SALUTATIONS.contains(&key(first).as_str());
+        if (!given.is_empty() && key(first) == key(given)) || known {
+            return (rest.trim().to_string(), Some(first.to_string()));
+        }
+    }
+    (
+        name.to_string(),
+        (!given.is_empty()).then(|| given.to_string()),
+    )
+}
+
 /// Which custom fields hold what atiende needs, and how their values translate.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Mapping {
     pub date_order: DateOrder,
+    /// A salutation goes to the person's notes (`notes`) or nowhere (`drop`), never into
+    /// the name.
+    pub salutation: SalutationUse,
     /// Dates in the export are in UTC rather than in the institution's time zone.
     pub dates_in_utc: bool,
     /// The channel of a case when no field says it.
@@ -294,6 +337,7 @@ impl Default for Mapping {
         };
         Mapping {
             date_order: DateOrder::Mdy,
+            salutation: SalutationUse::Notes,
             dates_in_utc: false,
             default_channel: Channel::Phone,
             fields: FieldNames::default(),
@@ -500,6 +544,26 @@ pub fn is_deleted(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_salutation_is_kept_out_of_the_name() {
+        let split = |n: &str, g: &str| split_salutation(n, g);
+        assert_eq!(
+            split("Sr. Ramón Peña Núñez", ""),
+            ("Ramón Peña Núñez".into(), Some("Sr.".into()))
+        );
+        assert_eq!(
+            split("Lic. Ángel Muñoz Saldaña", "Lic."),
+            ("Ángel Muñoz Saldaña".into(), Some("Lic.".into()))
+        );
+        assert_eq!(
+            split("Ana López", "Dra."),
+            ("Ana López".into(), Some("Dra.".into())),
+            "a salutation in its own column, not in the name"
+        );
+        assert_eq!(split("Ingrid Solís", ""), ("Ingrid Solís".into(), None));
+        assert_eq!(split("Sr.", ""), ("Sr.".into(), None), "nothing but a word");
+    }
 
     #[test]
     fn headers_are_read_as_field_names_or_labels_in_english_or_spanish() {

@@ -19,7 +19,8 @@ use atiende_store::import::sugarcrm::{
 };
 use chrono_tz::Tz;
 use mapping::{
-    CallOutcome, Mapping, Module, call_direction_of, call_outcome_of, field_of, is_deleted,
+    CallOutcome, Mapping, Module, SalutationUse, call_direction_of, call_outcome_of, field_of,
+    is_deleted, split_salutation,
 };
 
 use super::{decode, print_report, progress, read_table};
@@ -110,20 +111,26 @@ fn records(module: Module, path: &Path, report: &mut ImportReport) -> Result<Vec
     Ok(out)
 }
 
-fn contact_of(r: &Record, mapping: &Mapping, report: &mut ImportReport) -> SugarContact {
-    let name = match r.get("name") {
-        "" => [r.get("salutation"), r.get("first_name"), r.get("last_name")]
-            .iter()
-            .filter(|p| !p.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" "),
+/// A SugarCRM contact as a person, and whether a salutation was kept out of their name.
+fn contact_of(r: &Record, mapping: &Mapping, report: &mut ImportReport) -> (SugarContact, bool) {
+    let full = match r.get("name") {
+        "" => format!("{} {}", r.get("first_name"), r.get("last_name")),
         full => full.to_string(),
     };
+    let (name, salutation) = split_salutation(&full, r.get("salutation"));
+    let mut notes = r.get("description").to_string();
+    if let (Some(s), SalutationUse::Notes) = (&salutation, mapping.salutation) {
+        let line = format!("Tratamiento: {s}");
+        notes = if notes.is_empty() {
+            line
+        } else {
+            format!("{line}\n{notes}")
+        };
+    }
     let mut person = RosterRow {
         line: r.line,
         name,
-        notes: r.get("description").to_string(),
+        notes,
         ..Default::default()
     };
     // A bad secondary phone should not cost the person: it is left out and said.
@@ -169,11 +176,12 @@ fn contact_of(r: &Record, mapping: &Mapping, report: &mut ImportReport) -> Sugar
             format!("programme line `{v}` not in the mapping ([programme_line]); left empty"),
         )),
     }
-    SugarContact {
+    let contact = SugarContact {
         id: r.get("id").to_string(),
         person,
         account_id: r.get("account_id").to_string(),
-    }
+    };
+    (contact, salutation.is_some())
 }
 
 fn case_of(r: &Record, mapping: &Mapping, tz: Tz, report: &mut ImportReport) -> Option<SugarCase> {
@@ -350,9 +358,22 @@ pub fn read_export(dir: &Path, mapping: &Mapping, tz: Tz) -> Result<(SugarExport
     for (module, path) in &files {
         match module {
             Module::Contacts => {
+                let mut salutations = 0;
                 for r in records(*module, path, &mut report.contacts)? {
-                    let c = contact_of(&r, mapping, &mut report.contacts);
+                    let (c, had_salutation) = contact_of(&r, mapping, &mut report.contacts);
+                    salutations += usize::from(had_salutation);
                     export.contacts.push((r.line, c));
+                }
+                if salutations > 0 {
+                    report.contacts.remarks.push(match mapping.salutation {
+                        SalutationUse::Notes => format!(
+                            "{salutations} salutations (Sr., Lic.…) kept out of the names, in \
+                             the notes (salutation = \"drop\" in the mapping leaves them out)"
+                        ),
+                        SalutationUse::Drop => {
+                            format!("{salutations} salutations (Sr., Lic.…) left out of the names")
+                        }
+                    });
                 }
             }
             Module::Cases => {
@@ -408,6 +429,7 @@ fn mapping_of(dir: &Path, file: Option<&Path>) -> Result<Mapping> {
 fn merge(into: &mut ImportReport, read: ImportReport) {
     into.skipped.extend(read.skipped);
     into.warnings.extend(read.warnings);
+    into.remarks.extend(read.remarks);
 }
 
 pub async fn run(config: &Config, dir: &Path, mapping: Option<&Path>, dry_run: bool) -> Result<()> {
