@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::classification::coded_enum;
+use crate::classification::{Lang, coded_enum};
 use crate::ids::UserId;
 
 coded_enum!(
@@ -20,6 +20,88 @@ coded_enum!(
         Article = "article", "Artículo", "Article";
     }
 );
+
+/// What an audit action (`incident.close`) says to a reader. Every action the store records
+/// has its words (a test in the store reads its sources); an unknown one says only "Cambio".
+pub fn action_label(action: &str, lang: Lang) -> &'static str {
+    let (es, en) = match action {
+        "article.archive" => ("Archivó el artículo", "Archived the article"),
+        "article.create" => ("Creó el artículo", "Created the article"),
+        "article.update" => ("Editó el artículo", "Edited the article"),
+        "call.called_back" => ("Devolvió la llamada", "Called back"),
+        "contact.anonymise" => (
+            "Suprimió los datos personales",
+            "Suppressed the personal data",
+        ),
+        "contact.block" => (
+            "Bloqueó los datos (cancelación)",
+            "Blocked the data (cancellation)",
+        ),
+        "contact.create" => ("Registró a la persona", "Registered the person"),
+        "contact.merge" => (
+            "Fusionó registros de la persona",
+            "Merged the person's records",
+        ),
+        "contact.named_from_profile" => (
+            "Tomó el nombre de su perfil en la red social",
+            "Took the name from their social profile",
+        ),
+        "contact.unblock" => ("Desbloqueó los datos", "Unblocked the data"),
+        "contact.update" => ("Rectificó los datos", "Rectified the data"),
+        "incident.answer" => ("Respondió", "Answered"),
+        "incident.assign" => ("Asignó", "Assigned"),
+        "incident.classify" => ("Clasificó", "Classified"),
+        "incident.close" => ("Cerró el incidente", "Closed the incident"),
+        "incident.create" => ("Registró el incidente", "Registered the incident"),
+        "incident.derivation_answer" => (
+            "Registró la respuesta de la unidad",
+            "Recorded the unit's answer",
+        ),
+        "incident.derive" => ("Derivó a una unidad", "Derived to a unit"),
+        "incident.import" => ("Importó el historial", "Imported the history"),
+        "incident.intervention" => ("Registró los pormenores", "Recorded the intervention notes"),
+        "incident.note" => ("Agregó una nota", "Added a note"),
+        "incident.reopen" => ("Reabrió el incidente", "Reopened the incident"),
+        "incident.resolved_by_article" => {
+            ("Lo resolvió con un artículo", "Resolved it with an article")
+        }
+        "mailbox.create" => ("Agregó el buzón de correo", "Added the mailbox"),
+        "mailbox.update" => ("Editó el buzón de correo", "Edited the mailbox"),
+        "nonconformity.create" => (
+            "Registró el producto no conforme",
+            "Registered the nonconformity",
+        ),
+        "nonconformity.update" => (
+            "Actualizó el producto no conforme",
+            "Updated the nonconformity",
+        ),
+        "privacy_notice.publish" => (
+            "Publicó el aviso de privacidad",
+            "Published the privacy notice",
+        ),
+        "questionnaire.version" => (
+            "Publicó una versión del cuestionario",
+            "Published a questionnaire version",
+        ),
+        "setting.update" => ("Cambió la configuración", "Changed the settings"),
+        "survey.follow_up" => ("Dio seguimiento a la encuesta", "Followed up the survey"),
+        "token.create" => ("Creó un token de API", "Created an API token"),
+        "token.revoke" => ("Revocó un token de API", "Revoked an API token"),
+        "topic.create" => ("Agregó el tema", "Added the topic"),
+        "topic.update" => ("Editó el tema", "Edited the topic"),
+        "unit.create" => ("Agregó la unidad", "Added the unit"),
+        "unit.update" => ("Editó la unidad", "Edited the unit"),
+        "user.create" => ("Creó la cuenta", "Created the account"),
+        "user.password" => ("Cambió la contraseña", "Changed the password"),
+        "user.sessions_ended" => ("Cerró sus sesiones", "Ended their sessions"),
+        "user.update" => ("Editó la cuenta", "Edited the account"),
+        _ => ("Cambio", "Change"),
+    };
+    match lang {
+        Lang::Es => es,
+        Lang::En => en,
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

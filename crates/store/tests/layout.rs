@@ -128,3 +128,46 @@ fn the_procedure_reaches_people_and_units_only_through_replies() {
     }
     assert!(graph["incidents"].contains("replies"));
 }
+
+#[test]
+fn every_audit_action_the_store_records_has_words_for_a_reader() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut missing = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        // Every string literal shaped `entity.verb` whose entity is something audited.
+        for literal in text.split('"').skip(1).step_by(2) {
+            let Some((entity, verb)) = literal.split_once('.') else {
+                continue;
+            };
+            let audited = [
+                "article",
+                "call",
+                "contact",
+                "incident",
+                "mailbox",
+                "nonconformity",
+                "privacy_notice",
+                "questionnaire",
+                "setting",
+                "survey",
+                "token",
+                "topic",
+                "unit",
+                "user",
+            ];
+            let word =
+                |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if !audited.contains(&entity) || !word(verb) {
+                continue;
+            }
+            let lang = atiende_domain::classification::Lang::Es;
+            if atiende_domain::audit::action_label(literal, lang) == "Cambio" {
+                missing.insert(literal.to_string());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no words for {missing:?}");
+}

@@ -59,11 +59,75 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "reopened_days" => ("días tras el cierre", "days after closing"),
         "overall" | "clarity" | "speed" | "resolved" | "comment" => ("respuesta", "answer"),
         "phone_extension" => ("extensión telefónica", "phone extension"),
+        "emails" => ("correos", "emails"),
+        "phones" => ("teléfonos", "phones"),
+        "whatsapp_id" => ("WhatsApp", "WhatsApp"),
+        "programme_line" => ("nivel o programa", "programme line"),
+        "opt_out_marketing" => ("no desea promoción", "no promotion"),
+        "opt_out_surveys" => ("no desea encuestas", "no surveys"),
+        "blocked" | "blocked_at" => ("bloqueo (cancelación)", "blocked (cancellation)"),
+        "status" => ("estado", "status"),
+        "critical" => ("asunto crítico", "critical matter"),
+        "medium" => ("medio de la derivación", "derivation medium"),
+        "disabled" => ("deshabilitado", "disabled"),
+        "language" => ("idioma", "language"),
+        "kind" => ("tipo", "kind"),
+        "active" => ("activo", "active"),
+        "merged_into" | "merged_from" => ("fusión", "merge"),
+        "ended" => ("sesiones cerradas", "sessions ended"),
+        "public" => ("público", "public"),
+        "version" => ("versión", "version"),
+        "created_at" => ("alta", "created"),
+        "updated_at" => ("última modificación", "last changed"),
+        "anonymised_at" => ("supresión", "suppressed"),
         other => (other, other),
     };
     match lang {
         Lang::Es => es.to_string(),
         Lang::En => en.to_string(),
+    }
+}
+
+/// A value of a snapshot (an audit record's before or after) as a reader sees it: codes of the
+/// procedure's vocabulary as their words, yes/no, lists joined.
+pub fn shown_value(field: &str, value: &serde_json::Value, lang: Lang) -> String {
+    use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
+    use serde_json::Value;
+    let yes_no = |b: bool| match (b, lang) {
+        (true, Lang::Es) => "sí",
+        (false, Lang::Es) => "no",
+        (true, Lang::En) => "yes",
+        (false, Lang::En) => "no",
+    };
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => yes_no(*b).to_string(),
+        Value::String(code) => {
+            let label = match field {
+                "user_type" => UserType::from_code(code).map(|v| v.label(lang)),
+                "programme_line" => ProgrammeLine::from_code(code).map(|v| v.label(lang)),
+                "channel" => Channel::from_code(code).map(|v| v.label(lang)),
+                "incident_type" => IncidentType::from_code(code).map(|v| v.label(lang)),
+                "medium" => Medium::from_code(code).map(|v| v.label(lang)),
+                "status" => {
+                    atiende_domain::incident::Status::from_code(code).map(|v| v.label(lang))
+                }
+                "role" => atiende_domain::user::Role::from_code(code).map(|v| v.label(lang)),
+                _ => None,
+            };
+            label.map_or_else(|| code.clone(), str::to_string)
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|v| shown_value(field, v, lang))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{}: {}", field_label(k, lang), shown_value(k, v, lang)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
     }
 }
 
@@ -238,7 +302,7 @@ pub fn error_message(
             "password_change_required" => "Cambie su contraseña temporal antes de continuar.".into(),
             "csrf" => "Falta el token de seguridad (X-CSRF-Token) o no es válido.".into(),
             "rate_limited" => "Demasiados intentos; espere un minuto.".into(),
-            "not_found" => format!("No se encontró el registro ({}).", what.unwrap_or("recurso")),
+            "not_found" => format!("No se encontró {}.", what_is(what, lang)),
             "conflict" => format!("Dato duplicado: {}.", labels()),
             "bad_request" => format!("Solicitud no válida: {}", detail.unwrap_or("")),
             "nul_in_text" => "El texto contiene un carácter nulo (NUL), que no se admite.".into(),
@@ -266,7 +330,7 @@ pub fn error_message(
             "password_change_required" => "Change your temporary password first.".into(),
             "csrf" => "Missing or wrong security token (X-CSRF-Token).".into(),
             "rate_limited" => "Too many attempts; wait a minute.".into(),
-            "not_found" => format!("Not found ({}).", what.unwrap_or("resource")),
+            "not_found" => format!("{} was not found.", what_is(what, lang)),
             "conflict" => format!("Duplicate value: {}.", labels()),
             "bad_request" => format!("Bad request: {}", detail.unwrap_or("")),
             "nul_in_text" => "The text contains a NUL character, which is not accepted.".into(),
@@ -274,6 +338,34 @@ pub fn error_message(
             "too_large" => "The content sent is too large.".into(),
             _ => "Internal error; try again.".into(),
         },
+    }
+}
+
+/// What was not found, in the reader's words: never the internal name of a table or type.
+fn what_is(what: Option<&str>, lang: Lang) -> &'static str {
+    let (es, en) = match what.unwrap_or_default() {
+        "incident" => ("el incidente", "The incident"),
+        "contact" => ("la persona", "The person"),
+        "unit" => ("la unidad", "The unit"),
+        "user" => ("el usuario del personal", "The staff account"),
+        "token" => ("el token de API", "The API token"),
+        "derivation" => ("la derivación", "The derivation"),
+        "topic" => ("el tema", "The topic"),
+        "message" | "chat message" => ("el mensaje", "The message"),
+        "mailbox" => ("el buzón de correo", "The mailbox"),
+        "article" => ("el artículo", "The article"),
+        "nonconformity" => ("el producto no conforme", "The nonconformity"),
+        "call" => ("la llamada", "The call"),
+        "attachment" => ("el archivo adjunto", "The attachment"),
+        "link" => (
+            "el enlace (pudo haber vencido)",
+            "The link (it may have expired)",
+        ),
+        _ => ("lo que buscaba", "What you asked for"),
+    };
+    match lang {
+        Lang::Es => es,
+        Lang::En => en,
     }
 }
 

@@ -174,7 +174,7 @@ pub struct IncidentHit {
     pub id: IncidentId,
     pub folio: String,
     pub subject: String,
-    pub status: String,
+    pub status: atiende_domain::incident::Status,
 }
 
 /// A contact found by a search.
@@ -364,7 +364,11 @@ impl Store {
                     id: IncidentId(r.try_get("id")?),
                     folio: r.try_get("folio")?,
                     subject: r.try_get("subject")?,
-                    status: r.try_get("status")?,
+                    status: crate::db::code(
+                        r,
+                        "status",
+                        atiende_domain::incident::Status::from_code,
+                    )?,
                 })
             })
             .collect()

@@ -92,26 +92,34 @@ struct Rectification {
     changes: Vec<(String, String, String)>,
 }
 
-/// The fields whose values differ between two snapshots (timestamps left out).
+/// The fields whose values differ between two snapshots (timestamps left out), in the
+/// reader's words.
 fn changed_fields(
     before: Option<&serde_json::Value>,
     after: Option<&serde_json::Value>,
+    lang: atiende_domain::classification::Lang,
 ) -> Vec<(String, String, String)> {
+    use crate::i18n::{field_label, shown_value};
     let empty = serde_json::Map::new();
     let b = before.and_then(|v| v.as_object()).unwrap_or(&empty);
     let a = after.and_then(|v| v.as_object()).unwrap_or(&empty);
-    let show = |v: Option<&serde_json::Value>| match v {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
+    let show = |k: &str, v: Option<&serde_json::Value>| {
+        v.map(|v| shown_value(k, v, lang)).unwrap_or_default()
     };
     let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|k| !matches!(k.as_str(), "updated_at" | "created_at"))
+        .filter(|k| !matches!(k.as_str(), "updated_at" | "created_at" | "id"))
         .filter(|k| b.get(*k) != a.get(*k))
-        .map(|k| (k.clone(), show(b.get(k)), show(a.get(k))))
+        .map(|k| {
+            // A person's notes are notes, not an incident's intervention notes.
+            let label = match (k.as_str(), lang) {
+                ("notes", atiende_domain::classification::Lang::Es) => "notas".to_string(),
+                _ => field_label(k, lang),
+            };
+            (label, show(k, b.get(k)), show(k, a.get(k)))
+        })
         .collect()
 }
 
@@ -139,22 +147,10 @@ async fn rectifications(
                 .actor_id
                 .and_then(|u| users.iter().find(|x| x.id == u))
                 .map_or_else(|| "atiende".to_string(), |u| u.name.clone()),
-            action: crate::i18n::Tr(lang).s(audit_label(&e.action)).to_string(),
-            changes: changed_fields(e.before.as_ref(), e.after.as_ref()),
+            action: atiende_domain::audit::action_label(&e.action, lang).to_string(),
+            changes: changed_fields(e.before.as_ref(), e.after.as_ref(), lang),
         })
         .collect())
-}
-
-fn audit_label(action: &str) -> &'static str {
-    match action {
-        "contact.create" => "Alta",
-        "contact.update" => "Rectificación",
-        "contact.merge" => "Fusión",
-        "contact.block" => "Bloqueo",
-        "contact.unblock" => "Desbloqueo",
-        "contact.anonymise" => "Supresión",
-        _ => "Cambio",
-    }
 }
 
 #[derive(Deserialize, Default)]

@@ -350,7 +350,7 @@ async fn page_of(
         .map(|a| AuditView {
             at: local(&a.at, tz),
             who: name_of(a.actor_id),
-            action: a.action.clone(),
+            action: atiende_domain::audit::action_label(&a.action, page.user.language).to_string(),
         })
         .collect();
     let is_lead = page.user.role == Role::CapLead;

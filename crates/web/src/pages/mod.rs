@@ -225,12 +225,16 @@ struct ErrorPage {
 }
 
 impl ErrorPage {
-    fn response(status: StatusCode, code: &'static str, lang: Lang) -> Response {
+    fn response(
+        status: StatusCode,
+        (code, what): (&'static str, Option<&'static str>),
+        lang: Lang,
+    ) -> Response {
         let page = ErrorPage {
             t: Tr(lang),
             lang,
             status: status.as_u16(),
-            message: crate::i18n::error_message(code, &[], None, None, lang),
+            message: crate::i18n::error_message(code, &[], what, None, lang),
         };
         (status, render(&page)).into_response()
     }
@@ -243,7 +247,7 @@ struct PageLang(Arc<OnceLock<Lang>>);
 
 /// An error page waiting for [`localize`] to write it in the reader's language.
 #[derive(Clone, Copy)]
-struct PendingPage(&'static str);
+struct PendingPage(&'static str, Option<&'static str>);
 
 /// Writes every console page's error in its reader's language: the one place errors are
 /// localised, so handlers never pass a language around.
@@ -252,11 +256,11 @@ async fn localize(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(lang.clone());
     let fallback = crate::error::request_lang(&req);
     let mut response = next.run(req).await;
-    let Some(PendingPage(code)) = response.extensions_mut().remove::<PendingPage>() else {
+    let Some(PendingPage(code, what)) = response.extensions_mut().remove::<PendingPage>() else {
         return response;
     };
     let lang = lang.0.get().copied().unwrap_or(fallback);
-    ErrorPage::response(response.status(), code, lang)
+    ErrorPage::response(response.status(), (code, what), lang)
 }
 
 impl IntoResponse for PageError {
@@ -270,8 +274,14 @@ impl IntoResponse for PageError {
             PageError::App(AppError::Unauthorized) => Redirect::to("/login").into_response(),
             PageError::App(err) => {
                 // In Spanish until `localize` rewrites it in the reader's language.
-                let mut response = ErrorPage::response(err.status(), err.code(), Lang::Es);
-                response.extensions_mut().insert(PendingPage(err.code()));
+                let what = match err {
+                    AppError::NotFound(what) => Some(what),
+                    _ => None,
+                };
+                let mut response = ErrorPage::response(err.status(), (err.code(), what), Lang::Es);
+                response
+                    .extensions_mut()
+                    .insert(PendingPage(err.code(), what));
                 response
             }
         }

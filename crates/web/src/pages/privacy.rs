@@ -181,8 +181,15 @@ impl FilePage<'_> {
         local(t, self.tz)
     }
 
+    /// A snapshot as "campo: valor; …" in the reader's words (the JSON export keeps it raw).
     fn json(&self, v: &Option<serde_json::Value>) -> String {
-        v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+        v.as_ref()
+            .map(|v| crate::i18n::shown_value("", v, self.lang))
+            .unwrap_or_default()
+    }
+
+    fn action(&self, action: &str) -> &'static str {
+        atiende_domain::audit::action_label(action, self.lang)
     }
 }
 

@@ -13,4 +13,5 @@ mod scope;
 mod sessions;
 mod story;
 mod surveys;
+mod vocabulary;
 mod webhooks;

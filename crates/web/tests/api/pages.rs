@@ -422,7 +422,7 @@ async fn the_console_speaks_the_language_each_person_chose(db: TestDb) {
     let (status, missing) = page(&app, &session, "/incidentes/CAP-2026-999999").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
-        missing.contains("Not found") && missing.contains("lang=\"en\""),
+        missing.contains("The incident was not found.") && missing.contains("lang=\"en\""),
         "{missing}"
     );
     let (status, forbidden) = page(&app, &session, "/admin").await;
