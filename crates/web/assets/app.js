@@ -4,37 +4,54 @@
 
   var table = document.querySelector("table.queue[data-latest]");
   var pop = document.getElementById("screen-pop");
-  var source = (table || pop) && window.EventSource ? new EventSource("/eventos") : null;
+  var latest = table ? parseInt(table.getAttribute("data-latest"), 10) || 0 : 0;
+  var source = null;
 
   // Screen pop: a call this agent answered, with a link to register it.
-  if (source && pop) {
-    source.addEventListener("call", function (event) {
-      var call;
-      try { call = JSON.parse(event.data); } catch (e) { return; }
-      pop.querySelector("[data-who]").textContent = (call.name ? call.name + " · " : "") + call.number;
-      pop.querySelector("a").setAttribute("href", "/incidentes/nuevo?llamada=" + encodeURIComponent(call.id));
-      pop.hidden = false;
-    });
+  function showCall(event) {
+    var call;
+    try { call = JSON.parse(event.data); } catch (e) { return; }
+    pop.querySelector("[data-who]").textContent = (call.name ? call.name + " · " : "") + call.number;
+    pop.querySelector("a").setAttribute("href", "/incidentes/nuevo?llamada=" + encodeURIComponent(call.id));
+    pop.hidden = false;
+  }
+  if (pop) {
     pop.querySelector("button").addEventListener("click", function () { pop.hidden = true; });
   }
 
-  // Bandeja: new incidents appear without reloading (server-sent events).
-  if (table && source) {
-    var latest = parseInt(table.getAttribute("data-latest"), 10) || 0;
-    source.addEventListener("incidents", function (event) {
-      var id = parseInt(event.data, 10) || 0;
-      if (id <= latest) { return; }
-      latest = id;
-      fetch(table.getAttribute("data-rows"), { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
-        .then(function (html) {
-          document.getElementById("queue-rows").innerHTML = html;
-          var live = document.getElementById("live");
-          if (live) { live.hidden = false; }
-        })
-        .catch(function () {});
-    });
+  // Bandeja: new incidents appear without reloading.
+  function showIncidents(event) {
+    var id = parseInt(event.data, 10) || 0;
+    if (id <= latest) { return; }
+    latest = id;
+    fetch(table.getAttribute("data-rows"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        document.getElementById("queue-rows").innerHTML = html;
+        var live = document.getElementById("live");
+        if (live) { live.hidden = false; }
+      })
+      .catch(function () {});
   }
+
+  // The live stream (server-sent events) is held only while the page is shown: a page kept in
+  // the browser's back/forward cache or frozen in a background tab lets go of its connection,
+  // or a few navigations would hold every connection the browser allows per host (six over
+  // HTTP/1.1) and the next page would wait. It reconnects when the page is shown again.
+  function connect() {
+    if (source || !window.EventSource || !(table || pop)) { return; }
+    source = new EventSource("/eventos");
+    if (pop) { source.addEventListener("call", showCall); }
+    if (table) { source.addEventListener("incidents", showIncidents); }
+  }
+  function disconnect() {
+    if (source) { source.close(); source = null; }
+  }
+  connect();
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", connect);
+  document.addEventListener("freeze", disconnect);
+  document.addEventListener("resume", connect);
 
   // Registration: say which requirement of the procedure blocks closing, before posting.
   var form = document.getElementById("register-form");

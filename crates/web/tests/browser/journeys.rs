@@ -21,6 +21,7 @@ atiende_store::on_both_engines!(
     the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_report,
     a_person_answers_the_survey_on_the_page_once,
     the_security_policy_blocks_injected_script_and_the_browser_reports_it,
+    twenty_pages_back_and_forward_each_load_promptly,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -628,5 +629,44 @@ async fn the_security_policy_blocks_injected_script_and_the_browser_reports_it(d
     site.metrics
         .csp_violations
         .store(0, std::sync::atomic::Ordering::Relaxed);
+    b.close().await;
+}
+
+/// Every console page holds a live stream; a page kept in the browser's back/forward cache must
+/// not keep holding it, or after a few navigations the six connections HTTP/1.1 allows per host
+/// are all streams and the next page waits for one to time out (52 s, seen in Chrome).
+async fn twenty_pages_back_and_forward_each_load_promptly(db: TestDb) {
+    let site = Site::start(db).await;
+    site.staff("agente", Role::Agent, vec![]).await;
+    let b = site.browser().await;
+    b.login("agente", PASSWORD).await;
+    let mut slowest = std::time::Duration::ZERO;
+    let pages = [
+        "/bandeja",
+        "/contactos",
+        "/conocimiento",
+        "/llamadas",
+        "/preferencias",
+    ];
+    for step in 0..20 {
+        let started = std::time::Instant::now();
+        match step % 4 {
+            // Forward through new pages, then back and forward again through the history.
+            0 | 1 => b.goto(pages[step % pages.len()]).await,
+            2 => b.client.back().await.expect("back"),
+            _ => b.client.forward().await.expect("forward"),
+        }
+        b.client
+            .wait()
+            .for_element(fantoccini::Locator::Css("main"))
+            .await
+            .expect("the page shows");
+        slowest = slowest.max(started.elapsed());
+    }
+    // Generous against a slow machine; a held connection costs tens of seconds.
+    assert!(
+        slowest < std::time::Duration::from_secs(15),
+        "the slowest of twenty navigations took {slowest:?}"
+    );
     b.close().await;
 }
