@@ -95,8 +95,21 @@ coded_enum!(
         Applicant = "applicant", "Aspirante", "Applicant";
         Student = "student", "Estudiante", "Student";
         Alumnus = "alumnus", "Egresado", "Alumnus";
+        // "No identificado": only where there is nobody to ask (an anonymous buzón entry, a
+        // message whose sender cannot be read), counted apart in every breakdown.
+        Unidentified = "unidentified", "No identificado", "Unidentified";
     }
 );
+
+impl UserType {
+    /// The types a person can be asked about: all but "no identificado".
+    pub fn of_people() -> impl Iterator<Item = UserType> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|t| *t != UserType::Unidentified)
+    }
+}
 
 coded_enum!(
     /// Tipo de incidencia.

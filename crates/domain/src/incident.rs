@@ -154,6 +154,11 @@ impl NewIncidentInput {
         if self.user_type.is_none() {
             self.user_type = contact_user_type;
         }
+        if self.user_type == Some(UserType::Unidentified)
+            && !nobody_to_ask(self.channel, self.contact_id)
+        {
+            v.push("user_type", "unidentified_with_a_person");
+        }
         if let Some(at) = self.received_at {
             if at > now + chrono::Duration::minutes(5) {
                 v.push("received_at", "in_the_future");
@@ -228,6 +233,12 @@ pub fn summary_of(body: &str) -> String {
     out
 }
 
+/// Whether an incident has nobody to ask their user type: an anonymous buzón entry, or a
+/// message whose sender is unknown. Only then may it be "no identificado".
+fn nobody_to_ask(channel: Channel, contact: Option<ContactId>) -> bool {
+    contact.is_none() || channel == Channel::SuggestionBox
+}
+
 /// A classification change; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -258,7 +269,12 @@ impl Incident {
             self.channel = c;
         }
         if let Some(t) = input.user_type {
-            self.user_type = Some(t);
+            let channel = input.channel.unwrap_or(self.channel);
+            if t == UserType::Unidentified && !nobody_to_ask(channel, self.contact_id) {
+                v.push("user_type", "unidentified_with_a_person");
+            } else {
+                self.user_type = Some(t);
+            }
         }
         if let Some(t) = input.incident_type {
             self.incident_type = Some(t);

@@ -30,6 +30,7 @@ atiende_store::on_both_engines!(
     a_continuing_education_incident_is_derived_to_promotion_and_closed_at_once,
     a_critical_incident_waits_in_the_leads_queue_until_the_lead_derives_it,
     a_buzon_suggestion_is_routed_to_the_quality_owner,
+    an_anonymous_entry_closes_as_unidentified_and_a_person_never_is,
     a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit,
     reopening_is_recorded_and_cancels_first_contact_resolution,
     the_incident_list_filters_searches_and_pages,
@@ -531,6 +532,63 @@ async fn a_buzon_suggestion_is_routed_to_the_quality_owner(db: TestDb) {
     let derivations = db.derivations(i.id).await.expect("derivations");
     assert_eq!(derivations.len(), 1);
     assert_eq!(derivations[0].unit_kind, UnitKind::Quality);
+}
+
+async fn an_anonymous_entry_closes_as_unidentified_and_a_person_never_is(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let actor = Actor::Staff(&agent);
+    let anonymous = db
+        .create_incident(
+            Actor::System,
+            NewIncidentInput {
+                channel: Channel::SuggestionBox,
+                contact_id: None,
+                subject: String::new(),
+                body: "Nadie contesta el teléfono por la tarde.".into(),
+                user_type: None,
+                incident_type: Some(IncidentType::Complaint),
+                topic_id: None,
+                critical: false,
+                assigned_to: None,
+                received_at: None,
+            },
+        )
+        .await
+        .expect("anonymous buzón entry");
+    let unidentified = ClassifyInput {
+        user_type: Some(UserType::Unidentified),
+        ..Default::default()
+    };
+    db.classify_incident(actor, anonymous.id, &unidentified)
+        .await
+        .expect("nobody to ask: no identificado");
+    let closed = db
+        .close_incident(actor, anonymous.id, Some("Se turnó al área de telefonía."))
+        .await
+        .expect("closes without inventing a user type");
+    assert_eq!(closed.user_type, Some(UserType::Unidentified));
+
+    // Someone the agent talks to is asked, never filed as unidentified.
+    let c = contact(&db, &agent, "ana@alumnos.udg.mx", None).await;
+    let call = db
+        .create_incident(actor, phone_incident(c))
+        .await
+        .expect("call");
+    let refused = db
+        .classify_incident(actor, call.id, &unidentified)
+        .await
+        .expect_err("a person is asked");
+    let StoreError::Rule(rule) = refused else {
+        panic!("a rule error: {refused:?}");
+    };
+    assert_eq!(rule.fields()[0].code, "unidentified_with_a_person");
+
+    // Counted apart in the breakdown by user type.
+    let month = atiende_domain::period::month_key(chrono::Utc::now(), db.time_zone());
+    let rollup = db.period_rollup(month, month, true).await.expect("rollup");
+    let by_type = rollup.breakdown(atiende_domain::indicators::Dimension::UserType);
+    let apart = by_type.iter().find(|(k, _)| k == "unidentified");
+    assert_eq!(apart.map(|(_, c)| c.incidents), Some(1), "{by_type:?}");
 }
 
 async fn a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit(db: TestDb) {

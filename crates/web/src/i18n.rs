@@ -154,6 +154,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "required_except_suggestion_box" => {
             "Registre al usuario: solo el buzón anónimo y el correo sin remitente legible quedan sin usuario.".into()
         }
+        "unidentified_with_a_person" => {
+            "«No identificado» es solo para entradas anónimas del buzón o mensajes sin remitente: pregunte a la persona qué tipo de usuario es.".into()
+        }
         "in_the_future" => "La fecha de recepción no puede estar en el futuro.".into(),
         "too_long_ago" => "La fecha de recepción no puede ser de hace más de 31 días.".into(),
         "unknown_contact" => "El usuario indicado no existe.".into(),
@@ -210,6 +213,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "required_except_suggestion_box" => {
             "Only anonymous suggestion-box entries may have no contact.".into()
+        }
+        "unidentified_with_a_person" => {
+            "\"Unidentified\" is only for anonymous suggestion-box entries or messages without a readable sender: ask the person their user type.".into()
         }
         "password_too_short" => "The password needs at least 10 characters.".into(),
         "password_too_guessable" => {

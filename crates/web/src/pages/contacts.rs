@@ -223,8 +223,7 @@ async fn contact_page(
         c,
         incidents,
         history,
-        user_types: UserType::ALL
-            .iter()
+        user_types: UserType::of_people()
             .map(|t| (t.code(), t.label(lang)))
             .collect(),
         lines: ProgrammeLine::ALL

@@ -177,8 +177,7 @@ async fn incident_step(
         contact,
         form,
         topics,
-        user_types: UserType::ALL
-            .iter()
+        user_types: UserType::of_people()
             .map(|t| (t.code(), t.label(lang)))
             .collect(),
         incident_types: IncidentType::ALL
