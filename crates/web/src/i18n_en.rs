@@ -9,6 +9,8 @@ fn english(es: &str) -> Option<&'static str> {
         "Esta sesión" => "This session",
         "Cerrar las demás sesiones" => "End the other sessions",
         "Tokens de API" => "API tokens",
+        "horas" => "hours",
+        "Resolución al primer contacto (%)" => "First-contact resolution (%)",
         "Un token actúa como usted en las integraciones (API). Revoque el que ya no use." => "A token acts as you in integrations (API). Revoke any you no longer use.",
         "Token creado:" => "Token created:",
         "Cópielo ahora: no se mostrará otra vez." => "Copy it now: it will not be shown again.",

@@ -62,8 +62,8 @@ impl IndicatorRow {
 pub struct BreakdownTable {
     pub code: &'static str,
     pub title: &'static str,
-    /// Label, incidents, closed, first-contact resolution (%).
-    pub rows: Vec<(String, i64, i64, String)>,
+    /// Label, incidents, closed, first-contact resolution (%, none without closings).
+    pub rows: Vec<(String, i64, i64, Option<f64>)>,
 }
 
 pub struct Report {
@@ -178,15 +178,11 @@ pub async fn build_report(
         .iter()
         .filter(|d| **d != Dimension::Total)
         .map(|&dim| {
-            let mut rows: Vec<(String, i64, i64, String)> = current
+            let mut rows: Vec<(String, i64, i64, Option<f64>)> = current
                 .breakdown(dim)
                 .iter()
                 .map(|(v, c)| {
-                    let fcr = if c.closed > 0 {
-                        format!("{:.1} %", 100.0 * c.fcr as f64 / c.closed as f64)
-                    } else {
-                        "—".into()
-                    };
+                    let fcr = (c.closed > 0).then(|| 100.0 * c.fcr as f64 / c.closed as f64);
                     (name(dim, v), c.incidents, c.closed, fcr)
                 })
                 .collect();
@@ -322,21 +318,37 @@ async fn report(
 }
 
 /// One table as rows of cells, with its header.
+/// One exported table, by the exports' one convention: counts as whole numbers, rates and
+/// hours as plain numbers with their unit in the header or its own column, never as text
+/// ("100.0 %"), so that a spreadsheet computes with them (XLSX cells are typed from them).
 fn table(report: &Report, which: &str, t: Tr) -> Option<(String, Vec<Vec<String>>)> {
+    let number = |kind: IndicatorKind, v: f64| match kind.unit() {
+        Unit::Count => format!("{v:.0}"),
+        Unit::Percent => format!("{v:.1}"),
+        Unit::Hours => format!("{v:.2}"),
+    };
     if which == "indicadores" {
         let mut rows = vec![vec![
             t.s("Indicador").to_string(),
             t.s("Valor").to_string(),
             t.s("Meta").to_string(),
+            t.s("Unidad").to_string(),
             t.s("Cumple").to_string(),
             t.s("Periodicidad").to_string(),
             t.s("Responsable").to_string(),
         ]];
         for r in &report.rows {
+            let kind = IndicatorKind::from_code(r.code)?;
+            let unit = match kind.unit() {
+                Unit::Count => t.s("incidentes"),
+                Unit::Percent => "%",
+                Unit::Hours => t.s("horas"),
+            };
             rows.push(vec![
                 r.label.to_string(),
-                r.value.map(|v| format!("{v:.2}")).unwrap_or_default(),
-                r.target.map(|v| format!("{v:.2}")).unwrap_or_default(),
+                r.value.map(|v| number(kind, v)).unwrap_or_default(),
+                r.target.map(|v| number(kind, v)).unwrap_or_default(),
+                unit.to_string(),
                 match r.met {
                     Some(true) => t.s("Sí").to_string(),
                     Some(false) => t.s("No").to_string(),
@@ -353,14 +365,14 @@ fn table(report: &Report, which: &str, t: Tr) -> Option<(String, Vec<Vec<String>
         b.title.to_string(),
         t.s("Incidentes").to_string(),
         t.s("Cerrados").to_string(),
-        t.s("Resolución al primer contacto").to_string(),
+        t.s("Resolución al primer contacto (%)").to_string(),
     ]];
     for (label, n, closed, fcr) in &b.rows {
         rows.push(vec![
             label.clone(),
             n.to_string(),
             closed.to_string(),
-            fcr.clone(),
+            fcr.map(|f| format!("{f:.1}")).unwrap_or_default(),
         ]);
     }
     Some((b.title.to_string(), rows))

@@ -188,7 +188,8 @@ async fn exports_open_in_a_spreadsheet_reader_and_the_report_prints(db: TestDb) 
         .iter()
         .find(|r| r[0] == "Incidentes recibidos")
         .expect("incidents row");
-    assert_eq!(incidents[1], "3");
+    assert_eq!(incidents[1], "3", "a count is a whole number");
+    assert_eq!(incidents[3], "incidentes", "with its unit beside it");
     let channel = book.worksheet_range("Medio").expect("channel sheet");
     let phone: Vec<String> = channel
         .rows()
@@ -198,6 +199,16 @@ async fn exports_open_in_a_spreadsheet_reader_and_the_report_prints(db: TestDb) 
         .map(|c| c.to_string())
         .collect();
     assert_eq!(phone[1], "3");
+    let typed = channel
+        .rows()
+        .find(|r| r[0] == "Teléfono")
+        .map(|r| r[3].clone())
+        .expect("phone row");
+    assert_eq!(
+        typed,
+        calamine::Data::Float(100.0),
+        "a rate is a number a spreadsheet computes with, not \"100.0 %\""
+    );
     let csv = app
         .call_raw(
             &format!(
@@ -209,10 +220,13 @@ async fn exports_open_in_a_spreadsheet_reader_and_the_report_prints(db: TestDb) 
         .await;
     let csv = String::from_utf8(csv.1).expect("utf-8");
     assert!(
-        csv.starts_with("Medio,Incidentes,Cerrados,Resolución al primer contacto"),
+        csv.starts_with("Medio,Incidentes,Cerrados,Resolución al primer contacto (%)"),
         "{csv}"
     );
-    assert!(csv.contains("Teléfono,3,2,100.0 %"), "{csv}");
+    assert!(
+        csv.contains("Teléfono,3,2,100.0\r\n") || csv.contains("Teléfono,3,2,100.0\n"),
+        "{csv}"
+    );
     let report = app
         .get(&format!("/calidad/reporte?periodo={}", year.code()), &auth)
         .await;
