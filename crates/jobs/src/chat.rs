@@ -1,5 +1,6 @@
 //! Chat work that follows an inbound message: downloading its media through the Graph API,
-//! and naming a person Messenger or Instagram introduced only by a page-scoped id.
+//! naming a person Messenger or Instagram introduced only by a page-scoped id, and releasing
+//! messages held for an account that was not configured when they arrived.
 
 use atiende_channels::chat::MetaConfig;
 use atiende_channels::chat::graph::Graph;
@@ -62,5 +63,24 @@ async fn fetch_profile(
             Err(e) => Outcome::Retry(e.to_string()),
         },
         Err(e) => e.into(),
+    }
+}
+
+/// Messages held for an account not configured when they arrived become incidents once it is
+/// (the configuration is read at start-up, so after the restart that adds the account).
+pub async fn release_held_chats(store: &Store, meta: &MetaConfig) -> usize {
+    match store
+        .release_held_chats(|provider, account| meta.token(provider, account).is_some())
+        .await
+    {
+        Ok(0) => 0,
+        Ok(n) => {
+            tracing::info!(messages = n, "held chat messages released to their account");
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: held chat messages not released");
+            0
+        }
     }
 }

@@ -9,7 +9,7 @@ use atiende_channels::chat::jobs::send_chats;
 use atiende_channels::email::jobs::{poll_mailboxes, send_due};
 use atiende_store::Store;
 
-use crate::chat::{fetch_chat_media, fetch_chat_profiles};
+use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
 use crate::periodic::{apply_retention, detect_nonconformities, fold_queue_tally};
 use crate::surveys::send_surveys;
 
@@ -47,6 +47,7 @@ pub async fn run(
             last_periodic = Some(std::time::Instant::now());
         }
         poll_mailboxes(&store, &config.owner).await;
+        release_held_chats(&store, &config.meta).await;
         // Invitations first, so that they leave in this same round.
         while send_surveys(&store, &config).await > 0 {}
         while send_due(&store, &config.base_url).await > 0 {}

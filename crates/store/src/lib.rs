@@ -14,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod held;
 pub mod import;
 pub mod incidents;
 pub mod indicators;

@@ -29,6 +29,7 @@ atiende_store::on_both_engines!(
     media_is_queued_for_download_and_kept_once,
     an_answered_call_is_logged_with_its_contact_and_agent_and_pops_once,
     unanswered_and_busy_calls_wait_in_the_missed_list_until_called_back,
+    a_message_for_an_account_not_configured_waits_and_becomes_an_incident_once_it_is,
 );
 
 async fn agent(db: &TestDb, login: &str, extension: &str) -> StaffUser {
@@ -530,4 +531,47 @@ async fn unanswered_and_busy_calls_wait_in_the_missed_list_until_called_back(db:
         .await
         .expect("called back");
     assert_eq!(db.missed_calls().await.expect("missed").len(), 2);
+}
+
+async fn a_message_for_an_account_not_configured_waits_and_becomes_an_incident_once_it_is(
+    db: TestDb,
+) {
+    agent(&db, "agente1", "101").await;
+    let mut msg = whatsapp("wamid.H1", "5213312345678", "¿Siguen las inscripciones?");
+    msg.account_id = "999000111".into();
+    // Meta delivers it, maybe twice; it is kept once.
+    db.hold_chat(&msg).await.expect("held");
+    db.hold_chat(&msg).await.expect("held again");
+    let held = db.held_chats().await.expect("held");
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].account_id.as_str(), held[0].messages),
+        ("999000111", 1)
+    );
+
+    // Nothing happens while the number is still unknown here.
+    let none = db.release_held_chats(|_, _| false).await.expect("release");
+    assert_eq!(none, 0);
+    assert_eq!(db.held_chats().await.expect("held").len(), 1);
+
+    // Configured: it becomes an incident, once, even if two instances release at once.
+    let configured = |p: Provider, a: &str| p == Provider::Whatsapp && a == "999000111";
+    let (a, b) = tokio::join!(
+        db.release_held_chats(configured),
+        db.release_held_chats(configured)
+    );
+    assert!(a.expect("release") + b.expect("release") >= 1);
+    assert!(db.held_chats().await.expect("held").is_empty());
+    let incidents = db
+        .incidents(
+            &atiende_domain::access::Scope::All,
+            &atiende_store::incidents::IncidentFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("incidents");
+    assert_eq!(incidents.len(), 1, "one incident, never two");
+    assert_eq!(incidents[0].incident.channel, Channel::Whatsapp);
 }

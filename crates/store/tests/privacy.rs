@@ -195,6 +195,20 @@ async fn plant(db: &TestDb) -> (ContactId, Vec<IncidentId>) {
     })
     .await
     .expect("chat");
+    // And a message for a WhatsApp number not configured yet, held until it is.
+    db.hold_chat(&InboundChat {
+        provider: Provider::Whatsapp,
+        account_id: "999000111".into(),
+        peer_id: "5213399887766".into(),
+        peer_name: Some(format!("Ana {CANARY}")),
+        external_id: "wamid.held-1".into(),
+        sent_at: chrono::Utc::now(),
+        contents: vec![ChatContent::Text {
+            body: format!("¿Me leen? Soy {CANARY}"),
+        }],
+    })
+    .await
+    .expect("held");
     db.submit_to_suggestion_box(&SuggestionBoxEntry {
         kind: Some(IncidentType::Complaint),
         message: format!("Queja de {CANARY}: nadie contesta"),

@@ -615,6 +615,13 @@ impl Store {
         .await?;
         suppress_incident_texts(tx, &incidents, &mut report).await?;
         suppress_messages_to(tx, &addresses, &mut report).await?;
+        // Messages held for an account not configured yet, from any of the person's ids.
+        for address in &addresses {
+            sqlx::query("DELETE FROM held_chat_messages WHERE peer_id = $1")
+                .bind(address.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
         // The audit trail keeps that something happened, not what it said about the person.
         for c in &people {
             scrub_audit(tx, "contact", &c.to_string()).await?;

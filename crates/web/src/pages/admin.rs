@@ -43,6 +43,8 @@ struct AdminPage {
     settings: Vec<(&'static str, String)>,
     notice: Option<String>,
     error: Option<String>,
+    /// Messages kept for an account not configured here: network, account, how many, since.
+    held: Vec<(&'static str, String, i64, String)>,
 }
 
 impl AdminPage {
@@ -135,6 +137,16 @@ async fn admin_page(
         settings,
         notice,
         error,
+        held: state
+            .store
+            .held_chats()
+            .await?
+            .into_iter()
+            .map(|h| {
+                let since = super::local(&h.since, state.store.time_zone());
+                (h.provider.label(lang), h.account_id, h.messages, since)
+            })
+            .collect(),
         ctx: page.ctx("admin"),
     };
     Ok((status, render(&page)).into_response())

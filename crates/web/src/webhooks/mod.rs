@@ -77,7 +77,9 @@ async fn ingest(state: &AppState, msg: &InboundChat) -> Result<(), AppError> {
         .token(msg.provider, &msg.account_id)
         .is_none()
     {
-        tracing::warn!(provider = msg.provider.code(), account = %msg.account_id, "message for an account not configured; ignored");
+        // Meta does not deliver it again: keep it until the account is configured.
+        tracing::warn!(provider = msg.provider.code(), account = %msg.account_id, "message for an account not configured; held");
+        state.store.hold_chat(msg).await?;
         return Ok(());
     }
     match state.store.ingest_chat(msg).await {

@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     outside_the_window_the_api_refuses_text_and_accepts_an_approved_template,
     call_events_log_the_call_and_need_the_token,
     a_missed_call_is_listed_and_registering_it_prefills_the_contact,
+    a_message_for_a_number_not_configured_is_held_and_shown_to_administrators,
 );
 
 const SECRET: &str = "app-secret-de-prueba";
@@ -489,5 +490,34 @@ async fn a_missed_call_is_listed_and_registering_it_prefills_the_contact(db: Tes
     assert!(
         html.contains("value=\"3399990000\""),
         "the number is offered for a new contact"
+    );
+}
+
+async fn a_message_for_a_number_not_configured_is_held_and_shown_to_administrators(db: TestDb) {
+    let app = TestApp::with_config(db, config()).await;
+    let mut payload = whatsapp_text("wamid.X1", "5213312345678", "¿Me leen?", now_secs());
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = json!("999000111");
+    // Acknowledged (Meta would not deliver it again), and kept: nothing is lost.
+    for _ in 0..2 {
+        let reply = deliver(&app, "/webhooks/whatsapp", &payload).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert!(
+        incidents(&app).await.is_empty(),
+        "no incident for an unknown number"
+    );
+    let held = app.db.held_chats().await.expect("held");
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].account_id.as_str(), held[0].messages),
+        ("999000111", 1)
+    );
+
+    let admin = app.login("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let page = app.get("/admin", &admin).await;
+    let html = page.json.as_str().unwrap_or_default();
+    assert!(
+        html.contains("Mensajes retenidos") && html.contains("WhatsApp 999000111: 1 mensajes"),
+        "{html}"
     );
 }
