@@ -1,4 +1,9 @@
 //! Tables as downloads: CSV (one table) and XLSX (a sheet per table), with Spanish headers.
+//!
+//! One convention for every export: counts as whole numbers, rates and hours as plain numbers
+//! with their unit in the header, and moments as ISO 8601 with their UTC offset
+//! (`2026-12-05T09:31:00-06:00`, [`when`]); in XLSX numbers are number cells and moments are
+//! date cells in the institution's time zone, which the header names.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -7,6 +12,14 @@ use crate::error::AppError;
 
 /// A table: its title (the sheet's name) and its rows, the first being the header.
 pub type Table = (String, Vec<Vec<String>>);
+
+/// A moment as every export writes it: the institution's local time with its offset, which a
+/// spreadsheet reads and nobody can mistake for another zone.
+pub fn when(at: &chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
 
 /// A CSV cell that a spreadsheet will show as text, never run: a value beginning with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return (a survey comment such as `=HYPERLINK(…)`) gets a
@@ -38,6 +51,7 @@ pub fn csv(rows: &[Vec<String>], file: &str) -> Result<Response, AppError> {
 pub fn xlsx(tables: &[Table], file: &str) -> Result<Response, AppError> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let bold = rust_xlsxwriter::Format::new().set_bold();
+    let moment_format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
     let fail = |_| AppError::Internal;
     for (title, rows) in tables {
         let sheet = book.add_worksheet();
@@ -51,8 +65,15 @@ pub fn xlsx(tables: &[Table], file: &str) -> Result<Response, AppError> {
         for (r, row) in rows.iter().enumerate() {
             for (c, cell) in row.iter().enumerate() {
                 let (r, c) = (r as u32, c as u16);
+                let moment = chrono::DateTime::parse_from_rfc3339(cell).ok();
                 match cell.parse::<f64>() {
                     Ok(n) if r > 0 && c > 0 => sheet.write_number(r, c, n).map(|_| ()),
+                    _ if r > 0 && moment.is_some() => {
+                        let local = moment.map(|m| m.naive_local()).unwrap_or_default();
+                        sheet
+                            .write_datetime_with_format(r, c, local, &moment_format)
+                            .map(|_| ())
+                    }
                     _ if r == 0 => sheet
                         .write_string_with_format(r, c, cell, &bold)
                         .map(|_| ()),

@@ -34,11 +34,15 @@ pub struct NcRow {
     pub folio: String,
     pub criterion: &'static str,
     pub detected: String,
+    /// The moment, for exports ([`super::export::when`]).
+    pub detected_at: chrono::DateTime<chrono::Utc>,
     pub description: String,
     pub status: &'static str,
     pub status_code: &'static str,
     pub responsible: String,
     pub due: String,
+    /// The due date as exports write it (`2026-12-31`).
+    pub due_iso: String,
 }
 
 pub(super) fn row(n: &Nonconformity, state: &AppState, t: Tr) -> NcRow {
@@ -47,6 +51,7 @@ pub(super) fn row(n: &Nonconformity, state: &AppState, t: Tr) -> NcRow {
         folio: n.folio.clone().unwrap_or_default(),
         criterion: n.criterion.label(t.0),
         detected: local(&n.detected_at, state.store.time_zone()),
+        detected_at: n.detected_at,
         description: n.description.clone(),
         status: n.status.label(t.0),
         status_code: n.status.code(),
@@ -54,6 +59,10 @@ pub(super) fn row(n: &Nonconformity, state: &AppState, t: Tr) -> NcRow {
         due: n
             .due_date
             .map(|d| d.format("%d/%m/%Y").to_string())
+            .unwrap_or_default(),
+        due_iso: n
+            .due_date
+            .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
     }
 }
@@ -92,7 +101,7 @@ impl ListParams {
 }
 
 /// The period's register as rows of a spreadsheet, header first.
-pub(super) fn register_table(rows: &[NcRow], t: Tr) -> super::export::Table {
+pub(super) fn register_table(rows: &[NcRow], t: Tr, tz: chrono_tz::Tz) -> super::export::Table {
     let mut out = vec![
         [
             "#",
@@ -106,17 +115,19 @@ pub(super) fn register_table(rows: &[NcRow], t: Tr) -> super::export::Table {
         ]
         .iter()
         .map(|h| t.s(h).to_string())
-        .collect(),
+        .collect::<Vec<_>>(),
     ];
+    // The moment's column names its zone: an XLSX date cell carries none.
+    out[0][3] = format!("{} ({tz})", out[0][3]);
     for r in rows {
         out.push(vec![
             r.id.to_string(),
             r.folio.clone(),
             r.criterion.to_string(),
-            r.detected.clone(),
+            super::export::when(&r.detected_at, tz),
             r.description.clone(),
             r.responsible.clone(),
-            r.due.clone(),
+            r.due_iso.clone(),
             r.status.to_string(),
         ]);
     }
@@ -154,7 +165,7 @@ async fn export_register(
     let period = p.period(state.store.time_zone());
     let t = Tr(lang);
     let rows = period_rows(&state, period, None, t).await?;
-    let table = register_table(&rows, t);
+    let table = register_table(&rows, t, state.store.time_zone());
     let file = format!("pnc-{}", period.code());
     match p.formato.as_deref() {
         Some("xlsx") => super::export::xlsx(&[table], &file),

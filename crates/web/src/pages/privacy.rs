@@ -46,6 +46,7 @@ struct LogParams {
 /// One access-log line as shown.
 pub struct LogRow {
     pub at: String,
+    pub at_utc: chrono::DateTime<chrono::Utc>,
     pub actor: String,
     pub contact_id: i64,
     pub action: &'static str,
@@ -57,6 +58,7 @@ fn log_rows(entries: &[AccessEntry], page: &PageUser, tz: chrono_tz::Tz) -> Vec<
         .iter()
         .map(|e| LogRow {
             at: local(&e.at, tz),
+            at_utc: e.at,
             actor: e.actor.clone(),
             contact_id: e.contact_id.0,
             action: e.action.label(page.user.language),
@@ -144,26 +146,23 @@ async fn log_csv(
         .personal_access_log(p.contacto.map(ContactId), None, 10_000)
         .await?;
     let t = Tr(lang);
+    let tz = state.store.time_zone();
     let mut rows = vec![vec![
-        t.s("Fecha").to_string(),
+        format!("{} ({tz})", t.s("Fecha")),
         t.s("Quién").to_string(),
         t.s("Número de usuario").to_string(),
         t.s("Acción").to_string(),
         t.s("Detalle").to_string(),
     ]];
-    rows.extend(
-        log_rows(&entries, &page, state.store.time_zone())
-            .into_iter()
-            .map(|r| {
-                vec![
-                    r.at,
-                    r.actor,
-                    r.contact_id.to_string(),
-                    r.action.to_string(),
-                    r.detail,
-                ]
-            }),
-    );
+    rows.extend(log_rows(&entries, &page, tz).into_iter().map(|r| {
+        vec![
+            super::export::when(&r.at_utc, tz),
+            r.actor,
+            r.contact_id.to_string(),
+            r.action.to_string(),
+            r.detail,
+        ]
+    }));
     super::export::csv(&rows, "bitacora-datos-personales").map_err(PageError::from)
 }
 

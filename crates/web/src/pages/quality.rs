@@ -33,6 +33,7 @@ pub struct SurveyRow {
     pub status: String,
     pub detail: String,
     pub sent: String,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     pub overall: String,
     pub comment: String,
 }
@@ -59,6 +60,7 @@ fn survey_row(
             _ => String::new(),
         },
         sent: s.sent_at.map(|t| local(&t, tz)).unwrap_or_default(),
+        sent_at: s.sent_at,
         overall: s.overall.map(|o| format!("{o}/5")).unwrap_or_default(),
         comment: s
             .answers
@@ -98,10 +100,18 @@ async fn export_surveys(
         .map(|h| t.s(h).to_string())
         .collect::<Vec<_>>(),
     ];
+    rows[0][3] = format!("{} ({tz})", rows[0][3]);
+    rows[0][4] = format!("{} (1-5)", rows[0][4]);
     for s in &surveys {
         let r = survey_row(s, lang, tz);
+        let sent = r.sent_at.map(|at| super::export::when(&at, tz));
         rows.push(vec![
-            r.folio, r.status, r.detail, r.sent, r.overall, r.comment,
+            r.folio,
+            r.status,
+            r.detail,
+            sent.unwrap_or_default(),
+            s.overall.map(|o| o.to_string()).unwrap_or_default(),
+            r.comment,
         ]);
     }
     let file = "encuestas";

@@ -332,6 +332,18 @@ mod register {
         let mut book: Xlsx<_> = Xlsx::new(Cursor::new(xlsx.1)).expect("xlsx");
         let sheet = book.worksheet_range("Producto no conforme").expect("sheet");
         assert_eq!(sheet.rows().count(), 2);
+        let row: Vec<_> = sheet.rows().nth(1).expect("a row").to_vec();
+        assert!(
+            matches!(row[3], calamine::Data::DateTime(_)),
+            "the moment is a date cell: {:?}",
+            row[3]
+        );
+        assert!(
+            sheet.rows().next().expect("header")[3]
+                .to_string()
+                .ends_with("(America/Mexico_City)"),
+            "its zone in the header"
+        );
         let report = app.get("/calidad/reporte", &auth).await;
         assert!(text(&report).contains("Información equivocada"));
         app.staff("rector", Role::Management, vec![]).await;

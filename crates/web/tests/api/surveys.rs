@@ -129,11 +129,21 @@ async fn the_survey_page_records_only_a_submission_and_only_once(db: TestDb) {
         .await;
     let csv = String::from_utf8(csv.1).expect("utf-8");
     assert!(
-        csv.starts_with("Folio,Estado,Detalle,Enviada,Satisfacción,Comentario"),
+        csv.starts_with(
+            "Folio,Estado,Detalle,Enviada (America/Mexico_City),Satisfacción (1-5),Comentario"
+        ),
         "{csv}"
     );
+    // One convention for every export: the moment with its offset, the score a number.
+    let row = csv.lines().nth(1).expect("a row");
+    let cells: Vec<&str> = row.splitn(6, ',').collect();
     assert!(
-        csv.contains("Respondida") && csv.contains("4/5") && csv.contains("Gracias"),
+        chrono::DateTime::parse_from_rfc3339(cells[3]).is_ok(),
+        "ISO 8601 with offset: {row}"
+    );
+    assert_eq!(cells[4], "4", "{row}");
+    assert!(
+        csv.contains("Respondida") && csv.contains("Gracias"),
         "{csv}"
     );
     assert!(
