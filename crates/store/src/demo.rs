@@ -259,7 +259,9 @@ impl Store {
             let first = FIRST_NAMES.choose(&mut rng).copied().unwrap_or("Ana");
             let last = SURNAMES.choose(&mut rng).copied().unwrap_or("López");
             let last2 = SURNAMES.choose(&mut rng).copied().unwrap_or("García");
-            let user_type = *UserType::ALL.choose(&mut rng).unwrap_or(&UserType::Student);
+            // People of the demo are asked their type; "no identificado" is for nobody.
+            let people: Vec<UserType> = UserType::of_people().collect();
+            let user_type = *people.choose(&mut rng).unwrap_or(&UserType::Student);
             let line = if rng.gen_bool(0.08) {
                 ProgrammeLine::ContinuingEducation
             } else {
