@@ -532,6 +532,12 @@ async fn a_buzon_suggestion_is_routed_to_the_quality_owner(db: TestDb) {
     let derivations = db.derivations(i.id).await.expect("derivations");
     assert_eq!(derivations.len(), 1);
     assert_eq!(derivations[0].unit_kind, UnitKind::Quality);
+    // It waits on the quality owner, as every derivation waits on its unit.
+    assert_eq!(i.status, Status::WaitingUnit);
+    assert_eq!(
+        db.incident(i.id).await.expect("stored").status,
+        Status::WaitingUnit
+    );
 }
 
 async fn an_anonymous_entry_closes_as_unidentified_and_a_person_never_is(db: TestDb) {

@@ -457,7 +457,7 @@ impl Store {
             change.now,
         )
         .await?;
-        route_to_quality_if_needed(&mut change.tx, &change.after, change.now).await?;
+        route_to_quality_if_needed(&mut change.tx, &mut change.after, change.now).await?;
         change.commit(actor, "incident.classify").await
     }
 

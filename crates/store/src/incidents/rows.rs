@@ -344,26 +344,22 @@ pub(crate) fn new_incident_row(i: &Incident, created_by: Option<UserId>) -> Vec<
     ]
 }
 
-/// Procedure step 4, applied after every change of channel or type.
+/// Procedure step 4, applied after every change of channel or type: the entry is derived to
+/// the quality owner and waits on them, as any derivation does. Returns whether it was.
 pub(crate) async fn route_to_quality_if_needed(
     tx: &mut Tx,
-    incident: &Incident,
+    incident: &mut Incident,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
     let derivations = derivations_in_tx(tx, incident.id).await?;
-    if incident.needs_quality_routing(&derivations) {
-        let unit = unit_of_kind(tx, UnitKind::Quality).await?;
-        insert_derivation(
-            tx,
-            incident,
-            &unit,
-            &quality_routing_plan(),
-            Actor::System,
-            now,
-        )
-        .await?;
+    if !incident.needs_quality_routing(&derivations) {
+        return Ok(false);
     }
-    Ok(())
+    let unit = unit_of_kind(tx, UnitKind::Quality).await?;
+    let plan = quality_routing_plan();
+    insert_derivation(tx, incident, &unit, &plan, Actor::System, now).await?;
+    incident.apply_derivation(&plan, now);
+    Ok(true)
 }
 
 pub(crate) async fn insert_derivation(
@@ -484,7 +480,13 @@ impl Store {
                 .await?,
             )
         };
-        route_to_quality_if_needed(tx, &incident, now).await?;
+        if route_to_quality_if_needed(tx, &mut incident, now).await? {
+            sqlx::query("UPDATE incidents SET status = $1 WHERE id = $2")
+                .bind(incident.status.code())
+                .bind(incident.id.0)
+                .execute(&mut **tx)
+                .await?;
+        }
         let change = Change {
             entity: EntityKind::Incident,
             entity_id: folio.to_string(),
