@@ -103,6 +103,20 @@ impl Store {
         })
     }
 
+    /// Incidents waiting on a unit of `kind` (the SIGA's: suggestions and compliments from the
+    /// buzón) with its derivation still unanswered. Few, read from the derivations.
+    pub async fn waiting_on(&self, kind: atiende_domain::unit::UnitKind) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT i.id) AS n FROM derivations d \
+             JOIN units u ON u.id = d.unit_id JOIN incidents i ON i.id = d.incident_id \
+             WHERE u.kind = $1 AND d.answered_at IS NULL AND i.status = 'waiting_unit'",
+        )
+        .bind(kind.code())
+        .fetch_one(self.reader())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     pub async fn agent_load(&self) -> Result<Vec<AgentLoad>> {
         let rows = sqlx::query(
             "SELECT u.id, u.name, \

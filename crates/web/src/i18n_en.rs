@@ -9,6 +9,7 @@ fn english(es: &str) -> Option<&'static str> {
         "Esta sesión" => "This session",
         "Cerrar las demás sesiones" => "End the other sessions",
         "Tokens de API" => "API tokens",
+        "Para el SIGA" => "For the SIGA",
         "Mensajes retenidos" => "Messages held",
         "Meta entregó mensajes para cuentas que no están en la configuración. Se guardan y se convertirán en incidentes en cuanto agregue la cuenta (en [meta] del archivo de configuración) y reinicie atiende." => "Meta delivered messages for accounts that are not in the configuration. They are kept and become incidents as soon as you add the account (under [meta] in the configuration file) and restart atiende.",
         "mensajes desde" => "messages since",

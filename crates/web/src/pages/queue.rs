@@ -7,6 +7,8 @@ use atiende_domain::calendar::parse_bound;
 use atiende_domain::classification::{Channel, IncidentType, Lang, UserType};
 use atiende_domain::ids::{ContactId, TopicId, UnitId, UserId};
 use atiende_domain::incident::Status;
+use atiende_domain::unit::UnitKind;
+use atiende_domain::user::Role;
 use atiende_store::incidents::{IncidentFilter, IncidentSummary};
 use atiende_store::queue::QueueCounts;
 use axum::Router;
@@ -186,6 +188,8 @@ struct QueuePage {
     p: QueueParams,
     queue: String,
     counts: QueueCounts,
+    /// What waits on the SIGA (the quality owner), for those who answer or watch it.
+    siga: Option<i64>,
     rows: Vec<Row>,
     next: Option<String>,
     latest: i64,
@@ -292,6 +296,13 @@ async fn queue(
         }
         "waiting" => filter.status = Some(Status::WaitingUnit),
         "critical" => filter.leads_queue = true,
+        // What the buzón routed to the quality owner and still waits on them.
+        "siga" => {
+            let quality = state.store.units().await.map_err(PageError::from)?;
+            let quality = quality.iter().find(|u| u.kind == UnitKind::Quality);
+            filter.status = Some(Status::WaitingUnit);
+            filter.unit_id = Some(quality.map_or(UnitId(0), |u| u.id));
+        }
         "closed" => filter.status = Some(Status::Closed),
         "open" => filter.not_closed = filter.status.is_none(),
         _ => {}
@@ -322,6 +333,15 @@ async fn queue(
     let (items, next) = first_page(items);
     let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
     let rows = rows(&items, &names, lang, tz);
+    let watches_siga = matches!(
+        page.user.role,
+        Role::QualityOwner | Role::CapLead | Role::Admin
+    );
+    let siga = if watches_siga {
+        Some(store.waiting_on(UnitKind::Quality).await.map_err(err)?)
+    } else {
+        None
+    };
     let options = FilterOptions {
         channels: choices!(Channel, lang),
         user_types: choices!(UserType, lang),
@@ -351,6 +371,7 @@ async fn queue(
         p,
         queue,
         counts,
+        siga,
         rows,
         next,
         latest,

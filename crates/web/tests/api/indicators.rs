@@ -19,6 +19,7 @@ use crate::public::text;
 atiende_store::on_both_engines!(
     the_quality_owner_sets_targets_and_sees_each_indicator_against_them_with_its_trend,
     exports_open_in_a_spreadsheet_reader_and_the_report_prints,
+    the_quality_owner_sees_what_the_buzon_routed_to_them_and_answers_it,
 );
 
 /// Three incidents this semester: two closed at first contact, one complaint left open.
@@ -357,4 +358,62 @@ mod register {
             .await;
         assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     }
+}
+
+async fn the_quality_owner_sees_what_the_buzon_routed_to_them_and_answers_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let entry = app
+        .db
+        .create_incident(
+            Actor::System,
+            NewIncidentInput {
+                channel: Channel::SuggestionBox,
+                contact_id: None,
+                subject: String::new(),
+                body: "Sería útil un tutorial en video de la plataforma.".into(),
+                user_type: None,
+                incident_type: Some(IncidentType::Suggestion),
+                topic_id: None,
+                critical: false,
+                assigned_to: None,
+                received_at: None,
+            },
+        )
+        .await
+        .expect("buzón entry");
+    let (auth, csrf) = owner(&app).await;
+
+    // Their own queue, with its count among the others.
+    let queue = app.get("/bandeja?queue=siga", &auth).await;
+    let html = text(&queue);
+    assert!(html.contains(&entry.folio.to_string()), "{html}");
+    assert!(
+        html.contains("Para el SIGA <span class=\"count\">1</span>"),
+        "{html}"
+    );
+
+    // They record the treatment: the entry returns to the CAP, which closes it.
+    let derivation = app.db.derivations(entry.id).await.expect("derivations")[0].id;
+    let answered = app
+        .form(
+            &format!(
+                "/incidentes/{}/derivaciones/{}/responder",
+                entry.folio, derivation.0
+            ),
+            &auth,
+            &format!("_csrf={csrf}&answer=Se+propone+al+comité+de+calidad"),
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::SEE_OTHER, "{}", answered.json);
+    let after = app.db.incident(entry.id).await.expect("incident");
+    assert_eq!(after.status, atiende_domain::incident::Status::Open);
+    let queue = app.get("/bandeja?queue=siga", &auth).await;
+    assert!(
+        text(&queue).contains("Para el SIGA <span class=\"count\">0</span>"),
+        "nothing waits on them any more"
+    );
+    // Agents do not see the SIGA's tab.
+    app.staff("agente-siga", Role::Agent, vec![]).await;
+    let agent = app.login("agente-siga", PASSWORD).await;
+    assert!(!text(&app.get("/bandeja", &agent).await).contains("Para el SIGA"));
 }
