@@ -133,6 +133,7 @@ pub async fn run(config: Config) -> Result<()> {
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),
         metrics_token: config.metrics_token.clone(),
+        trusted_proxies: config.trusted_proxies()?,
     };
     // The notices start as a first version (the configured text); the administrator publishes
     // the next ones from the console.
@@ -190,6 +191,7 @@ pub async fn run(config: Config) -> Result<()> {
         ),
         per_address: config.max_connections_per_address,
         total: config.max_connections,
+        trusted: config.trusted_proxies()?,
     };
     atiende_web::server::serve(listener, app, limits, shutdown_signal()).await;
     // The worker finishes the job in hand, then stops.

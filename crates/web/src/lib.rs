@@ -20,6 +20,7 @@ pub mod health;
 pub mod html;
 pub mod i18n;
 pub mod pages;
+pub mod proxy;
 pub mod quota;
 pub mod rate_limit;
 pub mod server;
@@ -54,6 +55,8 @@ pub struct WebConfig {
     pub cti_token: atiende_domain::secret::Secret,
     /// Bearer token Prometheus sends to read `/metrics`; empty keeps `/metrics` closed.
     pub metrics_token: atiende_domain::secret::Secret,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs).
+    pub trusted_proxies: proxy::TrustedProxies,
 }
 
 impl Default for WebConfig {
@@ -71,6 +74,7 @@ impl Default for WebConfig {
             meta: atiende_channels::chat::MetaConfig::default(),
             cti_token: Default::default(),
             metrics_token: Default::default(),
+            trusted_proxies: Default::default(),
         }
     }
 }

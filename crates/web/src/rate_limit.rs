@@ -23,23 +23,34 @@ impl KeyedLimiter {
     }
 }
 
-/// The client's address as the server saw it (the proxy's, behind a reverse proxy), or
-/// `local` when the app runs without a socket (tests).
+/// The client's address: the peer's, or behind a trusted proxy the one it forwarded
+/// ([`crate::proxy`]); `local` when the app runs without a socket (tests).
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl axum::extract::FromRequestParts<crate::AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &crate::AppState,
     ) -> Result<Self, Self::Rejection> {
-        let addr = parts
+        let peer = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddr(addr.map_or_else(
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientAddr(peer.map_or_else(
             || "local".to_string(),
-            |c| c.0.ip().to_string(),
+            |peer| {
+                state
+                    .config
+                    .trusted_proxies
+                    .client(peer, forwarded)
+                    .to_string()
+            },
         )))
     }
 }

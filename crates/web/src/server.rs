@@ -20,7 +20,7 @@ use tower::ServiceExt;
 use crate::quota::Quota;
 
 /// How many connections, and how slow, the server accepts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// Time a connection has to send a request's headers, including while it waits idle
     /// between two requests.
@@ -30,6 +30,9 @@ pub struct ConnectionLimits {
     pub per_address: usize,
     /// Connections held at once in all; 0 for a share of the process's file limit.
     pub total: usize,
+    /// Proxies and load balancers: every client comes through their addresses, so the cap
+    /// per address does not apply to them (the total one does).
+    pub trusted: crate::proxy::TrustedProxies,
 }
 
 impl Default for ConnectionLimits {
@@ -38,6 +41,7 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             per_address: 64,
             total: 0,
+            trusted: Default::default(),
         }
     }
 }
@@ -102,7 +106,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = held.take(peer.ip(), limits.per_address, total) else {
+        let per_address = if limits.trusted.contains(peer.ip()) {
+            0
+        } else {
+            limits.per_address
+        };
+        let Some(slot) = held.take(peer.ip(), per_address, total) else {
             tracing::debug!(%peer, "connection refused: over the connection limits");
             drop(stream);
             continue;

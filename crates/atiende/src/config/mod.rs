@@ -34,6 +34,7 @@ pub struct Config {
     pub header_read_timeout_seconds: u64,
     pub max_connections_per_address: usize,
     pub max_connections: usize,
+    pub trusted_proxies: Vec<String>,
     pub log_format: String,
     pub public_posts_per_minute: u32,
     pub privacy_notice: String,
@@ -67,6 +68,7 @@ impl Config {
             config.base_url = format!("http://{}", config.listen);
         }
         config.time_zone()?;
+        config.trusted_proxies()?;
         Ok(config)
     }
 
@@ -74,6 +76,12 @@ impl Config {
         self.time_zone
             .parse()
             .map_err(|_| anyhow::anyhow!("unknown time zone `{}`", self.time_zone))
+    }
+
+    /// The reverse proxies whose forwarding headers are believed.
+    pub fn trusted_proxies(&self) -> Result<atiende_web::proxy::TrustedProxies> {
+        atiende_web::proxy::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
     }
 
     pub fn redacted_database_url(&self) -> String {

@@ -214,11 +214,28 @@ impl TestApp {
         password: &str,
         device: Option<&str>,
     ) -> (Reply, Option<String>) {
-        let peer: std::net::SocketAddr = format!("{address}:50000").parse().expect("address");
+        self.login_through(address, None, login, password, device)
+            .await
+    }
+
+    /// As [`TestApp::login_from`], the connection coming from `peer` (a proxy, say) with an
+    /// `X-Forwarded-For` header.
+    pub async fn login_through(
+        &self,
+        peer: &str,
+        forwarded_for: Option<&str>,
+        login: &str,
+        password: &str,
+        device: Option<&str>,
+    ) -> (Reply, Option<String>) {
+        let peer: std::net::SocketAddr = format!("{peer}:50000").parse().expect("address");
         let mut req = Request::builder()
             .method(Method::POST)
             .uri("/api/v1/session")
             .header(header::CONTENT_TYPE, "application/json");
+        if let Some(f) = forwarded_for {
+            req = req.header("x-forwarded-for", f);
+        }
         if let Some(d) = device {
             req = req.header(header::COOKIE, format!("atiende_device={d}"));
         }

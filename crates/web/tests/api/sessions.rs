@@ -14,6 +14,7 @@ atiende_store::on_both_engines!(
     disabling_a_user_ends_their_session_at_once,
     repeated_failed_logins_are_rate_limited,
     strangers_failing_on_purpose_cannot_lock_the_owner_out,
+    behind_a_trusted_proxy_each_client_has_its_own_budget_and_forgers_none,
     a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_the_others,
     a_person_makes_lists_and_revokes_their_own_tokens_and_an_administrator_anyones,
     a_one_time_password_must_be_changed_before_any_work,
@@ -599,4 +600,52 @@ async fn a_person_makes_lists_and_revokes_their_own_tokens_and_an_administrator_
         app.get("/api/v1/session", &console).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_forgers_none(db: TestDb) {
+    let config = WebConfig {
+        login_attempts_per_minute: 2,
+        trusted_proxies: atiende_web::proxy::TrustedProxies::parse(&["10.1.0.0/16"])
+            .expect("proxies"),
+        ..WebConfig::default()
+    };
+    let app = TestApp::with_config(db, config).await;
+    let attempt = |peer: &'static str, forwarded: Option<&'static str>, login: &'static str| {
+        let app = &app;
+        async move {
+            app.login_through(peer, forwarded, login, "no-es-la-clave", None)
+                .await
+                .0
+                .status
+        }
+    };
+    // Through the load balancer, one client spends its own budget…
+    for _ in 0..2 {
+        assert_eq!(
+            attempt("10.1.0.2", Some("203.0.113.7"), "uno").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt("10.1.0.2", Some("203.0.113.7"), "dos").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // …and another client behind the same balancer is not held back by it.
+    assert_eq!(
+        attempt("10.1.0.2", Some("203.0.113.8"), "tres").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A client reaching atiende directly cannot borrow other addresses with a forged header.
+    for (n, forged) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .iter()
+        .enumerate()
+    {
+        let status = attempt("192.0.2.50", Some(forged), ["cuatro", "cinco", "seis"][n]).await;
+        let expected = if n < 2 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected, "attempt {n} with a forged header");
+    }
 }
