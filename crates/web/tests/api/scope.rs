@@ -18,6 +18,55 @@ atiende_store::on_both_engines!(
     no_console_page_reaches_another_units_or_an_administrators_objects,
 );
 
+/// Two coordination units: the caller's own (A) and another's (B).
+async fn two_coordinations(app: &TestApp, by: &crate::helpers::Auth) -> (i64, i64) {
+    let units = app.get("/api/v1/units", by).await;
+    let coordinations: Vec<i64> = units
+        .json
+        .as_array()
+        .expect("units")
+        .iter()
+        .filter(|u| u["kind"] == "coordination")
+        .map(|u| u["id"].as_i64().expect("id"))
+        .collect();
+    (coordinations[0], coordinations[1])
+}
+
+/// Unit B's objects: an incident with its contact, derived to `unit`. Returns the contact's id,
+/// the folio and the derivation's id.
+async fn incident_derived_to(
+    app: &TestApp,
+    by: &crate::helpers::Auth,
+    unit: i64,
+) -> (Value, String, Value) {
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            by,
+            json!({"name": "Ana Ruiz", "emails": ["ana.ruiz@alumnos.udg.mx"]}),
+        )
+        .await
+        .json["id"]
+        .clone();
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            by,
+            json!({"channel": "email", "contact_id": contact, "subject": "Kárdex"}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+    let derived = app
+        .post(
+            &format!("/api/v1/incidents/{folio}/derivations"),
+            by,
+            json!({"unit_id": unit, "medium": "email", "reason": "Revisión"}),
+        )
+        .await;
+    assert_eq!(derived.status, StatusCode::CREATED, "{}", derived.json);
+    (contact, folio, derived.json["derivation"]["id"].clone())
+}
+
 /// A body a handler would accept for the operation, so that a missing check is not hidden
 /// behind a validation error.
 fn plausible_body(path: &str, contact: &Value) -> Value {
@@ -35,21 +84,8 @@ fn plausible_body(path: &str, contact: &Value) -> Value {
 
 async fn no_operation_reaches_another_units_or_an_administrators_objects(db: TestDb) {
     let app = TestApp::new(db).await;
-    let units = app
-        .get(
-            "/api/v1/units",
-            &app.token_for("root", Role::Admin, vec![]).await,
-        )
-        .await;
-    let coordinations: Vec<i64> = units
-        .json
-        .as_array()
-        .expect("units")
-        .iter()
-        .filter(|u| u["kind"] == "coordination")
-        .map(|u| u["id"].as_i64().expect("id"))
-        .collect();
-    let (mine, theirs) = (coordinations[0], coordinations[1]);
+    let (mine, theirs) =
+        two_coordinations(&app, &app.token_for("root", Role::Admin, vec![]).await).await;
     let responsible_a = app
         .token_for("escolar_a", Role::UnitResponsible, vec![UnitId(mine)])
         .await;
@@ -62,32 +98,7 @@ async fn no_operation_reaches_another_units_or_an_administrators_objects(db: Tes
     let topic = app.get("/api/v1/topics", &lead).await.json[0]["id"].clone();
 
     // Unit B's incident: derived to it, with its contact.
-    let contact = app
-        .post(
-            "/api/v1/contacts",
-            &lead,
-            json!({"name": "Ana Ruiz", "emails": ["ana.ruiz@alumnos.udg.mx"]}),
-        )
-        .await
-        .json["id"]
-        .clone();
-    let incident = app
-        .post(
-            "/api/v1/incidents",
-            &lead,
-            json!({"channel": "email", "contact_id": contact, "subject": "Kárdex"}),
-        )
-        .await;
-    let folio = incident.json["folio"].as_str().expect("folio").to_string();
-    let derived = app
-        .post(
-            &format!("/api/v1/incidents/{folio}/derivations"),
-            &lead,
-            json!({"unit_id": theirs, "medium": "email", "reason": "Revisión"}),
-        )
-        .await;
-    let derivation = derived.json["derivation"]["id"].clone();
-    assert_eq!(derived.status, StatusCode::CREATED, "{}", derived.json);
+    let (contact, folio, derivation) = incident_derived_to(&app, &lead, theirs).await;
     // The control: B's responsible reaches it, so a refusal below is about the scope.
     assert_eq!(
         app.get(&format!("/api/v1/incidents/{folio}"), &responsible_b)
@@ -204,16 +215,7 @@ fn succeeded(status: StatusCode, location: Option<&str>) -> bool {
 async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: TestDb) {
     let app = TestApp::new(db).await;
     let root = app.token_for("root", Role::Admin, vec![]).await;
-    let units = app.get("/api/v1/units", &root).await;
-    let coordinations: Vec<i64> = units
-        .json
-        .as_array()
-        .expect("units")
-        .iter()
-        .filter(|u| u["kind"] == "coordination")
-        .map(|u| u["id"].as_i64().expect("id"))
-        .collect();
-    let (mine, theirs) = (coordinations[0], coordinations[1]);
+    let (mine, theirs) = two_coordinations(&app, &root).await;
     app.staff("escolar_a", Role::UnitResponsible, vec![UnitId(mine)])
         .await;
     app.staff("escolar_b", Role::UnitResponsible, vec![UnitId(theirs)])
@@ -226,31 +228,7 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
     let topic = app.get("/api/v1/topics", &root).await.json[0]["id"].clone();
 
     // Unit B's objects: an incident derived to it, its contact, an article it owns.
-    let contact = app
-        .post(
-            "/api/v1/contacts",
-            &root,
-            json!({"name": "Ana Ruiz", "emails": ["ana.ruiz@alumnos.udg.mx"]}),
-        )
-        .await
-        .json["id"]
-        .clone();
-    let incident = app
-        .post(
-            "/api/v1/incidents",
-            &root,
-            json!({"channel": "email", "contact_id": contact, "subject": "Kárdex"}),
-        )
-        .await;
-    let folio = incident.json["folio"].as_str().expect("folio").to_string();
-    let derived = app
-        .post(
-            &format!("/api/v1/incidents/{folio}/derivations"),
-            &root,
-            json!({"unit_id": theirs, "medium": "email", "reason": "Revisión"}),
-        )
-        .await;
-    let derivation = derived.json["derivation"]["id"].clone();
+    let (contact, folio, derivation) = incident_derived_to(&app, &root, theirs).await;
     let admin = app.db.user_by_login("root").await.expect("admin");
     let admins_token = app.db.tokens_of(admin.id).await.expect("tokens")[0].id;
     let article = app
