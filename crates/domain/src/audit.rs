@@ -57,6 +57,10 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
             "Registró la respuesta de la unidad",
             "Recorded the unit's answer",
         ),
+        "incident.derivation_answer_close" => (
+            "Respondió como unidad y cerró el incidente",
+            "Answered for the unit and closed the incident",
+        ),
         "incident.derive" => ("Derivó a una unidad", "Derived to a unit"),
         "incident.import" => ("Importó el historial", "Imported the history"),
         "incident.intervention" => ("Registró los pormenores", "Recorded the intervention notes"),

@@ -69,6 +69,32 @@ pub struct DeriveInput {
     pub notes: Option<String>,
 }
 
+/// A unit's answer to a derivation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UnitAnswer {
+    pub answer: String,
+    /// Close the incident with this answer as its treatment: only the quality owner's answer to
+    /// a buzón suggestion or compliment (procedure step 4). Otherwise the answer returns the
+    /// incident to the CAP.
+    #[serde(default)]
+    pub close: bool,
+    /// The user type, when closing an incident that has none ("unidentified" for an anonymous
+    /// entry).
+    pub user_type: Option<crate::classification::UserType>,
+}
+
+impl UnitAnswer {
+    /// An answer that returns the incident to the CAP.
+    pub fn returning(answer: &str) -> UnitAnswer {
+        UnitAnswer {
+            answer: answer.to_owned(),
+            ..UnitAnswer::default()
+        }
+    }
+}
+
 /// A derivation the rules accepted, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DerivationPlan {

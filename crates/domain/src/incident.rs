@@ -417,6 +417,46 @@ impl Incident {
         }
     }
 
+    /// Procedure step 4 to its end: the quality owner attends a buzón suggestion or compliment
+    /// routed to the SIGA and may close it with their answer, which is its treatment and so its
+    /// intervention notes. Any other unit's answer returns the incident to the CAP, which closes
+    /// it. The user type may be given here because the quality owner does not classify; an
+    /// anonymous entry is "no identificado".
+    pub fn close_on_unit_answer(
+        &mut self,
+        unit: &Unit,
+        user_type: Option<UserType>,
+        facts: CloseFacts<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RuleError> {
+        if !self.closes_on_unit_answer(unit) {
+            return Err(RuleError::invalid("close", "closed_by_the_cap"));
+        }
+        if let Some(t) = user_type {
+            self.classify(&ClassifyInput {
+                user_type: Some(t),
+                ..ClassifyInput::default()
+            })?;
+        }
+        self.close(
+            CloseFacts {
+                has_intervention_notes: true,
+                ..facts
+            },
+            now,
+        )
+    }
+
+    /// Whether this unit's answer may close the incident (see [`Incident::close_on_unit_answer`]).
+    pub fn closes_on_unit_answer(&self, unit: &Unit) -> bool {
+        unit.kind == UnitKind::Quality
+            && self.channel == Channel::SuggestionBox
+            && matches!(
+                self.incident_type,
+                Some(IncidentType::Suggestion | IncidentType::Compliment)
+            )
+    }
+
     pub fn reopen(&mut self) -> Result<(), RuleError> {
         if !self.is_closed() {
             return Err(RuleError::NotClosed);

@@ -5,7 +5,7 @@ use atiende_domain::RuleError;
 use atiende_domain::access::Scope;
 use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
 use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
-use atiende_domain::derivation::DeriveInput;
+use atiende_domain::derivation::{DeriveInput, UnitAnswer};
 use atiende_domain::ids::{ContactId, UserId};
 use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput, Status};
 use atiende_domain::unit::{Unit, UnitKind};
@@ -30,6 +30,7 @@ atiende_store::on_both_engines!(
     a_continuing_education_incident_is_derived_to_promotion_and_closed_at_once,
     a_critical_incident_waits_in_the_leads_queue_until_the_lead_derives_it,
     a_buzon_suggestion_is_routed_to_the_quality_owner,
+    only_the_quality_owners_answer_closes_and_a_refused_close_writes_nothing,
     an_anonymous_entry_closes_as_unidentified_and_a_person_never_is,
     a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit,
     reopening_is_recorded_and_cancels_first_contact_resolution,
@@ -538,6 +539,82 @@ async fn a_buzon_suggestion_is_routed_to_the_quality_owner(db: TestDb) {
         db.incident(i.id).await.expect("stored").status,
         Status::WaitingUnit
     );
+
+    // Another unit's way — answer and return to the CAP — is not the only one here: the
+    // quality owner attends the entry and closes it with their answer.
+    let owner = user(&db, "siga", Role::QualityOwner, vec![]).await;
+    let routed = derivations[0].id;
+    let (closed, answered) = db
+        .answer_derivation(
+            Actor::Staff(&owner),
+            i.id,
+            routed,
+            &UnitAnswer {
+                answer: "Se incluyó en el plan de mejora del semestre.".into(),
+                close: true,
+                user_type: Some(UserType::Unidentified),
+            },
+        )
+        .await
+        .expect("the quality owner closes it");
+    assert_eq!(closed.status, Status::Closed);
+    assert_eq!(closed.user_type, Some(UserType::Unidentified));
+    assert!(
+        closed.first_response_at.is_some(),
+        "the answer is the response"
+    );
+    assert_eq!(answered.answered_by, Some(owner.id));
+    let audit = db
+        .audit(&atiende_store::audit::AuditQuery {
+            entity_id: Some(i.folio.to_string()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "incident.derivation_answer_close"),
+        "the audit says it was closed with the answer"
+    );
+}
+
+async fn only_the_quality_owners_answer_closes_and_a_refused_close_writes_nothing(db: TestDb) {
+    let (agent, _) = setup(&db).await;
+    let coordination = unit(&db, UnitKind::Coordination).await;
+    let responsible = user(&db, "coord", Role::UnitResponsible, vec![coordination.id]).await;
+    let c = contact(&db, &agent, "elena@alumnos.udg.mx", None).await;
+    let i = db
+        .create_incident(Actor::Staff(&agent), phone_incident(c))
+        .await
+        .expect("incident");
+    let (_, d) = db
+        .derive_incident(Actor::Staff(&agent), i.id, &derive_to(&coordination, false))
+        .await
+        .expect("derived");
+    let refused = db
+        .answer_derivation(
+            Actor::Staff(&responsible),
+            i.id,
+            d.id,
+            &UnitAnswer {
+                answer: "Se corrigió".into(),
+                close: true,
+                user_type: None,
+            },
+        )
+        .await
+        .expect_err("a unit's answer returns the incident to the CAP");
+    let StoreError::Rule(rule) = refused else {
+        panic!("a rule refuses it: {refused:?}");
+    };
+    assert_eq!(rule.fields()[0].code, "closed_by_the_cap");
+    let derivations = db.derivations(i.id).await.expect("derivations");
+    assert!(!derivations[0].is_answered(), "nothing was written");
+    assert_eq!(
+        db.incident(i.id).await.expect("stored").status,
+        Status::WaitingUnit
+    );
 }
 
 async fn an_anonymous_entry_closes_as_unidentified_and_a_person_never_is(db: TestDb) {
@@ -654,7 +731,12 @@ async fn a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit
     );
 
     let refused = db
-        .answer_derivation(Actor::Staff(&stranger), derived.id, d.id, "No es nuestro")
+        .answer_derivation(
+            Actor::Staff(&stranger),
+            derived.id,
+            d.id,
+            &UnitAnswer::returning("No es nuestro"),
+        )
         .await;
     assert!(matches!(refused, Err(StoreError::Forbidden)));
     let (back, answered) = db
@@ -662,7 +744,7 @@ async fn a_unit_responsible_sees_and_answers_only_what_was_derived_to_their_unit
             Actor::Staff(&responsible),
             derived.id,
             d.id,
-            "Ya se corrigió el kárdex",
+            &UnitAnswer::returning("Ya se corrigió el kárdex"),
         )
         .await
         .expect("answered");

@@ -7,7 +7,7 @@ use atiende_domain::access::Scope;
 use atiende_domain::chat::{ChatContent, InboundChat, Provider};
 use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
 use atiende_domain::contact::ContactInput;
-use atiende_domain::derivation::DeriveInput;
+use atiende_domain::derivation::{DeriveInput, UnitAnswer};
 use atiende_domain::email::InboundEmail;
 use atiende_domain::ids::IncidentId;
 use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
@@ -178,9 +178,14 @@ async fn every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step(
         .await
         .expect("derive");
     rollups_in_step(&db, "deriving").await;
-    db.answer_derivation(staff, id, derivation.id, "Lista la toronja")
-        .await
-        .expect("unit answers");
+    db.answer_derivation(
+        staff,
+        id,
+        derivation.id,
+        &UnitAnswer::returning("Lista la toronja"),
+    )
+    .await
+    .expect("unit answers");
     rollups_in_step(&db, "the unit's answer").await;
     db.close_incident(staff, id, Some("Se entregó la pitahaya"))
         .await

@@ -154,6 +154,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "required_except_suggestion_box" => {
             "Registre al usuario: solo el buzón anónimo y el correo sin remitente legible quedan sin usuario.".into()
         }
+        "closed_by_the_cap" => {
+            "Su respuesta devuelve el incidente al CAP, que la cierra; solo el responsable del SIGA cierra las sugerencias y felicitaciones del buzón.".into()
+        }
         "unidentified_with_a_person" => {
             "«No identificado» es solo para entradas anónimas del buzón o mensajes sin remitente: pregunte a la persona qué tipo de usuario es.".into()
         }
@@ -213,6 +216,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "required_except_suggestion_box" => {
             "Only anonymous suggestion-box entries may have no contact.".into()
+        }
+        "closed_by_the_cap" => {
+            "Your answer returns the incident to the CAP, which closes it; only the quality owner closes suggestions and compliments from the suggestion box.".into()
         }
         "unidentified_with_a_person" => {
             "\"Unidentified\" is only for anonymous suggestion-box entries or messages without a readable sender: ask the person their user type.".into()

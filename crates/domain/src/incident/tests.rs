@@ -297,6 +297,50 @@ fn buzon_suggestions_and_compliments_are_routed_to_the_quality_owner() {
 }
 
 #[test]
+fn the_quality_owner_closes_a_buzon_suggestion_with_their_answer_and_no_other_unit_does() {
+    let mut entry = incident(Channel::SuggestionBox);
+    entry.contact_id = None;
+    entry.incident_type = Some(IncidentType::Suggestion);
+    entry.status = Status::WaitingUnit;
+    let routed = [derivation(UnitKind::Quality)];
+    let mut by_unit = entry.clone();
+    let err = by_unit
+        .close_on_unit_answer(
+            &unit(UnitKind::Coordination),
+            None,
+            facts(&routed, false),
+            now(),
+        )
+        .unwrap_err();
+    assert_eq!(err.fields()[0].code, "closed_by_the_cap");
+    let mut untyped = entry.clone();
+    let err = untyped
+        .close_on_unit_answer(&unit(UnitKind::Quality), None, facts(&routed, false), now())
+        .unwrap_err();
+    assert_eq!(
+        err.fields()[0].field,
+        "user_type",
+        "closing still needs every classification"
+    );
+    entry
+        .close_on_unit_answer(
+            &unit(UnitKind::Quality),
+            Some(UserType::Unidentified),
+            facts(&routed, false),
+            now(),
+        )
+        .expect("the answer is the treatment");
+    assert_eq!(entry.status, Status::Closed);
+    assert_eq!(entry.user_type, Some(UserType::Unidentified));
+    let mut complaint = incident(Channel::SuggestionBox);
+    complaint.incident_type = Some(IncidentType::Complaint);
+    assert!(
+        !complaint.closes_on_unit_answer(&unit(UnitKind::Quality)),
+        "complaints are attended by the CAP"
+    );
+}
+
+#[test]
 fn a_closed_incident_is_reopened_and_counted() {
     let mut i = classified(Channel::Phone);
     assert_eq!(i.reopen(), Err(RuleError::NotClosed));

@@ -4,7 +4,7 @@
 use atiende_domain::access::Scope;
 use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
-use atiende_domain::derivation::{Derivation, DeriveInput};
+use atiende_domain::derivation::{Derivation, DeriveInput, UnitAnswer};
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, DerivationId, IncidentId, TopicId, UnitId, UserId};
 use atiende_domain::incident::MAX_ENTRY_CHARS;
@@ -670,7 +670,7 @@ impl Store {
         actor: Actor<'_>,
         id: IncidentId,
         derivation: DerivationId,
-        text: &str,
+        input: &UnitAnswer,
     ) -> Result<(Incident, Derivation)> {
         let mut change = self.change_incident(id).await?;
         let now = change.now;
@@ -686,7 +686,7 @@ impl Store {
         {
             return Err(StoreError::Forbidden);
         }
-        let text = d.check_answer(text)?;
+        let text = d.check_answer(&input.answer)?;
         sqlx::query(
             "UPDATE derivations SET answer = $1, answered_by = $2, answered_at = $3 WHERE id = $4",
         )
@@ -712,17 +712,42 @@ impl Store {
             .iter()
             .any(|o| o.id != derivation && !o.is_answered() && !o.closed_incident);
         change.after.apply_unit_answer(still_waiting);
+        let action = if input.close {
+            // The quality owner's treatment is the answer the person gets.
+            change.after.record_response(now);
+            let data = CloseData::load(tx, &change.before).await?;
+            change
+                .after
+                .close_on_unit_answer(&unit, input.user_type, data.facts(), now)?;
+            close_in_tx(tx, &mut change.after, actor, now).await?;
+            "incident.derivation_answer_close"
+        } else {
+            "incident.derivation_answer"
+        };
         let answered = derivations_in_tx(tx, id)
             .await?
             .into_iter()
             .find(|x| x.id == derivation)
             .ok_or(StoreError::NotFound("derivation"))?;
-        let audit = Change {
-            entity: EntityKind::Incident,
-            entity_id: change.after.folio.to_string(),
-            action: "incident.derivation_answer",
-            before: snapshot(d),
-            after: snapshot(&answered),
+        let audit = if input.close {
+            // Shaped as a derivation that closes.
+            Change {
+                entity: EntityKind::Incident,
+                entity_id: change.after.folio.to_string(),
+                action,
+                before: snapshot(&change.before),
+                after: Some(
+                    serde_json::json!({ "incident": change.after, "derivation": answered }),
+                ),
+            }
+        } else {
+            Change {
+                entity: EntityKind::Incident,
+                entity_id: change.after.folio.to_string(),
+                action,
+                before: snapshot(d),
+                after: snapshot(&answered),
+            }
         };
         let after = change.commit_with(actor, "", audit).await?;
         Ok((after, answered))

@@ -4,7 +4,7 @@ use atiende_domain::access::{Action, Scope};
 use atiende_domain::calendar::parse_bound;
 use atiende_domain::classification::{Channel, IncidentType, UserType};
 use atiende_domain::contact::Contact;
-use atiende_domain::derivation::{Derivation, DeriveInput};
+use atiende_domain::derivation::{Derivation, DeriveInput, UnitAnswer};
 use atiende_domain::ids::{ContactId, DerivationId, IncidentId, TopicId, UnitId, UserId};
 use atiende_domain::incident::{
     ClassifyInput, EntryKind, Incident, NewIncidentInput, Status, TimelineEntry,
@@ -338,31 +338,23 @@ async fn derive(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct AnswerInput {
-    pub answer: String,
-}
-
-/// The unit's answer to a derivation, given by whoever answers for that unit.
+/// The unit's answer to a derivation, given by whoever answers for that unit. It returns the
+/// incident to the CAP; with `close`, the quality owner closes a buzón suggestion or compliment
+/// routed to them (the answer is its treatment).
 #[utoipa::path(post, path = "/incidents/{reference}/derivations/{derivation_id}/answer", tag = "incidents",
-    params(("reference" = String, Path), ("derivation_id" = i64, Path)), request_body = AnswerInput,
-    responses((status = 200, body = DeriveResult), (status = 403, body = crate::error::ErrorEnvelope)))]
+    params(("reference" = String, Path), ("derivation_id" = i64, Path)), request_body = UnitAnswer,
+    responses((status = 200, body = DeriveResult), (status = 403, body = crate::error::ErrorEnvelope), (status = 422, body = crate::error::ErrorEnvelope)))]
 async fn answer_derivation(
     State(state): State<AppState>,
     caller: Caller,
     Path((reference, derivation_id)): Path<(String, i64)>,
-    Json(input): Json<AnswerInput>,
+    Json(input): Json<UnitAnswer>,
 ) -> Result<Json<DeriveResult>, AppError> {
     let user = caller.require(Action::DerivationAnswer)?;
     let id = visible(&state, user, &reference).await?;
     let (incident, derivation) = state
         .store
-        .answer_derivation(
-            Actor::Staff(user),
-            id,
-            DerivationId(derivation_id),
-            &input.answer,
-        )
+        .answer_derivation(Actor::Staff(user), id, DerivationId(derivation_id), &input)
         .await?;
     Ok(Json(DeriveResult {
         incident,

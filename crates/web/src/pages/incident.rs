@@ -7,7 +7,7 @@ use atiende_domain::access::Action;
 use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::{Channel, IncidentType, Lang, Medium, UserType};
 use atiende_domain::contact::Contact;
-use atiende_domain::derivation::DeriveInput;
+use atiende_domain::derivation::{DeriveInput, UnitAnswer};
 use atiende_domain::ids::{DerivationId, IncidentId, TopicId, UnitId, UserId};
 use atiende_domain::incident::{ClassifyInput, EntryKind, Incident};
 use atiende_domain::unit::{Unit, UnitKind};
@@ -63,6 +63,8 @@ pub struct DerivationView {
     pub told: Option<String>,
     pub answer: Option<String>,
     pub can_answer: bool,
+    /// The quality owner may close a buzón entry with their answer (procedure step 4).
+    pub can_close: bool,
 }
 
 /// How an answer reaches the person on a chat channel, and what the window allows.
@@ -158,6 +160,7 @@ fn notice(code: &str, t: Tr) -> String {
         "reopened" => "Incidente reabierto.",
         "assigned" => "Asignación guardada.",
         "unit_answer" => "Respuesta de la unidad registrada.",
+        "unit_answer_closed" => "Respuesta registrada e incidente cerrado. La encuesta de satisfacción queda programada.",
         "resolved_by_article" => "Se registró el artículo que resolvió el incidente.",
         _ => "Listo.",
     })
@@ -343,6 +346,11 @@ async fn page_of(
                 && units_by_id
                     .get(&d.unit_id)
                     .is_some_and(|u| page.user.may_answer_for(u)),
+            can_close: !d.is_answered()
+                && !i.is_closed()
+                && units_by_id
+                    .get(&d.unit_id)
+                    .is_some_and(|u| page.user.may_answer_for(u) && i.closes_on_unit_answer(u)),
         })
         .collect();
     let audit = audit
@@ -776,6 +784,11 @@ async fn resolved_by_article(
 #[derive(Deserialize)]
 struct AnswerForm {
     answer: String,
+    /// Set by the "answer and close" button.
+    #[serde(default)]
+    close: Option<String>,
+    #[serde(default)]
+    user_type: Option<String>,
 }
 
 async fn answer(
@@ -787,16 +800,23 @@ async fn answer(
     page.require(Action::DerivationAnswer)?;
     let id = visible(&state, &page, &folio).await?;
     let user = page.user.clone();
+    let close = form.close.is_some();
+    let input = UnitAnswer {
+        answer: form.answer,
+        close,
+        user_type: non_empty(&form.user_type).and_then(UserType::from_code),
+    };
     let result = state
         .store
-        .answer_derivation(
-            Actor::Staff(&user),
-            id,
-            DerivationId(derivation),
-            &form.answer,
-        )
+        .answer_derivation(Actor::Staff(&user), id, DerivationId(derivation), &input)
         .await
-        .map(|_| "unit_answer")
+        .map(|_| {
+            if close {
+                "unit_answer_closed"
+            } else {
+                "unit_answer"
+            }
+        })
         .map_err(AppError::from);
     finish(&state, page, &folio, id, result).await
 }

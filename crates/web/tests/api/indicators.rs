@@ -19,7 +19,7 @@ use crate::public::text;
 atiende_store::on_both_engines!(
     the_quality_owner_sets_targets_and_sees_each_indicator_against_them_with_its_trend,
     exports_open_in_a_spreadsheet_reader_and_the_report_prints,
-    the_quality_owner_sees_what_the_buzon_routed_to_them_and_answers_it,
+    the_quality_owner_sees_what_the_buzon_routed_to_them_and_closes_or_returns_it,
 );
 
 /// Three incidents this semester: two closed at first contact, one complaint left open.
@@ -360,19 +360,22 @@ mod register {
     }
 }
 
-async fn the_quality_owner_sees_what_the_buzon_routed_to_them_and_answers_it(db: TestDb) {
-    let app = TestApp::new(db).await;
-    let entry = app
-        .db
+async fn buzon_entry(
+    app: &TestApp,
+    kind: IncidentType,
+    user_type: Option<UserType>,
+    body: &str,
+) -> atiende_domain::incident::Incident {
+    app.db
         .create_incident(
             Actor::System,
             NewIncidentInput {
                 channel: Channel::SuggestionBox,
                 contact_id: None,
                 subject: String::new(),
-                body: "Sería útil un tutorial en video de la plataforma.".into(),
-                user_type: None,
-                incident_type: Some(IncidentType::Suggestion),
+                body: body.into(),
+                user_type,
+                incident_type: Some(kind),
                 topic_id: None,
                 critical: false,
                 assigned_to: None,
@@ -380,7 +383,18 @@ async fn the_quality_owner_sees_what_the_buzon_routed_to_them_and_answers_it(db:
             },
         )
         .await
-        .expect("buzón entry");
+        .expect("buzón entry")
+}
+
+async fn the_quality_owner_sees_what_the_buzon_routed_to_them_and_closes_or_returns_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let entry = buzon_entry(
+        &app,
+        IncidentType::Suggestion,
+        None,
+        "Sería útil un tutorial en video de la plataforma.",
+    )
+    .await;
     let (auth, csrf) = owner(&app).await;
 
     // Their own queue, with its count among the others.
@@ -416,4 +430,65 @@ async fn the_quality_owner_sees_what_the_buzon_routed_to_them_and_answers_it(db:
     app.staff("agente-siga", Role::Agent, vec![]).await;
     let agent = app.login("agente-siga", PASSWORD).await;
     assert!(!text(&app.get("/bandeja", &agent).await).contains("Para el SIGA"));
+
+    // Or they close it themselves, their answer being the treatment.
+    let second = buzon_entry(
+        &app,
+        IncidentType::Compliment,
+        None,
+        "Felicito a la asesora que me atendió por teléfono.",
+    )
+    .await;
+    let view = app
+        .get(&format!("/incidentes/{}", second.folio), &auth)
+        .await;
+    let view = text(&view);
+    assert!(view.contains("Responder y cerrar"), "{view}");
+    assert!(view.contains("Responder y devolver al CAP"), "{view}");
+    let derivation = app.db.derivations(second.id).await.expect("derivations")[0].id;
+    let closed = app
+        .form(
+            &format!(
+                "/incidentes/{}/derivaciones/{}/responder",
+                second.folio, derivation.0
+            ),
+            &auth,
+            &format!(
+                "_csrf={csrf}&answer=Se+felicit%C3%B3+a+la+asesora&user_type=unidentified&close=1"
+            ),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.json);
+    let after = app.db.incident(second.id).await.expect("incident");
+    assert_eq!(after.status, atiende_domain::incident::Status::Closed);
+    let location = closed.headers["location"].to_str().expect("location");
+    let shown = app.get(location, &auth).await;
+    let shown = text(&shown);
+    assert!(
+        shown.contains("Respuesta registrada e incidente cerrado"),
+        "{shown}"
+    );
+
+    // The same through the API; a unit's answer elsewhere cannot close.
+    let third = buzon_entry(
+        &app,
+        IncidentType::Suggestion,
+        Some(UserType::Student),
+        "Sugiero horarios de atención en sábado.",
+    )
+    .await;
+    let derivation = app.db.derivations(third.id).await.expect("derivations")[0].id;
+    let token = app.token_for("siga-api", Role::QualityOwner, vec![]).await;
+    let answered = app
+        .post(
+            &format!(
+                "/api/v1/incidents/{}/derivations/{}/answer",
+                third.folio, derivation.0
+            ),
+            &token,
+            serde_json::json!({ "answer": "Se evalúa con la coordinación", "close": true }),
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.json);
+    assert_eq!(answered.json["incident"]["status"], "closed");
 }
