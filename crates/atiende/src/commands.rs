@@ -285,6 +285,13 @@ pub async fn demo(
     force: bool,
 ) -> Result<()> {
     let store = open_store(config).await?;
+    let loaded: Option<String> = store
+        .setting(atiende_store::settings::key::DEMO_LOADED)
+        .await?;
+    if loaded.is_some() {
+        println!("the demo data was already loaded: nothing changed");
+        return Ok(());
+    }
     if !force && store.holds_records().await? {
         anyhow::bail!(
             "la base de datos ya tiene usuarios o incidentes: los datos de demostración no se \
@@ -301,9 +308,24 @@ pub async fn demo(
         .load_demo(incidents, seed, password)
         .await
         .map_err(explain)?;
+    if summary.already_loaded {
+        // Another process loaded it in the meantime.
+        println!("the demo data was already loaded: nothing changed");
+        return Ok(());
+    }
+    let h = &summary.history;
     println!(
-        "demo loaded: {} contacts, {} incidents ({} closed, {} derived)",
-        summary.contacts, summary.incidents, summary.closed, summary.derived
+        "demo loaded: a year of history ({} incidents, {} contacts, {} derivations, {} surveys), \
+         {} nonconformities found in it with their treatment, example targets, and the last \
+         days' {} incidents ({} closed, {} derived)",
+        h.incidents,
+        h.contacts,
+        h.derivations,
+        h.surveys,
+        summary.nonconformities,
+        summary.incidents,
+        summary.closed,
+        summary.derived
     );
     for (account, generated) in &summary.staff {
         match (generated, password) {

@@ -58,10 +58,13 @@ enum Command {
     RebuildIndicators,
     /// Rewrite the full-text search index of incidents, contacts and articles.
     RebuildSearch,
-    /// Load demo data (staff, contacts and incidents in Spanish) to try atiende out. Refuses a
-    /// database that already holds people or incidents unless --force.
+    /// Load demo data to try atiende out: staff, a year of history in Spanish (incidents on
+    /// every channel, surveys, nonconformities, articles, targets) and the last days' work.
+    /// Refuses a database that already holds people or incidents unless --force; loading it
+    /// again changes nothing.
     Demo {
-        #[arg(long, default_value_t = 300)]
+        /// Incidents in the year of history.
+        #[arg(long, default_value_t = 6000)]
         incidents: usize,
         #[arg(long, default_value_t = 2026)]
         seed: u64,

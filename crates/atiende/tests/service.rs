@@ -18,7 +18,8 @@ atiende_store::on_both_engines!(
     an_email_becomes_an_incident_and_the_console_reply_arrives_in_the_same_thread,
     every_channel_becomes_an_incident_in_the_right_queue_and_replies_reach_the_provider,
     slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others,
-    demo_data_gets_one_time_passwords_and_stays_out_of_a_database_with_records,
+    demo_data_gets_one_time_passwords_and_loads_once,
+    demo_data_stays_out_of_a_database_with_records,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -1001,7 +1002,7 @@ async fn slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others
     drop(server);
 }
 
-async fn demo_data_gets_one_time_passwords_and_stays_out_of_a_database_with_records(db: TestDb) {
+async fn demo_data_gets_one_time_passwords_and_loads_once(db: TestDb) {
     let dir = tempfile::tempdir().expect("dir");
     let url = db.url.clone();
     tokio::task::spawn_blocking(move || {
@@ -1010,17 +1011,41 @@ async fn demo_data_gets_one_time_passwords_and_stays_out_of_a_database_with_reco
             .lines()
             .filter_map(|l| l.split("one-time password ").nth(1))
             .collect();
-        // The administrator's and the six staff accounts', each its own, none published.
-        assert_eq!(passwords.len(), 7, "{out}");
+        // The administrator's and the eight staff accounts', each its own, none published.
+        assert_eq!(passwords.len(), 9, "{out}");
         let distinct: std::collections::BTreeSet<_> = passwords.iter().collect();
-        assert_eq!(distinct.len(), 7, "{out}");
+        assert_eq!(distinct.len(), 9, "{out}");
         assert!(!out.contains("atiende-demo-2026"));
+        assert!(out.contains("a year of history (5 incidents"), "{out}");
 
+        // Loading it again changes nothing.
+        let again = cli_ok(&url, dir.path(), &["demo", "--incidents", "5"]);
+        assert!(again.contains("already loaded"), "{again}");
+    })
+    .await
+    .expect("demo");
+}
+
+async fn demo_data_stays_out_of_a_database_with_records(db: TestDb) {
+    let dir = tempfile::tempdir().expect("dir");
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "Nombre;Correo;Tipo\nRamón Peña;ramon@alumnos.udg.mx;Estudiante\n",
+    )
+    .expect("roster");
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        cli_ok(
+            &url,
+            dir.path(),
+            &["import", "contacts", roster.to_str().expect("path")],
+        );
         let (ok, _, err) = cli(&url, dir.path(), &["demo", "--incidents", "5"]);
         assert!(!ok, "a database with records is refused");
         assert!(err.contains("--force"), "{err}");
-        let again = cli_ok(&url, dir.path(), &["demo", "--incidents", "5", "--force"]);
-        assert!(again.contains("demo loaded"), "{again}");
+        let forced = cli_ok(&url, dir.path(), &["demo", "--incidents", "5", "--force"]);
+        assert!(forced.contains("demo loaded"), "{forced}");
     })
     .await
     .expect("demo");

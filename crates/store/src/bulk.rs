@@ -125,7 +125,7 @@ pub(crate) async fn insert_rows(
 
 impl Store {
     /// Inserts the rows in one transaction.
-    pub async fn bulk_insert(
+    pub(crate) async fn bulk_insert(
         &self,
         table: &'static str,
         columns: &'static [&'static str],
@@ -138,7 +138,7 @@ impl Store {
     }
 
     /// After rows were loaded with explicit ids, PostgreSQL's identities must start past them.
-    pub async fn reset_identities(&self, tables: &[&'static str]) -> Result<()> {
+    pub(crate) async fn reset_identities(&self, tables: &[&'static str]) -> Result<()> {
         if self.engine() != Engine::Postgres {
             return Ok(());
         }

@@ -163,7 +163,7 @@ impl Store {
     }
 
     /// Moves the rollups by a delta computed outside the product's writes (a bulk load).
-    pub async fn apply_rollup_delta(&self, delta: RollupDelta) -> Result<()> {
+    pub(crate) async fn apply_rollup_delta(&self, delta: RollupDelta) -> Result<()> {
         let mut tx = self.begin().await?;
         let mut script = Script::new(self.engine());
         delta.push(&mut script);

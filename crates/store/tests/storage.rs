@@ -8,6 +8,7 @@ use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
 use atiende_domain::derivation::{DeriveInput, UnitAnswer};
 use atiende_domain::ids::{ContactId, UserId};
 use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput, Status};
+use atiende_domain::nonconformity::NcStatus;
 use atiende_domain::unit::{Unit, UnitKind};
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::audit::AuditQuery;
@@ -38,7 +39,7 @@ atiende_store::on_both_engines!(
     sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working,
     disabling_an_account_or_setting_its_password_revokes_its_tokens_for_good,
     a_wrong_password_does_not_log_in,
-    the_demo_data_loads_through_the_procedures_rules,
+    the_demo_is_a_year_that_every_page_can_show_and_loads_once,
     the_queue_counts_follow_every_change_whatever_the_write_path,
 );
 
@@ -978,23 +979,87 @@ async fn a_wrong_password_does_not_log_in(db: TestDb) {
     );
 }
 
-async fn the_demo_data_loads_through_the_procedures_rules(db: TestDb) {
+async fn the_demo_is_a_year_that_every_page_can_show_and_loads_once(db: TestDb) {
     db.first_run(Some("contraseña-segura-1"))
         .await
         .expect("first run");
     let summary = db
-        .load_demo(40, 7, Some("clave-demo-larga"))
+        .load_demo(400, 7, Some("clave-demo-larga"))
         .await
         .expect("demo");
-    assert_eq!(summary.incidents, 40);
-    assert!(summary.closed > 10 && summary.derived > 0, "{summary:?}");
-    assert_eq!(summary.staff.len(), 6);
-    let open = IncidentFilter {
-        not_closed: true,
-        limit: 200,
-        ..Default::default()
+    assert_eq!(summary.history.incidents, 400);
+    assert_eq!(
+        summary.incidents, 30,
+        "the last days' work, through the rules"
+    );
+    assert!(summary.closed > 5 && summary.derived > 0, "{summary:?}");
+    assert_eq!(summary.staff.len(), 8);
+
+    // A year: the oldest incident came in eleven months ago or more.
+    let count = || async { db.latest_incident_id(&Scope::All).await.expect("count") };
+    assert_eq!(count().await, 400 + 30 + 2);
+    let oldest = db
+        .incident(atiende_domain::ids::IncidentId(1))
+        .await
+        .expect("the first of the history")
+        .received_at;
+    assert!(
+        chrono::Utc::now() - oldest > chrono::Duration::days(330),
+        "{oldest}"
+    );
+
+    // Real response and closing times, not the minutes between loading and "now"; the
+    // history's counts are the product's (a rebuild gives the same).
+    let year = db.period_rollup(0, 999_999, true).await.expect("rollup");
+    let median_h = |h: &[(i64, i64)]| {
+        atiende_domain::indicators::median(h).expect("observations") / 3_600_000.0
     };
-    assert!(db.incidents(&Scope::All, &open).await.expect("open").len() >= 12);
+    assert!(median_h(&year.first_response) < 48.0, "{year:?}");
+    assert!(median_h(&year.close) < 7.0 * 24.0, "{year:?}");
+    db.rebuild_indicators(true).await.expect("rebuild");
+    let rebuilt = db.period_rollup(0, 999_999, true).await.expect("rollup");
+    assert_eq!(year.totals, rebuilt.totals);
+    assert_eq!(year.breakdowns, rebuilt.breakdowns);
+
+    // Targets with their responsibles, surveys answered question by question, low scores
+    // followed up, nonconformities in each stage of treatment, articles, and the buzón's
+    // entries waiting on the SIGA.
+    let targets: atiende_domain::indicators::Targets = db
+        .setting(atiende_store::settings::key::INDICATOR_TARGETS)
+        .await
+        .expect("targets");
+    assert!(
+        targets.targets.len() >= 5 && targets.targets.iter().all(|t| !t.responsible.is_empty())
+    );
+    let surveys = db.surveys(500).await.expect("surveys");
+    assert!(
+        surveys.iter().any(|s| s.answers.is_some()),
+        "answers by question"
+    );
+    let ncs = db
+        .nonconformities(&atiende_store::nonconformities::NcFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("nonconformities");
+    for status in [NcStatus::Closed, NcStatus::InTreatment] {
+        assert!(
+            ncs.iter().any(|n| n.status == status),
+            "{status:?}: {ncs:?}"
+        );
+    }
+    let articles = db
+        .articles(&atiende_store::knowledge::ArticleFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("articles");
+    assert!(articles.len() >= 10);
+    assert!(db.waiting_on(UnitKind::Quality).await.expect("siga") >= 2);
+
+    // Every closed incident has its intervention notes.
     let closed = IncidentFilter {
         status: Some(Status::Closed),
         limit: 200,
@@ -1011,6 +1076,14 @@ async fn the_demo_data_loads_through_the_procedures_rules(db: TestDb) {
             s.incident.folio
         );
     }
+
+    // Loading it again changes nothing.
+    let again = db
+        .load_demo(400, 7, Some("clave-demo-larga"))
+        .await
+        .expect("again");
+    assert!(again.already_loaded);
+    assert_eq!(count().await, 432);
 }
 
 /// The counts a person's queue shows, counted the slow way from the incident list.

@@ -266,6 +266,8 @@ fn english(es: &str) -> Option<&'static str> {
         "Responder y devolver al CAP" => "Answer and return to the CAP",
         "Su respuesta es el tratamiento: puede cerrar la entrada del buzón o devolverla al CAP." => "Your answer is the treatment: you may close the suggestion-box entry or return it to the CAP.",
         "Respuesta registrada." => "Answer recorded.",
+        "recibido" => "received",
+        "enviado" => "sent",
         "Resultados" => "Results",
         "Rol" => "Role",
         "Salir" => "Log out",

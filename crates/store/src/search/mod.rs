@@ -234,7 +234,11 @@ impl Store {
 
     /// Writes the documents a bulk load brings (the benchmark's generator), in one transaction:
     /// `(id, title, body)` of records of one kind that have none yet.
-    pub async fn bulk_index(&self, kind: &str, docs: &[(i64, String, String)]) -> Result<()> {
+    pub(crate) async fn bulk_index(
+        &self,
+        kind: &str,
+        docs: &[(i64, String, String)],
+    ) -> Result<()> {
         let kind = match kind {
             "incident" => Kind::Incident,
             "contact" => Kind::Contact,
@@ -318,7 +322,7 @@ impl Store {
     /// index is left in many segments that the next ordinary writes would merge, a large
     /// merge at a time inside their transactions (intake's p99 at a million incidents: 33 ms
     /// with the generator's segments left unmerged). PostgreSQL's index needs no such step.
-    pub async fn merge_search_index(&self) -> Result<()> {
+    pub(crate) async fn merge_search_index(&self) -> Result<()> {
         match self.engine() {
             Engine::Sqlite => sqlite::merge(self).await?,
             Engine::Postgres => {}

@@ -180,6 +180,19 @@ impl FilePage<'_> {
         local(t, self.tz)
     }
 
+    fn survey_status(&self, s: &atiende_store::surveys::Survey) -> &'static str {
+        super::quality::survey_status(s, self.lang)
+    }
+
+    /// A message's direction: from the person, or to them.
+    fn direction(&self, direction: &str) -> &'static str {
+        self.t.s(if direction == "in" {
+            "recibido"
+        } else {
+            "enviado"
+        })
+    }
+
     /// A snapshot as "campo: valor; …" in the reader's words (the JSON export keeps it raw).
     fn json(&self, v: &Option<serde_json::Value>) -> String {
         v.as_ref()

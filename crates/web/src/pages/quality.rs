@@ -38,6 +38,18 @@ pub struct SurveyRow {
     pub comment: String,
 }
 
+/// A survey's state in the reader's words.
+pub(crate) fn survey_status(
+    s: &Survey,
+    lang: atiende_domain::classification::Lang,
+) -> &'static str {
+    crate::i18n::Tr(lang).s(match s.status.as_str() {
+        "answered" => "Respondida",
+        "skipped" => "No enviada",
+        _ => "Enviada",
+    })
+}
+
 fn survey_row(
     s: &Survey,
     lang: atiende_domain::classification::Lang,
@@ -46,13 +58,7 @@ fn survey_row(
     let t = crate::i18n::Tr(lang);
     SurveyRow {
         folio: s.folio.clone(),
-        status: t
-            .s(match s.status.as_str() {
-                "answered" => "Respondida",
-                "skipped" => "No enviada",
-                _ => "Enviada",
-            })
-            .to_string(),
+        status: survey_status(s, lang).to_string(),
         detail: match (&s.skip_reason, s.invited_by.as_deref()) {
             (Some(r), _) => r.label(lang).to_string(),
             (None, Some("whatsapp")) => "WhatsApp".into(),

@@ -341,10 +341,14 @@ async fn a_new_incident_appears_in_an_open_queue_without_reloading(db: TestDb) {
     b.close().await;
 }
 
+/// Incidents in the demo's history for the journeys that take the README's screenshots: enough
+/// for every chart to show its year.
+const DEMO_HISTORY: usize = 2_000;
+
 async fn the_main_pages_show_the_demo_data_to_a_lead(db: TestDb) {
     let site = Site::start(db).await;
     site.db
-        .load_demo(40, 11, Some(PASSWORD))
+        .load_demo(DEMO_HISTORY, 11, Some(PASSWORD))
         .await
         .expect("demo data");
     let b = site.browser().await;
@@ -465,14 +469,34 @@ async fn an_answered_call_pops_up_for_the_agent_and_registers_with_the_caller(db
 async fn the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_report(db: TestDb) {
     let site = Site::start(db).await;
     site.db
-        .load_demo(40, 11, Some(PASSWORD))
+        .load_demo(DEMO_HISTORY, 11, Some(PASSWORD))
         .await
         .expect("demo data");
-    site.staff("calidad", Role::QualityOwner, vec![]).await;
     let b = site.browser().await;
-    b.login("calidad", PASSWORD).await;
+    b.login("siga", PASSWORD).await;
+
+    // What the buzón routed to them today: they close one with their answer.
+    b.goto("/bandeja?queue=siga").await;
+    assert!(b.text().await.contains("Para el SIGA"));
+    b.click("table a[href^='/incidentes/CAP-']").await;
+    b.fill(
+        "textarea[name=answer]",
+        "Se turnó la sugerencia a la coordinación de la plataforma.",
+    )
+    .await;
+    b.screenshot("siga").await;
+    b.submit("button[name=close]").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Respuesta registrada e incidente cerrado"),
+        "{text}"
+    );
+
+    // The demo's year: targets with their responsibles, a trend of twelve months.
     b.goto("/calidad/indicadores").await;
-    assert!(b.text().await.contains("Resolución al primer contacto"));
+    let text = b.text().await;
+    assert!(text.contains("Resolución al primer contacto"));
+    assert!(text.contains("Responsable del SIGA"), "{text}");
     b.fill("#target_first_contact_resolution", "80").await;
     b.fill(
         "input[name=responsible_first_contact_resolution]",
@@ -487,6 +511,8 @@ async fn the_quality_owner_sets_targets_treats_a_nonconformity_and_prints_the_re
     assert_eq!(b.count("#ind-first_contact_resolution svg").await, 1);
     b.screenshot("indicadores").await;
     b.goto("/calidad/pnc").await;
+    let text = b.text().await;
+    assert!(text.contains("En tratamiento"), "{text}");
     b.click("details.card summary").await;
     b.fill(
         "#nc-description",

@@ -1,19 +1,31 @@
-//! Demo data: realistic Spanish names, questions and answers across every channel and a few
-//! months, loaded through the same operations the console uses (so every rule applies).
-//! `atiende demo` loads it; the benchmark's generator can share the pools.
+//! Demo data, so that a newcomer's first look shows what every page is for: the CAP's staff,
+//! a year of history (`history`: working hours, admission and enrolment peaks, real response
+//! and closing times, surveys, the buzón's entries attended by the SIGA), knowledge-base
+//! articles, example targets with their responsibles, the nonconformities the scheduled check
+//! finds with their treatment, and the last few days' work loaded through the same operations
+//! the console uses (so every rule applies and the queue has work in it).
+//! `atiende demo` loads it once; the benchmarks' generator is `history` too.
+
+pub mod history;
 
 use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
 use atiende_domain::contact::ContactInput;
 use atiende_domain::derivation::DeriveInput;
-use atiende_domain::incident::{ClassifyInput, EntryKind, MAX_RECEIVED_DAYS_AGO, NewIncidentInput};
+use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
+use atiende_domain::indicators::{IndicatorKind, Target, Targets};
+use atiende_domain::nonconformity::{Criteria, NcStatus};
+use atiende_domain::period::{Periodicity, month_key};
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::{Role, UserInput};
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sqlx::Row;
 
+use crate::db::{from_ms, ms};
 use crate::error::Result;
+use crate::settings::key;
 use crate::{Actor, Store, StoreError};
 
 pub const FIRST_NAMES: &[&str] = &[
@@ -153,12 +165,23 @@ pub const QUESTIONS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// How many of the last days' incidents go through the console's operations.
+const RECENT_INCIDENTS: usize = 30;
+/// They arrived within this many days; the history ends before them.
+const RECENT_DAYS: i64 = 3;
+
 #[derive(Debug, Default)]
 pub struct DemoSummary {
+    /// The demo had been loaded before: nothing was changed.
+    pub already_loaded: bool,
+    /// The year of history written in bulk.
+    pub history: history::Generated,
+    /// The last days' incidents, through the console's operations.
     pub contacts: usize,
     pub incidents: usize,
     pub closed: usize,
     pub derived: usize,
+    pub nonconformities: usize,
     /// Each staff account created: login (role), and its one-time password when none was
     /// given (shown once; asked to be changed at first login).
     pub staff: Vec<(String, Option<String>)>,
@@ -188,16 +211,26 @@ async fn staff(
 }
 
 impl Store {
-    /// Loads `incidents` demo incidents (and the staff and contacts they need). Deterministic
-    /// for a given `seed`. Without `password`, each staff account gets its own one-time one.
+    /// Loads the demo (see the module's documentation): `history` incidents over the year
+    /// before the last few days, and the last days' work. Deterministic for a given `seed`.
+    /// Without `password`, each staff account gets its own one-time one. A second call
+    /// changes nothing.
     pub async fn load_demo(
         &self,
-        incidents: usize,
+        history: usize,
         seed: u64,
         password: Option<&str>,
     ) -> Result<DemoSummary> {
-        let mut rng = StdRng::seed_from_u64(seed);
         let mut summary = DemoSummary::default();
+        if self
+            .setting::<Option<String>>(key::DEMO_LOADED)
+            .await?
+            .is_some()
+        {
+            summary.already_loaded = true;
+            return Ok(summary);
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
         let units = self.units().await?;
         let coordination = units
             .iter()
@@ -214,6 +247,8 @@ impl Store {
         let accounts = [
             ("ana.agente", "Ana Torres", Role::Agent, None),
             ("beto.agente", "Roberto Díaz", Role::Agent, None),
+            ("diana.agente", "Diana Morales", Role::Agent, None),
+            ("emilio.agente", "Emilio Vázquez", Role::Agent, None),
             ("carmen.lider", "Carmen Navarro", Role::CapLead, None),
             (
                 "escolar",
@@ -226,6 +261,7 @@ impl Store {
         ];
         let mut agents = Vec::new();
         let mut lead = None;
+        let mut quality_owner = None;
         for (login, name, role, unit) in accounts {
             if let Some(created) = staff(self, login, name, role, unit, password).await? {
                 let user = created.user;
@@ -236,6 +272,7 @@ impl Store {
                 match role {
                     Role::Agent => agents.push(user),
                     Role::CapLead => lead = Some(user),
+                    Role::QualityOwner => quality_owner = Some(user.id.0),
                     _ => {}
                 }
             }
@@ -252,6 +289,29 @@ impl Store {
             return Ok(summary);
         };
         let lead = lead.unwrap_or_else(|| agent0.clone());
+        let now = crate::db::now();
+
+        // A year of history, ending where the last days begin.
+        let mut attending: Vec<i64> = agents.iter().map(|a| a.id.0).collect();
+        attending.push(lead.id.0);
+        let spec = history::Spec {
+            incidents: history,
+            contacts: (history * 2 / 5).max(1),
+            years: 1,
+            articles: QUESTIONS.len(),
+            seed,
+            end: now - Duration::days(RECENT_DAYS),
+        };
+        let staff = history::Staff {
+            agents: attending,
+            quality_owner,
+        };
+        summary.history = history::write(self, &spec, &staff, |_, _, _| {}).await?;
+        self.save_setting(Actor::System, key::INDICATOR_TARGETS, &example_targets())
+            .await?;
+        summary.nonconformities = self.treat_demo_nonconformities(now).await?;
+
+        let incidents = RECENT_INCIDENTS;
         let topics = self.topics().await?;
         let now = crate::db::now();
         let mut contacts = Vec::new();
@@ -293,10 +353,10 @@ impl Store {
             }
         }
         summary.contacts = contacts.len();
-        // Within the last month (a registration dates no further back), oldest first, so
-        // that folios follow the order in which people wrote.
+        // Within the last days (after the history), oldest first, so that folios follow the
+        // order in which people wrote.
         let mut minutes_ago: Vec<i64> = (0..incidents)
-            .map(|_| rng.gen_range(0..((MAX_RECEIVED_DAYS_AGO - 1) * 24 * 60)))
+            .map(|_| rng.gen_range(0..(RECENT_DAYS * 24 * 60)))
             .collect();
         minutes_ago.sort_unstable_by(|a, b| b.cmp(a));
         for (n, minutes_ago) in minutes_ago.into_iter().enumerate() {
@@ -411,7 +471,154 @@ impl Store {
                 summary.closed += 1;
             }
         }
+        self.buzon_entries_for_the_siga(&mut rng).await?;
+        self.save_setting(Actor::System, key::DEMO_LOADED, &Some(now.to_rfc3339()))
+            .await?;
         Ok(summary)
+    }
+
+    /// Two entries of today's buzón, routed to the SIGA as they arrive.
+    async fn buzon_entries_for_the_siga(&self, rng: &mut StdRng) -> Result<()> {
+        let entries = [
+            (
+                IncidentType::Suggestion,
+                "Sería útil que la plataforma avisara por WhatsApp cuando se publica una calificación.",
+            ),
+            (
+                IncidentType::Compliment,
+                "Quiero felicitar a la asesora que me ayudó con mi reinscripción, fue muy amable.",
+            ),
+        ];
+        for (kind, body) in entries {
+            let input = NewIncidentInput {
+                channel: Channel::SuggestionBox,
+                contact_id: None,
+                subject: String::new(),
+                body: body.into(),
+                user_type: None,
+                incident_type: Some(kind),
+                topic_id: None,
+                critical: false,
+                assigned_to: None,
+                received_at: Some(crate::db::now() - Duration::minutes(rng.gen_range(30..600))),
+            };
+            self.create_incident(Actor::System, input).await?;
+        }
+        Ok(())
+    }
+
+    /// What the scheduled check finds in the history, dated when it would have found it, with
+    /// the treatment a quality office would have given it by now: the older ones closed, the
+    /// last weeks' in treatment, the newest still open.
+    async fn treat_demo_nonconformities(&self, now: DateTime<Utc>) -> Result<usize> {
+        let found = self.detect_nonconformities(&Criteria::default()).await?;
+        let rows = sqlx::query(
+            "SELECT n.id, i.received_at, n.criterion FROM nonconformities n \
+             JOIN incidents i ON i.id = n.incident_id ORDER BY n.id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut tx = self.begin().await?;
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let detected = (from_ms(r.try_get("received_at")?)? + Duration::days(7)).min(now);
+            let age = now - detected;
+            let (status, disposition, action, effectiveness) = if age > Duration::days(45) {
+                (
+                    NcStatus::Closed,
+                    "Se atendió de nuevo a la persona y se le dio respuesta.",
+                    "Se reforzó con el equipo el seguimiento de casos derivados.",
+                    "En el mes siguiente no se repitió en el mismo tema.",
+                )
+            } else if age > Duration::days(10) {
+                (
+                    NcStatus::InTreatment,
+                    "Se contactó a la persona para dar seguimiento.",
+                    "Revisión semanal de pendientes con las coordinaciones.",
+                    "",
+                )
+            } else {
+                (NcStatus::Open, "", "", "")
+            };
+            let due = (status != NcStatus::Open).then(|| {
+                (detected + Duration::days(30))
+                    .with_timezone(&self.tz)
+                    .date_naive()
+                    .to_string()
+            });
+            sqlx::query(
+                "UPDATE nonconformities SET detected_at = $1, detected_month = $2, status = $3, \
+                 disposition = $4, corrective_action = $5, effectiveness = $6, due_date = $7, \
+                 responsible = $8, updated_at = $1 WHERE id = $9",
+            )
+            .bind(ms(detected))
+            .bind(month_key(detected, self.tz))
+            .bind(status.code())
+            .bind(disposition)
+            .bind(action)
+            .bind(effectiveness)
+            .bind(due)
+            .bind(if status == NcStatus::Open {
+                ""
+            } else {
+                "Responsable del CAP"
+            })
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+}
+
+/// Targets such as a quality office sets, some met and some not by the demo's history.
+fn example_targets() -> Targets {
+    let t = |indicator, target, periodicity, responsible: &str| Target {
+        indicator,
+        target,
+        periodicity,
+        responsible: responsible.into(),
+    };
+    Targets {
+        targets: vec![
+            t(
+                IndicatorKind::SatisfactionIndex,
+                80.0,
+                Periodicity::Semester,
+                "Responsable del SIGA",
+            ),
+            t(
+                IndicatorKind::SurveyResponseRate,
+                30.0,
+                Periodicity::Quarterly,
+                "Responsable del SIGA",
+            ),
+            t(
+                IndicatorKind::FirstContactResolution,
+                75.0,
+                Periodicity::Monthly,
+                "Responsable del CAP",
+            ),
+            t(
+                IndicatorKind::FirstResponseMedian,
+                8.0,
+                Periodicity::Monthly,
+                "Responsable del CAP",
+            ),
+            t(
+                IndicatorKind::CloseMedian,
+                48.0,
+                Periodicity::Monthly,
+                "Responsable del CAP",
+            ),
+            t(
+                IndicatorKind::Complaints,
+                60.0,
+                Periodicity::Monthly,
+                "Responsable del CAP",
+            ),
+        ],
     }
 }
 
