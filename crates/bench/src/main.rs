@@ -129,9 +129,9 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
         .await
         .context("loading demo data")?;
     eprintln!(
-        "loaded {} incidents, {} contacts in {:.1?}",
+        "loaded the demo: {} incidents of history and {} of the last days in {:.1?}",
+        summary.history.incidents,
         summary.incidents,
-        summary.contacts,
         started.elapsed()
     );
 
@@ -170,7 +170,7 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
 
     println!(
         "console pages, {} incidents on {}, {requests} sequential requests each",
-        summary.incidents,
+        summary.history.incidents + summary.incidents,
         if url.starts_with("sqlite") {
             "SQLite"
         } else {
