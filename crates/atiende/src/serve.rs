@@ -32,8 +32,10 @@ pub fn init_logging(config: &Config) {
     }
     let filter = EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    // Colours only for a person at a terminal; the journal and log collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if config.log_format == "json" {
         builder.json().init();
@@ -193,7 +195,8 @@ pub async fn run(config: Config) -> Result<()> {
         total: config.max_connections,
         trusted: config.trusted_proxies()?,
     };
-    atiende_web::server::serve(listener, app, limits, shutdown_signal()).await;
+    let tls = config.tls_acceptor()?;
+    atiende_web::server::serve(listener, app, limits, tls, shutdown_signal()).await;
     // The worker finishes the job in hand, then stops.
     let _ = stop_tx.send(true);
     if let Some(w) = worker {

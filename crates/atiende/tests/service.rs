@@ -1050,3 +1050,84 @@ async fn demo_data_stays_out_of_a_database_with_records(db: TestDb) {
     .await
     .expect("demo");
 }
+
+/// Given a certificate and its key, atiende speaks HTTPS itself: pages and health answer over
+/// TLS, cookies are `Secure` and HSTS is sent, plain HTTP gets no page, and a connection that
+/// never finishes its handshake is let go. (TLS does not depend on the engine.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_certificate_the_service_speaks_https_only() {
+    let db = TestDb::new(atiende_store::Engine::Sqlite).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.key_pair.serialize_pem()).expect("key");
+    let der = made.cert.der().to_vec();
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let server = Server::start(
+            &url,
+            dir.path(),
+            &[
+                ("ATIENDE_TLS_CERTIFICATE", cert.to_str().expect("path")),
+                ("ATIENDE_TLS_KEY", key.to_str().expect("path")),
+                ("ATIENDE_HEADER_READ_TIMEOUT_SECONDS", "1"),
+            ],
+        );
+        let port = server.base.rsplit(':').next().expect("port").to_string();
+        assert!(
+            server
+                .banner
+                .iter()
+                .any(|l| l.contains("https://127.0.0.1:")),
+            "the banner names the https address: {:?}",
+            server.banner
+        );
+        let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+            ureq::tls::Certificate::from_der(&der).to_owned(),
+        ]));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+            .build()
+            .into();
+        let https = format!("https://localhost:{port}");
+        let health = agent
+            .get(&format!("{https}/healthz"))
+            .call()
+            .expect("healthz over TLS");
+        assert_eq!(health.status(), 200);
+        let login = agent
+            .get(&format!("{https}/login"))
+            .call()
+            .expect("login page");
+        assert_eq!(login.status(), 200);
+        let hsts = login
+            .headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(hsts, Some("max-age=31536000"));
+        for cookie in login.headers().get_all("set-cookie") {
+            let cookie = cookie.to_str().expect("cookie");
+            assert!(cookie.contains("; Secure"), "{cookie}");
+        }
+
+        // Plain HTTP on the same port is a failed handshake, not a page.
+        let plain = ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call();
+        assert!(plain.is_err(), "{plain:?}");
+        // A connection that never says hello is closed after the header time limit.
+        use std::io::Read;
+        let mut idle = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+        idle.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 16];
+        let read = idle.read(&mut buf);
+        assert!(matches!(read, Ok(0)) || read.is_err(), "{read:?}");
+        assert!(started.elapsed() < Duration::from_secs(8), "let go in time");
+        drop(server);
+    })
+    .await
+    .expect("tls");
+}

@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod quota;
 pub mod rate_limit;
 pub mod server;
+pub mod tls;
 pub mod webhooks;
 
 use std::sync::Arc;

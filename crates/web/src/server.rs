@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::quota::Quota;
@@ -75,11 +76,13 @@ fn open_files_limit() -> Option<usize> {
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops accepting
-/// and lets requests in flight finish.
+/// and lets requests in flight finish. With `tls`, every connection speaks HTTPS (see
+/// `tls.rs`); its handshake has the same time limit as a request's headers.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let total = limits.total_in_force();
@@ -124,13 +127,34 @@ pub async fn serve(
                 request
             },
         );
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(slot);
-        });
+        let service = TowerToHyperService::new(service);
+        match &tls {
+            None => {
+                let connection =
+                    graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(slot);
+                });
+            }
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let limit = limits.header_read_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(limit, handshake).await {
+                        Ok(Ok(stream)) => {
+                            let connection = watcher
+                                .watch(builder.serve_connection(TokioIo::new(stream), service));
+                            let _ = connection.await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake too slow"),
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())

@@ -35,6 +35,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     pub max_connections: usize,
     pub trusted_proxies: Vec<String>,
+    pub tls_certificate: String,
+    pub tls_key: String,
     pub log_format: String,
     pub public_posts_per_minute: u32,
     pub privacy_notice: String,
@@ -64,12 +66,32 @@ impl Config {
             .map(|(name, text)| (name.as_str(), text.as_str()));
         let table = layers::layered(DEFAULTS, given, &env)?;
         let mut config: Config = table.try_into().context("configuration")?;
+        if config.tls_certificate.is_empty() != config.tls_key.is_empty() {
+            anyhow::bail!("tls_certificate and tls_key go together: give both, or neither");
+        }
         if config.base_url.is_empty() {
-            config.base_url = format!("http://{}", config.listen);
+            let scheme = if config.serves_tls() { "https" } else { "http" };
+            config.base_url = format!("{scheme}://{}", config.listen);
         }
         config.time_zone()?;
         config.trusted_proxies()?;
+        config.tls_acceptor()?;
         Ok(config)
+    }
+
+    /// Whether atiende serves HTTPS itself (rather than plain HTTP behind a proxy).
+    pub fn serves_tls(&self) -> bool {
+        !self.tls_certificate.is_empty()
+    }
+
+    /// The TLS acceptor for the configured certificate and key, if any.
+    pub fn tls_acceptor(&self) -> Result<Option<atiende_web::tls::TlsAcceptor>> {
+        if !self.serves_tls() {
+            return Ok(None);
+        }
+        let acceptor =
+            atiende_web::tls::acceptor(Path::new(&self.tls_certificate), Path::new(&self.tls_key))?;
+        Ok(Some(acceptor))
     }
 
     pub fn time_zone(&self) -> Result<chrono_tz::Tz> {
@@ -122,6 +144,20 @@ mod tests {
         let env = |k: &str| (k == "ATIENDE_SESSION_HOURS").then(|| "6".to_string());
         let c = Config::load(Some(&path), env).expect("loads");
         assert_eq!((c.listen.as_str(), c.session_hours), ("0.0.0.0:9000", 6));
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_a_missing_file_is_named() {
+        let only_cert = |k: &str| (k == "ATIENDE_TLS_CERTIFICATE").then(|| "/x/cert.pem".into());
+        let err = Config::load(None, only_cert).expect_err("half a TLS setting");
+        assert!(format!("{err:#}").contains("tls_key"), "{err:#}");
+        let both = |k: &str| match k {
+            "ATIENDE_TLS_CERTIFICATE" => Some("/no/such/cert.pem".to_string()),
+            "ATIENDE_TLS_KEY" => Some("/no/such/key.pem".to_string()),
+            _ => None,
+        };
+        let err = Config::load(None, both).expect_err("no such file");
+        assert!(format!("{err:#}").contains("/no/such/cert.pem"), "{err:#}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl Site {
             listener,
             app,
             atiende_web::server::ConnectionLimits::default(),
+            None,
             std::future::pending(),
         ));
         Site { db, base, metrics }
