@@ -155,7 +155,9 @@ pub async fn run(config: Config) -> Result<()> {
             .await
             .context("publishing the first privacy notice")?;
     }
-    let app = atiende_web::app(AppState::new(store.clone(), web));
+    let state = AppState::new(store.clone(), web);
+    let draining = state.draining.clone();
+    let app = atiende_web::app(state);
 
     println!("atiende está listo en {}", config.base_url);
     match first_admin {
@@ -196,7 +198,16 @@ pub async fn run(config: Config) -> Result<()> {
         trusted: config.trusted_proxies()?,
     };
     let tls = config.tls_acceptor()?;
-    atiende_web::server::serve(listener, app, limits, tls, shutdown_signal()).await;
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+    let shutdown = async move {
+        shutdown_signal().await;
+        if !grace.is_zero() {
+            // Not ready, still serving: the load balancer moves away first.
+            draining.start();
+            tokio::time::sleep(grace).await;
+        }
+    };
+    atiende_web::server::serve(listener, app, limits, tls, shutdown).await;
     // The worker finishes the job in hand, then stops.
     let _ = stop_tx.send(true);
     if let Some(w) = worker {

@@ -77,7 +77,10 @@ impl Drop for Server {
 
 impl Server {
     fn start(db_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        Server::start_on(free_port(), db_url, dir, envs)
+    }
+
+    fn start_on(port: u16, db_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
         let mut cmd = atiende(db_url, dir);
         cmd.env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
             .envs(envs.iter().copied());
@@ -138,6 +141,22 @@ impl Http {
             cookie: None,
             csrf: None,
         }
+    }
+
+    /// A JSON request whose answer is only its status; None when no answer came.
+    fn try_send(&self, method: &str, path: &str, body: Value) -> Option<u16> {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", format!("atiende_session={c}"));
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        let request = req.body(body.to_string()).ok()?;
+        self.agent.run(request).ok().map(|r| r.status().as_u16())
     }
 
     fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -1130,4 +1149,363 @@ async fn given_a_certificate_the_service_speaks_https_only() {
     })
     .await
     .expect("tls");
+}
+
+/// HAProxy (Debian's) in front of `backends`, round robin with health checks on `/readyz`,
+/// naming the instance that answered in `x-backend`. Killed when dropped.
+struct Haproxy {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Haproxy {
+    fn start(backends: &[u16]) -> Haproxy {
+        let binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or_else(|| {
+                panic!(
+                    "this test needs HAProxy. Run the suite with `scripts/test`, which installs \
+                     it, or `apt-get install haproxy`."
+                )
+            });
+        let dir = tempfile::tempdir().expect("dir");
+        let port = free_port();
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(n, p)| format!("    server a{} 127.0.0.1:{p} check\n", n + 1))
+            .collect();
+        let config = format!(
+            "global\n    maxconn 2000\n\
+             defaults\n    mode http\n    option forwardfor\n    option redispatch\n    retries 3\n\
+             \x20   timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    timeout tunnel 1h\n\
+             frontend web\n    bind 127.0.0.1:{port}\n    default_backend atiende\n\
+             backend atiende\n    balance roundrobin\n    option httpchk GET /readyz\n\
+             \x20   http-response set-header x-backend %s\n\
+             \x20   default-server inter 300ms fall 1 rise 2\n{servers}"
+        );
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).expect("config");
+        let child = Command::new(binary)
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy");
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if ureq::get(&format!("{base}/healthz")).call().is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Haproxy {
+            child,
+            base,
+            _dir: dir,
+        }
+    }
+}
+
+/// Several instances on one PostgreSQL behind HAProxy: a console session works on any of them,
+/// an incident created through one reaches a live stream held by another, each survey
+/// invitation goes once however many workers run, and an instance stopped (SIGTERM) during
+/// intake loses no acknowledged incident and rejoins when started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_behind_haproxy_act_as_one() {
+    use atiende_domain::survey::SurveyPolicy;
+    let db = TestDb::new(atiende_store::Engine::Postgres).await;
+    // Invitations leave as soon as the incident closes.
+    let policy = SurveyPolicy {
+        delay_hours: 0,
+        ..SurveyPolicy::default()
+    };
+    db.save_setting(
+        atiende_store::Actor::System,
+        atiende_store::settings::key::SURVEY_POLICY,
+        &policy,
+    )
+    .await
+    .expect("policy");
+    let graph = atiende_channels::chat::stand_in::GraphStandIn::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = format!(
+        "worker_interval_seconds = 1\ntrusted_proxies = [\"127.0.0.1\"]\nmax_connections_per_address = 0\n\
+         shutdown_grace_seconds = 1\n\
+         [meta]\ngraph_url = \"{}\"\napp_secret = \"secreto-de-la-app\"\nverify_token = \"verificar\"\n\
+         whatsapp = [{{ id = \"106540352242922\", access_token = \"wa-token\" }}]\n",
+        graph.graph_url
+    );
+    std::fs::write(dir.path().join("atiende.toml"), config).expect("config");
+    let url = db.url.clone();
+    let (graph_sent, figures) = {
+        let graph = std::sync::Arc::new(graph);
+        let g = graph.clone();
+        let figures = tokio::task::spawn_blocking(move || cluster_story(&url, dir.path(), &g))
+            .await
+            .expect("cluster story");
+        (graph.sent(), figures)
+    };
+    // Each invitation once: one survey message per person, however many workers claimed.
+    let mut invited: Vec<String> = graph_sent
+        .iter()
+        .filter(|s| {
+            s.body["text"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains("/encuesta/"))
+        })
+        .filter_map(|s| s.body["to"].as_str().map(str::to_string))
+        .collect();
+    invited.sort();
+    let people = invited.len();
+    invited.dedup();
+    assert_eq!(invited.len(), 6, "{graph_sent:?}");
+    assert_eq!(people, 6, "an invitation went twice: {graph_sent:?}");
+    // Every acknowledged incident is there, once; none is there twice.
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
+    let rows = sqlx::query(
+        "SELECT subject, COUNT(*) AS n FROM incidents WHERE subject LIKE 'Intake%' GROUP BY subject",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("count");
+    let stored: std::collections::BTreeMap<String, i64> = rows
+        .iter()
+        .map(|r| (sqlx::Row::get(r, "subject"), sqlx::Row::get(r, "n")))
+        .collect();
+    for subject in &figures.acknowledged {
+        assert_eq!(stored.get(subject), Some(&1), "{subject}");
+    }
+    assert!(stored.values().all(|n| *n == 1), "{stored:?}");
+    println!(
+        "three instances behind HAProxy: {} incidents acknowledged during the stop, {} failed ({:?}), instance back in {:?}",
+        figures.acknowledged.len(),
+        figures.failed.len(),
+        figures.failed,
+        figures.rejoined_in
+    );
+}
+
+struct ClusterFigures {
+    acknowledged: Vec<String>,
+    failed: Vec<u16>,
+    rejoined_in: Duration,
+}
+
+fn cluster_story(
+    url: &str,
+    dir: &std::path::Path,
+    graph: &atiende_channels::chat::stand_in::GraphStandIn,
+) -> ClusterFigures {
+    let config = dir.join("atiende.toml");
+    let envs = [
+        ("ATIENDE_CONFIG", config.to_str().expect("path")),
+        ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+    ];
+    let ports = [free_port(), free_port(), free_port()];
+    // One after the other: the first one migrates, the others find the schema current.
+    let mut servers: Vec<Server> = ports
+        .iter()
+        .map(|p| Server::start_on(*p, url, dir, &envs))
+        .collect();
+    let lb = Haproxy::start(&ports);
+
+    // A console session made through the balancer works on whichever instance answers.
+    let mut http = Http::new(&lb.base);
+    assert_eq!(http.login("admin", "clave-admin-segura"), 200);
+    let cookie = format!("atiende_session={}", http.cookie.clone().expect("session"));
+    let mut answered_by = std::collections::BTreeSet::new();
+    for _ in 0..9 {
+        let reply = ureq::get(&format!("{}/bandeja", lb.base))
+            .header("cookie", &cookie)
+            .call()
+            .expect("queue");
+        assert_eq!(reply.status(), 200);
+        if let Some(b) = reply
+            .headers()
+            .get("x-backend")
+            .and_then(|v| v.to_str().ok())
+        {
+            answered_by.insert(b.to_string());
+        }
+    }
+    assert_eq!(answered_by.len(), 3, "{answered_by:?}");
+
+    // A live stream held by instance 1 hears of an incident created through instance 2.
+    let mut stream =
+        std::net::TcpStream::connect(format!("127.0.0.1:{}", ports[0])).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    use std::io::Write;
+    write!(
+        stream,
+        "GET /eventos HTTP/1.1\r\nHost: atiende\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n\r\n"
+    )
+    .expect("subscribe");
+    let mut events = BufReader::new(stream.try_clone().expect("clone"));
+    let mut other = Http::new(&format!("http://127.0.0.1:{}", ports[1]));
+    other.cookie = http.cookie.clone();
+    other.csrf = http.csrf.clone();
+    let (status, contact) = other.send(
+        "POST",
+        "/api/v1/contacts",
+        Some(json!({"name": "Sofía Ramos", "phones": ["3311112222"]})),
+    );
+    assert_eq!(status, 201, "{contact}");
+    let (status, created) = other.send(
+        "POST",
+        "/api/v1/incidents",
+        Some(json!({"channel": "phone", "contact_id": contact["id"], "subject": "Constancia de estudios"})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let heard = std::time::Instant::now();
+    let mut line = String::new();
+    let mut last_event = String::new();
+    loop {
+        line.clear();
+        events.read_line(&mut line).expect("the stream goes on");
+        if let Some(name) = line.strip_prefix("event:") {
+            last_event = name.trim().to_string();
+        }
+        if let Some(data) = line.strip_prefix("data:")
+            && last_event == "incidents"
+            && data.trim().parse::<i64>().is_ok_and(|latest| latest >= id)
+        {
+            break;
+        }
+        assert!(heard.elapsed() < Duration::from_secs(15), "never heard");
+    }
+    drop(events);
+    drop(stream);
+
+    // Six people write on WhatsApp; the CAP closes each; three workers share the sending.
+    let now = chrono::Utc::now();
+    for n in 0..6 {
+        let from = format!("52133100000{n:02}");
+        let payload = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "523331345678", "phone_number_id": "106540352242922" },
+            "contacts": [{ "profile": { "name": format!("Persona {n}") }, "wa_id": from }],
+            "messages": [{ "from": from, "id": format!("wamid.cluster.{n}"), "timestamp": now.timestamp().to_string(),
+                           "type": "text", "text": { "body": "¿Ya salieron los resultados?" } }] }}]}]});
+        assert_eq!(signed(&lb.base, "/webhooks/whatsapp", &payload), 200);
+    }
+    let (_, list) = http.send("GET", "/api/v1/incidents?channel=whatsapp&limit=50", None);
+    let folios: Vec<String> = list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i["folio"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(folios.len(), 6, "{list}");
+    for folio in &folios {
+        let (status, body) = http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/classify"),
+            Some(json!({"user_type": "applicant", "incident_type": "question"})),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/close"),
+            Some(json!({"notes": "Se informó la fecha de publicación de resultados."})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let waited = std::time::Instant::now();
+    while graph.sent().len() < 6 && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Rounds of all three workers pass: nothing more may go.
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Intake through the balancer while instance 3 is stopped.
+    let stop_at = Duration::from_millis(800);
+    let base = lb.base.clone();
+    let session = (http.cookie.clone(), http.csrf.clone());
+    let contact_id = contact["id"].as_i64().expect("contact");
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let base = base.clone();
+            let session = session.clone();
+            std::thread::spawn(move || {
+                let mut http = Http::new(&base);
+                (http.cookie, http.csrf) = session;
+                let (mut ok, mut failed) = (Vec::new(), Vec::new());
+                let started = std::time::Instant::now();
+                let mut n = 0;
+                while started.elapsed() < Duration::from_secs(3) {
+                    n += 1;
+                    let subject = format!("Intake{w}x{n}");
+                    // A connection closed under a request is a failure too (status 0).
+                    let status = http
+                        .try_send(
+                            "POST",
+                            "/api/v1/incidents",
+                            json!({"channel": "phone", "contact_id": contact_id, "subject": subject}),
+                        )
+                        .unwrap_or(0);
+                    if status == 201 {
+                        ok.push(subject);
+                    } else {
+                        failed.push(status);
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    std::thread::sleep(stop_at);
+    let mut third = servers.pop().expect("third");
+    assert!(third.stop(), "a graceful stop");
+    let (mut acknowledged, mut failed) = (Vec::new(), Vec::new());
+    for w in writers {
+        let (ok, bad) = w.join().expect("writer");
+        acknowledged.extend(ok);
+        failed.extend(bad);
+    }
+    assert!(!acknowledged.is_empty());
+    assert!(
+        failed.len() <= 4,
+        "only requests in flight on the stopped instance may fail: {failed:?}"
+    );
+
+    // Started again on its port, it takes requests once its checks pass.
+    let back = std::time::Instant::now();
+    servers.push(Server::start_on(ports[2], url, dir, &envs));
+    let rejoined_in = loop {
+        let reply = ureq::get(&format!("{}/healthz", lb.base))
+            .call()
+            .expect("health");
+        if reply
+            .headers()
+            .get("x-backend")
+            .and_then(|v| v.to_str().ok())
+            == Some("a3")
+        {
+            break back.elapsed();
+        }
+        assert!(back.elapsed() < Duration::from_secs(20), "never rejoined");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    ClusterFigures {
+        acknowledged,
+        failed,
+        rejoined_in,
+    }
 }

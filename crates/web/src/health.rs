@@ -1,6 +1,7 @@
 //! Liveness, readiness and Prometheus metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -22,6 +23,22 @@ pub struct Metrics {
     pub csp_violations: AtomicU64,
 }
 
+/// Set when the instance begins to stop. Behind a load balancer, the instance answers
+/// `/readyz` with 503 for `shutdown_grace_seconds` while still serving, so the balancer's
+/// checks take it out before it stops accepting: no request then meets a closing connection.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -30,6 +47,9 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.is_on() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping").into_response();
+    }
     match state.store.ping().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {

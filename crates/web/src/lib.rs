@@ -101,6 +101,9 @@ pub struct AppState {
     pub metrics: Arc<health::Metrics>,
     /// Live streams open on this instance, per person.
     pub live_streams: Arc<quota::Quota<atiende_domain::ids::UserId>>,
+    /// This instance is stopping: `/readyz` says so, so that a load balancer sends its requests
+    /// elsewhere before the instance stops accepting (see `health::Draining`).
+    pub draining: health::Draining,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
             public_limiter: Arc::new(public_limiter),
             metrics: Arc::new(health::Metrics::default()),
             live_streams: Arc::default(),
+            draining: health::Draining::default(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub struct Config {
     pub max_connections_per_address: usize,
     pub max_connections: usize,
     pub trusted_proxies: Vec<String>,
+    pub shutdown_grace_seconds: u64,
     pub tls_certificate: String,
     pub tls_key: String,
     pub log_format: String,
