@@ -113,8 +113,18 @@ pub async fn mail(config: &Config, cmd: MailCommand) -> Result<()> {
     }
 }
 
-pub async fn migrate(config: &Config) -> Result<()> {
+pub async fn migrate(config: &Config, dry_run: bool) -> Result<()> {
     let store = Store::connect(&config.database_url, config.time_zone()?).await?;
+    if dry_run {
+        let pending = store.pending_migrations().await?;
+        if pending.is_empty() {
+            println!("the schema is current: no migration would run");
+        }
+        for m in pending {
+            println!("would apply {} (version {})", m.name, m.version);
+        }
+        return Ok(());
+    }
     let applied = store.migrate().await?;
     println!("{applied} migration(s) applied");
     Ok(())

@@ -31,7 +31,11 @@ enum Command {
     /// Run the web service (the default).
     Serve,
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Only say which migrations would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage staff accounts.
     #[command(subcommand)]
     User(commands::UserCommand),
@@ -90,7 +94,7 @@ fn main() -> Result<()> {
             Command::Serve => serve::run(config).await,
             Command::Worker => serve::run_worker(config).await,
             Command::Mail(cmd) => commands::mail(&config, cmd).await,
-            Command::Migrate => commands::migrate(&config).await,
+            Command::Migrate { dry_run } => commands::migrate(&config, dry_run).await,
             Command::User(cmd) => commands::user(&config, cmd).await,
             Command::Token(cmd) => commands::token(&config, cmd).await,
             Command::Backup { file } => commands::backup(&config, &file).await,

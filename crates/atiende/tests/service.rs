@@ -312,6 +312,8 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
         };
         let (ok, out, _) = run(&["migrate"], None);
         assert!(ok && out.contains("migration(s) applied"), "{out}");
+        let (ok, out, _) = run(&["migrate", "--dry-run"], None);
+        assert!(ok && out.contains("the schema is current"), "{out}");
         let (ok, out, err) = run(
             &[
                 "user",

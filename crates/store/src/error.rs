@@ -23,6 +23,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("password hashing failed")]
     Hash,
+    /// The database was written by a newer release: this binary does not know its schema and
+    /// must not write to it.
+    #[error(
+        "the database's schema (version {found}) is newer than this atiende knows (up to \
+         {known}): run the newer release, or restore a backup made by this one"
+    )]
+    NewerSchema { found: i64, known: i64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -4,7 +4,7 @@
 use sqlx::{Executor, Row};
 
 use crate::db::{Engine, Store};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 
 pub struct Migration {
     pub version: i64,
@@ -33,10 +33,42 @@ pub fn for_engine(engine: Engine) -> &'static [Migration] {
 }
 
 impl Store {
-    /// Applies the migrations not yet applied; returns how many ran. Safe to call from several
-    /// instances at once on PostgreSQL: the bookkeeping table's key makes a second runner fail
-    /// its transaction instead of applying a step twice.
+    /// The migrations not yet applied, in order (what `atiende migrate --dry-run` lists).
+    /// Refuses a database written by a newer release.
+    pub async fn pending_migrations(&self) -> Result<Vec<&'static Migration>> {
+        // Absent on a database nothing was ever applied to.
+        let applied: Vec<i64> = match sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(self.reader())
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| r.try_get("version"))
+                .collect::<std::result::Result<_, _>>()?,
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let known = for_engine(self.engine());
+        let newest = known.last().map_or(0, |m| m.version);
+        if let Some(found) = applied.iter().copied().filter(|v| *v > newest).max() {
+            return Err(StoreError::NewerSchema {
+                found,
+                known: newest,
+            });
+        }
+        Ok(known
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .collect())
+    }
+
+    /// Applies the migrations not yet applied; returns how many ran. Each runs in its own
+    /// transaction with its bookkeeping row, so one that fails leaves the database as the one
+    /// before left it. Safe to call from several instances at once on PostgreSQL: the
+    /// bookkeeping table's key makes a second runner fail its transaction instead of applying
+    /// a step twice. Refuses a database written by a newer release.
     pub async fn migrate(&self) -> Result<usize> {
+        self.pending_migrations().await?;
         let mut tx = self.begin().await?;
         tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",

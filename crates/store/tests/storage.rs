@@ -40,6 +40,7 @@ atiende_store::on_both_engines!(
     disabling_an_account_or_setting_its_password_revokes_its_tokens_for_good,
     a_wrong_password_does_not_log_in,
     the_demo_is_a_year_that_every_page_can_show_and_loads_once,
+    pending_migrations_are_listed_and_a_newer_schema_is_refused,
     the_queue_counts_follow_every_change_whatever_the_write_path,
 );
 
@@ -1240,4 +1241,44 @@ async fn sqlite_copies_its_log_into_the_database_beside_the_writer() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(behind, 0, "frames of the log not yet in the database");
+}
+
+async fn pending_migrations_are_listed_and_a_newer_schema_is_refused(db: TestDb) {
+    assert!(
+        db.pending_migrations().await.expect("pending").is_empty(),
+        "a migrated database has nothing pending"
+    );
+    let newest = atiende_store::migrate::for_engine(db.engine())
+        .last()
+        .expect("migrations")
+        .version;
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
+    let mark = |sql: &'static str, version: i64| sqlx::query(sql).bind(version);
+    mark("DELETE FROM schema_migrations WHERE version = $1", newest)
+        .execute(&mut conn)
+        .await
+        .expect("forget the newest");
+    let pending = db.pending_migrations().await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|m| m.version).collect::<Vec<_>>(),
+        vec![newest]
+    );
+    mark(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'from_the_future', 0)",
+        newest + 1,
+    )
+    .execute(&mut conn)
+    .await
+    .expect("a newer release's step");
+    for refused in [
+        db.pending_migrations().await.map(|_| ()),
+        db.migrate().await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(refused, Err(StoreError::NewerSchema { found, known }) if found == newest + 1 && known == newest),
+            "{refused:?}"
+        );
+    }
 }
