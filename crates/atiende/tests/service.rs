@@ -20,6 +20,7 @@ atiende_store::on_both_engines!(
     slow_connections_are_closed_and_one_address_cannot_crowd_out_the_others,
     demo_data_gets_one_time_passwords_and_loads_once,
     demo_data_stays_out_of_a_database_with_records,
+    a_backup_taken_while_writing_restores_every_incident_acknowledged_before_it,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -1509,5 +1510,160 @@ fn cluster_story(
         acknowledged,
         failed,
         rejoined_in,
+    }
+}
+
+/// The restore drill of docs/OPERATIONS.md on each engine: a backup taken while incidents are
+/// being written (`atiende backup` on SQLite, `pg_dump` on PostgreSQL), restored into a fresh
+/// database that a new instance serves, holds every incident acknowledged before the backup
+/// began, passes the engine's integrity check, and counts in its indicators what it holds.
+async fn a_backup_taken_while_writing_restores_every_incident_acknowledged_before_it(db: TestDb) {
+    let engine = db.engine();
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    // The restored copy: a file on SQLite, a new database on PostgreSQL.
+    let (restored_url, pg_name) = match engine {
+        atiende_store::Engine::Sqlite => (
+            format!("sqlite://{}", dir.path().join("copia.db").display()),
+            None,
+        ),
+        atiende_store::Engine::Postgres => {
+            let name = format!("{}_restored", db.url.rsplit('/').next().expect("name"));
+            db.execute_admin(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create");
+            let base = db.url.rsplit_once('/').expect("url").0;
+            (format!("{base}/{name}"), Some(name))
+        }
+    };
+    let restored = restored_url.clone();
+    let (before, story) = tokio::task::spawn_blocking(move || {
+        let server = Server::start(
+            &url,
+            dir.path(),
+            &[
+                ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+                ("ATIENDE_WORKER", "false"),
+            ],
+        );
+        let mut http = Http::new(&server.base);
+        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
+        let (_, contact) = http.send(
+            "POST",
+            "/api/v1/contacts",
+            Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
+        );
+        let contact_id = contact["id"].as_i64().expect("contact");
+        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let writer = {
+            let (writing, acknowledged) = (writing.clone(), acknowledged.clone());
+            let (base, cookie, csrf) =
+                (server.base.clone(), http.cookie.clone(), http.csrf.clone());
+            std::thread::spawn(move || {
+                let mut http = Http::new(&base);
+                (http.cookie, http.csrf) = (cookie, csrf);
+                let mut n = 0;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let subject = format!("Respaldo{n}");
+                    let body =
+                        json!({"channel": "phone", "contact_id": contact_id, "subject": subject});
+                    if http.try_send("POST", "/api/v1/incidents", body) == Some(201) {
+                        acknowledged.lock().expect("list").push(subject);
+                    }
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(700));
+        // Everything acknowledged up to here must be in the copy.
+        let before: Vec<String> = acknowledged.lock().expect("list").clone();
+        match engine {
+            atiende_store::Engine::Sqlite => {
+                let file = restored.trim_start_matches("sqlite://");
+                let out = cli_ok(&url, dir.path(), &["backup", file]);
+                assert!(std::path::Path::new(file).exists(), "{out}");
+            }
+            atiende_store::Engine::Postgres => {
+                let dump = dir.path().join("atiende.dump");
+                let status = Command::new("pg_dump")
+                    .args(["--format=custom", "--file"])
+                    .arg(&dump)
+                    .arg(&url)
+                    .status()
+                    .expect("pg_dump (run the suite with scripts/test)");
+                assert!(status.success());
+                let status = Command::new("pg_restore")
+                    .args(["--no-owner", "--exit-on-error", "--dbname", &restored])
+                    .arg(&dump)
+                    .status()
+                    .expect("pg_restore");
+                assert!(status.success());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        writer.join().expect("writer");
+        drop(server);
+
+        // A new instance serves the copy.
+        let copy = Server::start(&restored, dir.path(), &[("ATIENDE_WORKER", "false")]);
+        let ready = ureq::get(&format!("{}/readyz", copy.base))
+            .call()
+            .expect("readyz");
+        assert_eq!(ready.status(), 200);
+        let mut http = Http::new(&copy.base);
+        assert_eq!(
+            http.login("admin", "clave-admin-segura"),
+            200,
+            "the same accounts"
+        );
+        let (status, _) = http.send("GET", "/api/v1/incidents?limit=5", None);
+        assert_eq!(status, 200);
+        drop(copy);
+        (before, dir)
+    })
+    .await
+    .expect("drill");
+    let _dir = story;
+    assert!(!before.is_empty(), "writes happened before the backup");
+    let copy = atiende_store::Store::connect(&restored_url, atiende_store::db::DEFAULT_TZ)
+        .await
+        .expect("open the copy");
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&restored_url)
+        .await
+        .expect("connect to the copy");
+    if engine == atiende_store::Engine::Sqlite {
+        let row = sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .expect("integrity");
+        assert_eq!(sqlx::Row::get::<String, _>(&row, 0), "ok");
+    }
+    let rows = sqlx::query("SELECT subject FROM incidents WHERE subject LIKE 'Respaldo%'")
+        .fetch_all(&mut conn)
+        .await
+        .expect("subjects");
+    let held: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| sqlx::Row::get(r, "subject")).collect();
+    for subject in &before {
+        assert!(held.contains(subject), "{subject} lost in the copy");
+    }
+    // The indicators in the copy count exactly the incidents it holds.
+    let counted = copy.period_rollup(0, 999_999, false).await.expect("rollup");
+    let total: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM incidents")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count"),
+        "n",
+    );
+    assert_eq!(counted.totals.incidents, total);
+    drop(conn);
+    copy.close().await;
+    if let Some(name) = pg_name {
+        let _ = db
+            .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
     }
 }
