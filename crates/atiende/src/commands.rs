@@ -60,23 +60,109 @@ pub enum TokenCommand {
 pub enum MailCommand {
     /// Ingest one message from standard input (for mail servers that deliver to a program).
     /// Exits with 75 (temporary failure) when it cannot be committed, so the server retries.
+    /// With --via, hands it to the running service instead (the light path: no configuration,
+    /// no database rights, no start-up work); the token comes from --token-file or
+    /// ATIENDE_MAIL_INGEST_TOKEN.
     Ingest {
         /// The configured mailbox the message was sent to (its channel and acknowledgement).
         #[arg(long)]
         mailbox: Option<String>,
+        /// The running service's address, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        via: Option<String>,
+        /// A file holding the service's mail_ingest_token (its first line).
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
     },
 }
 
 /// The exit status mail servers read as "try again later" (sysexits.h EX_TEMPFAIL).
 pub const EX_TEMPFAIL: i32 = 75;
+/// The exit status mail servers read as "the message itself is refused": they bounce it
+/// (sysexits.h EX_DATAERR).
+pub const EX_DATAERR: i32 = 65;
+
+/// The light path of `mail ingest`: posts the message to the running service. Exits 0 once
+/// the service answered that it committed it, 65 when it refused the message itself (too
+/// large), and 75 for anything else — unreachable, wrong token, unknown mailbox, a database
+/// error — so the mail server keeps the message and retries.
+fn hand_over(via: &str, mailbox: Option<&str>, token: &str, raw: &[u8]) -> ! {
+    let mut url = format!("{}/api/v1/mail/ingest", via.trim_end_matches('/'));
+    if let Some(m) = mailbox {
+        url.push_str("?mailbox=");
+        url.push_str(&percent(m));
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .build()
+        .into();
+    let answer = agent
+        .post(&url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "message/rfc822")
+        .send(raw);
+    match answer {
+        Ok(mut r) if r.status().is_success() => {
+            println!("{}", r.body_mut().read_to_string().unwrap_or_default());
+            std::process::exit(0)
+        }
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let body = r.body_mut().read_to_string().unwrap_or_default();
+            if status == 413 {
+                eprintln!("atiende: the service refused the message as too large: {body}");
+                std::process::exit(EX_DATAERR)
+            }
+            eprintln!(
+                "atiende: the service did not store the message ({status}), the mail server should retry: {body}"
+            );
+            std::process::exit(EX_TEMPFAIL)
+        }
+        Err(e) => {
+            eprintln!(
+                "atiende: cannot reach the service at {via}, the mail server should retry: {e}"
+            );
+            std::process::exit(EX_TEMPFAIL)
+        }
+    }
+}
+
+/// A mailbox name as a query value.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 pub async fn mail(config: &Config, cmd: MailCommand) -> Result<()> {
     match cmd {
-        MailCommand::Ingest { mailbox } => {
+        MailCommand::Ingest {
+            mailbox,
+            via,
+            token_file,
+        } => {
             let mut raw = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut raw)
                 .context("reading the message")?;
+            if let Some(via) = via {
+                let token = match token_file {
+                    Some(path) => std::fs::read_to_string(&path)
+                        .map(|t| t.lines().next().unwrap_or_default().trim().to_string())
+                        .unwrap_or_else(|e| {
+                            eprintln!("atiende: cannot read {}: {e}", path.display());
+                            std::process::exit(EX_TEMPFAIL)
+                        }),
+                    None => config.mail_ingest_token.expose().to_string(),
+                };
+                hand_over(&via, mailbox.as_deref(), &token, &raw);
+            }
             let outcome = async {
                 let store = open_store(config).await?;
                 crate::serve::sync_mailboxes(&store, config).await?;

@@ -135,6 +135,7 @@ pub async fn run(config: Config) -> Result<()> {
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),
         metrics_token: config.metrics_token.clone(),
+        mail_ingest_token: config.mail_ingest_token.clone(),
         trusted_proxies: config.trusted_proxies()?,
     };
     // The notices start as a first version (the configured text); the administrator publishes

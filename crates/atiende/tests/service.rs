@@ -21,6 +21,7 @@ atiende_store::on_both_engines!(
     demo_data_gets_one_time_passwords_and_loads_once,
     demo_data_stays_out_of_a_database_with_records,
     a_backup_taken_while_writing_restores_every_incident_acknowledged_before_it,
+    mail_handed_to_the_running_service_needs_no_database_and_is_retried_when_refused,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -1666,4 +1667,67 @@ async fn a_backup_taken_while_writing_restores_every_incident_acknowledged_befor
             .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await;
     }
+}
+
+/// The light path of mail delivery: `atiende mail ingest --via` hands the message to the
+/// running service, so the delivery program works without any database (here: an unreachable
+/// one). Stored once; anything that is not a stored message asks the mail server to retry.
+async fn mail_handed_to_the_running_service_needs_no_database_and_is_retried_when_refused(
+    db: TestDb,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let count = tokio::task::spawn_blocking(move || {
+        let mut server = Server::start(
+            &url,
+            dir.path(),
+            &[("ATIENDE_MAIL_INGEST_TOKEN", "token-de-entrega-de-correo")],
+        );
+        let nowhere = "postgres://nadie@127.0.0.1:1/ninguna";
+        let base = server.base.clone();
+        let raw = b"From: Rosa <rosa@gmail.com>\r\nTo: cap@udgvirtual.udg.mx\r\nSubject: Kardex\r\nMessage-ID: <via1@gmail.com>\r\n\r\nNo veo mi kardex\r\n";
+        let deliver = |args: &[&str], token: Option<&str>| {
+            let mut cmd = atiende(nowhere, dir.path());
+            cmd.args(["mail", "ingest", "--via", &base]).args(args);
+            if let Some(t) = token {
+                cmd.env("ATIENDE_MAIL_INGEST_TOKEN", t);
+            }
+            run_with_stdin(cmd, raw)
+        };
+        let (code, out, err) = deliver(&[], Some("token-de-entrega-de-correo"));
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("\"created\""), "{out}");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "token-de-entrega-de-correo\n").expect("token file");
+        let (code, out, _) = deliver(&["--token-file", token_file.to_str().expect("path")], None);
+        assert_eq!(code, Some(0));
+        assert!(out.contains("\"duplicate\""), "a redelivery is recognised: {out}");
+        for (args, token) in [
+            (vec![], Some("otro-token")),
+            (vec!["--mailbox", "No existe"], Some("token-de-entrega-de-correo")),
+        ] {
+            let (code, _, err) = deliver(&args, token);
+            assert_eq!(code, Some(75), "{err}");
+        }
+        assert!(server.stop());
+        let (code, _, err) = deliver(&[], Some("token-de-entrega-de-correo"));
+        assert_eq!(code, Some(75), "a stopped service: the mail server keeps it: {err}");
+        dir
+    })
+    .await
+    .expect("delivery story");
+    drop(count);
+    let filter = atiende_store::incidents::IncidentFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let stored = db
+        .incidents(&atiende_domain::access::Scope::All, &filter)
+        .await
+        .expect("incidents");
+    assert_eq!(stored.len(), 1, "stored once");
+    assert_eq!(
+        stored[0].incident.channel,
+        atiende_domain::classification::Channel::Email
+    );
 }

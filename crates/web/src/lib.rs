@@ -56,6 +56,9 @@ pub struct WebConfig {
     pub cti_token: atiende_domain::secret::Secret,
     /// Bearer token Prometheus sends to read `/metrics`; empty keeps `/metrics` closed.
     pub metrics_token: atiende_domain::secret::Secret,
+    /// Bearer token of `POST /api/v1/mail/ingest` (the mail server's delivery program); empty
+    /// turns the endpoint off.
+    pub mail_ingest_token: atiende_domain::secret::Secret,
     /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs).
     pub trusted_proxies: proxy::TrustedProxies,
 }
@@ -75,6 +78,7 @@ impl Default for WebConfig {
             meta: atiende_channels::chat::MetaConfig::default(),
             cti_token: Default::default(),
             metrics_token: Default::default(),
+            mail_ingest_token: Default::default(),
             trusted_proxies: Default::default(),
         }
     }

@@ -44,6 +44,7 @@ pub struct Config {
     pub privacy_notice_integral: String,
     pub cti_token: Secret,
     pub metrics_token: Secret,
+    pub mail_ingest_token: Secret,
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,

@@ -5,6 +5,7 @@
 //! system's call events arrive at `/api/v1/cti/{token}` ([`cti`]).
 
 pub mod cti;
+mod mail;
 
 use atiende_channels::chat::{messenger, signature_valid, whatsapp};
 use atiende_domain::chat::{DeliveryStatus, InboundChat};
@@ -25,6 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/whatsapp", get(handshake).post(whatsapp_events))
         .route("/webhooks/meta", get(handshake).post(meta_events))
         .route("/api/v1/cti/{token}", post(cti::event))
+        .route(
+            "/api/v1/mail/ingest",
+            post(mail::ingest).layer(axum::extract::DefaultBodyLimit::max(mail::MAX_BODY)),
+        )
 }
 
 #[derive(Deserialize)]
