@@ -128,6 +128,31 @@ fn hand_over(via: &str, mailbox: Option<&str>, token: &str, raw: &[u8]) -> ! {
     }
 }
 
+/// `atiende health`: whether the service answers `/readyz` with success, as the exit status.
+pub fn health(config: &Config, url: Option<String>) -> Result<()> {
+    let url = url.unwrap_or_else(|| {
+        // A service listening on every address is asked on the loopback.
+        let listen = config.listen.replace("0.0.0.0", "127.0.0.1");
+        format!("http://{listen}/readyz")
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .into();
+    match agent.get(&url).call() {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => {
+            eprintln!("atiende: {url} answered {}", r.status());
+            std::process::exit(1)
+        }
+        Err(e) => {
+            eprintln!("atiende: {url}: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// A mailbox name as a query value.
 fn percent(s: &str) -> String {
     s.bytes()

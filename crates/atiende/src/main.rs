@@ -30,6 +30,13 @@ struct Cli {
 enum Command {
     /// Run the web service (the default).
     Serve,
+    /// Ask the running service whether it is ready (`/readyz`): exit 0 if so, 1 otherwise. For
+    /// container health checks, where no HTTP client is installed.
+    Health {
+        /// Defaults to http:// plus the configured listen address, path /readyz.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate {
         /// Only say which migrations would run; change nothing.
@@ -95,6 +102,7 @@ fn main() -> Result<()> {
             Command::Worker => serve::run_worker(config).await,
             Command::Mail(cmd) => commands::mail(&config, cmd).await,
             Command::Migrate { dry_run } => commands::migrate(&config, dry_run).await,
+            Command::Health { url } => commands::health(&config, url),
             Command::User(cmd) => commands::user(&config, cmd).await,
             Command::Token(cmd) => commands::token(&config, cmd).await,
             Command::Backup { file } => commands::backup(&config, &file).await,

@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     demo_data_stays_out_of_a_database_with_records,
     a_backup_taken_while_writing_restores_every_incident_acknowledged_before_it,
     mail_handed_to_the_running_service_needs_no_database_and_is_retried_when_refused,
+    the_container_recipe_serves_from_its_environment_and_reports_health,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -1730,4 +1731,66 @@ async fn mail_handed_to_the_running_service_needs_no_database_and_is_retried_whe
         stored[0].incident.channel,
         atiende_domain::classification::Channel::Email
     );
+}
+
+/// The container recipe (dist/container/Containerfile) cannot be built here (no registry to
+/// pull images from); what it runs can be: the binary with the image's ENV (the state directory
+/// and port moved to this test's), and the image's health check before and after a stop.
+async fn the_container_recipe_serves_from_its_environment_and_reports_health(db: TestDb) {
+    let recipe = include_str!("../../../dist/container/Containerfile");
+    let env_line = recipe
+        .lines()
+        .find(|l| l.starts_with("ENV "))
+        .expect("ENV in the recipe");
+    let mut envs: Vec<(String, String)> = env_line["ENV ".len()..]
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert!(
+        envs.iter()
+            .any(|(k, v)| k == "ATIENDE_LISTEN" && v == "0.0.0.0:8080")
+    );
+    assert!(
+        recipe.contains(r#"HEALTHCHECK --interval=10s --timeout=5s --start-period=30s CMD ["/usr/bin/atiende", "health"]"#)
+            && recipe.contains("USER 10001"),
+        "the health check and the non-root user this test runs"
+    );
+    let port = free_port();
+    for (k, v) in &mut envs {
+        match k.as_str() {
+            "ATIENDE_LISTEN" => *v = format!("0.0.0.0:{port}"),
+            // The image's volume; here the test's database, on either engine.
+            "ATIENDE_DATABASE_URL" => v.clone_from(&db.url),
+            _ => {}
+        }
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let pairs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut server = Server::start_on(port, &url, dir.path(), &pairs);
+        let health = || {
+            atiende(&url, dir.path())
+                .envs(pairs.iter().copied())
+                .arg("health")
+                .output()
+                .expect("health")
+        };
+        let ok = health();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        assert!(server.stop());
+        let down = health();
+        assert_eq!(
+            down.status.code(),
+            Some(1),
+            "a stopped service is unhealthy"
+        );
+    })
+    .await
+    .expect("container story");
 }
