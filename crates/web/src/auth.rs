@@ -192,7 +192,7 @@ pub async fn start_session(
     }
     let ttl = chrono::Duration::hours(state.config.session_hours);
     let (token, csrf) = state.store.create_session(user.id, ttl).await?;
-    tracing::info!(user.login = %user.login, "login");
+    tracing::info!(client.address = %address, user.login = %user.login, "login");
     let secure = state.config.secure_cookies();
     let set_cookie = session_cookie(&token, ttl.num_seconds(), secure);
     let max_age = DEVICE_DAYS * 86_400;
