@@ -1137,6 +1137,33 @@ async fn given_a_certificate_the_service_speaks_https_only() {
             assert!(cookie.contains("; Secure"), "{cookie}");
         }
 
+        // A client that offers HTTP/2 gets it: the server's first frame is its SETTINGS.
+        {
+            use std::io::{Read, Write};
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                .expect("root");
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+            let client =
+                rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+            let tcp = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("tcp");
+            let mut tls = rustls::StreamOwned::new(client, tcp);
+            tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                .expect("preface");
+            let mut frame = [0u8; 9];
+            tls.read_exact(&mut frame).expect("a frame");
+            assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]));
+            assert_eq!(frame[3], 0x4, "SETTINGS");
+        }
+
         // Plain HTTP on the same port is a failed handshake, not a page.
         let plain = ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call();
         assert!(plain.is_err(), "{plain:?}");

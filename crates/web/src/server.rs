@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -86,12 +86,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let total = limits.total_in_force();
-    // HTTP/1.1 only (proxies speak it to their backends): a version-sniffing server waits for a
-    // connection's first bytes without any time limit.
+    // Plain connections speak HTTP/1.1 only (proxies speak it to their backends): a
+    // version-sniffing server waits for a connection's first bytes without any time limit.
+    // Over TLS the client and server agree on HTTP/2 or HTTP/1.1 in the handshake.
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
+    // Over TLS, for clients that agreed on HTTP/2 in the handshake.
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_concurrent_streams(128)
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let held: Arc<Quota<IpAddr>> = Arc::default();
     tokio::pin!(shutdown);
@@ -139,10 +146,15 @@ pub async fn serve(
             }
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
-                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let (builder, h2, watcher) = (builder.clone(), h2.clone(), graceful.watcher());
                 let limit = limits.header_read_timeout;
                 tokio::spawn(async move {
                     match tokio::time::timeout(limit, handshake).await {
+                        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                            let connection =
+                                watcher.watch(h2.serve_connection(TokioIo::new(stream), service));
+                            let _ = connection.await;
+                        }
                         Ok(Ok(stream)) => {
                             let connection = watcher
                                 .watch(builder.serve_connection(TokioIo::new(stream), service));
