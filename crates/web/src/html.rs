@@ -86,4 +86,14 @@ mod tests {
         );
         assert!(!sneaky.contains("tracker.example"), "{sneaky}");
     }
+
+    /// Found by the fuzzer: an image's alt text reading "javascript:" is text, kept as such,
+    /// while the same words as an address are dropped.
+    #[test]
+    fn a_scheme_in_alt_text_is_words_and_in_an_address_is_removed() {
+        let html = markdown("![javascript:logo](/static/logo.png) [x](javascript:alert(1))");
+        assert!(html.contains("alt=\"javascript:logo\""), "{html}");
+        assert!(html.contains("src=\"/static/logo.png\""), "{html}");
+        assert!(!html.contains("href=\"javascript:"), "{html}");
+    }
 }
