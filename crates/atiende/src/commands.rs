@@ -87,21 +87,15 @@ pub const EX_DATAERR: i32 = 65;
 /// large), and 75 for anything else — unreachable, wrong token, unknown mailbox, a database
 /// error — so the mail server keeps the message and retries.
 fn hand_over(via: &str, mailbox: Option<&str>, token: &str, raw: &[u8]) -> ! {
-    let mut url = format!("{}/api/v1/mail/ingest", via.trim_end_matches('/'));
-    if let Some(m) = mailbox {
-        url.push_str("?mailbox=");
-        url.push_str(&percent(m));
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(120)))
-        .build()
-        .into();
-    let answer = agent
+    let url = format!("{}/api/v1/mail/ingest", via.trim_end_matches('/'));
+    let mut request = http_agent(120)
         .post(&url)
         .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "message/rfc822")
-        .send(raw);
+        .header("content-type", "message/rfc822");
+    if let Some(m) = mailbox {
+        request = request.query("mailbox", m);
+    }
+    let answer = request.send(raw);
     match answer {
         Ok(mut r) if r.status().is_success() => {
             println!("{}", r.body_mut().read_to_string().unwrap_or_default());
@@ -135,12 +129,7 @@ pub fn health(config: &Config, url: Option<String>) -> Result<()> {
         let listen = config.listen.replace("0.0.0.0", "127.0.0.1");
         format!("http://{listen}/readyz")
     });
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(5)))
-        .build()
-        .into();
-    match agent.get(&url).call() {
+    match http_agent(5).get(&url).call() {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => {
             eprintln!("atiende: {url} answered {}", r.status());
@@ -153,16 +142,14 @@ pub fn health(config: &Config, url: Option<String>) -> Result<()> {
     }
 }
 
-/// A mailbox name as a query value.
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// An HTTP client for talking to the running service: every status is an answer to read,
+/// within `seconds`.
+fn http_agent(seconds: u64) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(seconds)))
+        .build()
+        .into()
 }
 
 pub async fn mail(config: &Config, cmd: MailCommand) -> Result<()> {

@@ -146,31 +146,32 @@ impl Http {
         }
     }
 
-    /// A JSON request whose answer is only its status; None when no answer came.
-    fn try_send(&self, method: &str, path: &str, body: Value) -> Option<u16> {
+    /// A request to the service carrying this session (cookie and CSRF token), if any.
+    fn request(&self, method: &str, path: &str) -> ureq::http::request::Builder {
         let mut req = ureq::http::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/json");
+            .uri(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", format!("atiende_session={c}"));
         }
         if let Some(t) = &self.csrf {
             req = req.header("x-csrf-token", t);
         }
-        let request = req.body(body.to_string()).ok()?;
+        req
+    }
+
+    /// A JSON request whose answer is only its status; None when no answer came.
+    fn try_send(&self, method: &str, path: &str, body: Value) -> Option<u16> {
+        let request = self
+            .request(method, path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .ok()?;
         self.agent.run(request).ok().map(|r| r.status().as_u16())
     }
 
     fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut req = ureq::http::Request::builder().method(method).uri(url);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", format!("atiende_session={c}"));
-        }
-        if let Some(t) = &self.csrf {
-            req = req.header("x-csrf-token", t);
-        }
+        let req = self.request(method, path);
         let response = match body {
             Some(b) => self.agent.run(
                 req.header("content-type", "application/json")

@@ -65,16 +65,24 @@ pub fn cookie_value_from<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> 
         })
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Whether the request's bearer token is this configured secret (compared in constant time).
+/// An empty secret — the endpoint turned off — is never matched.
+pub fn bearer_is(headers: &axum::http::HeaderMap, secret: &atiende_domain::secret::Secret) -> bool {
+    let expected = secret.expose().as_bytes();
+    let sent = bearer(headers).unwrap_or_default().as_bytes();
+    !expected.is_empty() && bool::from(sent.ct_eq(expected))
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        if let Some(token) = bearer(parts) {
+        if let Some(token) = bearer(&parts.headers) {
             let user = state
                 .store
                 .token_user(token)

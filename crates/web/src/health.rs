@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 
@@ -73,23 +72,11 @@ pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> R
     response
 }
 
-/// Whether the request carries the configured metrics token (compared in constant time).
-fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
-    let expected = state.config.metrics_token.expose().as_bytes();
-    let sent = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .as_bytes();
-    !expected.is_empty() && bool::from(sent.ct_eq(expected))
-}
-
 /// Prometheus metrics, for whoever holds the metrics token: the counts say how busy the CAP
 /// is, which is not for anyone on the network.
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     use std::fmt::Write;
-    if !may_read_metrics(&state, &headers) {
+    if !crate::auth::bearer_is(&headers, &state.config.metrics_token) {
         return crate::error::AppError::NotFound("metrics").into_response();
     }
     let mut out = String::new();

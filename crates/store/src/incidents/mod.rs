@@ -729,25 +729,22 @@ impl Store {
             .into_iter()
             .find(|x| x.id == derivation)
             .ok_or(StoreError::NotFound("derivation"))?;
-        let audit = if input.close {
-            // Shaped as a derivation that closes.
-            Change {
-                entity: EntityKind::Incident,
-                entity_id: change.after.folio.to_string(),
-                action,
-                before: snapshot(&change.before),
-                after: Some(
-                    serde_json::json!({ "incident": change.after, "derivation": answered }),
-                ),
-            }
+        // Closing is recorded as a derivation that closes is; an answer alone, as the
+        // derivation it changed.
+        let (before, after) = if input.close {
+            (
+                snapshot(&change.before),
+                Some(serde_json::json!({ "incident": change.after, "derivation": answered })),
+            )
         } else {
-            Change {
-                entity: EntityKind::Incident,
-                entity_id: change.after.folio.to_string(),
-                action,
-                before: snapshot(d),
-                after: snapshot(&answered),
-            }
+            (snapshot(d), snapshot(&answered))
+        };
+        let audit = Change {
+            entity: EntityKind::Incident,
+            entity_id: change.after.folio.to_string(),
+            action,
+            before,
+            after,
         };
         let after = change.commit_with(actor, "", audit).await?;
         Ok((after, answered))

@@ -10,9 +10,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::AppError;
@@ -34,17 +33,11 @@ pub(super) async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let expected = state.config.mail_ingest_token.expose().as_bytes();
-    if expected.is_empty() {
+    let token = &state.config.mail_ingest_token;
+    if token.expose().is_empty() {
         return Err(AppError::NotFound("mail_ingest"));
     }
-    let sent = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .as_bytes();
-    if !bool::from(sent.ct_eq(expected)) {
+    if !crate::auth::bearer_is(&headers, token) {
         return Err(AppError::Unauthorized);
     }
     // Over the limit: the delivery program bounces it (the sender learns it did not arrive).
