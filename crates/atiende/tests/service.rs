@@ -1252,7 +1252,8 @@ impl Haproxy {
 
 /// Several instances on one PostgreSQL behind HAProxy: a console session works on any of them,
 /// an incident created through one reaches a live stream held by another, each survey
-/// invitation goes once however many workers run, and an instance stopped (SIGTERM) during
+/// invitation (WhatsApp and email) and each answer by email goes once and the day's retention
+/// run happens once however many workers run, and an instance stopped (SIGTERM) during
 /// intake loses no acknowledged incident and rejoins when started again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_behind_haproxy_act_as_one() {
@@ -1270,6 +1271,46 @@ async fn three_instances_behind_haproxy_act_as_one() {
     )
     .await
     .expect("policy");
+    // Answers and invitations by email leave through the local mail server.
+    atiende_store::testing::require_mail_server();
+    db.save_mailbox(
+        atiende_store::Actor::System,
+        &atiende_store::testing::sending_mailbox(),
+    )
+    .await
+    .expect("mailbox");
+    let stamp = std::process::id().to_string() + &chrono_stamp();
+    let writers: Vec<String> = (0..4)
+        .map(|n| format!("persona{n}-cluster-{stamp}@test.local"))
+        .collect();
+    // A person blocked more than the legal period ago, due for suppression by the daily run
+    // that one of the three workers claims.
+    let blocked = db
+        .create_contact(
+            atiende_store::Actor::System,
+            &atiende_domain::contact::ContactInput {
+                name: Some("Persona bloqueada".into()),
+                phones: Some(vec!["3399990000".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    db.block_contact(atiende_store::Actor::System, blocked.id, "Solicitud ARCO")
+        .await
+        .expect("block");
+    db.execute("UPDATE contacts SET blocked_at = blocked_at - CAST(400 AS BIGINT) * 86400000 WHERE blocked_at IS NOT NULL")
+        .await;
+    db.save_setting(
+        atiende_store::Actor::System,
+        atiende_store::settings::key::RETENTION_POLICY,
+        &atiende_domain::privacy::RetentionPolicy {
+            blocked_days: Some(365),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("retention policy");
     let graph = atiende_channels::chat::stand_in::GraphStandIn::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let config = format!(
@@ -1284,11 +1325,39 @@ async fn three_instances_behind_haproxy_act_as_one() {
     let (graph_sent, figures) = {
         let graph = std::sync::Arc::new(graph);
         let g = graph.clone();
-        let figures = tokio::task::spawn_blocking(move || cluster_story(&url, dir.path(), &g))
-            .await
-            .expect("cluster story");
+        let people = writers.clone();
+        let figures =
+            tokio::task::spawn_blocking(move || cluster_story(&url, dir.path(), &g, &people))
+                .await
+                .expect("cluster story");
         (graph.sent(), figures)
     };
+    // Each email once: every writer got the answer and the invitation, one of each.
+    for person in &writers {
+        let received = fetch_all(person).await;
+        let answers = received
+            .iter()
+            .filter(|m| m.contains("Los resultados se publican"))
+            .count();
+        let invitations = received.iter().filter(|m| m.contains("/encuesta/")).count();
+        assert_eq!((answers, invitations), (1, 1), "{person}: {received:?}");
+    }
+    // The day's retention run: one worker claimed it, the person was suppressed once.
+    let suppressed = db
+        .audit(&atiende_store::audit::AuditQuery {
+            entity_id: Some(blocked.id.0.to_string()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "contact.anonymise")
+        .count();
+    assert_eq!(
+        suppressed, 1,
+        "one retention run suppressed the person once"
+    );
     // Each invitation once: one survey message per person, however many workers claimed.
     let mut invited: Vec<String> = graph_sent
         .iter()
@@ -1341,6 +1410,7 @@ fn cluster_story(
     url: &str,
     dir: &std::path::Path,
     graph: &atiende_channels::chat::stand_in::GraphStandIn,
+    writers: &[String],
 ) -> ClusterFigures {
     let config = dir.join("atiende.toml");
     let envs = [
@@ -1460,8 +1530,45 @@ fn cluster_story(
         );
         assert_eq!(status, 200, "{body}");
     }
+    // Four people write by email (as the console registers it); each gets an answer and,
+    // once closed, an invitation by email.
+    for person in writers {
+        let (status, contact) = http.send(
+            "POST",
+            "/api/v1/contacts",
+            Some(json!({"name": "Persona por correo", "emails": [person]})),
+        );
+        assert_eq!(status, 201, "{contact}");
+        let (status, created) = http.send(
+            "POST",
+            "/api/v1/incidents",
+            Some(json!({"channel": "email", "contact_id": contact["id"], "subject": "Resultados de admisión",
+                        "user_type": "applicant", "incident_type": "question"})),
+        );
+        assert_eq!(status, 201, "{created}");
+        let folio = created["folio"].as_str().expect("folio");
+        let (status, body) = http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/notes"),
+            Some(json!({"kind": "answer", "body": "Los resultados se publican el viernes."})),
+        );
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = http.send(
+            "POST",
+            &format!("/api/v1/incidents/{folio}/close"),
+            Some(json!({"notes": "Se informó la fecha de publicación de resultados."})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
     let waited = std::time::Instant::now();
-    while graph.sent().len() < 6 && waited.elapsed() < Duration::from_secs(30) {
+    while waited.elapsed() < Duration::from_secs(30) {
+        let (_, outbox) = http.send("GET", "/api/v1/outbox", None);
+        let waiting = outbox
+            .as_array()
+            .is_none_or(|items| items.iter().any(|m| m["status"] != "done"));
+        if graph.sent().len() >= 6 && !waiting {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     // Rounds of all three workers pass: nothing more may go.

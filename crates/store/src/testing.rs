@@ -54,6 +54,27 @@ pub struct TestDb {
     pg_name: Option<String>,
 }
 
+/// A new, empty database on the suite's PostgreSQL server: its URL and name.
+async fn create_postgres_database() -> (String, String) {
+    let name = format!(
+        "atiende_t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros() % 1_000_000
+    );
+    let admin = postgres_admin_url();
+    let store = Store::connect(&admin, crate::db::DEFAULT_TZ).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL is needed for the PostgreSQL half of the suite ({admin}): {e}. Run the suite with `scripts/test`, which starts a private one, or point ATIENDE_TEST_POSTGRES_URL at one.")
+    });
+    store
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    store.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    (format!("{base}/{name}"), name)
+}
+
 impl std::ops::Deref for TestDb {
     type Target = Store;
     fn deref(&self) -> &Store {
@@ -72,23 +93,8 @@ impl TestDb {
                 (url, Some(dir), None)
             }
             Engine::Postgres => {
-                let name = format!(
-                    "atiende_t_{}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::Relaxed),
-                    chrono::Utc::now().timestamp_micros() % 1_000_000
-                );
-                let admin = postgres_admin_url();
-                let store = Store::connect(&admin, crate::db::DEFAULT_TZ).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL is needed for the PostgreSQL half of the suite ({admin}): {e}. Run the suite with `scripts/test`, which starts a private one, or point ATIENDE_TEST_POSTGRES_URL at one.")
-                });
-                store
-                    .execute_admin(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
-                store.close().await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-                (format!("{base}/{name}"), None, Some(name))
+                let (url, name) = create_postgres_database().await;
+                (url, None, Some(name))
             }
         };
         let store = Store::connect(&url, crate::db::DEFAULT_TZ)
@@ -110,6 +116,104 @@ impl TestDb {
             .execute(self.store.writer())
             .await
             .expect("test statement");
+    }
+}
+
+impl TestDb {
+    /// A database an earlier release wrote (an upgrade fixture: a SQLite file, or a plain
+    /// `pg_dump` for PostgreSQL), restored into a fresh database and opened without migrating,
+    /// so that the test migrates it as an upgrade would.
+    pub async fn restored(engine: Engine, fixture: &std::path::Path) -> TestDb {
+        let (url, dir, pg_name) = match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let file = dir.path().join("atiende.db");
+                std::fs::copy(fixture, &file).expect("copy the fixture");
+                (format!("sqlite://{}", file.display()), Some(dir), None)
+            }
+            Engine::Postgres => {
+                let (url, name) = create_postgres_database().await;
+                let status = std::process::Command::new("psql")
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", "-f"])
+                    .arg(fixture)
+                    .arg(&url)
+                    .status()
+                    .expect("psql (run the suite with scripts/test, which installs PostgreSQL)");
+                assert!(status.success(), "psql restores {}", fixture.display());
+                (url, None, Some(name))
+            }
+        };
+        let store = Store::connect(&url, crate::db::DEFAULT_TZ)
+            .await
+            .expect("connect to the restored database");
+        TestDb {
+            store,
+            url,
+            _dir: dir,
+            pg_name,
+        }
+    }
+
+    /// Writes this database as an upgrade fixture that `restored` reads back: a compact copy
+    /// of the SQLite file, or a plain `pg_dump` without owners and grants.
+    pub async fn write_fixture(&self, path: &std::path::Path) {
+        let _ = std::fs::remove_file(path);
+        if self.url.starts_with("sqlite") {
+            let target = path.display().to_string().replace('\'', "''");
+            sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'")))
+                .execute(self.store.writer())
+                .await
+                .expect("VACUUM INTO");
+        } else {
+            let status = std::process::Command::new("pg_dump")
+                .args(["--format=plain", "--no-owner", "--no-privileges", "--file"])
+                .arg(path)
+                .arg(&self.url)
+                .status()
+                .expect("pg_dump");
+            assert!(status.success(), "pg_dump writes {}", path.display());
+            // Newer psql releases guard a dump with `\restrict`, which older ones do not know;
+            // the fixture is ours, so it goes without.
+            let dump = std::fs::read_to_string(path).expect("the dump");
+            let kept: String = dump
+                .lines()
+                .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(path, kept).expect("the dump, rewritten");
+        }
+    }
+
+    /// Rows per table of the product (not the engine's own: SQLite's full-text shadow
+    /// tables), by name.
+    pub async fn rows_per_table(&self) -> std::collections::BTreeMap<String, i64> {
+        use sqlx::Row;
+        let sql = if self.url.starts_with("postgres") {
+            "SELECT table_name::text AS name FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        } else {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' AND name NOT LIKE '%_fts_%'"
+        };
+        let names: Vec<String> = sqlx::query(sql)
+            .fetch_all(self.store.reader())
+            .await
+            .expect("tables")
+            .iter()
+            .map(|r| r.get("name"))
+            .collect();
+        let mut out = std::collections::BTreeMap::new();
+        for name in names {
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) AS n FROM \"{name}\""
+            )))
+            .fetch_one(self.store.reader())
+            .await
+            .expect("count")
+            .get("n");
+            out.insert(name, n);
+        }
+        out
     }
 }
 
