@@ -137,6 +137,7 @@ pub async fn run(config: Config) -> Result<()> {
         metrics_token: config.metrics_token.clone(),
         mail_ingest_token: config.mail_ingest_token.clone(),
         trusted_proxies: config.trusted_proxies()?,
+        sso: config.sso.clone(),
     };
     // The notices start as a first version (the configured text); the administrator publishes
     // the next ones from the console.

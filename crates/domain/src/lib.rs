@@ -18,6 +18,7 @@
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
+//! - [`sign_in`]: who an identity provider's answer makes a person, when a password is refused;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
 //! - [`calendar`]: local days in the institution's time zone; [`period`]: months, quarters,
 //!   semesters and years of measurement;
@@ -43,6 +44,7 @@ pub mod nonconformity;
 pub mod period;
 pub mod privacy;
 pub mod secret;
+pub mod sign_in;
 pub mod survey;
 pub mod unit;
 pub mod user;

@@ -17,6 +17,8 @@ pub mod key {
     pub const INDICATOR_TARGETS: &str = "indicator_targets";
     pub const NONCONFORMITY_CRITERIA: &str = "nonconformity_criteria";
     pub const RETENTION_POLICY: &str = "retention_policy";
+    /// How staff sign in (`atiende_domain::sign_in::SignInPolicy`).
+    pub const SIGN_IN_POLICY: &str = "sign_in_policy";
     /// When `atiende demo` loaded its data: loading it again changes nothing.
     pub const DEMO_LOADED: &str = "demo_loaded";
 }

@@ -377,18 +377,84 @@ impl Store {
         user: UserId,
         ttl: chrono::Duration,
     ) -> Result<(String, String)> {
+        self.create_session_through(user, ttl, None).await
+    }
+
+    /// Starts a session, naming the identity provider it came through (None: a password).
+    pub async fn create_session_through(
+        &self,
+        user: UserId,
+        ttl: chrono::Duration,
+        provider: Option<&str>,
+    ) -> Result<(String, String)> {
         let token = random_token();
         let csrf = random_token();
         let now = crate::db::now();
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, signed_in_with) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(token_hash(&token))
             .bind(user.0)
             .bind(csrf.clone())
             .bind(ms(now))
             .bind(ms(now + ttl))
+            .bind(provider.map(str::to_string))
             .execute(self.writer())
             .await?;
         Ok((token, csrf))
+    }
+
+    /// The identity provider a session came through, if any.
+    pub async fn session_provider(&self, token: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT signed_in_with FROM sessions WHERE token_hash = $1")
+                .bind(token_hash(token))
+                .fetch_optional(self.reader())
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("signed_in_with"))
+                .transpose()?
+                .flatten(),
+        )
+    }
+
+    /// Sets how staff sign in. When passwords are refused, the break-glass account must be an
+    /// enabled administrator, or nobody could reach the administration when the provider is
+    /// down.
+    pub async fn save_sign_in_policy(
+        &self,
+        actor: Actor<'_>,
+        policy: &atiende_domain::sign_in::SignInPolicy,
+    ) -> Result<()> {
+        let mut policy = policy.clone();
+        policy.break_glass_login = policy.break_glass_login.trim().to_lowercase();
+        if policy.sso_required {
+            let usable = self
+                .user_by_login(&policy.break_glass_login)
+                .await
+                .ok()
+                .is_some_and(|u| u.role == atiende_domain::user::Role::Admin && !u.disabled);
+            if !usable {
+                return Err(atiende_domain::RuleError::invalid(
+                    "break_glass_login",
+                    "not_an_enabled_admin",
+                )
+                .into());
+            }
+        }
+        self.save_setting(actor, crate::settings::key::SIGN_IN_POLICY, &policy)
+            .await
+    }
+
+    /// The accounts whose email is `email` (regardless of case), disabled ones included: the
+    /// sign-in rule decides what they mean.
+    pub async fn users_with_email(&self, email: &str) -> Result<Vec<StaffUser>> {
+        let sql = format!(
+            "SELECT u.*, {} FROM users u WHERE lower(u.email) = $1 ORDER BY u.id",
+            self.unit_list()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(email.trim().to_lowercase())
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| self.user_of_row(r)).collect()
     }
 
     /// The enabled account behind a session cookie, with the session's CSRF token: a session

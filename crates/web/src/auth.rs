@@ -191,16 +191,41 @@ pub async fn start_session(
         tracing::warn!(client.address = %address, user.login = ?login, "login rate limited");
         return Err(AppError::RateLimited);
     }
+    let policy: atiende_domain::sign_in::SignInPolicy = state
+        .store
+        .setting(atiende_store::settings::key::SIGN_IN_POLICY)
+        .await?;
+    if !policy.allows_password(&login) {
+        tracing::info!(client.address = %address, user.login = ?login, "password refused: sign-in through the identity provider is required");
+        return Err(AppError::SsoRequired);
+    }
     let Some(user) = state.store.verify_login(&login, password).await? else {
         tracing::info!(client.address = %address, user.login = ?login, "login refused");
         return Err(AppError::Unauthorized);
     };
+    open_session(state, headers, address, user, None).await
+}
+
+/// Starts the session of someone whose identity was proven (a password, or an identity
+/// provider's ID token, named by `provider`), ending the one the browser had (rotation).
+pub async fn open_session(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    address: &str,
+    user: StaffUser,
+    provider: Option<&str>,
+) -> Result<NewSession, AppError> {
+    let key = state.store.installation_secret("device").await?;
+    let now = chrono::Utc::now().timestamp();
     if let Some(old) = cookie_value_from(headers, SESSION_COOKIE) {
         state.store.end_session(old).await?;
     }
     let ttl = chrono::Duration::hours(state.config.session_hours);
-    let (token, csrf) = state.store.create_session(user.id, ttl).await?;
-    tracing::info!(client.address = %address, user.login = %user.login, "login");
+    let (token, csrf) = state
+        .store
+        .create_session_through(user.id, ttl, provider)
+        .await?;
+    tracing::info!(client.address = %address, user.login = %user.login, sso.provider = ?provider, "login");
     let secure = state.config.secure_cookies();
     let set_cookie = session_cookie(&token, ttl.num_seconds(), secure);
     let max_age = DEVICE_DAYS * 86_400;

@@ -25,6 +25,9 @@ pub enum AppError {
     Csrf,
     #[error("too many attempts")]
     RateLimited,
+    /// Passwords are refused: staff sign in through the institution's identity provider.
+    #[error("sign in through the institution's identity provider")]
+    SsoRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("bad request: {0}")]
@@ -88,6 +91,7 @@ impl AppError {
             AppError::Rule(RuleError::OnlyLeadDerivesToTopManagement) => StatusCode::FORBIDDEN,
             AppError::Rule(RuleError::ContactBlocked) => StatusCode::CONFLICT,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::SsoRequired => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) | AppError::NulInText => StatusCode::BAD_REQUEST,
             AppError::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -105,6 +109,7 @@ impl AppError {
             AppError::PasswordChangeRequired => "password_change_required",
             AppError::Csrf => "csrf",
             AppError::RateLimited => "rate_limited",
+            AppError::SsoRequired => "sso_required",
             AppError::NotFound(_) => "not_found",
             AppError::BadRequest(_) => "bad_request",
             AppError::NulInText => "nul_in_text",

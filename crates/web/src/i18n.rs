@@ -27,6 +27,11 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         }
         "student_code" => ("código de alumno", "student code"),
         "login" => ("usuario de acceso", "login"),
+        "break_glass_login" => ("cuenta local de emergencia", "local emergency account"),
+        "sso_required" => (
+            "solo con la cuenta institucional",
+            "institutional account only",
+        ),
         "password" => ("contraseña", "password"),
         "current_password" => ("contraseña actual", "current password"),
         "role" => ("rol", "role"),
@@ -185,6 +190,12 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "La contraseña es fácil de adivinar (común, repetitiva o parecida a su usuario o nombre): use una frase de varias palabras.".into()
         }
         "wrong_password" => "La contraseña actual no es correcta.".into(),
+        "not_an_enabled_admin" => {
+            "La cuenta local de emergencia debe ser de un administrador habilitado.".into()
+        }
+        "no_identity_provider" => {
+            "Configure antes un proveedor de identidad ([[sso]] en la configuración).".into()
+        }
         "immutable" => format!("{label} no se puede cambiar."),
         "required_for_unit_responsible" => {
             "Un responsable de unidad debe tener al menos una unidad.".into()
@@ -246,6 +257,8 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "between_1_and_20" => "A questionnaire has 1 to 20 questions.".into(),
         "out_of_range" => format!("{label}: value out of the allowed range."),
         "invalid_login" => "A login has 2 to 64 letters, digits or . _ - @.".into(),
+        "not_an_enabled_admin" => "The local emergency account must be an enabled administrator.".into(),
+        "no_identity_provider" => "Configure an identity provider first ([[sso]] in the configuration).".into(),
         "immutable" => format!("{label} cannot be changed."),
         "required_for_unit_responsible" => "A unit responsible needs at least one unit.".into(),
         "too_long_ago" => "The reception date cannot be more than 31 days ago.".into(),
@@ -314,6 +327,12 @@ pub fn error_message(
             "password_change_required" => "Cambie su contraseña temporal antes de continuar.".into(),
             "csrf" => "Falta el token de seguridad (X-CSRF-Token) o no es válido.".into(),
             "rate_limited" => "Demasiados intentos; espere un minuto.".into(),
+            "sso_required" => "El acceso es con su cuenta institucional: use el botón de acceso institucional.".into(),
+            "sso_failed" => "El acceso institucional no se completó; intente de nuevo.".into(),
+            "sso_unverified_email" => "Su cuenta institucional no tiene un correo verificado; no puede entrar con ella.".into(),
+            "sso_unknown_person" => "Su cuenta institucional no tiene acceso a atiende; pida a un administrador que le dé de alta.".into(),
+            "sso_disabled_account" => "Su cuenta de atiende está deshabilitada.".into(),
+            "sso_ambiguous_account" => "Varias cuentas de atiende tienen su correo; pida a un administrador que lo corrija.".into(),
             "not_found" => format!("No se encontró {}.", what_is(what, lang)),
             "conflict" => format!("Dato duplicado: {}.", labels()),
             "bad_request" => format!("Solicitud no válida: {}", detail.unwrap_or("")),
@@ -342,6 +361,12 @@ pub fn error_message(
             "password_change_required" => "Change your temporary password first.".into(),
             "csrf" => "Missing or wrong security token (X-CSRF-Token).".into(),
             "rate_limited" => "Too many attempts; wait a minute.".into(),
+            "sso_required" => "Sign in with your institutional account: use the institutional sign-in button.".into(),
+            "sso_failed" => "The institutional sign-in did not complete; try again.".into(),
+            "sso_unverified_email" => "Your institutional account has no verified email; it cannot sign in.".into(),
+            "sso_unknown_person" => "Your institutional account has no access to atiende; ask an administrator to add you.".into(),
+            "sso_disabled_account" => "Your atiende account is disabled.".into(),
+            "sso_ambiguous_account" => "Several atiende accounts have your email; ask an administrator to fix it.".into(),
             "not_found" => format!("{} was not found.", what_is(what, lang)),
             "conflict" => format!("Duplicate value: {}.", labels()),
             "bad_request" => format!("Bad request: {}", detail.unwrap_or("")),

@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod quota;
 pub mod rate_limit;
 pub mod server;
+pub mod sso;
 pub mod tls;
 pub mod webhooks;
 
@@ -61,6 +62,8 @@ pub struct WebConfig {
     pub mail_ingest_token: atiende_domain::secret::Secret,
     /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs).
     pub trusted_proxies: proxy::TrustedProxies,
+    /// Identity providers staff sign in with (`sso`).
+    pub sso: Vec<sso::ProviderConfig>,
 }
 
 impl Default for WebConfig {
@@ -80,6 +83,7 @@ impl Default for WebConfig {
             metrics_token: Default::default(),
             mail_ingest_token: Default::default(),
             trusted_proxies: Default::default(),
+            sso: Vec::new(),
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct AppState {
     /// This instance is stopping: `/readyz` says so, so that a load balancer sends its requests
     /// elsewhere before the instance stops accepting (see `health::Draining`).
     pub draining: health::Draining,
+    /// The identity providers and what discovery found for each (a cache).
+    pub sso: Arc<sso::Providers>,
 }
 
 impl AppState {
@@ -116,6 +122,7 @@ impl AppState {
         let public_limiter = rate_limit::KeyedLimiter::per_minute(config.public_posts_per_minute);
         AppState {
             store,
+            sso: Arc::new(sso::Providers::new(config.sso.clone())),
             config: Arc::new(config),
             login_limiter: Arc::new(limiter),
             public_limiter: Arc::new(public_limiter),

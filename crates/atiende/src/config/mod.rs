@@ -48,6 +48,7 @@ pub struct Config {
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
+    pub sso: Vec<atiende_web::sso::ProviderConfig>,
     pub meta: atiende_channels::chat::MetaConfig,
 }
 
@@ -78,6 +79,13 @@ impl Config {
         config.time_zone()?;
         config.trusted_proxies()?;
         config.tls_acceptor()?;
+        let mut ids = std::collections::BTreeSet::new();
+        for p in &config.sso {
+            p.check().map_err(anyhow::Error::msg)?;
+            if !ids.insert(p.id.as_str()) {
+                anyhow::bail!("sso id `{}` is given twice", p.id);
+            }
+        }
         Ok(config)
     }
 

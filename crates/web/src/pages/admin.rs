@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/unidades/{id}", post(update_unit))
         .route("/admin/temas", post(create_topic))
         .route("/admin/buzones", post(save_mailbox))
+        .route("/admin/acceso", post(save_sign_in))
         .route("/admin/temas/{id}", post(update_topic))
 }
 
@@ -45,6 +46,9 @@ struct AdminPage {
     error: Option<String>,
     /// Messages kept for an account not configured here: network, account, how many, since.
     held: Vec<(&'static str, String, i64, String)>,
+    /// How staff sign in, and the identity providers configured (their names).
+    sign_in: atiende_domain::sign_in::SignInPolicy,
+    providers: Vec<String>,
 }
 
 impl AdminPage {
@@ -137,6 +141,11 @@ async fn admin_page(
         settings,
         notice,
         error,
+        sign_in: state
+            .store
+            .setting(atiende_store::settings::key::SIGN_IN_POLICY)
+            .await?,
+        providers: state.sso.all().iter().map(|p| p.name.clone()).collect(),
         held: state
             .store
             .held_chats()
@@ -380,6 +389,35 @@ struct MailboxForm {
     smtp_password: Option<String>,
     acknowledge: Option<String>,
     active: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    sso_required: Option<String>,
+    break_glass_login: String,
+}
+
+/// Whether passwords are refused (but the break-glass account's).
+async fn save_sign_in(
+    State(state): State<AppState>,
+    posted: Posted<SignInForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UserWrite)?;
+    let policy = atiende_domain::sign_in::SignInPolicy {
+        sso_required: form.sso_required.is_some(),
+        break_glass_login: form.break_glass_login,
+    };
+    if policy.sso_required && state.sso.all().is_empty() {
+        let refused = atiende_domain::RuleError::invalid("sso_required", "no_identity_provider");
+        return failed(&state, page, AppError::Rule(refused)).await;
+    }
+    let admin = page.user.clone();
+    let result = state
+        .store
+        .save_sign_in_policy(Actor::Staff(&admin), &policy)
+        .await;
+    done(&state, page, result, "acceso").await
 }
 
 /// Adds a mailbox or updates the one with that name; an empty password keeps the stored one.

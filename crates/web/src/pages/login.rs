@@ -48,6 +48,10 @@ struct LoginPage {
     next: String,
     login: String,
     error: Option<String>,
+    /// The identity providers' buttons: (id, name).
+    providers: Vec<(String, String)>,
+    /// Passwords are for the break-glass account only: the form folds away.
+    sso_required: bool,
 }
 
 #[derive(Deserialize)]
@@ -55,9 +59,10 @@ struct NextParam {
     next: Option<String>,
 }
 
-/// The login form carries a token tied to a cookie (double submit), so that another site cannot
-/// log a browser into an account of its choosing.
-fn login_form(
+/// The login page: a button per identity provider, and the password form. The form carries a
+/// token tied to a cookie (double submit), so that another site cannot log a browser into an
+/// account of its choosing.
+pub(super) async fn login_form(
     state: &AppState,
     lang: Lang,
     next: String,
@@ -65,6 +70,11 @@ fn login_form(
     error: Option<String>,
 ) -> Response {
     let csrf = atiende_store::users::random_token();
+    let policy: atiende_domain::sign_in::SignInPolicy = state
+        .store
+        .setting(atiende_store::settings::key::SIGN_IN_POLICY)
+        .await
+        .unwrap_or_default();
     let page = LoginPage {
         t: Tr(lang),
         lang,
@@ -72,6 +82,13 @@ fn login_form(
         next,
         login,
         error,
+        providers: state
+            .sso
+            .all()
+            .iter()
+            .map(|p| (p.id.clone(), p.name.clone()))
+            .collect(),
+        sso_required: policy.sso_required,
     };
     let secure = state.config.secure_cookies();
     let cookie = crate::auth::cookie(LOGIN_CSRF_COOKIE, &csrf, "/login", "Strict", 3600, secure);
@@ -94,6 +111,7 @@ async fn login_page(
         String::new(),
         None,
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -116,7 +134,7 @@ async fn login(
     let expected = cookie_value_from(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(form._csrf.as_bytes())) {
         let message = error_message("csrf", &[], None, None, lang);
-        return login_form(&state, lang, next, form.login, Some(message));
+        return login_form(&state, lang, next, form.login, Some(message)).await;
     }
     match start_session(&state, &headers, &address, &form.login, &form.password).await {
         Ok(session) => {
@@ -138,7 +156,7 @@ async fn login(
                 }
                 other => error_message(other.code(), &[], None, None, lang),
             };
-            let mut response = login_form(&state, lang, next, form.login, Some(message));
+            let mut response = login_form(&state, lang, next, form.login, Some(message)).await;
             *response.status_mut() = e.status();
             response
         }
@@ -153,11 +171,21 @@ async fn logout(
     headers: HeaderMap,
     _posted: Posted<Empty>,
 ) -> Result<Response, PageError> {
+    // A session that came through an identity provider ends there too, where the provider
+    // offers it (RP-initiated logout), and comes back to the login page.
+    let mut target = "/login".to_string();
     if let Some(token) = cookie_value_from(&headers, SESSION_COOKIE) {
+        let provider = state.store.session_provider(token).await?;
         state.store.end_session(token).await?;
+        if let Some(p) = provider.as_deref().and_then(|id| state.sso.get(id)) {
+            let back = format!("{}/login", state.config.base_url.trim_end_matches('/'));
+            if let Some(url) = state.sso.logout_url(p, &back).await {
+                target = url;
+            }
+        }
     }
     let cookie = session_cookie("", 0, state.config.secure_cookies());
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response())
 }
 
 /// What a form shows for a refused change: the first field's sentence, or the error's own.

@@ -21,6 +21,7 @@ pub mod public;
 pub mod quality;
 pub mod queue;
 pub mod register;
+pub mod sso;
 pub mod survey;
 
 use atiende_domain::access::Action;
@@ -45,6 +46,7 @@ use crate::i18n::Tr;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
+        .merge(sso::router())
         .merge(public::router())
         .merge(survey::router())
         .merge(queue::router())

@@ -11,6 +11,7 @@ mod public;
 mod roles;
 mod scope;
 mod sessions;
+mod sso;
 mod story;
 mod surveys;
 mod vocabulary;

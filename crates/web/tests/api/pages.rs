@@ -358,6 +358,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/admin/temas".into(),
         "/admin/temas/1".into(),
         "/admin/buzones".into(),
+        "/admin/acceso".into(),
         "/llamadas/1/devuelta".into(),
         "/calidad/encuesta/ajustes".into(),
         "/calidad/encuesta/preguntas".into(),

@@ -1,0 +1,481 @@
+//! Single sign-on for staff through OpenID Connect (Google Workspace, Microsoft Entra ID,
+//! Keycloak…): the authorization code flow with PKCE, `state` and `nonce`, the ID token
+//! verified by `openidconnect` (issuer, audience, signature from the provider's JWKS, expiry)
+//! after discovery from the issuer URL.
+//!
+//! Nothing of a sign-in in progress is kept on the server: the browser carries it in a
+//! short-lived cookie signed with the installation's secret (so any instance finishes what
+//! another began), and the cookie also proves that the browser finishing a sign-in is the
+//! one that started it. Who the verified person becomes is the domain's rule
+//! (`atiende_domain::sign_in`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use atiende_domain::secret::Secret;
+use atiende_domain::sign_in::{AccountRules, Identity};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadataWithLogout, RedirectUrl, Scope,
+    TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+
+/// One identity provider, as the configuration file gives it (`[[sso]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Short and stable: it is part of the address the provider sends people back to
+    /// (`/login/sso/<id>/callback`).
+    pub id: String,
+    /// What the login page's button says: "Entrar con <name>".
+    pub name: String,
+    /// The issuer URL; its discovery document says the rest.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Scopes besides `openid email profile` (e.g. `groups`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The ID token claim that lists the person's groups (empty: none is read).
+    #[serde(default)]
+    pub groups_claim: String,
+    #[serde(flatten)]
+    pub accounts: AccountRules,
+}
+
+impl ProviderConfig {
+    /// Refuses a provider that could not work or would be unsafe.
+    pub fn check(&self) -> Result<(), String> {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 40
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !id_ok {
+            return Err(format!(
+                "sso id `{}`: use lowercase letters, digits and dashes",
+                self.id
+            ));
+        }
+        let local = self.issuer.starts_with("http://127.0.0.1")
+            || self.issuer.starts_with("http://localhost")
+            || self.issuer.starts_with("http://[::1]");
+        if !self.issuer.starts_with("https://") && !local {
+            return Err(format!("sso `{}`: the issuer must be https", self.id));
+        }
+        if self.name.trim().is_empty() || self.client_id.is_empty() {
+            return Err(format!(
+                "sso `{}`: name and client_id are required",
+                self.id
+            ));
+        }
+        self.accounts
+            .check()
+            .map_err(|e| format!("sso `{}`: {e}", self.id))
+    }
+}
+
+/// What discovery found for a provider, kept for an hour (a cache: any instance can fetch it
+/// again at any time).
+struct Discovered {
+    metadata: ProviderMetadataWithLogout,
+    at: Instant,
+}
+
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// The configured providers and what discovery found for each.
+#[derive(Default)]
+pub struct Providers {
+    list: Vec<ProviderConfig>,
+    discovered: Mutex<HashMap<String, Arc<Discovered>>>,
+}
+
+/// Why a sign-in through a provider failed before the person's account was decided.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error("identity provider unreachable or misconfigured: {0}")]
+    Provider(String),
+    #[error("the ID token was refused: {0}")]
+    Token(String),
+}
+
+impl Providers {
+    pub fn new(list: Vec<ProviderConfig>) -> Self {
+        Providers {
+            list,
+            discovered: Mutex::default(),
+        }
+    }
+
+    pub fn all(&self) -> &[ProviderConfig] {
+        &self.list
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ProviderConfig> {
+        self.list.iter().find(|p| p.id == id)
+    }
+
+    async fn metadata(
+        &self,
+        provider: &ProviderConfig,
+        fresh: bool,
+    ) -> Result<Arc<Discovered>, SsoError> {
+        if !fresh
+            && let Some(d) = self
+                .discovered
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&provider.id).cloned())
+            && d.at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(d);
+        }
+        let issuer = IssuerUrl::new(provider.issuer.clone())
+            .map_err(|e| SsoError::Provider(e.to_string()))?;
+        let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http)
+            .await
+            .map_err(|e| SsoError::Provider(error_chain(&e)))?;
+        let found = Arc::new(Discovered {
+            metadata,
+            at: Instant::now(),
+        });
+        if let Ok(mut m) = self.discovered.lock() {
+            m.insert(provider.id.clone(), found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Where to send the browser to sign in, and the flow to keep in its cookie.
+    pub async fn begin(
+        &self,
+        provider: &ProviderConfig,
+        redirect: &str,
+        next: &str,
+    ) -> Result<(String, Flow), SsoError> {
+        let d = self.metadata(provider, false).await?;
+        let client = client_of(provider, &d.metadata, redirect)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge);
+        for s in &provider.scopes {
+            request = request.add_scope(Scope::new(s.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        let flow = Flow {
+            provider: provider.id.clone(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+            next: next.to_string(),
+            expires: chrono::Utc::now().timestamp() + FLOW_SECONDS,
+        };
+        Ok((url.to_string(), flow))
+    }
+
+    /// Redeems the code and verifies the ID token: who the provider says the person is.
+    pub async fn finish(
+        &self,
+        provider: &ProviderConfig,
+        redirect: &str,
+        flow: &Flow,
+        code: &str,
+    ) -> Result<Identity, SsoError> {
+        let d = self.metadata(provider, false).await?;
+        let client = client_of(provider, &d.metadata, redirect)?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| SsoError::Provider(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
+            .request_async(&http)
+            .await
+            .map_err(|e| SsoError::Provider(error_chain(&e)))?;
+        let token = response
+            .id_token()
+            .ok_or_else(|| SsoError::Token("no ID token in the answer".into()))?;
+        let nonce = Nonce::new(flow.nonce.clone());
+        let first = token.claims(&client.id_token_verifier(), &nonce).cloned();
+        let retried;
+        let (claims, checked_by) = match first {
+            Ok(c) => (c, &client),
+            Err(first) => {
+                // The provider may have rotated its keys since discovery: look again once.
+                let d = self.metadata(provider, true).await?;
+                retried = client_of(provider, &d.metadata, redirect)?;
+                let claims = token
+                    .claims(&retried.id_token_verifier(), &nonce)
+                    .map_err(|_| SsoError::Token(first.to_string()))?
+                    .clone();
+                (claims, &retried)
+            }
+        };
+        let verifier = checked_by.id_token_verifier();
+        // The access token's hash, where the provider gives one, ties it to this ID token.
+        if let Some(expected) = claims.access_token_hash() {
+            let alg = token
+                .signing_alg()
+                .map_err(|e| SsoError::Token(e.to_string()))?;
+            let key = token
+                .signing_key(&verifier)
+                .map_err(|e| SsoError::Token(e.to_string()))?;
+            let actual =
+                openidconnect::AccessTokenHash::from_token(response.access_token(), alg, key)
+                    .map_err(|e| SsoError::Token(e.to_string()))?;
+            if actual != *expected {
+                return Err(SsoError::Token("access token hash mismatch".into()));
+            }
+        }
+        let groups = if provider.groups_claim.is_empty() {
+            Vec::new()
+        } else {
+            verified_claim_strings(&token.to_string(), &provider.groups_claim)
+        };
+        Ok(Identity {
+            email: claims
+                .email()
+                .map(|e| e.as_str().trim().to_lowercase())
+                .unwrap_or_default(),
+            email_verified: claims.email_verified().unwrap_or(false),
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+            groups,
+        })
+    }
+
+    /// The provider's logout address that ends its session and comes back to `back`, where
+    /// it has one.
+    pub async fn logout_url(&self, provider: &ProviderConfig, back: &str) -> Option<String> {
+        let d = self.metadata(provider, false).await.ok()?;
+        let end = d
+            .metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()?;
+        let mut url = end.url().clone();
+        url.query_pairs_mut()
+            .append_pair("client_id", &provider.client_id)
+            .append_pair("post_logout_redirect_uri", back);
+        Some(url.to_string())
+    }
+}
+
+type Client = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+fn client_of(
+    provider: &ProviderConfig,
+    metadata: &ProviderMetadataWithLogout,
+    redirect: &str,
+) -> Result<Client, SsoError> {
+    let redirect =
+        RedirectUrl::new(redirect.to_string()).map_err(|e| SsoError::Provider(e.to_string()))?;
+    let secret = provider.client_secret.expose();
+    Ok(CoreClient::from_provider_metadata(
+        metadata.clone(),
+        ClientId::new(provider.client_id.clone()),
+        (!secret.is_empty()).then(|| ClientSecret::new(secret.to_string())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// The strings of a claim of an ID token whose signature was already verified (groups are
+/// not among the standard claims the library types).
+fn verified_claim_strings(jwt: &str, claim: &str) -> Vec<String> {
+    use base64::Engine;
+    let Some(payload) = jwt.split('.').nth(1) else {
+        return Vec::new();
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return Vec::new();
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    match &value[claim] {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        serde_json::Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The whole chain of an error, for the log (the provider's own words included).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HttpError(String);
+
+/// The HTTP client `openidconnect` calls: ureq on a blocking thread, no redirects followed
+/// (a token endpoint that redirects is misconfigured), statuses returned as they are.
+async fn http(
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let response = agent.run(request).map_err(|e| HttpError(e.to_string()))?;
+        let (parts, mut body) = response.into_parts();
+        let bytes = body.read_to_vec().map_err(|e| HttpError(e.to_string()))?;
+        Ok(openidconnect::HttpResponse::from_parts(parts, bytes))
+    })
+    .await
+    .map_err(|e| HttpError(e.to_string()))?
+}
+
+/// How long a browser has between leaving for the provider and coming back.
+const FLOW_SECONDS: i64 = 600;
+pub const FLOW_COOKIE: &str = "atiende_sso";
+
+/// A sign-in in progress, carried by the browser in a cookie signed by the installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    pub provider: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub next: String,
+    pub expires: i64,
+}
+
+impl Flow {
+    /// The cookie's value: the flow and its MAC under `key`.
+    pub fn seal(&self, key: &str) -> String {
+        use base64::Engine;
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(self).unwrap_or_default());
+        let mac = mac(key, &body);
+        format!("{body}.{mac}")
+    }
+
+    /// The flow of a cookie this installation signed, unexpired.
+    pub fn open(value: &str, key: &str, now: i64) -> Option<Flow> {
+        use base64::Engine;
+        use subtle::ConstantTimeEq;
+        let (body, given) = value.split_once('.')?;
+        let expected = mac(key, body);
+        if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()?;
+        let flow: Flow = serde_json::from_slice(&bytes).ok()?;
+        (flow.expires > now).then_some(flow)
+    }
+}
+
+fn mac(key: &str, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"sso-flow\n");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(expires: i64) -> Flow {
+        Flow {
+            provider: "udg".into(),
+            state: "s".into(),
+            nonce: "n".into(),
+            verifier: "v".into(),
+            next: "/bandeja".into(),
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_sealed_flow_opens_only_with_its_key_unchanged_and_in_time() {
+        let sealed = flow(2_000).seal("clave");
+        assert_eq!(Flow::open(&sealed, "clave", 1_000), Some(flow(2_000)));
+        assert_eq!(Flow::open(&sealed, "otra", 1_000), None, "another key");
+        assert_eq!(Flow::open(&sealed, "clave", 2_001), None, "expired");
+        let (body, mac) = sealed.split_once('.').expect("two parts");
+        let forged = format!("{}A.{mac}", &body[..body.len() - 1]);
+        assert_eq!(Flow::open(&forged, "clave", 1_000), None, "changed");
+    }
+
+    #[test]
+    fn a_provider_needs_a_safe_id_an_https_issuer_and_no_admin_rule() {
+        let good = ProviderConfig {
+            id: "udg".into(),
+            name: "Cuenta UDG".into(),
+            issuer: "https://accounts.google.com".into(),
+            client_id: "x".into(),
+            client_secret: Secret::default(),
+            scopes: vec![],
+            groups_claim: String::new(),
+            accounts: AccountRules::default(),
+        };
+        assert!(good.check().is_ok());
+        let plain = ProviderConfig {
+            issuer: "http://idp.example".into(),
+            ..good.clone()
+        };
+        assert!(plain.check().is_err());
+        let odd = ProviderConfig {
+            id: "../x".into(),
+            ..good.clone()
+        };
+        assert!(odd.check().is_err());
+        let admin = ProviderConfig {
+            accounts: AccountRules {
+                default_role: Some(atiende_domain::user::Role::Admin),
+                ..Default::default()
+            },
+            ..good
+        };
+        assert!(admin.check().is_err());
+    }
+}

@@ -1,0 +1,518 @@
+//! Staff sign in with the institution's account, against a real OpenID provider (npm's
+//! certified `oidc-provider`, started by `scripts/test`): matched by verified email, refused
+//! when unknown, unverified, disabled or when the ID token is spoiled, given an account only
+//! where the institution allows it, and logged out of the provider too. Passwords can be
+//! refused for everyone but the break-glass administrator.
+
+use std::collections::BTreeMap;
+
+use atiende_domain::sign_in::{AccountRules, SignInPolicy};
+use atiende_domain::user::{Role, UserInput};
+use atiende_store::Actor;
+use atiende_store::testing::TestDb;
+use atiende_web::WebConfig;
+use atiende_web::sso::ProviderConfig;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp};
+
+atiende_store::on_both_engines!(
+    staff_sign_in_with_the_institutions_account_matched_by_their_verified_email,
+    an_unknown_unverified_or_disabled_person_is_refused,
+    a_person_gets_an_account_only_where_the_institution_allows_it_never_as_administrator,
+    a_spoiled_id_token_signs_nobody_in,
+    a_callback_that_did_not_start_here_signs_nobody_in,
+    when_sso_is_required_only_the_break_glass_administrator_uses_a_password,
+);
+
+const BASE: &str = "http://127.0.0.1:8080";
+
+/// The local OpenID provider, or a clear word on how to get one.
+fn provider_url() -> String {
+    std::env::var("ATIENDE_TEST_OIDC_URL").unwrap_or_else(|_| {
+        panic!(
+            "this test needs the local OpenID provider (npm's oidc-provider). Run the suite with \
+             `scripts/test`, which starts one, or start `node scripts/oidc-provider/provider.mjs \
+             9400` and set ATIENDE_TEST_OIDC_URL=http://127.0.0.1:9400"
+        )
+    })
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// Registers atiende with the provider (dynamic registration), as an administrator registers
+/// it with Google or Entra ID.
+async fn provider(rules: AccountRules) -> ProviderConfig {
+    let issuer = provider_url();
+    let reg = format!("{issuer}/reg");
+    let client: serde_json::Value = tokio::task::spawn_blocking(move || {
+        let mut reply = agent()
+            .post(&reg)
+            .send_json(json!({
+                "redirect_uris": [format!("{BASE}/login/sso/udg/callback")],
+                "post_logout_redirect_uris": [format!("{BASE}/login")],
+            }))
+            .expect("registration");
+        reply.body_mut().read_json().expect("client")
+    })
+    .await
+    .expect("registration");
+    ProviderConfig {
+        id: "udg".into(),
+        name: "Cuenta UDG".into(),
+        issuer,
+        client_id: client["client_id"].as_str().expect("client_id").into(),
+        client_secret: atiende_domain::secret::Secret::new(
+            client["client_secret"].as_str().expect("secret"),
+        ),
+        scopes: vec!["groups".into()],
+        groups_claim: "groups".into(),
+        accounts: rules,
+    }
+}
+
+async fn app_with(db: TestDb, rules: AccountRules) -> TestApp {
+    let config = WebConfig {
+        sso: vec![provider(rules).await],
+        ..WebConfig::default()
+    };
+    TestApp::with_config(db, config).await
+}
+
+/// What the browser ends with: the last answer's status, its body, the `Location` it was
+/// sent to, and the session cookie if one was set.
+struct Outcome {
+    status: StatusCode,
+    body: String,
+    location: Option<String>,
+    session: Option<String>,
+}
+
+/// A browser's cookies, by name (atiende and the provider share the host; their names
+/// differ).
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take<'a>(&mut self, set_cookies: impl Iterator<Item = &'a str>) {
+        for c in set_cookies {
+            if let Some((name, value)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
+                if value.is_empty() {
+                    self.0.remove(name);
+                } else {
+                    self.0.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One request to atiende, as the browser makes it.
+async fn to_atiende(
+    app: &TestApp,
+    jar: &mut Jar,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> Outcome {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, jar.header())
+        .header(header::ACCEPT_LANGUAGE, "es-MX");
+    if !body.is_empty() {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let mut req = req.body(Body::from(body.to_string())).expect("request");
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        "10.0.0.9:50000"
+            .parse::<std::net::SocketAddr>()
+            .expect("address"),
+    ));
+    let response = app.router.clone().oneshot(req).await.expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let cookies: Vec<String> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    jar.take(cookies.iter().map(String::as_str));
+    let session = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("atiende_session="))
+        .and_then(|c| c.split(';').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Outcome {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        location: headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        session,
+    }
+}
+
+/// Signs in as `login` on the provider's sign-in page (any password), following every
+/// redirect as a browser does, from atiende's button to atiende's callback.
+async fn sign_in(app: &TestApp, jar: &mut Jar, login: &str) -> Outcome {
+    let start = to_atiende(app, jar, Method::GET, "/login/sso/udg?next=/bandeja", "").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let mut url = start.location.expect("to the provider");
+    let mut provider_cookies = Jar::default();
+    let login = login.to_string();
+    // The provider's side, on a blocking thread: its pages, its cookies, its form.
+    let back = tokio::task::spawn_blocking(move || {
+        for _ in 0..10 {
+            let mut reply = agent()
+                .get(&url)
+                .header("cookie", &provider_cookies.header())
+                .call()
+                .expect("the provider");
+            provider_cookies.take(
+                reply
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
+            if let Some(next) = reply
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+            {
+                let next = next.to_string();
+                if next.starts_with(BASE) {
+                    return next;
+                }
+                url = absolute(&url, &next);
+                continue;
+            }
+            let page = reply.body_mut().read_to_string().expect("page");
+            let action = page
+                .split("action=\"")
+                .nth(1)
+                .and_then(|a| a.split('"').next())
+                .unwrap_or_else(|| panic!("a sign-in form: {page}"))
+                .to_string();
+            let posted = agent()
+                .post(&absolute(&url, &action))
+                .header("cookie", &provider_cookies.header())
+                .send_form([
+                    ("prompt", "login"),
+                    ("login", login.as_str()),
+                    ("password", "x"),
+                ])
+                .expect("sign in on the provider");
+            provider_cookies.take(
+                posted
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
+            url = absolute(
+                &url,
+                posted
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .expect("on from the sign-in form"),
+            );
+        }
+        panic!("the provider never sent the browser back");
+    })
+    .await
+    .expect("the provider's pages");
+    let path = back
+        .strip_prefix(BASE)
+        .expect("atiende's address")
+        .to_string();
+    to_atiende(app, jar, Method::GET, &path, "").await
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        return location.to_string();
+    }
+    let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    format!("{origin}{location}")
+}
+
+async fn staff_with_email(app: &TestApp, login: &str, email: &str, role: Role) {
+    app.db
+        .create_user(
+            Actor::System,
+            &UserInput {
+                login: Some(login.into()),
+                email: Some(email.into()),
+                role: Some(role),
+                password: Some(PASSWORD.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("staff");
+}
+
+async fn whoami(app: &TestApp, cookie: &str) -> serde_json::Value {
+    let reply = app
+        .get("/api/v1/session", &Auth::CookieOnly(cookie.to_string()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    reply.json
+}
+
+async fn staff_sign_in_with_the_institutions_account_matched_by_their_verified_email(db: TestDb) {
+    let app = app_with(db, AccountRules::default()).await;
+    staff_with_email(&app, "ana", "ana.garcia@udg.mx", Role::Agent).await;
+    let mut jar = Jar::default();
+    let page = to_atiende(&app, &mut jar, Method::GET, "/login", "").await;
+    assert!(page.body.contains("Entrar con Cuenta UDG"), "{}", page.body);
+
+    let signed = sign_in(&app, &mut jar, "ANA.Garcia@udg.mx").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert_eq!(signed.location.as_deref(), Some("/bandeja"));
+    let cookie = signed.session.expect("a session");
+    assert_eq!(whoami(&app, &cookie).await["user"]["login"], "ana");
+
+    // Logging out ends atiende's session and the provider's.
+    let form = to_atiende(&app, &mut jar, Method::GET, "/bandeja", "").await;
+    let csrf = form
+        .body
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("the console's CSRF token")
+        .to_string();
+    let out = to_atiende(
+        &app,
+        &mut jar,
+        Method::POST,
+        "/logout",
+        &format!("_csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let to = out.location.expect("somewhere");
+    assert!(
+        to.starts_with(&format!("{}/session/end?", provider_url()))
+            && to.contains("post_logout_redirect_uri"),
+        "{to}"
+    );
+    let gone = app.get("/api/v1/session", &Auth::CookieOnly(cookie)).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn an_unknown_unverified_or_disabled_person_is_refused(db: TestDb) {
+    let app = app_with(db, AccountRules::default()).await;
+    staff_with_email(&app, "beto", "beto@udg.mx", Role::Agent).await;
+    staff_with_email(&app, "noverificado", "noverificado@udg.mx", Role::Agent).await;
+    for (login, says) in [
+        ("nadie@udg.mx", "no tiene acceso a atiende"),
+        ("noverificado@udg.mx", "no tiene un correo verificado"),
+    ] {
+        let mut jar = Jar::default();
+        let refused = sign_in(&app, &mut jar, login).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{login}");
+        assert!(refused.body.contains(says), "{login}: {}", refused.body);
+        assert!(refused.session.is_none());
+    }
+    // Disabled in atiende: whatever the provider says.
+    let beto = app.db.user_by_login("beto").await.expect("beto");
+    app.db
+        .update_user(
+            Actor::System,
+            beto.id,
+            &UserInput {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("disable");
+    let refused = sign_in(&app, &mut Jar::default(), "beto@udg.mx").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("deshabilitada"), "{}", refused.body);
+}
+
+async fn a_person_gets_an_account_only_where_the_institution_allows_it_never_as_administrator(
+    db: TestDb,
+) {
+    let rules = AccountRules {
+        create_accounts: true,
+        default_role: Some(Role::Agent),
+        group_roles: [("cap-lideres".to_string(), Role::CapLead)].into(),
+        group_units: Default::default(),
+    };
+    let app = app_with(db, rules).await;
+    let agent = sign_in(&app, &mut Jar::default(), "nuevo@udg.mx").await;
+    assert_eq!(agent.status, StatusCode::SEE_OTHER, "{}", agent.body);
+    let me = whoami(&app, &agent.session.expect("session")).await;
+    assert_eq!(
+        (me["user"]["login"].as_str(), me["user"]["role"].as_str()),
+        (Some("nuevo@udg.mx"), Some("agent"))
+    );
+    // The provider's group makes a lead.
+    let lead = sign_in(&app, &mut Jar::default(), "lider.nueva@udg.mx").await;
+    let me = whoami(&app, &lead.session.expect("session")).await;
+    assert_eq!(me["user"]["role"], "cap_lead");
+    // A provider rule that would make an administrator is refused with the configuration.
+    let admin = ProviderConfig {
+        accounts: AccountRules {
+            default_role: Some(Role::Admin),
+            ..Default::default()
+        },
+        ..provider(AccountRules::default()).await
+    };
+    assert!(admin.check().is_err());
+}
+
+async fn a_spoiled_id_token_signs_nobody_in(db: TestDb) {
+    let idp = provider(AccountRules::default()).await;
+    let client = idp.client_id.clone();
+    let config = WebConfig {
+        sso: vec![idp],
+        ..WebConfig::default()
+    };
+    let app = TestApp::with_config(db, config).await;
+    staff_with_email(&app, "ana", "ana@udg.mx", Role::Agent).await;
+    for fault in ["audience", "expired", "issuer", "tampered"] {
+        let url = format!(
+            "{}/test/next-id-token/{fault}?client_id={client}",
+            provider_url()
+        );
+        tokio::task::spawn_blocking(move || agent().post(&url).send_empty().expect("fault"))
+            .await
+            .expect("fault set");
+        let refused = sign_in(&app, &mut Jar::default(), "ana@udg.mx").await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{fault}: {}",
+            refused.body
+        );
+        assert!(refused.session.is_none(), "{fault}");
+        assert!(
+            refused.body.contains("no se completó"),
+            "{fault}: {}",
+            refused.body
+        );
+    }
+    // And the next, unspoiled, signs in.
+    let fine = sign_in(&app, &mut Jar::default(), "ana@udg.mx").await;
+    assert!(fine.session.is_some(), "{}", fine.body);
+}
+
+async fn a_callback_that_did_not_start_here_signs_nobody_in(db: TestDb) {
+    let app = app_with(db, AccountRules::default()).await;
+    staff_with_email(&app, "ana", "ana@udg.mx", Role::Agent).await;
+    // Someone else's code and state, in a browser that never left for the provider.
+    let stray = to_atiende(
+        &app,
+        &mut Jar::default(),
+        Method::GET,
+        "/login/sso/udg/callback?code=abc&state=xyz",
+        "",
+    )
+    .await;
+    assert_eq!(stray.status, StatusCode::BAD_REQUEST);
+    assert!(stray.session.is_none());
+    // A browser that left, coming back with another state.
+    let mut jar = Jar::default();
+    to_atiende(&app, &mut jar, Method::GET, "/login/sso/udg", "").await;
+    let wrong = to_atiende(
+        &app,
+        &mut jar,
+        Method::GET,
+        "/login/sso/udg/callback?code=abc&state=otro",
+        "",
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    // An unknown provider.
+    let unknown = to_atiende(
+        &app,
+        &mut Jar::default(),
+        Method::GET,
+        "/login/sso/otro",
+        "",
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn when_sso_is_required_only_the_break_glass_administrator_uses_a_password(db: TestDb) {
+    let app = app_with(db, AccountRules::default()).await;
+    staff_with_email(&app, "ana", "ana@udg.mx", Role::Agent).await;
+    let admin = app.db.user_by_login("admin").await.expect("admin");
+    // The break-glass account must be an enabled administrator.
+    let wrong = SignInPolicy {
+        sso_required: true,
+        break_glass_login: "ana".into(),
+    };
+    assert!(
+        app.db
+            .save_sign_in_policy(Actor::Staff(&admin), &wrong)
+            .await
+            .is_err()
+    );
+    app.db
+        .save_sign_in_policy(
+            Actor::Staff(&admin),
+            &SignInPolicy {
+                sso_required: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("policy");
+    let refused = app
+        .post(
+            "/api/v1/session",
+            &Auth::None,
+            json!({"login": "ana", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, "sso_required")
+    );
+    app.login("admin", ADMIN_PASSWORD).await;
+    // The login page leads with the provider and folds the password form away.
+    let page = to_atiende(&app, &mut Jar::default(), Method::GET, "/login", "").await;
+    assert!(
+        page.body.contains("Acceso local de emergencia"),
+        "{}",
+        page.body
+    );
+    // And the institution's account still signs in.
+    let signed = sign_in(&app, &mut Jar::default(), "ana@udg.mx").await;
+    assert!(signed.session.is_some(), "{}", signed.body);
+}
