@@ -166,6 +166,14 @@ async fn login(
 #[derive(Deserialize)]
 struct Empty {}
 
+#[derive(askama::Template)]
+#[template(path = "signed_out.html")]
+struct SignedOut {
+    t: Tr,
+    lang: Lang,
+    url: String,
+}
+
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -173,19 +181,28 @@ async fn logout(
 ) -> Result<Response, PageError> {
     // A session that came through an identity provider ends there too, where the provider
     // offers it (RP-initiated logout), and comes back to the login page.
-    let mut target = "/login".to_string();
+    let mut provider_logout = None;
     if let Some(token) = cookie_value_from(&headers, SESSION_COOKIE) {
         let provider = state.store.session_provider(token).await?;
         state.store.end_session(token).await?;
         if let Some(p) = provider.as_deref().and_then(|id| state.sso.get(id)) {
             let back = format!("{}/login", state.config.base_url.trim_end_matches('/'));
-            if let Some(url) = state.sso.logout_url(p, &back).await {
-                target = url;
-            }
+            provider_logout = state.sso.logout_url(p, &back).await;
         }
     }
     let cookie = session_cookie("", 0, state.config.secure_cookies());
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response())
+    let Some(url) = provider_logout else {
+        return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response());
+    };
+    // A page that moves on by itself rather than a redirect: the security policy keeps a
+    // form's submission (this one) to this site, redirects included.
+    let lang = request_lang_of(&headers);
+    let page = SignedOut {
+        t: Tr(lang),
+        lang,
+        url,
+    };
+    Ok(([(header::SET_COOKIE, cookie)], render(&page)).into_response())
 }
 
 /// What a form shows for a refused change: the first field's sentence, or the error's own.

@@ -319,8 +319,15 @@ async fn staff_sign_in_with_the_institutions_account_matched_by_their_verified_e
         &format!("_csrf={csrf}"),
     )
     .await;
-    assert_eq!(out.status, StatusCode::SEE_OTHER);
-    let to = out.location.expect("somewhere");
+    // A page that moves on to the provider's logout (a form may not redirect off-site).
+    assert_eq!(out.status, StatusCode::OK);
+    let to = out
+        .body
+        .split("url=")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a refresh to the provider")
+        .replace("&amp;", "&");
     assert!(
         to.starts_with(&format!("{}/session/end?", provider_url()))
             && to.contains("post_logout_redirect_uri"),

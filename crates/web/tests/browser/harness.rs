@@ -33,16 +33,30 @@ pub struct Site {
 
 impl Site {
     pub async fn start(db: TestDb) -> Site {
+        Self::start_with(db, |_| async { WebConfig::default() }).await
+    }
+
+    /// A site whose configuration depends on its own address (`base`), as an identity
+    /// provider's redirect URI does.
+    pub async fn start_with<F, Fut>(db: TestDb, config: F) -> Site
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = WebConfig>,
+    {
         db.first_run(Some("clave-administrador-1"))
             .await
             .expect("first run");
-        let state = AppState::new(db.store.clone(), WebConfig::default());
-        let metrics = state.metrics.clone();
-        let app = atiende_web::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let config = WebConfig {
+            base_url: base.clone(),
+            ..config(base.clone()).await
+        };
+        let state = AppState::new(db.store.clone(), config);
+        let metrics = state.metrics.clone();
+        let app = atiende_web::app(state);
         // The product's own server, with its connection limits.
         tokio::spawn(atiende_web::server::serve(
             listener,
@@ -230,6 +244,12 @@ impl Browser {
     pub async fn logout(&self) {
         self.submit("header .who form button").await;
         self.wait_for_path("/login").await;
+    }
+
+    /// The address's origin (scheme, host and port): whose page the browser is on.
+    pub async fn origin(&self) -> String {
+        let url = self.client.current_url().await.expect("url");
+        url.origin().ascii_serialization()
     }
 
     pub async fn wait_for_path(&self, prefix: &str) {

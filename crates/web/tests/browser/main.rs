@@ -4,3 +4,4 @@
 
 mod harness;
 mod journeys;
+mod sign_in;
