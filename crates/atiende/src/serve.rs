@@ -138,6 +138,9 @@ pub async fn run(config: Config) -> Result<()> {
         mail_ingest_token: config.mail_ingest_token.clone(),
         trusted_proxies: config.trusted_proxies()?,
         sso: config.sso.clone(),
+        second_factor: atiende_domain::second_factor::SecondFactorRule {
+            required_roles: config.second_factor_required_roles.clone(),
+        },
     };
     // The notices start as a first version (the configured text); the administrator publishes
     // the next ones from the console.

@@ -128,6 +128,7 @@ mod tests {
             language: Lang::Es,
             disabled: false,
             must_change_password: false,
+            second_factor: false,
             phone_extension: String::new(),
             created_at: chrono::Utc::now(),
         }

@@ -98,6 +98,12 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "user.create" => ("Creó la cuenta", "Created the account"),
         "user.password" => ("Cambió la contraseña", "Changed the password"),
         "user.sessions_ended" => ("Cerró sus sesiones", "Ended their sessions"),
+        "user.second_factor_on" => ("Activó el segundo factor", "Turned the second factor on"),
+        "user.second_factor_off" => ("Quitó el segundo factor", "Removed the second factor"),
+        "user.recovery_codes" => (
+            "Generó nuevos códigos de recuperación",
+            "Made new recovery codes",
+        ),
         "user.update" => ("Editó la cuenta", "Edited the account"),
         _ => ("Cambio", "Change"),
     };

@@ -18,6 +18,7 @@
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
+//! - [`second_factor`]: one-time codes (TOTP) and recovery codes of local accounts;
 //! - [`sign_in`]: who an identity provider's answer makes a person, when a password is refused;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
 //! - [`calendar`]: local days in the institution's time zone; [`period`]: months, quarters,
@@ -43,6 +44,7 @@ pub mod knowledge;
 pub mod nonconformity;
 pub mod period;
 pub mod privacy;
+pub mod second_factor;
 pub mod secret;
 pub mod sign_in;
 pub mod survey;

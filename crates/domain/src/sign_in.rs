@@ -47,6 +47,7 @@ impl SignInPolicy {
 
 /// What one provider's accounts become in atiende.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AccountRules {
     /// Create an account for a verified person atiende does not know (off by default).
     pub create_accounts: bool,
@@ -174,6 +175,7 @@ mod tests {
             language: Lang::Es,
             disabled,
             must_change_password: false,
+            second_factor: false,
             phone_extension: String::new(),
             created_at: chrono::Utc::now(),
         }

@@ -32,6 +32,9 @@ pub struct StaffUser {
     pub disabled: bool,
     /// Set for a generated first password: the person must choose their own before working.
     pub must_change_password: bool,
+    /// Has a second factor (an authenticator app) for signing in with the password.
+    #[serde(default)]
+    pub second_factor: bool,
     /// The extension or number the telephone system names when this agent answers a call.
     #[serde(default)]
     pub phone_extension: String,
@@ -104,6 +107,7 @@ impl UserInput {
             language: Lang::Es,
             disabled: false,
             must_change_password: false,
+            second_factor: false,
             phone_extension: String::new(),
             created_at: now,
         });

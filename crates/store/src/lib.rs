@@ -30,6 +30,7 @@ pub mod public;
 pub mod queue;
 mod replies;
 pub mod search;
+pub mod second_factor;
 pub mod seed;
 pub mod settings;
 pub mod surveys;

@@ -29,6 +29,15 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The person behind a session cookie, the session's CSRF token, and the identity provider
+/// it came through (None: a password).
+#[derive(Debug, Clone)]
+pub struct SessionOf {
+    pub user: StaffUser,
+    pub csrf: String,
+    pub provider: Option<String>,
+}
+
 /// An open session as its owner sees it (the secret never leaves the database).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -119,6 +128,7 @@ fn user_from_row(row: &AnyRow, unit_ids: Vec<UnitId>) -> Result<StaffUser> {
         language: code(row, "language", Lang::from_code)?,
         disabled: flag(row, "disabled")?,
         must_change_password: flag(row, "must_change_password")?,
+        second_factor: row.try_get::<Option<String>, _>("totp_secret")?.is_some(),
         phone_extension: row.try_get("phone_extension")?,
         created_at: from_ms(row.try_get("created_at")?)?,
     })
@@ -464,11 +474,11 @@ impl Store {
         &self,
         token: &str,
         idle: chrono::Duration,
-    ) -> Result<Option<(StaffUser, String)>> {
+    ) -> Result<Option<SessionOf>> {
         let now = ms(crate::db::now());
         let hash = token_hash(token);
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT u.*, s.csrf_token, COALESCE(s.last_seen_at, s.created_at) AS seen, {} \
+            "SELECT u.*, s.csrf_token, s.signed_in_with, COALESCE(s.last_seen_at, s.created_at) AS seen, {} \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0 \
              AND COALESCE(s.last_seen_at, s.created_at) > $3",
@@ -489,7 +499,11 @@ impl Store {
                 .execute(self.writer())
                 .await?;
         }
-        Ok(Some((self.user_of_row(&r)?, r.try_get("csrf_token")?)))
+        Ok(Some(SessionOf {
+            user: self.user_of_row(&r)?,
+            csrf: r.try_get("csrf_token")?,
+            provider: r.try_get("signed_in_with")?,
+        }))
     }
 
     /// A person's open sessions, newest first; `current` marks the one holding `token`.

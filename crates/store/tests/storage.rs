@@ -869,12 +869,15 @@ async fn sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working(
         .create_session(agent.id, chrono::Duration::hours(8))
         .await
         .expect("session");
-    let (user, stored_csrf) = db
+    let session = db
         .session_user(&cookie, chrono::Duration::hours(2))
         .await
         .expect("lookup")
         .expect("active");
-    assert_eq!((user.id, stored_csrf), (agent.id, csrf));
+    assert_eq!(
+        (session.user.id, session.csrf, session.provider),
+        (agent.id, csrf, None)
+    );
     let (token_id, token) = db
         .create_api_token(Actor::System, agent.id, "integración")
         .await

@@ -514,6 +514,17 @@ async fn fill_every_table(db: &TestDb) {
     )
     .await
     .expect("a nonconformity");
+    // A second factor, with its recovery codes.
+    let secret = db.begin_second_factor(lead.id).await.expect("enrol");
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).expect("base32"))
+        .build()
+        .expect("totp")
+        .generate_current()
+        .to_string();
+    db.confirm_second_factor(&lead, &code)
+        .await
+        .expect("second factor");
     let now = chrono::Utc::now();
     db.take_lease(
         "fixture",

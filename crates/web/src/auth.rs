@@ -91,11 +91,15 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller(user));
         }
         let cookie = cookie_value(parts, SESSION_COOKIE).ok_or(AppError::Unauthorized)?;
-        let (user, csrf) = state
+        let session = state
             .store
             .session_user(cookie, state.config.session_idle())
             .await?
             .ok_or(AppError::Unauthorized)?;
+        if state.config.must_enrol(&session) {
+            return Err(AppError::SecondFactorRequired);
+        }
+        let atiende_store::users::SessionOf { user, csrf, .. } = session;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let sent = parts
@@ -130,6 +134,40 @@ pub fn cookie(
 /// The session cookie as sent at login; `max_age` 0 removes it.
 pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
     cookie(SESSION_COOKIE, value, "/", "Lax", max_age_secs, secure)
+}
+
+/// A value carried by the browser in a cookie, signed with the installation's secret for one
+/// `purpose` (so that one kind of cookie is never taken for another): readable by the
+/// browser, changeable by nobody, and understood by every instance.
+pub fn seal<T: serde::Serialize>(key: &str, purpose: &str, value: &T) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(value).unwrap_or_default());
+    format!("{body}.{}", seal_mac(key, purpose, &body))
+}
+
+/// The value of a cookie [`seal`] made for `purpose`, if nobody changed it.
+pub fn unseal<T: serde::de::DeserializeOwned>(key: &str, purpose: &str, sealed: &str) -> Option<T> {
+    use base64::Engine;
+    let (body, given) = sealed.split_once('.')?;
+    let expected = seal_mac(key, purpose, body);
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn seal_mac(key: &str, purpose: &str, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\n");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The MAC that signs a known-device cookie for `login` until `expires` (Unix seconds).
@@ -175,7 +213,48 @@ pub async fn start_session(
     address: &str,
     login: &str,
     password: &str,
+    code: Option<&str>,
 ) -> Result<NewSession, AppError> {
+    let user = check_password_login(state, headers, address, login, password).await?;
+    if user.second_factor {
+        let code = code.filter(|c| !c.trim().is_empty());
+        let Some(code) = code else {
+            return Err(AppError::SecondFactorRequired);
+        };
+        check_second_factor(state, address, &user, code).await?;
+    }
+    open_session(state, headers, address, user, None).await
+}
+
+/// The second factor's code (from the app, or a recovery code), with its own attempt budget
+/// per person: six digits must not be guessable by trying.
+pub async fn check_second_factor(
+    state: &AppState,
+    address: &str,
+    user: &StaffUser,
+    code: &str,
+) -> Result<(), AppError> {
+    if !state.login_limiter.check(&format!("code:{}", user.id)) {
+        tracing::warn!(client.address = %address, user.login = %user.login, "second factor rate limited");
+        return Err(AppError::RateLimited);
+    }
+    if state.store.check_second_factor(user.id, code).await? {
+        Ok(())
+    } else {
+        tracing::info!(client.address = %address, user.login = %user.login, "second factor refused");
+        Err(AppError::Unauthorized)
+    }
+}
+
+/// Checks the login rate limits, the sign-in policy and the password: the account, when all
+/// pass (its second factor, if it has one, is still to be proven).
+pub async fn check_password_login(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    address: &str,
+    login: &str,
+    password: &str,
+) -> Result<StaffUser, AppError> {
     let login = login.trim().to_lowercase();
     let key = state.store.installation_secret("device").await?;
     let now = chrono::Utc::now().timestamp();
@@ -203,7 +282,7 @@ pub async fn start_session(
         tracing::info!(client.address = %address, user.login = ?login, "login refused");
         return Err(AppError::Unauthorized);
     };
-    open_session(state, headers, address, user, None).await
+    Ok(user)
 }
 
 /// Starts the session of someone whose identity was proven (a password, or an identity

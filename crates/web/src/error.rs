@@ -28,6 +28,9 @@ pub enum AppError {
     /// Passwords are refused: staff sign in through the institution's identity provider.
     #[error("sign in through the institution's identity provider")]
     SsoRequired,
+    /// The account needs a second factor: a code to sign in, or setting one up first.
+    #[error("a second factor is required")]
+    SecondFactorRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("bad request: {0}")]
@@ -92,6 +95,7 @@ impl AppError {
             AppError::Rule(RuleError::ContactBlocked) => StatusCode::CONFLICT,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             AppError::SsoRequired => StatusCode::FORBIDDEN,
+            AppError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) | AppError::NulInText => StatusCode::BAD_REQUEST,
             AppError::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -110,6 +114,7 @@ impl AppError {
             AppError::Csrf => "csrf",
             AppError::RateLimited => "rate_limited",
             AppError::SsoRequired => "sso_required",
+            AppError::SecondFactorRequired => "second_factor_required",
             AppError::NotFound(_) => "not_found",
             AppError::BadRequest(_) => "bad_request",
             AppError::NulInText => "nul_in_text",

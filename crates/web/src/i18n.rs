@@ -28,6 +28,7 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "student_code" => ("código de alumno", "student code"),
         "login" => ("usuario de acceso", "login"),
         "break_glass_login" => ("cuenta local de emergencia", "local emergency account"),
+        "code" => ("código", "code"),
         "sso_required" => (
             "solo con la cuenta institucional",
             "institutional account only",
@@ -190,6 +191,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "La contraseña es fácil de adivinar (común, repetitiva o parecida a su usuario o nombre): use una frase de varias palabras.".into()
         }
         "wrong_password" => "La contraseña actual no es correcta.".into(),
+        "wrong_code" => "El código no es correcto o ya se usó; escriba el que muestra su aplicación ahora.".into(),
         "not_an_enabled_admin" => {
             "La cuenta local de emergencia debe ser de un administrador habilitado.".into()
         }
@@ -258,6 +260,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "out_of_range" => format!("{label}: value out of the allowed range."),
         "invalid_login" => "A login has 2 to 64 letters, digits or . _ - @.".into(),
         "not_an_enabled_admin" => "The local emergency account must be an enabled administrator.".into(),
+        "wrong_code" => "The code is wrong or was already used; type the one your app shows now.".into(),
         "no_identity_provider" => "Configure an identity provider first ([[sso]] in the configuration).".into(),
         "immutable" => format!("{label} cannot be changed."),
         "required_for_unit_responsible" => "A unit responsible needs at least one unit.".into(),
@@ -329,6 +332,7 @@ pub fn error_message(
             "rate_limited" => "Demasiados intentos; espere un minuto.".into(),
             "sso_required" => "El acceso es con su cuenta institucional: use el botón de acceso institucional.".into(),
             "sso_failed" => "El acceso institucional no se completó; intente de nuevo.".into(),
+            "second_factor_required" => "Falta el segundo factor: el código de su aplicación de autenticación (o configúrelo en la consola).".into(),
             "sso_unverified_email" => "Su cuenta institucional no tiene un correo verificado; no puede entrar con ella.".into(),
             "sso_unknown_person" => "Su cuenta institucional no tiene acceso a atiende; pida a un administrador que le dé de alta.".into(),
             "sso_disabled_account" => "Su cuenta de atiende está deshabilitada.".into(),
@@ -363,6 +367,7 @@ pub fn error_message(
             "rate_limited" => "Too many attempts; wait a minute.".into(),
             "sso_required" => "Sign in with your institutional account: use the institutional sign-in button.".into(),
             "sso_failed" => "The institutional sign-in did not complete; try again.".into(),
+            "second_factor_required" => "The second factor is missing: the code from your authenticator app (or set it up in the console).".into(),
             "sso_unverified_email" => "Your institutional account has no verified email; it cannot sign in.".into(),
             "sso_unknown_person" => "Your institutional account has no access to atiende; ask an administrator to add you.".into(),
             "sso_disabled_account" => "Your atiende account is disabled.".into(),

@@ -64,6 +64,8 @@ pub struct WebConfig {
     pub trusted_proxies: proxy::TrustedProxies,
     /// Identity providers staff sign in with (`sso`).
     pub sso: Vec<sso::ProviderConfig>,
+    /// Which roles need a second factor to work with a password.
+    pub second_factor: atiende_domain::second_factor::SecondFactorRule,
 }
 
 impl Default for WebConfig {
@@ -84,6 +86,7 @@ impl Default for WebConfig {
             mail_ingest_token: Default::default(),
             trusted_proxies: Default::default(),
             sso: Vec::new(),
+            second_factor: Default::default(),
         }
     }
 }
@@ -91,6 +94,14 @@ impl Default for WebConfig {
 impl WebConfig {
     pub fn session_idle(&self) -> chrono::Duration {
         chrono::Duration::minutes(self.session_idle_minutes.max(1))
+    }
+
+    /// Whether this session may do nothing until its owner sets up a second factor: a
+    /// password session (an identity provider answers for its own) of a role that needs one.
+    pub fn must_enrol(&self, session: &atiende_store::users::SessionOf) -> bool {
+        session.provider.is_none()
+            && !session.user.second_factor
+            && self.second_factor.required_for(session.user.role)
     }
 
     pub fn secure_cookies(&self) -> bool {

@@ -42,7 +42,8 @@ pub struct ProviderConfig {
     /// The ID token claim that lists the person's groups (empty: none is read).
     #[serde(default)]
     pub groups_claim: String,
-    #[serde(flatten)]
+    /// What the provider's people become in atiende (`[sso.accounts]`).
+    #[serde(default)]
     pub accounts: AccountRules,
 }
 
@@ -385,39 +386,15 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// The cookie's value: the flow and its MAC under `key`.
+    /// The cookie's value: the flow, signed under `key`.
     pub fn seal(&self, key: &str) -> String {
-        use base64::Engine;
-        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(serde_json::to_vec(self).unwrap_or_default());
-        let mac = mac(key, &body);
-        format!("{body}.{mac}")
+        crate::auth::seal(key, "sso-flow", self)
     }
 
     /// The flow of a cookie this installation signed, unexpired.
     pub fn open(value: &str, key: &str, now: i64) -> Option<Flow> {
-        use base64::Engine;
-        use subtle::ConstantTimeEq;
-        let (body, given) = value.split_once('.')?;
-        let expected = mac(key, body);
-        if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(body)
-            .ok()?;
-        let flow: Flow = serde_json::from_slice(&bytes).ok()?;
-        (flow.expires > now).then_some(flow)
+        crate::auth::unseal::<Flow>(key, "sso-flow", value).filter(|f| f.expires > now)
     }
-}
-
-fn mac(key: &str, body: &str) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(b"sso-flow\n");
-    mac.update(body.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

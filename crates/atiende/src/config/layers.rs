@@ -36,7 +36,7 @@ pub fn layered(
 }
 
 /// Overrides each plain value with `PREFIX_KEY` from the environment, and each plain value of a
-/// table with `PREFIX_TABLE_KEY` (e.g. `ATIENDE_META_APP_SECRET`).
+/// table with `PREFIX_TABLE_KEY` (e.g. `ATIENDE_META_APP_SECRET`); a list takes a TOML list.
 fn apply_env(
     table: &mut toml::Table,
     prefix: &str,
@@ -61,7 +61,13 @@ fn apply_env(
                     .parse()
                     .with_context(|| format!("{var} must be true or false"))?,
             ),
-            Some(toml::Value::Array(_)) => continue,
+            // A list is written as TOML writes it: `["10.0.0.0/8"]`, `[]`.
+            Some(toml::Value::Array(_)) => format!("value = {raw}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("value"))
+                .filter(toml::Value::is_array)
+                .with_context(|| format!("{var} must be a list, as in [\"a\", \"b\"]"))?,
             _ => toml::Value::String(raw),
         };
         table.insert(key, value);

@@ -49,6 +49,7 @@ pub struct Config {
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
     pub sso: Vec<atiende_web::sso::ProviderConfig>,
+    pub second_factor_required_roles: Vec<atiende_domain::user::Role>,
     pub meta: atiende_channels::chat::MetaConfig,
 }
 
@@ -135,6 +136,63 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn administrators_need_a_second_factor_unless_the_list_says_otherwise() {
+        use atiende_domain::user::Role;
+        let c = Config::load(None, no_env).expect("defaults load");
+        assert_eq!(c.second_factor_required_roles, vec![Role::Admin]);
+        assert!(c.sso.is_empty());
+        let env = |k: &str| {
+            (k == "ATIENDE_SECOND_FACTOR_REQUIRED_ROLES").then(|| r#"["admin", "cap_lead"]"#.into())
+        };
+        let c = Config::load(None, env).expect("a list from the environment");
+        assert_eq!(
+            c.second_factor_required_roles,
+            vec![Role::Admin, Role::CapLead]
+        );
+        let bad = |k: &str| (k == "ATIENDE_SECOND_FACTOR_REQUIRED_ROLES").then(|| "admin".into());
+        assert!(Config::load(None, bad).is_err(), "a list is written as one");
+    }
+
+    #[test]
+    fn an_identity_provider_is_refused_when_unsafe_or_given_twice() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("atiende.toml");
+        let provider = |id: &str, issuer: &str| {
+            format!(
+                "[[sso]]\nid = \"{id}\"\nname = \"Cuenta UDG\"\nissuer = \"{issuer}\"\nclient_id = \"x\"\nclient_secret = \"s\"\n"
+            )
+        };
+        std::fs::write(&file, provider("udg", "https://accounts.google.com")).expect("write");
+        let c = Config::load(Some(&file), no_env).expect("one provider");
+        assert_eq!(c.sso[0].name, "Cuenta UDG");
+        assert!(
+            !c.sso[0].accounts.create_accounts,
+            "no accounts made unless asked"
+        );
+        let with_rules = provider("udg", "https://accounts.google.com")
+            + "[sso.accounts]\ncreate_accounts = true\ndefault_role = \"agent\"\n";
+        std::fs::write(&file, with_rules).expect("write");
+        let c = Config::load(Some(&file), no_env).expect("accounts made");
+        assert!(c.sso[0].accounts.create_accounts);
+        let admin = provider("udg", "https://accounts.google.com")
+            + "[sso.accounts]\ndefault_role = \"admin\"\n";
+        std::fs::write(&file, admin).expect("write");
+        assert!(Config::load(Some(&file), no_env).is_err(), "never admin");
+        assert!(
+            !c.redacted().contains("client_secret = \"s\""),
+            "the secret is hidden"
+        );
+        std::fs::write(&file, provider("udg", "http://idp.example")).expect("write");
+        assert!(Config::load(Some(&file), no_env).is_err(), "plain http");
+        let twice = provider("udg", "https://a.example") + &provider("udg", "https://b.example");
+        std::fs::write(&file, twice).expect("write");
+        assert!(
+            Config::load(Some(&file), no_env).is_err(),
+            "the same id twice"
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn staff(role: Role) -> StaffUser {
         language: Lang::Es,
         disabled: false,
         must_change_password: false,
+        second_factor: false,
         phone_extension: String::new(),
         created_at: now(),
     }

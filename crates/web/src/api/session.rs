@@ -129,6 +129,10 @@ async fn revoke_my_token(
 pub struct LoginRequest {
     pub login: String,
     pub password: String,
+    /// For an account with a second factor: the code its authenticator app shows now, or one
+    /// of its recovery codes. Without it, such an account gets `second_factor_required`.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -147,7 +151,15 @@ async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, AppError> {
-    let session = start_session(&state, &headers, &address, &body.login, &body.password).await?;
+    let session = start_session(
+        &state,
+        &headers,
+        &address,
+        &body.login,
+        &body.password,
+        body.code.as_deref(),
+    )
+    .await?;
     let body = SessionInfo {
         user: session.user,
         csrf_token: Some(session.csrf),

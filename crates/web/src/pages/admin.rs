@@ -195,6 +195,8 @@ struct UserForm {
     reset_password: Option<String>,
     /// End every session of the account (a lost laptop, a shared computer).
     end_sessions: Option<String>,
+    /// The person lost the phone with their authenticator app: they enrol again.
+    remove_second_factor: Option<String>,
     phone_extension: Option<String>,
 }
 
@@ -266,6 +268,12 @@ async fn update_user(
         state
             .store
             .end_sessions(Actor::Staff(&admin), UserId(id), None)
+            .await?;
+    }
+    if updated.is_ok() && form.remove_second_factor.is_some() {
+        state
+            .store
+            .remove_second_factor(Actor::Staff(&admin), UserId(id))
             .await?;
     }
     match updated {

@@ -4,14 +4,17 @@ use atiende_domain::classification::Lang;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{Ctx, PageError, PageUser, Posted, render, safe_next};
 use crate::AppState;
-use crate::auth::{SESSION_COOKIE, cookie_value_from, session_cookie, start_session};
+use crate::auth::{
+    SESSION_COOKIE, check_password_login, check_second_factor, cookie_value_from, open_session,
+    session_cookie,
+};
 use crate::error::{AppError, request_lang_of};
 use crate::i18n::{Tr, error_message};
 use crate::rate_limit::ClientAddr;
@@ -22,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/bandeja") }))
         .route("/login", get(login_page).post(login))
+        .route("/login/codigo", axum::routing::post(login_code))
         .route("/logout", axum::routing::post(logout))
         .route("/clave", get(password_page).post(change_password))
         .route(
@@ -136,27 +140,159 @@ async fn login(
         let message = error_message("csrf", &[], None, None, lang);
         return login_form(&state, lang, next, form.login, Some(message)).await;
     }
-    match start_session(&state, &headers, &address, &form.login, &form.password).await {
+    let user =
+        match check_password_login(&state, &headers, &address, &form.login, &form.password).await {
+            Ok(user) => user,
+            Err(e) => {
+                let message = match &e {
+                    AppError::Unauthorized => {
+                        Tr(lang).s("Usuario o contraseña incorrectos.").to_string()
+                    }
+                    other => error_message(other.code(), &[], None, None, lang),
+                };
+                let mut response = login_form(&state, lang, next, form.login, Some(message)).await;
+                *response.status_mut() = e.status();
+                return response;
+            }
+        };
+    if user.second_factor {
+        // The password is right; the code comes next, on a page of its own. The browser
+        // carries who it is for, signed, for five minutes.
+        let key = match state.store.installation_secret("second-factor").await {
+            Ok(k) => k,
+            Err(e) => return AppError::from(e).into_response(),
+        };
+        let challenge = CodeChallenge {
+            user: user.id.0,
+            next,
+            expires: chrono::Utc::now().timestamp() + 300,
+        };
+        let sealed = crate::auth::seal(&key, CODE_PURPOSE, &challenge);
+        let secure = state.config.secure_cookies();
+        let set = crate::auth::cookie(CODE_COOKIE, &sealed, "/login", "Strict", 300, secure);
+        let page = code_page(lang, form._csrf, None);
+        return (AppendHeaders([(header::SET_COOKIE, set)]), page).into_response();
+    }
+    signed_in(&state, &headers, &address, user, next).await
+}
+
+/// Opens the session and goes on: to the password change a temporary password requires, or
+/// where the person was going.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: &str,
+    user: atiende_domain::user::StaffUser,
+    next: String,
+) -> Response {
+    match open_session(state, headers, address, user, None).await {
         Ok(session) => {
             let target = if session.user.must_change_password {
                 "/clave".to_string()
             } else {
                 next
             };
-            let cookies = axum::response::AppendHeaders([
+            let secure = state.config.secure_cookies();
+            let cookies = AppendHeaders([
                 (header::SET_COOKIE, session.set_cookie),
                 (header::SET_COOKIE, session.device_cookie),
+                (
+                    header::SET_COOKIE,
+                    crate::auth::cookie(CODE_COOKIE, "", "/login", "Strict", 0, secure),
+                ),
             ]);
             (cookies, Redirect::to(&target)).into_response()
         }
+        Err(e) => e.into_response(),
+    }
+}
+
+const CODE_COOKIE: &str = "atiende_code";
+const CODE_PURPOSE: &str = "second-factor-challenge";
+
+/// Whose password was right, where they were going, until when.
+#[derive(serde::Serialize, Deserialize)]
+struct CodeChallenge {
+    user: i64,
+    next: String,
+    expires: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "login_code.html")]
+struct CodePage {
+    t: Tr,
+    lang: Lang,
+    csrf: String,
+    error: Option<String>,
+}
+
+fn code_page(lang: Lang, csrf: String, error: Option<String>) -> Response {
+    render(&CodePage {
+        t: Tr(lang),
+        lang,
+        csrf,
+        error,
+    })
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    _csrf: String,
+    code: String,
+}
+
+/// The second step of a password sign-in: the code from the app, or a recovery code.
+async fn login_code(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CodeForm>,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    let expected = cookie_value_from(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    let key = match state.store.installation_secret("second-factor").await {
+        Ok(k) => k,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let challenge = cookie_value_from(&headers, CODE_COOKIE)
+        .and_then(|v| crate::auth::unseal::<CodeChallenge>(&key, CODE_PURPOSE, v))
+        .filter(|c| c.expires > now);
+    let csrf_ok =
+        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(form._csrf.as_bytes()));
+    let (Some(challenge), true) = (challenge, csrf_ok) else {
+        return Redirect::to("/login").into_response();
+    };
+    let user = match state
+        .store
+        .user(atiende_domain::ids::UserId(challenge.user))
+        .await
+    {
+        Ok(u) if !u.disabled => u,
+        _ => return Redirect::to("/login").into_response(),
+    };
+    match check_second_factor(&state, &address, &user, &form.code).await {
+        Ok(()) => {
+            signed_in(
+                &state,
+                &headers,
+                &address,
+                user,
+                safe_next(Some(&challenge.next)),
+            )
+            .await
+        }
         Err(e) => {
             let message = match &e {
-                AppError::Unauthorized => {
-                    Tr(lang).s("Usuario o contraseña incorrectos.").to_string()
-                }
+                AppError::Unauthorized => crate::i18n::field_message(
+                    &atiende_domain::FieldError::new("code", "wrong_code"),
+                    lang,
+                ),
                 other => error_message(other.code(), &[], None, None, lang),
             };
-            let mut response = login_form(&state, lang, next, form.login, Some(message)).await;
+            let mut response = code_page(lang, form._csrf, Some(message));
             *response.status_mut() = e.status();
             response
         }

@@ -21,6 +21,7 @@ pub mod public;
 pub mod quality;
 pub mod queue;
 pub mod register;
+pub mod second_factor;
 pub mod sso;
 pub mod survey;
 
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(sso::router())
+        .merge(second_factor::router())
         .merge(public::router())
         .merge(survey::router())
         .merge(queue::router())
@@ -120,10 +122,13 @@ impl PageUser {
     }
 }
 
+/// Where a person sets up their second factor.
+pub const ENROLMENT_PAGE: &str = "/preferencias/segundo-factor";
+
 async fn session_of(
     parts: &Parts,
     state: &AppState,
-) -> Result<Option<(StaffUser, String)>, AppError> {
+) -> Result<Option<atiende_store::users::SessionOf>, AppError> {
     match cookie_value(parts, SESSION_COOKIE) {
         Some(token) => Ok(state
             .store
@@ -137,7 +142,7 @@ impl FromRequestParts<AppState> for PageUser {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let Some((user, csrf)) = session_of(parts, state).await.map_err(PageError::App)? else {
+        let Some(session) = session_of(parts, state).await.map_err(PageError::App)? else {
             let next = parts
                 .uri
                 .path_and_query()
@@ -147,10 +152,16 @@ impl FromRequestParts<AppState> for PageUser {
         };
         // Errors from here on are written in the person's language (see `localize`).
         if let Some(lang) = parts.extensions.get::<PageLang>() {
-            let _ = lang.0.set(user.language);
+            let _ = lang.0.set(session.user.language);
         }
+        let must_enrol = state.config.must_enrol(&session);
+        let atiende_store::users::SessionOf { user, csrf, .. } = session;
         if user.must_change_password && parts.uri.path() != "/clave" {
             return Err(PageError::Redirect("/clave".into()));
+        }
+        // Where a second factor is required, nothing else until it is set up.
+        if must_enrol && ![ENROLMENT_PAGE, "/logout"].contains(&parts.uri.path()) {
+            return Err(PageError::Redirect(ENROLMENT_PAGE.into()));
         }
         Ok(PageUser { user, csrf })
     }

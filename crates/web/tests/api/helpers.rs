@@ -15,6 +15,17 @@ use tower::ServiceExt;
 pub const ADMIN_PASSWORD: &str = "clave-de-administracion-1";
 pub const PASSWORD: &str = "clave-de-prueba-123";
 
+/// The product's defaults, but administrators work with a password alone: the suite's stories
+/// sign them in that way; the second factor has its own tests (second_factor.rs).
+pub fn config() -> WebConfig {
+    WebConfig {
+        second_factor: atiende_domain::second_factor::SecondFactorRule {
+            required_roles: vec![],
+        },
+        ..WebConfig::default()
+    }
+}
+
 pub struct TestApp {
     pub db: TestDb,
     pub router: axum::Router,
@@ -47,7 +58,7 @@ impl Reply {
 
 impl TestApp {
     pub async fn new(db: TestDb) -> TestApp {
-        Self::with_config(db, WebConfig::default()).await
+        Self::with_config(db, config()).await
     }
 
     pub async fn with_config(db: TestDb, config: WebConfig) -> TestApp {
@@ -330,4 +341,95 @@ pub fn session_cookie(reply: &Reply) -> String {
         .and_then(|kv| kv.split_once('='))
         .map(|(_, v)| v.to_string())
         .expect("cookie value")
+}
+
+/// What the browser ends with: the last answer's status, its body, the `Location` it was
+/// sent to, and the session cookie if one was set.
+pub struct Outcome {
+    pub status: StatusCode,
+    pub body: String,
+    pub location: Option<String>,
+    pub session: Option<String>,
+}
+
+/// A browser's cookies, by name (atiende and the provider share the host; their names
+/// differ).
+#[derive(Default)]
+pub struct Jar(pub std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    pub fn take<'a>(&mut self, set_cookies: impl Iterator<Item = &'a str>) {
+        for c in set_cookies {
+            if let Some((name, value)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
+                if value.is_empty() {
+                    self.0.remove(name);
+                } else {
+                    self.0.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+    }
+
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One request to atiende as a browser makes it: its cookies, a form body if any; the
+/// answer's cookies go into the jar.
+pub async fn to_atiende(
+    app: &TestApp,
+    jar: &mut Jar,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> Outcome {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, jar.header())
+        .header(header::ACCEPT_LANGUAGE, "es-MX");
+    if !body.is_empty() {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let mut req = req.body(Body::from(body.to_string())).expect("request");
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        "10.0.0.9:50000"
+            .parse::<std::net::SocketAddr>()
+            .expect("address"),
+    ));
+    let response = app.router.clone().oneshot(req).await.expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let cookies: Vec<String> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    jar.take(cookies.iter().map(String::as_str));
+    let session = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("atiende_session="))
+        .and_then(|c| c.split(';').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Outcome {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        location: headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        session,
+    }
 }

@@ -10,6 +10,7 @@ mod privacy;
 mod public;
 mod roles;
 mod scope;
+mod second_factor;
 mod sessions;
 mod sso;
 mod story;

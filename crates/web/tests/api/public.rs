@@ -163,7 +163,7 @@ async fn a_robot_filling_the_honeypot_is_thanked_and_ignored(db: TestDb) {
 async fn the_buzon_answers_too_many_posts_with_a_clear_429(db: TestDb) {
     let config = WebConfig {
         public_posts_per_minute: 2,
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     for _ in 0..2 {
@@ -188,7 +188,7 @@ async fn the_status_page_shows_a_folio_only_to_its_owner_and_never_reveals_exist
         db,
         WebConfig {
             public_posts_per_minute: 50,
-            ..WebConfig::default()
+            ..crate::helpers::config()
         },
     )
     .await;

@@ -157,7 +157,7 @@ async fn disabling_a_user_ends_their_session_at_once(db: TestDb) {
 async fn repeated_failed_logins_are_rate_limited(db: TestDb) {
     let config = WebConfig {
         login_attempts_per_minute: 3,
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     let wrong = json!({"login": "admin", "password": "no-es-la-clave"});
@@ -179,7 +179,7 @@ async fn repeated_failed_logins_are_rate_limited(db: TestDb) {
 async fn strangers_failing_on_purpose_cannot_lock_the_owner_out(db: TestDb) {
     let config = WebConfig {
         login_attempts_per_minute: 3,
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     app.staff("agente", atiende_domain::user::Role::Agent, vec![])
@@ -345,7 +345,7 @@ async fn a_session_ends_when_left_unused_and_its_owner_or_an_administrator_ends_
 ) {
     let config = WebConfig {
         session_idle_minutes: 30,
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     let agent = app
@@ -607,7 +607,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_forgers_none(
         login_attempts_per_minute: 2,
         trusted_proxies: atiende_web::proxy::TrustedProxies::parse(&["10.1.0.0/16"])
             .expect("proxies"),
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     let attempt = |peer: &'static str, forwarded: Option<&'static str>, login: &'static str| {

@@ -4,21 +4,16 @@
 //! where the institution allows it, and logged out of the provider too. Passwords can be
 //! refused for everyone but the break-glass administrator.
 
-use std::collections::BTreeMap;
-
 use atiende_domain::sign_in::{AccountRules, SignInPolicy};
 use atiende_domain::user::{Role, UserInput};
 use atiende_store::Actor;
 use atiende_store::testing::TestDb;
 use atiende_web::WebConfig;
 use atiende_web::sso::ProviderConfig;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use serde_json::json;
-use tower::ServiceExt;
 
-use crate::helpers::{ADMIN_PASSWORD, Auth, PASSWORD, TestApp};
+use crate::helpers::{ADMIN_PASSWORD, Auth, Jar, Outcome, PASSWORD, TestApp, to_atiende};
 
 atiende_store::on_both_engines!(
     staff_sign_in_with_the_institutions_account_matched_by_their_verified_email,
@@ -84,99 +79,9 @@ async fn provider(rules: AccountRules) -> ProviderConfig {
 async fn app_with(db: TestDb, rules: AccountRules) -> TestApp {
     let config = WebConfig {
         sso: vec![provider(rules).await],
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     TestApp::with_config(db, config).await
-}
-
-/// What the browser ends with: the last answer's status, its body, the `Location` it was
-/// sent to, and the session cookie if one was set.
-struct Outcome {
-    status: StatusCode,
-    body: String,
-    location: Option<String>,
-    session: Option<String>,
-}
-
-/// A browser's cookies, by name (atiende and the provider share the host; their names
-/// differ).
-#[derive(Default)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    fn take<'a>(&mut self, set_cookies: impl Iterator<Item = &'a str>) {
-        for c in set_cookies {
-            if let Some((name, value)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
-                if value.is_empty() {
-                    self.0.remove(name);
-                } else {
-                    self.0.insert(name.to_string(), value.to_string());
-                }
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-/// One request to atiende, as the browser makes it.
-async fn to_atiende(
-    app: &TestApp,
-    jar: &mut Jar,
-    method: Method,
-    path: &str,
-    body: &str,
-) -> Outcome {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, jar.header())
-        .header(header::ACCEPT_LANGUAGE, "es-MX");
-    if !body.is_empty() {
-        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let mut req = req.body(Body::from(body.to_string())).expect("request");
-    req.extensions_mut().insert(axum::extract::ConnectInfo(
-        "10.0.0.9:50000"
-            .parse::<std::net::SocketAddr>()
-            .expect("address"),
-    ));
-    let response = app.router.clone().oneshot(req).await.expect("response");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let cookies: Vec<String> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    jar.take(cookies.iter().map(String::as_str));
-    let session = cookies
-        .iter()
-        .find_map(|c| c.strip_prefix("atiende_session="))
-        .and_then(|c| c.split(';').next())
-        .filter(|v| !v.is_empty())
-        .map(str::to_string);
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    Outcome {
-        status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        location: headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        session,
-    }
 }
 
 /// Signs in as `login` on the provider's sign-in page (any password), following every
@@ -406,7 +311,7 @@ async fn a_spoiled_id_token_signs_nobody_in(db: TestDb) {
     let client = idp.client_id.clone();
     let config = WebConfig {
         sso: vec![idp],
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     staff_with_email(&app, "ana", "ana@udg.mx", Role::Agent).await;

@@ -174,7 +174,7 @@ async fn an_expired_or_unknown_link_says_so(db: TestDb) {
 async fn survey_answers_are_rate_limited_per_address(db: TestDb) {
     let config = WebConfig {
         public_posts_per_minute: 2,
-        ..WebConfig::default()
+        ..crate::helpers::config()
     };
     let app = TestApp::with_config(db, config).await;
     let path = "/encuesta/cualquiera";

@@ -48,7 +48,7 @@ fn config() -> WebConfig {
             }],
         },
         cti_token: "cti-token-largo-de-prueba".into(),
-        ..WebConfig::default()
+        ..crate::helpers::config()
     }
 }
 

@@ -62,7 +62,7 @@ async fn site(db: TestDb) -> Site {
                 groups_claim: String::new(),
                 accounts: AccountRules::default(),
             }],
-            ..WebConfig::default()
+            ..crate::harness::config()
         }
     })
     .await
