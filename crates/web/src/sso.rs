@@ -424,6 +424,36 @@ mod tests {
     }
 
     #[test]
+    fn an_administrator_signed_in_through_a_provider_needs_no_second_factor_here() {
+        use atiende_domain::user::Role;
+        let config = crate::WebConfig::default();
+        let admin = atiende_domain::user::StaffUser {
+            id: atiende_domain::ids::UserId(1),
+            login: "admin".into(),
+            name: "Admin".into(),
+            email: String::new(),
+            role: Role::Admin,
+            unit_ids: vec![],
+            language: atiende_domain::classification::Lang::Es,
+            disabled: false,
+            must_change_password: false,
+            second_factor: false,
+            phone_extension: String::new(),
+            created_at: chrono::Utc::now(),
+        };
+        let session = |provider: Option<&str>| atiende_store::users::SessionOf {
+            user: admin.clone(),
+            csrf: String::new(),
+            provider: provider.map(str::to_string),
+        };
+        assert!(config.must_enrol(&session(None)), "with a password");
+        assert!(
+            !config.must_enrol(&session(Some("udg"))),
+            "through the provider"
+        );
+    }
+
+    #[test]
     fn a_provider_needs_a_safe_id_an_https_issuer_and_no_admin_rule() {
         let good = ProviderConfig {
             id: "udg".into(),

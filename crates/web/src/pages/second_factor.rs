@@ -132,20 +132,19 @@ async fn confirm(
     }
 }
 
+/// What a change to one's second factor does once the app's code proves it is them.
+enum Change {
+    RenewCodes,
+    Remove,
+}
+
 /// New recovery codes in place of the old, proving the app first.
 async fn renew_codes(
     State(state): State<AppState>,
     ClientAddrOf(address): ClientAddrOf,
     posted: Posted<CodeForm>,
 ) -> Result<Response, PageError> {
-    let Posted { page, form } = posted;
-    let user = page.user.clone();
-    if let Err(e) = check_second_factor(&state, &address, &user, &form.code).await {
-        let message = wrong_or(&page, e);
-        return show(&state, page, Vec::new(), Some(message)).await;
-    }
-    let codes = state.store.renew_recovery_codes(&user).await?;
-    show(&state, page, codes, None).await
+    proven_then(&state, &address, posted, Change::RenewCodes).await
 }
 
 /// Removes one's own second factor, proving the app first.
@@ -154,17 +153,34 @@ async fn remove(
     ClientAddrOf(address): ClientAddrOf,
     posted: Posted<CodeForm>,
 ) -> Result<Response, PageError> {
+    proven_then(&state, &address, posted, Change::Remove).await
+}
+
+async fn proven_then(
+    state: &AppState,
+    address: &str,
+    posted: Posted<CodeForm>,
+    change: Change,
+) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
     let user = page.user.clone();
-    if let Err(e) = check_second_factor(&state, &address, &user, &form.code).await {
+    if let Err(e) = check_second_factor(state, address, &user, &form.code).await {
         let message = wrong_or(&page, e);
-        return show(&state, page, Vec::new(), Some(message)).await;
+        return show(state, page, Vec::new(), Some(message)).await;
     }
-    state
-        .store
-        .remove_second_factor(Actor::Staff(&user), user.id)
-        .await?;
-    Ok(Redirect::to(ENROLMENT_PAGE).into_response())
+    match change {
+        Change::RenewCodes => {
+            let codes = state.store.renew_recovery_codes(&user).await?;
+            show(state, page, codes, None).await
+        }
+        Change::Remove => {
+            state
+                .store
+                .remove_second_factor(Actor::Staff(&user), user.id)
+                .await?;
+            Ok(Redirect::to(ENROLMENT_PAGE).into_response())
+        }
+    }
 }
 
 /// A wrong code says so in the person's words; other refusals say theirs.

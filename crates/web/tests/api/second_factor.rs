@@ -12,6 +12,7 @@ use crate::helpers::{ADMIN_PASSWORD, Auth, Jar, TestApp, to_atiende};
 
 atiende_store::on_both_engines!(
     an_administrator_sets_up_a_second_factor_first_then_signs_in_with_each_code_once,
+    its_owner_renews_the_recovery_codes_and_removes_it_proving_the_app_first,
     an_administrator_removes_a_lost_second_factor_and_its_owner_sets_it_up_again,
 );
 
@@ -173,6 +174,67 @@ async fn an_administrator_sets_up_a_second_factor_first_then_signs_in_with_each_
     .await;
     assert_eq!(stray.location.as_deref(), Some("/login"));
     assert!(stray.session.is_none());
+}
+
+async fn its_owner_renews_the_recovery_codes_and_removes_it_proving_the_app_first(db: TestDb) {
+    let app = app(db).await;
+    let mut jar = Jar::default();
+    console_login(&app, &mut jar).await;
+    let (secret, old_codes) = enrol(&app, &mut jar).await;
+    let page = to_atiende(
+        &app,
+        &mut jar,
+        Method::GET,
+        "/preferencias/segundo-factor",
+        "",
+    )
+    .await;
+    assert!(page.body.contains("está activo"), "{}", page.body);
+    let csrf = between(&page.body, "name=\"_csrf\" value=\"", "\"").to_string();
+    let wrong = to_atiende(
+        &app,
+        &mut jar,
+        Method::POST,
+        "/preferencias/segundo-factor/codigos",
+        &format!("_csrf={csrf}&code=123456"),
+    )
+    .await;
+    assert!(wrong.body.contains("no es correcto"), "{}", wrong.body);
+    let renewed = to_atiende(
+        &app,
+        &mut jar,
+        Method::POST,
+        "/preferencias/segundo-factor/codigos",
+        &format!("_csrf={csrf}&code={}", app_code(&secret, now() + 30)),
+    )
+    .await;
+    let new_codes: Vec<String> = renewed
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .filter_map(|c| c.split("</code>").next())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(new_codes.len(), 10, "{}", renewed.body);
+    assert_eq!(
+        api_login(&app, Some(&old_codes[0])).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the old codes no longer work"
+    );
+    let removed = to_atiende(
+        &app,
+        &mut jar,
+        Method::POST,
+        "/preferencias/segundo-factor/quitar",
+        &format!("_csrf={csrf}&code={}", new_codes[0]),
+    )
+    .await;
+    assert_eq!(
+        removed.location.as_deref(),
+        Some("/preferencias/segundo-factor")
+    );
+    let admin = app.db.user_by_login("admin").await.expect("admin");
+    assert!(!admin.second_factor);
 }
 
 async fn an_administrator_removes_a_lost_second_factor_and_its_owner_sets_it_up_again(db: TestDb) {
