@@ -44,6 +44,14 @@ pub enum UserCommand {
 }
 
 #[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Print a new random key (for secrets_key, secrets_key_file or ATIENDE_SECRETS_KEY).
+    NewKey,
+    /// Seal every secret again with the current (first) key, after a new key was put first.
+    Rotate,
+}
+
+#[derive(Subcommand)]
 pub enum TokenCommand {
     /// Create a bearer token for a user; prints the token alone, for scripts.
     Create {
@@ -326,6 +334,21 @@ pub async fn user(config: &Config, cmd: UserCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+pub async fn secrets(config: &Config, cmd: SecretsCommand) -> Result<()> {
+    match cmd {
+        SecretsCommand::NewKey => {
+            println!("{}", atiende_store::secrets::Keyring::new_key());
+            Ok(())
+        }
+        SecretsCommand::Rotate => {
+            let store = open_store(config).await?;
+            let moved = store.rotate_secrets().await.map_err(explain)?;
+            println!("{moved} secret(s) sealed again with the current key");
+            Ok(())
+        }
+    }
 }
 
 pub async fn token(config: &Config, cmd: TokenCommand) -> Result<()> {

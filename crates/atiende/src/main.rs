@@ -49,6 +49,9 @@ enum Command {
     /// Manage API tokens for integrations.
     #[command(subcommand)]
     Token(commands::TokenCommand),
+    /// The key that seals the secrets the database keeps.
+    #[command(subcommand)]
+    Secrets(commands::SecretsCommand),
     /// Run only the background worker (mail polling and sending).
     Worker,
     /// Mail commands.
@@ -105,6 +108,7 @@ fn main() -> Result<()> {
             Command::Health { url } => commands::health(&config, url),
             Command::User(cmd) => commands::user(&config, cmd).await,
             Command::Token(cmd) => commands::token(&config, cmd).await,
+            Command::Secrets(cmd) => commands::secrets(&config, cmd).await,
             Command::Backup { file } => commands::backup(&config, &file).await,
             Command::Demo {
                 incidents,

@@ -50,6 +50,13 @@ pub async fn open_store(config: &Config) -> Result<Store> {
         .await
         .with_context(|| format!("connecting to {}", config.redacted_database_url()))?
         .with_reopen_window(config.reopen_window_days);
+    let store = match config.keyring()? {
+        Some(keyring) => store.with_keyring(keyring),
+        None => anyhow::bail!(
+            "with PostgreSQL, give every instance the same secrets key (secrets_key, \
+             secrets_key_file or ATIENDE_SECRETS_KEY; `atiende secrets new-key` prints one)"
+        ),
+    };
     store.migrate().await.context("applying migrations")?;
     // Incidents from before the rollups (or written by an older version) are counted in once.
     let counted = store

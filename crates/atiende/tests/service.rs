@@ -23,6 +23,7 @@ atiende_store::on_both_engines!(
     a_backup_taken_while_writing_restores_every_incident_acknowledged_before_it,
     mail_handed_to_the_running_service_needs_no_database_and_is_retried_when_refused,
     the_container_recipe_serves_from_its_environment_and_reports_health,
+    the_secrets_key_is_made_beside_a_sqlite_database_and_required_with_postgres,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_atiende");
@@ -40,6 +41,11 @@ fn atiende(db_url: &str, dir: &std::path::Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ATIENDE_DATABASE_URL", db_url)
+        // The suite's key, so that the binary opens the secrets a test sealed and the reverse.
+        .env(
+            "ATIENDE_SECRETS_KEY",
+            atiende_store::testing::TEST_SECRETS_KEY,
+        )
         .env("ATIENDE_LOG", "warn");
     cmd
 }
@@ -1930,4 +1936,76 @@ async fn the_container_recipe_serves_from_its_environment_and_reports_health(db:
     })
     .await
     .expect("container story");
+}
+
+/// Without a key given: on SQLite atiende makes one beside the database (owner-only) and seals
+/// with it — here a secret an older version kept in plain text, sealed by `secrets rotate`; on
+/// PostgreSQL it refuses to start, since every instance must share the key.
+async fn the_secrets_key_is_made_beside_a_sqlite_database_and_required_with_postgres(db: TestDb) {
+    db.execute("INSERT INTO settings (key, value) VALUES ('secret.legado', '\"valor-llano-qz\"')")
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = db.url.clone();
+    let sqlite = url.starts_with("sqlite");
+    let out = tokio::task::spawn_blocking(move || {
+        let run = || {
+            atiende(&url, dir.path())
+                .env_remove("ATIENDE_SECRETS_KEY")
+                .args(["secrets", "rotate"])
+                .output()
+                .expect("atiende secrets rotate")
+        };
+        let first = run();
+        let again = run();
+        let key = atiende(&url, dir.path())
+            .args(["secrets", "new-key"])
+            .output()
+            .expect("new-key");
+        (first, again, key, dir)
+    })
+    .await
+    .expect("secrets story");
+    let (first, again, key, _dir) = out;
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&key.stdout).trim().len(),
+        44,
+        "32 bytes in base64"
+    );
+    if sqlite {
+        assert!(first.status.success(), "{}", text(&first));
+        assert!(
+            text(&first).contains("1 secret(s) sealed"),
+            "{}",
+            text(&first)
+        );
+        assert!(
+            text(&again).contains("0 secret(s) sealed"),
+            "{}",
+            text(&again)
+        );
+        let file = format!("{}.key", db.url.trim_start_matches("sqlite://"));
+        let mode = std::fs::metadata(&file)
+            .expect("the key file")
+            .permissions();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.mode() & 0o777, 0o600, "readable by its owner only");
+        assert!(
+            db.columns_containing("valor-llano-qz").await.is_empty(),
+            "sealed"
+        );
+    } else {
+        assert!(!first.status.success());
+        assert!(
+            text(&first).contains("the same secrets key"),
+            "{}",
+            text(&first)
+        );
+    }
 }

@@ -290,6 +290,10 @@ fn spawn_server(url: &str) -> Result<ServerProcess> {
         .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
         .env("ATIENDE_LOG", "warn")
         .env("ATIENDE_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
+        .env(
+            "ATIENDE_SECRETS_KEY",
+            atiende_store::secrets::Keyring::new_key(),
+        )
         .stdout(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;

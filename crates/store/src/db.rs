@@ -61,6 +61,8 @@ pub struct Store {
     pub(crate) intake: IntakeQueue,
     /// SQLite: keeps the checkpointer running while any handle is alive (see `checkpointer`).
     _checkpointer: Option<Arc<tokio::sync::watch::Sender<()>>>,
+    /// Seals the secrets kept in the database (`secrets`).
+    pub(crate) sealer: crate::secrets::Sealer,
 }
 
 /// The writer's queue, started on first use in the caller's runtime.
@@ -99,6 +101,7 @@ impl Store {
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
                     _checkpointer: Some(Arc::new(alive)),
+                    sealer: Default::default(),
                 }
             }
             Engine::Postgres => {
@@ -142,6 +145,7 @@ impl Store {
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
                     _checkpointer: None,
+                    sealer: Default::default(),
                 }
             }
         };
@@ -154,6 +158,12 @@ impl Store {
 
     pub fn time_zone(&self) -> chrono_tz::Tz {
         self.tz
+    }
+
+    /// Seals the secrets this store keeps with `keyring` (see `secrets`).
+    pub fn with_keyring(mut self, keyring: crate::secrets::Keyring) -> Store {
+        self.sealer = crate::secrets::Sealer(Some(Arc::new(keyring)));
+        self
     }
 
     /// Sets the first-contact-resolution window the indicators are kept with (every instance

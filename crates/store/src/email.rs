@@ -23,6 +23,7 @@ use crate::db::{Store, flag, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{append, reopen_in};
 use crate::outbox::{self, Job, OutgoingEmail};
+use crate::secrets::Sealer;
 use crate::tx::Tx;
 
 /// Largest attachment kept; larger ones are replaced by a note saying so.
@@ -144,8 +145,17 @@ impl MailboxSettings {
     }
 }
 
-fn mailbox_from_row(r: &AnyRow) -> Result<Mailbox> {
+/// A mailbox as stored, its passwords opened with `sealer`; without one (paths that only
+/// address a message) the passwords are left out, so that a sealed one is never taken for
+/// the password.
+fn mailbox_from_row(r: &AnyRow, sealer: Option<&Sealer>) -> Result<Mailbox> {
     let channel: String = r.try_get("channel")?;
+    let password = |column: &str| -> Result<Secret> {
+        match sealer {
+            Some(s) => Ok(Secret::new(s.open(&r.try_get::<String, _>(column)?)?)),
+            None => Ok(Secret::default()),
+        }
+    };
     Ok(Mailbox {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -155,13 +165,13 @@ fn mailbox_from_row(r: &AnyRow) -> Result<Mailbox> {
         imap_port: r.try_get("imap_port")?,
         imap_security: r.try_get("imap_security")?,
         imap_user: r.try_get("imap_user")?,
-        imap_password: Secret::new(r.try_get::<String, _>("imap_password")?),
+        imap_password: password("imap_password")?,
         imap_folder: r.try_get("imap_folder")?,
         smtp_host: r.try_get("smtp_host")?,
         smtp_port: r.try_get("smtp_port")?,
         smtp_security: r.try_get("smtp_security")?,
         smtp_user: r.try_get("smtp_user")?,
-        smtp_password: Secret::new(r.try_get::<String, _>("smtp_password")?),
+        smtp_password: password("smtp_password")?,
         acknowledge: flag(r, "acknowledge")?,
         active: flag(r, "active")?,
         uidvalidity: r.try_get("uidvalidity")?,
@@ -196,13 +206,17 @@ pub(crate) fn message_id_for(mailbox: &Mailbox, folio: &str) -> String {
     )
 }
 
-async fn mailbox_in_tx(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Mailbox> {
+async fn mailbox_in_tx(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    sealer: Option<&Sealer>,
+) -> Result<Mailbox> {
     let row = sqlx::query("SELECT * FROM mailboxes WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("mailbox"))?;
-    mailbox_from_row(&row)
+    mailbox_from_row(&row, sealer)
 }
 
 /// The incident a reply belongs to: a message atiende sent that it answers, or the folio in its
@@ -401,7 +415,9 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM mailboxes ORDER BY name")
             .fetch_all(self.reader())
             .await?;
-        rows.iter().map(mailbox_from_row).collect()
+        rows.iter()
+            .map(|r| mailbox_from_row(r, Some(&self.sealer)))
+            .collect()
     }
 
     /// Creates or updates the mailbox of that name (configuration file or console). The IMAP
@@ -413,7 +429,10 @@ impl Store {
             .bind(s.name.clone())
             .fetch_optional(&mut *tx)
             .await?;
-        let before = existing.as_ref().map(mailbox_from_row).transpose()?;
+        let before = existing
+            .as_ref()
+            .map(|r| mailbox_from_row(r, Some(&self.sealer)))
+            .transpose()?;
         let moved = before.as_ref().is_some_and(|b| {
             b.imap_host != s.imap_host
                 || b.imap_folder != s.imap_folder
@@ -439,13 +458,13 @@ impl Store {
             .bind(s.imap_port)
             .bind(s.imap_security.clone())
             .bind(s.imap_user.clone())
-            .bind(s.imap_password.expose().to_string())
+            .bind(self.sealer.seal(s.imap_password.expose()))
             .bind(s.imap_folder.clone())
             .bind(s.smtp_host.clone())
             .bind(s.smtp_port)
             .bind(s.smtp_security.clone())
             .bind(s.smtp_user.clone())
-            .bind(s.smtp_password.expose().to_string())
+            .bind(self.sealer.seal(s.smtp_password.expose()))
             .bind(i64::from(s.acknowledge))
             .bind(i64::from(s.active))
             .bind(t);
@@ -460,7 +479,7 @@ impl Store {
             .bind(s.name.clone())
             .fetch_one(&mut *tx)
             .await?;
-        let after = mailbox_from_row(&row)?;
+        let after = mailbox_from_row(&row, Some(&self.sealer))?;
         let change = Change {
             entity: EntityKind::Unit,
             entity_id: format!("mailbox:{}", after.id),
@@ -515,7 +534,7 @@ impl Store {
     }
 
     pub async fn mailbox(&self, id: i64) -> Result<Mailbox> {
-        mailbox_in_tx(&mut *self.reader().acquire().await?, id).await
+        mailbox_in_tx(&mut *self.reader().acquire().await?, id, Some(&self.sealer)).await
     }
 
     /// Turns an inbound message into an incident (or an entry of its incident), all or nothing.
@@ -808,7 +827,7 @@ pub(crate) async fn default_mailbox(tx: &mut Tx) -> Result<Option<Mailbox>> {
     let row = sqlx::query("SELECT * FROM mailboxes WHERE active = 1 ORDER BY id LIMIT 1")
         .fetch_optional(&mut **tx)
         .await?;
-    row.as_ref().map(mailbox_from_row).transpose()
+    row.as_ref().map(|r| mailbox_from_row(r, None)).transpose()
 }
 
 /// Queues a message and records it as ours at once, so that a reply to it threads even
@@ -892,7 +911,7 @@ pub(crate) async fn queue_answer(
         return Ok(false);
     }
     let mailbox = match mailbox_id {
-        Some(id) => mailbox_in_tx(tx, id).await?,
+        Some(id) => mailbox_in_tx(tx, id, None).await?,
         None => match default_mailbox(tx).await? {
             Some(m) => m,
             None => return Ok(false),

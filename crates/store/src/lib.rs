@@ -31,6 +31,7 @@ pub mod queue;
 mod replies;
 pub mod search;
 pub mod second_factor;
+pub mod secrets;
 pub mod seed;
 pub mod settings;
 pub mod surveys;

@@ -31,7 +31,7 @@ impl Store {
     pub async fn begin_second_factor(&self, user: UserId) -> Result<String> {
         let secret = new_secret();
         sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
-            .bind(secret.clone())
+            .bind(self.sealer.seal(&secret))
             .bind(user.0)
             .execute(self.writer())
             .await?;
@@ -40,6 +40,14 @@ impl Store {
 
     /// The secret waiting for confirmation, if enrolment began.
     pub async fn pending_second_factor(&self, user: UserId) -> Result<Option<String>> {
+        self.stored_pending(user)
+            .await?
+            .map(|stored| self.sealer.open(&stored))
+            .transpose()
+    }
+
+    /// The pending secret as stored (sealed).
+    async fn stored_pending(&self, user: UserId) -> Result<Option<String>> {
         Ok(sqlx::query("SELECT totp_pending FROM users WHERE id = $1")
             .bind(user.0)
             .fetch_optional(self.reader())
@@ -52,10 +60,8 @@ impl Store {
     /// Confirms enrolment with a code from the app: the secret becomes the account's, with
     /// new recovery codes, returned this once.
     pub async fn confirm_second_factor(&self, user: &StaffUser, code: &str) -> Result<Vec<String>> {
-        let pending = self
-            .pending_second_factor(user.id)
-            .await?
-            .ok_or_else(wrong_code)?;
+        let stored = self.stored_pending(user.id).await?.ok_or_else(wrong_code)?;
+        let pending = self.sealer.open(&stored)?;
         let step = accepted_step(&pending, code, unix_now(), None).ok_or_else(wrong_code)?;
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -64,7 +70,7 @@ impl Store {
         )
         .bind(step)
         .bind(user.id.0)
-        .bind(pending)
+        .bind(stored)
         .execute(&mut *tx)
         .await?;
         let codes = replace_recovery_codes(&mut tx, user.id).await?;
@@ -87,9 +93,10 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
         let Some(row) = row else { return Ok(false) };
-        let Some(secret) = row.try_get::<Option<String>, _>("totp_secret")? else {
+        let Some(stored) = row.try_get::<Option<String>, _>("totp_secret")? else {
             return Ok(false);
         };
+        let secret = self.sealer.open(&stored)?;
         let last: Option<i64> = row.try_get("totp_last_step")?;
         if let Some(step) = accepted_step(&secret, code, unix_now(), last) {
             // Only one check may spend a step, even from two instances at once.

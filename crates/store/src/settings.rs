@@ -40,24 +40,53 @@ pub(crate) async fn setting_in<T: DeserializeOwned + Default>(
 }
 
 impl Store {
+    /// Sets how staff sign in. When passwords are refused, the break-glass account must be an
+    /// enabled administrator, or nobody could reach the administration when the provider is
+    /// down.
+    pub async fn save_sign_in_policy(
+        &self,
+        actor: Actor<'_>,
+        policy: &atiende_domain::sign_in::SignInPolicy,
+    ) -> Result<()> {
+        let mut policy = policy.clone();
+        policy.break_glass_login = policy.break_glass_login.trim().to_lowercase();
+        if policy.sso_required {
+            let usable = self
+                .user_by_login(&policy.break_glass_login)
+                .await
+                .ok()
+                .is_some_and(|u| u.role == atiende_domain::user::Role::Admin && !u.disabled);
+            if !usable {
+                return Err(atiende_domain::RuleError::invalid(
+                    "break_glass_login",
+                    "not_an_enabled_admin",
+                )
+                .into());
+            }
+        }
+        self.save_setting(actor, key::SIGN_IN_POLICY, &policy).await
+    }
+
     /// A random secret of this installation, made the first time it is asked for and shared by
     /// every instance (e.g. the key that signs the "known device" cookie). Never shown.
     pub async fn installation_secret(&self, name: &str) -> Result<String> {
         let key = format!("secret.{name}");
         // Read first: it exists after the first login, so logins need no write for it.
         if let Some(value) = self.setting::<Option<String>>(&key).await? {
-            return Ok(value);
+            return self.sealer.open(&value);
         }
+        let made = self.sealer.seal(&crate::users::random_token());
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         )
         .bind(key.clone())
-        .bind(serde_json::Value::String(crate::users::random_token()).to_string())
+        .bind(serde_json::Value::String(made).to_string())
         .execute(self.writer())
         .await?;
         // Another instance may have made it first: whichever was stored is the secret.
         let value: Option<String> = setting_in(&mut *self.writer().acquire().await?, &key).await?;
-        value.ok_or(StoreError::NotFound("secret"))
+        self.sealer
+            .open(&value.ok_or(StoreError::NotFound("secret"))?)
     }
 
     /// A setting, or its default when never saved.

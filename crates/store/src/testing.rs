@@ -46,6 +46,14 @@ pub fn require_mail_server() -> (u16, u16) {
     (smtp, imap)
 }
 
+/// The secrets key of the suite's databases (and of the binaries the service tests start, so
+/// that they open what a test sealed). Only for tests.
+pub const TEST_SECRETS_KEY: &str = "9BrApwSjuIBfnAnx3EZ5ndmIE00OjbuS8aRgeMB6Zoc=";
+
+fn test_keyring() -> crate::secrets::Keyring {
+    crate::secrets::Keyring::parse(&[TEST_SECRETS_KEY]).expect("the test key")
+}
+
 /// A migrated store that removes its database when dropped.
 pub struct TestDb {
     pub store: Store,
@@ -99,7 +107,8 @@ impl TestDb {
         };
         let store = Store::connect(&url, crate::db::DEFAULT_TZ)
             .await
-            .expect("connect to test database");
+            .expect("connect to test database")
+            .with_keyring(test_keyring());
         store.migrate().await.expect("migrations apply");
         TestDb {
             store,
@@ -145,7 +154,8 @@ impl TestDb {
         };
         let store = Store::connect(&url, crate::db::DEFAULT_TZ)
             .await
-            .expect("connect to the restored database");
+            .expect("connect to the restored database")
+            .with_keyring(test_keyring());
         TestDb {
             store,
             url,

@@ -425,34 +425,6 @@ impl Store {
         )
     }
 
-    /// Sets how staff sign in. When passwords are refused, the break-glass account must be an
-    /// enabled administrator, or nobody could reach the administration when the provider is
-    /// down.
-    pub async fn save_sign_in_policy(
-        &self,
-        actor: Actor<'_>,
-        policy: &atiende_domain::sign_in::SignInPolicy,
-    ) -> Result<()> {
-        let mut policy = policy.clone();
-        policy.break_glass_login = policy.break_glass_login.trim().to_lowercase();
-        if policy.sso_required {
-            let usable = self
-                .user_by_login(&policy.break_glass_login)
-                .await
-                .ok()
-                .is_some_and(|u| u.role == atiende_domain::user::Role::Admin && !u.disabled);
-            if !usable {
-                return Err(atiende_domain::RuleError::invalid(
-                    "break_glass_login",
-                    "not_an_enabled_admin",
-                )
-                .into());
-            }
-        }
-        self.save_setting(actor, crate::settings::key::SIGN_IN_POLICY, &policy)
-            .await
-    }
-
     /// The accounts whose email is `email` (regardless of case), disabled ones included: the
     /// sign-in rule decides what they mean.
     pub async fn users_with_email(&self, email: &str) -> Result<Vec<StaffUser>> {

@@ -42,6 +42,7 @@ atiende_store::on_both_engines!(
     the_demo_is_a_year_that_every_page_can_show_and_loads_once,
     pending_migrations_are_listed_and_a_newer_schema_is_refused,
     the_queue_counts_follow_every_change_whatever_the_write_path,
+    secrets_are_sealed_and_a_rotation_moves_them_to_the_new_key,
 );
 
 async fn setup(db: &TestDb) -> (StaffUser, StaffUser) {
@@ -1284,4 +1285,65 @@ async fn pending_migrations_are_listed_and_a_newer_schema_is_refused(db: TestDb)
             "{refused:?}"
         );
     }
+}
+
+async fn secrets_are_sealed_and_a_rotation_moves_them_to_the_new_key(db: TestDb) {
+    use atiende_store::secrets::Keyring;
+    use atiende_store::testing::TEST_SECRETS_KEY;
+    let (agent, _) = setup(&db).await;
+    let mut mailbox = atiende_store::testing::sending_mailbox();
+    mailbox.smtp_password = "clave-smtp-qwzx".into();
+    let saved = db
+        .save_mailbox(Actor::System, &mailbox)
+        .await
+        .expect("mailbox");
+    let totp = db.begin_second_factor(agent.id).await.expect("enrolling");
+    let device = db.installation_secret("device").await.expect("secret");
+    for secret in ["clave-smtp-qwzx", totp.as_str(), device.as_str()] {
+        assert_eq!(
+            db.columns_containing(secret).await,
+            Vec::<String>::new(),
+            "sealed"
+        );
+    }
+
+    // A new key goes first, the old one stays to open what it sealed, and the rotation seals
+    // everything again.
+    let new = Keyring::new_key();
+    let both = db
+        .store
+        .clone()
+        .with_keyring(Keyring::parse(&[&new, TEST_SECRETS_KEY]).expect("keys"));
+    assert!(both.rotate_secrets().await.expect("rotation") >= 3);
+    assert_eq!(
+        both.rotate_secrets().await.expect("again"),
+        0,
+        "nothing left to move"
+    );
+    let only_new = db
+        .store
+        .clone()
+        .with_keyring(Keyring::parse(&[&new]).expect("key"));
+    assert_eq!(
+        only_new
+            .mailbox(saved.id)
+            .await
+            .expect("opens")
+            .smtp_password
+            .expose(),
+        "clave-smtp-qwzx"
+    );
+    assert_eq!(
+        only_new.installation_secret("device").await.expect("opens"),
+        device
+    );
+    assert_eq!(
+        only_new
+            .pending_second_factor(agent.id)
+            .await
+            .expect("opens"),
+        Some(totp)
+    );
+    // The old key alone no longer opens them.
+    assert!(db.mailbox(saved.id).await.is_err());
 }

@@ -50,6 +50,8 @@ pub struct Config {
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
     pub sso: Vec<atiende_web::sso::ProviderConfig>,
     pub second_factor_required_roles: Vec<atiende_domain::user::Role>,
+    pub secrets_key: Secret,
+    pub secrets_key_file: String,
     pub meta: atiende_channels::chat::MetaConfig,
 }
 
@@ -117,6 +119,42 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
     }
 
+    /// The keys that seal the database's secrets, the current one first: given, read from
+    /// `secrets_key_file`, or — SQLite only — kept in a file beside the database, made on
+    /// first use. None with PostgreSQL and no key (every instance must share one).
+    pub fn keyring(&self) -> Result<Option<atiende_store::secrets::Keyring>> {
+        let from_lines = |text: &str| -> Result<Option<atiende_store::secrets::Keyring>> {
+            let keys: Vec<&str> = text
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && !k.starts_with('#'))
+                .collect();
+            atiende_store::secrets::Keyring::parse(&keys)
+                .map(Some)
+                .map_err(anyhow::Error::msg)
+        };
+        if !self.secrets_key.expose().is_empty() {
+            return from_lines(self.secrets_key.expose());
+        }
+        if !self.secrets_key_file.is_empty() {
+            let text = std::fs::read_to_string(&self.secrets_key_file)
+                .with_context(|| format!("reading secrets_key_file {}", self.secrets_key_file))?;
+            return from_lines(&text);
+        }
+        let Some(db) = self.database_url.strip_prefix("sqlite://") else {
+            return Ok(None);
+        };
+        let db = db.split('?').next().unwrap_or(db);
+        let file = Path::new(&format!("{db}.key")).to_path_buf();
+        if !file.exists() {
+            write_private(&file, &atiende_store::secrets::Keyring::new_key())?;
+            tracing::info!(file = %file.display(), "secrets key made: back it up with the database, apart from it");
+        }
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading the secrets key {}", file.display()))?;
+        from_lines(&text)
+    }
+
     pub fn redacted_database_url(&self) -> String {
         redact_url_password(&self.database_url)
     }
@@ -128,6 +166,23 @@ impl Config {
         shown.database_url = redact_url_password(&shown.database_url);
         toml::to_string(&shown).unwrap_or_default()
     }
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("making the secrets key {}", path.display()))?;
+    writeln!(f, "{text}")?;
+    Ok(())
 }
 
 #[cfg(test)]
