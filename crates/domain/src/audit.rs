@@ -98,6 +98,14 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "user.create" => ("Creó la cuenta", "Created the account"),
         "user.password" => ("Cambió la contraseña", "Changed the password"),
         "user.sessions_ended" => ("Cerró sus sesiones", "Ended their sessions"),
+        "identity_provider.save" => (
+            "Guardó un proveedor de identidad",
+            "Saved an identity provider",
+        ),
+        "identity_provider.delete" => (
+            "Quitó un proveedor de identidad",
+            "Removed an identity provider",
+        ),
         "user.second_factor_on" => ("Activó el segundo factor", "Turned the second factor on"),
         "user.second_factor_off" => ("Quitó el segundo factor", "Removed the second factor"),
         "user.recovery_codes" => (

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
+use crate::secret::Secret;
 use crate::user::{Role, StaffUser};
 
 /// How staff may sign in, set by an administrator.
@@ -92,6 +93,64 @@ impl AccountRules {
         units.sort();
         units.dedup();
         (role, units)
+    }
+}
+
+/// One identity provider staff sign in with: given in the configuration file (`[[sso]]`) or
+/// added by an administrator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProvider {
+    /// Short and stable: it is part of the address the provider sends people back to
+    /// (`/login/sso/<id>/callback`).
+    pub id: String,
+    /// What the login page's button says: "Entrar con <name>".
+    pub name: String,
+    /// The issuer URL; its discovery document says the rest.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Scopes besides `openid email profile` (e.g. `groups`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The ID token claim that lists the person's groups (empty: none is read).
+    #[serde(default)]
+    pub groups_claim: String,
+    /// What the provider's people become in atiende (`[sso.accounts]`).
+    #[serde(default)]
+    pub accounts: AccountRules,
+}
+
+impl IdentityProvider {
+    /// Refuses a provider that could not work or would be unsafe.
+    pub fn check(&self) -> Result<(), String> {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 40
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !id_ok {
+            return Err(format!(
+                "sso id `{}`: use lowercase letters, digits and dashes",
+                self.id
+            ));
+        }
+        let local = self.issuer.starts_with("http://127.0.0.1")
+            || self.issuer.starts_with("http://localhost")
+            || self.issuer.starts_with("http://[::1]");
+        if !self.issuer.starts_with("https://") && !local {
+            return Err(format!("sso `{}`: the issuer must be https", self.id));
+        }
+        if self.name.trim().is_empty() || self.client_id.is_empty() {
+            return Err(format!(
+                "sso `{}`: name and client_id are required",
+                self.id
+            ));
+        }
+        self.accounts
+            .check()
+            .map_err(|e| format!("sso `{}`: {e}", self.id))
     }
 }
 
@@ -266,6 +325,39 @@ mod tests {
         };
         assert!(by_group.check().is_err());
         assert!(AccountRules::default().check().is_ok());
+    }
+
+    #[test]
+    fn a_provider_needs_a_safe_id_an_https_issuer_and_no_admin_rule() {
+        let good = IdentityProvider {
+            id: "udg".into(),
+            name: "Cuenta UDG".into(),
+            issuer: "https://accounts.google.com".into(),
+            client_id: "x".into(),
+            client_secret: Secret::default(),
+            scopes: vec![],
+            groups_claim: String::new(),
+            accounts: AccountRules::default(),
+        };
+        assert!(good.check().is_ok());
+        let plain = IdentityProvider {
+            issuer: "http://idp.example".into(),
+            ..good.clone()
+        };
+        assert!(plain.check().is_err());
+        let odd = IdentityProvider {
+            id: "../x".into(),
+            ..good.clone()
+        };
+        assert!(odd.check().is_err());
+        let admin = IdentityProvider {
+            accounts: AccountRules {
+                default_role: Some(Role::Admin),
+                ..Default::default()
+            },
+            ..good
+        };
+        assert!(admin.check().is_err());
     }
 
     #[test]

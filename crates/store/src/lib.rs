@@ -15,6 +15,7 @@ pub mod demo;
 pub mod email;
 pub mod error;
 pub mod held;
+pub mod identity_providers;
 pub mod import;
 pub mod incidents;
 pub mod indicators;

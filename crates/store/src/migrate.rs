@@ -22,8 +22,8 @@ macro_rules! migrations {
     };
 }
 
-pub const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_email"), (3, "0003_chat_and_calls"), (4, "0004_surveys"), (5, "0005_indicators"), (6, "0006_nonconformities"), (7, "0007_knowledge_and_search"), (8, "0008_imports"), (9, "0009_personal_data"), (10, "0010_open_queue"), (11, "0011_search_by_kind"), (12, "0012_queue_tally"), (13, "0013_leases"), (14, "0014_session_activity"), (15, "0015_held_chat"), (16, "0016_single_sign_on"), (17, "0017_second_factor"));
-pub const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_email"), (3, "0003_chat_and_calls"), (4, "0004_surveys"), (5, "0005_indicators"), (6, "0006_nonconformities"), (7, "0007_knowledge_and_search"), (8, "0008_imports"), (9, "0009_personal_data"), (10, "0010_open_queue"), (11, "0011_search_by_kind"), (12, "0012_queue_tally"), (13, "0013_leases"), (14, "0014_session_activity"), (15, "0015_held_chat"), (16, "0016_single_sign_on"), (17, "0017_second_factor"));
+pub const SQLITE: &[Migration] = migrations!("sqlite": (1, "0001_core"), (2, "0002_email"), (3, "0003_chat_and_calls"), (4, "0004_surveys"), (5, "0005_indicators"), (6, "0006_nonconformities"), (7, "0007_knowledge_and_search"), (8, "0008_imports"), (9, "0009_personal_data"), (10, "0010_open_queue"), (11, "0011_search_by_kind"), (12, "0012_queue_tally"), (13, "0013_leases"), (14, "0014_session_activity"), (15, "0015_held_chat"), (16, "0016_single_sign_on"), (17, "0017_second_factor"), (18, "0018_identity_providers"));
+pub const POSTGRES: &[Migration] = migrations!("postgres": (1, "0001_core"), (2, "0002_email"), (3, "0003_chat_and_calls"), (4, "0004_surveys"), (5, "0005_indicators"), (6, "0006_nonconformities"), (7, "0007_knowledge_and_search"), (8, "0008_imports"), (9, "0009_personal_data"), (10, "0010_open_queue"), (11, "0011_search_by_kind"), (12, "0012_queue_tally"), (13, "0013_leases"), (14, "0014_session_activity"), (15, "0015_held_chat"), (16, "0016_single_sign_on"), (17, "0017_second_factor"), (18, "0018_identity_providers"));
 
 pub fn for_engine(engine: Engine) -> &'static [Migration] {
     match engine {

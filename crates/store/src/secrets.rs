@@ -198,6 +198,22 @@ impl crate::Store {
                 changed += 1;
             }
         }
+        // Identity providers' client secrets, by their text id.
+        let rows = sqlx::query("SELECT id, client_secret FROM identity_providers")
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in rows {
+            let (id, value): (String, String) = (r.try_get("id")?, r.try_get("client_secret")?);
+            if value.is_empty() || ring.is_current(&value) {
+                continue;
+            }
+            sqlx::query("UPDATE identity_providers SET client_secret = $1 WHERE id = $2")
+                .bind(ring.seal(&ring.open(&value)?))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            changed += 1;
+        }
         // The installation's own secrets, kept as JSON strings among the settings.
         let rows = sqlx::query("SELECT key, value FROM settings WHERE key LIKE 'secret.%'")
             .fetch_all(&mut *tx)

@@ -514,6 +514,22 @@ async fn fill_every_table(db: &TestDb) {
     )
     .await
     .expect("a nonconformity");
+    // An identity provider added in the console.
+    db.save_identity_provider(
+        actor,
+        &atiende_domain::sign_in::IdentityProvider {
+            id: "udg".into(),
+            name: "Cuenta UDG".into(),
+            issuer: "https://accounts.google.com".into(),
+            client_id: "atiende".into(),
+            client_secret: "secreto-del-cliente".into(),
+            scopes: vec![],
+            groups_claim: String::new(),
+            accounts: Default::default(),
+        },
+    )
+    .await
+    .expect("identity provider");
     // A second factor, with its recovery codes.
     let secret = db.begin_second_factor(lead.id).await.expect("enrol");
     let code = totp_rs::Builder::new()

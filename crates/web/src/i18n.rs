@@ -29,6 +29,7 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "login" => ("usuario de acceso", "login"),
         "break_glass_login" => ("cuenta local de emergencia", "local emergency account"),
         "code" => ("código", "code"),
+        "issuer" => ("emisor", "issuer"),
         "sso_required" => (
             "solo con la cuenta institucional",
             "institutional account only",
@@ -195,6 +196,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "not_an_enabled_admin" => {
             "La cuenta local de emergencia debe ser de un administrador habilitado.".into()
         }
+        "invalid_identity_provider" => {
+            "Revise el proveedor: identificador con minúsculas, números y guiones; emisor https; nombre e identificador de cliente; nunca el rol de administrador.".into()
+        }
         "no_identity_provider" => {
             "Configure antes un proveedor de identidad ([[sso]] en la configuración).".into()
         }
@@ -260,6 +264,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "out_of_range" => format!("{label}: value out of the allowed range."),
         "invalid_login" => "A login has 2 to 64 letters, digits or . _ - @.".into(),
         "not_an_enabled_admin" => "The local emergency account must be an enabled administrator.".into(),
+        "invalid_identity_provider" => "Check the provider: an id of lowercase letters, digits and dashes; an https issuer; a name and client id; never the administrator role.".into(),
         "wrong_code" => "The code is wrong or was already used; type the one your app shows now.".into(),
         "no_identity_provider" => "Configure an identity provider first ([[sso]] in the configuration).".into(),
         "immutable" => format!("{label} cannot be changed."),

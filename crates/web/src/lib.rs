@@ -63,7 +63,7 @@ pub struct WebConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs).
     pub trusted_proxies: proxy::TrustedProxies,
     /// Identity providers staff sign in with (`sso`).
-    pub sso: Vec<sso::ProviderConfig>,
+    pub sso: Vec<atiende_domain::sign_in::IdentityProvider>,
     /// Which roles need a second factor to work with a password.
     pub second_factor: atiende_domain::second_factor::SecondFactorRule,
 }

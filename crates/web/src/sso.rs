@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atiende_domain::secret::Secret;
-use atiende_domain::sign_in::{AccountRules, Identity};
+use atiende_domain::sign_in::{Identity, IdentityProvider};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
@@ -22,63 +21,6 @@ use openidconnect::{
     TokenResponse,
 };
 use serde::{Deserialize, Serialize};
-
-/// One identity provider, as the configuration file gives it (`[[sso]]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    /// Short and stable: it is part of the address the provider sends people back to
-    /// (`/login/sso/<id>/callback`).
-    pub id: String,
-    /// What the login page's button says: "Entrar con <name>".
-    pub name: String,
-    /// The issuer URL; its discovery document says the rest.
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// Scopes besides `openid email profile` (e.g. `groups`).
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// The ID token claim that lists the person's groups (empty: none is read).
-    #[serde(default)]
-    pub groups_claim: String,
-    /// What the provider's people become in atiende (`[sso.accounts]`).
-    #[serde(default)]
-    pub accounts: AccountRules,
-}
-
-impl ProviderConfig {
-    /// Refuses a provider that could not work or would be unsafe.
-    pub fn check(&self) -> Result<(), String> {
-        let id_ok = !self.id.is_empty()
-            && self.id.len() <= 40
-            && self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !id_ok {
-            return Err(format!(
-                "sso id `{}`: use lowercase letters, digits and dashes",
-                self.id
-            ));
-        }
-        let local = self.issuer.starts_with("http://127.0.0.1")
-            || self.issuer.starts_with("http://localhost")
-            || self.issuer.starts_with("http://[::1]");
-        if !self.issuer.starts_with("https://") && !local {
-            return Err(format!("sso `{}`: the issuer must be https", self.id));
-        }
-        if self.name.trim().is_empty() || self.client_id.is_empty() {
-            return Err(format!(
-                "sso `{}`: name and client_id are required",
-                self.id
-            ));
-        }
-        self.accounts
-            .check()
-            .map_err(|e| format!("sso `{}`: {e}", self.id))
-    }
-}
 
 /// What discovery found for a provider, kept for an hour (a cache: any instance can fetch it
 /// again at any time).
@@ -89,10 +31,12 @@ struct Discovered {
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
-/// The configured providers and what discovery found for each.
+/// The identity providers — the configuration file's, and those administrators added (read
+/// from the database each time, so every instance sees a change at once) — and what discovery
+/// found for each.
 #[derive(Default)]
 pub struct Providers {
-    list: Vec<ProviderConfig>,
+    configured: Vec<IdentityProvider>,
     discovered: Mutex<HashMap<String, Arc<Discovered>>>,
 }
 
@@ -106,24 +50,42 @@ pub enum SsoError {
 }
 
 impl Providers {
-    pub fn new(list: Vec<ProviderConfig>) -> Self {
+    pub fn new(configured: Vec<IdentityProvider>) -> Self {
         Providers {
-            list,
+            configured,
             discovered: Mutex::default(),
         }
     }
 
-    pub fn all(&self) -> &[ProviderConfig] {
-        &self.list
+    /// The configuration file's providers (the console shows them, not to be edited there).
+    pub fn configured(&self) -> &[IdentityProvider] {
+        &self.configured
     }
 
-    pub fn get(&self, id: &str) -> Option<&ProviderConfig> {
-        self.list.iter().find(|p| p.id == id)
+    /// Every provider: the configuration file's, then those added in the console (an id the
+    /// file already uses is the file's).
+    pub async fn all(&self, store: &atiende_store::Store) -> Vec<IdentityProvider> {
+        let mut all = self.configured.clone();
+        match store.identity_providers().await {
+            Ok(added) => all.extend(
+                added
+                    .into_iter()
+                    .filter(|p| !self.configured.iter().any(|c| c.id == p.id)),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "sso: cannot read the providers added in the console")
+            }
+        }
+        all
+    }
+
+    pub async fn get(&self, store: &atiende_store::Store, id: &str) -> Option<IdentityProvider> {
+        self.all(store).await.into_iter().find(|p| p.id == id)
     }
 
     async fn metadata(
         &self,
-        provider: &ProviderConfig,
+        provider: &IdentityProvider,
         fresh: bool,
     ) -> Result<Arc<Discovered>, SsoError> {
         if !fresh
@@ -131,7 +93,7 @@ impl Providers {
                 .discovered
                 .lock()
                 .ok()
-                .and_then(|m| m.get(&provider.id).cloned())
+                .and_then(|m| m.get(&cache_key(provider)).cloned())
             && d.at.elapsed() < DISCOVERY_TTL
         {
             return Ok(d);
@@ -146,7 +108,7 @@ impl Providers {
             at: Instant::now(),
         });
         if let Ok(mut m) = self.discovered.lock() {
-            m.insert(provider.id.clone(), found.clone());
+            m.insert(cache_key(provider), found.clone());
         }
         Ok(found)
     }
@@ -154,7 +116,7 @@ impl Providers {
     /// Where to send the browser to sign in, and the flow to keep in its cookie.
     pub async fn begin(
         &self,
-        provider: &ProviderConfig,
+        provider: &IdentityProvider,
         redirect: &str,
         next: &str,
     ) -> Result<(String, Flow), SsoError> {
@@ -188,7 +150,7 @@ impl Providers {
     /// Redeems the code and verifies the ID token: who the provider says the person is.
     pub async fn finish(
         &self,
-        provider: &ProviderConfig,
+        provider: &IdentityProvider,
         redirect: &str,
         flow: &Flow,
         code: &str,
@@ -259,7 +221,7 @@ impl Providers {
 
     /// The provider's logout address that ends its session and comes back to `back`, where
     /// it has one.
-    pub async fn logout_url(&self, provider: &ProviderConfig, back: &str) -> Option<String> {
+    pub async fn logout_url(&self, provider: &IdentityProvider, back: &str) -> Option<String> {
         let d = self.metadata(provider, false).await.ok()?;
         let end = d
             .metadata
@@ -272,6 +234,11 @@ impl Providers {
             .append_pair("post_logout_redirect_uri", back);
         Some(url.to_string())
     }
+}
+
+/// What discovery is kept under: a provider whose issuer changed is discovered afresh.
+fn cache_key(provider: &IdentityProvider) -> String {
+    format!("{}\n{}", provider.id, provider.issuer)
 }
 
 type Client = openidconnect::Client<
@@ -295,7 +262,7 @@ type Client = openidconnect::Client<
 >;
 
 fn client_of(
-    provider: &ProviderConfig,
+    provider: &IdentityProvider,
     metadata: &ProviderMetadataWithLogout,
     redirect: &str,
 ) -> Result<Client, SsoError> {
@@ -451,38 +418,5 @@ mod tests {
             !config.must_enrol(&session(Some("udg"))),
             "through the provider"
         );
-    }
-
-    #[test]
-    fn a_provider_needs_a_safe_id_an_https_issuer_and_no_admin_rule() {
-        let good = ProviderConfig {
-            id: "udg".into(),
-            name: "Cuenta UDG".into(),
-            issuer: "https://accounts.google.com".into(),
-            client_id: "x".into(),
-            client_secret: Secret::default(),
-            scopes: vec![],
-            groups_claim: String::new(),
-            accounts: AccountRules::default(),
-        };
-        assert!(good.check().is_ok());
-        let plain = ProviderConfig {
-            issuer: "http://idp.example".into(),
-            ..good.clone()
-        };
-        assert!(plain.check().is_err());
-        let odd = ProviderConfig {
-            id: "../x".into(),
-            ..good.clone()
-        };
-        assert!(odd.check().is_err());
-        let admin = ProviderConfig {
-            accounts: AccountRules {
-                default_role: Some(atiende_domain::user::Role::Admin),
-                ..Default::default()
-            },
-            ..good
-        };
-        assert!(admin.check().is_err());
     }
 }

@@ -48,7 +48,7 @@ pub struct Config {
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
-    pub sso: Vec<atiende_web::sso::ProviderConfig>,
+    pub sso: Vec<atiende_domain::sign_in::IdentityProvider>,
     pub second_factor_required_roles: Vec<atiende_domain::user::Role>,
     pub secrets_key: Secret,
     pub secrets_key_file: String,

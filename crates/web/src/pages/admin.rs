@@ -1,9 +1,11 @@
-//! Administration: staff accounts and roles, units, the topic catalogue, settings.
+//! Administration: staff accounts and roles, units, the topic catalogue, sign-in (identity
+//! providers, passwords refused), mailboxes, settings.
 
 use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;
 use atiende_domain::ids::{TopicId, UnitId, UserId};
 use atiende_domain::secret::Secret;
+use atiende_domain::sign_in::IdentityProvider;
 use atiende_domain::unit::{Topic, Unit, UnitInput, UnitKind};
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_store::Actor;
@@ -28,6 +30,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/temas", post(create_topic))
         .route("/admin/buzones", post(save_mailbox))
         .route("/admin/acceso", post(save_sign_in))
+        .route("/admin/acceso/proveedores", post(save_provider))
+        .route(
+            "/admin/acceso/proveedores/{id}/quitar",
+            post(delete_provider),
+        )
         .route("/admin/temas/{id}", post(update_topic))
 }
 
@@ -46,9 +53,39 @@ struct AdminPage {
     error: Option<String>,
     /// Messages kept for an account not configured here: network, account, how many, since.
     held: Vec<(&'static str, String, i64, String)>,
-    /// How staff sign in, and the identity providers configured (their names).
+    /// How staff sign in; the identity providers of the configuration file (shown) and those
+    /// added here (edited here).
     sign_in: atiende_domain::sign_in::SignInPolicy,
-    providers: Vec<String>,
+    configured_providers: Vec<IdentityProvider>,
+    added_providers: Vec<IdentityProvider>,
+    /// Roles a provider may give (never administrator).
+    provider_roles: Vec<(&'static str, &'static str)>,
+    /// Where a provider sends people back (shown to register it there).
+    base_url: String,
+}
+
+impl AdminPage {
+    fn group_roles_text(&self, p: &IdentityProvider) -> String {
+        p.accounts
+            .group_roles
+            .iter()
+            .map(|(g, r)| format!("{g} = {}", r.code()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn group_units_text(&self, p: &IdentityProvider) -> String {
+        p.accounts
+            .group_units
+            .iter()
+            .map(|(g, u)| format!("{g} = {}", u.join(", ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn default_role_code(&self, p: &IdentityProvider) -> &'static str {
+        p.accounts.default_role.unwrap_or(Role::Agent).code()
+    }
 }
 
 impl AdminPage {
@@ -145,7 +182,14 @@ async fn admin_page(
             .store
             .setting(atiende_store::settings::key::SIGN_IN_POLICY)
             .await?,
-        providers: state.sso.all().iter().map(|p| p.name.clone()).collect(),
+        configured_providers: state.sso.configured().to_vec(),
+        added_providers: state.store.identity_providers().await?,
+        base_url: state.config.base_url.trim_end_matches('/').to_string(),
+        provider_roles: Role::ALL
+            .iter()
+            .filter(|r| **r != Role::Admin)
+            .map(|r| (r.code(), r.label(lang)))
+            .collect(),
         held: state
             .store
             .held_chats()
@@ -416,7 +460,7 @@ async fn save_sign_in(
         sso_required: form.sso_required.is_some(),
         break_glass_login: form.break_glass_login,
     };
-    if policy.sso_required && state.sso.all().is_empty() {
+    if policy.sso_required && state.sso.all(&state.store).await.is_empty() {
         let refused = atiende_domain::RuleError::invalid("sso_required", "no_identity_provider");
         return failed(&state, page, AppError::Rule(refused)).await;
     }
@@ -424,6 +468,106 @@ async fn save_sign_in(
     let result = state
         .store
         .save_sign_in_policy(Actor::Staff(&admin), &policy)
+        .await;
+    done(&state, page, result, "acceso").await
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+#[derive(Deserialize)]
+struct ProviderForm {
+    id: String,
+    name: String,
+    issuer: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    groups_claim: String,
+    create_accounts: Option<String>,
+    default_role: Option<String>,
+    /// One `group = role` a line.
+    #[serde(default)]
+    group_roles: String,
+    /// One `group = Unit, Unit` a line.
+    #[serde(default)]
+    group_units: String,
+}
+
+/// `key = value` lines, blank and malformed ones left out.
+fn pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        let (k, v) = (k.trim(), v.trim());
+        (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v.to_string()))
+    })
+}
+
+/// Adds an identity provider or changes the one with its id (a blank secret keeps the one on
+/// record). The configuration file's providers are changed there.
+async fn save_provider(
+    State(state): State<AppState>,
+    posted: Posted<ProviderForm>,
+) -> Result<Response, PageError> {
+    let Posted { page, form } = posted;
+    page.require(Action::UserWrite)?;
+    let id = form.id.trim().to_lowercase();
+    if state.sso.configured().iter().any(|p| p.id == id) {
+        let refused = atiende_domain::RuleError::invalid("id", "taken");
+        return failed(&state, page, AppError::Rule(refused)).await;
+    }
+    let mut group_roles = std::collections::BTreeMap::new();
+    for (group, role) in pairs(&form.group_roles) {
+        match Role::from_code(&role) {
+            Some(r) => group_roles.insert(group, r),
+            None => {
+                let refused = atiende_domain::RuleError::invalid("role", "invalid");
+                return failed(&state, page, AppError::Rule(refused)).await;
+            }
+        };
+    }
+    let provider = IdentityProvider {
+        id,
+        name: form.name.trim().to_string(),
+        issuer: form.issuer.trim().to_string(),
+        client_id: form.client_id.trim().to_string(),
+        client_secret: Secret::new(form.client_secret.trim()),
+        scopes: form.scopes.split_whitespace().map(str::to_string).collect(),
+        groups_claim: form.groups_claim.trim().to_string(),
+        accounts: atiende_domain::sign_in::AccountRules {
+            create_accounts: form.create_accounts.is_some(),
+            default_role: non_empty(&form.default_role).and_then(Role::from_code),
+            group_roles,
+            group_units: pairs(&form.group_units)
+                .map(|(g, units)| {
+                    let names = units.split(',').map(|u| u.trim().to_string()).collect();
+                    (g, names)
+                })
+                .collect(),
+        },
+    };
+    let admin = page.user.clone();
+    let result = state
+        .store
+        .save_identity_provider(Actor::Staff(&admin), &provider)
+        .await;
+    done(&state, page, result, "acceso").await
+}
+
+async fn delete_provider(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> Result<Response, PageError> {
+    let Posted { page, .. } = posted;
+    page.require(Action::UserWrite)?;
+    let admin = page.user.clone();
+    let result = state
+        .store
+        .delete_identity_provider(Actor::Staff(&admin), &id)
         .await;
     done(&state, page, result, "acceso").await
 }

@@ -88,9 +88,10 @@ pub(super) async fn login_form(
         error,
         providers: state
             .sso
-            .all()
-            .iter()
-            .map(|p| (p.id.clone(), p.name.clone()))
+            .all(&state.store)
+            .await
+            .into_iter()
+            .map(|p| (p.id, p.name))
             .collect(),
         sso_required: policy.sso_required,
     };
@@ -321,9 +322,11 @@ async fn logout(
     if let Some(token) = cookie_value_from(&headers, SESSION_COOKIE) {
         let provider = state.store.session_provider(token).await?;
         state.store.end_session(token).await?;
-        if let Some(p) = provider.as_deref().and_then(|id| state.sso.get(id)) {
+        if let Some(id) = provider.as_deref()
+            && let Some(p) = state.sso.get(&state.store, id).await
+        {
             let back = format!("{}/login", state.config.base_url.trim_end_matches('/'));
-            provider_logout = state.sso.logout_url(p, &back).await;
+            provider_logout = state.sso.logout_url(&p, &back).await;
         }
     }
     let cookie = session_cookie("", 0, state.config.secure_cookies());

@@ -21,7 +21,8 @@ use crate::auth::{cookie, cookie_value_from, open_session};
 use crate::error::request_lang_of;
 use crate::i18n::error_message;
 use crate::rate_limit::ClientAddr;
-use crate::sso::{FLOW_COOKIE, Flow, ProviderConfig};
+use crate::sso::{FLOW_COOKIE, Flow};
+use atiende_domain::sign_in::IdentityProvider;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -64,7 +65,7 @@ async fn begin(
     Query(p): Query<NextParam>,
 ) -> Response {
     let next = safe_next(p.next.as_deref());
-    let Some(provider) = state.sso.get(&id) else {
+    let Some(provider) = state.sso.get(&state.store, &id).await else {
         return refused(&state, &headers, next, "sso_failed", StatusCode::NOT_FOUND).await;
     };
     let key = match state.store.installation_secret("sso").await {
@@ -73,7 +74,7 @@ async fn begin(
     };
     match state
         .sso
-        .begin(provider, &redirect_uri(&state, &id), &next)
+        .begin(&provider, &redirect_uri(&state, &id), &next)
         .await
     {
         Ok((url, flow)) => {
@@ -136,7 +137,8 @@ async fn callback(
                 .as_deref()
                 .is_some_and(|s| bool::from(s.as_bytes().ct_eq(f.state.as_bytes())))
         });
-    let (Some(flow), Some(provider)) = (flow, state.sso.get(&id)) else {
+    let provider = state.sso.get(&state.store, &id).await;
+    let (Some(flow), Some(provider)) = (flow, provider) else {
         tracing::info!(client.address = %address, sso.provider = %id, "sso: a callback without its sign-in");
         return refused(
             &state,
@@ -157,7 +159,7 @@ async fn callback(
     };
     let identity = match state
         .sso
-        .finish(provider, &redirect_uri(&state, &id), &flow, &code)
+        .finish(&provider, &redirect_uri(&state, &id), &flow, &code)
         .await
     {
         Ok(i) => i,
@@ -166,7 +168,7 @@ async fn callback(
             return refused(&state, &headers, next, "sso_failed", StatusCode::FORBIDDEN).await;
         }
     };
-    let user = match account_of(&state, provider, &identity).await {
+    let user = match account_of(&state, &provider, &identity).await {
         Ok(Ok(user)) => user,
         Ok(Err(code)) => {
             tracing::info!(client.address = %address, sso.provider = %id, user.email = ?identity.email, reason = code, "sso: no account for this person");
@@ -193,7 +195,7 @@ async fn callback(
 /// allow it and kept in step with the person's groups where they map; or the refusal's code.
 async fn account_of(
     state: &AppState,
-    provider: &ProviderConfig,
+    provider: &IdentityProvider,
     identity: &Identity,
 ) -> Result<Result<StaffUser, &'static str>, crate::error::AppError> {
     let accounts = state.store.users_with_email(&identity.email).await?;

@@ -359,6 +359,8 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/admin/temas/1".into(),
         "/admin/buzones".into(),
         "/admin/acceso".into(),
+        "/admin/acceso/proveedores".into(),
+        "/admin/acceso/proveedores/udg/quitar".into(),
         "/preferencias/segundo-factor".into(),
         "/preferencias/segundo-factor/codigos".into(),
         "/preferencias/segundo-factor/quitar".into(),

@@ -4,12 +4,12 @@
 //! where the institution allows it, and logged out of the provider too. Passwords can be
 //! refused for everyone but the break-glass administrator.
 
+use atiende_domain::sign_in::IdentityProvider;
 use atiende_domain::sign_in::{AccountRules, SignInPolicy};
 use atiende_domain::user::{Role, UserInput};
 use atiende_store::Actor;
 use atiende_store::testing::TestDb;
 use atiende_web::WebConfig;
-use atiende_web::sso::ProviderConfig;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     a_spoiled_id_token_signs_nobody_in,
     a_callback_that_did_not_start_here_signs_nobody_in,
     when_sso_is_required_only_the_break_glass_administrator_uses_a_password,
+    an_administrator_adds_a_provider_in_the_console_and_staff_sign_in_with_it,
 );
 
 const BASE: &str = "http://127.0.0.1:8080";
@@ -47,7 +48,7 @@ fn agent() -> ureq::Agent {
 
 /// Registers atiende with the provider (dynamic registration), as an administrator registers
 /// it with Google or Entra ID.
-async fn provider(rules: AccountRules) -> ProviderConfig {
+async fn provider(rules: AccountRules) -> IdentityProvider {
     let issuer = provider_url();
     let reg = format!("{issuer}/reg");
     let client: serde_json::Value = tokio::task::spawn_blocking(move || {
@@ -62,7 +63,7 @@ async fn provider(rules: AccountRules) -> ProviderConfig {
     })
     .await
     .expect("registration");
-    ProviderConfig {
+    IdentityProvider {
         id: "udg".into(),
         name: "Cuenta UDG".into(),
         issuer,
@@ -296,7 +297,7 @@ async fn a_person_gets_an_account_only_where_the_institution_allows_it_never_as_
     let me = whoami(&app, &lead.session.expect("session")).await;
     assert_eq!(me["user"]["role"], "cap_lead");
     // A provider rule that would make an administrator is refused with the configuration.
-    let admin = ProviderConfig {
+    let admin = IdentityProvider {
         accounts: AccountRules {
             default_role: Some(Role::Admin),
             ..Default::default()
@@ -427,4 +428,44 @@ async fn when_sso_is_required_only_the_break_glass_administrator_uses_a_password
     // And the institution's account still signs in.
     let signed = sign_in(&app, &mut Jar::default(), "ana@udg.mx").await;
     assert!(signed.session.is_some(), "{}", signed.body);
+}
+
+async fn an_administrator_adds_a_provider_in_the_console_and_staff_sign_in_with_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    staff_with_email(&app, "ana", "ana@udg.mx", Role::Agent).await;
+    let registered = provider(AccountRules::default()).await;
+    let secret = registered.client_secret.expose().to_string();
+    let admin = app.login("admin", ADMIN_PASSWORD).await;
+    let Auth::Session { csrf, .. } = &admin else {
+        panic!("a session")
+    };
+    let enc = |v: &str| serde_urlencoded::to_string([("v", v)]).expect("form")[2..].to_string();
+    let form = format!(
+        "_csrf={csrf}&id=udg&name={}&issuer={}&client_id={}&client_secret={}&scopes=groups&groups_claim=groups&default_role=agent",
+        enc("Cuenta UDG"),
+        enc(&registered.issuer),
+        enc(&registered.client_id),
+        enc(&secret)
+    );
+    let saved = app.form("/admin/acceso/proveedores", &admin, &form).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.json);
+    assert!(
+        app.db.columns_containing(&secret).await.is_empty(),
+        "the client secret is sealed"
+    );
+    let page = to_atiende(&app, &mut Jar::default(), Method::GET, "/login", "").await;
+    assert!(page.body.contains("Entrar con Cuenta UDG"), "{}", page.body);
+    let signed = sign_in(&app, &mut Jar::default(), "ana@udg.mx").await;
+    assert!(signed.session.is_some(), "{}", signed.body);
+
+    let gone = app
+        .form(
+            "/admin/acceso/proveedores/udg/quitar",
+            &admin,
+            &format!("_csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    let page = to_atiende(&app, &mut Jar::default(), Method::GET, "/login", "").await;
+    assert!(!page.body.contains("Entrar con"), "{}", page.body);
 }

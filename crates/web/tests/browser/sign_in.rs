@@ -3,12 +3,12 @@
 //! sign-in page, the console, and logging out of both; a person the CAP does not know is sent
 //! back with the reason; when passwords are refused, the password form folds away.
 
+use atiende_domain::sign_in::IdentityProvider;
 use atiende_domain::sign_in::{AccountRules, SignInPolicy};
 use atiende_domain::user::{Role, UserInput};
 use atiende_store::Actor;
 use atiende_store::testing::TestDb;
 use atiende_web::WebConfig;
-use atiende_web::sso::ProviderConfig;
 
 use crate::harness::{Browser, PASSWORD, Site};
 
@@ -50,7 +50,7 @@ async fn site(db: TestDb) -> Site {
         .await
         .expect("registration");
         WebConfig {
-            sso: vec![ProviderConfig {
+            sso: vec![IdentityProvider {
                 id: "udg".into(),
                 name: "Cuenta UDG".into(),
                 issuer,
