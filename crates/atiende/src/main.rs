@@ -96,6 +96,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let config = config::Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
     serve::init_logging(&config);
+    config.trust_mail_ca()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

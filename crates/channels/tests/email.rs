@@ -25,6 +25,7 @@ atiende_store::on_both_engines!(
     a_derivation_by_email_sends_the_unit_a_summary_and_a_link,
     the_same_message_delivered_many_times_at_once_is_stored_once,
     one_time_links_are_made_as_they_leave_and_kept_nowhere_in_plain,
+    mail_over_tls_is_read_and_sent_trusting_the_institutions_own_authority,
 );
 
 fn smtp_port() -> u16 {
@@ -817,4 +818,59 @@ async fn one_time_links_are_made_as_they_leave_and_kept_nowhere_in_plain(db: Tes
         db.survey_link(&survey).await.expect("survey"),
         atiende_store::surveys::SurveyLink::Open { .. }
     ));
+}
+
+/// A university's mail servers may carry certificates of its own authority: with that
+/// authority trusted (`mail_ca_file`), a mailbox reads over IMAP on TLS and answers through
+/// authenticated submission with STARTTLS — the local mail server's TLS ports, signed by a CA
+/// made for it.
+async fn mail_over_tls_is_read_and_sent_trusting_the_institutions_own_authority(db: TestDb) {
+    let (imaps, smtp_tls, ca) = atiende_store::testing::mail_tls();
+    let pem = std::fs::read(&ca).expect("the local authority's certificate");
+    atiende_channels::email::trust::trust_pem(&pem).expect("trusted");
+    let cap = unique("cap-tls");
+    let ana = unique("ana-tls");
+    let settings = MailboxSettings {
+        name: cap.clone(),
+        address: cap.clone(),
+        channel: Channel::Email,
+        imap_host: "localhost".into(),
+        imap_port: i64::from(imaps),
+        imap_security: "tls".into(),
+        imap_user: cap.clone(),
+        imap_password: "secret".into(),
+        imap_folder: "INBOX".into(),
+        smtp_host: "localhost".into(),
+        smtp_port: i64::from(smtp_tls),
+        smtp_security: "starttls".into(),
+        smtp_user: cap.clone(),
+        smtp_password: "secret".into(),
+        acknowledge: true,
+        active: true,
+    };
+    let m = db
+        .save_mailbox(Actor::System, &settings)
+        .await
+        .expect("mailbox");
+    deliver(
+        &ana,
+        &cap,
+        message(
+            &ana,
+            &cap,
+            &format!("tls.{ana}"),
+            "Constancia",
+            "",
+            "¿Me la envían?",
+        ),
+    )
+    .await;
+    poll_until(&db, m.id, 1).await;
+    assert_eq!(
+        worker::send_due(&db, "http://atiende.test").await,
+        1,
+        "the acknowledgement leaves over STARTTLS"
+    );
+    let received = inbox_of(&ana, 1).await;
+    assert!(String::from_utf8_lossy(&received[0]).contains("Constancia"));
 }

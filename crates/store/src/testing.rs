@@ -28,6 +28,26 @@ pub fn mail_ports() -> (u16, u16) {
     )
 }
 
+/// The local mail server over TLS: the IMAP-over-TLS port, the SMTP port that requires
+/// STARTTLS, and the file of the local certificate authority that signed its certificate
+/// (`scripts/mail-server`; `scripts/test` chooses free ports).
+pub fn mail_tls() -> (u16, u16, std::path::PathBuf) {
+    require_mail_server();
+    let port = |var: &str, default: u16| {
+        std::env::var(var)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default)
+    };
+    let ca = std::env::var("ATIENDE_TEST_MAIL_CA")
+        .unwrap_or_else(|_| "/tmp/atiende-mail/tls/ca.pem".into());
+    (
+        port("ATIENDE_TEST_IMAPS_PORT", 1993),
+        port("ATIENDE_TEST_SMTP_TLS_PORT", 2587),
+        ca.into(),
+    )
+}
+
 /// For a test that talks to the mail server: says which one is missing and how to get it,
 /// rather than failing later with a bare "connection refused".
 pub fn require_mail_server() -> (u16, u16) {

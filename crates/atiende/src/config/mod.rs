@@ -48,6 +48,7 @@ pub struct Config {
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,
+    pub mail_ca_file: String,
     pub sso: Vec<atiende_domain::sign_in::IdentityProvider>,
     pub second_factor_required_roles: Vec<atiende_domain::user::Role>,
     pub secrets_key: Secret,
@@ -153,6 +154,17 @@ impl Config {
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("reading the secrets key {}", file.display()))?;
         from_lines(&text)
+    }
+
+    /// Trusts the institution's certificate authority for IMAP and SMTP, when one is given.
+    pub fn trust_mail_ca(&self) -> Result<()> {
+        if self.mail_ca_file.is_empty() {
+            return Ok(());
+        }
+        let pem = std::fs::read(&self.mail_ca_file)
+            .with_context(|| format!("reading mail_ca_file {}", self.mail_ca_file))?;
+        atiende_channels::email::trust::trust_pem(&pem).map_err(anyhow::Error::msg)?;
+        Ok(())
     }
 
     pub fn redacted_database_url(&self) -> String {

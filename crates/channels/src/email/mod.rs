@@ -6,5 +6,6 @@ pub mod imap;
 pub mod jobs;
 pub mod parse;
 pub mod smtp;
+pub mod trust;
 
 pub use parse::parse;

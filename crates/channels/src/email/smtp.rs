@@ -6,6 +6,7 @@ use atiende_store::email::Mailbox;
 use atiende_store::outbox::OutgoingEmail;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,19 @@ pub fn build(mailbox: &Mailbox, out: &OutgoingEmail, base_url: &str) -> Result<M
         .map_err(|e| SendError::Invalid(e.to_string()))
 }
 
+/// TLS settings trusting the institution's certificate authorities too, if any were given.
+fn extra_tls(host: &str) -> Result<Option<TlsParameters>, SendError> {
+    let Some(pem) = super::trust::extra_pem() else {
+        return Ok(None);
+    };
+    let cert = Certificate::from_pem(pem).map_err(|e| SendError::Transport(e.to_string()))?;
+    TlsParameters::builder(host.to_string())
+        .add_root_certificate(cert)
+        .build_rustls()
+        .map(Some)
+        .map_err(|e| SendError::Transport(e.to_string()))
+}
+
 fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let host = mailbox.smtp_host.as_str();
     let port =
@@ -100,6 +114,13 @@ fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
     let builder = builder
         .port(port)
         .timeout(Some(std::time::Duration::from_secs(30)));
+    // The institution's own certificate authority, when its server's certificate is one of
+    // theirs (the public ones are trusted already).
+    let builder = match (extra_tls(host)?, mailbox.smtp_security.as_str()) {
+        (Some(params), "tls") => builder.tls(Tls::Wrapper(params)),
+        (Some(params), "starttls") => builder.tls(Tls::Required(params)),
+        _ => builder,
+    };
     let builder = if mailbox.smtp_user.is_empty() {
         builder
     } else {
