@@ -1,7 +1,8 @@
 //! Signing in with the institution's account in a real Chromium, against the local OpenID
 //! provider (npm's oidc-provider, started by `scripts/test`): the button, the provider's
 //! sign-in page, the console, and logging out of both; a person the CAP does not know is sent
-//! back with the reason; when passwords are refused, the password form folds away.
+//! back with the reason; when passwords are refused, the password form folds away. And the
+//! second factor of a password sign-in: set up with the QR code, then the app's code.
 
 use atiende_domain::sign_in::IdentityProvider;
 use atiende_domain::sign_in::{AccountRules, SignInPolicy};
@@ -15,6 +16,7 @@ use crate::harness::{Browser, PASSWORD, Site};
 atiende_store::on_both_engines!(
     staff_sign_in_through_the_institutions_provider_and_out_of_both,
     a_person_the_cap_does_not_know_is_sent_back_with_the_reason,
+    an_administrator_sets_up_the_second_factor_and_signs_in_with_the_apps_code,
 );
 
 /// The local OpenID provider, or a clear word on how to get one.
@@ -138,5 +140,66 @@ async fn a_person_the_cap_does_not_know_is_sent_back_with_the_reason(db: TestDb)
     );
     // Passwords are for the break-glass administrator only: the form is folded away.
     assert_eq!(b.count("details:not([open]) #password").await, 1);
+    b.close().await;
+}
+
+/// The code an authenticator app shows for `secret` now (or `ahead` steps later), computed here.
+fn app_code(secret: &str, ahead: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).expect("base32"))
+        .build()
+        .expect("an RFC 6238 TOTP")
+        .generate(now + 30 * ahead)
+        .to_string()
+}
+
+async fn an_administrator_sets_up_the_second_factor_and_signs_in_with_the_apps_code(db: TestDb) {
+    let site = Site::start_with(db, |_| async {
+        WebConfig {
+            // The product's default: administrators need a second factor.
+            second_factor: Default::default(),
+            ..crate::harness::config()
+        }
+    })
+    .await;
+    let b = site.browser().await;
+    b.goto("/login").await;
+    b.fill("#login", "admin").await;
+    b.fill("#password", "clave-administrador-1").await;
+    b.submit("form button[type=submit]").await;
+    // Nothing else until it is set up.
+    b.wait_for_path("/preferencias/segundo-factor").await;
+    b.goto("/admin").await;
+    b.wait_for_path("/preferencias/segundo-factor").await;
+    assert_eq!(b.count("figure.qr svg").await, 1, "the QR code is drawn");
+    let secret = b
+        .client
+        .find(fantoccini::Locator::Css("#secret"))
+        .await
+        .expect("the key")
+        .text()
+        .await
+        .expect("text");
+    b.fill("#code", &app_code(&secret, 0)).await;
+    b.submit("form button.primary").await;
+    assert_eq!(
+        b.count("#recovery-codes li").await,
+        10,
+        "ten recovery codes, once"
+    );
+    b.logout().await;
+
+    // Next time: the password, then the code.
+    b.fill("#login", "admin").await;
+    b.fill("#password", "clave-administrador-1").await;
+    b.submit("form button[type=submit]").await;
+    assert!(b.text().await.contains("código de seis dígitos"));
+    b.fill("#code", &app_code(&secret, 1)).await;
+    b.submit("form button[type=submit]").await;
+    b.wait_for_path("/bandeja").await;
     b.close().await;
 }
