@@ -33,6 +33,9 @@ pub enum AppError {
     SecondFactorRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// An API address that exists, asked with a method it does not take.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Text with a NUL character: no column can hold it (PostgreSQL refuses it), so the
@@ -97,6 +100,7 @@ impl AppError {
             AppError::SsoRequired => StatusCode::FORBIDDEN,
             AppError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::BadRequest(_) | AppError::NulInText => StatusCode::BAD_REQUEST,
             AppError::UriTooLong => StatusCode::URI_TOO_LONG,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -116,6 +120,7 @@ impl AppError {
             AppError::SsoRequired => "sso_required",
             AppError::SecondFactorRequired => "second_factor_required",
             AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
             AppError::BadRequest(_) => "bad_request",
             AppError::NulInText => "nul_in_text",
             AppError::UriTooLong => "uri_too_long",

@@ -147,6 +147,10 @@ impl AppState {
 /// The whole application as one router; tests call it in process, the binary serves it.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = api::router().split_for_parts();
+    // Under /api/v1 every answer is the JSON envelope, an unknown address or method too.
+    let api = api
+        .fallback(|| async { error::AppError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { error::AppError::MethodNotAllowed });
     let openapi = Arc::new(openapi);
     Router::new()
         .nest("/api/v1", api)

@@ -1,5 +1,6 @@
 //! Bad input gets a clear error in the envelope, the same on both engines, before any handler
-//! or database sees it: a NUL character anywhere in the text, an address too long.
+//! or database sees it: a NUL character anywhere in the text, an address too long, an API
+//! address or method that does not exist.
 
 use atiende_store::testing::TestDb;
 use axum::http::{Method, StatusCode};
@@ -8,6 +9,7 @@ use serde_json::json;
 use crate::helpers::{ADMIN_PASSWORD, Auth, TestApp};
 
 atiende_store::on_both_engines!(
+    an_unknown_api_address_or_method_answers_in_the_envelope_in_the_callers_language,
     a_nul_character_is_refused_with_a_400_wherever_it_comes,
     an_address_too_long_gets_a_414_at_once,
 );
@@ -74,4 +76,49 @@ async fn an_address_too_long_gets_a_414_at_once(db: TestDb) {
         .get(&format!("/buscar?q={}", "a".repeat(500)), &admin)
         .await;
     assert_eq!(fine.status, StatusCode::OK);
+}
+
+async fn an_unknown_api_address_or_method_answers_in_the_envelope_in_the_callers_language(
+    db: TestDb,
+) {
+    let app = TestApp::new(db).await;
+    let auth = app.login("admin", ADMIN_PASSWORD).await;
+    let missing = app.get("/api/v1/no-existe", &auth).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(
+        missing.json["error"]["message"],
+        "No se encontró esa dirección de la API."
+    );
+    let wrong = app
+        .call(Method::DELETE, "/api/v1/incidents", &auth, None)
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let english = app
+        .call_with(
+            Method::GET,
+            "/api/v1/no-existe",
+            &auth,
+            None,
+            &[("accept-language", "en")],
+        )
+        .await;
+    assert_eq!(
+        english.json["error"]["message"],
+        "That API address was not found."
+    );
+    // The document and the API's own routes are where they were.
+    assert_eq!(
+        app.get("/api/v1/openapi.json", &auth).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/incidents", &auth).await.status,
+        StatusCode::OK
+    );
 }
