@@ -33,6 +33,12 @@ pub enum AppError {
     SecondFactorRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A body that is not JSON at all.
+    #[error("malformed JSON")]
+    MalformedJson,
+    /// A body sent as something other than JSON where JSON is expected.
+    #[error("JSON expected")]
+    JsonExpected,
     /// An API address that exists, asked with a method it does not take.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -101,6 +107,8 @@ impl AppError {
             AppError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::MalformedJson => StatusCode::BAD_REQUEST,
+            AppError::JsonExpected => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadRequest(_) | AppError::NulInText => StatusCode::BAD_REQUEST,
             AppError::UriTooLong => StatusCode::URI_TOO_LONG,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,6 +129,8 @@ impl AppError {
             AppError::SecondFactorRequired => "second_factor_required",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::MalformedJson => "malformed_json",
+            AppError::JsonExpected => "json_expected",
             AppError::BadRequest(_) => "bad_request",
             AppError::NulInText => "nul_in_text",
             AppError::UriTooLong => "uri_too_long",

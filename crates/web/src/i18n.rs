@@ -142,6 +142,10 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
     let label = field_label(&f.field, lang);
     let es = match f.code.as_str() {
         "required" => format!("Falta {label}."),
+        "invalid_type" => format!(
+            "{label}: el valor no es del tipo esperado (texto, número, sí/no o lista, según el campo)."
+        ),
+        "unknown_field" => format!("{label}: esta operación no tiene ese campo."),
         "required_to_close" => format!("Para cerrar falta registrar {label}."),
         "too_long" => format!("El campo {label} es demasiado largo."),
         "invalid_email" => format!("{label}: no es una dirección de correo válida."),
@@ -224,6 +228,8 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
     }
     match f.code.as_str() {
         "required" => format!("{label} is required."),
+        "invalid_type" => format!("{label}: the value is not of the expected type."),
+        "unknown_field" => format!("{label}: this operation has no such field."),
         "required_to_close" => format!("Closing requires {label}."),
         "too_long" => format!("{label} is too long."),
         "invalid_email" => format!("{label}: not a valid email address."),
@@ -336,6 +342,8 @@ pub fn error_message(
             "csrf" => "Falta el token de seguridad (X-CSRF-Token) o no es válido.".into(),
             "rate_limited" => "Demasiados intentos; espere un minuto.".into(),
             "method_not_allowed" => "Esa dirección de la API no admite este método.".into(),
+            "malformed_json" => "El cuerpo de la solicitud no es JSON válido.".into(),
+            "json_expected" => "El cuerpo debe ser JSON (Content-Type: application/json).".into(),
             "sso_required" => "El acceso es con su cuenta institucional: use el botón de acceso institucional.".into(),
             "sso_failed" => "El acceso institucional no se completó; intente de nuevo.".into(),
             "second_factor_required" => "Falta el segundo factor: el código de su aplicación de autenticación (o configúrelo en la consola).".into(),
@@ -372,6 +380,8 @@ pub fn error_message(
             "csrf" => "Missing or wrong security token (X-CSRF-Token).".into(),
             "rate_limited" => "Too many attempts; wait a minute.".into(),
             "method_not_allowed" => "That API address does not take this method.".into(),
+            "malformed_json" => "The request body is not valid JSON.".into(),
+            "json_expected" => "The body must be JSON (Content-Type: application/json).".into(),
             "sso_required" => "Sign in with your institutional account: use the institutional sign-in button.".into(),
             "sso_failed" => "The institutional sign-in did not complete; try again.".into(),
             "second_factor_required" => "The second factor is missing: the code from your authenticator app (or set it up in the console).".into(),

@@ -10,6 +10,7 @@ use crate::helpers::{ADMIN_PASSWORD, Auth, TestApp};
 
 atiende_store::on_both_engines!(
     an_unknown_api_address_or_method_answers_in_the_envelope_in_the_callers_language,
+    a_body_that_is_not_json_or_has_a_wrong_field_is_told_in_the_callers_words,
     a_nul_character_is_refused_with_a_400_wherever_it_comes,
     an_address_too_long_gets_a_414_at_once,
 );
@@ -121,4 +122,81 @@ async fn an_unknown_api_address_or_method_answers_in_the_envelope_in_the_callers
         app.get("/api/v1/incidents", &auth).await.status,
         StatusCode::OK
     );
+}
+
+async fn a_body_that_is_not_json_or_has_a_wrong_field_is_told_in_the_callers_words(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let auth = app.login("admin", ADMIN_PASSWORD).await;
+    let raw = |body: &'static str, content_type: &'static str| {
+        let auth = auth.clone();
+        let app = &app;
+        async move {
+            let Auth::Session { cookie, csrf } = &auth else {
+                panic!("a session")
+            };
+            let cookie = format!("atiende_session={cookie}");
+            app.raw(
+                "/api/v1/contacts",
+                content_type,
+                body.as_bytes().to_vec(),
+                &[("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())],
+            )
+            .await
+        }
+    };
+    let broken = raw("{\"name\": ", "application/json").await;
+    assert_eq!(
+        (broken.status, broken.code()),
+        (StatusCode::BAD_REQUEST, "malformed_json")
+    );
+    assert_eq!(
+        broken.json["error"]["message"],
+        "El cuerpo de la solicitud no es JSON válido."
+    );
+    let form = raw("name=Ana", "application/x-www-form-urlencoded").await;
+    assert_eq!(
+        (form.status, form.code()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_expected")
+    );
+    // A field of the wrong type: 422, naming it, in Spanish, without the parser's English.
+    let wrong = app
+        .post(
+            "/api/v1/contacts",
+            &auth,
+            json!({"name": "Ana", "emails": "ana@udg.mx"}),
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation")
+    );
+    assert_eq!(
+        wrong.json["error"]["fields"][0]["field"], "emails",
+        "{}",
+        wrong.json
+    );
+    assert_eq!(wrong.json["error"]["fields"][0]["code"], "invalid_type");
+    // A query parameter that does not read: the same, naming it.
+    let query = app.get("/api/v1/incidents?limit=muchos", &auth).await;
+    assert_eq!(
+        (query.status, query.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation")
+    );
+    assert_eq!(
+        query.json["error"]["fields"][0]["field"], "limit",
+        "{}",
+        query.json
+    );
+    for reply in [&wrong, &query] {
+        let text = reply.json.to_string();
+        for english in [
+            "invalid type",
+            "invalid digit",
+            "expected",
+            "Failed",
+            "deserialize",
+        ] {
+            assert!(!text.contains(english), "{english}: {text}");
+        }
+    }
 }
