@@ -284,7 +284,7 @@ async fn the_service_prints_how_to_log_in_and_serves_the_procedure_over_http(db:
         );
         assert_eq!(status, 200);
         let (_, outbox) = http.send("GET", "/api/v1/outbox", None);
-        assert_eq!(outbox[0]["kind"], "survey_due");
+        assert_eq!(outbox["items"][0]["kind"], "survey_due");
         assert!(server.stop(), "graceful shutdown exits with success");
     })
     .await
@@ -1570,8 +1570,8 @@ fn cluster_story(
     }
     let waited = std::time::Instant::now();
     while waited.elapsed() < Duration::from_secs(30) {
-        let (_, outbox) = http.send("GET", "/api/v1/outbox", None);
-        let waiting = outbox
+        let (_, outbox) = http.send("GET", "/api/v1/outbox?limit=200", None);
+        let waiting = outbox["items"]
             .as_array()
             .is_none_or(|items| items.iter().any(|m| m["status"] != "done"));
         if graph.sent().len() >= 6 && !waiting {

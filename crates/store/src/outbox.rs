@@ -80,6 +80,18 @@ pub struct SurveyDue {
     pub closed_by: Option<UserId>,
 }
 
+/// Which of the outbox's work to list.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxQuery {
+    pub incident: Option<IncidentId>,
+    /// `email_send`, `survey_due`, `chat_send`…
+    pub kind: Option<String>,
+    /// `pending`, `sending`, `done`, `failed`.
+    pub status: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
 /// A message waiting in the outbox to be sent over SMTP.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutgoingEmail {
@@ -196,11 +208,25 @@ impl Store {
         incident: Option<IncidentId>,
         limit: i64,
     ) -> Result<Vec<OutboxItem>> {
+        self.outbox_page(&OutboxQuery {
+            incident,
+            limit,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The outbox newest first, filtered, one page at a time (`before_id` continues a page).
+    pub async fn outbox_page(&self, q: &OutboxQuery) -> Result<Vec<OutboxItem>> {
         let rows = sqlx::query(
-            "SELECT * FROM outbox WHERE ($1 = 0 OR incident_id = $1) ORDER BY id DESC LIMIT $2",
+            "SELECT * FROM outbox WHERE ($1 = 0 OR incident_id = $1) AND ($2 = '' OR kind = $2) \
+             AND ($3 = '' OR status = $3) AND ($4 = 0 OR id < $4) ORDER BY id DESC LIMIT $5",
         )
-        .bind(incident.map_or(0, |i| i.0))
-        .bind(limit.clamp(1, 500))
+        .bind(q.incident.map_or(0, |i| i.0))
+        .bind(q.kind.clone().unwrap_or_default())
+        .bind(q.status.clone().unwrap_or_default())
+        .bind(q.before_id.unwrap_or(0))
+        .bind(q.limit.clamp(1, 500))
         .fetch_all(self.reader())
         .await?;
         rows.iter()

@@ -60,19 +60,39 @@ async fn list(
 pub struct OutboxParams {
     /// Folio or id of one incident.
     pub incident: Option<String>,
+    /// The kind of work: `email_send`, `survey_due`, `chat_send`…
+    pub kind: Option<String>,
+    /// `pending`, `sending`, `done` or `failed`.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    /// At most 200 (50 when not given).
+    pub limit: Option<i64>,
 }
 
-/// Work waiting for background jobs (e.g. `survey_due` after a closing), newest first.
-#[utoipa::path(get, path = "/outbox", tag = "audit", params(OutboxParams), responses((status = 200, body = Vec<OutboxItem>)))]
+/// Work waiting for, or done by, background jobs (a `survey_due` after a closing, an
+/// `email_send`…), newest first, a page at a time.
+#[utoipa::path(get, path = "/outbox", tag = "audit", params(OutboxParams), responses((status = 200, body = Page<OutboxItem>)))]
 async fn outbox(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<OutboxParams>,
-) -> Result<Json<Vec<OutboxItem>>, AppError> {
+) -> Result<Json<Page<OutboxItem>>, AppError> {
     caller.require(Action::OutboxRead)?;
     let incident = match p.incident.as_deref() {
         Some(r) => Some(state.store.incident_id(r).await?),
         None => None,
     };
-    Ok(Json(state.store.outbox(incident, 200).await?))
+    let page = PageParams {
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    let q = atiende_store::outbox::OutboxQuery {
+        incident,
+        kind: p.kind,
+        status: p.status,
+        before_id: page.before_id()?,
+        limit: page.limit() + 1,
+    };
+    let items = state.store.outbox_page(&q).await?;
+    Ok(Json(Page::of(items, page.limit(), |i| i.id)))
 }

@@ -92,7 +92,23 @@ async fn an_agent_registers_a_phone_incident_and_closes_it_following_the_procedu
     let outbox = app
         .get(&format!("/api/v1/outbox?incident={folio}"), &admin)
         .await;
-    assert_eq!(outbox.json[0]["kind"], "survey_due");
+    assert_eq!(outbox.json["items"][0]["kind"], "survey_due");
+    // Filtered and paged like every list.
+    let surveys = app
+        .get(
+            "/api/v1/outbox?kind=survey_due&status=pending&limit=1",
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        surveys.json["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        surveys.json
+    );
+    let none = app.get("/api/v1/outbox?kind=chat_send", &admin).await;
+    assert_eq!(none.json["items"], serde_json::json!([]));
+    assert!(none.json["next_cursor"].is_null());
     let audit = app
         .get(
             &format!("/api/v1/audit?entity=incident&entity_id={folio}"),
