@@ -16,16 +16,18 @@ pub fn postgres_admin_url() -> String {
 /// The local mail server's SMTP and IMAP ports: free ones chosen by `scripts/test`, else
 /// `scripts/mail-server start`'s 2525 and 1143.
 pub fn mail_ports() -> (u16, u16) {
-    let port = |var: &str, default: u16| {
-        std::env::var(var)
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default)
-    };
     (
-        port("ATIENDE_TEST_SMTP_PORT", 2525),
-        port("ATIENDE_TEST_IMAP_PORT", 1143),
+        env_port("ATIENDE_TEST_SMTP_PORT", 2525),
+        env_port("ATIENDE_TEST_IMAP_PORT", 1143),
     )
+}
+
+/// A port named by `var` (set by `scripts/test`), else `scripts/mail-server`'s default.
+fn env_port(var: &str, default: u16) -> u16 {
+    std::env::var(var)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The local mail server over TLS: the IMAP-over-TLS port, the SMTP port that requires
@@ -33,17 +35,11 @@ pub fn mail_ports() -> (u16, u16) {
 /// (`scripts/mail-server`; `scripts/test` chooses free ports).
 pub fn mail_tls() -> (u16, u16, std::path::PathBuf) {
     require_mail_server();
-    let port = |var: &str, default: u16| {
-        std::env::var(var)
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default)
-    };
     let ca = std::env::var("ATIENDE_TEST_MAIL_CA")
         .unwrap_or_else(|_| "/tmp/atiende-mail/tls/ca.pem".into());
     (
-        port("ATIENDE_TEST_IMAPS_PORT", 1993),
-        port("ATIENDE_TEST_SMTP_TLS_PORT", 2587),
+        env_port("ATIENDE_TEST_IMAPS_PORT", 1993),
+        env_port("ATIENDE_TEST_SMTP_TLS_PORT", 2587),
         ca.into(),
     )
 }

@@ -286,13 +286,7 @@ async fn login_code(
             .await
         }
         Err(e) => {
-            let message = match &e {
-                AppError::Unauthorized => crate::i18n::field_message(
-                    &atiende_domain::FieldError::new("code", "wrong_code"),
-                    lang,
-                ),
-                other => error_message(other.code(), &[], None, None, lang),
-            };
+            let message = super::second_factor::code_refusal(&e, lang);
             let mut response = code_page(lang, form._csrf, Some(message));
             *response.status_mut() = e.status();
             response

@@ -165,7 +165,7 @@ async fn proven_then(
     let Posted { page, form } = posted;
     let user = page.user.clone();
     if let Err(e) = check_second_factor(state, address, &user, &form.code).await {
-        let message = wrong_or(&page, e);
+        let message = code_refusal(&e, page.user.language);
         return show(state, page, Vec::new(), Some(message)).await;
     }
     match change {
@@ -183,13 +183,13 @@ async fn proven_then(
     }
 }
 
-/// A wrong code says so in the person's words; other refusals say theirs.
-fn wrong_or(page: &PageUser, e: AppError) -> String {
+/// Why a code was refused, in the person's words: a wrong (or spent) code says so; other
+/// refusals (too many attempts) say theirs. The console's code page says the same.
+pub(super) fn code_refusal(e: &AppError, lang: atiende_domain::classification::Lang) -> String {
     match e {
-        AppError::Unauthorized => crate::i18n::field_message(
-            &atiende_domain::FieldError::new("code", "wrong_code"),
-            page.user.language,
-        ),
-        other => refused(page, other),
+        AppError::Unauthorized => {
+            crate::i18n::field_message(&atiende_domain::FieldError::new("code", "wrong_code"), lang)
+        }
+        other => crate::i18n::describe_error(other, lang),
     }
 }
