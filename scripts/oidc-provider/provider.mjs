@@ -12,6 +12,16 @@
 // signed with the provider's own key, so only the claim is wrong — or `tampered` (a claim
 // changed after signing).
 //
+// It is also the OAuth 2.0 server of the test mailboxes: a mailbox's application registers
+// itself like a sign-in client (with `grant_types` including `refresh_token`), an
+// administrator consents with `offline_access` (a refresh token), and the test mail server
+// (Dovecot's oauth2 passdb) asks the introspection endpoint, as the confidential client
+// `dovecot`, whether an access token is active and whose it is (`sub`, the login). Tokens are
+// revoked through the standard revocation endpoint (RFC 7009).
+//
+// `POST /test/forget-access-token?token=<t>` makes one access token inactive and leaves its
+// grant alone.
+//
 // Usage: node provider.mjs <port>
 import { generateKeyPair, exportJWK, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import Provider from 'oidc-provider';
@@ -40,15 +50,31 @@ const configuration = {
     devInteractions: { enabled: true },
     registration: { enabled: true },
     rpInitiatedLogout: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
   },
+  // The mail server, asking about the access tokens mailboxes present.
+  clients: [
+    {
+      client_id: 'dovecot',
+      client_secret: 'dovecot-introspection',
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+    },
+  ],
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name'],
     groups: ['groups'],
   },
-  scopes: ['openid', 'email', 'profile', 'groups'],
+  scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
   pkce: { required: () => true },
+  // Every refresh gives a new refresh token and spends the old one, as Microsoft's does: an
+  // old one used again revokes the grant, so a client that refreshed twice at once would lose
+  // it.
+  rotateRefreshToken: () => true,
   findAccount: async (ctx, id) => ({
     accountId: id,
     async claims() {
@@ -58,7 +84,11 @@ const configuration = {
   // The institution's own application: no consent screen, as a university's identity
   // provider is configured for its help desk.
   async loadExistingGrant(ctx) {
-    const { client, session } = ctx.oidc;
+    const { client, session, result } = ctx.oidc;
+    // A grant the person just consented to (a mailbox's offline access) is the one.
+    if (result && result.consent && result.consent.grantId) {
+      return ctx.oidc.provider.Grant.find(result.consent.grantId);
+    }
     const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
     grant.addOIDCScope('openid email profile groups');
     grant.addOIDCClaims(['email', 'email_verified', 'name', 'groups']);
@@ -74,6 +104,15 @@ provider.proxy = false;
 
 const faults = new Map();
 provider.use(async (ctx, next) => {
+  // An access token made inactive early (as a provider does when it rotates its keys or the
+  // account's password changes) while the grant and its refresh token stay good. Revoking it
+  // through the revocation endpoint would revoke the whole grant.
+  if (ctx.path === '/test/forget-access-token' && ctx.method === 'POST') {
+    const token = await provider.AccessToken.find(String(ctx.query.token || ''));
+    if (token) await token.destroy();
+    ctx.status = token ? 204 : 404;
+    return;
+  }
   const wanted = ctx.path.match(/^\/test\/next-id-token\/(\w+)$/);
   if (wanted && ctx.method === 'POST') {
     faults.set(ctx.query.client_id, wanted[1]);

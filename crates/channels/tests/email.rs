@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use atiende_channels::email::jobs as worker;
 use atiende_channels::email::{imap, parse};
+use atiende_channels::testing::inbox_of;
 use atiende_domain::classification::Channel;
 use atiende_domain::incident::{EntryKind, Status};
+use atiende_domain::mail_auth::MailAuth;
 use atiende_store::email::{IngestOutcome, Mailbox, MailboxSettings};
 use atiende_store::testing::TestDb;
 use atiende_store::{Actor, Store};
-use futures_util::TryStreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 atiende_store::on_both_engines!(
@@ -44,7 +45,25 @@ fn unique(prefix: &str) -> String {
     )
 }
 
+/// Whether this run's mailboxes sign in by OAuth 2.0 token: the suite runs once with
+/// passwords and once (`ATIENDE_TEST_MAIL_AUTH=oauth`, as `scripts/test` runs it again) with
+/// mailboxes connected through the local OpenID provider, reading by XOAUTH2 over IMAP and
+/// answering by XOAUTH2 on authenticated submission.
+fn by_token() -> bool {
+    std::env::var("ATIENDE_TEST_MAIL_AUTH").as_deref() == Ok("oauth")
+}
+
 async fn mailbox(db: &TestDb, address: &str, acknowledge: bool) -> Mailbox {
+    if by_token() {
+        let (m, _) = atiende_channels::testing::mailbox_by_token(
+            db,
+            address,
+            MailAuth::Xoauth2,
+            acknowledge,
+        )
+        .await;
+        return m;
+    }
     let settings = MailboxSettings {
         name: address.into(),
         address: address.into(),
@@ -60,6 +79,9 @@ async fn mailbox(db: &TestDb, address: &str, acknowledge: bool) -> Mailbox {
         smtp_security: "plain".into(),
         smtp_user: String::new(),
         smtp_password: Default::default(),
+        auth: MailAuth::Password,
+        oauth: Default::default(),
+        oauth_client_secret: Default::default(),
         acknowledge,
         active: true,
     };
@@ -166,36 +188,6 @@ async fn incident_count(store: &Store) -> i64 {
 }
 
 /// Everything delivered to `address`, raw, as the mail server holds it.
-async fn inbox_of(address: &str, expected: usize) -> Vec<Vec<u8>> {
-    for _ in 0..100 {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", imap_port() as u16))
-            .await
-            .expect("imap");
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.expect("greeting");
-        let mut session = client
-            .login(address, "secret")
-            .await
-            .map_err(|(e, _)| e)
-            .expect("login");
-        session.select("INBOX").await.expect("select");
-        let bodies: Vec<Vec<u8>> = session
-            .fetch("1:*", "BODY.PEEK[]")
-            .await
-            .expect("fetch")
-            .try_filter_map(|f| async move { Ok(f.body().map(<[u8]>::to_vec)) })
-            .try_collect()
-            .await
-            .unwrap_or_default();
-        let _ = session.logout().await;
-        if bodies.len() >= expected {
-            return bodies;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{address} did not receive {expected} messages");
-}
-
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     raw.split("\r\n\r\n").next()?.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -845,6 +837,9 @@ async fn mail_over_tls_is_read_and_sent_trusting_the_institutions_own_authority(
         smtp_security: "starttls".into(),
         smtp_user: cap.clone(),
         smtp_password: "secret".into(),
+        auth: MailAuth::Password,
+        oauth: Default::default(),
+        oauth_client_secret: Default::default(),
         acknowledge: true,
         active: true,
     };

@@ -71,6 +71,14 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         }
         "mailbox.create" => ("Agregó el buzón de correo", "Added the mailbox"),
         "mailbox.update" => ("Editó el buzón de correo", "Edited the mailbox"),
+        "mailbox.connect" => (
+            "Conectó el buzón con su proveedor",
+            "Connected the mailbox with its provider",
+        ),
+        "mailbox.revoked" => (
+            "El proveedor revocó la autorización del buzón",
+            "The provider revoked the mailbox's authorization",
+        ),
         "nonconformity.create" => (
             "Registró el producto no conforme",
             "Registered the nonconformity",

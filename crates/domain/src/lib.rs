@@ -6,6 +6,8 @@
 //! - [`incident`]: the incident, its status and the procedure's rules (close, derive, reopen…);
 //! - [`derivation`]: handing an incident to a unit and the unit's answer;
 //! - [`email`]: when mail opens an incident, how replies thread, headers that cannot be injected;
+//! - [`mail_auth`]: how a mailbox signs in (password, or an OAuth 2.0 token by XOAUTH2 or
+//!   OAUTHBEARER), providers' presets, when a token is refreshed;
 //! - [`chat`]: WhatsApp, Messenger and Instagram messages, delivery states, the reply window;
 //! - [`call`]: phone calls reported by the telephone system, and which ones were missed;
 //! - [`contact`]: the people who contact the CAP and their identifiers (parsed, normalised);
@@ -41,6 +43,7 @@ pub mod import;
 pub mod incident;
 pub mod indicators;
 pub mod knowledge;
+pub mod mail_auth;
 pub mod nonconformity;
 pub mod period;
 pub mod privacy;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use atiende_domain::mail_auth::{GrantState, MailAuth, OAuthApp};
 use atiende_domain::secret::Secret;
 
 use crate::Actor;
@@ -59,6 +60,23 @@ pub struct Mailbox {
     #[serde(skip_serializing)]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub smtp_password: Secret,
+    /// How it signs in to its servers: `password` (those above), or an OAuth 2.0 access
+    /// token by `xoauth2` or `oauthbearer`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub auth: MailAuth,
+    /// The OAuth 2.0 application it is connected through (when `auth` uses a token).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub oauth: OAuthApp,
+    #[serde(skip_serializing)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub oauth_client_secret: Secret,
+    /// Whether its token authorization works; the tokens themselves are read apart
+    /// (`Store::mailbox_tokens`), by the code that signs in.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub grant: GrantState,
+    /// Who connected it with its provider (their login), and when.
+    pub oauth_connected_by: String,
+    pub oauth_connected_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Answer a new incident with its folio (never to automatic mail).
     pub acknowledge: bool,
     pub active: bool,
@@ -98,6 +116,15 @@ pub struct MailboxSettings {
     pub smtp_user: String,
     #[serde(default)]
     pub smtp_password: Secret,
+    /// `password` (the default), `xoauth2` or `oauthbearer`.
+    #[serde(default)]
+    pub auth: MailAuth,
+    /// For a token: the provider's application (`preset = "google"` or `"microsoft"` fills
+    /// in the addresses and scopes).
+    #[serde(default)]
+    pub oauth: OAuthApp,
+    #[serde(default)]
+    pub oauth_client_secret: Secret,
     #[serde(default = "default_true")]
     pub acknowledge: bool,
     #[serde(default = "default_true")]
@@ -141,6 +168,9 @@ impl MailboxSettings {
                 v.push(field, "invalid");
             }
         }
+        if self.auth.uses_oauth() {
+            self.oauth.clone().completed().check(&mut v);
+        }
         Ok(v.finish()?)
     }
 }
@@ -150,6 +180,9 @@ impl MailboxSettings {
 /// the password.
 fn mailbox_from_row(r: &AnyRow, sealer: Option<&Sealer>) -> Result<Mailbox> {
     let channel: String = r.try_get("channel")?;
+    let auth: String = r.try_get("auth")?;
+    let auth = MailAuth::from_code(&auth).ok_or_else(|| StoreError::corrupt(auth))?;
+    let app: String = r.try_get("oauth_app")?;
     let password = |column: &str| -> Result<Secret> {
         match sealer {
             Some(s) => Ok(Secret::new(s.open(&r.try_get::<String, _>(column)?)?)),
@@ -172,6 +205,24 @@ fn mailbox_from_row(r: &AnyRow, sealer: Option<&Sealer>) -> Result<Mailbox> {
         smtp_security: r.try_get("smtp_security")?,
         smtp_user: r.try_get("smtp_user")?,
         smtp_password: password("smtp_password")?,
+        auth,
+        oauth: if app.is_empty() {
+            OAuthApp::default()
+        } else {
+            serde_json::from_str(&app).map_err(StoreError::corrupt)?
+        },
+        oauth_client_secret: password("oauth_client_secret")?,
+        grant: if !auth.uses_oauth() {
+            GrantState::NotUsed
+        } else if r.try_get::<Option<i64>, _>("oauth_revoked_at")?.is_some() {
+            GrantState::Revoked
+        } else if r.try_get::<String, _>("oauth_refresh_token")?.is_empty() {
+            GrantState::NotConnected
+        } else {
+            GrantState::Connected
+        },
+        oauth_connected_by: r.try_get("oauth_connected_by")?,
+        oauth_connected_at: opt_from_ms(r.try_get("oauth_connected_at")?)?,
         acknowledge: flag(r, "acknowledge")?,
         active: flag(r, "active")?,
         uidvalidity: r.try_get("uidvalidity")?,
@@ -438,17 +489,36 @@ impl Store {
                 || b.imap_folder != s.imap_folder
                 || b.imap_user != s.imap_user
         });
+        let app = if s.auth.uses_oauth() {
+            s.oauth.clone().completed()
+        } else {
+            OAuthApp::default()
+        };
+        // A grant belongs to the application and account it was given to: another one (or a
+        // switch to passwords) needs connecting again.
+        let regrant = before.as_ref().is_some_and(|b| {
+            !s.auth.uses_oauth()
+                || b.oauth.token_url != app.token_url
+                || b.oauth.client_id != app.client_id
+                || b.imap_user != s.imap_user
+        });
         let t = ms(now());
         let sql = if before.is_some() {
             "UPDATE mailboxes SET address = $2, channel = $3, imap_host = $4, imap_port = $5, imap_security = $6, imap_user = $7, \
              imap_password = $8, imap_folder = $9, smtp_host = $10, smtp_port = $11, smtp_security = $12, smtp_user = $13, \
              smtp_password = $14, acknowledge = $15, active = $16, updated_at = $17, \
-             uidvalidity = CASE WHEN $18 = 1 THEN NULL ELSE uidvalidity END, last_uid = CASE WHEN $18 = 1 THEN 0 ELSE last_uid END \
+             auth = $18, oauth_app = $19, oauth_client_secret = $20, \
+             uidvalidity = CASE WHEN $21 = 1 THEN NULL ELSE uidvalidity END, last_uid = CASE WHEN $21 = 1 THEN 0 ELSE last_uid END, \
+             oauth_refresh_token = CASE WHEN $22 = 1 THEN '' ELSE oauth_refresh_token END, \
+             oauth_access_token = CASE WHEN $22 = 1 THEN '' ELSE oauth_access_token END, \
+             oauth_expires_at = CASE WHEN $22 = 1 THEN NULL ELSE oauth_expires_at END, \
+             oauth_revoked_at = CASE WHEN $22 = 1 THEN NULL ELSE oauth_revoked_at END \
              WHERE name = $1"
         } else {
             "INSERT INTO mailboxes (name, address, channel, imap_host, imap_port, imap_security, imap_user, imap_password, imap_folder, \
-             smtp_host, smtp_port, smtp_security, smtp_user, smtp_password, acknowledge, active, created_at, updated_at, last_uid) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 0)"
+             smtp_host, smtp_port, smtp_security, smtp_user, smtp_password, acknowledge, active, created_at, updated_at, \
+             auth, oauth_app, oauth_client_secret, last_uid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20, 0)"
         };
         let query = sqlx::query(sql)
             .bind(s.name.clone())
@@ -467,10 +537,17 @@ impl Store {
             .bind(self.sealer.seal(s.smtp_password.expose()))
             .bind(i64::from(s.acknowledge))
             .bind(i64::from(s.active))
-            .bind(t);
+            .bind(t)
+            .bind(s.auth.code())
+            .bind(if s.auth.uses_oauth() {
+                serde_json::to_string(&app).map_err(StoreError::corrupt)?
+            } else {
+                String::new()
+            })
+            .bind(self.sealer.seal(s.oauth_client_secret.expose()));
         // Moving to another server or folder starts reading it from the beginning.
         let query = if before.is_some() {
-            query.bind(i64::from(moved))
+            query.bind(i64::from(moved)).bind(i64::from(regrant))
         } else {
             query
         };

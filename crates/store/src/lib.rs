@@ -23,6 +23,7 @@ pub mod intake;
 pub mod knowledge;
 pub mod leases;
 pub mod links;
+pub mod mail_auth;
 pub mod migrate;
 pub mod nonconformities;
 pub mod outbox;

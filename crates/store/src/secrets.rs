@@ -170,6 +170,9 @@ impl crate::Store {
         const SECRETS: &[(&str, &str, &str)] = &[
             ("mailboxes", "id", "imap_password"),
             ("mailboxes", "id", "smtp_password"),
+            ("mailboxes", "id", "oauth_client_secret"),
+            ("mailboxes", "id", "oauth_refresh_token"),
+            ("mailboxes", "id", "oauth_access_token"),
             ("users", "id", "totp_secret"),
             ("users", "id", "totp_pending"),
         ];

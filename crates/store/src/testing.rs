@@ -464,6 +464,9 @@ pub fn sending_mailbox() -> crate::email::MailboxSettings {
         smtp_security: "plain".into(),
         smtp_user: String::new(),
         smtp_password: Default::default(),
+        auth: Default::default(),
+        oauth: Default::default(),
+        oauth_client_secret: Default::default(),
         acknowledge: true,
         active: true,
     }

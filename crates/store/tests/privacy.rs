@@ -745,6 +745,7 @@ async fn a_mailbox_password_is_sealed_and_opens_only_where_the_login_needs_it(db
     let mut mailbox = atiende_store::testing::sending_mailbox();
     mailbox.imap_password = "clave-imap-zyxw".into();
     mailbox.smtp_password = "clave-smtp-zyxw".into();
+    mailbox.oauth_client_secret = "secreto-cliente-zyxw".into();
     let saved = db
         .save_mailbox(Actor::System, &mailbox)
         .await
@@ -761,12 +762,40 @@ async fn a_mailbox_password_is_sealed_and_opens_only_where_the_login_needs_it(db
             .expose(),
         "otra-clave-zyxw"
     );
-    // Sealed with the secrets key: no column holds a password (the audit records of both
-    // saves say one is set, never which), so a copy of the database alone reveals none.
+    // A mailbox connected by OAuth 2.0 keeps its tokens the same way, refreshed or not.
+    let tokens = atiende_store::mail_auth::OAuthTokens {
+        access_token: "acceso-zyxw".into(),
+        refresh_token: "renovacion-zyxw".into(),
+        expires_at: Some(4_000_000_000),
+    };
+    db.connect_mailbox(Actor::System, saved.id, &tokens, "admin")
+        .await
+        .expect("connected");
+    let refreshed = atiende_store::mail_auth::OAuthTokens {
+        access_token: "acceso-nuevo-zyxw".into(),
+        refresh_token: Default::default(),
+        expires_at: Some(4_000_000_100),
+    };
+    db.store_refreshed_tokens(saved.id, &refreshed)
+        .await
+        .expect("refreshed");
+    let opened = db.mailbox_tokens(saved.id).await.expect("tokens");
+    assert_eq!(opened.access_token.expose(), "acceso-nuevo-zyxw");
+    assert_eq!(
+        opened.refresh_token.expose(),
+        "renovacion-zyxw",
+        "kept when the provider sends none"
+    );
+    // Sealed with the secrets key: no column holds a password, a client secret or a token
+    // (the audit records of both saves say one is set, never which), so a copy of the
+    // database alone reveals none.
     for password in [
         "clave-imap-zyxw",
         "otra-clave-zyxw",
         "clave-smtp-zyxw",
+        "secreto-cliente-zyxw",
+        "acceso-zyxw",
+        "renovacion-zyxw",
         "zyxw",
     ] {
         assert_eq!(

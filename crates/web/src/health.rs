@@ -50,12 +50,44 @@ async fn readyz(State(state): State<AppState>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping").into_response();
     }
     match state.store.ping().await {
-        Ok(()) => "ready".into_response(),
+        Ok(()) => {
+            // Ready to serve; what needs an administrator follows, one line each, so that a
+            // revoked mailbox is seen by monitoring rather than lost silently.
+            let mut body = String::from("ready");
+            for line in attention(&state).await {
+                body.push('\n');
+                body.push_str(&line);
+            }
+            body.into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
         }
     }
+}
+
+/// What an administrator must mend, in the operators' words (English, like the logs).
+async fn attention(state: &AppState) -> Vec<String> {
+    use atiende_domain::mail_auth::GrantState;
+    let Ok(mailboxes) = state.store.mailboxes().await else {
+        return Vec::new();
+    };
+    mailboxes
+        .iter()
+        .filter(|m| m.active)
+        .filter_map(|m| match m.grant {
+            GrantState::Revoked => Some(format!(
+                "mailbox {:?}: the provider revoked its authorization; connect it again in Administración → Buzones de correo",
+                m.name
+            )),
+            GrantState::NotConnected => Some(format!(
+                "mailbox {:?}: signs in by OAuth 2.0 and is not connected with its provider yet",
+                m.name
+            )),
+            GrantState::NotUsed | GrantState::Connected => None,
+        })
+        .collect()
 }
 
 /// Counts every request by status class and time spent.

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use atiende_channels::http::{error_chain, oauth as http};
 use atiende_domain::sign_in::{Identity, IdentityProvider};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
@@ -298,43 +299,6 @@ fn verified_claim_strings(jwt: &str, claim: &str) -> Vec<String> {
         serde_json::Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     }
-}
-
-/// The whole chain of an error, for the log (the provider's own words included).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpError(String);
-
-/// The HTTP client `openidconnect` calls: ureq on a blocking thread, no redirects followed
-/// (a token endpoint that redirects is misconfigured), statuses returned as they are.
-async fn http(
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, HttpError> {
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        let response = agent.run(request).map_err(|e| HttpError(e.to_string()))?;
-        let (parts, mut body) = response.into_parts();
-        let bytes = body.read_to_vec().map_err(|e| HttpError(e.to_string()))?;
-        Ok(openidconnect::HttpResponse::from_parts(parts, bytes))
-    })
-    .await
-    .map_err(|e| HttpError(e.to_string()))?
 }
 
 /// How long a browser has between leaving for the provider and coming back.

@@ -20,6 +20,8 @@ pub enum PollError {
     Imap(String),
     #[error("storing a message failed: {0}")]
     Store(#[from] atiende_store::StoreError),
+    #[error(transparent)]
+    Token(#[from] super::oauth::TokenError),
 }
 
 impl From<async_imap::error::Error> for PollError {
@@ -113,11 +115,54 @@ where
     if greeting {
         client.read_response().await?;
     }
-    let session = client
-        .login(&mailbox.imap_user, mailbox.imap_password.expose())
-        .await
-        .map_err(|(e, _)| e)?;
+    let session = if mailbox.auth.uses_oauth() {
+        sign_in_with_token(store, mailbox, client).await?
+    } else {
+        client
+            .login(&mailbox.imap_user, mailbox.imap_password.expose())
+            .await
+            .map_err(|(e, _)| e)?
+    };
     read_new(store, mailbox, session).await
+}
+
+/// Signs in with the mailbox's access token; a token the server refuses (expired early,
+/// revoked) is replaced by a fresh one once, on the same connection.
+async fn sign_in_with_token<T>(
+    store: &Store,
+    mailbox: &Mailbox,
+    client: async_imap::Client<T>,
+) -> Result<Session<T>, PollError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    use super::oauth::{TokenAuthenticator, access_token, mechanism};
+    let port = u16::try_from(mailbox.imap_port).unwrap_or(993);
+    let sasl = |token| {
+        TokenAuthenticator::new(
+            mailbox.auth,
+            &mailbox.imap_user,
+            &mailbox.imap_host,
+            port,
+            token,
+        )
+    };
+    let token = access_token(store, mailbox, None).await?;
+    match client
+        .authenticate(mechanism(mailbox.auth), sasl(&token))
+        .await
+    {
+        Ok(session) => Ok(session),
+        Err((async_imap::error::Error::No(why), client)) => {
+            tracing::info!(mailbox.name = %mailbox.name, %why, "IMAP refused the access token; refreshing it");
+            let fresh = access_token(store, mailbox, Some(&token)).await?;
+            client
+                .authenticate(mechanism(mailbox.auth), sasl(&fresh))
+                .await
+                .map_err(|(e, _)| e.into())
+        }
+        Err((e, _)) => Err(e.into()),
+    }
 }
 
 async fn read_new<T>(

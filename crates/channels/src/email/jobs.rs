@@ -1,6 +1,7 @@
 //! The email channel's background work: reading every mailbox this instance can lease, and
 //! sending queued mail. The worker (`atiende-jobs`) calls these in its rounds.
 
+use atiende_domain::mail_auth::GrantState;
 use atiende_store::Store;
 use atiende_store::outbox::{Job, JobKind, Outcome, OutgoingEmail};
 
@@ -16,10 +17,13 @@ pub async fn poll_mailboxes(store: &Store, owner: &str) -> usize {
         }
     };
     let mut read = 0;
-    for mailbox in mailboxes
-        .into_iter()
-        .filter(|m| m.active && !m.imap_host.is_empty())
-    {
+    // A mailbox that signs in by token and is not connected (or whose grant was revoked)
+    // waits for an administrator: its page says so.
+    for mailbox in mailboxes.into_iter().filter(|m| {
+        m.active
+            && !m.imap_host.is_empty()
+            && matches!(m.grant, GrantState::NotUsed | GrantState::Connected)
+    }) {
         let lease = format!("mailbox:{}", mailbox.id);
         let now = chrono::Utc::now();
         let until = now + chrono::Duration::minutes(5);
@@ -72,7 +76,7 @@ async fn send_one(store: &Store, out: OutgoingEmail, base_url: &str) -> Outcome 
         Ok(None) => return Outcome::Fail("one-time link expired or used".into()),
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    match smtp::send(&mailbox, &out, base_url).await {
+    match smtp::send(store, &mailbox, &out, base_url).await {
         Ok(()) => Outcome::Done,
         Err(e) => Outcome::Retry(e.to_string()),
     }

@@ -2,12 +2,16 @@
 //! built by lettre from checked values; text typed by people never reaches a header unfiltered.
 
 use atiende_domain::email::header_safe;
+use atiende_domain::secret::Secret;
+use atiende_store::Store;
 use atiende_store::email::Mailbox;
 use atiende_store::outbox::OutgoingEmail;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::oauth::{TokenError, access_token};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -100,7 +104,16 @@ fn extra_tls(host: &str) -> Result<Option<TlsParameters>, SendError> {
         .map_err(|e| SendError::Transport(e.to_string()))
 }
 
-fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+/// How the transport signs in: by password, or by an access token (XOAUTH2).
+enum SignIn<'a> {
+    Password,
+    Token(&'a Secret),
+}
+
+fn transport(
+    mailbox: &Mailbox,
+    sign_in: SignIn<'_>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let host = mailbox.smtp_host.as_str();
     let port =
         u16::try_from(mailbox.smtp_port).map_err(|_| SendError::Invalid("smtp port".into()))?;
@@ -121,19 +134,40 @@ fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
         (Some(params), "starttls") => builder.tls(Tls::Required(params)),
         _ => builder,
     };
-    let builder = if mailbox.smtp_user.is_empty() {
-        builder
-    } else {
-        builder.credentials(Credentials::new(
+    let builder = match sign_in {
+        SignIn::Token(token) => builder
+            .credentials(Credentials::new(
+                submission_user(mailbox).to_string(),
+                token.expose().to_string(),
+            ))
+            .authentication(vec![Mechanism::Xoauth2]),
+        SignIn::Password if mailbox.smtp_user.is_empty() => builder,
+        SignIn::Password => builder.credentials(Credentials::new(
             mailbox.smtp_user.clone(),
             mailbox.smtp_password.expose().to_string(),
-        ))
+        )),
     };
     Ok(builder.build())
 }
 
-/// Sends one message through the mailbox's SMTP server.
-pub async fn send(mailbox: &Mailbox, out: &OutgoingEmail, base_url: &str) -> Result<(), SendError> {
+/// The account a token signs in as on submission: the SMTP user, or the IMAP one (the same
+/// account, for a mailbox connected once).
+fn submission_user(mailbox: &Mailbox) -> &str {
+    if mailbox.smtp_user.is_empty() {
+        &mailbox.imap_user
+    } else {
+        &mailbox.smtp_user
+    }
+}
+
+/// Sends one message through the mailbox's SMTP server, signing in by password or by token
+/// (a token the server refuses is replaced by a fresh one once).
+pub async fn send(
+    store: &Store,
+    mailbox: &Mailbox,
+    out: &OutgoingEmail,
+    base_url: &str,
+) -> Result<(), SendError> {
     let message = build(mailbox, out, base_url)?;
     if mailbox.smtp_host.is_empty() {
         return Err(SendError::Transport(format!(
@@ -141,11 +175,46 @@ pub async fn send(mailbox: &Mailbox, out: &OutgoingEmail, base_url: &str) -> Res
             mailbox.name
         )));
     }
-    transport(mailbox)?
-        .send(message)
+    if !mailbox.auth.uses_oauth() {
+        return transport(mailbox, SignIn::Password)?
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|e| SendError::Transport(e.to_string()));
+    }
+    let token = access_token(store, mailbox, None).await?;
+    match transport(mailbox, SignIn::Token(&token))?
+        .send(message.clone())
         .await
-        .map_err(|e| SendError::Transport(e.to_string()))?;
-    Ok(())
+    {
+        Ok(_) => Ok(()),
+        Err(e) if token_refused(&e) => {
+            tracing::info!(mailbox.name = %mailbox.name, "SMTP refused the access token; refreshing it");
+            let fresh = access_token(store, mailbox, Some(&token)).await?;
+            transport(mailbox, SignIn::Token(&fresh))?
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| SendError::Transport(e.to_string()))
+        }
+        Err(e) => Err(SendError::Transport(e.to_string())),
+    }
+}
+
+/// Whether the server refused the token, not the message: a 535 (or 534/530/454) answer to
+/// AUTH, or the error challenge XOAUTH2 servers send before refusing, which the SMTP client
+/// cannot answer (it takes no challenge for that mechanism) and reports as its own error.
+fn token_refused(e: &lettre::transport::smtp::Error) -> bool {
+    let refused_code = e
+        .status()
+        .is_some_and(|c| matches!(c.to_string().as_str(), "535" | "534" | "530" | "454"));
+    refused_code || (e.is_client() && e.to_string().contains("challenge"))
+}
+
+impl From<TokenError> for SendError {
+    fn from(e: TokenError) -> Self {
+        SendError::Transport(e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +239,12 @@ mod tests {
             smtp_security: "starttls".into(),
             smtp_user: String::new(),
             smtp_password: Default::default(),
+            auth: Default::default(),
+            oauth: Default::default(),
+            oauth_client_secret: Default::default(),
+            grant: atiende_domain::mail_auth::GrantState::NotUsed,
+            oauth_connected_by: String::new(),
+            oauth_connected_at: None,
             acknowledge: true,
             active: true,
             uidvalidity: None,

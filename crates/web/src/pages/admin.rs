@@ -4,6 +4,7 @@
 use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;
 use atiende_domain::ids::{TopicId, UnitId, UserId};
+use atiende_domain::mail_auth::{MailAuth, OAuthApp};
 use atiende_domain::secret::Secret;
 use atiende_domain::sign_in::IdentityProvider;
 use atiende_domain::unit::{Topic, Unit, UnitInput, UnitKind};
@@ -62,6 +63,10 @@ struct AdminPage {
     provider_roles: Vec<(&'static str, &'static str)>,
     /// Where a provider sends people back (shown to register it there).
     base_url: String,
+    /// Where a mail provider sends an administrator back after consenting for a mailbox.
+    mailbox_redirect: String,
+    /// Mail providers whose addresses are known: code, name.
+    mail_presets: Vec<(&'static str, &'static str)>,
 }
 
 impl AdminPage {
@@ -134,7 +139,7 @@ async fn show_one_time_password(
     admin_page(state, page, Some(notice), None).await
 }
 
-async fn admin_page(
+pub(super) async fn admin_page(
     state: &AppState,
     page: PageUser,
     notice: Option<String>,
@@ -185,6 +190,11 @@ async fn admin_page(
         configured_providers: state.sso.configured().to_vec(),
         added_providers: state.store.identity_providers().await?,
         base_url: state.config.base_url.trim_end_matches('/').to_string(),
+        mailbox_redirect: super::mailbox_consent::redirect_uri(state),
+        mail_presets: atiende_domain::mail_auth::PRESETS
+            .iter()
+            .map(|p| (p.code, p.label))
+            .collect(),
         provider_roles: Role::ALL
             .iter()
             .filter(|r| **r != Role::Admin)
@@ -439,6 +449,13 @@ struct MailboxForm {
     smtp_security: Option<String>,
     smtp_user: Option<String>,
     smtp_password: Option<String>,
+    auth: Option<String>,
+    oauth_preset: Option<String>,
+    oauth_authorization_url: Option<String>,
+    oauth_token_url: Option<String>,
+    oauth_client_id: Option<String>,
+    oauth_client_secret: Option<String>,
+    oauth_scopes: Option<String>,
     acknowledge: Option<String>,
     active: Option<String>,
 }
@@ -615,6 +632,20 @@ async fn save_mailbox(
         smtp_password: keep(
             &form.smtp_password,
             existing.as_ref().map(|m| &m.smtp_password),
+        ),
+        auth: non_empty(&form.auth)
+            .and_then(MailAuth::from_code)
+            .unwrap_or_default(),
+        oauth: OAuthApp {
+            preset: non_empty(&form.oauth_preset).unwrap_or("").to_string(),
+            authorization_url: form.oauth_authorization_url.clone().unwrap_or_default(),
+            token_url: form.oauth_token_url.clone().unwrap_or_default(),
+            client_id: form.oauth_client_id.clone().unwrap_or_default(),
+            scopes: form.oauth_scopes.clone().unwrap_or_default(),
+        },
+        oauth_client_secret: keep(
+            &form.oauth_client_secret,
+            existing.as_ref().map(|m| &m.oauth_client_secret),
         ),
         acknowledge: form.acknowledge.is_some(),
         active: form.active.is_some(),

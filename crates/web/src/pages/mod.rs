@@ -15,6 +15,7 @@ pub mod indicators;
 pub mod knowledge;
 pub mod leads;
 pub mod login;
+pub mod mailbox_consent;
 pub mod nonconformities;
 pub mod privacy;
 pub mod public;
@@ -64,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .merge(nonconformities::router())
         .merge(knowledge::router())
         .merge(admin::router())
+        .merge(mailbox_consent::router())
         .merge(events::router())
         .merge(assets::router())
         .layer(axum::middleware::from_fn(localize))

@@ -108,11 +108,21 @@ async fn begin(
     }
 }
 
+/// What an OAuth 2.0 / OpenID provider sends the browser back with (RFC 6749 §4.1.2).
 #[derive(Deserialize)]
-struct CallbackParams {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
+pub(super) struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+impl CallbackParams {
+    /// Whether the `state` that came back is the one given (compared in constant time).
+    pub fn state_is(&self, given: &str) -> bool {
+        self.state
+            .as_deref()
+            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(given.as_bytes())))
+    }
 }
 
 async fn callback(
@@ -132,11 +142,7 @@ async fn callback(
     let flow = cookie_value_from(&headers, FLOW_COOKIE)
         .and_then(|v| Flow::open(v, &key, now))
         .filter(|f| f.provider == id)
-        .filter(|f| {
-            p.state
-                .as_deref()
-                .is_some_and(|s| bool::from(s.as_bytes().ct_eq(f.state.as_bytes())))
-        });
+        .filter(|f| p.state_is(&f.state));
     let provider = state.sso.get(&state.store, &id).await;
     let (Some(flow), Some(provider)) = (flow, provider) else {
         tracing::info!(client.address = %address, sso.provider = %id, "sso: a callback without its sign-in");

@@ -4,6 +4,7 @@ mod helpers;
 mod indicators;
 mod knowledge;
 mod live;
+mod mailbox_consent;
 mod malformed;
 mod pages;
 mod privacy;

@@ -4,6 +4,7 @@
 //! where the institution allows it, and logged out of the provider too. Passwords can be
 //! refused for everyone but the break-glass administrator.
 
+use atiende_channels::testing::{agent, provider_url, through_provider};
 use atiende_domain::sign_in::IdentityProvider;
 use atiende_domain::sign_in::{AccountRules, SignInPolicy};
 use atiende_domain::user::{Role, UserInput};
@@ -27,50 +28,21 @@ atiende_store::on_both_engines!(
 
 const BASE: &str = "http://127.0.0.1:8080";
 
-/// The local OpenID provider, or a clear word on how to get one.
-fn provider_url() -> String {
-    std::env::var("ATIENDE_TEST_OIDC_URL").unwrap_or_else(|_| {
-        panic!(
-            "this test needs the local OpenID provider (npm's oidc-provider). Run the suite with \
-             `scripts/test`, which starts one, or start `node scripts/oidc-provider/provider.mjs \
-             9400` and set ATIENDE_TEST_OIDC_URL=http://127.0.0.1:9400"
-        )
-    })
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
-}
-
 /// Registers atiende with the provider (dynamic registration), as an administrator registers
 /// it with Google or Entra ID.
 async fn provider(rules: AccountRules) -> IdentityProvider {
     let issuer = provider_url();
-    let reg = format!("{issuer}/reg");
-    let client: serde_json::Value = tokio::task::spawn_blocking(move || {
-        let mut reply = agent()
-            .post(&reg)
-            .send_json(json!({
-                "redirect_uris": [format!("{BASE}/login/sso/udg/callback")],
-                "post_logout_redirect_uris": [format!("{BASE}/login")],
-            }))
-            .expect("registration");
-        reply.body_mut().read_json().expect("client")
-    })
-    .await
-    .expect("registration");
+    let client = atiende_channels::testing::register(
+        vec![format!("{BASE}/login/sso/udg/callback")],
+        json!({ "post_logout_redirect_uris": [format!("{BASE}/login")] }),
+    )
+    .await;
     IdentityProvider {
         id: "udg".into(),
         name: "Cuenta UDG".into(),
         issuer,
-        client_id: client["client_id"].as_str().expect("client_id").into(),
-        client_secret: atiende_domain::secret::Secret::new(
-            client["client_secret"].as_str().expect("secret"),
-        ),
+        client_id: client.id,
+        client_secret: atiende_domain::secret::Secret::new(client.secret),
         scopes: vec!["groups".into()],
         groups_claim: "groups".into(),
         accounts: rules,
@@ -90,85 +62,13 @@ async fn app_with(db: TestDb, rules: AccountRules) -> TestApp {
 async fn sign_in(app: &TestApp, jar: &mut Jar, login: &str) -> Outcome {
     let start = to_atiende(app, jar, Method::GET, "/login/sso/udg?next=/bandeja", "").await;
     assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
-    let mut url = start.location.expect("to the provider");
-    let mut provider_cookies = Jar::default();
-    let login = login.to_string();
-    // The provider's side, on a blocking thread: its pages, its cookies, its form.
-    let back = tokio::task::spawn_blocking(move || {
-        for _ in 0..10 {
-            let mut reply = agent()
-                .get(&url)
-                .header("cookie", &provider_cookies.header())
-                .call()
-                .expect("the provider");
-            provider_cookies.take(
-                reply
-                    .headers()
-                    .get_all("set-cookie")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok()),
-            );
-            if let Some(next) = reply
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-            {
-                let next = next.to_string();
-                if next.starts_with(BASE) {
-                    return next;
-                }
-                url = absolute(&url, &next);
-                continue;
-            }
-            let page = reply.body_mut().read_to_string().expect("page");
-            let action = page
-                .split("action=\"")
-                .nth(1)
-                .and_then(|a| a.split('"').next())
-                .unwrap_or_else(|| panic!("a sign-in form: {page}"))
-                .to_string();
-            let posted = agent()
-                .post(&absolute(&url, &action))
-                .header("cookie", &provider_cookies.header())
-                .send_form([
-                    ("prompt", "login"),
-                    ("login", login.as_str()),
-                    ("password", "x"),
-                ])
-                .expect("sign in on the provider");
-            provider_cookies.take(
-                posted
-                    .headers()
-                    .get_all("set-cookie")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok()),
-            );
-            url = absolute(
-                &url,
-                posted
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .expect("on from the sign-in form"),
-            );
-        }
-        panic!("the provider never sent the browser back");
-    })
-    .await
-    .expect("the provider's pages");
+    let url = start.location.expect("to the provider");
+    let back = through_provider(url, login, BASE).await;
     let path = back
         .strip_prefix(BASE)
         .expect("atiende's address")
         .to_string();
     to_atiende(app, jar, Method::GET, &path, "").await
-}
-
-fn absolute(base: &str, location: &str) -> String {
-    if location.starts_with("http") {
-        return location.to_string();
-    }
-    let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
-    format!("{origin}{location}")
 }
 
 async fn staff_with_email(app: &TestApp, login: &str, email: &str, role: Role) {
