@@ -292,7 +292,7 @@ impl Store {
             sql.push(" AND c.id < ").bind(b);
         }
         sql.push(" ORDER BY c.id DESC LIMIT ")
-            .bind(q.limit.clamp(1, 200));
+            .bind(crate::page_rows(q.limit));
         let rows = sql.fetch_all(self.reader()).await?;
         let ids = rows
             .iter()

@@ -5,6 +5,15 @@
 //! which a test keeps in step. Every write that the procedure cares about runs in one
 //! transaction with its audit record: the domain decides, this crate persists.
 
+/// The most rows one page of a list holds. Lists take one row more than a page at most, so
+/// that a caller asking for a full page and one more learns whether a next page exists.
+pub const MAX_PAGE: i64 = 200;
+
+/// The rows a list reads for `limit`: at least one, at most a full page and one more.
+pub(crate) fn page_rows(limit: i64) -> i64 {
+    limit.clamp(1, MAX_PAGE + 1)
+}
+
 pub mod audit;
 pub mod bulk;
 pub mod calls;

@@ -280,7 +280,7 @@ impl Store {
         if query.is_empty() {
             return Ok(vec![]);
         }
-        let limit = f.limit.clamp(1, 200);
+        let limit = crate::page_rows(f.limit);
         let mut found = Vec::new();
         let mut below = f.before_id;
         if self.engine() == Engine::Postgres {
@@ -413,7 +413,7 @@ impl Store {
             sql.push(" AND i.id < ").bind(b);
         }
         sql.push(" ORDER BY i.id DESC LIMIT ")
-            .bind(f.limit.clamp(1, 200));
+            .bind(crate::page_rows(f.limit));
         let rows = sql.fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {

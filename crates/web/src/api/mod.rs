@@ -8,6 +8,7 @@ pub mod session;
 pub mod units;
 pub mod users;
 
+use atiende_store::MAX_PAGE;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -64,7 +65,7 @@ pub struct Page<T: ToSchema> {
 impl<T: ToSchema> Page<T> {
     /// Builds a page from one more row than asked for: its presence means there is a next page.
     pub fn of(mut items: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> Self {
-        let limit = limit.clamp(1, 200) as usize;
+        let limit = limit.clamp(1, MAX_PAGE) as usize;
         let more = items.len() > limit;
         items.truncate(limit);
         let next_cursor = if more {
@@ -79,13 +80,14 @@ impl<T: ToSchema> Page<T> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageParams {
     pub cursor: Option<String>,
-    /// 1–200, default 50.
+    /// 1–200, default 50; a larger one gives 200.
     pub limit: Option<i64>,
 }
 
 impl PageParams {
+    /// The page's size; the list is asked for one row more (see [`Page::of`]).
     pub fn limit(&self) -> i64 {
-        self.limit.unwrap_or(50).clamp(1, 200)
+        self.limit.unwrap_or(50).clamp(1, MAX_PAGE)
     }
 
     pub fn before_id(&self) -> Result<Option<i64>, crate::AppError> {

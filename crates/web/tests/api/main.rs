@@ -7,6 +7,7 @@ mod live;
 mod mailbox_consent;
 mod malformed;
 mod pages;
+mod paging;
 mod privacy;
 mod public;
 mod roles;
