@@ -59,6 +59,14 @@ pub enum TokenCommand {
         user: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// What it may be used for, within the user's role (repeat for several): read,
+        /// incidents_write, quality, knowledge, personal_data, admin (everything the role
+        /// allows).
+        #[arg(long = "scope", default_value = "read")]
+        scopes: Vec<String>,
+        /// Days until it stops working; without it, until revoked.
+        #[arg(long)]
+        expires_days: Option<i64>,
     },
     /// Revoke a token by its id.
     Revoke { id: i64 },
@@ -354,13 +362,31 @@ pub async fn secrets(config: &Config, cmd: SecretsCommand) -> Result<()> {
 pub async fn token(config: &Config, cmd: TokenCommand) -> Result<()> {
     let store = open_store(config).await?;
     match cmd {
-        TokenCommand::Create { user, name } => {
+        TokenCommand::Create {
+            user,
+            name,
+            scopes,
+            expires_days,
+        } => {
             let user = store.user_by_login(&user).await.map_err(explain)?;
             if user.disabled {
                 bail!("{} is disabled", user.login);
             }
+            let Ok(scopes) =
+                atiende_domain::access::TokenScopes::parse(scopes.iter().map(String::as_str))
+            else {
+                bail!(
+                    "unknown scope among {scopes:?}: read, incidents_write, quality, knowledge, \
+                     personal_data or admin"
+                );
+            };
+            let expires = match expires_days {
+                None => None,
+                Some(days @ 1..=730) => Some(chrono::Utc::now() + chrono::Duration::days(days)),
+                Some(days) => bail!("--expires-days {days}: give 1 to 730 days"),
+            };
             let (_, token) = store
-                .create_api_token(Actor::System, user.id, &name)
+                .create_api_token(Actor::System, user.id, &name, &scopes, expires)
                 .await?;
             println!("{token}");
         }

@@ -342,7 +342,26 @@ async fn the_cli_manages_users_tokens_and_backups(db: TestDb) {
         assert!(ok, "{out}{err}");
         let (ok, _, err) = run(&["user", "add", "x", "--role", "jefe"], None);
         assert!(!ok && err.contains("unknown role `jefe`"), "{err}");
-        let (ok, out, _) = run(&["token", "create", "--user", "lupita"], None);
+        let (ok, _, err) = run(
+            &["token", "create", "--user", "lupita", "--scope", "todo"],
+            None,
+        );
+        assert!(!ok && err.contains("unknown scope"), "{err}");
+        let (ok, out, _) = run(
+            &[
+                "token",
+                "create",
+                "--user",
+                "lupita",
+                "--scope",
+                "read",
+                "--scope",
+                "incidents_write",
+                "--expires-days",
+                "30",
+            ],
+            None,
+        );
         assert!(ok);
         let token = out.trim();
         assert!(

@@ -702,7 +702,13 @@ async fn intake(seconds: u64, history: usize, database_url: Option<String>) -> R
 async fn api_token(store: &Store) -> Result<String> {
     let agent = store.user_by_login("agente01").await?;
     let (_, token) = store
-        .create_api_token(atiende_store::Actor::System, agent.id, "bench")
+        .create_api_token(
+            atiende_store::Actor::System,
+            agent.id,
+            "bench",
+            &atiende_domain::access::TokenScopes::parse(["incidents_write"])?,
+            None,
+        )
         .await?;
     Ok(token)
 }

@@ -65,6 +65,169 @@ impl Role {
     }
 }
 
+/// What an API token may be used for. A token acts as its owner and never beyond the owner's
+/// role: its scopes only narrow what the role allows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Read everything the role may read; change nothing.
+    Read,
+    /// Contacts and incidents: register, classify, answer, derive, close, answer derivations.
+    IncidentsWrite,
+    /// Indicators, reports, targets, the survey and nonconformities.
+    Quality,
+    /// Knowledge-base articles.
+    Knowledge,
+    /// ARCO requests: a person's file, blocking, suppression, the access log.
+    PersonalData,
+    /// Everything the role allows, one's own account included.
+    Admin,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 6] = [
+        TokenScope::Read,
+        TokenScope::IncidentsWrite,
+        TokenScope::Quality,
+        TokenScope::Knowledge,
+        TokenScope::PersonalData,
+        TokenScope::Admin,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::IncidentsWrite => "incidents_write",
+            TokenScope::Quality => "quality",
+            TokenScope::Knowledge => "knowledge",
+            TokenScope::PersonalData => "personal_data",
+            TokenScope::Admin => "admin",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<TokenScope> {
+        TokenScope::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    pub fn label(self, lang: crate::classification::Lang) -> &'static str {
+        use crate::classification::Lang::*;
+        match (self, lang) {
+            (TokenScope::Read, Es) => "Solo lectura",
+            (TokenScope::Read, En) => "Read only",
+            (TokenScope::IncidentsWrite, Es) => "Incidentes y contactos",
+            (TokenScope::IncidentsWrite, En) => "Incidents and contacts",
+            (TokenScope::Quality, Es) => "Calidad e indicadores",
+            (TokenScope::Quality, En) => "Quality and indicators",
+            (TokenScope::Knowledge, Es) => "Base de conocimiento",
+            (TokenScope::Knowledge, En) => "Knowledge base",
+            (TokenScope::PersonalData, Es) => "Datos personales",
+            (TokenScope::PersonalData, En) => "Personal data",
+            (TokenScope::Admin, Es) => "Todo lo que permite su rol",
+            (TokenScope::Admin, En) => "Everything your role allows",
+        }
+    }
+
+    /// Whether this scope covers `action` (the role is checked apart).
+    pub fn covers(self, action: Action) -> bool {
+        use Action::*;
+        let reads = matches!(
+            action,
+            ContactRead
+                | IncidentRead
+                | UnitRead
+                | UserRead
+                | AuditRead
+                | OutboxRead
+                | IndicatorRead
+        );
+        match self {
+            TokenScope::Admin => true,
+            TokenScope::Read => reads,
+            TokenScope::IncidentsWrite => matches!(
+                action,
+                ContactRead
+                    | ContactWrite
+                    | ContactMerge
+                    | IncidentRead
+                    | IncidentCreate
+                    | IncidentWork
+                    | IncidentNote
+                    | IncidentDerive
+                    | IncidentAssign
+                    | DerivationAnswer
+                    | UnitRead
+            ),
+            TokenScope::Quality => {
+                matches!(
+                    action,
+                    IndicatorRead | QualityManage | SurveyFollowUp | UnitRead
+                )
+            }
+            TokenScope::Knowledge => matches!(action, ArticleWrite | UnitRead),
+            TokenScope::PersonalData => matches!(action, PersonalData | ContactRead),
+        }
+    }
+}
+
+/// The scopes of one token (at least one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenScopes(Vec<TokenScope>);
+
+impl TokenScopes {
+    /// Every scope: what tokens made before scopes existed may do (their owner's role).
+    pub fn everything() -> TokenScopes {
+        TokenScopes(vec![TokenScope::Admin])
+    }
+
+    /// From codes; unknown ones and an empty list are refused (field `scopes`).
+    pub fn parse<'a>(
+        codes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<TokenScopes, crate::RuleError> {
+        let mut scopes = Vec::new();
+        for code in codes {
+            let scope = TokenScope::from_code(code.trim())
+                .ok_or_else(|| crate::RuleError::invalid("scopes", "invalid"))?;
+            scopes.push(scope);
+        }
+        scopes.sort();
+        scopes.dedup();
+        if scopes.is_empty() {
+            return Err(crate::RuleError::invalid("scopes", "required"));
+        }
+        Ok(TokenScopes(scopes))
+    }
+
+    /// As stored: codes separated by spaces.
+    pub fn to_codes(&self) -> String {
+        self.0
+            .iter()
+            .map(|s| s.code())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn scopes(&self) -> &[TokenScope] {
+        &self.0
+    }
+
+    pub fn allow(&self, action: Action) -> bool {
+        self.0.iter().any(|s| s.covers(action))
+    }
+
+    /// Whether the token may change anything at all (a read-only one is refused any write
+    /// before its request is even read).
+    pub fn writes(&self) -> bool {
+        self.0.iter().any(|s| *s != TokenScope::Read)
+    }
+
+    /// Whether the token may manage its owner's account (password, sessions, tokens).
+    pub fn manages_account(&self) -> bool {
+        self.0.contains(&TokenScope::Admin)
+    }
+}
+
 /// Which incidents a person sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -116,6 +279,28 @@ impl StaffUser {
 mod tests {
     use super::*;
     use crate::classification::Lang;
+
+    #[test]
+    fn a_token_scope_narrows_what_the_role_allows_and_never_widens_it() {
+        let read = TokenScopes::parse(["read"]).expect("read");
+        assert!(read.allow(Action::IncidentRead) && read.allow(Action::IndicatorRead));
+        assert!(!read.allow(Action::IncidentCreate) && !read.writes());
+        let quality = TokenScopes::parse(["quality", "read"]).expect("two");
+        assert!(quality.allow(Action::QualityManage) && quality.writes());
+        assert!(!quality.allow(Action::IncidentWork) && !quality.allow(Action::PersonalData));
+        assert!(!quality.manages_account());
+        assert!(TokenScopes::everything().allow(Action::UserWrite));
+        // The role is checked apart: an agent's token with every scope is still an agent's.
+        let agent = user(Role::Agent, vec![]);
+        assert!(!agent.may(Action::UserWrite));
+        assert_eq!(quality.to_codes(), "read quality");
+    }
+
+    #[test]
+    fn unknown_or_no_scopes_are_refused() {
+        assert!(TokenScopes::parse(["read", "everything"]).is_err());
+        assert!(TokenScopes::parse(std::iter::empty()).is_err());
+    }
 
     fn user(role: Role, units: Vec<UnitId>) -> StaffUser {
         StaffUser {

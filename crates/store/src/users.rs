@@ -4,6 +4,7 @@ use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
+use atiende_domain::access::TokenScopes;
 use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::Lang;
 use atiende_domain::ids::{UnitId, UserId};
@@ -55,9 +56,20 @@ pub struct OpenSession {
 pub struct ApiTokenInfo {
     pub id: i64,
     pub name: String,
+    /// What it may be used for (within its owner's role): `read`, `incidents_write`,
+    /// `quality`, `knowledge`, `personal_data`, `admin`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub scopes: TokenScopes,
     pub created_at: DateTime<Utc>,
+    /// After this it opens nothing.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Updated at most once a minute, as sessions are.
     pub last_used_at: Option<DateTime<Utc>>,
+}
+
+fn scopes_of(r: &AnyRow) -> Result<TokenScopes> {
+    let codes: String = r.try_get("scopes")?;
+    TokenScopes::parse(codes.split_whitespace()).map_err(|_| StoreError::corrupt(codes))
 }
 
 /// Secrets are stored only as their SHA-256: a leaked table opens no session.
@@ -560,26 +572,35 @@ impl Store {
         Ok(())
     }
 
-    /// A bearer token for an integration, bound to a user. The secret is returned once.
+    /// A bearer token for an integration, bound to a user, for `scopes` (within the user's
+    /// role), until `expires_at` if given. The secret is returned once.
     pub async fn create_api_token(
         &self,
         actor: Actor<'_>,
         user: UserId,
         name: &str,
+        scopes: &TokenScopes,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<(i64, String)> {
         let mut check = atiende_domain::error::Validator::new();
         let name = check.text("name", name, 100, true);
+        if expires_at.is_some_and(|e| ms(e) <= ms(crate::db::now())) {
+            check.push("expires_at", "invalid");
+        }
         check.finish()?;
         let token = format!("atd_{}", random_token());
         let mut tx = self.begin().await?;
         user_in_tx(&mut tx, user).await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at, scopes, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(user.0)
         .bind(name.clone())
         .bind(token_hash(&token))
         .bind(ms(crate::db::now()))
+        .bind(scopes.to_codes())
+        .bind(expires_at.map(ms))
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -588,7 +609,12 @@ impl Store {
             entity_id: id.to_string(),
             action: "token.create",
             before: None,
-            after: Some(serde_json::json!({ "user_id": user, "name": name })),
+            after: Some(serde_json::json!({
+                "user_id": user,
+                "name": name,
+                "scopes": scopes.to_codes(),
+                "expires_at": expires_at,
+            })),
         };
         record(&mut tx, actor, change).await?;
         tx.commit().await?;
@@ -628,47 +654,76 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The tokens of an account that still work, newest first.
+    /// The tokens of an account that still work (neither revoked nor expired), newest first.
     pub async fn tokens_of(&self, user: UserId) -> Result<Vec<ApiTokenInfo>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, last_used_at FROM api_tokens \
-             WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+            "SELECT id, name, scopes, created_at, expires_at, last_used_at FROM api_tokens \
+             WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY created_at DESC, id DESC",
         )
         .bind(user.0)
+        .bind(ms(crate::db::now()))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(token_info).collect()
+    }
+
+    /// Every token that still works, with its owner's login, newest first (administrators
+    /// review and revoke them).
+    pub async fn active_tokens(&self) -> Result<Vec<(String, ApiTokenInfo)>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, t.scopes, t.created_at, t.expires_at, t.last_used_at, u.login \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1) \
+             ORDER BY t.created_at DESC, t.id DESC",
+        )
+        .bind(ms(crate::db::now()))
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(ApiTokenInfo {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    created_at: from_ms(r.try_get("created_at")?)?,
-                    last_used_at: r
-                        .try_get::<Option<i64>, _>("last_used_at")?
-                        .map(from_ms)
-                        .transpose()?,
-                })
-            })
+            .map(|r| Ok((r.try_get("login")?, token_info(r)?)))
             .collect()
     }
+}
 
-    /// The enabled account behind a bearer token; marks the token used (once a minute at most,
-    /// so that busy integrations do not write on every request).
-    pub async fn token_user(&self, token: &str) -> Result<Option<StaffUser>> {
+fn token_info(r: &AnyRow) -> Result<ApiTokenInfo> {
+    Ok(ApiTokenInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        scopes: scopes_of(r)?,
+        created_at: from_ms(r.try_get("created_at")?)?,
+        expires_at: r
+            .try_get::<Option<i64>, _>("expires_at")?
+            .map(from_ms)
+            .transpose()?,
+        last_used_at: r
+            .try_get::<Option<i64>, _>("last_used_at")?
+            .map(from_ms)
+            .transpose()?,
+    })
+}
+
+impl Store {
+    /// The enabled account behind a bearer token that has not expired, and the token's
+    /// scopes; marks the token used (once a minute at most, so that busy integrations do not
+    /// write on every request).
+    pub async fn token_user(&self, token: &str) -> Result<Option<(StaffUser, TokenScopes)>> {
         let hash = token_hash(token);
+        let now = ms(crate::db::now());
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT u.*, t.id AS token_id, COALESCE(t.last_used_at, 0) AS used, {} \
+            "SELECT u.*, t.id AS token_id, t.scopes, COALESCE(t.last_used_at, 0) AS used, {} \
              FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0 \
+             AND (t.expires_at IS NULL OR t.expires_at > $2)",
             self.unit_list()
         )))
         .bind(hash)
+        .bind(now)
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else {
             return Ok(None);
         };
-        let now = ms(crate::db::now());
         if r.try_get::<i64, _>("used")? < now - 60_000 {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
@@ -676,7 +731,7 @@ impl Store {
                 .execute(self.writer())
                 .await?;
         }
-        Ok(Some(self.user_of_row(&r)?))
+        Ok(Some((self.user_of_row(&r)?, scopes_of(&r)?)))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use atiende_domain::RuleError;
 use atiende_domain::access::Scope;
+use atiende_domain::access::TokenScopes;
 use atiende_domain::classification::{Channel, IncidentType, Medium, ProgrammeLine, UserType};
 use atiende_domain::contact::{ContactInput, Identifier, IdentifierKind};
 use atiende_domain::derivation::{DeriveInput, UnitAnswer};
@@ -879,17 +880,43 @@ async fn sessions_end_when_the_user_is_disabled_and_revoked_tokens_stop_working(
         (session.user.id, session.csrf, session.provider),
         (agent.id, csrf, None)
     );
+    let read = TokenScopes::parse(["read"]).expect("scopes");
     let (token_id, token) = db
-        .create_api_token(Actor::System, agent.id, "integración")
+        .create_api_token(Actor::System, agent.id, "integración", &read, None)
         .await
         .expect("token");
     assert_eq!(
-        db.token_user(&token).await.expect("lookup").map(|u| u.id),
-        Some(agent.id)
+        db.token_user(&token)
+            .await
+            .expect("lookup")
+            .map(|(u, scopes)| (u.id, scopes)),
+        Some((agent.id, read.clone()))
+    );
+    // A token that expired opens nothing and is no longer listed.
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    let (_, brief) = db
+        .create_api_token(Actor::System, agent.id, "breve", &read, Some(soon))
+        .await
+        .expect("token");
+    assert!(db.token_user(&brief).await.expect("lookup").is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(db.token_user(&brief).await.expect("lookup").is_none());
+    assert!(
+        db.create_api_token(
+            Actor::System,
+            agent.id,
+            "pasado",
+            &read,
+            Some(chrono::Utc::now() - chrono::Duration::seconds(1))
+        )
+        .await
+        .is_err(),
+        "an expiry in the past is refused"
     );
     let listed = db.tokens_of(agent.id).await.expect("tokens");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "integración");
+    assert_eq!(listed[0].scopes, read);
     assert!(listed[0].last_used_at.is_some(), "its use is recorded");
     assert!(
         !db.revoke_api_token(Actor::System, token_id, Some(UserId(agent.id.0 + 1000)))
@@ -924,10 +951,16 @@ async fn disabling_an_account_or_setting_its_password_revokes_its_tokens_for_goo
     let token = |name: &'static str| {
         let db = &db;
         async move {
-            db.create_api_token(Actor::System, agent.id, name)
-                .await
-                .expect("token")
-                .1
+            db.create_api_token(
+                Actor::System,
+                agent.id,
+                name,
+                &TokenScopes::everything(),
+                None,
+            )
+            .await
+            .expect("token")
+            .1
         }
     };
     let works = |t: String| {

@@ -427,9 +427,15 @@ async fn fill_every_table(db: &TestDb) {
         .await
         .expect("SugarCRM");
 
-    db.create_api_token(actor, lead.id, "Tablero de la rectoría")
-        .await
-        .expect("API token");
+    db.create_api_token(
+        actor,
+        lead.id,
+        "Tablero de la rectoría",
+        &atiende_domain::access::TokenScopes::parse(["read"]).expect("scopes"),
+        None,
+    )
+    .await
+    .expect("API token");
     db.create_session(lead.id, chrono::Duration::hours(8))
         .await
         .expect("session");

@@ -5,7 +5,7 @@
 //! `X-CSRF-Token` header. Integrations send `Authorization: Bearer <token>` instead, which a
 //! browser never attaches on its own, so they need no CSRF token.
 
-use atiende_domain::access::Action;
+use atiende_domain::access::{Action, TokenScopes};
 use atiende_domain::user::StaffUser;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -22,8 +22,9 @@ pub const DEVICE_COOKIE: &str = "atiende_device";
 const DEVICE_DAYS: i64 = 180;
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The authenticated staff member behind a request.
-pub struct Caller(pub StaffUser);
+/// The authenticated staff member behind a request, and — when it came with an API token —
+/// the token's scopes (a session has its role's whole reach).
+pub struct Caller(pub StaffUser, pub Option<TokenScopes>);
 
 impl Caller {
     /// What every role may do for itself (its own tokens), once its password is its own.
@@ -38,14 +39,27 @@ impl Caller {
         Ok(user)
     }
 
-    /// Every handler starts here: the role check, before anything is read or validated.
+    /// Every handler starts here: the role check (and the token's scopes), before anything is
+    /// read or validated.
     pub fn require(&self, action: Action) -> Result<&StaffUser, AppError> {
         let user = self.active()?;
-        if user.may(action) {
-            Ok(user)
-        } else {
-            Err(AppError::Forbidden)
+        if !user.may(action) {
+            return Err(AppError::Forbidden);
         }
+        if self.1.as_ref().is_some_and(|scopes| !scopes.allow(action)) {
+            return Err(AppError::InsufficientScope);
+        }
+        Ok(user)
+    }
+
+    /// Managing one's own account (password, sessions, tokens): from a session, or with a
+    /// token of every scope (`admin`). A temporary password does not stop it: changing it is
+    /// the first thing such an account does.
+    pub fn account(&self) -> Result<&StaffUser, AppError> {
+        if self.1.as_ref().is_some_and(|s| !s.manages_account()) {
+            return Err(AppError::InsufficientScope);
+        }
+        Ok(&self.0)
     }
 }
 
@@ -82,13 +96,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if let Some(token) = bearer(&parts.headers) {
-            let user = state
+            let (user, scopes) = state
                 .store
                 .token_user(token)
                 .await?
                 .ok_or(AppError::Unauthorized)?;
-            return Ok(Caller(user));
+            // A read-only token changes nothing, whatever the request says.
+            if !safe && !scopes.writes() {
+                return Err(AppError::InsufficientScope);
+            }
+            return Ok(Caller(user, Some(scopes)));
         }
         let cookie = cookie_value(parts, SESSION_COOKIE).ok_or(AppError::Unauthorized)?;
         let session = state
@@ -100,7 +119,6 @@ impl FromRequestParts<AppState> for Caller {
             return Err(AppError::SecondFactorRequired);
         }
         let atiende_store::users::SessionOf { user, csrf, .. } = session;
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             let sent = parts
                 .headers
@@ -111,7 +129,7 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(AppError::Csrf);
             }
         }
-        Ok(Caller(user))
+        Ok(Caller(user, None))
     }
 }
 

@@ -19,6 +19,9 @@ pub enum AppError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// The role would allow it; the API token's scopes do not.
+    #[error("the token's scopes do not cover this")]
+    InsufficientScope,
     #[error("the password must be changed first")]
     PasswordChangeRequired,
     #[error("missing or wrong CSRF token")]
@@ -97,9 +100,10 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::Csrf | AppError::PasswordChangeRequired => {
-                StatusCode::FORBIDDEN
-            }
+            AppError::Forbidden
+            | AppError::InsufficientScope
+            | AppError::Csrf
+            | AppError::PasswordChangeRequired => StatusCode::FORBIDDEN,
             AppError::Rule(RuleError::OnlyLeadDerivesToTopManagement) => StatusCode::FORBIDDEN,
             AppError::Rule(RuleError::ContactBlocked) => StatusCode::CONFLICT,
             AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -122,6 +126,7 @@ impl AppError {
         match self {
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden => "forbidden",
+            AppError::InsufficientScope => "insufficient_scope",
             AppError::PasswordChangeRequired => "password_change_required",
             AppError::Csrf => "csrf",
             AppError::RateLimited => "rate_limited",

@@ -8,6 +8,9 @@ use atiende_domain::classification::Lang;
 pub fn field_label(field: &str, lang: Lang) -> String {
     let (es, en) = match field {
         "channel" => ("medio de contacto", "channel"),
+        "scopes" => ("alcance", "scopes"),
+        "expires_in_days" => ("vencimiento en días", "days until expiry"),
+        "expires_at" => ("vencimiento", "expiry"),
         "user_type" => ("tipo de usuario", "user type"),
         "incident_type" => ("tipo de incidencia", "incident type"),
         "notes" => ("pormenores de la intervención", "intervention notes"),
@@ -338,6 +341,7 @@ pub fn error_message(
             }
             "unauthorized" => "Inicie sesión para continuar.".into(),
             "forbidden" => "Su rol no permite esta acción.".into(),
+            "insufficient_scope" => "Los alcances de este token no permiten esta acción; use un token con el alcance necesario.".into(),
             "password_change_required" => "Cambie su contraseña temporal antes de continuar.".into(),
             "csrf" => "Falta el token de seguridad (X-CSRF-Token) o no es válido.".into(),
             "rate_limited" => "Demasiados intentos; espere un minuto.".into(),
@@ -376,6 +380,7 @@ pub fn error_message(
             }
             "unauthorized" => "Log in to continue.".into(),
             "forbidden" => "Your role does not allow this action.".into(),
+            "insufficient_scope" => "This token's scopes do not allow this action; use a token with the scope it needs.".into(),
             "password_change_required" => "Change your temporary password first.".into(),
             "csrf" => "Missing or wrong security token (X-CSRF-Token).".into(),
             "rate_limited" => "Too many attempts; wait a minute.".into(),

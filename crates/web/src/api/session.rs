@@ -35,7 +35,7 @@ pub struct SessionsEnded {
     responses((status = 200, body = Vec<atiende_store::users::OpenSession>)))]
 async fn my_sessions(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Caller(user, _): Caller,
     headers: HeaderMap,
 ) -> Result<Json<Vec<atiende_store::users::OpenSession>>, AppError> {
     let current = crate::auth::cookie_value_from(&headers, SESSION_COOKIE);
@@ -47,13 +47,14 @@ async fn my_sessions(
 #[utoipa::path(delete, path = "/session/all", tag = "session", responses((status = 200, body = SessionsEnded)))]
 async fn end_my_other_sessions(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<Json<SessionsEnded>, AppError> {
+    let user = caller.account()?;
     let current = crate::auth::cookie_value_from(&headers, SESSION_COOKIE);
     let ended = state
         .store
-        .end_sessions(atiende_store::Actor::Staff(&user), user.id, current)
+        .end_sessions(atiende_store::Actor::Staff(user), user.id, current)
         .await?;
     Ok(Json(SessionsEnded { ended }))
 }
@@ -63,21 +64,63 @@ async fn end_my_other_sessions(
     responses((status = 200, body = Vec<atiende_store::users::ApiTokenInfo>)))]
 async fn my_tokens(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Caller(user, _): Caller,
 ) -> Result<Json<Vec<atiende_store::users::ApiTokenInfo>>, AppError> {
     Ok(Json(state.store.tokens_of(user.id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for ("BI de la Coordinación").
     pub name: String,
+    /// What it may be used for, within your role: `read`, `incidents_write`, `quality`,
+    /// `knowledge`, `personal_data`, `admin` (everything your role allows, your account
+    /// included). Default: `read`.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Days until it stops working (1–730); none: until revoked.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+impl NewToken {
+    /// The scopes and expiry asked for, checked.
+    pub fn terms(
+        &self,
+    ) -> Result<
+        (
+            atiende_domain::access::TokenScopes,
+            Option<chrono::DateTime<chrono::Utc>>,
+        ),
+        AppError,
+    > {
+        let scopes = match &self.scopes {
+            Some(codes) => {
+                atiende_domain::access::TokenScopes::parse(codes.iter().map(String::as_str))?
+            }
+            None => atiende_domain::access::TokenScopes::parse(["read"])?,
+        };
+        let expires = match self.expires_in_days {
+            None => None,
+            Some(days @ 1..=730) => Some(chrono::Utc::now() + chrono::Duration::days(days)),
+            Some(_) => {
+                return Err(AppError::Rule(atiende_domain::RuleError::invalid(
+                    "expires_in_days",
+                    "out_of_range",
+                )));
+            }
+        };
+        Ok((scopes, expires))
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CreatedToken {
     pub id: i64,
     pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The secret, shown this once: only its hash is kept.
     pub token: String,
 }
@@ -97,12 +140,33 @@ async fn create_my_token(
         return Err(AppError::Forbidden);
     }
     let user = caller.active()?;
+    let (scopes, expires_at) = body.terms()?;
     let (id, token) = state
         .store
-        .create_api_token(atiende_store::Actor::Staff(user), user.id, &body.name)
+        .create_api_token(
+            atiende_store::Actor::Staff(user),
+            user.id,
+            &body.name,
+            &scopes,
+            expires_at,
+        )
         .await?;
     let name = body.name.trim().to_string();
-    Ok((StatusCode::CREATED, Json(CreatedToken { id, name, token })))
+    let scopes = scopes
+        .scopes()
+        .iter()
+        .map(|s| s.code().to_string())
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id,
+            name,
+            scopes,
+            expires_at,
+            token,
+        }),
+    ))
 }
 
 /// Revokes one of one's own API tokens.
@@ -110,10 +174,11 @@ async fn create_my_token(
     responses((status = 204), (status = 404, body = crate::error::ErrorEnvelope)))]
 async fn revoke_my_token(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
-    let actor = atiende_store::Actor::Staff(&user);
+    let user = caller.account()?;
+    let actor = atiende_store::Actor::Staff(user);
     if state
         .store
         .revoke_api_token(actor, id, Some(user.id))
@@ -174,7 +239,7 @@ async fn login(
 /// The person behind the session or token. Works with a temporary password too, so the console
 /// can ask for a new one.
 #[utoipa::path(get, path = "/session", tag = "session", responses((status = 200, body = SessionInfo), (status = 401, body = crate::error::ErrorEnvelope)))]
-async fn me(Caller(user): Caller) -> Json<SessionInfo> {
+async fn me(Caller(user, _): Caller) -> Json<SessionInfo> {
     Json(SessionInfo {
         user,
         csrf_token: None,
@@ -207,12 +272,13 @@ pub struct PasswordChange {
     responses((status = 204), (status = 422, body = crate::error::ErrorEnvelope)))]
 async fn change_password(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    caller: Caller,
     Json(body): Json<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
+    let user = caller.account()?;
     state
         .store
-        .change_own_password(&user, &body.current_password, &body.new_password)
+        .change_own_password(user, &body.current_password, &body.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/unidades/{id}", post(update_unit))
         .route("/admin/temas", post(create_topic))
         .route("/admin/buzones", post(save_mailbox))
+        .route("/admin/tokens/{id}/revocar", post(revoke_token))
         .route("/admin/acceso", post(save_sign_in))
         .route("/admin/acceso/proveedores", post(save_provider))
         .route(
@@ -67,6 +68,8 @@ struct AdminPage {
     mailbox_redirect: String,
     /// Mail providers whose addresses are known: code, name.
     mail_presets: Vec<(&'static str, &'static str)>,
+    /// Every API token that still works, with its owner.
+    tokens: Vec<super::login::TokenRow>,
 }
 
 impl AdminPage {
@@ -191,6 +194,15 @@ pub(super) async fn admin_page(
         added_providers: state.store.identity_providers().await?,
         base_url: state.config.base_url.trim_end_matches('/').to_string(),
         mailbox_redirect: super::mailbox_consent::redirect_uri(state),
+        tokens: state
+            .store
+            .active_tokens()
+            .await?
+            .into_iter()
+            .map(|(owner, t)| {
+                super::login::TokenRow::of(t, owner, crate::i18n::Tr(lang), state.store.time_zone())
+            })
+            .collect(),
         mail_presets: atiende_domain::mail_auth::PRESETS
             .iter()
             .map(|p| (p.code, p.label))
@@ -587,6 +599,31 @@ async fn delete_provider(
         .delete_identity_provider(Actor::Staff(&admin), &id)
         .await;
     done(&state, page, result, "acceso").await
+}
+
+/// Revokes anyone's API token (a leaked one, a former integration's).
+async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<Empty>,
+) -> Result<Response, PageError> {
+    let Posted { page, .. } = posted;
+    page.require(Action::UserWrite)?;
+    let admin = page.user.clone();
+    let revoked = state
+        .store
+        .revoke_api_token(Actor::Staff(&admin), id, None)
+        .await?;
+    if !revoked {
+        return Err(AppError::NotFound("token").into());
+    }
+    done(
+        &state,
+        page,
+        Ok::<_, atiende_store::StoreError>(()),
+        "tokens",
+    )
+    .await
 }
 
 /// Adds a mailbox or updates the one with that name; an empty password keeps the stored one.

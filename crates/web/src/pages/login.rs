@@ -405,8 +405,10 @@ struct PreferencesPage {
     ended: Option<u64>,
     /// Open sessions: started, last used, this one.
     sessions: Vec<(String, String, bool)>,
-    /// API tokens that still work: id, name, made, last used.
-    tokens: Vec<(i64, String, String, String)>,
+    /// API tokens that still work.
+    tokens: Vec<TokenRow>,
+    /// The scopes a token may be made with: code, label.
+    scopes: Vec<(&'static str, &'static str)>,
     /// A token just made: its name and secret, shown in this one answer.
     new_token: Option<(String, String)>,
     /// The token's name was refused.
@@ -434,6 +436,7 @@ async fn preferences_page(
         ended: p.cerradas,
         sessions: Vec::new(),
         tokens: Vec::new(),
+        scopes: Vec::new(),
         new_token: None,
         error: None,
         revoked: p.revocado.is_some(),
@@ -450,6 +453,8 @@ async fn preferences(
 ) -> Result<Response, PageError> {
     let current = cookie_value_from(headers, SESSION_COOKIE);
     let tz = state.store.time_zone();
+    let lang = shown.ctx.lang;
+    shown.scopes = scope_choices(lang);
     shown.sessions = state
         .store
         .sessions_of(user, current)
@@ -468,23 +473,67 @@ async fn preferences(
         .tokens_of(user)
         .await?
         .into_iter()
-        .map(|t| {
-            let used = t.last_used_at.map(|u| super::local(&u, tz));
-            let never = shown.ctx.t.s("Nunca").to_string();
-            (
-                t.id,
-                t.name,
-                super::local(&t.created_at, tz),
-                used.unwrap_or(never),
-            )
-        })
+        .map(|t| TokenRow::of(t, String::new(), crate::i18n::Tr(lang), tz))
         .collect();
     Ok(render(&shown))
+}
+
+/// An API token as the preferences and administration pages list it.
+pub(super) struct TokenRow {
+    pub id: i64,
+    /// Its owner's login (administration lists everyone's).
+    pub owner: String,
+    pub name: String,
+    pub scopes: String,
+    pub made: String,
+    pub expires: String,
+    pub used: String,
+}
+
+impl TokenRow {
+    pub fn of(
+        t: atiende_store::users::ApiTokenInfo,
+        owner: String,
+        t_: crate::i18n::Tr,
+        tz: chrono_tz::Tz,
+    ) -> TokenRow {
+        let never = t_.s("Nunca").to_string();
+        TokenRow {
+            id: t.id,
+            owner,
+            name: t.name,
+            scopes: t
+                .scopes
+                .scopes()
+                .iter()
+                .map(|s| s.label(t_.0))
+                .collect::<Vec<_>>()
+                .join(", "),
+            made: super::local(&t.created_at, tz),
+            expires: t
+                .expires_at
+                .map(|e| super::local(&e, tz))
+                .unwrap_or_else(|| never.clone()),
+            used: t
+                .last_used_at
+                .map(|u| super::local(&u, tz))
+                .unwrap_or(never),
+        }
+    }
+}
+
+fn scope_choices(lang: atiende_domain::classification::Lang) -> Vec<(&'static str, &'static str)> {
+    atiende_domain::access::TokenScope::ALL
+        .iter()
+        .map(|s| (s.code(), s.label(lang)))
+        .collect()
 }
 
 #[derive(Deserialize)]
 struct TokenForm {
     name: String,
+    scope: Option<String>,
+    expires_in_days: Option<String>,
 }
 
 /// Makes an API token acting as this person; its secret is shown once, in the body of this
@@ -495,14 +544,29 @@ async fn create_token(
     posted: Posted<TokenForm>,
 ) -> Result<Response, PageError> {
     let Posted { page, form } = posted;
-    let made = state
-        .store
-        .create_api_token(
-            atiende_store::Actor::Staff(&page.user),
-            page.user.id,
-            &form.name,
-        )
-        .await;
+    let terms = crate::api::session::NewToken {
+        name: form.name.clone(),
+        scopes: Some(vec![form.scope.clone().unwrap_or_else(|| "read".into())]),
+        expires_in_days: match form.expires_in_days.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(days) => Some(days.parse().unwrap_or(0)),
+        },
+    }
+    .terms();
+    let made = match terms {
+        Ok((scopes, expires)) => state
+            .store
+            .create_api_token(
+                atiende_store::Actor::Staff(&page.user),
+                page.user.id,
+                &form.name,
+                &scopes,
+                expires,
+            )
+            .await
+            .map_err(crate::error::AppError::from),
+        Err(e) => Err(e),
+    };
     let (user, lang) = (page.user.id, page.user.language);
     let mut shown = PreferencesPage {
         ctx: page.ctx(""),
@@ -510,6 +574,7 @@ async fn create_token(
         ended: None,
         sessions: Vec::new(),
         tokens: Vec::new(),
+        scopes: Vec::new(),
         new_token: None,
         error: None,
         revoked: false,
@@ -520,7 +585,6 @@ async fn create_token(
             axum::http::StatusCode::OK
         }
         Err(e) => {
-            let e = AppError::from(e);
             shown.error = Some(first_message(&e, lang));
             e.status()
         }

@@ -291,7 +291,13 @@ impl TestApp {
         let user = self.staff(login, role, units).await;
         let (_, token) = self
             .db
-            .create_api_token(Actor::System, user.id, "tests")
+            .create_api_token(
+                Actor::System,
+                user.id,
+                "tests",
+                &atiende_domain::access::TokenScopes::everything(),
+                None,
+            )
             .await
             .expect("token");
         Auth::Bearer(token)

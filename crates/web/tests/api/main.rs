@@ -17,5 +17,6 @@ mod sessions;
 mod sso;
 mod story;
 mod surveys;
+mod tokens;
 mod vocabulary;
 mod webhooks;

@@ -361,6 +361,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/admin/acceso".into(),
         "/admin/acceso/proveedores".into(),
         "/admin/acceso/proveedores/udg/quitar".into(),
+        "/admin/tokens/1/revocar".into(),
         "/preferencias/segundo-factor".into(),
         "/preferencias/segundo-factor/codigos".into(),
         "/preferencias/segundo-factor/quitar".into(),
