@@ -150,18 +150,12 @@ pub async fn access_token(
         GrantState::NotUsed | GrantState::NotConnected => return Err(TokenError::NotConnected),
         GrantState::Connected => {}
     }
-    let usable = |t: &OAuthTokens| {
-        let now = chrono::Utc::now().timestamp();
-        !t.access_token.is_empty()
-            && rejected != Some(&t.access_token)
-            && !needs_refresh(t.expires_at, now)
-    };
     let lease = format!("mailbox-token:{}", mailbox.id);
     let owner = format!("token-{}", atiende_store::users::random_token());
     // Up to ~30 s waiting for another instance's refresh (a lease lasts 60 s).
     for _ in 0..60 {
         let tokens = store.mailbox_tokens(mailbox.id).await?;
-        if usable(&tokens) {
+        if usable(&tokens, rejected) {
             return Ok(tokens.access_token);
         }
         if tokens.refresh_token.is_empty() {
@@ -183,6 +177,14 @@ pub async fn access_token(
     ))
 }
 
+/// Whether the access token on record can be used now: present, not the one the server just
+/// refused, and not about to expire.
+fn usable(tokens: &OAuthTokens, rejected: Option<&Secret>) -> bool {
+    !tokens.access_token.is_empty()
+        && rejected != Some(&tokens.access_token)
+        && !needs_refresh(tokens.expires_at, chrono::Utc::now().timestamp())
+}
+
 async fn refresh_under_lease(
     store: &Store,
     mailbox: &Mailbox,
@@ -190,11 +192,7 @@ async fn refresh_under_lease(
 ) -> Result<Secret, TokenError> {
     // Another instance may have refreshed between our look and the lease.
     let tokens = store.mailbox_tokens(mailbox.id).await?;
-    let now = chrono::Utc::now().timestamp();
-    if !tokens.access_token.is_empty()
-        && rejected != Some(&tokens.access_token)
-        && !needs_refresh(tokens.expires_at, now)
-    {
+    if usable(&tokens, rejected) {
         return Ok(tokens.access_token);
     }
     if tokens.refresh_token.is_empty() {

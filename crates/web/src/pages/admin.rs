@@ -609,21 +609,14 @@ async fn revoke_token(
 ) -> Result<Response, PageError> {
     let Posted { page, .. } = posted;
     page.require(Action::UserWrite)?;
-    let admin = page.user.clone();
     let revoked = state
         .store
-        .revoke_api_token(Actor::Staff(&admin), id, None)
+        .revoke_api_token(Actor::Staff(&page.user), id, None)
         .await?;
     if !revoked {
         return Err(AppError::NotFound("token").into());
     }
-    done(
-        &state,
-        page,
-        Ok::<_, atiende_store::StoreError>(()),
-        "tokens",
-    )
-    .await
+    Ok(Redirect::to("/admin?ok=1#tokens").into_response())
 }
 
 /// Adds a mailbox or updates the one with that name; an empty password keeps the stored one.

@@ -494,10 +494,10 @@ impl TokenRow {
     pub fn of(
         t: atiende_store::users::ApiTokenInfo,
         owner: String,
-        t_: crate::i18n::Tr,
+        tr: crate::i18n::Tr,
         tz: chrono_tz::Tz,
     ) -> TokenRow {
-        let never = t_.s("Nunca").to_string();
+        let never = tr.s("Nunca").to_string();
         TokenRow {
             id: t.id,
             owner,
@@ -506,7 +506,7 @@ impl TokenRow {
                 .scopes
                 .scopes()
                 .iter()
-                .map(|s| s.label(t_.0))
+                .map(|s| s.label(tr.0))
                 .collect::<Vec<_>>()
                 .join(", "),
             made: super::local(&t.created_at, tz),
