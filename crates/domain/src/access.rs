@@ -263,6 +263,14 @@ impl StaffUser {
         }
     }
 
+    /// Who writes an article: those who may write articles at all, and a unit responsible only
+    /// their units' own (an article without an owner unit is the CAP's).
+    pub fn may_write_article(&self, owner: Option<UnitId>) -> bool {
+        self.may(Action::ArticleWrite)
+            && (self.role != Role::UnitResponsible
+                || owner.is_some_and(|u| self.unit_ids.contains(&u)))
+    }
+
     /// Agents take or release incidents for themselves; leads and administrators assign anyone.
     pub fn may_assign_to(&self, target: Option<UserId>) -> bool {
         if !self.may(Action::IncidentAssign) {
@@ -300,6 +308,16 @@ mod tests {
     fn unknown_or_no_scopes_are_refused() {
         assert!(TokenScopes::parse(["read", "everything"]).is_err());
         assert!(TokenScopes::parse(std::iter::empty()).is_err());
+    }
+
+    #[test]
+    fn a_unit_responsible_writes_only_their_units_articles() {
+        let responsible = user(Role::UnitResponsible, vec![UnitId(3)]);
+        assert!(responsible.may_write_article(Some(UnitId(3))));
+        assert!(!responsible.may_write_article(Some(UnitId(4))));
+        assert!(!responsible.may_write_article(None));
+        assert!(user(Role::CapLead, vec![]).may_write_article(None));
+        assert!(!user(Role::Agent, vec![]).may_write_article(None));
     }
 
     fn user(role: Role, units: Vec<UnitId>) -> StaffUser {

@@ -351,6 +351,7 @@ impl IndicatorKind {
 
 /// A target the quality owner set for an indicator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Target {
     pub indicator: IndicatorKind,
     /// The meta: a percentage, hours or a count, as the indicator reads.
@@ -371,6 +372,7 @@ impl Target {
 
 /// The targets in force; an indicator has at most one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Targets {
     pub targets: Vec<Target>,
 }
@@ -383,6 +385,27 @@ impl Targets {
     pub fn set(&mut self, target: Target) {
         self.targets.retain(|t| t.indicator != target.indicator);
         self.targets.push(target);
+    }
+
+    /// A meta is a number the indicator can reach (a percentage at most 100), one per
+    /// indicator, with a responsible's name of reasonable length.
+    pub fn check(&self) -> Result<(), crate::RuleError> {
+        let mut v = crate::error::Validator::new();
+        for (n, t) in self.targets.iter().enumerate() {
+            let field = |name: &str| format!("targets[{n}].{name}");
+            let ceiling = match t.indicator.unit() {
+                Unit::Percent => 100.0,
+                Unit::Hours | Unit::Count => f64::MAX,
+            };
+            if !t.target.is_finite() || t.target < 0.0 || t.target > ceiling {
+                v.push(&field("target"), "out_of_range");
+            }
+            if self.targets[..n].iter().any(|o| o.indicator == t.indicator) {
+                v.push(&field("indicator"), "duplicate");
+            }
+            v.text(&field("responsible"), &t.responsible, 200, false);
+        }
+        v.finish()
     }
 }
 #[cfg(test)]
@@ -431,6 +454,45 @@ mod tests {
             created_at: t(1),
             updated_at: t(1),
         }
+    }
+
+    #[test]
+    fn a_target_out_of_its_range_or_given_twice_is_refused() {
+        let target = |indicator, value| Target {
+            indicator,
+            target: value,
+            periodicity: Periodicity::Semester,
+            responsible: "Coordinación".into(),
+        };
+        let ok = Targets {
+            targets: vec![
+                target(IndicatorKind::SatisfactionIndex, 90.0),
+                target(IndicatorKind::CloseMedian, 240.0),
+            ],
+        };
+        assert!(ok.check().is_ok());
+        let wrong = Targets {
+            targets: vec![
+                target(IndicatorKind::SatisfactionIndex, 120.0),
+                target(IndicatorKind::Complaints, -1.0),
+                target(IndicatorKind::Complaints, 3.0),
+            ],
+        };
+        let crate::RuleError::Invalid(fields) = wrong.check().expect_err("refused") else {
+            panic!("a validation error")
+        };
+        let named: Vec<_> = fields
+            .iter()
+            .map(|f| (f.field.as_str(), f.code.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("targets[0].target", "out_of_range"),
+                ("targets[1].target", "out_of_range"),
+                ("targets[2].indicator", "duplicate"),
+            ]
+        );
     }
 
     #[test]

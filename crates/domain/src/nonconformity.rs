@@ -33,6 +33,7 @@ coded_enum!(
 
 /// The criteria in force; `None` turns one off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Criteria {
     /// A complaint not closed within this many business days.
@@ -139,6 +140,8 @@ impl Criteria {
 
 /// The fields of a register entry the staff edit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
 pub struct NonconformityInput {
     pub description: String,
     /// Disposition (tratamiento): what is done with the nonconforming output itself.

@@ -104,6 +104,20 @@ impl Period {
         out
     }
 
+    /// The instants the period spans in the institution's time zone: from its first day's
+    /// midnight to the next period's (exclusive).
+    pub fn bounds(&self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        let first_day = |p: &Period| {
+            let (first, _) = p.months();
+            chrono::NaiveDate::from_ymd_opt((first / 100) as i32, (first % 100) as u32, 1)
+                .unwrap_or_default()
+        };
+        (
+            crate::calendar::day_start(first_day(self), tz),
+            crate::calendar::day_start(first_day(&self.next()), tz),
+        )
+    }
+
     /// `2026-07`, `2026-Q3`, `2026-S2`, `2026`.
     pub fn code(&self) -> String {
         match self.periodicity {
@@ -185,6 +199,22 @@ impl Period {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_period_spans_from_local_midnight_to_the_next_periods() {
+        let tz = crate::DEFAULT_TIME_ZONE;
+        let (start, end) = super::Period::parse("2026-S2")
+            .expect("semester")
+            .bounds(tz);
+        // Mexico City is UTC−6 all year since 2022.
+        assert_eq!(start.to_rfc3339(), "2026-07-01T06:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2027-01-01T06:00:00+00:00");
+        let (start, end) = super::Period::parse("2026-12").expect("month").bounds(tz);
+        assert_eq!(
+            (start.to_rfc3339().as_str(), end.to_rfc3339().as_str()),
+            ("2026-12-01T06:00:00+00:00", "2027-01-01T06:00:00+00:00")
+        );
+    }
+
     use super::*;
     use chrono::TimeZone;
 

@@ -186,6 +186,7 @@ impl Answers {
 
 /// The quality owner's survey settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct SurveyPolicy {
     /// Hours after closing before the invitation goes.

@@ -20,6 +20,7 @@ use crate::search::{Kind, index, unindex};
 use crate::tx::Tx;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Article {
     pub id: i64,
     pub title: String,
@@ -73,6 +74,7 @@ fn article_from_row(r: &AnyRow) -> Result<Article> {
 
 /// One saved version of an article.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArticleVersion {
     pub version: i64,
     pub title: String,
@@ -90,6 +92,8 @@ pub struct ArticleFilter {
     /// Only articles past their review date (as of this day).
     pub due_on: Option<NaiveDate>,
     pub public_only: bool,
+    /// The page after this article (in the list's order: by title, then id).
+    pub after_id: Option<i64>,
     pub limit: i64,
 }
 
@@ -306,7 +310,12 @@ impl Store {
             }
             sql.push(")");
         }
-        sql.push(" ORDER BY title LIMIT ");
+        if let Some(after) = f.after_id {
+            sql.push(" AND (title, id) > (SELECT title, id FROM articles WHERE id = ");
+            sql.bind(after);
+            sql.push(")");
+        }
+        sql.push(" ORDER BY title, id LIMIT ");
         sql.bind(if f.limit > 0 { f.limit.min(1000) } else { 500 });
         let rows = sql.fetch_all(self.reader()).await?;
         rows.iter().map(article_from_row).collect()

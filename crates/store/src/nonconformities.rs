@@ -24,6 +24,7 @@ use crate::tx::Tx;
 const LOOKBACK_DAYS: i64 = 400;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Nonconformity {
     pub id: i64,
     pub incident_id: Option<IncidentId>,
@@ -79,6 +80,8 @@ pub struct NcFilter {
     pub status: Option<NcStatus>,
     /// Detected in these months (`yyyymm`, inclusive).
     pub months: Option<(i64, i64)>,
+    /// The page after this entry (newest first).
+    pub before_id: Option<i64>,
     pub limit: i64,
 }
 
@@ -357,11 +360,12 @@ impl Store {
     pub async fn nonconformities(&self, f: &NcFilter) -> Result<Vec<Nonconformity>> {
         let (first, last) = f.months.unwrap_or((0, 999_999));
         let rows = sqlx::query(select_nc!(
-            "WHERE ($1 = '' OR n.status = $1) AND n.detected_month BETWEEN $2 AND $3 ORDER BY n.id DESC LIMIT $4"
+            "WHERE ($1 = '' OR n.status = $1) AND n.detected_month BETWEEN $2 AND $3 AND n.id < $4 ORDER BY n.id DESC LIMIT $5"
         ))
         .bind(f.status.map_or("", |s| s.code()))
         .bind(first)
         .bind(last)
+        .bind(f.before_id.unwrap_or(i64::MAX))
         .bind(if f.limit > 0 { f.limit.min(1000) } else { 200 })
         .fetch_all(self.reader())
         .await?;

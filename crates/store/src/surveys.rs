@@ -44,6 +44,7 @@ pub enum SurveyStep {
 
 /// A questionnaire version.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Questionnaire {
     pub version: i64,
     pub questions: Vec<Question>,
@@ -52,6 +53,7 @@ pub struct Questionnaire {
 
 /// A survey as the public page and the console see it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Survey {
     pub id: i64,
     pub incident_id: IncidentId,
@@ -64,6 +66,8 @@ pub struct Survey {
     pub sent_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub answered_at: Option<DateTime<Utc>>,
+    /// Each question's key and its answer.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub answers: Option<serde_json::Value>,
     pub overall: Option<i64>,
     pub resolved: Option<bool>,
@@ -95,6 +99,19 @@ fn survey_from_row(r: &AnyRow) -> Result<Survey> {
         follow_up: r.try_get("follow_up")?,
         follow_up_note: r.try_get("follow_up_note")?,
     })
+}
+
+/// Which surveys a list shows, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SurveyFilter {
+    /// `sent`, `answered` or `skipped`.
+    pub status: Option<String>,
+    /// Only low scores waiting for, or given, a follow-up.
+    pub follow_up: Option<String>,
+    /// Answered within these instants (milliseconds, inclusive start, exclusive end).
+    pub answered: Option<(i64, i64)>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
 }
 
 /// Surveys with their incident's folio; the argument is the rest of the query.
@@ -526,6 +543,51 @@ impl Store {
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(survey_from_row).collect()
+    }
+
+    /// Surveys by status, follow-up or answering period, a page at a time.
+    pub async fn survey_list(&self, f: &SurveyFilter) -> Result<Vec<Survey>> {
+        let mut sql = crate::db::Sql::new(select_surveys!("WHERE 1 = 1"));
+        if let Some(status) = &f.status {
+            sql.push(" AND s.status = ");
+            sql.bind(status.clone());
+        }
+        if let Some(follow_up) = &f.follow_up {
+            sql.push(" AND s.follow_up = ");
+            sql.bind(follow_up.clone());
+        }
+        if let Some((from, to)) = f.answered {
+            sql.push(" AND s.answered_at >= ");
+            sql.bind(from);
+            sql.push(" AND s.answered_at < ");
+            sql.bind(to);
+        }
+        if let Some(before) = f.before_id {
+            sql.push(" AND s.id < ");
+            sql.bind(before);
+        }
+        sql.push(" ORDER BY s.id DESC LIMIT ");
+        sql.bind(f.limit.clamp(1, crate::MAX_PAGE + 1));
+        let rows = sql.fetch_all(self.reader()).await?;
+        rows.iter().map(survey_from_row).collect()
+    }
+
+    /// Every questionnaire version, newest first (answers name the version they were given).
+    pub async fn questionnaire_versions(&self) -> Result<Vec<Questionnaire>> {
+        self.current_questionnaire().await?;
+        let rows = sqlx::query("SELECT * FROM questionnaires ORDER BY version DESC")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Questionnaire {
+                    version: row.try_get("version")?,
+                    questions: serde_json::from_str(&row.try_get::<String, _>("questions")?)
+                        .map_err(StoreError::corrupt)?,
+                    created_at: from_ms(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
     }
 
     /// The survey of one incident, if it has one.

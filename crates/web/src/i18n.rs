@@ -6,7 +6,12 @@ use atiende_domain::classification::Lang;
 
 /// How a field is called in the CAP's words.
 pub fn field_label(field: &str, lang: Lang) -> String {
+    // A field inside a list or an object (`targets[2].target`) is named by its own name.
+    let field = field.rsplit('.').next().unwrap_or(field);
+    let field = field.split('[').next().unwrap_or(field);
     let (es, en) = match field {
+        "target" => ("meta", "target"),
+        "indicator" => ("indicador", "indicator"),
         "channel" => ("medio de contacto", "channel"),
         "scopes" => ("alcance", "scopes"),
         "expires_in_days" => ("vencimiento en días", "days until expiry"),
@@ -192,6 +197,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "between_1_and_20" => "El cuestionario lleva de 1 a 20 preguntas.".into(),
         "out_of_range" => format!("{label}: valor fuera del intervalo permitido."),
+        "duplicate" => format!("{label}: aparece más de una vez."),
         "unknown_user" => "El agente indicado no existe o está deshabilitado.".into(),
         "invalid_login" => "El usuario de acceso lleva de 2 a 64 letras, números o . _ - @.".into(),
         "password_too_short" => "La contraseña debe tener al menos 10 caracteres.".into(),
@@ -271,6 +277,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         }
         "between_1_and_20" => "A questionnaire has 1 to 20 questions.".into(),
         "out_of_range" => format!("{label}: value out of the allowed range."),
+        "duplicate" => format!("{label}: given more than once."),
         "invalid_login" => "A login has 2 to 64 letters, digits or . _ - @.".into(),
         "not_an_enabled_admin" => "The local emergency account must be an enabled administrator.".into(),
         "invalid_identity_provider" => "Check the provider: an id of lowercase letters, digits and dashes; an https issuer; a name and client id; never the administrator role.".into(),

@@ -170,6 +170,7 @@ pub(crate) async fn reindex_contact(tx: &mut Tx, id: ContactId) -> Result<()> {
 
 /// An incident found by a search.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentHit {
     pub id: IncidentId,
     pub folio: String,
@@ -179,6 +180,7 @@ pub struct IncidentHit {
 
 /// A contact found by a search.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactHit {
     pub id: ContactId,
     pub name: String,
@@ -186,6 +188,7 @@ pub struct ContactHit {
 
 /// An article found by a search, with the passage that matched.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArticleHit {
     pub id: i64,
     pub title: String,

@@ -151,7 +151,7 @@ async fn create(
 
 /// Resolves a folio or id to an incident the caller may see. Out of scope looks like absent,
 /// so a unit responsible cannot probe which folios exist.
-async fn visible(
+pub(super) async fn visible(
     state: &AppState,
     user: &StaffUser,
     reference: &str,

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod contacts;
 pub mod incidents;
+pub mod knowledge;
+pub mod quality;
 pub mod session;
 pub mod units;
 pub mod users;
@@ -53,6 +55,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(units::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(quality::router())
+        .merge(knowledge::router())
 }
 
 /// One page of a list, newest first. Pass `next_cursor` as `cursor` for the next page.

@@ -42,11 +42,9 @@ fn today(state: &AppState) -> chrono::NaiveDate {
         .date_naive()
 }
 
-/// Whether this person may write this article (a unit responsible: only their units' own).
+/// Whether this person may write this article (the rule is the domain's).
 fn may_write(page: &PageUser, owner: Option<UnitId>) -> bool {
-    page.user.may(Action::ArticleWrite)
-        && (page.user.role != Role::UnitResponsible
-            || owner.is_some_and(|u| page.user.unit_ids.contains(&u)))
+    page.user.may_write_article(owner)
 }
 
 pub struct ArticleRow {

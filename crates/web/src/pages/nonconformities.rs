@@ -145,6 +145,7 @@ pub(super) async fn period_rows(
         status,
         months: Some(period.months()),
         limit: 1000,
+        ..Default::default()
     };
     Ok(state
         .store

@@ -168,8 +168,14 @@ impl TestApp {
     /// A GET whose body is bytes (downloads).
     pub async fn call_raw(&self, path: &str, auth: &Auth) -> (StatusCode, Vec<u8>) {
         let mut req = Request::builder().method(Method::GET).uri(path);
-        if let Auth::Session { cookie, .. } = auth {
-            req = req.header(header::COOKIE, format!("atiende_session={cookie}"));
+        match auth {
+            Auth::Session { cookie, .. } => {
+                req = req.header(header::COOKIE, format!("atiende_session={cookie}"));
+            }
+            Auth::Bearer(token) => {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            _ => {}
         }
         let response = self
             .router

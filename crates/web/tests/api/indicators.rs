@@ -23,7 +23,7 @@ atiende_store::on_both_engines!(
 );
 
 /// Three incidents this semester: two closed at first contact, one complaint left open.
-async fn data(app: &TestApp) {
+pub async fn data(app: &TestApp) {
     let agent = app.staff("agente-ind", Role::Agent, vec![]).await;
     let contact = app
         .db

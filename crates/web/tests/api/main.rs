@@ -3,6 +3,7 @@
 mod helpers;
 mod indicators;
 mod knowledge;
+mod knowledge_api;
 mod live;
 mod mailbox_consent;
 mod malformed;
@@ -10,6 +11,7 @@ mod pages;
 mod paging;
 mod privacy;
 mod public;
+mod quality_api;
 mod roles;
 mod scope;
 mod second_factor;

@@ -22,6 +22,12 @@ const ALL: &[&str] = &[
     "admin",
 ];
 const WORKERS: &[&str] = &["agent", "cap_lead", "admin"];
+/// Who reads indicators and the nonconformity register.
+const READERS: &[&str] = &["cap_lead", "quality_owner", "management", "admin"];
+/// The quality owner's settings and records.
+const QUALITY: &[&str] = &["quality_owner", "admin"];
+/// Who writes knowledge-base articles.
+const WRITERS: &[&str] = &["cap_lead", "admin", "quality_owner", "unit_responsible"];
 const NOT_UNIT: &[&str] = &["agent", "cap_lead", "quality_owner", "management", "admin"];
 
 struct Case {
@@ -248,6 +254,161 @@ fn cases() -> Vec<Case> {
             None,
             &["admin"],
         ),
+        case(
+            M::GET,
+            "/quality/indicators",
+            "/quality/indicators",
+            None,
+            READERS,
+        ),
+        case(
+            M::GET,
+            "/quality/targets",
+            "/quality/targets",
+            None,
+            READERS,
+        ),
+        case(
+            M::PUT,
+            "/quality/targets",
+            "/quality/targets",
+            Some(
+                json!({"targets": [{"indicator": "complaints", "target": -1, "periodicity": "monthly", "responsible": ""}]}),
+            ),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/nonconformities",
+            "/nonconformities",
+            None,
+            READERS,
+        ),
+        case(
+            M::POST,
+            "/nonconformities",
+            "/nonconformities",
+            Some(json!({"description": ""})),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/nonconformities/999999",
+            "/nonconformities/{id}",
+            None,
+            READERS,
+        ),
+        case(
+            M::PUT,
+            "/nonconformities/999999",
+            "/nonconformities/{id}",
+            Some(json!({"description": ""})),
+            QUALITY,
+        ),
+        case(
+            M::POST,
+            "/nonconformities/999999/close",
+            "/nonconformities/{id}/close",
+            Some(json!({"effectiveness": "Revisado"})),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/nonconformities/criteria",
+            "/nonconformities/criteria",
+            None,
+            READERS,
+        ),
+        case(
+            M::PUT,
+            "/nonconformities/criteria",
+            "/nonconformities/criteria",
+            Some(json!({"reopened_days": -1})),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/surveys/settings",
+            "/surveys/settings",
+            None,
+            QUALITY,
+        ),
+        case(
+            M::PUT,
+            "/surveys/settings",
+            "/surveys/settings",
+            Some(json!({"expiry_days": 0})),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/surveys/questionnaires",
+            "/surveys/questionnaires",
+            None,
+            READERS,
+        ),
+        case(
+            M::POST,
+            "/surveys/questionnaires",
+            "/surveys/questionnaires",
+            Some(json!({"questions": []})),
+            QUALITY,
+        ),
+        case(M::GET, "/surveys", "/surveys", None, QUALITY),
+        case(M::GET, "/surveys/export", "/surveys/export", None, QUALITY),
+        case(
+            M::GET,
+            "/surveys/follow-ups",
+            "/surveys/follow-ups",
+            None,
+            &["cap_lead", "admin"],
+        ),
+        case(
+            M::POST,
+            "/surveys/999999/follow-up",
+            "/surveys/{id}/follow-up",
+            Some(json!({"note": "Llamada"})),
+            &["cap_lead", "admin"],
+        ),
+        case(M::GET, "/articles", "/articles", None, ALL),
+        // Without an owner unit the article is the CAP's: not a unit responsible's to write.
+        case(
+            M::POST,
+            "/articles",
+            "/articles",
+            Some(json!({"title": "", "body": ""})),
+            &["cap_lead", "admin", "quality_owner"],
+        ),
+        case(M::GET, "/articles/999999", "/articles/{id}", None, ALL),
+        case(
+            M::PUT,
+            "/articles/999999",
+            "/articles/{id}",
+            Some(json!({"title": "", "body": ""})),
+            WRITERS,
+        ),
+        case(
+            M::POST,
+            "/articles/999999/archive",
+            "/articles/{id}/archive",
+            None,
+            WRITERS,
+        ),
+        case(
+            M::GET,
+            "/articles/999999/versions",
+            "/articles/{id}/versions",
+            None,
+            ALL,
+        ),
+        case(
+            M::POST,
+            "/incidents/{f}/resolved-by",
+            "/incidents/{reference}/resolved-by",
+            Some(json!({"article_id": 999999})),
+            WORKERS,
+        ),
+        case(M::GET, "/search?q=ana", "/search", None, ALL),
         case(M::DELETE, "/session", "/session", None, ALL),
         case(
             M::DELETE,

@@ -24,7 +24,7 @@ atiende_store::on_both_engines!(
 );
 
 /// A closed phone incident of a person with an email, and its survey's link token.
-async fn surveyed(app: &TestApp) -> (IncidentId, String) {
+pub async fn surveyed(app: &TestApp) -> (IncidentId, String) {
     let db = &app.db;
     let mailbox = atiende_store::testing::sending_mailbox();
     db.save_mailbox(Actor::System, &mailbox)
@@ -82,7 +82,7 @@ async fn surveyed(app: &TestApp) -> (IncidentId, String) {
     (incident.id, token)
 }
 
-const ANSWERS: &str = "overall=4&resolved=yes&clarity=5&speed=4&comment=Gracias";
+pub const ANSWERS: &str = "overall=4&resolved=yes&clarity=5&speed=4&comment=Gracias";
 
 async fn the_survey_page_records_only_a_submission_and_only_once(db: TestDb) {
     let app = TestApp::new(db).await;
