@@ -266,6 +266,7 @@ impl ReplyWindow {
 /// are its body parameters: atiende fills `{{1}}` with the incident's folio and, in survey
 /// invitations, `{{2}}` with the survey link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Template {
     pub name: String,

@@ -118,6 +118,7 @@ pub fn scrub_answers(answers: &Value) -> Value {
 /// A period left empty keeps that category until someone acts by hand: the institution sets
 /// its periods (its retention schedule), atiende does not guess them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RetentionPolicy {
     /// Days a blocked person's data waits (the legal retention period) before suppression.

@@ -240,7 +240,24 @@ impl Store {
         rows.iter().map(call_from_row).collect()
     }
 
-    /// Missed calls nobody has called back yet, oldest first (the order to call them back).
+    /// Calls newest first, a page at a time; only the missed ones not called back when asked.
+    pub async fn call_list(
+        &self,
+        missed_only: bool,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Call>> {
+        let rows = sqlx::query(select_calls!(
+            "WHERE ($1 = 0 OR (k.missed = 1 AND k.called_back_at IS NULL)) AND k.id < $2 ORDER BY k.id DESC LIMIT $3"
+        ))
+        .bind(i64::from(missed_only))
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(limit.clamp(1, crate::MAX_PAGE + 1))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
     /// Every call with a person, oldest first.
     pub(crate) async fn calls_of_contact(&self, contact: ContactId) -> Result<Vec<Call>> {
         let rows = sqlx::query(select_calls!("WHERE k.contact_id = $1 ORDER BY k.id"))
@@ -250,6 +267,7 @@ impl Store {
         rows.iter().map(call_from_row).collect()
     }
 
+    /// Missed calls nobody has called back yet, oldest first (the order to call them back).
     pub async fn missed_calls(&self) -> Result<Vec<Call>> {
         let rows = sqlx::query(select_calls!(
             "WHERE k.missed = 1 AND k.called_back_at IS NULL ORDER BY k.id LIMIT 500"

@@ -86,8 +86,9 @@ pub struct Mailbox {
     pub last_error: Option<String>,
 }
 
-/// A mailbox as configured (file or console); the IMAP position is kept by atiende.
+/// A mailbox as configured (file, console or API); the IMAP position is kept by atiende.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MailboxSettings {
     pub name: String,
@@ -103,6 +104,7 @@ pub struct MailboxSettings {
     #[serde(default)]
     pub imap_user: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, write_only))]
     pub imap_password: Secret,
     #[serde(default = "default_folder")]
     pub imap_folder: String,
@@ -115,15 +117,19 @@ pub struct MailboxSettings {
     #[serde(default)]
     pub smtp_user: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, write_only))]
     pub smtp_password: Secret,
     /// `password` (the default), `xoauth2` or `oauthbearer`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub auth: MailAuth,
     /// For a token: the provider's application (`preset = "google"` or `"microsoft"` fills
     /// in the addresses and scopes).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub oauth: OAuthApp,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, write_only))]
     pub oauth_client_secret: Secret,
     #[serde(default = "default_true")]
     pub acknowledge: bool,
@@ -154,6 +160,24 @@ fn default_true() -> bool {
 }
 
 impl MailboxSettings {
+    /// A password or client secret left blank keeps the one on record (forms and the API
+    /// never show them, so an edit sends them only to change them).
+    pub fn keeping_secrets_of(mut self, existing: Option<&Mailbox>) -> MailboxSettings {
+        let Some(old) = existing else {
+            return self;
+        };
+        for (new, old) in [
+            (&mut self.imap_password, &old.imap_password),
+            (&mut self.smtp_password, &old.smtp_password),
+            (&mut self.oauth_client_secret, &old.oauth_client_secret),
+        ] {
+            if new.is_empty() {
+                *new = old.clone();
+            }
+        }
+        self
+    }
+
     fn check(&self) -> Result<()> {
         let mut v = atiende_domain::error::Validator::new();
         v.text("name", &self.name, 100, true);
@@ -439,6 +463,7 @@ fn entry_text_of(email: &InboundEmail) -> String {
 
 /// An attachment's metadata and, when downloaded, its bytes.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
     pub id: i64,
     pub incident_id: i64,

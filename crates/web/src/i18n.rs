@@ -20,7 +20,7 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "incident_type" => ("tipo de incidencia", "incident type"),
         "notes" => ("pormenores de la intervención", "intervention notes"),
         "topic_id" => ("tema", "topic"),
-        "contact_id" => ("usuario", "contact"),
+        "contact_id" | "contact" => ("usuario", "contact"),
         "unit_id" | "unit_ids" => ("unidad", "unit"),
         "reason" => ("motivo", "reason"),
         "told_address" => ("correo sugerido al usuario", "address given to the user"),

@@ -37,6 +37,7 @@ use crate::tx::Tx;
 
 /// One line of the access log.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -99,6 +100,7 @@ pub struct PersonalFile {
 
 /// What a suppression removed.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suppression {
     pub contacts: u64,
     pub incidents: u64,

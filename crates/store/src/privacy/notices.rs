@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::tx::Tx;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notice {
     pub id: i64,
     pub kind: NoticeKind,

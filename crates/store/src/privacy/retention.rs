@@ -18,6 +18,7 @@ use crate::tx::Tx;
 
 /// What retention anonymises (a dry run) or anonymised (a run), by category.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionReport {
     pub blocked_contacts: u64,
     pub incidents: u64,

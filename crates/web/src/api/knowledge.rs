@@ -77,6 +77,7 @@ async fn list(
         return Ok(Json(Page {
             items,
             next_cursor: None,
+            total: None,
         }));
     }
     let today = chrono::Utc::now()

@@ -2,9 +2,11 @@
 //! document is generated from the handlers' annotations.
 
 pub mod audit;
+pub mod channels;
 pub mod contacts;
 pub mod incidents;
 pub mod knowledge;
+pub mod privacy;
 pub mod quality;
 pub mod session;
 pub mod units;
@@ -57,13 +59,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(quality::router())
         .merge(knowledge::router())
+        .merge(privacy::router())
+        .merge(channels::router())
 }
 
-/// One page of a list, newest first. Pass `next_cursor` as `cursor` for the next page.
+/// One page of a list. Pass `next_cursor` as `cursor` for the next page; `null` means this
+/// is the last. Lists of records grow newest first; catalogues (units, topics, users) list in
+/// the order they were added, with their `total`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+    /// How many there are in all, where counting is cheap (the catalogues).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 impl<T: ToSchema> Page<T> {
@@ -77,11 +86,31 @@ impl<T: ToSchema> Page<T> {
         } else {
             None
         };
-        Page { items, next_cursor }
+        Page {
+            items,
+            next_cursor,
+            total: None,
+        }
+    }
+
+    /// A page of a whole catalogue held in memory, in id order, after the cursor's id.
+    pub fn of_catalogue(
+        mut all: Vec<T>,
+        params: &PageParams,
+        id_of: impl Fn(&T) -> i64,
+    ) -> Result<Self, crate::AppError> {
+        let total = all.len() as i64;
+        let after = params.before_id()?.unwrap_or(i64::MIN);
+        all.sort_by_key(|t| id_of(t));
+        let items: Vec<T> = all.into_iter().filter(|t| id_of(t) > after).collect();
+        let mut page = Page::of(items, params.limit(), id_of);
+        page.total = Some(total);
+        Ok(page)
     }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     pub cursor: Option<String>,
     /// 1–200, default 50; a larger one gives 200.

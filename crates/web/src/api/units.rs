@@ -11,10 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::{Page, PageParams};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,10 +25,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_topic))
 }
 
-#[utoipa::path(get, path = "/units", tag = "units", responses((status = 200, body = Vec<Unit>)))]
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Unit>>, AppError> {
+/// The units, in the order they were added, a page at a time.
+#[utoipa::path(get, path = "/units", tag = "units", params(PageParams), responses((status = 200, body = Page<Unit>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<Unit>>, AppError> {
     caller.require(Action::UnitRead)?;
-    Ok(Json(state.store.units().await?))
+    Ok(Json(Page::of_catalogue(
+        state.store.units().await?,
+        &p,
+        |u| u.id.0,
+    )?))
 }
 
 #[utoipa::path(post, path = "/units", tag = "units", request_body = UnitInput, responses((status = 201, body = Unit)))]
@@ -75,14 +85,19 @@ pub struct TopicInput {
     pub active: Option<bool>,
 }
 
-/// The topic catalogue (editable by administrators).
-#[utoipa::path(get, path = "/topics", tag = "units", responses((status = 200, body = Vec<Topic>)))]
+/// The topic catalogue (editable by administrators), a page at a time.
+#[utoipa::path(get, path = "/topics", tag = "units", params(PageParams), responses((status = 200, body = Page<Topic>)))]
 async fn list_topics(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Topic>>, AppError> {
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<Topic>>, AppError> {
     caller.require(Action::UnitRead)?;
-    Ok(Json(state.store.topics().await?))
+    Ok(Json(Page::of_catalogue(
+        state.store.topics().await?,
+        &p,
+        |t| t.id.0,
+    )?))
 }
 
 #[utoipa::path(post, path = "/topics", tag = "units", request_body = TopicInput, responses((status = 201, body = Topic)))]

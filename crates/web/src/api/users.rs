@@ -11,10 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::{Page, PageParams};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,13 +26,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
 }
 
-#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<StaffUser>)))]
+/// Staff accounts, in the order they were added, a page at a time.
+#[utoipa::path(get, path = "/users", tag = "users", params(PageParams), responses((status = 200, body = Page<StaffUser>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<StaffUser>>, AppError> {
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<StaffUser>>, AppError> {
     caller.require(Action::UserRead)?;
-    Ok(Json(state.store.users().await?))
+    Ok(Json(Page::of_catalogue(
+        state.store.users().await?,
+        &p,
+        |u| u.id.0,
+    )?))
 }
 
 #[derive(Serialize, ToSchema)]

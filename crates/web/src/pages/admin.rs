@@ -632,11 +632,7 @@ async fn save_mailbox(
         .await?
         .into_iter()
         .find(|m| m.name == form.name.trim());
-    // A password left blank keeps the one on record.
-    let keep = |new: &Option<String>, old: Option<&Secret>| match non_empty(new) {
-        Some(v) => Secret::new(v),
-        None => old.cloned().unwrap_or_default(),
-    };
+    let secret = |v: &Option<String>| Secret::new(non_empty(v).unwrap_or_default());
     let settings = atiende_store::email::MailboxSettings {
         name: form.name.trim().to_string(),
         address: form.address.clone(),
@@ -647,10 +643,7 @@ async fn save_mailbox(
         imap_port: form.imap_port.unwrap_or(993),
         imap_security: form.imap_security.clone().unwrap_or_else(|| "tls".into()),
         imap_user: form.imap_user.clone().unwrap_or_default(),
-        imap_password: keep(
-            &form.imap_password,
-            existing.as_ref().map(|m| &m.imap_password),
-        ),
+        imap_password: secret(&form.imap_password),
         imap_folder: non_empty(&form.imap_folder).unwrap_or("INBOX").to_string(),
         smtp_host: form.smtp_host.clone().unwrap_or_default(),
         smtp_port: form.smtp_port.unwrap_or(587),
@@ -659,10 +652,7 @@ async fn save_mailbox(
             .clone()
             .unwrap_or_else(|| "starttls".into()),
         smtp_user: form.smtp_user.clone().unwrap_or_default(),
-        smtp_password: keep(
-            &form.smtp_password,
-            existing.as_ref().map(|m| &m.smtp_password),
-        ),
+        smtp_password: secret(&form.smtp_password),
         auth: non_empty(&form.auth)
             .and_then(MailAuth::from_code)
             .unwrap_or_default(),
@@ -673,13 +663,11 @@ async fn save_mailbox(
             client_id: form.oauth_client_id.clone().unwrap_or_default(),
             scopes: form.oauth_scopes.clone().unwrap_or_default(),
         },
-        oauth_client_secret: keep(
-            &form.oauth_client_secret,
-            existing.as_ref().map(|m| &m.oauth_client_secret),
-        ),
+        oauth_client_secret: secret(&form.oauth_client_secret),
         acknowledge: form.acknowledge.is_some(),
         active: form.active.is_some(),
-    };
+    }
+    .keeping_secrets_of(existing.as_ref());
     let admin = page.user.clone();
     let result = state
         .store

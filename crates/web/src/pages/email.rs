@@ -43,7 +43,7 @@ async fn incident_of(
 }
 
 /// Always a download, never rendered by the browser, whatever the sender claimed it was.
-fn download(filename: &str, body: Vec<u8>) -> Response {
+pub(crate) fn download(filename: &str, body: Vec<u8>) -> Response {
     let safe: String = filename
         .chars()
         .map(|c| {

@@ -312,7 +312,7 @@ impl TestApp {
     pub async fn unit_of_kind(&self, kind: &str) -> Value {
         let admin = self.login("admin", ADMIN_PASSWORD).await;
         let units = self.get("/api/v1/units", &admin).await.json;
-        units
+        units["items"]
             .as_array()
             .expect("units")
             .iter()

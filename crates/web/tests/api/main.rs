@@ -10,6 +10,7 @@ mod malformed;
 mod pages;
 mod paging;
 mod privacy;
+mod privacy_api;
 mod public;
 mod quality_api;
 mod roles;

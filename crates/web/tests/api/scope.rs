@@ -21,8 +21,7 @@ atiende_store::on_both_engines!(
 /// Two coordination units: the caller's own (A) and another's (B).
 async fn two_coordinations(app: &TestApp, by: &crate::helpers::Auth) -> (i64, i64) {
     let units = app.get("/api/v1/units", by).await;
-    let coordinations: Vec<i64> = units
-        .json
+    let coordinations: Vec<i64> = units.json["items"]
         .as_array()
         .expect("units")
         .iter()
@@ -94,8 +93,8 @@ async fn no_operation_reaches_another_units_or_an_administrators_objects(db: Tes
         .await;
     let agent = app.token_for("agente", Role::Agent, vec![]).await;
     let lead = app.token_for("lider", Role::CapLead, vec![]).await;
-    let admin_id = app.get("/api/v1/users", &lead).await.json[0]["id"].clone();
-    let topic = app.get("/api/v1/topics", &lead).await.json[0]["id"].clone();
+    let admin_id = app.get("/api/v1/users", &lead).await.json["items"][0]["id"].clone();
+    let topic = app.get("/api/v1/topics", &lead).await.json["items"][0]["id"].clone();
 
     // Unit B's incident: derived to it, with its contact.
     let (contact, folio, derivation) = incident_derived_to(&app, &lead, theirs).await;
@@ -224,8 +223,8 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
     let responsible_a = app.login("escolar_a", PASSWORD).await;
     let responsible_b = app.login("escolar_b", PASSWORD).await;
     let agent = app.login("agente", PASSWORD).await;
-    let admin_id = app.get("/api/v1/users", &root).await.json[0]["id"].clone();
-    let topic = app.get("/api/v1/topics", &root).await.json[0]["id"].clone();
+    let admin_id = app.get("/api/v1/users", &root).await.json["items"][0]["id"].clone();
+    let topic = app.get("/api/v1/topics", &root).await.json["items"][0]["id"].clone();
 
     // Unit B's objects: an incident derived to it, its contact, an article it owns.
     let (contact, folio, derivation) = incident_derived_to(&app, &root, theirs).await;
