@@ -61,6 +61,8 @@ enum Command {
     Backup { file: PathBuf },
     /// Print the effective configuration, secrets hidden.
     Config,
+    /// Print the JSON API's OpenAPI 3.1 document (as served at /api/v1/openapi.json).
+    Openapi,
     /// Import data from other systems and lists.
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -123,6 +125,11 @@ fn main() -> Result<()> {
             Command::Privacy(cmd) => privacy::run(&config, cmd).await,
             Command::Config => {
                 print!("{}", config.redacted());
+                Ok(())
+            }
+            Command::Openapi => {
+                let doc = atiende_web::openapi_document();
+                println!("{}", serde_json::to_string_pretty(&doc)?);
                 Ok(())
             }
         }

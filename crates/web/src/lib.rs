@@ -144,9 +144,15 @@ impl AppState {
     }
 }
 
+/// The API's OpenAPI 3.1 document, as served at `/api/v1/openapi.json` (and printed by
+/// `atiende openapi`, for client generators and the CI's validator).
+pub fn openapi_document() -> serde_json::Value {
+    api::routes_and_document().1
+}
+
 /// The whole application as one router; tests call it in process, the binary serves it.
 pub fn app(state: AppState) -> Router {
-    let (api, openapi) = api::router().split_for_parts();
+    let (api, openapi) = api::routes_and_document();
     // Under /api/v1 every answer is the JSON envelope, an unknown address or method too.
     let api = api
         .fallback(|| async { error::AppError::NotFound("route") })

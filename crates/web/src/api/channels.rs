@@ -142,7 +142,7 @@ async fn attachments(
 /// sender said it was.
 #[utoipa::path(get, path = "/incidents/{reference}/attachments/{id}", tag = "channels",
     params(("reference" = String, Path), ("id" = i64, Path)),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::error::ErrorEnvelope)))]
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>, example = "%PDF-1.7 …"), (status = 404, body = crate::error::ErrorEnvelope)))]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,

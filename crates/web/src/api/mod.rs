@@ -49,7 +49,94 @@ impl Modify for Security {
     }
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// Handlers are named for what they do within their module (`list`, `create`…); an operation's
+/// id, which client generators turn into method names, must be unique: it is the tag and the
+/// handler's name (`units_list`, `quality_indicators`).
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let tag = op
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .map(|t| t.replace(' ', "_"))
+                    .unwrap_or_default();
+                if let Some(id) = &op.operation_id
+                    && !tag.is_empty()
+                    && !id.starts_with(&format!("{tag}_"))
+                {
+                    op.operation_id = Some(format!("{tag}_{id}"));
+                }
+            }
+        }
+    }
+}
+
+/// The API's routes and its document, complete: unique operation ids and an example on every
+/// schema an operation takes or answers with.
+pub fn routes_and_document() -> (axum::Router<AppState>, serde_json::Value) {
+    let (routes, mut doc) = router().split_for_parts();
+    OperationIds.modify(&mut doc);
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    with_examples(&mut doc);
+    (routes, doc)
+}
+
+/// One example per schema, written in one place (`examples.json`) and checked against its
+/// schema by `scripts/openapi-check`; a page of a list shows its item's.
+const EXAMPLES: &str = include_str!("examples.json");
+
+fn with_examples(doc: &mut serde_json::Value) {
+    let examples: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(EXAMPLES).unwrap_or_default();
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        let example = match name.strip_prefix("Page_") {
+            Some(item) => examples
+                .get(item)
+                .map(|e| serde_json::json!({"items": [e], "next_cursor": serde_json::Value::Null})),
+            None => examples.get(name).cloned(),
+        };
+        if let (Some(example), Some(schema)) = (example, schema.as_object_mut()) {
+            schema.insert("examples".into(), serde_json::json!([example]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_example_is_of_a_schema_of_the_document() {
+        let (_, doc) = super::routes_and_document();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let examples: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(super::EXAMPLES).expect("examples.json is JSON");
+        let unknown: Vec<_> = examples
+            .keys()
+            .filter(|k| !schemas.contains_key(*k))
+            .collect();
+        assert!(unknown.is_empty(), "examples of no schema: {unknown:?}");
+    }
+}
+
+fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(session::router())
         .merge(contacts::router())

@@ -481,6 +481,7 @@ impl SurveyStatus {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SurveyParams {
+    #[param(inline)]
     pub status: Option<SurveyStatus>,
     /// Answered in this period (`2026-11`, `2026-Q3`, `2026-S2`, `2026`).
     pub period: Option<String>,
