@@ -96,6 +96,7 @@ fn worker_config(config: &Config) -> atiende_jobs::worker::WorkerConfig {
         ),
         owner: format!("{}:{}", hostname(), std::process::id()),
         meta: config.meta.clone(),
+        webhooks_allow_private: config.webhooks_allow_private_addresses,
     }
 }
 
@@ -143,6 +144,7 @@ pub async fn run(config: Config) -> Result<()> {
         cti_token: config.cti_token.clone(),
         metrics_token: config.metrics_token.clone(),
         mail_ingest_token: config.mail_ingest_token.clone(),
+        webhooks_allow_private: config.webhooks_allow_private_addresses,
         trusted_proxies: config.trusted_proxies()?,
         sso: config.sso.clone(),
         second_factor: atiende_domain::second_factor::SecondFactorRule {

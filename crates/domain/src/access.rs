@@ -34,6 +34,8 @@ pub enum Action {
     ArticleWrite,
     /// ARCO requests: a person's whole file, blocking and suppression, the access log.
     PersonalData,
+    /// Webhook subscriptions: signed events to other systems, their delivery log and replays.
+    WebhookManage,
 }
 
 impl Role {
@@ -60,7 +62,7 @@ impl Role {
             SurveyFollowUp => matches!(self, CapLead | Admin),
             IndicatorRead => matches!(self, QualityOwner | Admin | Management | CapLead),
             ArticleWrite => matches!(self, CapLead | Admin | QualityOwner | UnitResponsible),
-            PersonalData => matches!(self, Admin),
+            PersonalData | WebhookManage => matches!(self, Admin),
         }
     }
 }

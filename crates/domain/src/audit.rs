@@ -121,6 +121,14 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
             "Made new recovery codes",
         ),
         "user.update" => ("Editó la cuenta", "Edited the account"),
+        "webhook.create" => ("Suscribió un webhook", "Subscribed a webhook"),
+        "webhook.update" => ("Cambió un webhook", "Changed a webhook"),
+        "webhook.delete" => ("Quitó un webhook", "Removed a webhook"),
+        "webhook.replay" => ("Reenvió un evento del webhook", "Replayed a webhook event"),
+        "webhook.disabled" => (
+            "Se desactivó un webhook tras fallos repetidos",
+            "A webhook was turned off after repeated failures",
+        ),
         _ => ("Cambio", "Change"),
     };
     match lang {

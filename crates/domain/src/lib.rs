@@ -53,6 +53,7 @@ pub mod sign_in;
 pub mod survey;
 pub mod unit;
 pub mod user;
+pub mod webhook;
 
 pub use error::{FieldError, RuleError};
 

@@ -14,4 +14,5 @@
 pub mod chat;
 pub mod periodic;
 pub mod surveys;
+pub mod webhooks;
 pub mod worker;

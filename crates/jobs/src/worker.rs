@@ -12,6 +12,7 @@ use atiende_store::Store;
 use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
 use crate::periodic::{apply_retention, detect_nonconformities, fold_queue_tally};
 use crate::surveys::send_surveys;
+use crate::webhooks::send_webhooks;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -21,6 +22,8 @@ pub struct WorkerConfig {
     /// Names this instance in leases (mailboxes, scheduled work).
     pub owner: String,
     pub meta: MetaConfig,
+    /// Whether webhooks may call private and local addresses (tests, internal networks).
+    pub webhooks_allow_private: bool,
 }
 
 /// How often the scheduled work runs: it is about days, not seconds.
@@ -54,6 +57,7 @@ pub async fn run(
         while send_chats(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}
+        while send_webhooks(&store, config.webhooks_allow_private).await > 0 {}
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(config.interval) => {}

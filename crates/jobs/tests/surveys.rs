@@ -17,6 +17,7 @@ fn config() -> WorkerConfig {
         interval: Duration::from_secs(1),
         owner: "test".into(),
         meta: MetaConfig::default(),
+        webhooks_allow_private: true,
     }
 }
 

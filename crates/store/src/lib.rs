@@ -49,6 +49,7 @@ pub mod surveys;
 pub mod tx;
 pub mod units;
 pub mod users;
+pub mod webhooks;
 
 pub use db::{Engine, Store};
 pub use error::StoreError;

@@ -27,6 +27,14 @@ pub enum Job {
     ChatMedia(MediaJob),
     /// The name of a person Messenger or Instagram introduced only by an id.
     ChatProfile(ProfileJob),
+    /// One signed event to POST to a subscribed endpoint.
+    WebhookSend(WebhookJob),
+}
+
+/// Which delivery of the webhook log to send (its event, endpoint and attempts are there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookJob {
+    pub delivery_id: i64,
 }
 
 /// The kinds of [`Job`], as the outbox's `kind` column names them.
@@ -37,15 +45,17 @@ pub enum JobKind {
     ChatSend,
     ChatMedia,
     ChatProfile,
+    WebhookSend,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::SurveyDue,
         JobKind::EmailSend,
         JobKind::ChatSend,
         JobKind::ChatMedia,
         JobKind::ChatProfile,
+        JobKind::WebhookSend,
     ];
 
     pub fn code(self) -> &'static str {
@@ -55,6 +65,7 @@ impl JobKind {
             JobKind::ChatSend => "chat_send",
             JobKind::ChatMedia => "chat_media",
             JobKind::ChatProfile => "chat_profile",
+            JobKind::WebhookSend => "webhook_send",
         }
     }
 }
@@ -67,6 +78,7 @@ impl Job {
             Job::ChatSend(_) => JobKind::ChatSend,
             Job::ChatMedia(_) => JobKind::ChatMedia,
             Job::ChatProfile(_) => JobKind::ChatProfile,
+            Job::WebhookSend(_) => JobKind::WebhookSend,
         }
     }
 }

@@ -175,6 +175,7 @@ impl crate::Store {
             ("mailboxes", "id", "oauth_access_token"),
             ("users", "id", "totp_secret"),
             ("users", "id", "totp_pending"),
+            ("webhook_subscriptions", "id", "secret"),
         ];
         let mut changed = 0;
         let mut tx = self.begin().await?;

@@ -532,6 +532,24 @@ impl Store {
             t,
         )
         .await?;
+        // The scores, not what the person wrote: comments stay in atiende.
+        let data = serde_json::json!({
+            "survey_id": survey.id,
+            "incident_id": survey.incident_id.0,
+            "folio": survey.folio,
+            "channel": survey.channel.code(),
+            "overall": answers.overall(),
+            "resolved": answers.resolved(),
+            "low_score": low,
+            "answered_at": t,
+        });
+        crate::webhooks::emit(
+            &mut tx,
+            atiende_domain::webhook::EventType::SurveyAnswered,
+            Some(survey.incident_id),
+            data,
+        )
+        .await?;
         tx.commit().await?;
         Ok(AnswerOutcome::Recorded { low_score: low })
     }

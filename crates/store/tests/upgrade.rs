@@ -556,6 +556,30 @@ async fn fill_every_table(db: &TestDb) {
     )
     .await
     .expect("lease");
+    // A webhook subscription, and the delivery of a closing to it.
+    db.create_webhook(
+        actor,
+        &atiende_domain::webhook::SubscriptionInput {
+            url: "https://bi.udg.example/eventos".into(),
+            events: atiende_domain::webhook::EventType::ALL.to_vec(),
+            description: "BI".into(),
+        },
+        false,
+    )
+    .await
+    .expect("webhook");
+    let webhook_person = db
+        .create_contact(
+            actor,
+            &atiende_domain::contact::ContactInput {
+                name: Some("Persona del webhook".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    db.closed_phone_incident(&lead, Some(webhook_person.id))
+        .await;
     // Every demo role is there.
     for role in [Role::Agent, Role::CapLead, Role::QualityOwner] {
         assert!(

@@ -11,6 +11,8 @@ pub fn field_label(field: &str, lang: Lang) -> String {
     let field = field.split('[').next().unwrap_or(field);
     let (es, en) = match field {
         "target" => ("meta", "target"),
+        "url" => ("dirección (URL)", "address (URL)"),
+        "events" => ("eventos", "events"),
         "indicator" => ("indicador", "indicator"),
         "channel" => ("medio de contacto", "channel"),
         "scopes" => ("alcance", "scopes"),
@@ -198,6 +200,11 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "between_1_and_20" => "El cuestionario lleva de 1 a 20 preguntas.".into(),
         "out_of_range" => format!("{label}: valor fuera del intervalo permitido."),
         "duplicate" => format!("{label}: aparece más de una vez."),
+        "invalid_url" => format!("{label}: no es una dirección web válida."),
+        "https_required" => format!("{label}: debe empezar con https://."),
+        "private_address" => format!(
+            "{label}: es una dirección de la red interna del servidor; no se permite."
+        ),
         "unknown_user" => "El agente indicado no existe o está deshabilitado.".into(),
         "invalid_login" => "El usuario de acceso lleva de 2 a 64 letras, números o . _ - @.".into(),
         "password_too_short" => "La contraseña debe tener al menos 10 caracteres.".into(),
@@ -278,6 +285,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "between_1_and_20" => "A questionnaire has 1 to 20 questions.".into(),
         "out_of_range" => format!("{label}: value out of the allowed range."),
         "duplicate" => format!("{label}: given more than once."),
+        "invalid_url" => format!("{label}: not a valid web address."),
+        "https_required" => format!("{label}: must start with https://."),
+        "private_address" => format!("{label}: an address of the server's own network; not allowed."),
         "invalid_login" => "A login has 2 to 64 letters, digits or . _ - @.".into(),
         "not_an_enabled_admin" => "The local emergency account must be an enabled administrator.".into(),
         "invalid_identity_provider" => "Check the provider: an id of lowercase letters, digits and dashes; an https issuer; a name and client id; never the administrator role.".into(),

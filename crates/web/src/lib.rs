@@ -60,6 +60,8 @@ pub struct WebConfig {
     /// Bearer token of `POST /api/v1/mail/ingest` (the mail server's delivery program); empty
     /// turns the endpoint off.
     pub mail_ingest_token: atiende_domain::secret::Secret,
+    /// Whether webhooks may be subscribed at private and local addresses.
+    pub webhooks_allow_private: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits, logs).
     pub trusted_proxies: proxy::TrustedProxies,
     /// Identity providers staff sign in with (`sso`).
@@ -84,6 +86,7 @@ impl Default for WebConfig {
             cti_token: Default::default(),
             metrics_token: Default::default(),
             mail_ingest_token: Default::default(),
+            webhooks_allow_private: false,
             trusted_proxies: Default::default(),
             sso: Vec::new(),
             second_factor: Default::default(),

@@ -45,6 +45,7 @@ pub struct Config {
     pub cti_token: Secret,
     pub metrics_token: Secret,
     pub mail_ingest_token: Secret,
+    pub webhooks_allow_private_addresses: bool,
     pub worker: bool,
     pub worker_interval_seconds: i64,
     pub mailboxes: Vec<atiende_store::email::MailboxSettings>,

@@ -24,6 +24,7 @@ use crate::db::{Engine, Store, code, engine_of, flag, from_ms, ms, opt_code, opt
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 use crate::units::unit_of_kind;
+use atiende_domain::webhook::EventType;
 
 pub(crate) fn incident_from_row(row: &AnyRow) -> Result<Incident> {
     let folio: String = row.try_get("folio")?;
@@ -248,6 +249,23 @@ pub(crate) async fn append(
     Ok(EntryId(id))
 }
 
+/// What an incident's outbound event says: codes, folio and moments, never the person.
+fn event_data(i: &Incident, from: Status) -> serde_json::Value {
+    serde_json::json!({
+        "id": i.id.0,
+        "folio": i.folio.to_string(),
+        "status": i.status.code(),
+        "previous_status": from.code(),
+        "channel": i.channel.code(),
+        "user_type": i.user_type.map(|t| t.code()),
+        "incident_type": i.incident_type.map(|t| t.code()),
+        "topic_id": i.topic_id.map(|t| t.0),
+        "critical": i.critical,
+        "received_at": i.received_at,
+        "closed_at": i.closed_at,
+    })
+}
+
 pub(crate) async fn status_change(
     tx: &mut Tx,
     i: &Incident,
@@ -267,6 +285,16 @@ pub(crate) async fn status_change(
             i.updated_at,
         )
         .await?;
+        // Every status change passes here: the one place its outbound event is written.
+        let event = match (from, i.status) {
+            (_, Status::Closed) => Some(EventType::IncidentClosed),
+            (Status::Closed, _) => Some(EventType::IncidentReopened),
+            (_, Status::WaitingUnit) => Some(EventType::IncidentDerived),
+            _ => None,
+        };
+        if let Some(event) = event {
+            crate::webhooks::emit(tx, event, Some(i.id), event_data(i, from)).await?;
+        }
     }
     Ok(())
 }

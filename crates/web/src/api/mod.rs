@@ -11,6 +11,7 @@ pub mod quality;
 pub mod session;
 pub mod units;
 pub mod users;
+pub mod webhooks;
 
 use atiende_store::MAX_PAGE;
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(knowledge::router())
         .merge(privacy::router())
         .merge(channels::router())
+        .merge(webhooks::router())
 }
 
 /// One page of a list. Pass `next_cursor` as `cursor` for the next page; `null` means this
