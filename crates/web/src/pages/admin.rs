@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             post(delete_provider),
         )
         .route("/admin/temas/{id}", post(update_topic))
+        .merge(super::admin_webhooks::router())
 }
 
 #[derive(askama::Template)]
@@ -70,6 +71,9 @@ struct AdminPage {
     mail_presets: Vec<(&'static str, &'static str)>,
     /// Every API token that still works, with its owner.
     tokens: Vec<super::login::TokenRow>,
+    webhooks: Vec<super::admin_webhooks::WebhookRow>,
+    /// Event types: code and label.
+    webhook_events: Vec<(&'static str, &'static str)>,
 }
 
 impl AdminPage {
@@ -203,6 +207,11 @@ pub(super) async fn admin_page(
                 super::login::TokenRow::of(t, owner, crate::i18n::Tr(lang), state.store.time_zone())
             })
             .collect(),
+        webhooks: super::admin_webhooks::rows(state, lang).await?,
+        webhook_events: atiende_domain::webhook::EventType::ALL
+            .iter()
+            .map(|e| (e.code(), e.label(lang)))
+            .collect(),
         mail_presets: atiende_domain::mail_auth::PRESETS
             .iter()
             .map(|p| (p.code, p.label))
@@ -228,7 +237,7 @@ pub(super) async fn admin_page(
 }
 
 /// Back to the administration page at `anchor`, or the page again with the reason it failed.
-async fn done<T>(
+pub(super) async fn done<T>(
     state: &AppState,
     page: PageUser,
     result: Result<T, atiende_store::StoreError>,
@@ -240,7 +249,7 @@ async fn done<T>(
     }
 }
 
-async fn failed(
+pub(super) async fn failed(
     state: &AppState,
     page: PageUser,
     e: impl Into<AppError>,

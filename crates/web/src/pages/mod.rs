@@ -3,6 +3,7 @@
 //! vanilla JavaScript (embedded, no CDN) adds live updates and dialogs.
 
 pub mod admin;
+pub mod admin_webhooks;
 pub mod assets;
 pub mod calls;
 pub mod charts;

@@ -23,3 +23,4 @@ mod surveys;
 mod tokens;
 mod vocabulary;
 mod webhooks;
+mod webhooks_admin;
