@@ -309,6 +309,25 @@ impl TestApp {
         Auth::Bearer(token)
     }
 
+    /// A phone incident of a new person, taken and closed by a new agent.
+    pub async fn closed_incident(&self) -> atiende_domain::ids::IncidentId {
+        let agent = self
+            .staff(&format!("agente-{}", rand_suffix()), Role::Agent, vec![])
+            .await;
+        let person = self
+            .db
+            .create_contact(
+                Actor::System,
+                &atiende_domain::contact::ContactInput {
+                    name: Some("Luis".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("contact");
+        self.db.closed_phone_incident(&agent, Some(person.id)).await
+    }
+
     pub async fn unit_of_kind(&self, kind: &str) -> Value {
         let admin = self.login("admin", ADMIN_PASSWORD).await;
         let units = self.get("/api/v1/units", &admin).await.json;
@@ -444,4 +463,11 @@ pub async fn to_atiende(
             .map(str::to_string),
         session,
     }
+}
+
+/// A few letters that make a login unique within a test.
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed).to_string()
 }

@@ -214,19 +214,7 @@ async fn privacy_notices_and_retention_are_set_by_api_with_a_dry_run(db: TestDb)
 
     // An incident closed today: not yet due under a one-day period. The dry run counts, by
     // category, and changes nothing.
-    let agent = app.staff("agente", Role::Agent, vec![]).await;
-    let person = app
-        .db
-        .create_contact(
-            Actor::System,
-            &atiende_domain::contact::ContactInput {
-                name: Some("Luis".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("contact");
-    app.db.closed_phone_incident(&agent, Some(person.id)).await;
+    app.closed_incident().await;
     let saved = app
         .call(
             Method::PUT,

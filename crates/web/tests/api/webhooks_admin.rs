@@ -53,19 +53,7 @@ async fn an_administrator_subscribes_an_endpoint_by_api_and_reads_its_deliveries
     assert!(message.contains("red interna"), "{message}");
 
     // A closing is logged for the endpoint; a replay adds an entry with the same message id.
-    let agent = app.staff("agente", Role::Agent, vec![]).await;
-    let person = app
-        .db
-        .create_contact(
-            atiende_store::Actor::System,
-            &atiende_domain::contact::ContactInput {
-                name: Some("Luis".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("contact");
-    app.db.closed_phone_incident(&agent, Some(person.id)).await;
+    app.closed_incident().await;
     let log = app
         .get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin)
         .await;
