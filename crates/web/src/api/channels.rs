@@ -31,14 +31,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The mailboxes atiende reads and sends from, with their state (last error, whether a token
-/// authorization works). Passwords and secrets are never shown.
-#[utoipa::path(get, path = "/mailboxes", tag = "channels", responses((status = 200, body = Vec<Mailbox>)))]
+/// authorization works), a page at a time. Passwords and secrets are never shown.
+#[utoipa::path(get, path = "/mailboxes", tag = "channels", params(PageParams), responses((status = 200, body = Page<Mailbox>)))]
 async fn mailboxes(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Mailbox>>, AppError> {
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<Mailbox>>, AppError> {
     caller.require(Action::UnitWrite)?;
-    Ok(Json(state.store.mailboxes().await?))
+    Ok(Json(Page::of_catalogue(
+        state.store.mailboxes().await?,
+        &p,
+        |m| m.id,
+    )?))
 }
 
 /// Adds a mailbox, or changes the one of that name. A password or secret left out keeps the

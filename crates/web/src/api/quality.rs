@@ -614,14 +614,22 @@ async fn export_surveys(
     crate::pages::export::csv(&rows, &format!("encuestas-{}", period.code()))
 }
 
-/// Low scores waiting for the CAP lead's follow-up, oldest first.
-#[utoipa::path(get, path = "/surveys/follow-ups", tag = "quality", responses((status = 200, body = Vec<Survey>)))]
+/// Low scores waiting for the CAP lead's follow-up, newest first, a page at a time.
+#[utoipa::path(get, path = "/surveys/follow-ups", tag = "quality", params(PageParams), responses((status = 200, body = Page<Survey>)))]
 async fn follow_ups(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Survey>>, AppError> {
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<Survey>>, AppError> {
     caller.require(Action::SurveyFollowUp)?;
-    Ok(Json(state.store.survey_follow_ups().await?))
+    let filter = SurveyFilter {
+        follow_up: Some("pending".into()),
+        before_id: p.before_id()?,
+        limit: p.limit() + 1,
+        ..Default::default()
+    };
+    let items = state.store.survey_list(&filter).await?;
+    Ok(Json(Page::of(items, p.limit(), |s| s.id)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -27,14 +27,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(replay))
 }
 
-/// The subscribed endpoints (never their secrets).
-#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = Vec<Subscription>)))]
+/// The subscribed endpoints (never their secrets), a page at a time.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", params(PageParams), responses((status = 200, body = Page<Subscription>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Subscription>>, AppError> {
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<Subscription>>, AppError> {
     caller.require(Action::WebhookManage)?;
-    Ok(Json(state.store.webhooks().await?))
+    Ok(Json(Page::of_catalogue(
+        state.store.webhooks().await?,
+        &p,
+        |w| w.id,
+    )?))
 }
 
 /// Subscribes an endpoint to event types. The answer holds its signing secret, this once:

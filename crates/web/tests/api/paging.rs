@@ -26,6 +26,9 @@ const OTHER_LISTS: &[&str] = &[
     "/api/v1/outbox",
     "/api/v1/calls",
     "/api/v1/personal-data/access-log",
+    "/api/v1/surveys/follow-ups",
+    "/api/v1/webhooks",
+    "/api/v1/mailboxes",
 ];
 
 /// The ids of every item, following the cursor with pages of `limit`.

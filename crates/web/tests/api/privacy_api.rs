@@ -295,7 +295,7 @@ async fn mailboxes_calls_and_templates_are_reached_by_api(db: TestDb) {
     assert_eq!(stored.imap_password.expose(), "secreto-imap");
     assert_eq!(stored.smtp_password.expose(), "secreto-smtp");
     let listed = app.get("/api/v1/mailboxes", &admin).await;
-    assert_eq!(listed.json[0]["name"], "cap");
+    assert_eq!(listed.json["items"][0]["name"], "cap");
     let bad = app
         .post(
             "/api/v1/mailboxes",

@@ -379,7 +379,9 @@ async fn survey_answers_are_listed_and_exported_by_api_and_a_low_score_followed_
     // The low score waits for the lead, who records what was done.
     let lead = token(&app, "lider", Role::CapLead, &["quality"]).await;
     let waiting = app.get("/api/v1/surveys/follow-ups", &lead).await;
-    let id = waiting.json[0]["id"].as_i64().expect("a follow-up");
+    let id = waiting.json["items"][0]["id"]
+        .as_i64()
+        .expect("a follow-up");
     let done = app
         .post(
             &format!("/api/v1/surveys/{id}/follow-up"),
@@ -389,7 +391,7 @@ async fn survey_answers_are_listed_and_exported_by_api_and_a_low_score_followed_
         .await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.json);
     assert_eq!(
-        app.get("/api/v1/surveys/follow-ups", &lead).await.json,
+        app.get("/api/v1/surveys/follow-ups", &lead).await.json["items"],
         json!([])
     );
     let again = app
