@@ -501,6 +501,7 @@ mod tests {
                 closed_at: chrono::DateTime::UNIX_EPOCH,
                 closed_by: None,
             }),
+            Job::WebhookSend(WebhookJob { delivery_id: 11 }),
         ];
         for job in jobs {
             let tagged = serde_json::to_value(&job).expect("json");
@@ -517,6 +518,6 @@ mod tests {
             };
             assert_eq!(item.job().expect("read back"), job);
         }
-        assert_eq!(JobKind::ALL.len(), 5, "every kind is listed");
+        assert_eq!(JobKind::ALL.len(), 6, "every kind is listed");
     }
 }
