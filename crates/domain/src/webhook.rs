@@ -27,6 +27,8 @@ pub enum EventType {
     IncidentDerived,
     #[serde(rename = "survey.answered")]
     SurveyAnswered,
+    #[serde(rename = "nonconformity.registered")]
+    NonconformityRegistered,
 }
 
 impl EventType {
@@ -35,6 +37,7 @@ impl EventType {
         EventType::IncidentReopened,
         EventType::IncidentDerived,
         EventType::SurveyAnswered,
+        EventType::NonconformityRegistered,
     ];
 
     pub fn code(self) -> &'static str {
@@ -43,6 +46,7 @@ impl EventType {
             EventType::IncidentReopened => "incident.reopened",
             EventType::IncidentDerived => "incident.derived",
             EventType::SurveyAnswered => "survey.answered",
+            EventType::NonconformityRegistered => "nonconformity.registered",
         }
     }
 
@@ -57,10 +61,12 @@ impl EventType {
             (EventType::IncidentReopened, Es) => "Incidente reabierto",
             (EventType::IncidentDerived, Es) => "Incidente derivado a una unidad",
             (EventType::SurveyAnswered, Es) => "Encuesta respondida",
+            (EventType::NonconformityRegistered, Es) => "Producto no conforme registrado",
             (EventType::IncidentClosed, En) => "Incident closed",
             (EventType::IncidentReopened, En) => "Incident reopened",
             (EventType::IncidentDerived, En) => "Incident derived to a unit",
             (EventType::SurveyAnswered, En) => "Survey answered",
+            (EventType::NonconformityRegistered, En) => "Nonconformity registered",
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::db::{Store, from_ms, ms, now, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::entry_from_row;
 use crate::tx::Tx;
+use atiende_domain::webhook::EventType;
 
 /// How far back detection looks: older incidents were judged when they were recent.
 const LOOKBACK_DAYS: i64 = 400;
@@ -109,7 +110,22 @@ impl Store {
         .execute(&mut **tx)
         .await;
         match n {
-            Ok(r) => Ok(r.rows_affected() == 1),
+            Ok(r) if r.rows_affected() == 1 => {
+                let data = serde_json::json!({
+                    "incident_id": incident,
+                    "criterion": criterion.code(),
+                    "detected_at": t,
+                });
+                crate::webhooks::emit(
+                    tx,
+                    EventType::NonconformityRegistered,
+                    Some(IncidentId(incident)),
+                    data,
+                )
+                .await?;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
             // Another instance registered it at the same moment.
             Err(e) if StoreError::is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
@@ -309,6 +325,20 @@ impl Store {
             after: snapshot(&nc),
         };
         record(&mut tx, actor, change).await?;
+        let data = serde_json::json!({
+            "id": nc.id,
+            "incident_id": nc.incident_id.map(|i| i.0),
+            "folio": nc.folio,
+            "criterion": nc.criterion.code(),
+            "detected_at": nc.detected_at,
+        });
+        crate::webhooks::emit(
+            &mut tx,
+            EventType::NonconformityRegistered,
+            nc.incident_id,
+            data,
+        )
+        .await?;
         tx.commit().await?;
         Ok(nc)
     }

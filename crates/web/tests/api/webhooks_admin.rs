@@ -73,6 +73,31 @@ async fn an_administrator_subscribes_an_endpoint_by_api_and_reads_its_deliveries
         log.json["items"][0]["message_id"]
     );
 
+    // A nonconformity registered by hand goes to who subscribed to those.
+    let quality = app
+        .post(
+            "/api/v1/webhooks",
+            &admin,
+            json!({"url": "https://calidad.udg.example/pnc", "events": ["nonconformity.registered"]}),
+        )
+        .await;
+    let quality = quality.json["subscription"]["id"].as_i64().expect("id");
+    let nc = app
+        .post(
+            "/api/v1/nonconformities",
+            &admin,
+            json!({"description": "Hallazgo de la auditoría interna"}),
+        )
+        .await;
+    assert_eq!(nc.status, StatusCode::CREATED, "{}", nc.json);
+    let log = app
+        .get(&format!("/api/v1/webhooks/{quality}/deliveries"), &admin)
+        .await;
+    let items = log.json["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{}", log.json);
+    assert_eq!(items[0]["event_type"], "nonconformity.registered");
+    assert_eq!(items[0]["payload"]["data"]["criterion"], "manual");
+    assert_eq!(items[0]["payload"]["data"]["id"], nc.json["id"]);
     let off = app
         .call(
             Method::PUT,
@@ -92,10 +117,9 @@ async fn an_administrator_subscribes_an_endpoint_by_api_and_reads_its_deliveries
         )
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/api/v1/webhooks", &admin).await.json["items"],
-        json!([])
-    );
+    let left = app.get("/api/v1/webhooks", &admin).await.json;
+    assert_eq!(left["items"][0]["id"], quality, "the other one stays");
+    assert_eq!(left["total"], 1);
 }
 
 async fn an_administrator_manages_webhooks_in_administracion(db: TestDb) {
