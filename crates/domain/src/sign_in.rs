@@ -17,6 +17,7 @@ use crate::user::{Role, StaffUser};
 
 /// How staff may sign in, set by an administrator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct SignInPolicy {
     /// Only through the institution's identity provider: passwords are refused, except the

@@ -65,6 +65,21 @@ impl Providers {
 
     /// Every provider: the configuration file's, then those added in the console (an id the
     /// file already uses is the file's).
+    /// Requiring single sign-on needs a provider to sign on with: otherwise nobody but the
+    /// break-glass account could work. The rest of the policy's rules are the store's.
+    pub async fn check_policy(
+        &self,
+        store: &atiende_store::Store,
+        policy: &atiende_domain::sign_in::SignInPolicy,
+    ) -> Result<(), crate::error::AppError> {
+        if policy.sso_required && self.all(store).await.is_empty() {
+            return Err(crate::error::AppError::Rule(
+                atiende_domain::RuleError::invalid("sso_required", "no_identity_provider"),
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn all(&self, store: &atiende_store::Store) -> Vec<IdentityProvider> {
         let mut all = self.configured.clone();
         match store.identity_providers().await {

@@ -9,6 +9,7 @@ pub mod knowledge;
 pub mod privacy;
 pub mod quality;
 pub mod session;
+pub mod settings;
 pub mod units;
 pub mod users;
 pub mod webhooks;
@@ -150,6 +151,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(privacy::router())
         .merge(channels::router())
         .merge(webhooks::router())
+        .merge(settings::router())
 }
 
 /// One page of a list. Pass `next_cursor` as `cursor` for the next page; `null` means this

@@ -498,9 +498,8 @@ async fn save_sign_in(
         sso_required: form.sso_required.is_some(),
         break_glass_login: form.break_glass_login,
     };
-    if policy.sso_required && state.sso.all(&state.store).await.is_empty() {
-        let refused = atiende_domain::RuleError::invalid("sso_required", "no_identity_provider");
-        return failed(&state, page, AppError::Rule(refused)).await;
+    if let Err(refused) = state.sso.check_policy(&state.store, &policy).await {
+        return failed(&state, page, refused).await;
     }
     let admin = page.user.clone();
     let result = state

@@ -17,6 +17,7 @@ mod roles;
 mod scope;
 mod second_factor;
 mod sessions;
+mod settings_api;
 mod sso;
 mod story;
 mod surveys;

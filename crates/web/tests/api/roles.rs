@@ -555,6 +555,20 @@ fn cases() -> Vec<Case> {
             None,
             &["admin"],
         ),
+        case(
+            M::GET,
+            "/settings/sign-in",
+            "/settings/sign-in",
+            None,
+            &["admin"],
+        ),
+        case(
+            M::PUT,
+            "/settings/sign-in",
+            "/settings/sign-in",
+            Some(json!({"sso_required": false, "break_glass_login": "admin"})),
+            &["admin"],
+        ),
         case(M::DELETE, "/session", "/session", None, ALL),
         case(
             M::DELETE,
