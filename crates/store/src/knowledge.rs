@@ -262,6 +262,29 @@ impl Store {
         article_in(&mut *self.reader().acquire().await?, id).await
     }
 
+    /// These articles in one query, in the order given (a search's ranking).
+    pub async fn articles_by_id(&self, ids: &[i64]) -> Result<Vec<Article>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut sql = crate::db::Sql::new("SELECT * FROM articles WHERE id IN (");
+        for (n, id) in ids.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.bind(*id);
+        }
+        sql.push(")");
+        let mut found = sql
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(article_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        found.sort_by_key(|a| ids.iter().position(|id| *id == a.id));
+        Ok(found)
+    }
+
     pub async fn article_versions(&self, id: i64) -> Result<Vec<ArticleVersion>> {
         let rows = sqlx::query(
             "SELECT * FROM article_versions WHERE article_id = $1 ORDER BY version DESC",

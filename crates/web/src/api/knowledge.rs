@@ -70,10 +70,12 @@ async fn list(
                 100,
             )
             .await?;
-        let mut items = Vec::new();
-        for hit in hits.into_iter().take(page.limit() as usize) {
-            items.push(state.store.article(hit.id).await?);
-        }
+        let ids: Vec<i64> = hits
+            .iter()
+            .take(page.limit() as usize)
+            .map(|h| h.id)
+            .collect();
+        let items = state.store.articles_by_id(&ids).await?;
         return Ok(Json(Page {
             items,
             next_cursor: None,

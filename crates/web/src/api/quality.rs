@@ -55,14 +55,19 @@ pub struct PeriodParams {
     pub periodicity: Option<Periodicity>,
 }
 
+/// A period's code, or the validation error naming the `period` parameter.
+fn parse_period(code: &str) -> Result<Period, AppError> {
+    Period::parse(code).ok_or_else(|| {
+        AppError::Rule(RuleError::Invalid(vec![FieldError::new(
+            "period", "invalid",
+        )]))
+    })
+}
+
 impl PeriodParams {
     fn period(&self, state: &AppState) -> Result<Period, AppError> {
         match self.period.as_deref() {
-            Some(code) => Period::parse(code).ok_or_else(|| {
-                AppError::Rule(RuleError::Invalid(vec![FieldError::new(
-                    "period", "invalid",
-                )]))
-            }),
+            Some(code) => parse_period(code),
             None => Ok(Period::containing(
                 chrono::Utc::now(),
                 state.store.time_zone(),
@@ -247,17 +252,12 @@ async fn list_nonconformities(
         cursor: p.cursor,
         limit: p.limit,
     };
-    let months = match p.period {
-        Some(code) => Some(
-            PeriodParams {
-                period: Some(code),
-                periodicity: None,
-            }
-            .period(&state)?
-            .months(),
-        ),
-        None => None,
-    };
+    let months = p
+        .period
+        .as_deref()
+        .map(parse_period)
+        .transpose()?
+        .map(|period| period.months());
     let filter = NcFilter {
         status: p.status,
         months,
@@ -492,17 +492,12 @@ pub struct SurveyParams {
 
 impl SurveyParams {
     fn filter(&self, state: &AppState) -> Result<SurveyFilter, AppError> {
-        let answered = match &self.period {
-            Some(code) => {
-                let period = PeriodParams {
-                    period: Some(code.clone()),
-                    periodicity: None,
-                }
-                .period(state)?;
-                Some(answer_window(period, state.store.time_zone()))
-            }
-            None => None,
-        };
+        let answered = self
+            .period
+            .as_deref()
+            .map(parse_period)
+            .transpose()?
+            .map(|period| answer_window(period, state.store.time_zone()));
         Ok(SurveyFilter {
             status: self.status.map(|s| s.code().to_string()),
             answered,

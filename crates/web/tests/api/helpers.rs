@@ -312,7 +312,7 @@ impl TestApp {
     /// A phone incident of a new person, taken and closed by a new agent.
     pub async fn closed_incident(&self) -> atiende_domain::ids::IncidentId {
         let agent = self
-            .staff(&format!("agente-{}", rand_suffix()), Role::Agent, vec![])
+            .staff(&format!("agente-{}", unique_suffix()), Role::Agent, vec![])
             .await;
         let person = self
             .db
@@ -466,7 +466,7 @@ pub async fn to_atiende(
 }
 
 /// A few letters that make a login unique within a test.
-fn rand_suffix() -> String {
+fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed).to_string()
