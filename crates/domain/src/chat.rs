@@ -322,6 +322,13 @@ pub enum OutgoingBody {
         /// Body parameters in order (the folio, when the template takes it).
         parameters: Vec<String>,
     },
+    /// A file staff attached: uploaded to the provider when it leaves, then sent by the id the
+    /// upload returns.
+    Media {
+        file: crate::attachment::OutgoingFile,
+        /// As for text: Messenger/Instagram outside the 24 hours.
+        human_agent: bool,
+    },
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! - [`audit`], [`user`], [`unit`], [`ids`], [`error`].
 
 pub mod access;
+pub mod attachment;
 pub mod audit;
 pub mod calendar;
 pub mod call;

@@ -4,6 +4,7 @@
 //! states, media kept as attachments, and replies queued within the provider's window.
 
 use atiende_domain::RuleError;
+use atiende_domain::attachment::OutgoingFile;
 use atiende_domain::chat::{
     ChatContent, DeliveryStatus, InboundChat, OutgoingBody, Provider, ReplyWindow, Template,
     reply_window,
@@ -483,7 +484,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if exists.is_none() {
-            let too_big = data.len() > crate::email::MAX_ATTACHMENT_BYTES;
+            let too_big = data.len() > crate::attachments::MAX_ATTACHMENT_BYTES;
             sqlx::query(
                 "INSERT INTO attachments (incident_id, entry_id, chat_message_id, filename, content_type, inline, size, data, created_at) \
                  VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
@@ -630,5 +631,53 @@ pub(crate) async fn queue_message(
         one_time_link,
     });
     outbox::enqueue(tx, Some(incident.id), &job).await?;
+    Ok(true)
+}
+
+/// Files staff attached to an answer on a chat incident: one message each, after the answer's
+/// text, within the window in which the provider takes free messages.
+pub(crate) async fn queue_files(
+    tx: &mut Tx,
+    incident: &Incident,
+    entry: EntryId,
+    files: &[OutgoingFile],
+) -> Result<bool> {
+    if files.is_empty() {
+        return Ok(true);
+    }
+    let Some(target) = chat_target(tx, incident).await? else {
+        return Ok(false);
+    };
+    if !target.window.allows_text() {
+        return Err(RuleError::OutsideReplyWindow.into());
+    }
+    for file in files {
+        let outgoing = OutgoingBody::Media {
+            file: file.clone(),
+            human_agent: matches!(target.window, ReplyWindow::HumanAgent { .. }),
+        };
+        let content = serde_json::to_value(&outgoing).map_err(StoreError::corrupt)?;
+        let id = insert_chat(
+            tx,
+            target.provider,
+            None,
+            "out",
+            &target.account_id,
+            &target.peer_id,
+            incident.id,
+            Some(entry),
+            &file.filename,
+            content,
+            DeliveryStatus::Queued.code(),
+            now(),
+        )
+        .await?;
+        crate::attachments::link_to_chat(tx, file, id).await?;
+        let job = Job::ChatSend(ChatSend {
+            chat_message_id: id,
+            one_time_link: None,
+        });
+        outbox::enqueue(tx, Some(incident.id), &job).await?;
+    }
     Ok(true)
 }

@@ -17,7 +17,10 @@ use sqlx::any::AnyRow;
 use atiende_domain::mail_auth::{GrantState, MailAuth, OAuthApp};
 use atiende_domain::secret::Secret;
 
+use atiende_domain::attachment::OutgoingFile;
+
 use crate::Actor;
+use crate::attachments::MAX_ATTACHMENT_BYTES;
 use crate::audit::{Change, record, snapshot};
 use crate::contacts::{contact_in_tx, insert_contact};
 use crate::db::{Store, flag, from_ms, ms, now, opt_from_ms};
@@ -26,9 +29,6 @@ use crate::incidents::rows::{append, reopen_in};
 use crate::outbox::{self, Job, OutgoingEmail};
 use crate::secrets::Sealer;
 use crate::tx::Tx;
-
-/// Largest attachment kept; larger ones are replaced by a note saying so.
-pub const MAX_ATTACHMENT_BYTES: usize = 15 * 1024 * 1024;
 
 /// The largest message kept whole (its original and attachments). A larger one is recorded
 /// with its text and the names of its attachments, and noted as such: the original stays on
@@ -461,31 +461,6 @@ fn entry_text_of(email: &InboundEmail) -> String {
     }
 }
 
-/// An attachment's metadata and, when downloaded, its bytes.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Attachment {
-    pub id: i64,
-    pub incident_id: i64,
-    pub entry_id: Option<i64>,
-    pub filename: String,
-    pub content_type: String,
-    pub size: i64,
-    pub inline: bool,
-}
-
-fn attachment_from_row(r: &AnyRow) -> Result<Attachment> {
-    Ok(Attachment {
-        id: r.try_get("id")?,
-        incident_id: r.try_get("incident_id")?,
-        entry_id: r.try_get("entry_id")?,
-        filename: r.try_get("filename")?,
-        content_type: r.try_get("content_type")?,
-        size: r.try_get("size")?,
-        inline: flag(r, "inline")?,
-    })
-}
-
 impl Store {
     pub async fn mailboxes(&self) -> Result<Vec<Mailbox>> {
         let rows = sqlx::query("SELECT * FROM mailboxes ORDER BY name")
@@ -847,37 +822,13 @@ impl Store {
                 automatic: true,
                 link_to_incident: false,
                 one_time_link: None,
+                files: Vec::new(),
             };
             queue_email(&mut tx, Some(incident.id), None, &out).await?;
         }
         tx.commit().await?;
         tracing::info!(incident.folio = %incident.folio, email.message_id = %email.message_id, "email opened an incident");
         Ok(IngestOutcome::Created(incident.id))
-    }
-
-    pub async fn attachments(&self, incident: IncidentId) -> Result<Vec<Attachment>> {
-        let rows = sqlx::query(
-            "SELECT id, incident_id, entry_id, filename, content_type, size, inline FROM attachments WHERE incident_id = $1 ORDER BY id",
-        )
-        .bind(incident.0)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(attachment_from_row).collect()
-    }
-
-    /// An attachment's bytes, for download.
-    pub async fn attachment_data(
-        &self,
-        incident: IncidentId,
-        id: i64,
-    ) -> Result<(Attachment, Vec<u8>)> {
-        let r = sqlx::query("SELECT * FROM attachments WHERE id = $1 AND incident_id = $2")
-            .bind(id)
-            .bind(incident.0)
-            .fetch_optional(self.reader())
-            .await?
-            .ok_or(StoreError::NotFound("attachment"))?;
-        Ok((attachment_from_row(&r)?, r.try_get("data")?))
     }
 
     /// Inbound and outbound messages of an incident, oldest first.
@@ -949,7 +900,7 @@ pub(crate) async fn queue_email(
         subject: out.subject.clone(),
         ..Default::default()
     };
-    insert_message(
+    let message = insert_message(
         tx,
         &out.message_id,
         "out",
@@ -961,6 +912,7 @@ pub(crate) async fn queue_email(
         out.automatic,
     )
     .await?;
+    crate::attachments::link_to_email(tx, &out.files, message).await?;
     outbox::enqueue(tx, incident, &Job::EmailSend(out.clone())).await?;
     Ok(())
 }
@@ -971,6 +923,7 @@ pub(crate) async fn queue_answer(
     incident: &Incident,
     entry: EntryId,
     body: &str,
+    files: &[OutgoingFile],
 ) -> Result<bool> {
     if incident.channel != Channel::Email && incident.channel != Channel::SuggestionBox {
         return Ok(false);
@@ -1035,6 +988,7 @@ pub(crate) async fn queue_answer(
         automatic: false,
         link_to_incident: false,
         one_time_link: None,
+        files: files.to_vec(),
     };
     queue_email(tx, Some(incident.id), Some(entry), &out).await?;
     Ok(true)
@@ -1081,6 +1035,7 @@ pub(crate) async fn queue_derivation_notice(
         automatic: false,
         link_to_incident: true,
         one_time_link: None,
+        files: Vec::new(),
     };
     queue_email(tx, Some(incident.id), None, &out).await
 }

@@ -14,6 +14,7 @@ pub(crate) fn page_rows(limit: i64) -> i64 {
     limit.clamp(1, MAX_PAGE + 1)
 }
 
+pub mod attachments;
 pub mod audit;
 pub mod bulk;
 pub mod calls;

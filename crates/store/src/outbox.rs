@@ -125,6 +125,9 @@ pub struct OutgoingEmail {
     /// The one-time link whose token fills the text's slot when the message leaves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_time_link: Option<crate::links::OneTimeLink>,
+    /// Files staff attached to the answer, read from the store when the message is built.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<atiende_domain::attachment::OutgoingFile>,
 }
 
 /// A reply to deliver through the provider's send API.

@@ -3,6 +3,7 @@
 //! step's own transaction (sent only if it commits); the channel modules below know each wire
 //! format, so the procedure's steps name what they send, never how it travels.
 
+use atiende_domain::attachment::OutgoingFile;
 use atiende_domain::chat::Template;
 use atiende_domain::classification::Channel;
 use atiende_domain::ids::EntryId;
@@ -14,22 +15,27 @@ use crate::tx::Tx;
 
 /// The answer recorded as timeline entry `entry` goes to the person: through the provider on
 /// WhatsApp, Messenger and Instagram (refused before anything is written when the reply window
-/// does not allow it), by email threaded under their last message otherwise. An incident with
-/// no way back to the person (a phone call with no address on record) keeps the answer on its
-/// timeline only.
+/// does not allow it), by email threaded under their last message otherwise. Files staff
+/// attached travel with it: in the same email, or as one chat message each after the text. An
+/// incident with no way back to the person (a phone call with no address on record) keeps the
+/// answer and its files on its timeline only.
 pub(crate) async fn answer(
     tx: &mut Tx,
     incident: &Incident,
     entry: EntryId,
     body: &str,
     template: Option<(&Template, &[String])>,
+    files: &[OutgoingFile],
 ) -> Result<()> {
     match incident.channel {
         Channel::Whatsapp | Channel::Social => {
-            crate::chat::queue_message(tx, incident, entry, body, template, None).await?;
+            if !body.is_empty() || template.is_some() {
+                crate::chat::queue_message(tx, incident, entry, body, template, None).await?;
+            }
+            crate::chat::queue_files(tx, incident, entry, files).await?;
         }
         _ => {
-            crate::email::queue_answer(tx, incident, entry, body).await?;
+            crate::email::queue_answer(tx, incident, entry, body, files).await?;
         }
     }
     Ok(())

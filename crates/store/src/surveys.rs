@@ -404,6 +404,7 @@ impl Store {
                     automatic: true,
                     link_to_incident: false,
                     one_time_link,
+                    files: Vec::new(),
                 };
                 queue_email(&mut tx, Some(incident), Some(entry), &out).await?;
                 SurveyStep::Sent("email")

@@ -42,6 +42,9 @@ pub enum AppError {
     /// A body sent as something other than JSON where JSON is expected.
     #[error("JSON expected")]
     JsonExpected,
+    /// A multipart form (files) that cannot be read.
+    #[error("malformed form")]
+    MalformedForm,
     /// An API address that exists, asked with a method it does not take.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -111,7 +114,7 @@ impl AppError {
             AppError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::MalformedJson => StatusCode::BAD_REQUEST,
+            AppError::MalformedJson | AppError::MalformedForm => StatusCode::BAD_REQUEST,
             AppError::JsonExpected => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::BadRequest(_) | AppError::NulInText => StatusCode::BAD_REQUEST,
             AppError::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -136,6 +139,7 @@ impl AppError {
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::MalformedJson => "malformed_json",
             AppError::JsonExpected => "json_expected",
+            AppError::MalformedForm => "malformed_form",
             AppError::BadRequest(_) => "bad_request",
             AppError::NulInText => "nul_in_text",
             AppError::UriTooLong => "uri_too_long",

@@ -94,6 +94,79 @@ fn invalid_field(path: &str, message: &str) -> AppError {
     ]))
 }
 
+/// The largest body of a request that carries an entry's files: all of them at their limit,
+/// with room for the text and the form's framing.
+pub const ENTRY_BODY_LIMIT: usize = atiende_domain::attachment::MAX_TOTAL_BYTES + 1024 * 1024;
+
+/// A multipart form (`multipart/form-data`): its text fields and its files, read whole. The
+/// route's body limit bounds it; the files are checked by the step that keeps them.
+pub struct MultipartForm {
+    pub fields: Vec<(String, String)>,
+    pub files: Vec<atiende_store::attachments::Upload>,
+}
+
+impl MultipartForm {
+    /// Whether a request carries a multipart form.
+    pub fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+        headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"))
+    }
+
+    /// The last value of a text field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for MultipartForm {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let too_large = |e: &axum::extract::multipart::MultipartError| {
+            e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+        };
+        let mut form = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|_| AppError::MalformedForm)?;
+        let mut fields = Vec::new();
+        let mut files = Vec::new();
+        loop {
+            let field = match form.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) if too_large(&e) => return Err(AppError::TooLarge),
+                Err(_) => return Err(AppError::MalformedForm),
+            };
+            let name = field.name().unwrap_or_default().to_string();
+            let filename = field.file_name().map(str::to_string);
+            let bytes = match field.bytes().await {
+                Ok(b) => b,
+                Err(e) if too_large(&e) => return Err(AppError::TooLarge),
+                Err(_) => return Err(AppError::MalformedForm),
+            };
+            match filename {
+                // A file input left empty still sends a part with no name and no bytes.
+                Some(f) if f.is_empty() && bytes.is_empty() => {}
+                Some(filename) => files.push(atiende_store::attachments::Upload {
+                    filename,
+                    data: bytes.to_vec(),
+                }),
+                None => fields.push((
+                    name,
+                    String::from_utf8(bytes.to_vec()).map_err(|_| AppError::MalformedForm)?,
+                )),
+            }
+        }
+        Ok(MultipartForm { fields, files })
+    }
+}
+
 /// A query string's parameters; a wrong one is a validation error naming it.
 pub struct Query<T>(pub T);
 

@@ -28,6 +28,7 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "told_address" => ("correo sugerido al usuario", "address given to the user"),
         "subject" => ("asunto", "subject"),
         "body" => ("texto", "text"),
+        "files" => ("archivo adjunto", "attached file"),
         "name" => ("nombre", "name"),
         "email" => ("correo", "email"),
         "phone" => ("teléfono", "phone"),
@@ -237,6 +238,19 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "already_blocked" => "Los datos de esta persona ya están bloqueados.".into(),
         "already_suppressed" => "Los datos de esta persona ya fueron suprimidos.".into(),
         "not_blocked" => "Los datos de esta persona no están bloqueados.".into(),
+        "too_many_files" => "Se adjuntan a lo más 5 archivos por respuesta.".into(),
+        "files_too_large" => "Los archivos juntos pasan de 15 MB: envíe algunos en otra respuesta.".into(),
+        "file_too_large" => format!("{label}: el archivo pasa de 10 MB."),
+        "file_empty" => format!("{label}: el archivo está vacío."),
+        "file_type_not_allowed" => format!(
+            "{label}: ese tipo de archivo no se envía (se aceptan PDF, JPG, PNG, Word, Excel, PowerPoint, OpenDocument, texto, CSV, MP3, OGG y MP4)."
+        ),
+        "file_content_mismatch" => format!(
+            "{label}: el contenido del archivo no corresponde a su extensión."
+        ),
+        "files_not_allowed_here" => {
+            "Solo las respuestas y las notas internas llevan archivos.".into()
+        }
         _ => format!("{label}: valor no válido."),
     };
     if lang == Lang::Es {
@@ -305,6 +319,15 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "already_blocked" => "This person's data is already blocked.".into(),
         "already_suppressed" => "This person's data was already suppressed.".into(),
         "not_blocked" => "This person's data is not blocked.".into(),
+        "too_many_files" => "An answer carries at most 5 files.".into(),
+        "files_too_large" => "The files together exceed 15 MB: send some in another answer.".into(),
+        "file_too_large" => format!("{label}: the file exceeds 10 MB."),
+        "file_empty" => format!("{label}: the file is empty."),
+        "file_type_not_allowed" => format!(
+            "{label}: that kind of file is not sent (PDF, JPG, PNG, Word, Excel, PowerPoint, OpenDocument, text, CSV, MP3, OGG and MP4 are)."
+        ),
+        "file_content_mismatch" => format!("{label}: the file's content does not match its extension."),
+        "files_not_allowed_here" => "Only answers and internal notes carry files.".into(),
         "wrong_password" => "The current password is wrong.".into(),
         "taken" => format!("{label} is already taken."),
         "belongs_to_another_contact" => format!("That {label} belongs to another contact."),
@@ -365,6 +388,9 @@ pub fn error_message(
             "method_not_allowed" => "Esa dirección de la API no admite este método.".into(),
             "malformed_json" => "El cuerpo de la solicitud no es JSON válido.".into(),
             "json_expected" => "El cuerpo debe ser JSON (Content-Type: application/json).".into(),
+            "malformed_form" => {
+                "No se pudo leer el formulario enviado (multipart/form-data).".into()
+            }
             "sso_required" => "El acceso es con su cuenta institucional: use el botón de acceso institucional.".into(),
             "sso_failed" => "El acceso institucional no se completó; intente de nuevo.".into(),
             "second_factor_required" => "Falta el segundo factor: el código de su aplicación de autenticación (o configúrelo en la consola).".into(),
@@ -404,6 +430,7 @@ pub fn error_message(
             "method_not_allowed" => "That API address does not take this method.".into(),
             "malformed_json" => "The request body is not valid JSON.".into(),
             "json_expected" => "The body must be JSON (Content-Type: application/json).".into(),
+            "malformed_form" => "The form sent could not be read (multipart/form-data).".into(),
             "sso_required" => "Sign in with your institutional account: use the institutional sign-in button.".into(),
             "sso_failed" => "The institutional sign-in did not complete; try again.".into(),
             "second_factor_required" => "The second factor is missing: the code from your authenticator app (or set it up in the console).".into(),

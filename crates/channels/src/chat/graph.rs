@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use atiende_domain::attachment::OutgoingFile;
 use atiende_domain::chat::{MediaRef, OutgoingBody, Provider};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{messenger, whatsapp};
 
@@ -54,11 +55,16 @@ impl Graph {
     ) -> Result<String, GraphError> {
         let url = format!("{}/{}/messages", self.base, segment(account_id)?);
         let bodies = match provider {
-            Provider::Whatsapp => vec![whatsapp::send_body(to, body)],
+            Provider::Whatsapp => Some(whatsapp::send_body(to, body))
+                .filter(|b| !b.is_null())
+                .into_iter()
+                .collect(),
             Provider::Messenger | Provider::Instagram => messenger::send_bodies(to, body),
         };
         if bodies.is_empty() {
-            return Err(GraphError::Refused("this provider has no templates".into()));
+            return Err(GraphError::Refused(
+                "nothing this provider takes as a message (a template outside WhatsApp, or a file not uploaded)".into(),
+            ));
         }
         let mut last = String::new();
         for b in bodies {
@@ -71,6 +77,102 @@ impl Graph {
             .to_string();
         }
         Ok(last)
+    }
+
+    /// Sends a file staff attached: uploaded first (WhatsApp: `/{phone-number-id}/media`;
+    /// Messenger and Instagram: `/{id}/message_attachments`), then sent by the id the upload
+    /// returns. Returns the provider's message id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_media(
+        &self,
+        token: &str,
+        provider: Provider,
+        account_id: &str,
+        to: &str,
+        file: &OutgoingFile,
+        human_agent: bool,
+        data: Vec<u8>,
+    ) -> Result<String, GraphError> {
+        if data.is_empty() {
+            // Suppressed with the person's data, or never kept.
+            return Err(GraphError::Refused(format!(
+                "{} has no content",
+                file.filename
+            )));
+        }
+        let account = segment(account_id)?;
+        let (url, fields, file_field) = match provider {
+            Provider::Whatsapp => (
+                format!("{}/{account}/media", self.base),
+                vec![
+                    ("messaging_product", "whatsapp".to_string()),
+                    ("type", file.content_type.clone()),
+                ],
+                "file",
+            ),
+            Provider::Messenger | Provider::Instagram => {
+                let mut fields = vec![(
+                    "message",
+                    json!({ "attachment": {
+                        "type": messenger::attachment_type(file.kind),
+                        "payload": { "is_reusable": false },
+                    } })
+                    .to_string(),
+                )];
+                if provider == Provider::Instagram {
+                    fields.push(("platform", "instagram".to_string()));
+                }
+                (
+                    format!("{}/{account}/message_attachments", self.base),
+                    fields,
+                    "filedata",
+                )
+            }
+        };
+        let agent = self.agent.clone();
+        let auth = format!("Bearer {token}");
+        let (filename, content_type) = (file.filename.clone(), file.content_type.clone());
+        let uploaded: Value = blocking(move || {
+            let mut form = ureq::unversioned::multipart::Form::new();
+            for (name, value) in &fields {
+                form = form.text(name, value);
+            }
+            let part = ureq::unversioned::multipart::Part::bytes(&data)
+                .file_name(&filename)
+                .mime_str(&content_type)
+                .map_err(|e| GraphError::Refused(format!("content type: {e}")))?;
+            form = form.part(file_field, part);
+            let mut resp = agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send(form)
+                .map_err(|e| GraphError::Temporary(e.to_string()))?;
+            check(&mut resp)?;
+            resp.body_mut()
+                .read_json::<Value>()
+                .map_err(|e| GraphError::Temporary(e.to_string()))
+        })
+        .await?;
+        let id_field = match provider {
+            Provider::Whatsapp => "id",
+            _ => "attachment_id",
+        };
+        let media_id = uploaded[id_field]
+            .as_str()
+            .ok_or_else(|| GraphError::Temporary(format!("no {id_field} in {uploaded}")))?
+            .to_string();
+        let url = format!("{}/{account}/messages", self.base);
+        let body = match provider {
+            Provider::Whatsapp => whatsapp::media_body(to, file, &media_id),
+            _ => messenger::media_body(to, file.kind, &media_id, human_agent),
+        };
+        let answer: Value = self.json(&url, token, Some(body)).await?;
+        match provider {
+            Provider::Whatsapp => answer["messages"][0]["id"].as_str(),
+            _ => answer["message_id"].as_str(),
+        }
+        .map(str::to_string)
+        .ok_or_else(|| GraphError::Temporary(format!("no message id in {answer}")))
     }
 
     /// A person's name from their page-scoped profile (Messenger: first and last name;

@@ -1,6 +1,7 @@
 //! The chat channels' sending: queued WhatsApp, Messenger and Instagram replies go out through
 //! the Graph API. The worker (`atiende-jobs`) calls this in its rounds.
 
+use atiende_domain::chat::OutgoingBody;
 use atiende_store::Store;
 use atiende_store::outbox::{ChatSend, Job, JobKind, MAX_ATTEMPTS, Outcome};
 
@@ -68,9 +69,30 @@ async fn send_chat(
         .ok_or_else(|| GraphError::Refused("one-time link expired or used".into()))?;
     let body = serde_json::from_value(content)
         .map_err(|e| GraphError::Refused(format!("stored body: {e}")))?;
-    let external = graph
-        .send(token, msg.provider, &msg.account_id, &msg.peer_id, &body)
-        .await?;
+    let external = match body {
+        OutgoingBody::Media { file, human_agent } => {
+            let data = store
+                .outgoing_file_data(&file)
+                .await
+                .map_err(|e| GraphError::Temporary(e.to_string()))?;
+            graph
+                .send_media(
+                    token,
+                    msg.provider,
+                    &msg.account_id,
+                    &msg.peer_id,
+                    &file,
+                    human_agent,
+                    data,
+                )
+                .await?
+        }
+        body => {
+            graph
+                .send(token, msg.provider, &msg.account_id, &msg.peer_id, &body)
+                .await?
+        }
+    };
     store
         .record_chat_sent(id, &external)
         .await

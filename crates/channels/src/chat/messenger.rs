@@ -2,6 +2,7 @@
 //! `instagram`, events in `messaging[]`), people known by page-scoped ids, and the send API
 //! `POST /{page-or-account-id}/messages`.
 
+use atiende_domain::attachment::MediaKind;
 use atiende_domain::chat::{ChatContent, InboundChat, MediaRef, OutgoingBody, Provider};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -239,8 +240,9 @@ pub const MAX_TEXT: usize = 1000;
 pub fn send_bodies(to: &str, body: &OutgoingBody) -> Vec<Value> {
     let (text, human_agent) = match body {
         OutgoingBody::Text { body, human_agent } => (body.as_str(), *human_agent),
-        // Templates are WhatsApp's; the store never queues one here.
-        OutgoingBody::Template { .. } => return vec![],
+        // Templates are WhatsApp's; the store never queues one here. A file is sent by
+        // `media_body` once uploaded.
+        OutgoingBody::Template { .. } | OutgoingBody::Media { .. } => return vec![],
     };
     split(text, MAX_TEXT)
         .into_iter()
@@ -256,6 +258,33 @@ pub fn send_bodies(to: &str, body: &OutgoingBody) -> Vec<Value> {
             v
         })
         .collect()
+}
+
+/// The attachment type Messenger and Instagram are told (`file` for a document).
+pub fn attachment_type(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "image",
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+        MediaKind::Document => "file",
+    }
+}
+
+/// The JSON of a send of a file uploaded to `/{page-or-account-id}/message_attachments` as
+/// `attachment_id`.
+pub fn media_body(to: &str, kind: MediaKind, attachment_id: &str, human_agent: bool) -> Value {
+    let mut v = json!({
+        "recipient": { "id": to },
+        "messaging_type": if human_agent { "MESSAGE_TAG" } else { "RESPONSE" },
+        "message": { "attachment": {
+            "type": attachment_type(kind),
+            "payload": { "attachment_id": attachment_id },
+        } },
+    });
+    if human_agent {
+        v["tag"] = json!("HUMAN_AGENT");
+    }
+    v
 }
 
 /// Splits a text into parts of at most `max` characters, at a line or word break when one is

@@ -1,7 +1,8 @@
 //! A local server speaking the Graph API's documented protocol, for tests and demos: it takes
 //! sends at `POST /{version}/{id}/messages` and answers as WhatsApp or Messenger does, resolves
 //! WhatsApp media ids at `GET /{version}/{media-id}` and serves the bytes, answers page-scoped
-//! profiles at `GET /{version}/{psid}`, and serves direct
+//! profiles at `GET /{version}/{psid}`, takes files at `POST /{version}/{id}/media` (WhatsApp) and
+//! `/message_attachments` (Messenger, Instagram), and serves direct
 //! attachment URLs as Messenger's CDN does. Every request must carry a bearer token, as the
 //! real API requires. Recipients `400…` and `500…` make the provider refuse or fail, to test
 //! what atiende does then.
@@ -27,9 +28,26 @@ pub struct Sent {
     pub body: Value,
 }
 
+/// A file the stand-in received at an upload endpoint (WhatsApp's `/media`, Messenger's and
+/// Instagram's `/message_attachments`).
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub account: String,
+    /// `media` or `message_attachments`.
+    pub endpoint: String,
+    /// The form's text fields.
+    pub fields: HashMap<String, String>,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    /// The id the stand-in answered with.
+    pub id: String,
+}
+
 #[derive(Default)]
 struct Inner {
     sent: Vec<Sent>,
+    uploads: Vec<Uploaded>,
     media: HashMap<String, (String, Vec<u8>)>,
     profiles: HashMap<String, Value>,
     base: String,
@@ -56,6 +74,11 @@ impl GraphStandIn {
         }));
         let app = Router::new()
             .route("/{version}/{id}/messages", post(send))
+            .route("/{version}/{id}/media", post(upload_media))
+            .route(
+                "/{version}/{id}/message_attachments",
+                post(upload_attachment),
+            )
             .route("/{version}/{id}", get(media_info))
             .route("/media/{id}", get(media_bytes))
             .route("/cdn/{id}", get(cdn))
@@ -93,6 +116,83 @@ impl GraphStandIn {
     pub fn sent(&self) -> Vec<Sent> {
         self.lock().sent.clone()
     }
+
+    pub fn uploads(&self) -> Vec<Uploaded> {
+        self.lock().uploads.clone()
+    }
+}
+
+/// Takes a file as the upload endpoints do (a multipart form with the bytes in `file` on
+/// WhatsApp, `filedata` on Messenger) and answers with an id to send it by.
+async fn upload_media(
+    State(inner): State<Shared>,
+    Path((_version, account)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: axum::extract::Multipart,
+) -> Response {
+    upload(inner, account, "media", headers, form).await
+}
+
+async fn upload_attachment(
+    State(inner): State<Shared>,
+    Path((_version, account)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: axum::extract::Multipart,
+) -> Response {
+    upload(inner, account, "message_attachments", headers, form).await
+}
+
+async fn upload(
+    inner: Shared,
+    account: String,
+    endpoint: &str,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    if bearer(&headers).is_none() {
+        return oauth_error();
+    }
+    let mut fields = HashMap::new();
+    let mut file = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(filename) => {
+                let content_type = field.content_type().unwrap_or_default().to_string();
+                let bytes = field.bytes().await.unwrap_or_default().to_vec();
+                file = Some((name, filename, content_type, bytes));
+            }
+            None => {
+                fields.insert(name, field.text().await.unwrap_or_default());
+            }
+        }
+    }
+    let expected = if endpoint == "media" {
+        "file"
+    } else {
+        "filedata"
+    };
+    let Some((_, filename, content_type, bytes)) = file.filter(|f| f.0 == expected) else {
+        let body = json!({ "error": { "message": format!("(#100) The parameter {expected} is required"), "type": "OAuthException", "code": 100 } });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
+    let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
+    let id = format!("upload.standin{}", inner.uploads.len() + 1);
+    inner.uploads.push(Uploaded {
+        account,
+        endpoint: endpoint.to_string(),
+        fields,
+        filename,
+        content_type,
+        bytes,
+        id: id.clone(),
+    });
+    let answer = if endpoint == "media" {
+        json!({ "id": id })
+    } else {
+        json!({ "attachment_id": id })
+    };
+    axum::Json(answer).into_response()
 }
 
 type Shared = Arc<Mutex<Inner>>;

@@ -1,6 +1,7 @@
 //! WhatsApp Business Cloud API: the webhook's `messages` and `statuses`, and the body of a
 //! send to `POST /{phone-number-id}/messages`.
 
+use atiende_domain::attachment::{MediaKind, OutgoingFile};
 use atiende_domain::chat::{
     ChatContent, DeliveryStatus, InboundChat, MediaRef, OutgoingBody, Provider,
 };
@@ -302,7 +303,27 @@ pub fn send_body(to: &str, body: &OutgoingBody) -> Value {
                 "template": template,
             })
         }
+        // A file is sent by `media_body` once uploaded.
+        OutgoingBody::Media { .. } => Value::Null,
     }
+}
+
+/// The JSON of a send of a file uploaded to `/{phone-number-id}/media` as `media_id`: a picture
+/// over WhatsApp's image limit travels as a document, and a document keeps its name.
+pub fn media_body(to: &str, file: &OutgoingFile, media_id: &str) -> Value {
+    let kind = file.kind.for_whatsapp(file.size);
+    let mut media = json!({ "id": media_id });
+    if kind == MediaKind::Document {
+        media["filename"] = json!(file.filename);
+    }
+    let mut body = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": kind.code(),
+    });
+    body[kind.code()] = media;
+    body
 }
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ async fn send_one(store: &Store, out: OutgoingEmail, base_url: &str) -> Outcome 
     };
     match smtp::send(store, &mailbox, &out, base_url).await {
         Ok(()) => Outcome::Done,
+        Err(e) if e.is_permanent() => Outcome::Fail(e.to_string()),
         Err(e) => Outcome::Retry(e.to_string()),
     }
 }

@@ -7,6 +7,7 @@ use atiende_store::Store;
 use atiende_store::email::Mailbox;
 use atiende_store::outbox::OutgoingEmail;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -50,8 +51,14 @@ fn angle(id: &str) -> String {
     format!("<{}>", header_safe(id).trim_matches(['<', '>']))
 }
 
-/// Builds the message: threaded (Message-ID, In-Reply-To, References), folio in the subject.
-pub fn build(mailbox: &Mailbox, out: &OutgoingEmail, base_url: &str) -> Result<Message, SendError> {
+/// Builds the message: threaded (Message-ID, In-Reply-To, References), folio in the subject,
+/// the files staff attached (`files`, the bytes of `out.files` in order) as attachments.
+pub fn build(
+    mailbox: &Mailbox,
+    out: &OutgoingEmail,
+    base_url: &str,
+    files: &[Vec<u8>],
+) -> Result<Message, SendError> {
     let from = format!("Centro de Atención Personalizada <{}>", mailbox.address)
         .parse()
         .map_err(|e| SendError::Invalid(format!("from: {e}")))?;
@@ -85,9 +92,26 @@ pub fn build(mailbox: &Mailbox, out: &OutgoingEmail, base_url: &str) -> Result<M
             base_url.trim_end_matches('/')
         ));
     }
+    if out.files.is_empty() {
+        return builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| SendError::Invalid(e.to_string()));
+    }
+    if files.len() != out.files.len() || files.iter().any(Vec::is_empty) {
+        // Suppressed with the person's data after the answer was queued.
+        return Err(SendError::Invalid("an attached file has no content".into()));
+    }
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
+    for (file, data) in out.files.iter().zip(files) {
+        let content_type = ContentType::parse(&file.content_type)
+            .map_err(|e| SendError::Invalid(format!("content type: {e}")))?;
+        parts = parts.singlepart(
+            Attachment::new(header_safe(&file.filename)).body(data.clone(), content_type),
+        );
+    }
     builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(text)
+        .multipart(parts)
         .map_err(|e| SendError::Invalid(e.to_string()))
 }
 
@@ -168,7 +192,16 @@ pub async fn send(
     out: &OutgoingEmail,
     base_url: &str,
 ) -> Result<(), SendError> {
-    let message = build(mailbox, out, base_url)?;
+    let mut files = Vec::with_capacity(out.files.len());
+    for file in &out.files {
+        files.push(
+            store
+                .outgoing_file_data(file)
+                .await
+                .map_err(|e| SendError::Transport(e.to_string()))?,
+        );
+    }
+    let message = build(mailbox, out, base_url, &files)?;
     if mailbox.smtp_host.is_empty() {
         return Err(SendError::Transport(format!(
             "mailbox {} has no SMTP server",
@@ -267,6 +300,7 @@ mod tests {
             automatic: false,
             link_to_incident: false,
             one_time_link: None,
+            files: Vec::new(),
         }
     }
 
@@ -277,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_reply_is_threaded_under_the_users_message() {
-        let h = headers(&build(&mailbox(), &reply(), "http://x").expect("builds"));
+        let h = headers(&build(&mailbox(), &reply(), "http://x", &[]).expect("builds"));
         assert!(
             h.contains("Message-ID: <x1.cap-2026-000001@udgvirtual.udg.mx>"),
             "{h}"
@@ -296,7 +330,7 @@ mod tests {
         let mut ack = reply();
         ack.automatic = true;
         assert!(
-            headers(&build(&mailbox(), &ack, "http://x").expect("builds"))
+            headers(&build(&mailbox(), &ack, "http://x", &[]).expect("builds"))
                 .contains("Auto-Submitted: auto-replied")
         );
     }
@@ -305,7 +339,7 @@ mod tests {
     fn a_line_break_in_a_subject_or_address_cannot_add_a_header() {
         let mut evil = reply();
         evil.subject = "Pago\r\nBcc: intruso@evil.com".into();
-        let h = headers(&build(&mailbox(), &evil, "http://x").expect("builds"));
+        let h = headers(&build(&mailbox(), &evil, "http://x", &[]).expect("builds"));
         assert!(
             !h.lines()
                 .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
@@ -313,7 +347,7 @@ mod tests {
         );
         let mut evil_to = reply();
         evil_to.to = "ana@gmail.com\r\nBcc: intruso@evil.com".into();
-        match build(&mailbox(), &evil_to, "http://x") {
+        match build(&mailbox(), &evil_to, "http://x", &[]) {
             Err(e) => assert!(e.is_permanent()),
             Ok(m) => assert!(
                 !headers(&m).to_ascii_lowercase().contains("bcc:"),
@@ -323,7 +357,7 @@ mod tests {
         }
         let mut evil_id = reply();
         evil_id.in_reply_to = Some("a@b>\r\nBcc: intruso@evil.com".into());
-        let h = headers(&build(&mailbox(), &evil_id, "http://x").expect("builds"));
+        let h = headers(&build(&mailbox(), &evil_id, "http://x", &[]).expect("builds"));
         assert!(
             !h.lines()
                 .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),

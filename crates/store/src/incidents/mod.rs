@@ -17,6 +17,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::Actor;
+use crate::attachments::Upload;
 use crate::audit::{Change, snapshot};
 use crate::contacts::contact_in_tx;
 use crate::db::{Engine, Sql, Store, ms};
@@ -469,7 +470,22 @@ impl Store {
         kind: EntryKind,
         body: &str,
     ) -> Result<TimelineEntry> {
-        self.add_entry_with(actor, id, kind, body, None).await
+        self.add_entry_with(actor, id, kind, body, None, &[]).await
+    }
+
+    /// An answer or an internal note with files: each is checked (kind, size, content that
+    /// matches its name) before anything is written, kept on the entry, and, on an answer,
+    /// sent with it on the incident's channel. The text may then be empty.
+    pub async fn add_entry_with_files(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        kind: EntryKind,
+        body: &str,
+        files: &[Upload],
+    ) -> Result<TimelineEntry> {
+        self.add_entry_with(actor, id, kind, body, None, files)
+            .await
     }
 
     /// Answers a WhatsApp incident with an approved template (the only message the provider
@@ -488,6 +504,7 @@ impl Store {
             EntryKind::OutboundMessage,
             &template.render(&values),
             Some((template, &values)),
+            &[],
         )
         .await
     }
@@ -499,9 +516,10 @@ impl Store {
         kind: EntryKind,
         body: &str,
         template: Option<(&atiende_domain::chat::Template, &[String])>,
+        uploads: &[Upload],
     ) -> Result<TimelineEntry> {
         let mut v = atiende_domain::error::Validator::new();
-        let body = v.text("body", body, MAX_ENTRY_CHARS, true);
+        let body = v.text("body", body, MAX_ENTRY_CHARS, uploads.is_empty());
         v.finish()?;
         if !matches!(
             kind,
@@ -509,6 +527,14 @@ impl Store {
         ) {
             return Err(RuleError::invalid("kind", "invalid").into());
         }
+        if !uploads.is_empty() && !matches!(kind, EntryKind::Note | EntryKind::OutboundMessage) {
+            return Err(RuleError::invalid("files", "files_not_allowed_here").into());
+        }
+        let named: Vec<(&str, &[u8])> = uploads
+            .iter()
+            .map(|u| (u.filename.as_str(), u.data.as_slice()))
+            .collect();
+        let checked = atiende_domain::attachment::check_files(&named)?;
         let mut change = self.change_incident(id).await?;
         let now = change.now;
         if kind.is_response() {
@@ -520,8 +546,13 @@ impl Store {
         };
         let tx = &mut change.tx;
         let entry_id = append(tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
+        let with_bytes: Vec<_> = checked
+            .into_iter()
+            .zip(uploads.iter().map(|u| u.data.as_slice()))
+            .collect();
+        let files = crate::attachments::store_files(tx, id, entry_id, &with_bytes).await?;
         if kind == EntryKind::OutboundMessage {
-            crate::replies::answer(tx, &change.after, entry_id, &body, template).await?;
+            crate::replies::answer(tx, &change.after, entry_id, &body, template, &files).await?;
         }
         let audit = Change {
             entity: EntityKind::Incident,
@@ -532,7 +563,12 @@ impl Store {
                 _ => "incident.answer",
             },
             before: None,
-            after: Some(serde_json::json!({ "entry_id": entry_id, "kind": kind, "body": body })),
+            after: Some(serde_json::json!({
+                "entry_id": entry_id,
+                "kind": kind,
+                "body": body,
+                "files": files.iter().map(|f| serde_json::json!({ "name": f.filename, "size": f.size })).collect::<Vec<_>>(),
+            })),
         };
         change.commit_with(actor, "", audit).await?;
         Ok(TimelineEntry {

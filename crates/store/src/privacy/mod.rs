@@ -25,12 +25,13 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Actor;
+use crate::attachments::Attachment;
 use crate::audit::{AuditQuery, Change, record};
 use crate::calls::Call;
 use crate::chat::ChatRecord;
 use crate::contacts::contact_in_tx;
 use crate::db::{Engine, Store, code, from_ms, ms, now};
-use crate::email::{Attachment, EmailRecord};
+use crate::email::EmailRecord;
 use crate::error::{Result, StoreError};
 use crate::surveys::Survey;
 use crate::tx::Tx;

@@ -72,6 +72,7 @@ impl Store {
             automatic: true,
             link_to_incident: false,
             one_time_link: Some(OneTimeLink::PersonalFile(request)),
+            files: Vec::new(),
         };
         queue_email(&mut tx, None, None, &out).await?;
         tx.commit().await?;

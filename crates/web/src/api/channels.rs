@@ -5,8 +5,9 @@
 use atiende_domain::access::Action;
 use atiende_domain::chat::Template;
 use atiende_store::Actor;
+use atiende_store::attachments::Attachment;
 use atiende_store::calls::Call;
-use atiende_store::email::{Attachment, Mailbox, MailboxSettings};
+use atiende_store::email::{Mailbox, MailboxSettings};
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;

@@ -26,14 +26,16 @@ use super::{Page, PageParams};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, MultipartForm, Path, Query};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one))
         .routes(routes!(classify))
-        .routes(routes!(add_entry))
+        .merge(OpenApiRouter::new().routes(routes!(add_entry)).layer(
+            axum::extract::DefaultBodyLimit::max(crate::extract::ENTRY_BODY_LIMIT),
+        ))
         .routes(routes!(derive))
         .routes(routes!(answer_derivation))
         .routes(routes!(close))
@@ -268,14 +270,64 @@ pub struct EntryInput {
     pub template: Option<String>,
 }
 
-/// Adds a note, intervention notes or an answer to the timeline.
+/// An entry with files, as a multipart form: the same fields as [`EntryInput`], and the files.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Read field by field by `EntryBody`; here for the document.
+pub struct EntryUpload {
+    /// `note` or `answer` (intervention notes take no files).
+    kind: EntryInputKind,
+    /// May be empty when files are sent.
+    body: Option<String>,
+    /// Up to 5 files, 10 MB each and 15 MB together: PDF, JPEG, PNG, Word, Excel, PowerPoint,
+    /// OpenDocument, text, CSV, MP3, OGG, MP4. The content must match the name's extension.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
+}
+
+/// An entry as JSON, or as a multipart form when it carries files.
+pub struct EntryBody {
+    input: EntryInput,
+    files: Vec<atiende_store::attachments::Upload>,
+}
+
+impl axum::extract::FromRequest<AppState> for EntryBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, AppError> {
+        if !MultipartForm::is_multipart(req.headers()) {
+            let Json(input) = Json::from_request(req, state).await?;
+            return Ok(EntryBody {
+                input,
+                files: Vec::new(),
+            });
+        }
+        let form = MultipartForm::from_request(req, state).await?;
+        // The text fields read as the JSON body would be, so that a wrong one is named alike.
+        let fields: serde_json::Map<String, serde_json::Value> = form
+            .fields
+            .iter()
+            .filter(|(name, _)| name != "files")
+            .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+            .collect();
+        let input = crate::extract::parse_json(&serde_json::to_vec(&fields).unwrap_or_default())?;
+        Ok(EntryBody {
+            input,
+            files: form.files,
+        })
+    }
+}
+
+/// Adds a note, intervention notes or an answer to the timeline. With files, send a multipart
+/// form: the files are kept on the entry and, on an answer, sent with it (email attachments;
+/// one WhatsApp, Messenger or Instagram message each, uploaded through the Graph API).
 #[utoipa::path(post, path = "/incidents/{reference}/notes", tag = "incidents", params(("reference" = String, Path)),
-    request_body = EntryInput, responses((status = 201, body = TimelineEntry)))]
+    request_body(content((EntryInput = "application/json"), (EntryUpload = "multipart/form-data"))),
+    responses((status = 201, body = TimelineEntry), (status = 413, body = crate::error::ErrorEnvelope), (status = 422, body = crate::error::ErrorEnvelope)))]
 async fn add_entry(
     State(state): State<AppState>,
     caller: Caller,
     Path(reference): Path<String>,
-    Json(input): Json<EntryInput>,
+    EntryBody { input, files }: EntryBody,
 ) -> Result<(StatusCode, Json<TimelineEntry>), AppError> {
     let (action, kind) = match input.kind {
         EntryInputKind::Note => (Action::IncidentNote, EntryKind::Note),
@@ -300,7 +352,7 @@ async fn add_entry(
         _ => {
             state
                 .store
-                .add_entry(Actor::Staff(user), id, kind, &input.body)
+                .add_entry_with_files(Actor::Staff(user), id, kind, &input.body, &files)
                 .await?
         }
     };

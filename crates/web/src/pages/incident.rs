@@ -15,21 +15,25 @@ use atiende_domain::user::Role;
 use atiende_store::Actor;
 use atiende_store::audit::AuditQuery;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::queue::age;
-use super::{Ctx, PageError, PageUser, Posted, local, non_empty, render};
+use super::{Ctx, PageError, PageUser, Posted, PostedWithFiles, local, non_empty, render};
 use crate::AppState;
 use crate::error::AppError;
+use crate::extract::ENTRY_BODY_LIMIT;
 use crate::i18n::{Tr, describe_error};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/incidentes/{folio}", get(view))
-        .route("/incidentes/{folio}/{action}", post(act))
+        .route(
+            "/incidentes/{folio}/{action}",
+            post(act).layer(DefaultBodyLimit::max(ENTRY_BODY_LIMIT)),
+        )
         .route(
             "/incidentes/{folio}/derivaciones/{id}/responder",
             post(answer),
@@ -98,7 +102,7 @@ struct IncidentPage {
     first_response: String,
     closed: String,
     entries: Vec<EntryView>,
-    attachments: Vec<atiende_store::email::Attachment>,
+    attachments: Vec<atiende_store::attachments::Attachment>,
     derivations: Vec<DerivationView>,
     audit: Vec<AuditView>,
     units: Vec<Unit>,
@@ -128,6 +132,14 @@ struct IncidentPage {
 }
 
 impl IncidentPage {
+    /// The file inputs' `accept`: the extensions the answer takes.
+    fn files_accept(&self) -> String {
+        atiende_domain::attachment::accepted_extensions()
+            .map(|e| format!(".{e}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Free text can be answered unless a chat provider's window is closed.
     fn may_write_freely(&self) -> bool {
         self.chat.as_ref().is_none_or(|c| c.allows_text)
@@ -610,9 +622,9 @@ struct ActionForm {
 async fn act(
     State(state): State<AppState>,
     Path((folio, action)): Path<(String, String)>,
-    posted: Posted<ActionForm>,
+    posted: PostedWithFiles<ActionForm>,
 ) -> Result<Response, PageError> {
-    let Posted { page, form } = posted;
+    let PostedWithFiles { page, form, files } = posted;
     let id = visible(&state, &page, &folio).await?;
     let user = page.user.clone();
     let actor = Actor::Staff(&user);
@@ -661,14 +673,20 @@ async fn act(
             },
             None => state
                 .store
-                .add_entry(actor, id, EntryKind::OutboundMessage, &text(&form.body))
+                .add_entry_with_files(
+                    actor,
+                    id,
+                    EntryKind::OutboundMessage,
+                    &text(&form.body),
+                    &files,
+                )
                 .await
                 .map(|_| "answer")
                 .map_err(Into::into),
         },
         "nota" => state
             .store
-            .add_entry(actor, id, EntryKind::Note, &text(&form.body))
+            .add_entry_with_files(actor, id, EntryKind::Note, &text(&form.body), &files)
             .await
             .map(|_| "note")
             .map_err(Into::into),

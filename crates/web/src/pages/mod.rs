@@ -195,12 +195,55 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         let sent: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
             _csrf: String::new(),
         });
-        if sent._csrf.is_empty() || !bool::from(sent._csrf.as_bytes().ct_eq(page.csrf.as_bytes())) {
-            return Err(PageError::App(AppError::Csrf));
-        }
+        check_csrf(&sent._csrf, &page)?;
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| PageError::App(AppError::BadRequest(e.to_string())))?;
         Ok(Posted { page, form })
+    }
+}
+
+fn check_csrf(sent: &str, page: &PageUser) -> Result<(), PageError> {
+    if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(page.csrf.as_bytes())) {
+        return Err(PageError::App(AppError::Csrf));
+    }
+    Ok(())
+}
+
+/// A console form that may carry files (`multipart/form-data`), or a plain one: the same
+/// CSRF check as [`Posted`], the text fields read as `T`, and the files.
+pub struct PostedWithFiles<T> {
+    pub page: PageUser,
+    pub form: T,
+    pub files: Vec<atiende_store::attachments::Upload>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PostedWithFiles<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        if !crate::extract::MultipartForm::is_multipart(req.headers()) {
+            let Posted { page, form } = Posted::from_request(req, state).await?;
+            return Ok(PostedWithFiles {
+                page,
+                form,
+                files: Vec::new(),
+            });
+        }
+        let (mut parts, body) = req.into_parts();
+        let page = PageUser::from_request_parts(&mut parts, state).await?;
+        let sent =
+            crate::extract::MultipartForm::from_request(Request::from_parts(parts, body), state)
+                .await?;
+        check_csrf(sent.field("_csrf").unwrap_or_default(), &page)?;
+        let encoded = serde_urlencoded::to_string(&sent.fields)
+            .map_err(|e| PageError::App(AppError::BadRequest(e.to_string())))?;
+        let form = serde_urlencoded::from_str(&encoded)
+            .map_err(|e| PageError::App(AppError::BadRequest(e.to_string())))?;
+        Ok(PostedWithFiles {
+            page,
+            form,
+            files: sent.files,
+        })
     }
 }
 
