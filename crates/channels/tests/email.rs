@@ -19,6 +19,7 @@ atiende_store::on_both_engines!(
     two_hundred_messages_are_ingested_exactly_once,
     a_fetch_cut_in_the_middle_loses_nothing_and_duplicates_nothing,
     a_reply_threads_into_its_incident_and_our_answer_arrives_threaded,
+    an_answer_with_files_arrives_with_them_attached,
     a_forged_reference_never_attaches_mail_to_another_persons_incident,
     automatic_mail_never_opens_an_incident_nor_gets_an_answer,
     a_subject_with_line_breaks_cannot_add_a_header_to_our_answer,
@@ -176,6 +177,34 @@ async fn poll_until(store: &Store, mailbox_id: i64, total: usize) -> imap::PollR
     panic!("only {} of {total} messages arrived", sum.fetched);
 }
 
+/// The incident the test's first message opened.
+async fn only_incident(store: &Store) -> atiende_domain::incident::Incident {
+    store
+        .incidents(&atiende_domain::access::Scope::All, &Default::default())
+        .await
+        .expect("list")
+        .first()
+        .expect("incident")
+        .incident
+        .clone()
+}
+
+async fn agent(store: &Store) -> atiende_domain::user::StaffUser {
+    store
+        .create_user(
+            Actor::System,
+            &atiende_domain::user::UserInput {
+                login: Some("agente".into()),
+                role: Some(atiende_domain::user::Role::Agent),
+                password: Some("clave-larga-123".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("agent")
+        .user
+}
+
 async fn incident_count(store: &Store) -> i64 {
     store
         .counts()
@@ -325,28 +354,12 @@ async fn a_reply_threads_into_its_incident_and_our_answer_arrives_threaded(db: T
     )
     .await;
     poll_until(&db, m.id, 1).await;
-    let summary = db
-        .incidents(&atiende_domain::access::Scope::All, &Default::default())
-        .await
-        .expect("list");
-    let incident = summary.first().expect("incident").incident.clone();
+    let incident = only_incident(&db).await;
     assert_eq!(incident.channel, Channel::Email);
     let folio = incident.folio.to_string();
 
     // An agent answers from the console; the worker sends it.
-    let agent = db
-        .create_user(
-            Actor::System,
-            &atiende_domain::user::UserInput {
-                login: Some("agente".into()),
-                role: Some(atiende_domain::user::Role::Agent),
-                password: Some("clave-larga-123".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("agent")
-        .user;
+    let agent = agent(&db).await;
     db.add_entry(
         Actor::Staff(&agent),
         incident.id,
@@ -413,6 +426,83 @@ async fn a_reply_threads_into_its_incident_and_our_answer_arrives_threaded(db: T
         2
     );
     assert_eq!(incident_count(&db).await, 1);
+}
+
+async fn an_answer_with_files_arrives_with_them_attached(db: TestDb) {
+    let cap = unique("cap");
+    let ana = unique("ana");
+    let m = mailbox(&db, &cap, false).await;
+    deliver(
+        &ana,
+        &cap,
+        message(
+            &ana,
+            &cap,
+            &format!("files.{ana}"),
+            "Constancia de estudios",
+            "",
+            "¿Me pueden enviar mi constancia?",
+        ),
+    )
+    .await;
+    poll_until(&db, m.id, 1).await;
+    let incident = only_incident(&db).await;
+    let agent = agent(&db).await;
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n".to_vec();
+    let png = vec![
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0xFF, 0,
+    ];
+    db.add_entry_with_files(
+        Actor::Staff(&agent),
+        incident.id,
+        EntryKind::OutboundMessage,
+        "Le enviamos su constancia y su horario.",
+        &[
+            atiende_store::attachments::Upload {
+                filename: "Constancia de estudios.pdf".into(),
+                data: pdf.clone(),
+            },
+            atiende_store::attachments::Upload {
+                filename: "horario.png".into(),
+                data: png.clone(),
+            },
+        ],
+    )
+    .await
+    .expect("answer with files");
+    assert_eq!(worker::send_due(&db, "http://atiende.test").await, 1);
+
+    // What Ana's mailbox holds, read back by the same parser that reads inbound mail.
+    let received = inbox_of(&ana, 1).await;
+    let answer = parse::parse(&received[0]);
+    assert!(
+        answer.text.contains("Le enviamos su constancia"),
+        "{}",
+        answer.text
+    );
+    let files: Vec<_> = answer
+        .attachments
+        .iter()
+        .map(|a| (a.filename.as_str(), a.content_type.as_str(), a.data.clone()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("Constancia de estudios.pdf", "application/pdf", pdf),
+            ("horario.png", "image/png", png),
+        ]
+    );
+    // The console finds them on the answer's entry.
+    let answer_entry = db
+        .timeline(incident.id)
+        .await
+        .expect("timeline")
+        .into_iter()
+        .find(|e| e.kind == EntryKind::OutboundMessage)
+        .expect("answer entry");
+    let kept = db.attachments(incident.id).await.expect("attachments");
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().all(|a| a.entry_id == Some(answer_entry.id.0)));
 }
 
 async fn a_forged_reference_never_attaches_mail_to_another_persons_incident(db: TestDb) {
@@ -658,25 +748,8 @@ async fn a_derivation_by_email_sends_the_unit_a_summary_and_a_link(db: TestDb) {
     )
     .await;
     poll_until(&db, m.id, 1).await;
-    let incident = db
-        .incidents(&atiende_domain::access::Scope::All, &Default::default())
-        .await
-        .expect("list")[0]
-        .incident
-        .clone();
-    let agent = db
-        .create_user(
-            Actor::System,
-            &atiende_domain::user::UserInput {
-                login: Some("agente".into()),
-                role: Some(atiende_domain::user::Role::Agent),
-                password: Some("clave-larga-123".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("agent")
-        .user;
+    let incident = only_incident(&db).await;
+    let agent = agent(&db).await;
     let derive = atiende_domain::derivation::DeriveInput {
         unit_id: unit.id,
         medium: atiende_domain::classification::Medium::Email,

@@ -74,26 +74,39 @@ async fn open(store: &Store, msg: &InboundChat) -> atiende_domain::ids::Incident
     }
 }
 
+/// An incident opened on each provider: WhatsApp, Messenger, Instagram.
+async fn one_of_each(
+    store: &Store,
+) -> (
+    atiende_domain::ids::IncidentId,
+    atiende_domain::ids::IncidentId,
+    atiende_domain::ids::IncidentId,
+) {
+    (
+        open(
+            store,
+            &inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.in1"),
+        )
+        .await,
+        open(
+            store,
+            &inbound(Provider::Messenger, "PAGE1", "PSID1", "m_in1"),
+        )
+        .await,
+        open(
+            store,
+            &inbound(Provider::Instagram, "IG1", "IGSID1", "ig_in1"),
+        )
+        .await,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_leave_in_each_providers_format_with_the_accounts_token() {
     let (db, agent, graph) = setup().await;
     let config = meta(&graph.graph_url);
     let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
-    let wa = open(
-        &db,
-        &inbound(Provider::Whatsapp, PHONE_ID, "5213312345678", "wamid.in1"),
-    )
-    .await;
-    let fb = open(
-        &db,
-        &inbound(Provider::Messenger, "PAGE1", "PSID1", "m_in1"),
-    )
-    .await;
-    let ig = open(
-        &db,
-        &inbound(Provider::Instagram, "IG1", "IGSID1", "ig_in1"),
-    )
-    .await;
+    let (wa, fb, ig) = one_of_each(&db).await;
     for (id, text) in [
         (wa, "Respuesta por WhatsApp"),
         (fb, "Respuesta por Messenger"),
@@ -150,6 +163,106 @@ async fn replies_leave_in_each_providers_format_with_the_accounts_token() {
     // Nothing is sent twice.
     assert_eq!(send_chats(&db, &client, &config).await, 0);
     assert_eq!(graph.sent().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_staff_attach_are_uploaded_then_sent_by_the_id_the_provider_gave() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = atiende_channels::chat::graph::Graph::new(&config.graph_url);
+    let pdf = b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n".to_vec();
+    let png = vec![
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 7,
+    ];
+    let (wa, fb, ig) = one_of_each(&db).await;
+    let file = |name: &str, data: &[u8]| atiende_store::attachments::Upload {
+        filename: name.into(),
+        data: data.to_vec(),
+    };
+    db.add_entry_with_files(
+        Actor::Staff(&agent),
+        wa,
+        EntryKind::OutboundMessage,
+        "Le enviamos su constancia",
+        &[
+            file("Constancia de estudios.pdf", &pdf),
+            file("horario.png", &png),
+        ],
+    )
+    .await
+    .expect("whatsapp answer");
+    for id in [fb, ig] {
+        db.add_entry_with_files(
+            Actor::Staff(&agent),
+            id,
+            EntryKind::OutboundMessage,
+            "",
+            &[file("constancia.pdf", &pdf)],
+        )
+        .await
+        .expect("messenger and instagram answers");
+    }
+    assert_eq!(send_chats(&db, &client, &config).await, 5);
+
+    let uploads = graph.uploads();
+    assert_eq!(uploads.len(), 4, "{uploads:?}");
+    let wa_pdf = uploads
+        .iter()
+        .find(|u| u.account == PHONE_ID && u.filename.ends_with(".pdf"))
+        .expect("the PDF reached WhatsApp's media endpoint");
+    assert_eq!(wa_pdf.endpoint, "media");
+    assert_eq!(wa_pdf.bytes, pdf);
+    assert_eq!(wa_pdf.content_type, "application/pdf");
+    assert_eq!(wa_pdf.fields["messaging_product"], "whatsapp");
+    assert_eq!(wa_pdf.fields["type"], "application/pdf");
+    let fb_pdf = uploads
+        .iter()
+        .find(|u| u.account == "PAGE1")
+        .expect("messenger");
+    assert_eq!(fb_pdf.endpoint, "message_attachments");
+    assert_eq!(fb_pdf.bytes, pdf);
+    let declared: serde_json::Value =
+        serde_json::from_str(&fb_pdf.fields["message"]).expect("message field");
+    assert_eq!(declared["attachment"]["type"], "file");
+    let ig_pdf = uploads
+        .iter()
+        .find(|u| u.account == "IG1")
+        .expect("instagram");
+    assert_eq!(ig_pdf.fields["platform"], "instagram");
+
+    let sent = graph.sent();
+    let wa_doc = sent
+        .iter()
+        .find(|s| s.account == PHONE_ID && s.body["type"] == "document")
+        .expect("the document message");
+    assert_eq!(wa_doc.body["document"]["id"], wa_pdf.id.as_str());
+    assert_eq!(
+        wa_doc.body["document"]["filename"],
+        "Constancia de estudios.pdf"
+    );
+    assert!(
+        sent.iter()
+            .any(|s| s.account == PHONE_ID && s.body["type"] == "image"),
+        "the picture goes as an image"
+    );
+    let fb_doc = sent
+        .iter()
+        .find(|s| s.account == "PAGE1")
+        .expect("messenger send");
+    assert_eq!(fb_doc.body["message"]["attachment"]["type"], "file");
+    assert_eq!(
+        fb_doc.body["message"]["attachment"]["payload"]["attachment_id"],
+        fb_pdf.id.as_str()
+    );
+    // Every message records the provider's id, and nothing is sent twice.
+    let out = db.chat_messages(wa).await.expect("messages");
+    assert!(
+        out.iter()
+            .filter(|m| m.direction == "out")
+            .all(|m| m.delivery() == Some(DeliveryStatus::Sent))
+    );
+    assert_eq!(send_chats(&db, &client, &config).await, 0);
+    assert_eq!(graph.uploads().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,9 @@ use atiende_domain::secret::Secret;
 use atiende_store::Store;
 use atiende_store::email::Mailbox;
 use atiende_store::outbox::OutgoingEmail;
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Attachment, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -106,9 +107,12 @@ pub fn build(
     for (file, data) in out.files.iter().zip(files) {
         let content_type = ContentType::parse(&file.content_type)
             .map_err(|e| SendError::Invalid(format!("content type: {e}")))?;
-        parts = parts.singlepart(
-            Attachment::new(header_safe(&file.filename)).body(data.clone(), content_type),
-        );
+        // Always base64: a file that looks like text (a PDF's first lines) would otherwise go
+        // as 7bit or quoted-printable, and mail servers turn its line ends into CRLF.
+        let body = Body::new_with_encoding(data.clone(), ContentTransferEncoding::Base64)
+            .map_err(|_| SendError::Invalid("attachment encoding".into()))?;
+        parts =
+            parts.singlepart(Attachment::new(header_safe(&file.filename)).body(body, content_type));
     }
     builder
         .multipart(parts)

@@ -270,7 +270,7 @@ pub struct EntryInput {
     pub template: Option<String>,
 }
 
-/// An entry with files, as a multipart form: the same fields as [`EntryInput`], and the files.
+/// An entry with files, as a multipart form: the same fields as `EntryInput`, and the files.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Read field by field by `EntryBody`; here for the document.
 pub struct EntryUpload {

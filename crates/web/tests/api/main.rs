@@ -1,5 +1,6 @@
 //! The JSON API, called in process through the whole router, on both engines.
 
+mod attachments_api;
 mod helpers;
 mod indicators;
 mod knowledge;

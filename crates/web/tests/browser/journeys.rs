@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     a_person_answers_the_survey_on_the_page_once,
     the_security_policy_blocks_injected_script_and_the_browser_reports_it,
     twenty_pages_back_and_forward_each_load_promptly,
+    an_agent_answers_by_email_with_a_file_chosen_in_the_browser,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -694,5 +695,66 @@ async fn twenty_pages_back_and_forward_each_load_promptly(db: TestDb) {
         slowest < std::time::Duration::from_secs(15),
         "the slowest of twenty navigations took {slowest:?}"
     );
+    b.close().await;
+}
+
+async fn an_agent_answers_by_email_with_a_file_chosen_in_the_browser(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let settings: atiende_store::email::MailboxSettings =
+        serde_json::from_value(serde_json::json!({
+            "name": "CAP",
+            "address": "cap@udgvirtual.example",
+        }))
+        .expect("settings");
+    site.db
+        .save_mailbox(atiende_store::Actor::System, &settings)
+        .await
+        .expect("mailbox");
+    let c = site
+        .contact(ContactInput {
+            name: Some("Mariana Ruiz".into()),
+            emails: Some(vec!["mariana.ruiz@alumnos.udg.mx".into()]),
+            user_type: Some(UserType::Student),
+            ..Default::default()
+        })
+        .await;
+    let mut input = phone(c, "Constancia de estudios");
+    input.channel = Channel::Email;
+    let folio = site.incident(&agent, input).await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let file = dir.path().join("constancia.pdf");
+    std::fs::write(&file, b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n").expect("file");
+
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto(&format!("/incidentes/{folio}")).await;
+    b.fill("#reply", "Le enviamos su constancia de estudios.")
+        .await;
+    b.client
+        .find(fantoccini::Locator::Css("#reply-files"))
+        .await
+        .expect("file input")
+        .send_keys(&file.to_string_lossy())
+        .await
+        .expect("choose the file");
+    b.submit("form[action$='/responder'] button[type=submit]")
+        .await;
+    let text = b.text().await;
+    assert!(text.contains("constancia.pdf"), "{text}");
+    let id = site.db.incident_id(&folio).await.expect("incident");
+    let files = site.db.attachments(id).await.expect("attachments");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content_type, "application/pdf");
+    let sends = site
+        .db
+        .claim_outbox(atiende_store::outbox::JobKind::EmailSend, 10, 60)
+        .await
+        .expect("claim");
+    let with_file = sends.iter().any(|c| {
+        matches!(c.job().expect("job"), atiende_store::outbox::Job::EmailSend(out)
+            if out.to == "mariana.ruiz@alumnos.udg.mx" && out.files.len() == 1)
+    });
+    assert!(with_file, "the answer leaves by email with the file");
     b.close().await;
 }
