@@ -19,34 +19,62 @@ use crate::error::{RuleError, Validator};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventType {
+    #[serde(rename = "incident.created")]
+    IncidentCreated,
+    #[serde(rename = "incident.classified")]
+    IncidentClassified,
+    #[serde(rename = "incident.answered")]
+    IncidentAnswered,
+    #[serde(rename = "incident.derived")]
+    IncidentDerived,
+    #[serde(rename = "derivation.answered")]
+    DerivationAnswered,
     #[serde(rename = "incident.closed")]
     IncidentClosed,
     #[serde(rename = "incident.reopened")]
     IncidentReopened,
-    #[serde(rename = "incident.derived")]
-    IncidentDerived,
     #[serde(rename = "survey.answered")]
     SurveyAnswered,
     #[serde(rename = "nonconformity.registered")]
     NonconformityRegistered,
+    #[serde(rename = "contact.changed")]
+    ContactChanged,
+    #[serde(rename = "contact.blocked")]
+    ContactBlocked,
+    #[serde(rename = "contact.suppressed")]
+    ContactSuppressed,
 }
 
 impl EventType {
     pub const ALL: &'static [EventType] = &[
+        EventType::IncidentCreated,
+        EventType::IncidentClassified,
+        EventType::IncidentAnswered,
+        EventType::IncidentDerived,
+        EventType::DerivationAnswered,
         EventType::IncidentClosed,
         EventType::IncidentReopened,
-        EventType::IncidentDerived,
         EventType::SurveyAnswered,
         EventType::NonconformityRegistered,
+        EventType::ContactChanged,
+        EventType::ContactBlocked,
+        EventType::ContactSuppressed,
     ];
 
     pub fn code(self) -> &'static str {
         match self {
+            EventType::IncidentCreated => "incident.created",
+            EventType::IncidentClassified => "incident.classified",
+            EventType::IncidentAnswered => "incident.answered",
+            EventType::IncidentDerived => "incident.derived",
+            EventType::DerivationAnswered => "derivation.answered",
             EventType::IncidentClosed => "incident.closed",
             EventType::IncidentReopened => "incident.reopened",
-            EventType::IncidentDerived => "incident.derived",
             EventType::SurveyAnswered => "survey.answered",
             EventType::NonconformityRegistered => "nonconformity.registered",
+            EventType::ContactChanged => "contact.changed",
+            EventType::ContactBlocked => "contact.blocked",
+            EventType::ContactSuppressed => "contact.suppressed",
         }
     }
 
@@ -57,16 +85,30 @@ impl EventType {
     pub fn label(self, lang: crate::classification::Lang) -> &'static str {
         use crate::classification::Lang::{En, Es};
         match (self, lang) {
+            (EventType::IncidentCreated, Es) => "Incidente registrado",
+            (EventType::IncidentClassified, Es) => "Incidente clasificado",
+            (EventType::IncidentAnswered, Es) => "Respuesta enviada al usuario",
+            (EventType::IncidentDerived, Es) => "Incidente derivado a una unidad",
+            (EventType::DerivationAnswered, Es) => "Derivación respondida por la unidad",
             (EventType::IncidentClosed, Es) => "Incidente cerrado",
             (EventType::IncidentReopened, Es) => "Incidente reabierto",
-            (EventType::IncidentDerived, Es) => "Incidente derivado a una unidad",
             (EventType::SurveyAnswered, Es) => "Encuesta respondida",
             (EventType::NonconformityRegistered, Es) => "Producto no conforme registrado",
+            (EventType::ContactChanged, Es) => "Datos de un usuario modificados",
+            (EventType::ContactBlocked, Es) => "Datos de un usuario bloqueados",
+            (EventType::ContactSuppressed, Es) => "Datos de un usuario suprimidos",
+            (EventType::IncidentCreated, En) => "Incident registered",
+            (EventType::IncidentClassified, En) => "Incident classified",
+            (EventType::IncidentAnswered, En) => "Answer sent to the user",
+            (EventType::IncidentDerived, En) => "Incident derived to a unit",
+            (EventType::DerivationAnswered, En) => "Derivation answered by the unit",
             (EventType::IncidentClosed, En) => "Incident closed",
             (EventType::IncidentReopened, En) => "Incident reopened",
-            (EventType::IncidentDerived, En) => "Incident derived to a unit",
             (EventType::SurveyAnswered, En) => "Survey answered",
             (EventType::NonconformityRegistered, En) => "Nonconformity registered",
+            (EventType::ContactChanged, En) => "A user's data changed",
+            (EventType::ContactBlocked, En) => "A user's data blocked",
+            (EventType::ContactSuppressed, En) => "A user's data suppressed",
         }
     }
 }

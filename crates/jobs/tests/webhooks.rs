@@ -19,6 +19,7 @@ atiende_store::on_both_engines!(
     a_closing_reaches_the_subscribed_endpoint_once_signed_even_with_two_workers,
     a_failing_endpoint_is_tried_again_replayed_and_turned_off_after_repeated_failures,
     the_servers_own_network_is_never_called_unless_allowed,
+    every_step_of_the_procedure_and_every_change_to_a_person_sends_its_event_once,
 );
 
 /// One request the endpoint received.
@@ -336,4 +337,189 @@ async fn the_servers_own_network_is_never_called_unless_allowed(db: TestDb) {
         "{:?}",
         log[0]
     );
+}
+
+/// The event types an endpoint received, oldest first.
+fn types_received(endpoint: &Endpoint) -> Vec<String> {
+    endpoint
+        .received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| {
+            let event: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+            event["type"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+async fn every_step_of_the_procedure_and_every_change_to_a_person_sends_its_event_once(db: TestDb) {
+    use atiende_domain::chat::{ChatContent, InboundChat, Provider};
+    use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
+    use atiende_domain::derivation::{DeriveInput, UnitAnswer};
+    use atiende_domain::incident::{ClassifyInput, EntryKind, NewIncidentInput};
+
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let endpoint = endpoint().await;
+    let (subscription, _) = subscribe(&db, &endpoint.url, EventType::ALL.to_vec()).await;
+    let lead = db
+        .create_user(
+            Actor::System,
+            &atiende_domain::user::UserInput {
+                login: Some("lider".into()),
+                name: Some("Líder".into()),
+                role: Some(Role::CapLead),
+                password: Some("una contraseña larga de prueba".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("lead")
+        .user;
+    let actor = Actor::Staff(&lead);
+    let person = db
+        .create_contact(
+            actor,
+            &ContactInput {
+                name: Some("Rosalba Quintero".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+
+    // Registered through the intake's groups, and by a channel in its own transaction.
+    let id = db
+        .create_incident(
+            actor,
+            NewIncidentInput {
+                channel: Channel::Phone,
+                contact_id: Some(person.id),
+                subject: "Kárdex".into(),
+                body: String::new(),
+                user_type: Some(UserType::Student),
+                incident_type: None,
+                topic_id: None,
+                critical: false,
+                assigned_to: None,
+                received_at: None,
+            },
+        )
+        .await
+        .expect("incident")
+        .id;
+    db.ingest_chat(&InboundChat {
+        provider: Provider::Whatsapp,
+        account_id: "106540352242922".into(),
+        peer_id: "5213311112222".into(),
+        peer_name: Some("Rosalba Quintero".into()),
+        external_id: "wamid.ev1".into(),
+        sent_at: chrono::Utc::now(),
+        contents: vec![ChatContent::Text {
+            body: "Hola".into(),
+        }],
+    })
+    .await
+    .expect("chat");
+    let classify = ClassifyInput {
+        incident_type: Some(IncidentType::Question),
+        ..Default::default()
+    };
+    db.classify_incident(actor, id, &classify)
+        .await
+        .expect("classify");
+    db.add_entry(actor, id, EntryKind::OutboundMessage, "Se revisa su kárdex")
+        .await
+        .expect("answer");
+    let unit = db
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.active && !u.email.is_empty())
+        .expect("a unit with an address");
+    let derive = DeriveInput {
+        unit_id: unit.id,
+        medium: Medium::Email,
+        reason: "Corrección del kárdex".into(),
+        user_told: None,
+        told_address: None,
+        close: false,
+        notes: None,
+    };
+    let (_, derivation) = db
+        .derive_incident(actor, id, &derive)
+        .await
+        .expect("derive");
+    db.answer_derivation(
+        actor,
+        id,
+        derivation.id,
+        &UnitAnswer::returning("Corregido"),
+    )
+    .await
+    .expect("unit answer");
+    db.close_incident(actor, id, Some("Se corrigió el kárdex."))
+        .await
+        .expect("close");
+    db.reopen_incident(actor, id, "La persona escribió de nuevo")
+        .await
+        .expect("reopen");
+    let rename = ContactInput {
+        name: Some("Rosalba Quintero Díaz".into()),
+        ..Default::default()
+    };
+    db.update_contact(actor, person.id, &rename)
+        .await
+        .expect("rename");
+    db.block_contact(actor, person.id, "Solicitud ARCO")
+        .await
+        .expect("block");
+
+    while send_webhooks(&db, true).await > 0 {}
+    let received = types_received(&endpoint);
+    for event in EventType::ALL
+        .iter()
+        .filter(|e| **e != EventType::SurveyAnswered && **e != EventType::NonconformityRegistered)
+        .filter(|e| **e != EventType::ContactSuppressed)
+    {
+        let times = received.iter().filter(|t| *t == event.code()).count();
+        let expected = if *event == EventType::IncidentCreated {
+            2
+        } else {
+            1
+        };
+        assert_eq!(times, expected, "{}: {received:?}", event.code());
+    }
+    let bodies: Vec<String> = endpoint
+        .received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    let changed = bodies
+        .iter()
+        .find(|b| b.contains("contact.changed"))
+        .expect("contact.changed");
+    assert!(changed.contains(r#""fields":["name"]"#), "{changed}");
+    assert!(
+        bodies.iter().all(|b| !b.contains("Rosalba")),
+        "no event carries the person's name"
+    );
+
+    // Suppression: its own event leaves; nothing else about the person does afterwards.
+    db.anonymise_contact(actor, person.id)
+        .await
+        .expect("suppress");
+    while send_webhooks(&db, true).await > 0 {}
+    let after = types_received(&endpoint);
+    assert_eq!(&after[received.len()..], ["contact.suppressed"]);
+    let log = db
+        .webhook_deliveries(subscription, None, 100)
+        .await
+        .expect("log");
+    assert_eq!(log.len(), after.len());
 }

@@ -5,6 +5,7 @@ use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::{ProgrammeLine, UserType};
 use atiende_domain::contact::{Contact, ContactFields, ContactInput, Identifier, IdentifierKind};
 use atiende_domain::ids::ContactId;
+use atiende_domain::webhook::EventType;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -208,16 +209,41 @@ pub(crate) async fn update_contact_in(
         write_identifiers(tx, id, &fields.identifiers).await?;
     }
     let after = contact_in_tx(tx, id).await?;
+    let (was, is) = (snapshot(&before), snapshot(&after));
+    let changed = changed_fields(was.as_ref(), is.as_ref());
     let change = Change {
         entity: EntityKind::Contact,
         entity_id: id.to_string(),
         action: "contact.update",
-        before: snapshot(&before),
-        after: snapshot(&after),
+        before: was,
+        after: is,
     };
     record(tx, actor, change).await?;
+    if !changed.is_empty() {
+        // Which fields, never their values: the receiver asks the API for the person.
+        let data = serde_json::json!({ "contact_id": id.0, "fields": changed });
+        crate::webhooks::emit(tx, EventType::ContactChanged, None, data).await?;
+    }
     crate::search::reindex_contact(tx, id).await?;
     Ok(after)
+}
+
+/// The names of the top-level fields that differ between two snapshots.
+fn changed_fields(
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> Vec<String> {
+    let (Some(before), Some(after)) = (
+        before.and_then(|b| b.as_object()),
+        after.and_then(|a| a.as_object()),
+    ) else {
+        return Vec::new();
+    };
+    after
+        .iter()
+        .filter(|(k, v)| k.as_str() != "updated_at" && before.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Filters for the contact list; newest first, cursor on id.
@@ -413,6 +439,8 @@ impl Store {
             after: snapshot(&after),
         };
         record(&mut tx, actor, change).await?;
+        let data = serde_json::json!({ "contact_id": keep.0, "merged_from": other.0, "fields": ["merged"] });
+        crate::webhooks::emit(&mut tx, EventType::ContactChanged, None, data).await?;
         crate::search::reindex_contact(&mut tx, keep).await?;
         crate::search::reindex_contact(&mut tx, other).await?;
         tx.commit().await?;

@@ -26,6 +26,8 @@ use atiende_domain::privacy::Cancellation;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
+use atiende_domain::webhook::EventType;
+
 use crate::Actor;
 use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert};
@@ -312,7 +314,13 @@ impl Store {
             })
             .collect();
         push_new_documents(&mut script, Kind::Incident, &docs);
-        script.execute(tx).await
+        script.execute(tx).await?;
+        // As `create_incident_in` does for one: the subscriptions are read once per group.
+        let events = plain
+            .iter()
+            .map(|(_, i, _)| (Some(i.id), crate::incidents::rows::event_data(i, i.status)))
+            .collect();
+        crate::webhooks::emit_many(tx, EventType::IncidentCreated, events).await
     }
 }
 

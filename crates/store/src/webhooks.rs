@@ -160,6 +160,19 @@ pub(crate) async fn emit(
     incident: Option<IncidentId>,
     data: serde_json::Value,
 ) -> Result<()> {
+    emit_many(tx, event, vec![(incident, data)]).await
+}
+
+/// Records one event per item, reading the subscriptions once: the intake's groups write many
+/// new incidents in one transaction, and with no subscriber they pay one small read.
+pub(crate) async fn emit_many(
+    tx: &mut Tx,
+    event: EventType,
+    items: Vec<(Option<IncidentId>, serde_json::Value)>,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
     let subscribed: Vec<i64> =
         sqlx::query("SELECT id, events FROM webhook_subscriptions WHERE active = 1")
             .fetch_all(&mut **tx)
@@ -174,18 +187,20 @@ pub(crate) async fn emit(
     if subscribed.is_empty() {
         return Ok(());
     }
-    let at = now();
-    let message_id = format!("msg_{}", hex_id());
-    let payload = serde_json::json!({
-        "type": event.code(),
-        "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "data": data,
-    })
-    .to_string();
-    for subscription in subscribed {
-        // One message id per event and endpoint: the receiver deduplicates by it.
-        let id = format!("{message_id}_{subscription}");
-        deliver_in(tx, subscription, &id, event, &payload, incident).await?;
+    for (incident, data) in items {
+        let at = now();
+        let message_id = format!("msg_{}", hex_id());
+        let payload = serde_json::json!({
+            "type": event.code(),
+            "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": data,
+        })
+        .to_string();
+        for subscription in &subscribed {
+            // One message id per event and endpoint: the receiver deduplicates by it.
+            let id = format!("{message_id}_{subscription}");
+            deliver_in(tx, *subscription, &id, event, &payload, incident).await?;
+        }
     }
     Ok(())
 }

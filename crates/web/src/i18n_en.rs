@@ -309,6 +309,7 @@ fn english(es: &str) -> Option<&'static str> {
         "Registrar pormenores" => "Record intervention notes",
         "Registrar respuesta" => "Record answer",
         "Adjuntar archivos" => "Attach files",
+        "Un destino se desactivó solo tras 20 entregas fallidas seguidas: revise que responda y vuelva a activarlo; lo pendiente se reenvía desde el registro de entregas." => "An endpoint was turned off after 20 failed deliveries in a row: check that it answers and turn it on again; what is pending is resent from the delivery log.",
         "Hasta 5 archivos de 10 MB cada uno (15 MB en total): PDF, imágenes JPG o PNG, Word, Excel, PowerPoint, OpenDocument, texto, CSV, audio MP3 u OGG y video MP4." => "Up to 5 files of 10 MB each (15 MB in all): PDF, JPG or PNG pictures, Word, Excel, PowerPoint, OpenDocument, text, CSV, MP3 or OGG audio and MP4 video.",
         "Registrar un usuario nuevo" => "Register a new contact",
         "Registrar usuario y continuar" => "Register contact and continue",

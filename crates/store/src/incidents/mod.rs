@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use atiende_domain::webhook::EventType;
+
 use crate::Actor;
 use crate::attachments::Upload;
 use crate::audit::{Change, snapshot};
@@ -30,7 +32,7 @@ use crate::units::unit_in_tx;
 pub(crate) mod rows;
 
 use rows::{
-    DERIVATIONS_OF, append, derivation_from_row, derivations_in_tx, entry_from_row,
+    DERIVATIONS_OF, append, derivation_from_row, derivations_in_tx, entry_from_row, event_data,
     has_intervention_notes, incident_change, incident_from_row, insert_derivation,
     route_to_quality_if_needed,
 };
@@ -459,6 +461,14 @@ impl Store {
         )
         .await?;
         route_to_quality_if_needed(&mut change.tx, &mut change.after, change.now).await?;
+        let data = event_data(&change.after, change.before.status);
+        crate::webhooks::emit(
+            &mut change.tx,
+            EventType::IncidentClassified,
+            Some(id),
+            data,
+        )
+        .await?;
         change.commit(actor, "incident.classify").await
     }
 
@@ -553,6 +563,10 @@ impl Store {
         let files = crate::attachments::store_files(tx, id, entry_id, &with_bytes).await?;
         if kind == EntryKind::OutboundMessage {
             crate::replies::answer(tx, &change.after, entry_id, &body, template, &files).await?;
+            let mut data = event_data(&change.after, change.before.status);
+            data["entry_id"] = serde_json::json!(entry_id.0);
+            data["files"] = serde_json::json!(files.len());
+            crate::webhooks::emit(tx, EventType::IncidentAnswered, Some(id), data).await?;
         }
         let audit = Change {
             entity: EntityKind::Incident,
@@ -775,6 +789,10 @@ impl Store {
         } else {
             (snapshot(d), snapshot(&answered))
         };
+        let mut data = event_data(&change.after, change.before.status);
+        data["derivation_id"] = serde_json::json!(answered.id.0);
+        data["unit_id"] = serde_json::json!(answered.unit_id.0);
+        crate::webhooks::emit(tx, EventType::DerivationAnswered, Some(id), data).await?;
         let audit = Change {
             entity: EntityKind::Incident,
             entity_id: change.after.folio.to_string(),

@@ -250,7 +250,9 @@ pub(crate) async fn append(
 }
 
 /// What an incident's outbound event says: codes, folio and moments, never the person.
-fn event_data(i: &Incident, from: Status) -> serde_json::Value {
+/// What an incident's outbound events say of it: codes, folio and moments, never the
+/// person's data.
+pub(crate) fn event_data(i: &Incident, from: Status) -> serde_json::Value {
     serde_json::json!({
         "id": i.id.0,
         "folio": i.folio.to_string(),
@@ -523,6 +525,8 @@ impl Store {
             after: snapshot(&incident),
         };
         record(tx, actor, change).await?;
+        let data = event_data(&incident, incident.status);
+        crate::webhooks::emit(tx, EventType::IncidentCreated, Some(incident.id), data).await?;
         tx.touch(incident.id);
         Ok((incident, entry))
     }

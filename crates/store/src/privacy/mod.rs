@@ -18,6 +18,7 @@ use atiende_domain::incident::{EntryKind, Incident, TimelineEntry};
 use atiende_domain::privacy::{
     Cancellation, DataAction, SUPPRESSED, anonymised_name, scrub_answers,
 };
+use atiende_domain::webhook::EventType;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -527,6 +528,10 @@ impl Store {
             after: Some(serde_json::json!({ "reason": reason })),
         };
         record(&mut tx, actor, change).await?;
+        if block {
+            let data = serde_json::json!({ "contact_id": id.0 });
+            crate::webhooks::emit(&mut tx, EventType::ContactBlocked, None, data).await?;
+        }
         crate::search::reindex_contact(&mut tx, id).await?;
         let after = contact_in_tx(&mut tx, id).await?;
         tx.commit().await?;
@@ -645,6 +650,9 @@ impl Store {
         for i in &incidents {
             tx.touch(IncidentId(*i));
         }
+        // Written after the person's pending sends were failed above, so this one leaves.
+        let data = serde_json::json!({ "contact_id": id.0 });
+        crate::webhooks::emit(tx, EventType::ContactSuppressed, None, data).await?;
         Ok(report)
     }
 

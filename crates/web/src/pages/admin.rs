@@ -77,6 +77,12 @@ struct AdminPage {
 }
 
 impl AdminPage {
+    /// Whether the service turned an endpoint off for failing: the page says so at the top of
+    /// its section.
+    fn webhooks_turned_off(&self) -> bool {
+        self.webhooks.iter().any(|w| w.turned_off_by_failures)
+    }
+
     fn group_roles_text(&self, p: &IdentityProvider) -> String {
         p.accounts
             .group_roles

@@ -33,6 +33,8 @@ pub struct WebhookRow {
     pub active: bool,
     pub state: String,
     pub failures: i64,
+    /// Turned off by the service after repeated failures (not by an administrator).
+    pub turned_off_by_failures: bool,
 }
 
 pub(super) async fn rows(state: &AppState, lang: Lang) -> Result<Vec<WebhookRow>, PageError> {
@@ -58,6 +60,8 @@ pub(super) async fn rows(state: &AppState, lang: Lang) -> Result<Vec<WebhookRow>
                 (false, None) => t.s("Desactivado").to_string(),
             },
             failures: w.consecutive_failures,
+            turned_off_by_failures: !w.active
+                && w.consecutive_failures >= atiende_domain::webhook::DISABLE_AFTER_FAILURES,
             url: w.url,
             description: w.description,
         })

@@ -180,4 +180,49 @@ async fn an_administrator_manages_webhooks_in_administracion(db: TestDb) {
         )
         .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+
+    // An endpoint the service turns off for failing is announced on the page.
+    let created = app
+        .db
+        .create_webhook(
+            atiende_store::Actor::System,
+            &atiende_domain::webhook::SubscriptionInput {
+                url: "https://calidad.udg.example/pnc".into(),
+                events: vec![atiende_domain::webhook::EventType::NonconformityRegistered],
+                description: String::new(),
+            },
+            false,
+        )
+        .await
+        .expect("subscribed");
+    let nc = app
+        .post(
+            "/api/v1/nonconformities",
+            &admin,
+            json!({"description": "Hallazgo de la auditoría interna"}),
+        )
+        .await;
+    assert_eq!(nc.status, StatusCode::CREATED, "{}", nc.json);
+    let delivery = app
+        .db
+        .webhook_deliveries(created.subscription.id, None, 10)
+        .await
+        .expect("log")[0]
+        .id;
+    assert!(!text(&app.get("/admin", &admin).await).contains("se desactivó solo"));
+    let mut turned_off = false;
+    for _ in 0..atiende_domain::webhook::DISABLE_AFTER_FAILURES {
+        turned_off |= app
+            .db
+            .record_webhook_attempt(delivery, &Err("connection refused".into()), false)
+            .await
+            .expect("attempt");
+    }
+    assert!(turned_off);
+    let reply = app.get("/admin", &admin).await;
+    let page = text(&reply);
+    assert!(
+        page.contains("se desactivó solo tras 20 entregas fallidas"),
+        "{page}"
+    );
 }
