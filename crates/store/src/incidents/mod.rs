@@ -13,9 +13,10 @@ use atiende_domain::incident::{
 };
 use atiende_domain::{RuleError, indicators};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use atiende_domain::unit::UnitKind;
 use atiende_domain::webhook::EventType;
 
 use crate::Actor;
@@ -169,6 +170,78 @@ pub struct IncidentFilter {
     pub q: Option<String>,
     pub before_id: Option<i64>,
     pub limit: i64,
+}
+
+/// The console's named queues, the same for the API's `queue` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NamedQueue {
+    /// Open or waiting, and not closed: everything still to do.
+    Open,
+    /// Assigned to the caller and not closed.
+    Mine,
+    /// Nobody's yet, not closed.
+    Unassigned,
+    /// Waiting on a unit's answer.
+    Waiting,
+    /// Critical incidents waiting for the CAP lead to derive them to top management.
+    #[serde(alias = "critical")]
+    Leads,
+    /// What the buzón routed to the quality owner (SIGA) and still waits on them.
+    Siga,
+    Closed,
+    /// No queue's filter: every incident the caller may see.
+    All,
+}
+
+impl NamedQueue {
+    pub fn from_code(code: &str) -> Option<NamedQueue> {
+        Some(match code {
+            "open" => NamedQueue::Open,
+            "mine" => NamedQueue::Mine,
+            "unassigned" => NamedQueue::Unassigned,
+            "waiting" => NamedQueue::Waiting,
+            "leads" | "critical" => NamedQueue::Leads,
+            "siga" => NamedQueue::Siga,
+            "closed" => NamedQueue::Closed,
+            "all" => NamedQueue::All,
+            _ => return None,
+        })
+    }
+}
+
+impl Store {
+    /// Narrows a filter to a named queue, seen by `me`.
+    pub async fn apply_queue(
+        &self,
+        filter: &mut IncidentFilter,
+        queue: NamedQueue,
+        me: UserId,
+    ) -> Result<()> {
+        match queue {
+            NamedQueue::Mine => {
+                filter.assigned_to = Some(me);
+                filter.not_closed = true;
+            }
+            NamedQueue::Unassigned => {
+                filter.unassigned = true;
+                filter.not_closed = true;
+            }
+            NamedQueue::Waiting => filter.status = Some(Status::WaitingUnit),
+            NamedQueue::Leads => filter.leads_queue = true,
+            NamedQueue::Siga => {
+                let units = self.units().await?;
+                let quality = units.iter().find(|u| u.kind == UnitKind::Quality);
+                filter.status = Some(Status::WaitingUnit);
+                filter.unit_id = Some(quality.map_or(UnitId(0), |u| u.id));
+            }
+            NamedQueue::Closed => filter.status = Some(Status::Closed),
+            NamedQueue::Open => filter.not_closed = filter.status.is_none(),
+            NamedQueue::All => {}
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn push_scope(sql: &mut Sql, scope: &Scope) {

@@ -14,7 +14,7 @@ use atiende_domain::privacy::DataAction;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::StaffUser;
 use atiende_store::Actor;
-use atiende_store::incidents::{IncidentDetail, IncidentFilter, IncidentSummary};
+use atiende_store::incidents::{IncidentDetail, IncidentFilter, IncidentSummary, NamedQueue};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -56,8 +56,11 @@ pub struct ListParams {
     pub assigned_to: Option<String>,
     pub contact_id: Option<i64>,
     pub critical: Option<bool>,
-    /// `leads`: critical incidents waiting for the CAP lead to derive them to top management.
-    pub queue: Option<String>,
+    /// A named queue, as in the console: `open`, `mine`, `unassigned`, `waiting` (on a unit),
+    /// `leads` (critical incidents waiting for the CAP lead to derive them to top management),
+    /// `siga` (the buzón's entries waiting on the quality owner), `closed`, `all`.
+    #[param(inline)]
+    pub queue: Option<NamedQueue>,
     /// Received on or after this local date (`2026-01-31`) or instant (RFC 3339).
     pub from: Option<String>,
     /// Received on or before this local date, or before this instant.
@@ -108,7 +111,7 @@ async fn list(
             false,
         ),
     };
-    let filter = IncidentFilter {
+    let mut filter = IncidentFilter {
         status: p.status,
         not_closed: false,
         channel: p.channel,
@@ -120,13 +123,16 @@ async fn list(
         unassigned,
         contact_id: p.contact_id.map(ContactId),
         critical: p.critical,
-        leads_queue: p.queue.as_deref() == Some("leads"),
+        leads_queue: false,
         received_from: bound(p.from.as_deref(), tz, false, "from")?,
         received_to: bound(p.to.as_deref(), tz, true, "to")?,
         q: p.q,
         before_id: page.before_id()?,
         limit: page.limit() + 1,
     };
+    if let Some(queue) = p.queue {
+        state.store.apply_queue(&mut filter, queue, user.id).await?;
+    }
     let items = state
         .store
         .incidents(&user.incident_scope(), &filter)

@@ -9,6 +9,7 @@ use atiende_domain::ids::{ContactId, TopicId, UnitId, UserId};
 use atiende_domain::incident::Status;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::Role;
+use atiende_store::incidents::NamedQueue;
 use atiende_store::incidents::{IncidentFilter, IncidentSummary};
 use atiende_store::queue::QueueCounts;
 use axum::Router;
@@ -285,28 +286,12 @@ async fn queue(
         limit: PAGE_SIZE + 1,
         ..Default::default()
     };
-    match queue.as_str() {
-        "mine" => {
-            filter.assigned_to = Some(page.user.id);
-            filter.not_closed = true;
-        }
-        "unassigned" => {
-            filter.unassigned = true;
-            filter.not_closed = true;
-        }
-        "waiting" => filter.status = Some(Status::WaitingUnit),
-        "critical" => filter.leads_queue = true,
-        // What the buzón routed to the quality owner and still waits on them.
-        "siga" => {
-            let quality = state.store.units().await.map_err(PageError::from)?;
-            let quality = quality.iter().find(|u| u.kind == UnitKind::Quality);
-            filter.status = Some(Status::WaitingUnit);
-            filter.unit_id = Some(quality.map_or(UnitId(0), |u| u.id));
-        }
-        "closed" => filter.status = Some(Status::Closed),
-        "open" => filter.not_closed = filter.status.is_none(),
-        _ => {}
-    }
+    let named = NamedQueue::from_code(&queue).unwrap_or(NamedQueue::All);
+    state
+        .store
+        .apply_queue(&mut filter, named, page.user.id)
+        .await
+        .map_err(err)?;
     let scope = page.user.incident_scope();
     let store = &state.store;
     if p.partial.as_deref() == Some("rows") {

@@ -405,6 +405,17 @@ async fn the_quality_owner_sees_what_the_buzon_routed_to_them_and_closes_or_retu
         html.contains("Para el SIGA <span class=\"count\">1</span>"),
         "{html}"
     );
+    // The same queue by API, for the systems that follow the buzón.
+    let listed = app.get("/api/v1/incidents?queue=siga", &auth).await;
+    let folios: Vec<_> = listed.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["folio"].clone())
+        .collect();
+    assert_eq!(folios, [serde_json::json!(entry.folio.to_string())]);
+    let bad = app.get("/api/v1/incidents?queue=nowhere", &auth).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // They record the treatment: the entry returns to the CAP, which closes it.
     let derivation = app.db.derivations(entry.id).await.expect("derivations")[0].id;
