@@ -65,6 +65,10 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "incident.import" => ("Importó el historial", "Imported the history"),
         "incident.intervention" => ("Registró los pormenores", "Recorded the intervention notes"),
         "incident.note" => ("Agregó una nota", "Added a note"),
+        "incident.wait_on_person" => (
+            "Dejó el incidente en espera del usuario",
+            "Set the incident waiting on the person",
+        ),
         "incident.reopen" => ("Reabrió el incidente", "Reopened the incident"),
         "incident.resolved_by_article" => {
             ("Lo resolvió con un artículo", "Resolved it with an article")

@@ -37,6 +37,8 @@ coded_enum!(
         Classification = "classification", "Clasificación", "Classification";
         Assignment = "assignment", "Asignación", "Assignment";
         Survey = "survey", "Encuesta de satisfacción", "Satisfaction survey";
+        WaitingOnPerson = "waiting_on_person", "En espera del usuario", "Waiting on the person";
+        ServiceLevel = "service_level", "Tiempo comprometido", "Service level";
     }
 );
 

@@ -30,6 +30,7 @@
 pub mod access;
 pub mod attachment;
 pub mod audit;
+pub mod business_hours;
 pub mod calendar;
 pub mod call;
 pub mod chat;
@@ -50,6 +51,7 @@ pub mod period;
 pub mod privacy;
 pub mod second_factor;
 pub mod secret;
+pub mod service_level;
 pub mod sign_in;
 pub mod survey;
 pub mod unit;

@@ -1,12 +1,13 @@
 //! Nonconformities (producto no conforme, PNC): the criteria the quality owner enables and
-//! tunes, the business-day calendar they are measured with, and the register's record of
-//! disposition, corrective action and effectiveness.
+//! tunes (measured in the institution's business days, `business_hours`), and the register's
+//! record of disposition, corrective action and effectiveness.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::RuleError;
+use crate::business_hours::BusinessCalendar;
 use crate::classification::coded_enum;
 use crate::error::Validator;
 use crate::incident::{Status, TimelineEntry};
@@ -46,8 +47,6 @@ pub struct Criteria {
     pub derivation_days: Option<i64>,
     /// An incident reopened within this many days of being closed.
     pub reopened_days: Option<i64>,
-    /// Days off besides weekends, for business days.
-    pub holidays: Vec<NaiveDate>,
 }
 
 impl Default for Criteria {
@@ -58,7 +57,6 @@ impl Default for Criteria {
             closed_incomplete: true,
             derivation_days: Some(5),
             reopened_days: Some(7),
-            holidays: vec![],
         }
     }
 }
@@ -78,30 +76,6 @@ impl Criteria {
         v.finish()
     }
 
-    fn is_business_day(&self, day: NaiveDate) -> bool {
-        !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&day)
-    }
-
-    /// Business days after the local day of `start`, up to and including the local day of
-    /// `end`: a complaint received on Monday and closed on Friday took 4.
-    pub fn business_days_between(&self, start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> i64 {
-        let first = start.with_timezone(&tz).date_naive();
-        let last = end.with_timezone(&tz).date_naive();
-        let mut day = first;
-        let mut n = 0;
-        // Bounded: a year of days at most, whatever the inputs.
-        for _ in 0..366 {
-            if day >= last {
-                break;
-            }
-            day += Duration::days(1);
-            if self.is_business_day(day) {
-                n += 1;
-            }
-        }
-        n
-    }
-
     /// A complaint received at `received` and closed at `closed` (or still open at `now`) is
     /// late when more business days passed than allowed.
     pub fn complaint_late(
@@ -109,10 +83,11 @@ impl Criteria {
         received: DateTime<Utc>,
         closed: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
+        calendar: &BusinessCalendar,
         tz: Tz,
     ) -> bool {
         self.complaint_business_days.is_some_and(|limit| {
-            self.business_days_between(received, closed.unwrap_or(now), tz) > limit
+            calendar.business_days_between(received, closed.unwrap_or(now), tz) > limit
         })
     }
 
@@ -190,19 +165,22 @@ mod tests {
     }
 
     #[test]
-    fn business_days_skip_weekends_and_holidays() {
-        let c = Criteria {
-            holidays: vec![NaiveDate::from_ymd_opt(2026, 11, 16).expect("date")],
-            ..Default::default()
-        };
+    fn business_days_skip_weekends_and_the_calendars_days_off() {
+        let mut cal = BusinessCalendar::default();
+        let holiday = NaiveDate::from_ymd_opt(2026, 11, 16).expect("date");
+        cal.days_off.push(crate::business_hours::DayOff {
+            from: holiday,
+            to: holiday,
+            name: "Revolución".into(),
+        });
         // Monday 9 Nov → Friday 13 Nov: 4 business days.
         assert_eq!(
-            c.business_days_between(local(2026, 11, 9, 10), local(2026, 11, 13, 18), TZ),
+            cal.business_days_between(local(2026, 11, 9, 10), local(2026, 11, 13, 18), TZ),
             4
         );
         // Friday 13 → Tuesday 17, with Monday 16 a holiday: 1.
         assert_eq!(
-            c.business_days_between(local(2026, 11, 13, 10), local(2026, 11, 17, 9), TZ),
+            cal.business_days_between(local(2026, 11, 13, 10), local(2026, 11, 17, 9), TZ),
             1
         );
     }
@@ -211,14 +189,38 @@ mod tests {
     fn a_complaint_is_late_after_the_allowed_business_days() {
         let c = Criteria::default();
         let received = local(2026, 11, 2, 10);
-        assert!(!c.complaint_late(received, Some(local(2026, 11, 9, 10)), received, TZ));
-        assert!(c.complaint_late(received, Some(local(2026, 11, 10, 10)), received, TZ));
-        assert!(c.complaint_late(received, None, local(2026, 11, 12, 10), TZ));
+        assert!(!c.complaint_late(
+            received,
+            Some(local(2026, 11, 9, 10)),
+            received,
+            &BusinessCalendar::default(),
+            TZ
+        ));
+        assert!(c.complaint_late(
+            received,
+            Some(local(2026, 11, 10, 10)),
+            received,
+            &BusinessCalendar::default(),
+            TZ
+        ));
+        assert!(c.complaint_late(
+            received,
+            None,
+            local(2026, 11, 12, 10),
+            &BusinessCalendar::default(),
+            TZ
+        ));
         let off = Criteria {
             complaint_business_days: None,
             ..Default::default()
         };
-        assert!(!off.complaint_late(received, None, local(2027, 1, 1, 10), TZ));
+        assert!(!off.complaint_late(
+            received,
+            None,
+            local(2027, 1, 1, 10),
+            &BusinessCalendar::default(),
+            TZ
+        ));
     }
 
     #[test]

@@ -72,3 +72,25 @@ pub async fn fold_queue_tally(store: &Store) {
         tracing::warn!(error = %e, "worker: cannot fold the queue counters");
     }
 }
+
+/// Tells the service-level thresholds reached since the last round: each warning and breach
+/// once across instances (the store records them under a unique key). Returns how many.
+pub async fn tell_service_levels(store: &Store) -> usize {
+    match store.tell_service_levels(chrono::Utc::now(), 200).await {
+        Ok(told) => {
+            for t in &told {
+                tracing::info!(
+                    incident.id = t.incident_id.0,
+                    measure = t.measure.code(),
+                    threshold = t.threshold,
+                    "service level"
+                );
+            }
+            told.len()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot tell the service levels");
+            0
+        }
+    }
+}

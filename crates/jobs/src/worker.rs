@@ -10,7 +10,9 @@ use atiende_channels::email::jobs::{poll_mailboxes, send_due};
 use atiende_store::Store;
 
 use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
-use crate::periodic::{apply_retention, detect_nonconformities, fold_queue_tally};
+use crate::periodic::{
+    apply_retention, detect_nonconformities, fold_queue_tally, tell_service_levels,
+};
 use crate::surveys::send_surveys;
 use crate::webhooks::send_webhooks;
 
@@ -57,6 +59,7 @@ pub async fn run(
         while send_chats(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}
+        while tell_service_levels(&store).await > 0 {}
         while send_webhooks(&store, config.webhooks_allow_private).await > 0 {}
         tokio::select! {
             () = &mut shutdown => break,

@@ -36,6 +36,7 @@ use crate::error::{Result, StoreError};
 use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
 use crate::search::{Kind, incident_document, push_new_documents};
+use crate::service_levels::push_new_clocks;
 use crate::tx::Tx;
 
 /// The most incidents committed together: enough to share the transaction at any load a CAP
@@ -314,6 +315,9 @@ impl Store {
             })
             .collect();
         push_new_documents(&mut script, Kind::Incident, &docs);
+        let rules = self.clock_rules(tx).await?;
+        let new: Vec<&Incident> = plain.iter().map(|(_, i, _)| i).collect();
+        push_new_clocks(&mut script, &new, &rules, self.tz)?;
         script.execute(tx).await?;
         // As `create_incident_in` does for one: the subscriptions are read once per group.
         let events = plain

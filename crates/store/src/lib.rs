@@ -45,6 +45,7 @@ pub mod search;
 pub mod second_factor;
 pub mod secrets;
 pub mod seed;
+pub mod service_levels;
 pub mod settings;
 pub mod surveys;
 pub mod tx;

@@ -149,6 +149,7 @@ impl Store {
             )
         };
         if let Some(limit) = criteria.complaint_business_days {
+            let calendar = self.business_calendar().await?;
             let sql = format!(
                 "SELECT i.id, i.folio, i.received_at, i.closed_at, i.status FROM incidents i WHERE i.incident_type = $1 \
                  AND i.received_at >= $2 AND i.received_at <= $3 AND {}",
@@ -165,7 +166,7 @@ impl Store {
                 let closed = opt_from_ms(r.try_get("closed_at")?)?
                     .filter(|_| status == Status::Closed.code());
                 let received = from_ms(r.try_get("received_at")?)?;
-                if criteria.complaint_late(received, closed, t, self.tz) {
+                if criteria.complaint_late(received, closed, t, &calendar, self.tz) {
                     found.push((
                         r.try_get("id")?,
                         Criterion::ComplaintNotClosed,

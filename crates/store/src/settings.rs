@@ -17,6 +17,10 @@ pub mod key {
     pub const INDICATOR_TARGETS: &str = "indicator_targets";
     pub const NONCONFORMITY_CRITERIA: &str = "nonconformity_criteria";
     pub const RETENTION_POLICY: &str = "retention_policy";
+    /// Service-level targets (`atiende_domain::service_level::ServicePolicy`).
+    pub const SERVICE_POLICY: &str = "service_policy";
+    /// Business hours and days off (`atiende_domain::business_hours::BusinessCalendar`).
+    pub const BUSINESS_CALENDAR: &str = "business_calendar";
     /// How staff sign in (`atiende_domain::sign_in::SignInPolicy`).
     pub const SIGN_IN_POLICY: &str = "sign_in_policy";
     /// When `atiende demo` loaded its data: loading it again changes nothing.

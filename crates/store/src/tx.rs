@@ -1,7 +1,7 @@
 //! The write transaction, and the upkeep no incident change can go without.
 //!
 //! Everything kept in step with an incident — its indicator facts and their rollups, its
-//! search document — is done by [`Tx::commit`] for every incident the transaction touched.
+//! service-level clocks, its search document — is done by [`Tx::commit`] for every incident the transaction touched.
 //! The writes that change an incident (its row, its timeline, its derivations, its survey)
 //! take the transaction and mark the incident touched, so a new write path gets the upkeep by
 //! writing through them: there is no other way to commit. Bulk writers that compute facts and
@@ -44,8 +44,10 @@ impl Tx {
         let touched = std::mem::take(&mut self.touched);
         if !touched.is_empty() {
             let store = self.store.clone();
+            let rules = store.clock_rules(&mut self).await?;
             for id in touched {
                 store.refresh_facts(&mut self, id).await?;
+                store.refresh_clocks(&mut self, id, &rules).await?;
                 store.reindex_incident(&mut self, id).await?;
             }
         }

@@ -213,7 +213,6 @@ async fn a_disabled_criterion_finds_nothing(db: TestDb) {
         closed_incomplete: false,
         derivation_days: None,
         reopened_days: None,
-        holidays: vec![],
     };
     assert_eq!(db.detect_nonconformities(&none).await.expect("detect"), 0);
     // A stricter threshold: scores of 0 or less never happen.

@@ -556,6 +556,10 @@ async fn fill_every_table(db: &TestDb) {
     )
     .await
     .expect("lease");
+    // Service-level thresholds told (as the worker would, weeks from now).
+    db.tell_service_levels(now + chrono::Duration::days(60), 1000)
+        .await
+        .expect("thresholds");
     // A webhook subscription, and the delivery of a closing to it.
     db.create_webhook(
         actor,

@@ -60,6 +60,26 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "expiry_days" => ("vigencia del enlace", "link validity"),
         "low_score_threshold" => ("calificación de seguimiento", "follow-up score"),
         "note" => ("nota", "note"),
+        "week" => ("horario de la semana", "weekly hours"),
+        "days_off" => ("días inhábiles", "days off"),
+        "targets" => ("tiempos comprometidos", "targets"),
+        "first_response_minutes" => (
+            "primera respuesta (minutos hábiles)",
+            "first response (working minutes)",
+        ),
+        "resolution_minutes" => (
+            "resolución (minutos hábiles)",
+            "resolution (working minutes)",
+        ),
+        "unit_answer_minutes" => (
+            "respuesta de las unidades (minutos hábiles)",
+            "units' answer (working minutes)",
+        ),
+        "warning_percent" => ("aviso (% del tiempo)", "warning (% of the time)"),
+        "critical_warning_percent" => (
+            "aviso de críticos (% del tiempo)",
+            "warning for critical incidents (% of the time)",
+        ),
         "folio" => ("folio", "folio"),
         "description" => ("descripción", "description"),
         "disposition" => ("tratamiento", "disposition"),
@@ -251,6 +271,11 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "files_not_allowed_here" => {
             "Solo las respuestas y las notas internas llevan archivos.".into()
         }
+        "waiting_on_a_unit" => {
+            "El incidente espera a una unidad: su tiempo ya no cuenta para el CAP.".into()
+        }
+        "closes_before_it_opens" => format!("{label}: la hora de cierre debe ser posterior a la de apertura."),
+        "ends_before_it_starts" => format!("{label}: el periodo termina antes de empezar."),
         _ => format!("{label}: valor no válido."),
     };
     if lang == Lang::Es {
@@ -328,6 +353,9 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         ),
         "file_content_mismatch" => format!("{label}: the file's content does not match its extension."),
         "files_not_allowed_here" => "Only answers and internal notes carry files.".into(),
+        "waiting_on_a_unit" => "The incident waits on a unit: its time no longer counts for the CAP.".into(),
+        "closes_before_it_opens" => format!("{label}: closing must come after opening."),
+        "ends_before_it_starts" => format!("{label}: the period ends before it starts."),
         "wrong_password" => "The current password is wrong.".into(),
         "taken" => format!("{label} is already taken."),
         "belongs_to_another_contact" => format!("That {label} belongs to another contact."),

@@ -790,6 +790,9 @@ pub async fn write(
             "articles",
         ])
         .await?;
+    // The incidents left open get their service-level clocks as the product computes them
+    // (the closed ones are history: measured by their indicator facts).
+    store.recompute_open_clocks().await?;
     progress("listo", 1, 1);
     Ok(out)
 }

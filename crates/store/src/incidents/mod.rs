@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use atiende_domain::service_level::ClockState;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::webhook::EventType;
 
@@ -120,6 +121,8 @@ pub struct IncidentDetail {
     /// Critical and not yet derived to top management (procedure step 7).
     pub in_leads_queue: bool,
     pub first_contact_resolution: bool,
+    /// Its service-level clocks (first response, resolution).
+    pub clocks: Vec<atiende_domain::service_level::Clock>,
 }
 
 /// A row of the queue.
@@ -129,6 +132,8 @@ pub struct IncidentSummary {
     #[serde(flatten)]
     pub incident: Incident,
     pub contact_name: Option<String>,
+    /// Its service-level clocks (first response, resolution) as last computed.
+    pub clocks: Vec<atiende_domain::service_level::Clock>,
 }
 
 /// How many of the newest incidents PostgreSQL checks one by one for a text filter before it
@@ -163,6 +168,8 @@ pub struct IncidentFilter {
     pub critical: Option<bool>,
     /// Critical incidents not yet derived to top management.
     pub leads_queue: bool,
+    /// Incidents whose service level is overdue (`Breached`) or due soon (`Warning`).
+    pub clock: Option<ClockState>,
     pub received_from: Option<DateTime<Utc>>,
     pub received_to: Option<DateTime<Utc>>,
     /// Words (or their beginnings) in the incident's search document (folio, subject,
@@ -322,10 +329,15 @@ impl Store {
         id: IncidentId,
         reopen_window_days: i64,
     ) -> Result<IncidentDetail> {
-        // Three independent reads on three connections.
-        let (incident, derivations, timeline) =
-            tokio::try_join!(self.incident(id), self.derivations(id), self.timeline(id))?;
+        // Independent reads on their own connections.
+        let (incident, derivations, timeline, clocks) = tokio::try_join!(
+            self.incident(id),
+            self.derivations(id),
+            self.timeline(id),
+            self.incident_clocks(id)
+        )?;
         Ok(IncidentDetail {
+            clocks,
             in_leads_queue: incident.in_leads_queue(&derivations),
             first_contact_resolution: indicators::first_contact_resolution(
                 &incident,
@@ -415,10 +427,12 @@ impl Store {
         let mut sql = Sql::new(if f.not_closed && self.engine() == Engine::Sqlite {
             // Open incidents are a few thousand among millions: walk their own index newest
             // first (SQLite's planner otherwise sorts them out of the status index).
-            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name FROM incidents i INDEXED BY incidents_not_closed \
-             LEFT JOIN contacts c ON c.id = i.contact_id WHERE 1 = 1"
+            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name, k.clocks AS clocks_json \
+             FROM incidents i INDEXED BY incidents_not_closed \
+             LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN incident_clocks k ON k.incident_id = i.id WHERE 1 = 1"
         } else {
-            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id WHERE 1 = 1"
+            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name, k.clocks AS clocks_json \
+             FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN incident_clocks k ON k.incident_id = i.id WHERE 1 = 1"
         });
         push_scope(&mut sql, scope);
         if let Some(s) = f.status {
@@ -459,6 +473,17 @@ impl Store {
         if f.leads_queue {
             sql.push(" AND i.critical = 1 AND i.status <> 'closed' AND i.id NOT IN (SELECT d.incident_id FROM derivations d JOIN units u ON u.id = d.unit_id WHERE u.kind = 'top_management')");
         }
+        match f.clock {
+            Some(ClockState::Breached) => {
+                sql.push(" AND k.due_at <= ").bind(ms(crate::db::now()));
+            }
+            Some(ClockState::Warning) => {
+                let now = ms(crate::db::now());
+                sql.push(" AND k.warn_at <= ").bind(now);
+                sql.push(" AND k.due_at > ").bind(now);
+            }
+            _ => {}
+        }
         if let Some(from) = f.received_from {
             sql.push(" AND i.received_at >= ").bind(ms(from));
         }
@@ -493,9 +518,14 @@ impl Store {
         let rows = sql.fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {
+                let clocks = match r.try_get::<Option<String>, _>("clocks_json")? {
+                    Some(json) => serde_json::from_str(&json).map_err(StoreError::corrupt)?,
+                    None => Vec::new(),
+                };
                 Ok(IncidentSummary {
                     incident: incident_from_row(r)?,
                     contact_name: r.try_get("contact_name")?,
+                    clocks,
                 })
             })
             .collect()
@@ -665,6 +695,57 @@ impl Store {
             at: now,
             author_id: actor.user_id(),
             body,
+            data,
+        })
+    }
+
+    /// Staff wait on the person (a document, an answer to a question): the resolution clock
+    /// stops until the person writes again or the incident moves on. Only an open incident
+    /// waits on the person; one waiting on a unit already stops the CAP's clock.
+    pub async fn wait_on_person(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        note: &str,
+    ) -> Result<TimelineEntry> {
+        let mut v = atiende_domain::error::Validator::new();
+        let note = v.text("note", note, 5_000, false);
+        v.finish()?;
+        let mut change = self.change_incident(id).await?;
+        match change.before.status {
+            Status::Closed => return Err(RuleError::AlreadyClosed.into()),
+            Status::WaitingUnit => {
+                return Err(RuleError::invalid("status", "waiting_on_a_unit").into());
+            }
+            Status::Open => {}
+        }
+        let now = change.now;
+        let data = serde_json::json!({});
+        let entry_id = append(
+            &mut change.tx,
+            id,
+            EntryKind::WaitingOnPerson,
+            actor.user_id(),
+            &note,
+            data.clone(),
+            now,
+        )
+        .await?;
+        let audit = Change {
+            entity: EntityKind::Incident,
+            entity_id: change.after.folio.to_string(),
+            action: "incident.wait_on_person",
+            before: None,
+            after: Some(serde_json::json!({ "entry_id": entry_id, "note": note })),
+        };
+        change.commit_with(actor, "", audit).await?;
+        Ok(TimelineEntry {
+            id: entry_id,
+            incident_id: id,
+            kind: EntryKind::WaitingOnPerson,
+            at: now,
+            author_id: actor.user_id(),
+            body: note,
             data,
         })
     }

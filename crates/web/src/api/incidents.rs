@@ -41,6 +41,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close))
         .routes(routes!(reopen))
         .routes(routes!(assign))
+        .routes(routes!(wait_on_person))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct WaitInput {
+    /// What was asked of the person (optional).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The incident waits on the person (a document, an answer): its resolution clock stops until
+/// the person writes again or the incident moves on. Only an open incident.
+#[utoipa::path(post, path = "/incidents/{reference}/waiting-on-person", tag = "incidents", params(("reference" = String, Path)),
+    request_body = WaitInput, responses((status = 201, body = TimelineEntry), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn wait_on_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<WaitInput>,
+) -> Result<(StatusCode, Json<TimelineEntry>), AppError> {
+    let user = caller.require(Action::IncidentWork)?;
+    let id = visible(&state, user, &reference).await?;
+    let entry = state
+        .store
+        .wait_on_person(Actor::Staff(user), id, &input.note)
+        .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -61,6 +88,9 @@ pub struct ListParams {
     /// `siga` (the buzón's entries waiting on the quality owner), `closed`, `all`.
     #[param(inline)]
     pub queue: Option<NamedQueue>,
+    /// Service level: `breached` (a target overdue) or `warning` (due soon).
+    #[param(inline)]
+    pub clock: Option<ClockFilter>,
     /// Received on or after this local date (`2026-01-31`) or instant (RFC 3339).
     pub from: Option<String>,
     /// Received on or before this local date, or before this instant.
@@ -84,6 +114,23 @@ fn bound(
             .ok_or_else(|| atiende_domain::RuleError::invalid(field, "invalid_date").into())
     })
     .transpose()
+}
+
+/// Which clocks the queue keeps.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockFilter {
+    Breached,
+    Warning,
+}
+
+impl ClockFilter {
+    fn state(self) -> atiende_domain::service_level::ClockState {
+        match self {
+            ClockFilter::Breached => atiende_domain::service_level::ClockState::Breached,
+            ClockFilter::Warning => atiende_domain::service_level::ClockState::Warning,
+        }
+    }
 }
 
 /// The queue: incidents the caller may see, newest first, with filters.
@@ -124,6 +171,7 @@ async fn list(
         contact_id: p.contact_id.map(ContactId),
         critical: p.critical,
         leads_queue: false,
+        clock: p.clock.map(ClockFilter::state),
         received_from: bound(p.from.as_deref(), tz, false, "from")?,
         received_to: bound(p.to.as_deref(), tz, true, "to")?,
         q: p.q,

@@ -4,10 +4,12 @@
 //! The figures are the console's: one report (`pages::indicators::build_report`) for both.
 
 use atiende_domain::access::Action;
+use atiende_domain::business_hours::BusinessCalendar;
 use atiende_domain::ids::IncidentId;
 use atiende_domain::indicators::{IndicatorKind, Targets, Unit};
 use atiende_domain::nonconformity::{Criteria, NcStatus, NonconformityInput};
 use atiende_domain::period::{Period, Periodicity};
+use atiende_domain::service_level::ServicePolicy;
 use atiende_domain::survey::{Question, SurveyPolicy};
 use atiende_domain::{FieldError, RuleError};
 use atiende_store::Actor;
@@ -42,6 +44,64 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_surveys))
         .routes(routes!(follow_ups))
         .routes(routes!(close_follow_up))
+        .routes(routes!(service_levels, save_service_levels))
+        .routes(routes!(business_hours, save_business_hours))
+}
+
+/// The service-level targets: first response and resolution by channel, incident type,
+/// critical and topic (the most specific row applies), in working minutes; the warning
+/// thresholds; the units' time to answer a derivation.
+#[utoipa::path(get, path = "/quality/service-levels", tag = "quality", responses((status = 200, body = ServicePolicy)))]
+async fn service_levels(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ServicePolicy>, AppError> {
+    caller.require(Action::IndicatorRead)?;
+    Ok(Json(state.store.service_policy().await?))
+}
+
+/// Replaces the targets; the clocks of every incident not closed are recomputed.
+#[utoipa::path(put, path = "/quality/service-levels", tag = "quality", request_body = ServicePolicy,
+    responses((status = 200, body = ServicePolicy), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn save_service_levels(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(policy): Json<ServicePolicy>,
+) -> Result<Json<ServicePolicy>, AppError> {
+    let user = caller.require(Action::QualityManage)?;
+    state
+        .store
+        .save_service_policy(Actor::Staff(user), &policy)
+        .await?;
+    Ok(Json(state.store.service_policy().await?))
+}
+
+/// The institution's business hours (Monday first; `null` closed) and days off (holidays,
+/// vacation periods), in which service levels and the nonconformity criteria count time.
+#[utoipa::path(get, path = "/quality/business-hours", tag = "quality", responses((status = 200, body = BusinessCalendar)))]
+async fn business_hours(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<BusinessCalendar>, AppError> {
+    caller.require(Action::IndicatorRead)?;
+    Ok(Json(state.store.business_calendar().await?))
+}
+
+/// Replaces the business hours and days off; the clocks of every incident not closed are
+/// recomputed.
+#[utoipa::path(put, path = "/quality/business-hours", tag = "quality", request_body = BusinessCalendar,
+    responses((status = 200, body = BusinessCalendar), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn save_business_hours(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(calendar): Json<BusinessCalendar>,
+) -> Result<Json<BusinessCalendar>, AppError> {
+    let user = caller.require(Action::QualityManage)?;
+    state
+        .store
+        .save_business_calendar(Actor::Staff(user), &calendar)
+        .await?;
+    Ok(Json(state.store.business_calendar().await?))
 }
 
 /// Which period: a code (`2026-11`, `2026-Q3`, `2026-S2`, `2026`) or the current one of a
@@ -382,7 +442,7 @@ async fn criteria(
 }
 
 #[utoipa::path(put, path = "/nonconformities/criteria", tag = "quality",
-    request_body(content = Criteria, example = json!({"complaint_business_days": 5, "low_survey_score": 2, "closed_incomplete": true, "derivation_days": 5, "reopened_days": 7, "holidays": ["2026-12-25"]})),
+    request_body(content = Criteria, example = json!({"complaint_business_days": 5, "low_survey_score": 2, "closed_incomplete": true, "derivation_days": 5, "reopened_days": 7})),
     responses((status = 200, body = Criteria), (status = 422, body = crate::error::ErrorEnvelope)))]
 async fn save_criteria(
     State(state): State<AppState>,

@@ -123,6 +123,8 @@ struct IncidentPage {
     error: Option<String>,
     chat: Option<ChatReply>,
     reply_hint: &'static str,
+    /// Its service-level clocks.
+    clocks: Vec<super::queue::ClockCell>,
     /// Articles that match the incident's words, best first.
     suggestions: Vec<atiende_store::search::ArticleHit>,
     /// Articles marked as what resolved it.
@@ -169,6 +171,7 @@ fn notice(code: &str, t: Tr) -> String {
         "answer" => "Respuesta registrada.",
         "note" => "Nota guardada.",
         "intervention" => "Pormenores registrados.",
+        "waiting_on_person" => "En espera del usuario: el tiempo de resolución se detiene hasta que escriba.",
         "reopened" => "Incidente reabierto.",
         "assigned" => "Asignación guardada.",
         "unit_answer" => "Respuesta de la unidad registrada.",
@@ -233,6 +236,12 @@ async fn page_of(
         store.chat_messages(id),
         store.resolutions_of(id),
     )?;
+    let now = chrono::Utc::now();
+    let clocks = detail
+        .clocks
+        .iter()
+        .map(|c| super::queue::ClockCell::describe(c, now, lang, tz))
+        .collect();
     let i = detail.incident.clone();
     let words = format!(
         "{} {}",
@@ -460,6 +469,7 @@ async fn page_of(
             .map(|c| (c.code(), c.label(lang)))
             .collect(),
         in_leads_queue: detail.in_leads_queue,
+        clocks,
         first_contact_resolution: detail.first_contact_resolution,
         notice_version: state.store.notice_of_incident(id).await?.map(|n| n.version),
         tell_by_default: !i.channel.derives_directly(),
@@ -595,6 +605,13 @@ fn entry_detail(
             }
             parts.join(" · ")
         }
+        EntryKind::ServiceLevel => {
+            let measure = e.data["measure"]
+                .as_str()
+                .and_then(atiende_domain::service_level::Measure::from_code)
+                .map_or("", |m| m.label(lang));
+            format!("{measure}: {}", t.s("venció el tiempo comprometido"))
+        }
         _ => String::new(),
     }
 }
@@ -629,7 +646,9 @@ async fn act(
     let user = page.user.clone();
     let actor = Actor::Staff(&user);
     let required = match action.as_str() {
-        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" => Action::IncidentWork,
+        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" | "esperar" => {
+            Action::IncidentWork
+        }
         "nota" => Action::IncidentNote,
         "derivar" => Action::IncidentDerive,
         "asignar" => Action::IncidentAssign,
@@ -689,6 +708,12 @@ async fn act(
             .add_entry_with_files(actor, id, EntryKind::Note, &text(&form.body), &files)
             .await
             .map(|_| "note")
+            .map_err(Into::into),
+        "esperar" => state
+            .store
+            .wait_on_person(actor, id, &text(&form.body))
+            .await
+            .map(|_| "waiting_on_person")
             .map_err(Into::into),
         "pormenores" => state
             .store

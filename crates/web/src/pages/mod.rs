@@ -24,6 +24,7 @@ pub mod quality;
 pub mod queue;
 pub mod register;
 pub mod second_factor;
+pub mod service_levels;
 pub mod sso;
 pub mod survey;
 
@@ -64,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .merge(quality::router())
         .merge(indicators::router())
         .merge(nonconformities::router())
+        .merge(service_levels::router())
         .merge(knowledge::router())
         .merge(admin::router())
         .merge(mailbox_consent::router())

@@ -76,7 +76,6 @@ struct ListPage {
     status: String,
     statuses: Vec<(&'static str, &'static str)>,
     criteria: Criteria,
-    holidays: String,
     may_edit: bool,
     notice: Option<String>,
     error: Option<String>,
@@ -213,12 +212,6 @@ async fn show_list(
             .iter()
             .map(|s| (s.code(), s.label(lang)))
             .collect(),
-        holidays: criteria
-            .holidays
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"),
         criteria,
         may_edit: page.user.may(Action::QualityManage),
         notice,
@@ -415,25 +408,12 @@ async fn save_criteria(
     let low_survey_score = number("low_survey_score");
     let derivation_days = number("derivation_days");
     let reopened_days = number("reopened_days");
-    let mut holidays = Vec::new();
-    for line in form
-        .get("holidays")
-        .map(String::as_str)
-        .unwrap_or("")
-        .split_whitespace()
-    {
-        match chrono::NaiveDate::parse_from_str(line.trim_matches(','), "%Y-%m-%d") {
-            Ok(d) => holidays.push(d),
-            Err(_) => v.push("holidays", "invalid_date"),
-        }
-    }
     let criteria = Criteria {
         complaint_business_days,
         low_survey_score,
         closed_incomplete: form.contains_key("closed_incomplete_on"),
         derivation_days,
         reopened_days,
-        holidays,
     };
     let result = v
         .finish()

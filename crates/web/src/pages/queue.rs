@@ -41,6 +41,8 @@ pub struct QueueParams {
     pub from: Option<String>,
     pub to: Option<String>,
     pub q: Option<String>,
+    /// Service level: `breached` or `warning`.
+    pub clock: Option<String>,
     pub cursor: Option<String>,
     /// `rows`: only the table body, for live refresh.
     pub partial: Option<String>,
@@ -61,6 +63,7 @@ impl QueueParams {
             ("from", &self.from),
             ("to", &self.to),
             ("q", &self.q),
+            ("clock", &self.clock),
         ];
         pairs
             .iter()
@@ -82,6 +85,7 @@ impl QueueParams {
             "from" => &self.from,
             "to" => &self.to,
             "q" => &self.q,
+            "clock" => &self.clock,
             _ => &None,
         };
         v.as_deref().unwrap_or("")
@@ -101,6 +105,63 @@ pub struct Row {
     pub status_code: &'static str,
     pub assigned: String,
     pub critical: bool,
+    pub clock: Option<ClockCell>,
+}
+
+/// A service-level clock as a cell: its state (for the badge's colour and words) and what it
+/// measures and when it is due.
+pub struct ClockCell {
+    pub state: &'static str,
+    pub label: &'static str,
+    pub detail: String,
+}
+
+impl ClockCell {
+    /// The most urgent clock not yet met, if any.
+    pub fn of(
+        clocks: &[atiende_domain::service_level::Clock],
+        lang: Lang,
+        tz: chrono_tz::Tz,
+    ) -> Option<ClockCell> {
+        let now = Utc::now();
+        let clock = atiende_domain::service_level::most_urgent(clocks, now)?;
+        Some(ClockCell::describe(clock, now, lang, tz))
+    }
+
+    pub fn describe(
+        clock: &atiende_domain::service_level::Clock,
+        now: chrono::DateTime<Utc>,
+        lang: Lang,
+        tz: chrono_tz::Tz,
+    ) -> ClockCell {
+        let state = clock.state(now);
+        let t = crate::i18n::Tr(lang);
+        let when = match (clock.due_at, clock.paused_minutes_left, clock.done_at) {
+            (_, _, Some(done)) => format!("{} {}", t.s("el"), super::local(&done, tz)),
+            (_, Some(left), None) => match lang {
+                Lang::Es => format!("quedan {} hábiles", hours_and_minutes(left)),
+                Lang::En => format!("{} of working time left", hours_and_minutes(left)),
+            },
+            (Some(due), None, None) if due <= now => {
+                format!("{} {}", t.s("venció el"), super::local(&due, tz))
+            }
+            (Some(due), None, None) => format!("{} {}", t.s("vence el"), super::local(&due, tz)),
+            (None, None, None) => String::new(),
+        };
+        ClockCell {
+            state: state.code(),
+            label: state.label(lang),
+            detail: format!("{} · {when}", clock.measure.label(lang)),
+        }
+    }
+}
+
+fn hours_and_minutes(minutes: i64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
 }
 
 /// How long ago, in the largest unit that fits.
@@ -177,6 +238,7 @@ pub fn rows(
                     .and_then(|a| names.get(&a).cloned())
                     .unwrap_or_default(),
                 critical: i.critical,
+                clock: ClockCell::of(&s.clocks, lang, tz),
             }
         })
         .collect()
@@ -281,6 +343,11 @@ async fn queue(
         contact_id: None::<ContactId>,
         received_from,
         received_to,
+        clock: parse(&p.clock, |c| match c {
+            "breached" => Some(atiende_domain::service_level::ClockState::Breached),
+            "warning" => Some(atiende_domain::service_level::ClockState::Warning),
+            _ => None,
+        }),
         q: non_empty(&p.q).map(str::to_string),
         before_id: parse(&p.cursor, |s| s.parse().ok()),
         limit: PAGE_SIZE + 1,

@@ -17,6 +17,7 @@ mod quality_api;
 mod roles;
 mod scope;
 mod second_factor;
+mod service_levels;
 mod sessions;
 mod settings_api;
 mod sso;

@@ -381,6 +381,10 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/calidad/pnc".into(),
         "/calidad/pnc/1".into(),
         "/calidad/pnc/criterios".into(),
+        "/calidad/tiempos/horario".into(),
+        "/calidad/tiempos/metas".into(),
+        format!("/incidentes/{folio}/esperar"),
+        format!("/incidentes/{folio}/responder"),
     ];
     for form in forms {
         let missing = app

@@ -154,6 +154,13 @@ fn cases() -> Vec<Case> {
         ),
         case(
             M::POST,
+            "/incidents/{f}/waiting-on-person",
+            "/incidents/{reference}/waiting-on-person",
+            Some(json!({})),
+            WORKERS,
+        ),
+        case(
+            M::POST,
             "/incidents/{f}/assign",
             "/incidents/{reference}/assign",
             Some(json!({"user_id": null})),
@@ -310,6 +317,34 @@ fn cases() -> Vec<Case> {
             "/nonconformities/999999/close",
             "/nonconformities/{id}/close",
             Some(json!({"effectiveness": "Revisado"})),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/quality/service-levels",
+            "/quality/service-levels",
+            None,
+            READERS,
+        ),
+        case(
+            M::PUT,
+            "/quality/service-levels",
+            "/quality/service-levels",
+            Some(json!({"warning_percent": 0})),
+            QUALITY,
+        ),
+        case(
+            M::GET,
+            "/quality/business-hours",
+            "/quality/business-hours",
+            None,
+            READERS,
+        ),
+        case(
+            M::PUT,
+            "/quality/business-hours",
+            "/quality/business-hours",
+            Some(json!({"days_off": [{"from": "2026-12-25", "to": "2026-12-24"}]})),
             QUALITY,
         ),
         case(

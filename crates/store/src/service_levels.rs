@@ -1,0 +1,378 @@
+//! Service levels in storage: the business calendar and the targets (settings), and each
+//! incident's clocks, brought in step by [`Tx::commit`] whenever the incident changes (and by
+//! the intake's groups for new ones), so the queue reads them as rows and the escalation job
+//! finds what is due through an index.
+
+use std::collections::HashSet;
+
+use atiende_domain::business_hours::BusinessCalendar;
+use atiende_domain::ids::IncidentId;
+use atiende_domain::incident::{EntryKind, Incident};
+use atiende_domain::service_level::{Clock, Mark, ServicePolicy, clocks};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::Actor;
+use crate::bulk::{Value, push_insert};
+use crate::db::{Script, Store, ms};
+use crate::error::{Result, StoreError};
+use crate::incidents::rows::{append, entry_from_row, incident_from_row};
+use crate::settings::{key, setting_in};
+use crate::tx::Tx;
+
+/// What a clock computation needs besides the incident: read once per transaction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rules {
+    pub(crate) policy: ServicePolicy,
+    pub(crate) calendar: BusinessCalendar,
+}
+
+/// The business calendar; before one was saved, the default hours with the days off the
+/// nonconformity criteria used to keep (`holidays`, the only calendar of earlier releases).
+async fn calendar_in(conn: &mut sqlx::AnyConnection) -> Result<BusinessCalendar> {
+    if let Some(calendar) =
+        setting_in::<Option<BusinessCalendar>>(&mut *conn, key::BUSINESS_CALENDAR).await?
+    {
+        return Ok(calendar);
+    }
+    let criteria: serde_json::Value =
+        setting_in::<Option<serde_json::Value>>(&mut *conn, key::NONCONFORMITY_CRITERIA)
+            .await?
+            .unwrap_or_default();
+    let mut calendar = BusinessCalendar::default();
+    for day in criteria["holidays"].as_array().into_iter().flatten() {
+        if let Some(day) = day
+            .as_str()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        {
+            calendar
+                .days_off
+                .push(atiende_domain::business_hours::DayOff {
+                    from: day,
+                    to: day,
+                    name: String::new(),
+                });
+        }
+    }
+    Ok(calendar)
+}
+
+/// The instants the row keeps for the queue and the job: the earliest warning and due instant
+/// of a measure not yet met.
+fn pending(clocks: &[Clock]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let open = clocks.iter().filter(|c| c.done_at.is_none());
+    let warn = open.clone().filter_map(|c| c.warn_at).min();
+    let due = open.filter_map(|c| c.due_at).min();
+    (warn, due)
+}
+
+/// The next threshold not yet told: a warning or a due instant of a measure not yet met.
+fn next_check(clocks: &[Clock], told: &HashSet<(String, String, i64)>) -> Option<i64> {
+    clocks
+        .iter()
+        .filter(|c| c.done_at.is_none())
+        .filter_map(|c| {
+            let due = ms(c.due_at?);
+            let mut next = Vec::new();
+            for (threshold, at) in [("warning", c.warn_at), ("breach", c.due_at)] {
+                let key = (c.measure.code().to_string(), threshold.to_string(), due);
+                if let Some(at) = at
+                    && !told.contains(&key)
+                {
+                    next.push(ms(at));
+                }
+            }
+            next.into_iter().min()
+        })
+        .min()
+}
+
+/// Writes an incident's clocks as `clocks` says.
+pub(crate) async fn write_clocks(tx: &mut Tx, id: IncidentId, clocks: &[Clock]) -> Result<()> {
+    let told: HashSet<(String, String, i64)> = sqlx::query(
+        "SELECT measure, threshold, due_at FROM service_level_events WHERE incident_id = $1",
+    )
+    .bind(id.0)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("measure")?,
+            r.try_get("threshold")?,
+            r.try_get("due_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    let (warn, due) = pending(clocks);
+    let json = serde_json::to_string(clocks).map_err(StoreError::corrupt)?;
+    sqlx::query(
+        "INSERT INTO incident_clocks (incident_id, clocks, warn_at, due_at, next_check_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (incident_id) DO UPDATE SET clocks = excluded.clocks, warn_at = excluded.warn_at, \
+         due_at = excluded.due_at, next_check_at = excluded.next_check_at",
+    )
+    .bind(id.0)
+    .bind(json)
+    .bind(warn.map(ms))
+    .bind(due.map(ms))
+    .bind(next_check(clocks, &told))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What an incident's history says to its resolution clock, oldest first. The first message
+/// is the reception itself, not the person writing again.
+fn marks_of(
+    incident: &Incident,
+    entries: &[atiende_domain::incident::TimelineEntry],
+) -> Vec<(DateTime<Utc>, Mark)> {
+    entries
+        .iter()
+        .filter_map(|e| match e.kind {
+            EntryKind::StatusChange => e.status_change().map(|(_, to)| (e.at, Mark::Status(to))),
+            EntryKind::WaitingOnPerson => Some((e.at, Mark::WaitingOnPerson)),
+            EntryKind::InboundMessage if e.at > incident.received_at => {
+                Some((e.at, Mark::PersonWrote))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The clock rows of new incidents, which have no history yet and nothing told, added to a
+/// bulk writer's script.
+pub(crate) fn push_new_clocks(
+    script: &mut Script,
+    incidents: &[&Incident],
+    rules: &Rules,
+    tz: chrono_tz::Tz,
+) -> Result<()> {
+    let mut rows = Vec::with_capacity(incidents.len());
+    for i in incidents {
+        let computed = clocks(i, &[], &rules.policy, &rules.calendar, tz);
+        let (warn, due) = pending(&computed);
+        rows.push(vec![
+            Value::Int(i.id.0),
+            Value::Text(serde_json::to_string(&computed).map_err(StoreError::corrupt)?),
+            Value::OptInt(warn.map(ms)),
+            Value::OptInt(due.map(ms)),
+            Value::OptInt(next_check(&computed, &HashSet::new())),
+        ]);
+    }
+    push_insert(
+        script,
+        "incident_clocks",
+        &[
+            "incident_id",
+            "clocks",
+            "warn_at",
+            "due_at",
+            "next_check_at",
+        ],
+        &rows,
+        "",
+    );
+    Ok(())
+}
+
+/// A threshold reached and told: a clock's warning or its breach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    pub incident_id: IncidentId,
+    pub measure: atiende_domain::service_level::Measure,
+    /// `warning` or `breach`.
+    pub threshold: &'static str,
+    pub due_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Tells the thresholds reached by `now` that nobody told yet, at most `limit` incidents
+    /// at a time: each warning and breach is recorded once (two instances racing insert the
+    /// same key, and only one of them succeeds), a breach is written on the incident's
+    /// timeline, and the incident's next check moves to its next threshold. Found by the
+    /// index on the next check, never by scanning open incidents. Returns what was told, for
+    /// the notifications.
+    pub async fn tell_service_levels(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Threshold>> {
+        let due: Vec<i64> = sqlx::query(
+            "SELECT incident_id FROM incident_clocks WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| r.try_get("incident_id"))
+        .collect::<std::result::Result<_, _>>()?;
+        let mut told = Vec::new();
+        for id in due {
+            let id = IncidentId(id);
+            let mut tx = self.begin().await?;
+            let row = sqlx::query("SELECT clocks FROM incident_clocks WHERE incident_id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else { continue };
+            let clocks: Vec<Clock> = serde_json::from_str(&row.try_get::<String, _>("clocks")?)
+                .map_err(StoreError::corrupt)?;
+            for c in clocks.iter().filter(|c| c.done_at.is_none()) {
+                let Some(due_at) = c.due_at else { continue };
+                for (threshold, at) in [("warning", c.warn_at), ("breach", Some(due_at))] {
+                    if at.is_none_or(|at| at > now) {
+                        continue;
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO service_level_events (incident_id, measure, threshold, due_at, at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING incident_id",
+                    )
+                    .bind(id.0)
+                    .bind(c.measure.code())
+                    .bind(threshold)
+                    .bind(ms(due_at))
+                    .bind(ms(now))
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+                    if !inserted {
+                        continue;
+                    }
+                    if threshold == "breach" {
+                        let data = serde_json::json!({
+                            "measure": c.measure.code(),
+                            "due_at": due_at,
+                            "target_minutes": c.target_minutes,
+                        });
+                        append(&mut tx, id, EntryKind::ServiceLevel, None, "", data, now).await?;
+                    }
+                    told.push(Threshold {
+                        incident_id: id,
+                        measure: c.measure,
+                        threshold,
+                        due_at,
+                    });
+                }
+            }
+            // The next check moves on (the commit's upkeep recomputes it for a breach written
+            // on the timeline; a warning alone is brought forward here).
+            let rules = self.clock_rules(&mut tx).await?;
+            self.refresh_clocks(&mut tx, id, &rules).await?;
+            tx.commit().await?;
+        }
+        Ok(told)
+    }
+
+    /// The calendar and targets, as a transaction sees them.
+    pub(crate) async fn clock_rules(&self, conn: &mut sqlx::AnyConnection) -> Result<Rules> {
+        Ok(Rules {
+            policy: setting_in(&mut *conn, key::SERVICE_POLICY).await?,
+            calendar: calendar_in(&mut *conn).await?,
+        })
+    }
+
+    /// Brings an incident's clocks in step with its row and timeline (called at commit).
+    pub(crate) async fn refresh_clocks(
+        &self,
+        tx: &mut Tx,
+        id: IncidentId,
+        rules: &Rules,
+    ) -> Result<()> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(&mut **tx)
+            .await?;
+        let incident = incident_from_row(&row)?;
+        let entries = sqlx::query(
+            "SELECT * FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY at, id",
+        )
+        .bind(id.0)
+        .bind(EntryKind::StatusChange.code())
+        .bind(EntryKind::WaitingOnPerson.code())
+        .bind(EntryKind::InboundMessage.code())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(entry_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let marks = marks_of(&incident, &entries);
+        let computed = clocks(&incident, &marks, &rules.policy, &rules.calendar, self.tz);
+        write_clocks(tx, id, &computed).await
+    }
+
+    /// An incident's clocks, as last computed.
+    pub async fn incident_clocks(&self, id: IncidentId) -> Result<Vec<Clock>> {
+        let row = sqlx::query("SELECT clocks FROM incident_clocks WHERE incident_id = $1")
+            .bind(id.0)
+            .fetch_optional(self.reader())
+            .await?;
+        match row {
+            Some(r) => serde_json::from_str(&r.try_get::<String, _>("clocks")?)
+                .map_err(StoreError::corrupt),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The targets in force.
+    pub async fn service_policy(&self) -> Result<ServicePolicy> {
+        self.setting(key::SERVICE_POLICY).await
+    }
+
+    /// The business hours in force.
+    pub async fn business_calendar(&self) -> Result<BusinessCalendar> {
+        calendar_in(&mut *self.reader().acquire().await?).await
+    }
+
+    /// Sets the targets; the clocks of incidents not closed follow at once.
+    pub async fn save_service_policy(
+        &self,
+        actor: Actor<'_>,
+        policy: &ServicePolicy,
+    ) -> Result<()> {
+        policy.check()?;
+        self.save_setting(actor, key::SERVICE_POLICY, policy)
+            .await?;
+        self.recompute_open_clocks().await
+    }
+
+    /// Sets the business hours; the clocks of incidents not closed follow at once.
+    pub async fn save_business_calendar(
+        &self,
+        actor: Actor<'_>,
+        calendar: &BusinessCalendar,
+    ) -> Result<()> {
+        calendar.check()?;
+        self.save_setting(actor, key::BUSINESS_CALENDAR, calendar)
+            .await?;
+        self.recompute_open_clocks().await
+    }
+
+    /// Recomputes the clocks of every incident not closed (after the rules changed), a batch
+    /// per transaction. Closed incidents keep the clocks they were measured by.
+    pub async fn recompute_open_clocks(&self) -> Result<()> {
+        let mut after = 0i64;
+        loop {
+            let ids: Vec<i64> = sqlx::query(
+                "SELECT id FROM incidents WHERE status IN ('open', 'waiting_unit') AND id > $1 ORDER BY id LIMIT 500",
+            )
+            .bind(after)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<std::result::Result<_, _>>()?;
+            let Some(last) = ids.last() else {
+                return Ok(());
+            };
+            after = *last;
+            let mut tx = self.begin().await?;
+            let rules = self.clock_rules(&mut tx).await?;
+            for id in ids {
+                self.refresh_clocks(&mut tx, IncidentId(id), &rules).await?;
+            }
+            tx.commit().await?;
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Service-level clocks in storage, on both engines: computed for every new incident (through
+//! the intake's groups and through a channel's own transaction), kept in step as the incident
+//! waits on the person or on a unit, filtered by in the queue, and recomputed for the incidents
+//! not closed when the calendar changes.
+
+use atiende_domain::access::Scope;
+use atiende_domain::business_hours::{BusinessCalendar, DayOff};
+use atiende_domain::chat::{ChatContent, InboundChat, Provider};
+use atiende_domain::classification::{Channel, Medium};
+use atiende_domain::derivation::{DeriveInput, UnitAnswer};
+use atiende_domain::ids::IncidentId;
+use atiende_domain::incident::NewIncidentInput;
+use atiende_domain::service_level::{ClockState, Measure};
+use atiende_domain::user::{Role, StaffUser, UserInput};
+use atiende_store::incidents::IncidentFilter;
+use atiende_store::testing::TestDb;
+use atiende_store::{Actor, Store};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+
+atiende_store::on_both_engines!(
+    a_new_incident_has_its_clocks_in_business_hours_on_either_path,
+    waiting_on_the_person_or_a_unit_stops_the_resolution_clock_until_it_moves,
+    the_queue_keeps_the_overdue_and_a_new_holiday_moves_every_open_clock,
+    each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline,
+);
+
+const MX: chrono_tz::Tz = chrono_tz::America::Mexico_City;
+
+async fn agent(db: &TestDb) -> StaffUser {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let input = UserInput {
+        login: Some("agente1".into()),
+        role: Some(Role::CapLead),
+        password: Some("contraseña-segura-2".into()),
+        ..Default::default()
+    };
+    db.create_user(Actor::System, &input)
+        .await
+        .expect("agent")
+        .user
+}
+
+/// 10:00 local on the Monday of the week before last: inside the 31 days a reception may go
+/// back, and long enough ago that every target of a new incident is overdue by now.
+fn monday_before_last() -> DateTime<Utc> {
+    let today = Utc::now().with_timezone(&MX).date_naive();
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()) + 14);
+    MX.from_local_datetime(&monday.and_hms_opt(10, 0, 0).expect("time"))
+        .earliest()
+        .expect("local")
+        .with_timezone(&Utc)
+}
+
+fn on_day(monday: DateTime<Utc>, days: i64, h: u32, m: u32) -> DateTime<Utc> {
+    let day = monday.with_timezone(&MX).date_naive() + Duration::days(days);
+    MX.from_local_datetime(&day.and_hms_opt(h, m, 0).expect("time"))
+        .earliest()
+        .expect("local")
+        .with_timezone(&Utc)
+}
+
+async fn whatsapp_incident(db: &Store, by: &StaffUser, received: DateTime<Utc>) -> IncidentId {
+    let person = db
+        .create_contact(
+            Actor::Staff(by),
+            &atiende_domain::contact::ContactInput {
+                name: Some("Mariana Ruiz".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    db.create_incident(
+        Actor::Staff(by),
+        NewIncidentInput {
+            channel: Channel::Whatsapp,
+            contact_id: Some(person.id),
+            subject: "Constancia".into(),
+            body: String::new(),
+            user_type: None,
+            incident_type: None,
+            topic_id: None,
+            critical: false,
+            assigned_to: None,
+            received_at: Some(received),
+        },
+    )
+    .await
+    .expect("incident")
+    .id
+}
+
+async fn clock(db: &Store, id: IncidentId, m: Measure) -> atiende_domain::service_level::Clock {
+    *db.incident_clocks(id)
+        .await
+        .expect("clocks")
+        .iter()
+        .find(|c| c.measure == m)
+        .expect("a clock of that measure")
+}
+
+async fn a_new_incident_has_its_clocks_in_business_hours_on_either_path(db: TestDb) {
+    let user = agent(&db).await;
+    let monday = monday_before_last();
+    // Through the intake's groups: WhatsApp answers within 2 working hours, resolves in 3
+    // working days (27 h from Monday 10:00: Thursday 10:00).
+    let id = whatsapp_incident(&db, &user, monday).await;
+    let first = clock(&db, id, Measure::FirstResponse).await;
+    assert_eq!(first.due_at, Some(on_day(monday, 0, 12, 0)));
+    assert_eq!(first.warn_at, Some(on_day(monday, 0, 11, 30)));
+    assert_eq!(first.state(Utc::now()), ClockState::Breached);
+    let resolution = clock(&db, id, Measure::Resolution).await;
+    assert_eq!(resolution.due_at, Some(on_day(monday, 3, 10, 0)));
+
+    // Through a channel's own transaction: a WhatsApp message now.
+    let msg = InboundChat {
+        provider: Provider::Whatsapp,
+        account_id: "106540352242922".into(),
+        peer_id: "5213312345678".into(),
+        peer_name: None,
+        external_id: "wamid.sl1".into(),
+        sent_at: Utc::now(),
+        contents: vec![ChatContent::Text {
+            body: "Hola".into(),
+        }],
+    };
+    let atiende_store::chat::ChatIngest::Created(chat) =
+        db.ingest_chat(&msg).await.expect("ingest")
+    else {
+        panic!("a new incident");
+    };
+    let first = clock(&db, chat, Measure::FirstResponse).await;
+    let expected = BusinessCalendar::default().add(msg.sent_at, 120, MX);
+    let to_ms = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+    assert_eq!(to_ms(first.due_at), to_ms(expected));
+
+    // Answering meets the first response; the resolution clock keeps running.
+    db.add_entry(
+        Actor::Staff(&user),
+        chat,
+        atiende_domain::incident::EntryKind::OutboundMessage,
+        "Con gusto",
+    )
+    .await
+    .expect("answer");
+    let first = clock(&db, chat, Measure::FirstResponse).await;
+    assert_eq!(first.state(Utc::now()), ClockState::Met);
+}
+
+fn message(id: &str, text: &str) -> InboundChat {
+    InboundChat {
+        provider: Provider::Whatsapp,
+        account_id: "106540352242922".into(),
+        peer_id: "5213399998888".into(),
+        peer_name: None,
+        external_id: id.into(),
+        sent_at: Utc::now(),
+        contents: vec![ChatContent::Text { body: text.into() }],
+    }
+}
+
+async fn waiting_on_the_person_or_a_unit_stops_the_resolution_clock_until_it_moves(db: TestDb) {
+    let user = agent(&db).await;
+    let atiende_store::chat::ChatIngest::Created(id) = db
+        .ingest_chat(&message("wamid.w1", "¿Me ayudan con mi pago?"))
+        .await
+        .expect("ingest")
+    else {
+        panic!("a new incident");
+    };
+    assert!(clock(&db, id, Measure::Resolution).await.due_at.is_some());
+
+    db.wait_on_person(Actor::Staff(&user), id, "Se pidió el comprobante de pago")
+        .await
+        .expect("wait");
+    let paused = clock(&db, id, Measure::Resolution).await;
+    assert_eq!(paused.due_at, None);
+    assert_eq!(paused.state(Utc::now()), ClockState::Paused);
+    assert!(
+        paused
+            .paused_minutes_left
+            .is_some_and(|m| m > 0 && m <= 27 * 60)
+    );
+
+    // The person writes: the clock runs again with what it had left.
+    db.ingest_chat(&message("wamid.w2", "Aquí está el comprobante"))
+        .await
+        .expect("the person answers");
+    let running = clock(&db, id, Measure::Resolution).await;
+    assert!(running.due_at.is_some_and(|d| d > Utc::now()));
+
+    // Derived to a unit: the unit's time is not the CAP's, until it answers.
+    let derive = DeriveInput {
+        unit_id: db
+            .units()
+            .await
+            .expect("units")
+            .into_iter()
+            .find(|u| u.active && !u.email.is_empty())
+            .expect("unit")
+            .id,
+        medium: Medium::Email,
+        reason: "Revisión".into(),
+        user_told: None,
+        told_address: None,
+        close: false,
+        notes: None,
+    };
+    let (_, derivation) = db
+        .derive_incident(Actor::Staff(&user), id, &derive)
+        .await
+        .expect("derive");
+    assert_eq!(clock(&db, id, Measure::Resolution).await.due_at, None);
+    assert!(
+        db.wait_on_person(Actor::Staff(&user), id, "")
+            .await
+            .is_err(),
+        "waiting on a unit already stops the clock"
+    );
+    db.answer_derivation(
+        Actor::Staff(&user),
+        id,
+        derivation.id,
+        &UnitAnswer::returning("Listo"),
+    )
+    .await
+    .expect("unit answers");
+    let resumed = clock(&db, id, Measure::Resolution).await;
+    assert!(
+        resumed.due_at.is_some_and(|d| d > Utc::now()),
+        "it had time left"
+    );
+}
+
+async fn the_queue_keeps_the_overdue_and_a_new_holiday_moves_every_open_clock(db: TestDb) {
+    let user = agent(&db).await;
+    let monday = monday_before_last();
+    let late = whatsapp_incident(&db, &user, monday).await;
+    let fresh = whatsapp_incident(&db, &user, Utc::now()).await;
+    let folios = |f: IncidentFilter| {
+        let db = db.clone();
+        async move {
+            db.incidents(&Scope::All, &f)
+                .await
+                .expect("queue")
+                .into_iter()
+                .map(|s| s.incident.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let breached = folios(IncidentFilter {
+        clock: Some(ClockState::Breached),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(breached, [late]);
+    let listed = db
+        .incidents(
+            &Scope::All,
+            &IncidentFilter {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("queue");
+    assert!(
+        listed.iter().all(|s| !s.clocks.is_empty()),
+        "every row has its clocks"
+    );
+    assert!(!breached.contains(&fresh));
+
+    // The Monday it arrived becomes a day off: its clocks start on Tuesday.
+    let day = monday.with_timezone(&MX).date_naive();
+    let mut calendar = BusinessCalendar::default();
+    calendar.days_off.push(DayOff {
+        from: day,
+        to: day,
+        name: "Asueto".into(),
+    });
+    db.save_business_calendar(Actor::Staff(&user), &calendar)
+        .await
+        .expect("calendar");
+    let first = clock(&db, late, Measure::FirstResponse).await;
+    assert_eq!(first.due_at, Some(on_day(monday, 1, 11, 0)));
+    assert_eq!(db.business_calendar().await.expect("calendar"), calendar);
+}
+
+async fn each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline(db: TestDb) {
+    let user = agent(&db).await;
+    let id = whatsapp_incident(&db, &user, monday_before_last()).await;
+    let now = Utc::now();
+    // Two instances at once: every threshold is told by one of them.
+    let (a, b) = tokio::join!(
+        db.tell_service_levels(now, 100),
+        db.tell_service_levels(now, 100)
+    );
+    let mut told: Vec<_> = a
+        .expect("tell")
+        .into_iter()
+        .chain(b.expect("tell"))
+        .map(|t| (t.measure, t.threshold))
+        .collect();
+    told.sort_by_key(|(m, t)| (m.code(), *t));
+    assert_eq!(
+        told,
+        [
+            (Measure::FirstResponse, "breach"),
+            (Measure::FirstResponse, "warning"),
+            (Measure::Resolution, "breach"),
+            (Measure::Resolution, "warning"),
+        ]
+    );
+    assert!(
+        db.tell_service_levels(now, 100)
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    let breaches = db
+        .timeline(id)
+        .await
+        .expect("timeline")
+        .into_iter()
+        .filter(|e| e.kind == atiende_domain::incident::EntryKind::ServiceLevel)
+        .count();
+    assert_eq!(breaches, 2, "each breach on the timeline, once");
+}
