@@ -61,6 +61,11 @@ pub struct Counters {
     /// Nonconformities detected in the period (counted from the register, not per incident).
     #[serde(default)]
     pub nonconformities: i64,
+    /// Closed incidents that had a resolution target, and those closed within it.
+    #[serde(default)]
+    pub resolution_measured: i64,
+    #[serde(default)]
+    pub resolution_in_time: i64,
 }
 
 impl Counters {
@@ -75,6 +80,8 @@ impl Counters {
         self.satisfied += o.satisfied;
         self.score_sum += o.score_sum;
         self.nonconformities += o.nonconformities;
+        self.resolution_measured += o.resolution_measured;
+        self.resolution_in_time += o.resolution_in_time;
     }
 
     pub fn negated(&self) -> Counters {
@@ -89,6 +96,8 @@ impl Counters {
             satisfied: -self.satisfied,
             score_sum: -self.score_sum,
             nonconformities: -self.nonconformities,
+            resolution_measured: -self.resolution_measured,
+            resolution_in_time: -self.resolution_in_time,
         }
     }
 
@@ -221,6 +230,7 @@ coded_enum!(
         SatisfactionIndex = "satisfaction_index", "Índice de satisfacción", "Satisfaction index";
         SurveyResponseRate = "survey_response_rate", "Tasa de respuesta de encuestas", "Survey response rate";
         FirstContactResolution = "first_contact_resolution", "Resolución al primer contacto", "First-contact resolution";
+        WithinServiceLevel = "within_service_level", "Atendido dentro del tiempo comprometido", "Resolved within the service level";
         DerivationRate = "derivation_rate", "Tasa de derivación", "Derivation rate";
         FirstResponseMedian = "first_response_median", "Primera respuesta (mediana)", "First response (median)";
         FirstResponseP90 = "first_response_p90", "Primera respuesta (percentil 90)", "First response (90th percentile)";
@@ -244,9 +254,11 @@ impl IndicatorKind {
     pub fn unit(self) -> Unit {
         use IndicatorKind::*;
         match self {
-            SatisfactionIndex | SurveyResponseRate | FirstContactResolution | DerivationRate => {
-                Unit::Percent
-            }
+            SatisfactionIndex
+            | SurveyResponseRate
+            | FirstContactResolution
+            | WithinServiceLevel
+            | DerivationRate => Unit::Percent,
             FirstResponseMedian | FirstResponseP90 | CloseMedian | CloseP90 => Unit::Hours,
             Complaints | Incidents | Nonconformities => Unit::Count,
         }
@@ -257,7 +269,11 @@ impl IndicatorKind {
         use IndicatorKind::*;
         matches!(
             self,
-            SatisfactionIndex | SurveyResponseRate | FirstContactResolution | Incidents
+            SatisfactionIndex
+                | SurveyResponseRate
+                | FirstContactResolution
+                | WithinServiceLevel
+                | Incidents
         )
     }
 
@@ -271,6 +287,12 @@ impl IndicatorKind {
             (SurveyResponseRate, Lang::Es) => "Encuestas respondidas entre encuestas enviadas (%).",
             (FirstContactResolution, Lang::Es) => {
                 "Incidentes cerrados por el CAP sin derivar y sin reabrir en la ventana, entre incidentes cerrados (%)."
+            }
+            (WithinServiceLevel, Lang::Es) => {
+                "Incidentes cerrados dentro de su tiempo comprometido de resolución, entre los cerrados que tenían uno (%). El tiempo corre en horario hábil y se detiene mientras el incidente espera a una unidad o al usuario."
+            }
+            (WithinServiceLevel, Lang::En) => {
+                "Incidents closed within their resolution target, over those closed that had one (%). Time runs in business hours and stops while the incident waits on a unit or on the person."
             }
             (DerivationRate, Lang::Es) => {
                 "Incidentes derivados a una unidad entre incidentes recibidos (%)."
@@ -337,6 +359,7 @@ impl IndicatorKind {
             SatisfactionIndex => pct(c.satisfied, c.surveys_answered),
             SurveyResponseRate => pct(c.surveys_answered, c.surveys_sent),
             FirstContactResolution => pct(c.fcr, c.closed),
+            WithinServiceLevel => pct(c.resolution_in_time, c.resolution_measured),
             DerivationRate => pct(c.derived, c.incidents),
             FirstResponseMedian => median_hours(first_response),
             FirstResponseP90 => hours(percentile(first_response, 90.0)),
@@ -598,8 +621,11 @@ mod tests {
             satisfied: 3,
             score_sum: 16,
             nonconformities: 0,
+            resolution_measured: 8,
+            resolution_in_time: 6,
         };
         let v = |k: IndicatorKind| k.value(&c, &[(30, 1), (90, 1)], &[]);
+        assert_eq!(v(IndicatorKind::WithinServiceLevel), Some(75.0));
         assert_eq!(v(IndicatorKind::SatisfactionIndex), Some(75.0));
         assert_eq!(v(IndicatorKind::SurveyResponseRate), Some(80.0));
         assert_eq!(v(IndicatorKind::FirstContactResolution), Some(75.0));

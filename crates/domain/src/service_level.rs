@@ -255,6 +255,19 @@ impl Clock {
     }
 }
 
+/// Whether a closed incident was resolved within its target: `None` while it is open or
+/// when no target applied. What the indicator counts.
+pub fn resolved_in_time(clocks: &[Clock]) -> Option<bool> {
+    clocks
+        .iter()
+        .find(|c| c.measure == Measure::Resolution)
+        .and_then(|c| match (c.done_at, c.due_at) {
+            (Some(done), Some(due)) => Some(done <= due),
+            (Some(_), None) => Some(true),
+            _ => None,
+        })
+}
+
 /// The clock a row shows: of those not yet met, the overdue first, then the one due soon,
 /// then the running one due first, then a paused one.
 pub fn most_urgent(clocks: &[Clock], now: DateTime<Utc>) -> Option<&Clock> {

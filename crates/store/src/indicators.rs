@@ -50,13 +50,20 @@ fn counters_from_row(r: &sqlx::any::AnyRow) -> Result<Counters> {
         satisfied: get("satisfied")?,
         score_sum: get("score_sum")?,
         nonconformities: 0,
+        resolution_measured: get("resolution_measured")?,
+        resolution_in_time: get("resolution_in_time")?,
     })
 }
 
 impl Store {
     /// Recomputes one incident's facts inside the transaction that changed it and moves its
     /// contribution in the rollups.
-    pub(crate) async fn refresh_facts(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
+    pub(crate) async fn refresh_facts(
+        &self,
+        tx: &mut Tx,
+        id: IncidentId,
+        resolved_in_time: Option<bool>,
+    ) -> Result<()> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
             .bind(id.0)
             .fetch_one(&mut **tx)
@@ -94,7 +101,7 @@ impl Store {
             },
             None => SurveyState::default(),
         };
-        let facts = self.facts_of(&incident, &timeline, unit, survey);
+        let facts = self.facts_of(&incident, &timeline, unit, survey, resolved_in_time);
         let old: Option<IncidentFacts> =
             sqlx::query("SELECT facts FROM incident_facts WHERE incident_id = $1")
                 .bind(id.0)
@@ -124,6 +131,7 @@ impl Store {
         timeline: &[TimelineEntry],
         unit: Option<i64>,
         survey: SurveyState,
+        resolved_in_time: Option<bool>,
     ) -> IncidentFacts {
         let closed = incident.status == Status::Closed;
         let fcr = first_contact_resolution(incident, timeline, self.reopen_window_days);
@@ -143,6 +151,8 @@ impl Store {
                 0
             },
             nonconformities: 0,
+            resolution_measured: i64::from(closed && resolved_in_time.is_some()),
+            resolution_in_time: i64::from(closed && resolved_in_time == Some(true)),
         };
         let received = ms(incident.received_at);
         IncidentFacts {
@@ -201,8 +211,14 @@ impl Store {
                 return Ok(done);
             }
             let mut tx = self.begin().await?;
+            let rules = self.clock_rules(&mut tx).await?;
             for id in &ids {
-                self.refresh_facts(&mut tx, IncidentId(*id)).await?;
+                let clocks = self
+                    .refresh_clocks(&mut tx, IncidentId(*id), &rules)
+                    .await?;
+                let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
+                self.refresh_facts(&mut tx, IncidentId(*id), in_time)
+                    .await?;
             }
             tx.commit().await?;
             done += ids.len() as u64;
@@ -221,7 +237,9 @@ impl Store {
         let sql = "SELECT dimension, value, CAST(SUM(incidents) AS BIGINT) AS incidents, CAST(SUM(closed) AS BIGINT) AS closed, \
              CAST(SUM(fcr) AS BIGINT) AS fcr, CAST(SUM(derived) AS BIGINT) AS derived, CAST(SUM(complaints) AS BIGINT) AS complaints, \
              CAST(SUM(surveys_sent) AS BIGINT) AS surveys_sent, CAST(SUM(surveys_answered) AS BIGINT) AS surveys_answered, \
-             CAST(SUM(satisfied) AS BIGINT) AS satisfied, CAST(SUM(score_sum) AS BIGINT) AS score_sum \
+             CAST(SUM(satisfied) AS BIGINT) AS satisfied, CAST(SUM(score_sum) AS BIGINT) AS score_sum, \
+             CAST(SUM(resolution_measured) AS BIGINT) AS resolution_measured, \
+             CAST(SUM(resolution_in_time) AS BIGINT) AS resolution_in_time \
              FROM indicator_rollup WHERE month BETWEEN $1 AND $2 AND ($3 = 1 OR dimension = 'total') \
              GROUP BY dimension, value ORDER BY dimension, value";
         let rows = sqlx::query(sql)
@@ -326,6 +344,8 @@ impl RollupDelta {
                     Value::Int(c.surveys_answered),
                     Value::Int(c.satisfied),
                     Value::Int(c.score_sum),
+                    Value::Int(c.resolution_measured),
+                    Value::Int(c.resolution_in_time),
                 ]
             })
             .collect();
@@ -345,6 +365,8 @@ impl RollupDelta {
                 "surveys_answered",
                 "satisfied",
                 "score_sum",
+                "resolution_measured",
+                "resolution_in_time",
             ],
             &counts,
             " ON CONFLICT (month, dimension, value) DO UPDATE SET incidents = indicator_rollup.incidents + excluded.incidents, \
@@ -352,7 +374,9 @@ impl RollupDelta {
              derived = indicator_rollup.derived + excluded.derived, complaints = indicator_rollup.complaints + excluded.complaints, \
              surveys_sent = indicator_rollup.surveys_sent + excluded.surveys_sent, \
              surveys_answered = indicator_rollup.surveys_answered + excluded.surveys_answered, \
-             satisfied = indicator_rollup.satisfied + excluded.satisfied, score_sum = indicator_rollup.score_sum + excluded.score_sum",
+             satisfied = indicator_rollup.satisfied + excluded.satisfied, score_sum = indicator_rollup.score_sum + excluded.score_sum, \
+             resolution_measured = indicator_rollup.resolution_measured + excluded.resolution_measured, \
+             resolution_in_time = indicator_rollup.resolution_in_time + excluded.resolution_in_time",
         );
         let durations: Vec<Vec<Value>> = self
             .durations

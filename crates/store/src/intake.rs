@@ -295,7 +295,7 @@ impl Store {
         let mut delta = RollupDelta::default();
         let mut facts = Vec::with_capacity(plain.len());
         for (_, incident, _) in plain.iter() {
-            let f = self.facts_of(incident, &[], None, SurveyState::default());
+            let f = self.facts_of(incident, &[], None, SurveyState::default(), None);
             delta.add(None, &f);
             facts.push((incident.id, f));
         }

@@ -69,7 +69,11 @@ impl Store {
     /// a step twice. Refuses a database written by a newer release.
     pub async fn migrate(&self) -> Result<usize> {
         self.pending_migrations().await?;
-        self.apply_migrations(for_engine(self.engine())).await
+        let applied = self.apply_migrations(for_engine(self.engine())).await?;
+        // Data the schema's steps cannot compute: the service level of incidents written
+        // before it was measured (resumable; nothing to do once done).
+        self.backfill_clocks().await?;
+        Ok(applied)
     }
 
     /// Applies the steps of `list` not yet applied, in order, each in its own transaction

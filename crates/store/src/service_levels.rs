@@ -265,6 +265,60 @@ impl Store {
         Ok(told)
     }
 
+    /// Measures the service level of every incident that has no clocks yet: those of a
+    /// database written before service levels (the first start after the upgrade counts
+    /// each once, 500 to a transaction, moving the indicators' rollups with them). Runs until
+    /// done, at every start until it has finished once.
+    pub async fn backfill_clocks(&self) -> Result<u64> {
+        if self
+            .setting::<Option<bool>>(key::CLOCKS_BACKFILLED)
+            .await?
+            .unwrap_or(false)
+        {
+            return Ok(0);
+        }
+        let mut done = 0;
+        loop {
+            let ids: Vec<i64> = sqlx::query(
+                "SELECT i.id FROM incidents i LEFT JOIN incident_clocks k ON k.incident_id = i.id \
+                 WHERE k.incident_id IS NULL ORDER BY i.id LIMIT 500",
+            )
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<std::result::Result<_, _>>()?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut tx = self.begin().await?;
+            let rules = self.clock_rules(&mut tx).await?;
+            for id in &ids {
+                let clocks = self
+                    .refresh_clocks(&mut tx, IncidentId(*id), &rules)
+                    .await?;
+                let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
+                self.refresh_facts(&mut tx, IncidentId(*id), in_time)
+                    .await?;
+            }
+            tx.commit().await?;
+            done += ids.len() as u64;
+            if done % 50_000 < 500 {
+                tracing::info!(
+                    incidents = done,
+                    "measuring the service level of earlier incidents"
+                );
+            }
+        }
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, 'true') ON CONFLICT (key) DO UPDATE SET value = 'true'",
+        )
+        .bind(key::CLOCKS_BACKFILLED)
+        .execute(self.writer())
+        .await?;
+        Ok(done)
+    }
+
     /// The calendar and targets, as a transaction sees them.
     pub(crate) async fn clock_rules(&self, conn: &mut sqlx::AnyConnection) -> Result<Rules> {
         Ok(Rules {
@@ -279,7 +333,7 @@ impl Store {
         tx: &mut Tx,
         id: IncidentId,
         rules: &Rules,
-    ) -> Result<()> {
+    ) -> Result<Vec<Clock>> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
             .bind(id.0)
             .fetch_one(&mut **tx)
@@ -299,7 +353,8 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let marks = marks_of(&incident, &entries);
         let computed = clocks(&incident, &marks, &rules.policy, &rules.calendar, self.tz);
-        write_clocks(tx, id, &computed).await
+        write_clocks(tx, id, &computed).await?;
+        Ok(computed)
     }
 
     /// An incident's clocks, as last computed.

@@ -23,6 +23,8 @@ pub mod key {
     pub const BUSINESS_CALENDAR: &str = "business_calendar";
     /// How staff sign in (`atiende_domain::sign_in::SignInPolicy`).
     pub const SIGN_IN_POLICY: &str = "sign_in_policy";
+    /// Every incident written before service levels has its clocks (`Store::backfill_clocks`).
+    pub const CLOCKS_BACKFILLED: &str = "clocks_backfilled";
     /// When `atiende demo` loaded its data: loading it again changes nothing.
     pub const DEMO_LOADED: &str = "demo_loaded";
 }

@@ -46,8 +46,10 @@ impl Tx {
             let store = self.store.clone();
             let rules = store.clock_rules(&mut self).await?;
             for id in touched {
-                store.refresh_facts(&mut self, id).await?;
-                store.refresh_clocks(&mut self, id, &rules).await?;
+                // The clocks first: the facts count whether it was resolved in time.
+                let clocks = store.refresh_clocks(&mut self, id, &rules).await?;
+                let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
+                store.refresh_facts(&mut self, id, in_time).await?;
                 store.reindex_incident(&mut self, id).await?;
             }
         }

@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     waiting_on_the_person_or_a_unit_stops_the_resolution_clock_until_it_moves,
     the_queue_keeps_the_overdue_and_a_new_holiday_moves_every_open_clock,
     each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline,
+    the_indicator_counts_closed_incidents_resolved_within_their_target,
 );
 
 const MX: chrono_tz::Tz = chrono_tz::America::Mexico_City;
@@ -328,4 +329,60 @@ async fn each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline(db:
         .filter(|e| e.kind == atiende_domain::incident::EntryKind::ServiceLevel)
         .count();
     assert_eq!(breaches, 2, "each breach on the timeline, once");
+}
+
+async fn the_indicator_counts_closed_incidents_resolved_within_their_target(db: TestDb) {
+    use atiende_domain::indicators::IndicatorKind;
+    let user = agent(&db).await;
+    let close = |id: IncidentId| {
+        let db = db.clone();
+        let user = user.clone();
+        async move {
+            db.classify_incident(
+                Actor::Staff(&user),
+                id,
+                &atiende_domain::incident::ClassifyInput {
+                    incident_type: Some(atiende_domain::classification::IncidentType::Question),
+                    user_type: Some(atiende_domain::classification::UserType::Student),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("classify");
+            db.close_incident(Actor::Staff(&user), id, Some("Se resolvió."))
+                .await
+                .expect("close");
+        }
+    };
+    // Received two weeks ago and closed now: late. Received now and closed now: in time.
+    // One left open: not measured yet.
+    let late = whatsapp_incident(&db, &user, monday_before_last()).await;
+    let on_time = whatsapp_incident(&db, &user, Utc::now()).await;
+    whatsapp_incident(&db, &user, Utc::now()).await;
+    close(late).await;
+    close(on_time).await;
+    let totals = db
+        .period_rollup(0, 999_999, false)
+        .await
+        .expect("rollup")
+        .totals;
+    assert_eq!(
+        (totals.resolution_measured, totals.resolution_in_time),
+        (2, 1)
+    );
+    assert_eq!(
+        IndicatorKind::WithinServiceLevel.value(&totals, &[], &[]),
+        Some(50.0)
+    );
+    // A recount from the rows finds the same.
+    db.rebuild_indicators(true).await.expect("rebuild");
+    let again = db
+        .period_rollup(0, 999_999, false)
+        .await
+        .expect("rollup")
+        .totals;
+    assert_eq!(
+        (again.resolution_measured, again.resolution_in_time),
+        (2, 1)
+    );
 }

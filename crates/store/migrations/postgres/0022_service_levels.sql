@@ -24,3 +24,8 @@ CREATE TABLE service_level_events (
     at BIGINT NOT NULL,
     PRIMARY KEY (incident_id, measure, threshold, due_at)
 );
+
+-- The indicator "% atendido dentro del tiempo comprometido": closed incidents that had a
+-- resolution target, and those closed within it.
+ALTER TABLE indicator_rollup ADD COLUMN resolution_measured BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE indicator_rollup ADD COLUMN resolution_in_time BIGINT NOT NULL DEFAULT 0;

@@ -10,9 +10,14 @@
 
 use std::collections::BTreeMap;
 
+use atiende_domain::business_hours::BusinessCalendar;
 use atiende_domain::classification::{Channel, IncidentType, ProgrammeLine, UserType};
+use atiende_domain::folio::Folio;
+use atiende_domain::ids::{IncidentId, TopicId};
+use atiende_domain::incident::{Incident, Status};
 use atiende_domain::indicators::{Counters, IncidentFacts};
 use atiende_domain::period::month_key;
+use atiende_domain::service_level::{self, Mark, ServicePolicy};
 use atiende_domain::survey::{OVERALL, RESOLVED, default_questions};
 use atiende_domain::unit::UnitKind;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
@@ -24,6 +29,7 @@ use sqlx::Row;
 use super::{FIRST_NAMES, QUESTIONS, SURNAMES};
 use crate::Store;
 use crate::bulk::Value;
+use crate::db::from_ms;
 use crate::error::{Result, StoreError};
 use crate::indicators::RollupDelta;
 
@@ -100,6 +106,54 @@ async fn last_id(store: &Store, table: &str) -> Result<i64> {
     Ok(row.try_get("id")?)
 }
 
+/// A closed incident of the history, as its service-level clock needs it.
+struct Closed<'a> {
+    channel: Channel,
+    incident_type: IncidentType,
+    topic_id: Option<i64>,
+    received: i64,
+    closed_at: i64,
+    marks: &'a [(i64, Status)],
+}
+
+/// Whether a closed incident of the history was resolved within its target, computed as the
+/// product computes it from the same rows (so that a recount finds the same).
+fn resolved_in_time(
+    c: &Closed<'_>,
+    (policy, calendar): &(ServicePolicy, BusinessCalendar),
+    tz: chrono_tz::Tz,
+) -> Result<Option<bool>> {
+    let at = |ms: i64| from_ms(ms);
+    let received_at = at(c.received)?;
+    let incident = Incident {
+        id: IncidentId(0),
+        folio: Folio { year: 0, seq: 0 },
+        channel: c.channel,
+        contact_id: None,
+        subject: String::new(),
+        user_type: None,
+        incident_type: Some(c.incident_type),
+        topic_id: c.topic_id.map(TopicId),
+        critical: false,
+        status: Status::Closed,
+        assigned_to: None,
+        received_at,
+        first_response_at: None,
+        closed_at: Some(at(c.closed_at)?),
+        reopened_count: 0,
+        created_at: received_at,
+        updated_at: received_at,
+    };
+    let marks = c
+        .marks
+        .iter()
+        .map(|(t, s)| Ok((at(*t)?, Mark::Status(*s))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(service_level::resolved_in_time(&service_level::clocks(
+        &incident, &marks, policy, calendar, tz,
+    )))
+}
+
 /// Writes the history into a migrated, seeded database. `progress(stage, done, total)` is
 /// called as batches land.
 pub async fn write(
@@ -110,6 +164,10 @@ pub async fn write(
 ) -> Result<Generated> {
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let tz = store.time_zone();
+    let clock_rules = (
+        store.service_policy().await?,
+        store.business_calendar().await?,
+    );
     let agents = &staff.agents;
     if agents.is_empty() {
         return Err(StoreError::corrupt("a history needs at least one agent"));
@@ -462,6 +520,8 @@ pub async fn write(
             }
             let reopened = closed && rng.gen_bool(0.02);
             let mut closed_at = None;
+            // The status changes written, as the service-level clock reads them.
+            let mut marks: Vec<(i64, Status)> = Vec::new();
             if closed {
                 let first_close = at + minutes(&mut rng, 1, 3 * 24 * 60);
                 entries.push(status(
@@ -472,12 +532,15 @@ pub async fn write(
                     "open",
                     "closed",
                 ));
+                marks.push((first_close, Status::Closed));
                 let mut last = first_close;
                 if reopened {
                     let back = first_close + minutes(&mut rng, 60, 3 * 24 * 60);
                     entries.push(status(&mut entry_id, id, back, agent, "closed", "open"));
                     last = back + minutes(&mut rng, 10, 2 * 24 * 60);
                     entries.push(status(&mut entry_id, id, last, agent, "open", "closed"));
+                    marks.push((back, Status::Open));
+                    marks.push((last, Status::Closed));
                 }
                 closed_at = Some(last);
             }
@@ -569,6 +632,21 @@ pub async fn write(
                 v_int(received),
                 v_int(updated),
             ]);
+            let in_time = match closed_at {
+                Some(closed_at) => resolved_in_time(
+                    &Closed {
+                        channel,
+                        incident_type: kind,
+                        topic_id,
+                        received,
+                        closed_at,
+                        marks: &marks,
+                    },
+                    &clock_rules,
+                    tz,
+                )?,
+                None => None,
+            };
             let facts = IncidentFacts {
                 month: month_key(received_at, tz),
                 channel: channel.code().to_string(),
@@ -589,6 +667,8 @@ pub async fn write(
                     satisfied: i64::from(overall.is_some_and(|o| o >= 4)),
                     score_sum: overall.unwrap_or(0),
                     nonconformities: 0,
+                    resolution_measured: i64::from(in_time.is_some()),
+                    resolution_in_time: i64::from(in_time == Some(true)),
                 },
                 first_response_ms: first_response.map(|t| t - received),
                 close_ms: closed_at.map(|t| t - received),

@@ -601,6 +601,12 @@ fn example_targets() -> Targets {
                 "Responsable del CAP",
             ),
             t(
+                IndicatorKind::WithinServiceLevel,
+                85.0,
+                Periodicity::Monthly,
+                "Responsable del CAP",
+            ),
+            t(
                 IndicatorKind::FirstResponseMedian,
                 8.0,
                 Periodicity::Monthly,
