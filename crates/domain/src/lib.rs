@@ -47,6 +47,7 @@ pub mod indicators;
 pub mod knowledge;
 pub mod mail_auth;
 pub mod nonconformity;
+pub mod notification;
 pub mod period;
 pub mod privacy;
 pub mod second_factor;

@@ -320,6 +320,9 @@ impl Store {
                 outbox::enqueue(&mut tx, Some(incident), &Job::ChatMedia(job)).await?;
             }
         }
+        if !created {
+            crate::notifications::person_replied(&mut tx, incident).await?;
+        }
         tx.commit().await?;
         if created {
             tracing::info!(

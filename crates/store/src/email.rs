@@ -719,6 +719,7 @@ impl Store {
             )
             .await?;
             store_attachments(&mut tx, incident, Some(entry), message, email, oversized).await?;
+            crate::notifications::person_replied(&mut tx, incident).await?;
             tx.commit().await?;
             return Ok(IngestOutcome::Joined(incident));
         }

@@ -248,6 +248,12 @@ impl Store {
                         });
                         append(&mut tx, id, EntryKind::ServiceLevel, None, "", data, now).await?;
                     }
+                    let kind = if threshold == "breach" {
+                        atiende_domain::notification::NotificationKind::ServiceLevelBreach
+                    } else {
+                        atiende_domain::notification::NotificationKind::ServiceLevelWarning
+                    };
+                    crate::notifications::notify(&mut tx, kind, id, None, None).await?;
                     told.push(Threshold {
                         incident_id: id,
                         measure: c.measure,

@@ -551,6 +551,16 @@ impl Store {
             data,
         )
         .await?;
+        if low {
+            crate::notifications::notify(
+                &mut tx,
+                atiende_domain::notification::NotificationKind::LowSurveyScore,
+                survey.incident_id,
+                None,
+                None,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(AnswerOutcome::Recorded { low_score: low })
     }

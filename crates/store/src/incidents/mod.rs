@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use atiende_domain::notification::NotificationKind;
 use atiende_domain::service_level::ClockState;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::webhook::EventType;
@@ -564,6 +565,16 @@ impl Store {
         )
         .await?;
         route_to_quality_if_needed(&mut change.tx, &mut change.after, change.now).await?;
+        if change.after.critical && !change.before.critical {
+            crate::notifications::notify(
+                &mut change.tx,
+                NotificationKind::CriticalIncident,
+                id,
+                None,
+                actor.user_id(),
+            )
+            .await?;
+        }
         let data = event_data(&change.after, change.before.status);
         crate::webhooks::emit(
             &mut change.tx,
@@ -806,6 +817,16 @@ impl Store {
             }
         }
         change.after.assigned_to = to;
+        if let Some(user) = to.filter(|u| Some(*u) != change.before.assigned_to) {
+            crate::notifications::notify_user(
+                &mut change.tx,
+                NotificationKind::Assigned,
+                id,
+                user,
+                actor.user_id(),
+            )
+            .await?;
+        }
         let data = serde_json::json!({ "from": change.before.assigned_to, "to": to });
         append(
             &mut change.tx,
@@ -842,6 +863,14 @@ impl Store {
             .before
             .plan_derivation(staff, &unit, input, data.facts())?;
         let derivation_id = insert_derivation(tx, &change.after, &unit, &plan, actor, now).await?;
+        crate::notifications::notify(
+            tx,
+            NotificationKind::DerivedToUnit,
+            id,
+            Some(unit.id),
+            actor.user_id(),
+        )
+        .await?;
         if plan.medium == Medium::Email {
             crate::replies::notify_unit(tx, &change.after, &unit, &plan.reason).await?;
         }
@@ -943,6 +972,14 @@ impl Store {
         } else {
             (snapshot(d), snapshot(&answered))
         };
+        crate::notifications::notify(
+            tx,
+            NotificationKind::UnitAnswered,
+            id,
+            None,
+            actor.user_id(),
+        )
+        .await?;
         let mut data = event_data(&change.after, change.before.status);
         data["derivation_id"] = serde_json::json!(answered.id.0);
         data["unit_id"] = serde_json::json!(answered.unit_id.0);

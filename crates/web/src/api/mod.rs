@@ -6,6 +6,7 @@ pub mod channels;
 pub mod contacts;
 pub mod incidents;
 pub mod knowledge;
+pub mod notifications;
 pub mod privacy;
 pub mod quality;
 pub mod session;
@@ -152,6 +153,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(channels::router())
         .merge(webhooks::router())
         .merge(settings::router())
+        .merge(notifications::router())
 }
 
 /// One page of a list. Pass `next_cursor` as `cursor` for the next page; `null` means this

@@ -18,6 +18,7 @@ pub mod leads;
 pub mod login;
 pub mod mailbox_consent;
 pub mod nonconformities;
+pub mod notifications;
 pub mod privacy;
 pub mod public;
 pub mod quality;
@@ -66,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(indicators::router())
         .merge(nonconformities::router())
         .merge(service_levels::router())
+        .merge(notifications::router())
         .merge(knowledge::router())
         .merge(admin::router())
         .merge(mailbox_consent::router())
@@ -82,6 +84,7 @@ pub struct Ctx {
     pub t: Tr,
     pub csrf: String,
     pub nav: &'static str,
+    pub unread: i64,
 }
 
 impl Ctx {
@@ -104,6 +107,8 @@ impl Ctx {
 pub struct PageUser {
     pub user: StaffUser,
     pub csrf: String,
+    /// Notifications not read yet, for the header.
+    pub unread: i64,
 }
 
 impl PageUser {
@@ -114,6 +119,7 @@ impl PageUser {
             t: Tr(lang),
             csrf: self.csrf,
             nav,
+            unread: self.unread,
             user: self.user,
         }
     }
@@ -168,7 +174,12 @@ impl FromRequestParts<AppState> for PageUser {
         if must_enrol && ![ENROLMENT_PAGE, "/logout"].contains(&parts.uri.path()) {
             return Err(PageError::Redirect(ENROLMENT_PAGE.into()));
         }
-        Ok(PageUser { user, csrf })
+        let unread = state
+            .store
+            .unread_notifications(user.id)
+            .await
+            .map_err(|e| PageError::App(e.into()))?;
+        Ok(PageUser { user, csrf, unread })
     }
 }
 

@@ -122,6 +122,7 @@ async fn confirm(
             let page = PageUser {
                 user: state.store.user(user.id).await?,
                 csrf: page.csrf,
+                unread: page.unread,
             };
             show(&state, page, codes, None).await
         }

@@ -8,6 +8,7 @@ mod knowledge_api;
 mod live;
 mod mailbox_consent;
 mod malformed;
+mod notifications;
 mod pages;
 mod paging;
 mod privacy;

@@ -232,6 +232,14 @@ fn cases() -> Vec<Case> {
         case(M::GET, "/session/all", "/session/all", None, ALL),
         case(M::DELETE, "/session/all", "/session/all", None, ALL),
         case(M::GET, "/session/tokens", "/session/tokens", None, ALL),
+        case(M::GET, "/notifications", "/notifications", None, ALL),
+        case(
+            M::POST,
+            "/notifications/read",
+            "/notifications/read",
+            Some(json!({})),
+            ALL,
+        ),
         // A token never makes tokens: only a signed-in session does (tested in sessions.rs).
         case(
             M::POST,
