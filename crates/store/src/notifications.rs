@@ -150,6 +150,22 @@ impl Store {
             .collect()
     }
 
+    /// How many a person has not read, and their newest notification's id (0 for none): what
+    /// a live stream compares to tell the console something changed.
+    pub async fn notification_mark(&self, user: UserId) -> Result<(i64, i64)> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL) AS unread, \
+             (SELECT MAX(id) FROM notifications WHERE user_id = $1) AS latest",
+        )
+        .bind(user.0)
+        .fetch_one(self.reader())
+        .await?;
+        Ok((
+            r.try_get("unread")?,
+            r.try_get::<Option<i64>, _>("latest")?.unwrap_or(0),
+        ))
+    }
+
     /// How many a person has not read.
     pub async fn unread_notifications(&self, user: UserId) -> Result<i64> {
         Ok(sqlx::query(

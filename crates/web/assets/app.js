@@ -38,11 +38,44 @@
   // the browser's back/forward cache or frozen in a background tab lets go of its connection,
   // or a few navigations would hold every connection the browser allows per host (six over
   // HTTP/1.1) and the next page would wait. It reconnects when the page is shown again.
+  // Avisos: the header's unread count follows the stream, and a new notification shows as the
+  // browser's own where the person allowed it (the button on Avisos asks).
+  var bell = document.getElementById("notifications-link");
+  function showNotifications(event) {
+    var n;
+    try { n = JSON.parse(event.data); } catch (e) { return; }
+    var count = document.getElementById("unread");
+    if (n.unread > 0) {
+      if (!count) {
+        count = document.createElement("span");
+        count.className = "count";
+        count.id = "unread";
+        bell.appendChild(document.createTextNode(" "));
+        bell.appendChild(count);
+      }
+      count.textContent = String(n.unread);
+    } else if (count) {
+      count.remove();
+    }
+    if (n.title && window.Notification && Notification.permission === "granted") {
+      var shown = new Notification(n.title, { body: n.body || "", tag: "atiende-" + (n.url || "") });
+      shown.onclick = function () { window.focus(); window.location.href = n.url || "/avisos"; };
+    }
+  }
+  var allow = document.getElementById("allow-browser-notifications");
+  if (allow && window.Notification) {
+    allow.hidden = Notification.permission !== "default";
+    allow.addEventListener("click", function () {
+      Notification.requestPermission().then(function () { allow.hidden = true; });
+    });
+  }
+
   function connect() {
-    if (source || !window.EventSource || !(table || pop)) { return; }
+    if (source || !window.EventSource || !(table || pop || bell)) { return; }
     source = new EventSource("/eventos");
     if (pop) { source.addEventListener("call", showCall); }
     if (table) { source.addEventListener("incidents", showIncidents); }
+    if (bell) { source.addEventListener("notifications", showNotifications); }
   }
   function disconnect() {
     if (source) { source.close(); source = null; }

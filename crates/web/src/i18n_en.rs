@@ -313,6 +313,7 @@ fn english(es: &str) -> Option<&'static str> {
         "Tiempos comprometidos" => "Service levels",
         "Tiempos" => "Service levels",
         "Avisos" => "Notifications",
+        "Recibir avisos del navegador" => "Get browser notifications",
         "sin leer" => "unread",
         "Marcar todos como leídos" => "Mark all as read",
         "No hay avisos." => "No notifications.",

@@ -1,6 +1,7 @@
 //! Server-sent events for the console: `incidents` tells an open queue a new incident arrived,
-//! and `call` pops up a call the agent just answered (the telephone system reported it), with a
-//! link to register it. Both are read from the database, so an event received by any instance
+//! `call` pops up a call the agent just answered (the telephone system reported it), with a
+//! link to register it, and `notifications` gives the unread count and, for a new one, its words
+//! (the header's badge, and a browser notification where the person allowed them). Both are read from the database, so an event received by any instance
 //! reaches the console connected to any other. Each stream carries only what its reader may
 //! see, and one person holds a few streams at most on an instance.
 
@@ -40,6 +41,9 @@ struct Cursor {
     _permit: Permit<UserId>,
     latest_incident: i64,
     last_call: i64,
+    /// The unread count and newest notification last told (-1: not yet).
+    unread: i64,
+    latest_notification: i64,
     since_ms: i64,
     first: bool,
 }
@@ -69,14 +73,69 @@ impl Cursor {
         match store.latest_incident_id(&self.scope).await {
             Ok(latest) if latest != self.latest_incident => {
                 self.latest_incident = latest;
-                Some(Event::default().event("incidents").data(latest.to_string()))
+                return Some(Event::default().event("incidents").data(latest.to_string()));
             }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "events: cannot read the newest incident");
-                None
-            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "events: cannot read the newest incident"),
         }
+        self.notifications().await
+    }
+
+    /// The unread count when it changed, with the words of a notification that arrived since
+    /// the stream opened (none for those already there).
+    async fn notifications(&mut self) -> Option<Event> {
+        let store = &self.state.store;
+        let (unread, latest) = match store.notification_mark(self.user.id).await {
+            Ok(mark) => mark,
+            Err(e) => {
+                tracing::warn!(error = %e, "events: cannot read notifications");
+                return None;
+            }
+        };
+        if unread == self.unread && latest == self.latest_notification {
+            return None;
+        }
+        let arrived = self.latest_notification >= 0 && latest > self.latest_notification;
+        self.unread = unread;
+        self.latest_notification = latest;
+        let mut data = serde_json::json!({ "unread": unread });
+        let newest = if arrived {
+            store
+                .notifications(self.user.id, Some(latest + 1), 1)
+                .await
+                .ok()
+                .and_then(|mut n| n.pop())
+        } else {
+            None
+        };
+        // Words only about an incident the reader may still see.
+        let visible = match newest.as_ref().and_then(|n| n.incident_id) {
+            Some(id) => store
+                .incident_visible(&self.scope, atiende_domain::ids::IncidentId(id))
+                .await
+                .unwrap_or(false),
+            None => true,
+        };
+        if let Some(n) = newest.filter(|_| visible) {
+            let lang = self.user.language;
+            data["title"] = serde_json::json!(n.kind.label(lang));
+            data["body"] = serde_json::json!(format!(
+                "{} {}",
+                n.folio.clone().unwrap_or_default(),
+                n.subject.clone().unwrap_or_default()
+            ));
+            data["url"] = serde_json::json!(
+                n.folio
+                    .as_ref()
+                    .map(|f| format!("/incidentes/{f}"))
+                    .unwrap_or_else(|| "/avisos".into())
+            );
+        }
+        Some(
+            Event::default()
+                .event("notifications")
+                .data(data.to_string()),
+        )
     }
 }
 
@@ -95,6 +154,8 @@ async fn events(
         user: page.user,
         latest_incident: -1,
         last_call: 0,
+        unread: -1,
+        latest_notification: -1,
         since_ms: chrono::Utc::now().timestamp_millis() - POP_RECENT_MS,
         first: true,
     };

@@ -16,6 +16,7 @@ use crate::helpers::{Auth, PASSWORD, TestApp};
 atiende_store::on_both_engines!(
     a_units_responsible_hears_of_incidents_derived_to_their_unit_only,
     one_person_holds_a_few_live_streams_at_most,
+    a_new_notification_reaches_the_open_console_with_its_words,
 );
 
 /// Opens the stream; its status and, while it is open, its body.
@@ -155,4 +156,75 @@ async fn one_person_holds_a_few_live_streams_at_most(db: TestDb) {
     open_streams.pop();
     let (status, _) = open(&app, &agent).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Reads events from an open stream until one named `name` whose data satisfies `want`.
+async fn until_event(
+    body: &mut Body,
+    name: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let kind = event.lines().find_map(|l| l.strip_prefix("event: "));
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(kind), Some(data)) = (kind, data)
+                && kind == name
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(data)
+                && want(&value)
+            {
+                return value;
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let frame = tokio::time::timeout(left, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event in time; read: {text}"))
+            .expect("open")
+            .expect("frame");
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+}
+
+async fn a_new_notification_reaches_the_open_console_with_its_words(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let agent_user = app.staff("agente", Role::Agent, vec![]).await;
+    app.staff("lider", Role::CapLead, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let lead = app.login("lider", PASSWORD).await;
+    let contact = app
+        .post("/api/v1/contacts", &lead, json!({"name": "Ana López"}))
+        .await;
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            &lead,
+            json!({"channel": "phone", "contact_id": contact.json["id"], "subject": "Kárdex"}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+
+    let (status, mut body) = open(&app, &agent).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = until_event(&mut body, "notifications", |_| true).await;
+    assert_eq!(
+        first,
+        json!({"unread": 0}),
+        "the count, and no words for what was there"
+    );
+    app.post(
+        &format!("/api/v1/incidents/{folio}/assign"),
+        &lead,
+        json!({"user_id": agent_user.id.0}),
+    )
+    .await;
+    let told = until_event(&mut body, "notifications", |v| v["unread"] == 1).await;
+    assert_eq!(told["title"], "Se le asignó un incidente");
+    assert_eq!(told["url"], format!("/incidentes/{folio}"));
+    assert!(told["body"].as_str().is_some_and(|b| b.contains(&folio)));
 }
