@@ -20,6 +20,7 @@ coded_enum!(
         ClosedIncomplete = "closed_incomplete", "Cerrado sin los datos requeridos", "Closed without the required data";
         DerivationUnanswered = "derivation_unanswered", "Derivación sin respuesta de la unidad", "Derivation not answered by the unit";
         ReopenedSoon = "reopened_soon", "Reabierto poco después de cerrarse", "Reopened soon after closing";
+        ServiceLevelBreached = "service_level_breached", "Tiempo comprometido vencido", "Service level breached";
         Manual = "manual", "Registrado por el personal", "Registered by staff";
     }
 );
@@ -47,6 +48,8 @@ pub struct Criteria {
     pub derivation_days: Option<i64>,
     /// An incident reopened within this many days of being closed.
     pub reopened_days: Option<i64>,
+    /// An incident whose resolution target was breached (the service level's clock).
+    pub service_level_breached: bool,
 }
 
 impl Default for Criteria {
@@ -57,6 +60,7 @@ impl Default for Criteria {
             closed_incomplete: true,
             derivation_days: Some(5),
             reopened_days: Some(7),
+            service_level_breached: false,
         }
     }
 }

@@ -268,6 +268,28 @@ impl Store {
                 }
             }
         }
+        if criteria.service_level_breached {
+            // Told once by the worker (`tell_service_levels`), whose record is the evidence.
+            let sql = format!(
+                "SELECT DISTINCT e.incident_id AS id FROM service_level_events e JOIN incidents i ON i.id = e.incident_id \
+                 WHERE e.measure = 'resolution' AND e.threshold = 'breach' AND e.at >= $1 AND {}",
+                missing(Criterion::ServiceLevelBreached)
+            );
+            let ids: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(since)
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<std::result::Result<_, _>>()?;
+            for id in ids {
+                found.push((
+                    id,
+                    Criterion::ServiceLevelBreached,
+                    "Se venció su tiempo comprometido de resolución.".into(),
+                ));
+            }
+        }
         let mut registered = 0;
         for (incident, criterion, description) in found {
             let mut tx = self.begin().await?;

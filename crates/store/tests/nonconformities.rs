@@ -213,6 +213,7 @@ async fn a_disabled_criterion_finds_nothing(db: TestDb) {
         closed_incomplete: false,
         derivation_days: None,
         reopened_days: None,
+        service_level_breached: false,
     };
     assert_eq!(db.detect_nonconformities(&none).await.expect("detect"), 0);
     // A stricter threshold: scores of 0 or less never happen.

@@ -329,6 +329,24 @@ async fn each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline(db:
         .filter(|e| e.kind == atiende_domain::incident::EntryKind::ServiceLevel)
         .count();
     assert_eq!(breaches, 2, "each breach on the timeline, once");
+
+    // Where the quality owner enabled it, a breached resolution is a nonconformity, once.
+    let criteria = atiende_domain::nonconformity::Criteria {
+        complaint_business_days: None,
+        low_survey_score: None,
+        closed_incomplete: false,
+        derivation_days: None,
+        reopened_days: None,
+        service_level_breached: true,
+    };
+    assert_eq!(
+        db.detect_nonconformities(&criteria).await.expect("detect"),
+        1
+    );
+    assert_eq!(
+        db.detect_nonconformities(&criteria).await.expect("detect"),
+        0
+    );
 }
 
 async fn the_indicator_counts_closed_incidents_resolved_within_their_target(db: TestDb) {

@@ -313,6 +313,7 @@ fn english(es: &str) -> Option<&'static str> {
         "Tiempos comprometidos" => "Service levels",
         "Tiempos" => "Service levels",
         "Avisos" => "Notifications",
+        "Incidente cuyo tiempo comprometido de resolución se venció" => "Incident whose resolution target was breached",
         "Recibir avisos del navegador" => "Get browser notifications",
         "sin leer" => "unread",
         "Marcar todos como leídos" => "Mark all as read",

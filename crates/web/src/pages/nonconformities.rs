@@ -412,6 +412,7 @@ async fn save_criteria(
         complaint_business_days,
         low_survey_score,
         closed_incomplete: form.contains_key("closed_incomplete_on"),
+        service_level_breached: form.contains_key("service_level_breached_on"),
         derivation_days,
         reopened_days,
     };
