@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::bulk::{Value, push_insert};
 use crate::db::{Script, Store, engine_of, ms};
 use crate::error::{Result, StoreError};
-use crate::incidents::rows::{entry_from_row, incident_from_row};
+use crate::incidents::rows::entry_from_row;
 use crate::tx::Tx;
 
 /// A period's rollup: totals, breakdowns and duration histograms (minutes, ascending).
@@ -61,14 +61,10 @@ impl Store {
     pub(crate) async fn refresh_facts(
         &self,
         tx: &mut Tx,
-        id: IncidentId,
+        incident: &Incident,
         resolved_in_time: Option<bool>,
     ) -> Result<()> {
-        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
-            .bind(id.0)
-            .fetch_one(&mut **tx)
-            .await?;
-        let incident = incident_from_row(&row)?;
+        let id = incident.id;
         let timeline = sqlx::query(
             "SELECT * FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3) ORDER BY id",
         )
@@ -101,7 +97,7 @@ impl Store {
             },
             None => SurveyState::default(),
         };
-        let facts = self.facts_of(&incident, &timeline, unit, survey, resolved_in_time);
+        let facts = self.facts_of(incident, &timeline, unit, survey, resolved_in_time);
         let old: Option<IncidentFacts> =
             sqlx::query("SELECT facts FROM incident_facts WHERE incident_id = $1")
                 .bind(id.0)
@@ -213,11 +209,7 @@ impl Store {
             let mut tx = self.begin().await?;
             let rules = self.clock_rules(&mut tx).await?;
             for id in &ids {
-                let clocks = self
-                    .refresh_clocks(&mut tx, IncidentId(*id), &rules)
-                    .await?;
-                let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
-                self.refresh_facts(&mut tx, IncidentId(*id), in_time)
+                self.refresh_measures(&mut tx, IncidentId(*id), &rules)
                     .await?;
             }
             tx.commit().await?;

@@ -150,6 +150,26 @@ impl Store {
             .collect()
     }
 
+    /// Of these notifications, those about no incident or one the reader may still see (they
+    /// were told of what they could see then).
+    pub async fn still_visible(
+        &self,
+        scope: &atiende_domain::access::Scope,
+        items: Vec<Notification>,
+    ) -> Result<Vec<Notification>> {
+        let mut visible = Vec::with_capacity(items.len());
+        for n in items {
+            let seen = match n.incident_id {
+                Some(id) => self.incident_visible(scope, IncidentId(id)).await?,
+                None => true,
+            };
+            if seen {
+                visible.push(n);
+            }
+        }
+        Ok(visible)
+    }
+
     /// How many a person has not read, and their newest notification's id (0 for none): what
     /// a live stream compares to tell the console something changed.
     pub async fn notification_mark(&self, user: UserId) -> Result<(i64, i64)> {

@@ -57,6 +57,14 @@ async fn calendar_in(conn: &mut sqlx::AnyConnection) -> Result<BusinessCalendar>
     Ok(calendar)
 }
 
+async fn incident_in(tx: &mut Tx, id: IncidentId) -> Result<Incident> {
+    let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    incident_from_row(&row)
+}
+
 /// The instants the row keeps for the queue and the job: the earliest warning and due instant
 /// of a measure not yet met.
 fn pending(clocks: &[Clock]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
@@ -265,7 +273,8 @@ impl Store {
             // The next check moves on (the commit's upkeep recomputes it for a breach written
             // on the timeline; a warning alone is brought forward here).
             let rules = self.clock_rules(&mut tx).await?;
-            self.refresh_clocks(&mut tx, id, &rules).await?;
+            let incident = incident_in(&mut tx, id).await?;
+            self.refresh_clocks(&mut tx, &incident, &rules).await?;
             tx.commit().await?;
         }
         Ok(told)
@@ -300,11 +309,7 @@ impl Store {
             let mut tx = self.begin().await?;
             let rules = self.clock_rules(&mut tx).await?;
             for id in &ids {
-                let clocks = self
-                    .refresh_clocks(&mut tx, IncidentId(*id), &rules)
-                    .await?;
-                let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
-                self.refresh_facts(&mut tx, IncidentId(*id), in_time)
+                self.refresh_measures(&mut tx, IncidentId(*id), &rules)
                     .await?;
             }
             tx.commit().await?;
@@ -334,17 +339,28 @@ impl Store {
     }
 
     /// Brings an incident's clocks in step with its row and timeline (called at commit).
-    pub(crate) async fn refresh_clocks(
+    /// Brings an incident's clocks and, as they say whether it was resolved in time, its
+    /// indicator facts in step (the upkeep of every commit that touched it), reading its row
+    /// once for both.
+    pub(crate) async fn refresh_measures(
         &self,
         tx: &mut Tx,
         id: IncidentId,
         rules: &Rules,
+    ) -> Result<()> {
+        let incident = incident_in(tx, id).await?;
+        let clocks = self.refresh_clocks(tx, &incident, rules).await?;
+        let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
+        self.refresh_facts(tx, &incident, in_time).await
+    }
+
+    pub(crate) async fn refresh_clocks(
+        &self,
+        tx: &mut Tx,
+        incident: &Incident,
+        rules: &Rules,
     ) -> Result<Vec<Clock>> {
-        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1")
-            .bind(id.0)
-            .fetch_one(&mut **tx)
-            .await?;
-        let incident = incident_from_row(&row)?;
+        let id = incident.id;
         let entries = sqlx::query(
             "SELECT * FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY at, id",
         )
@@ -357,8 +373,8 @@ impl Store {
         .iter()
         .map(entry_from_row)
         .collect::<Result<Vec<_>>>()?;
-        let marks = marks_of(&incident, &entries);
-        let computed = clocks(&incident, &marks, &rules.policy, &rules.calendar, self.tz);
+        let marks = marks_of(incident, &entries);
+        let computed = clocks(incident, &marks, &rules.policy, &rules.calendar, self.tz);
         write_clocks(tx, id, &computed).await?;
         Ok(computed)
     }
@@ -431,7 +447,8 @@ impl Store {
             let mut tx = self.begin().await?;
             let rules = self.clock_rules(&mut tx).await?;
             for id in ids {
-                self.refresh_clocks(&mut tx, IncidentId(id), &rules).await?;
+                let incident = incident_in(&mut tx, IncidentId(id)).await?;
+                self.refresh_clocks(&mut tx, &incident, &rules).await?;
             }
             tx.commit().await?;
         }

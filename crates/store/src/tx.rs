@@ -46,10 +46,7 @@ impl Tx {
             let store = self.store.clone();
             let rules = store.clock_rules(&mut self).await?;
             for id in touched {
-                // The clocks first: the facts count whether it was resolved in time.
-                let clocks = store.refresh_clocks(&mut self, id, &rules).await?;
-                let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
-                store.refresh_facts(&mut self, id, in_time).await?;
+                store.refresh_measures(&mut self, id, &rules).await?;
                 store.reindex_incident(&mut self, id).await?;
             }
         }

@@ -44,23 +44,10 @@ async fn list(
         .notifications(user.id, page.before_id()?, page.limit() + 1)
         .await?;
     let mut out = Page::of(items, page.limit(), |n| n.id);
-    let scope = user.incident_scope();
-    let mut visible = Vec::with_capacity(out.items.len());
-    for n in out.items {
-        let seen = match n.incident_id {
-            Some(id) => {
-                state
-                    .store
-                    .incident_visible(&scope, atiende_domain::ids::IncidentId(id))
-                    .await?
-            }
-            None => true,
-        };
-        if seen {
-            visible.push(n);
-        }
-    }
-    out.items = visible;
+    out.items = state
+        .store
+        .still_visible(&user.incident_scope(), out.items)
+        .await?;
     Ok(Json(out))
 }
 

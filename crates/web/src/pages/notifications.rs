@@ -55,26 +55,20 @@ async fn list(
         .notifications(page.user.id, p.antes, PAGE + 1)
         .await?;
     let next = (items.len() as i64 > PAGE).then(|| items[PAGE as usize - 1].id);
-    let scope = page.user.incident_scope();
-    let mut rows = Vec::new();
-    for n in items.into_iter().take(PAGE as usize) {
-        // Told of what they could see then; shown only what they still may.
-        if let Some(id) = n.incident_id
-            && !state
-                .store
-                .incident_visible(&scope, atiende_domain::ids::IncidentId(id))
-                .await?
-        {
-            continue;
-        }
-        rows.push(NotificationRow {
+    let shown: Vec<_> = items.into_iter().take(PAGE as usize).collect();
+    let rows = state
+        .store
+        .still_visible(&page.user.incident_scope(), shown)
+        .await?
+        .into_iter()
+        .map(|n| NotificationRow {
             label: n.kind.label(lang),
             folio: n.folio.unwrap_or_default(),
             subject: n.subject.unwrap_or_default(),
             at: local(&n.created_at, tz),
             read: n.read,
-        });
-    }
+        })
+        .collect();
     let view = NotificationsPage {
         rows,
         next,
