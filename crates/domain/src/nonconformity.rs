@@ -127,6 +127,8 @@ pub struct NonconformityInput {
     pub disposition: String,
     pub corrective_action: String,
     pub responsible: String,
+    /// The person of the console who answers for it (told when given it).
+    pub responsible_user: Option<crate::ids::UserId>,
     pub due_date: Option<NaiveDate>,
     /// How and when the corrective action was checked to work.
     pub effectiveness: String,

@@ -18,8 +18,35 @@ coded_enum!(
         ServiceLevelBreach = "service_level_breach", "Tiempo comprometido vencido", "Service level breached";
         CriticalIncident = "critical_incident", "Asunto crítico", "Critical incident";
         LowSurveyScore = "low_survey_score", "Encuesta con calificación baja", "Low survey score";
+        NonconformityAssigned = "nonconformity_assigned", "Se le asignó una no conformidad", "A nonconformity was assigned to you";
+        ArticleReviewDue = "article_review_due", "Artículo por revisar", "Article due for review";
     }
 );
+
+coded_enum!(
+    /// Whether, and when, a person is also told by email.
+    EmailDelivery {
+        Off = "off", "No", "No";
+        Immediate = "immediate", "De inmediato", "Immediately";
+        Digest = "digest", "Resumen diario", "Daily digest";
+    }
+);
+
+/// How one person wants to be told of one kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Preference {
+    /// Listed under *Avisos* (and in the header's count, and the browser's notifications).
+    pub in_console: bool,
+    pub email: EmailDelivery,
+}
+
+impl Preference {
+    /// Told nowhere: nothing is written.
+    pub fn silent(self) -> bool {
+        !self.in_console && self.email == EmailDelivery::Off
+    }
+}
 
 /// Who is told of an event on an incident: its assignee, the CAP's leads, the responsibles of a
 /// unit. The store finds the people; this says which of them, in one place.
@@ -30,6 +57,10 @@ pub enum Audience {
     AssigneeElseLeads,
     Leads,
     UnitResponsibles,
+    /// A unit's responsibles, or the leads when it concerns no unit.
+    UnitResponsiblesElseLeads,
+    /// The one person the event names (a nonconformity's responsible).
+    Named,
 }
 
 impl NotificationKind {
@@ -45,6 +76,25 @@ impl NotificationKind {
                 Audience::Leads
             }
             NotificationKind::DerivedToUnit => Audience::UnitResponsibles,
+            NotificationKind::NonconformityAssigned => Audience::Named,
+            // Of the article's owner unit; the leads look after the CAP's own articles.
+            NotificationKind::ArticleReviewDue => Audience::UnitResponsiblesElseLeads,
+        }
+    }
+
+    /// What a person who has not chosen gets: everything in the console, and by email at once
+    /// what is theirs to act on now (an incident or nonconformity given to them, a breach).
+    pub fn default_preference(self) -> Preference {
+        let email = match self {
+            NotificationKind::Assigned
+            | NotificationKind::NonconformityAssigned
+            | NotificationKind::ServiceLevelBreach => EmailDelivery::Immediate,
+            NotificationKind::ArticleReviewDue => EmailDelivery::Digest,
+            _ => EmailDelivery::Off,
+        };
+        Preference {
+            in_console: true,
+            email,
         }
     }
 }
@@ -69,8 +119,41 @@ mod tests {
             Audience::Leads
         );
         assert_eq!(
+            NotificationKind::NonconformityAssigned.audience(),
+            Audience::Named
+        );
+        assert_eq!(
             NotificationKind::from_code("person_replied"),
             Some(NotificationKind::PersonReplied)
+        );
+    }
+
+    #[test]
+    fn by_default_what_is_mine_to_act_on_also_comes_by_email() {
+        let assigned = NotificationKind::Assigned.default_preference();
+        assert!(assigned.in_console);
+        assert_eq!(assigned.email, EmailDelivery::Immediate);
+        assert_eq!(
+            NotificationKind::PersonReplied.default_preference().email,
+            EmailDelivery::Off
+        );
+        assert_eq!(
+            NotificationKind::ArticleReviewDue
+                .default_preference()
+                .email,
+            EmailDelivery::Digest
+        );
+        assert!(
+            NotificationKind::ALL
+                .iter()
+                .all(|k| !k.default_preference().silent())
+        );
+        assert!(
+            Preference {
+                in_console: false,
+                email: EmailDelivery::Off
+            }
+            .silent()
         );
     }
 }

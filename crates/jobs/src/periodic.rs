@@ -1,6 +1,7 @@
 //! Work on a schedule rather than in the outbox: the register of nonconformities checked
-//! against the criteria in force, the retention periods applied (one instance a day claims the
-//! run), and PostgreSQL's queue counters folded.
+//! against the criteria in force, articles due for review told to their owners, the retention
+//! periods applied (one instance a day claims the run), PostgreSQL's queue counters folded,
+//! service-level thresholds told and notifications' emails queued.
 
 use atiende_domain::nonconformity::Criteria;
 use atiende_store::Store;
@@ -93,4 +94,30 @@ pub async fn tell_service_levels(store: &Store) -> usize {
             0
         }
     }
+}
+
+/// Queues the notification emails due now: those to send at once, and the day's digests once
+/// their hour has come. Returns how many messages.
+pub async fn queue_notification_emails(store: &Store, base_url: &str) -> usize {
+    store
+        .queue_notification_emails(base_url, chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "worker: cannot queue the notification emails");
+            0
+        })
+}
+
+/// Tells the owners of articles whose review date passed, once per date.
+pub async fn tell_articles_due_for_review(store: &Store) -> usize {
+    let today = chrono::Utc::now()
+        .with_timezone(&store.time_zone())
+        .date_naive();
+    store
+        .tell_articles_due_for_review(today)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "worker: cannot tell the articles due for review");
+            0
+        })
 }

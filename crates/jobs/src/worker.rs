@@ -11,7 +11,8 @@ use atiende_store::Store;
 
 use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
 use crate::periodic::{
-    apply_retention, detect_nonconformities, fold_queue_tally, tell_service_levels,
+    apply_retention, detect_nonconformities, fold_queue_tally, queue_notification_emails,
+    tell_articles_due_for_review, tell_service_levels,
 };
 use crate::surveys::send_surveys;
 use crate::webhooks::send_webhooks;
@@ -46,6 +47,7 @@ pub async fn run(
             // lease, for the day.
             if take_period(&store, &config.owner).await {
                 detect_nonconformities(&store).await;
+                tell_articles_due_for_review(&store).await;
                 fold_queue_tally(&store).await;
             }
             apply_retention(&store, &config.owner).await;
@@ -53,13 +55,14 @@ pub async fn run(
         }
         poll_mailboxes(&store, &config.owner).await;
         release_held_chats(&store, &config.meta).await;
-        // Invitations first, so that they leave in this same round.
+        // Invitations and notifications first, so that their emails leave in this same round.
         while send_surveys(&store, &config).await > 0 {}
+        while tell_service_levels(&store).await > 0 {}
+        queue_notification_emails(&store, &config.base_url).await;
         while send_due(&store, &config.base_url).await > 0 {}
         while send_chats(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}
-        while tell_service_levels(&store).await > 0 {}
         while send_webhooks(&store, config.webhooks_allow_private).await > 0 {}
         tokio::select! {
             () = &mut shutdown => break,

@@ -306,6 +306,40 @@ impl Store {
             .collect()
     }
 
+    /// Tells the owners of each article in use whose review date passed before `today`, once
+    /// per review date (a new date is told again), whichever instance gets there first.
+    /// Returns how many articles were told of.
+    pub async fn tell_articles_due_for_review(&self, today: NaiveDate) -> Result<usize> {
+        let due = sqlx::query(
+            "SELECT id, owner_unit_id FROM articles WHERE archived = 0 AND review_on IS NOT NULL \
+             AND review_on < $1 AND (review_told_on IS NULL OR review_told_on <> review_on)",
+        )
+        .bind(today.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        let mut told = 0;
+        for r in &due {
+            let id: i64 = r.try_get("id")?;
+            let owner = r.try_get::<Option<i64>, _>("owner_unit_id")?.map(UnitId);
+            let mut tx = self.begin().await?;
+            let first = sqlx::query(
+                "UPDATE articles SET review_told_on = review_on WHERE id = $1 \
+                 AND (review_told_on IS NULL OR review_told_on <> review_on)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if first {
+                crate::notifications::article_review_due(&mut tx, id, owner).await?;
+                told += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(told)
+    }
+
     /// Articles in use, by title.
     pub async fn articles(&self, f: &ArticleFilter) -> Result<Vec<Article>> {
         let mut sql = crate::db::Sql::new("SELECT * FROM articles WHERE archived = 0");

@@ -36,6 +36,7 @@ pub mod links;
 pub mod mail_auth;
 pub mod migrate;
 pub mod nonconformities;
+pub mod notification_emails;
 pub mod notifications;
 pub mod outbox;
 pub mod privacy;

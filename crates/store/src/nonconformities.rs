@@ -4,7 +4,7 @@
 
 use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::IncidentType;
-use atiende_domain::ids::IncidentId;
+use atiende_domain::ids::{IncidentId, UserId};
 use atiende_domain::incident::{EntryKind, Status};
 use atiende_domain::nonconformity::{Criteria, Criterion, NcStatus, NonconformityInput};
 use atiende_domain::period::month_key;
@@ -36,6 +36,8 @@ pub struct Nonconformity {
     pub disposition: String,
     pub corrective_action: String,
     pub responsible: String,
+    /// The person of the console who answers for it.
+    pub responsible_user: Option<UserId>,
     pub due_date: Option<NaiveDate>,
     pub effectiveness: String,
     pub status: NcStatus,
@@ -56,6 +58,9 @@ fn nc_from_row(r: &AnyRow) -> Result<Nonconformity> {
         disposition: r.try_get("disposition")?,
         corrective_action: r.try_get("corrective_action")?,
         responsible: r.try_get("responsible")?,
+        responsible_user: r
+            .try_get::<Option<i64>, _>("responsible_user_id")?
+            .map(UserId),
         due_date: r
             .try_get::<Option<String>, _>("due_date")?
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
@@ -314,10 +319,11 @@ impl Store {
         input.check()?;
         let t = now();
         let mut tx = self.begin().await?;
+        may_answer_for_nonconformities(&mut tx, input.responsible_user).await?;
         let id: i64 = sqlx::query(
             "INSERT INTO nonconformities (incident_id, criterion, detected_at, detected_month, description, disposition, \
-             corrective_action, responsible, due_date, effectiveness, status, created_by, updated_at) \
-             VALUES ($1, 'manual', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $2) RETURNING id",
+             corrective_action, responsible, due_date, effectiveness, status, created_by, updated_at, responsible_user_id) \
+             VALUES ($1, 'manual', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $12) RETURNING id",
         )
         .bind(incident.map(|i| i.0))
         .bind(ms(t))
@@ -330,6 +336,7 @@ impl Store {
         .bind(input.effectiveness.trim().to_string())
         .bind(input.status.unwrap_or(NcStatus::Open).code())
         .bind(actor.user_id().map(|u| u.0))
+        .bind(input.responsible_user.map(|u| u.0))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match e {
@@ -339,6 +346,9 @@ impl Store {
             e => e.into(),
         })?
         .try_get("id")?;
+        if let Some(to) = input.responsible_user {
+            crate::notifications::nonconformity_assigned(&mut tx, id, to, actor.user_id()).await?;
+        }
         let nc = nc_in_tx(&mut tx, id).await?;
         let change = Change {
             entity: EntityKind::Nonconformity,
@@ -377,9 +387,10 @@ impl Store {
         input.check()?;
         let mut tx = self.begin().await?;
         let before = nc_in_tx(&mut tx, id).await?;
+        may_answer_for_nonconformities(&mut tx, input.responsible_user).await?;
         sqlx::query(
             "UPDATE nonconformities SET description = $1, disposition = $2, corrective_action = $3, responsible = $4, \
-             due_date = $5, effectiveness = $6, status = $7, updated_at = $8 WHERE id = $9",
+             due_date = $5, effectiveness = $6, status = $7, updated_at = $8, responsible_user_id = $10 WHERE id = $9",
         )
         .bind(input.description.trim().to_string())
         .bind(input.disposition.trim().to_string())
@@ -390,8 +401,15 @@ impl Store {
         .bind(input.status.unwrap_or(before.status).code())
         .bind(ms(now()))
         .bind(id)
+        .bind(input.responsible_user.map(|u| u.0))
         .execute(&mut *tx)
         .await?;
+        if let Some(to) = input
+            .responsible_user
+            .filter(|u| before.responsible_user != Some(*u))
+        {
+            crate::notifications::nonconformity_assigned(&mut tx, id, to, actor.user_id()).await?;
+        }
         let after = nc_in_tx(&mut tx, id).await?;
         let change = Change {
             entity: EntityKind::Nonconformity,
@@ -435,6 +453,34 @@ impl Store {
         .fetch_one(self.reader())
         .await?
         .try_get("n")?)
+    }
+}
+
+/// A nonconformity is given only to an active person who may read the register.
+async fn may_answer_for_nonconformities(tx: &mut Tx, user: Option<UserId>) -> Result<()> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let row = sqlx::query("SELECT role, disabled FROM users WHERE id = $1")
+        .bind(user.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let allowed = match row {
+        Some(r) => {
+            let role: String = r.try_get("role")?;
+            r.try_get::<i64, _>("disabled")? == 0
+                && atiende_domain::user::Role::from_code(&role)
+                    .is_some_and(|role| role.may(atiende_domain::access::Action::IndicatorRead))
+        }
+        None => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(StoreError::Rule(atiende_domain::RuleError::invalid(
+            "responsible_user",
+            "not_allowed",
+        )))
     }
 }
 

@@ -1,8 +1,10 @@
 //! Notifications in storage: who is told of what (written in the transaction of the event, so a
-//! rolled-back step tells nobody), each person's list and unread count, and marking them read.
+//! rolled-back step tells nobody), as each person chose (in the console, by email at once or in
+//! a digest), each person's list and unread count, and marking them read. The emails are
+//! written by `notification_emails`.
 
 use atiende_domain::ids::{IncidentId, UnitId, UserId};
-use atiende_domain::notification::{Audience, NotificationKind};
+use atiende_domain::notification::{Audience, EmailDelivery, NotificationKind, Preference};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -40,25 +42,86 @@ pub(crate) async fn notify(
         .map(|r| r.try_get("assigned_to"))
         .transpose()?
         .flatten();
-    let leads = "SELECT id FROM users WHERE role = 'cap_lead' AND disabled = 0";
     let to: Vec<i64> = match (kind.audience(), assignee) {
         (Audience::Assignee, Some(a)) | (Audience::AssigneeElseLeads, Some(a)) => vec![a],
-        (Audience::Assignee, None) => Vec::new(),
-        (Audience::AssigneeElseLeads, None) | (Audience::Leads, _) => ids(tx, leads, None).await?,
+        (Audience::Assignee, None) | (Audience::Named, _) => Vec::new(),
+        (Audience::AssigneeElseLeads, None) | (Audience::Leads, _) => leads(tx).await?,
         (Audience::UnitResponsibles, _) => match unit {
-            Some(unit) => {
-                ids(
-                    tx,
-                    "SELECT u.id FROM users u JOIN user_units uu ON uu.user_id = u.id \
-                     WHERE uu.unit_id = $1 AND u.role = 'unit_responsible' AND u.disabled = 0",
-                    Some(unit.0),
-                )
-                .await?
-            }
+            Some(unit) => unit_responsibles(tx, unit).await?,
             None => Vec::new(),
         },
+        (Audience::UnitResponsiblesElseLeads, _) => match unit {
+            Some(unit) => unit_responsibles(tx, unit).await?,
+            None => leads(tx).await?,
+        },
     };
-    write(tx, kind, incident, to, actor).await
+    write(tx, kind, About::Incident(incident), to, actor).await
+}
+
+async fn leads(tx: &mut Tx) -> Result<Vec<i64>> {
+    ids(
+        tx,
+        "SELECT id FROM users WHERE role = 'cap_lead' AND disabled = 0",
+        None,
+    )
+    .await
+}
+
+async fn unit_responsibles(tx: &mut Tx, unit: UnitId) -> Result<Vec<i64>> {
+    ids(
+        tx,
+        "SELECT u.id FROM users u JOIN user_units uu ON uu.user_id = u.id \
+         WHERE uu.unit_id = $1 AND u.role = 'unit_responsible' AND u.disabled = 0",
+        Some(unit.0),
+    )
+    .await
+}
+
+/// What a notification is about: the row it points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum About {
+    Incident(IncidentId),
+    Nonconformity(i64),
+    Article(i64),
+}
+
+/// A nonconformity was given to a person of the console: they are told (not when they gave it
+/// to themselves).
+pub(crate) async fn nonconformity_assigned(
+    tx: &mut Tx,
+    nonconformity: i64,
+    to: UserId,
+    actor: Option<UserId>,
+) -> Result<()> {
+    write(
+        tx,
+        NotificationKind::NonconformityAssigned,
+        About::Nonconformity(nonconformity),
+        vec![to.0],
+        actor,
+    )
+    .await
+}
+
+/// An article passed its review date: its owner unit's responsibles are told (the leads for
+/// the CAP's own articles).
+pub(crate) async fn article_review_due(
+    tx: &mut Tx,
+    article: i64,
+    owner: Option<UnitId>,
+) -> Result<()> {
+    let to = match owner {
+        Some(unit) => unit_responsibles(tx, unit).await?,
+        None => leads(tx).await?,
+    };
+    write(
+        tx,
+        NotificationKind::ArticleReviewDue,
+        About::Article(article),
+        to,
+        None,
+    )
+    .await
 }
 
 /// The person wrote again on an incident (by email or chat): its assignee is told.
@@ -74,13 +137,15 @@ pub(crate) async fn notify_user(
     user: UserId,
     actor: Option<UserId>,
 ) -> Result<()> {
-    write(tx, kind, incident, vec![user.0], actor).await
+    write(tx, kind, About::Incident(incident), vec![user.0], actor).await
 }
 
+/// Writes the notification for each recipient as they chose to be told of `kind`; those who
+/// chose to be told nowhere get nothing.
 async fn write(
     tx: &mut Tx,
     kind: NotificationKind,
-    incident: IncidentId,
+    about: About,
     mut to: Vec<i64>,
     actor: Option<UserId>,
 ) -> Result<()> {
@@ -88,18 +153,59 @@ async fn write(
     to.sort_unstable();
     to.dedup();
     let at = ms(now());
+    let (incident, nonconformity, article) = match about {
+        About::Incident(i) => (Some(i.0), None, None),
+        About::Nonconformity(n) => (None, Some(n), None),
+        About::Article(a) => (None, None, Some(a)),
+    };
     for user in to {
+        let choice = preference(tx, UserId(user), kind).await?;
+        if choice.silent() {
+            continue;
+        }
+        let email = (choice.email != EmailDelivery::Off).then(|| choice.email.code());
         sqlx::query(
-            "INSERT INTO notifications (user_id, kind, incident_id, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO notifications (user_id, kind, incident_id, nonconformity_id, article_id, \
+             in_console, email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(user)
         .bind(kind.code())
-        .bind(incident.0)
+        .bind(incident)
+        .bind(nonconformity)
+        .bind(article)
+        .bind(i64::from(choice.in_console))
+        .bind(email)
         .bind(at)
         .execute(&mut **tx)
         .await?;
     }
     Ok(())
+}
+
+/// How a person chose to be told of one kind of event (the kind's default if they did not).
+async fn preference(
+    conn: &mut sqlx::AnyConnection,
+    user: UserId,
+    kind: NotificationKind,
+) -> Result<Preference> {
+    let row = sqlx::query(
+        "SELECT in_console, email FROM notification_preferences WHERE user_id = $1 AND kind = $2",
+    )
+    .bind(user.0)
+    .bind(kind.code())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        None => Ok(kind.default_preference()),
+        Some(r) => {
+            let email: String = r.try_get("email")?;
+            Ok(Preference {
+                in_console: r.try_get::<i64, _>("in_console")? != 0,
+                email: EmailDelivery::from_code(&email)
+                    .ok_or_else(|| StoreError::corrupt(email))?,
+            })
+        }
+    }
 }
 
 /// One notification as its reader sees it.
@@ -111,8 +217,38 @@ pub struct Notification {
     pub incident_id: Option<i64>,
     pub folio: Option<String>,
     pub subject: Option<String>,
+    /// The nonconformity it is about (its number in the register).
+    pub nonconformity_id: Option<i64>,
+    /// The knowledge article it is about, and its title.
+    pub article_id: Option<i64>,
+    pub article_title: Option<String>,
     pub created_at: DateTime<Utc>,
     pub read: bool,
+}
+
+/// One kind of event and how a person is told of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationChoice {
+    pub kind: NotificationKind,
+    #[serde(flatten)]
+    pub preference: Preference,
+}
+
+pub(crate) fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Notification {
+        id: r.try_get("id")?,
+        kind: NotificationKind::from_code(&kind).ok_or_else(|| StoreError::corrupt(kind))?,
+        incident_id: r.try_get("incident_id")?,
+        folio: r.try_get("folio")?,
+        subject: r.try_get("subject")?,
+        nonconformity_id: r.try_get("nonconformity_id")?,
+        article_id: r.try_get("article_id")?,
+        article_title: r.try_get("article_title")?,
+        created_at: from_ms(r.try_get("created_at")?)?,
+        read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
+    })
 }
 
 impl Store {
@@ -124,30 +260,54 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Notification>> {
         let rows = sqlx::query(
-            "SELECT n.id, n.kind, n.incident_id, n.created_at, n.read_at, i.folio, i.subject \
+            "SELECT n.id, n.kind, n.incident_id, n.nonconformity_id, n.article_id, n.created_at, \
+             n.read_at, i.folio, i.subject, a.title AS article_title \
              FROM notifications n LEFT JOIN incidents i ON i.id = n.incident_id \
-             WHERE n.user_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3",
+             LEFT JOIN articles a ON a.id = n.article_id \
+             WHERE n.user_id = $1 AND n.in_console = 1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3",
         )
         .bind(user.0)
         .bind(before.unwrap_or(i64::MAX))
         .bind(crate::page_rows(limit))
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                Ok(Notification {
-                    id: r.try_get("id")?,
-                    kind: NotificationKind::from_code(&kind)
-                        .ok_or_else(|| StoreError::corrupt(kind))?,
-                    incident_id: r.try_get("incident_id")?,
-                    folio: r.try_get("folio")?,
-                    subject: r.try_get("subject")?,
-                    created_at: from_ms(r.try_get("created_at")?)?,
-                    read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
-                })
-            })
-            .collect()
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    /// How a person is told of each kind of event, in the kinds' order.
+    pub async fn notification_preferences(&self, user: UserId) -> Result<Vec<NotificationChoice>> {
+        let mut conn = self.reader().acquire().await?;
+        let mut out = Vec::with_capacity(NotificationKind::ALL.len());
+        for kind in NotificationKind::ALL {
+            out.push(NotificationChoice {
+                kind: *kind,
+                preference: preference(&mut conn, user, *kind).await?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a person's choices (kinds not named keep theirs).
+    pub async fn save_notification_preferences(
+        &self,
+        user: UserId,
+        choices: &[NotificationChoice],
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for c in choices {
+            sqlx::query(
+                "INSERT INTO notification_preferences (user_id, kind, in_console, email) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, kind) DO UPDATE SET in_console = excluded.in_console, email = excluded.email",
+            )
+            .bind(user.0)
+            .bind(c.kind.code())
+            .bind(i64::from(c.preference.in_console))
+            .bind(c.preference.email.code())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Of these notifications, those about no incident or one the reader may still see (they
@@ -174,8 +334,8 @@ impl Store {
     /// a live stream compares to tell the console something changed.
     pub async fn notification_mark(&self, user: UserId) -> Result<(i64, i64)> {
         let r = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL) AS unread, \
-             (SELECT MAX(id) FROM notifications WHERE user_id = $1) AS latest",
+            "SELECT (SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL AND in_console = 1) AS unread, \
+             (SELECT MAX(id) FROM notifications WHERE user_id = $1 AND in_console = 1) AS latest",
         )
         .bind(user.0)
         .fetch_one(self.reader())
@@ -189,7 +349,7 @@ impl Store {
     /// How many a person has not read.
     pub async fn unread_notifications(&self, user: UserId) -> Result<i64> {
         Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL",
+            "SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL AND in_console = 1",
         )
         .bind(user.0)
         .fetch_one(self.reader())

@@ -305,6 +305,19 @@ async fn fill_every_table(db: &TestDb) {
         .await
         .expect("the demo's lead");
     let actor = Actor::Staff(&lead);
+    // The lead wants low scores in the daily digest (sent at the end).
+    db.save_notification_preferences(
+        lead.id,
+        &[atiende_store::notifications::NotificationChoice {
+            kind: atiende_domain::notification::NotificationKind::LowSurveyScore,
+            preference: atiende_domain::notification::Preference {
+                in_console: true,
+                email: atiende_domain::notification::EmailDelivery::Digest,
+            },
+        }],
+    )
+    .await
+    .expect("notification preferences");
 
     db.save_mailbox(actor, &atiende_store::testing::sending_mailbox())
         .await
@@ -584,6 +597,21 @@ async fn fill_every_table(db: &TestDb) {
         .expect("contact");
     db.closed_phone_incident(&lead, Some(webhook_person.id))
         .await;
+    // Tomorrow morning's digest.
+    let tomorrow = chrono::Utc::now()
+        .with_timezone(&db.time_zone())
+        .date_naive()
+        + chrono::Duration::days(1);
+    let morning = chrono::TimeZone::from_local_datetime(
+        &db.time_zone(),
+        &tomorrow.and_hms_opt(9, 0, 0).expect("9:00"),
+    )
+    .earliest()
+    .expect("local")
+    .with_timezone(&chrono::Utc);
+    db.queue_notification_emails("https://cap.example.mx", morning)
+        .await
+        .expect("digest");
     // Every demo role is there.
     for role in [Role::Agent, Role::CapLead, Role::QualityOwner] {
         assert!(

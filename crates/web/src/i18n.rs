@@ -85,6 +85,7 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "disposition" => ("tratamiento", "disposition"),
         "corrective_action" => ("acción correctiva", "corrective action"),
         "responsible" => ("responsable", "responsible"),
+        "responsible_user" => ("persona responsable", "responsible person"),
         "due_date" => ("fecha compromiso", "due date"),
         "effectiveness" => ("verificación de la eficacia", "effectiveness check"),
         "holidays" => ("días inhábiles", "days off"),
@@ -259,6 +260,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "already_suppressed" => "Los datos de esta persona ya fueron suprimidos.".into(),
         "not_blocked" => "Los datos de esta persona no están bloqueados.".into(),
         "too_many_files" => "Se adjuntan a lo más 5 archivos por respuesta.".into(),
+        "not_allowed" => format!("Esa persona no puede ser {label}: debe estar activa y poder consultar el registro."),
         "files_too_large" => "Los archivos juntos pasan de 15 MB: envíe algunos en otra respuesta.".into(),
         "file_too_large" => format!("{label}: el archivo pasa de 10 MB."),
         "file_empty" => format!("{label}: el archivo está vacío."),
@@ -334,6 +336,7 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "no_identity_provider" => "Configure an identity provider first ([[sso]] in the configuration).".into(),
         "immutable" => format!("{label} cannot be changed."),
         "required_for_unit_responsible" => "A unit responsible needs at least one unit.".into(),
+        "not_allowed" => format!("That person cannot be the {label}: they must be active and able to read the register."),
         "too_long_ago" => "The reception date cannot be more than 31 days ago.".into(),
         "between_1_and_36500_days" => {
             "Retention periods run from 1 to 36,500 days (empty: kept).".into()

@@ -1,6 +1,7 @@
-//! The caller's notifications: what they were told about, newest first, and marking them read.
+//! The caller's notifications: what they were told about, newest first, marking them read, and
+//! how they want to be told of each kind of event.
 
-use atiende_store::notifications::Notification;
+use atiende_store::notifications::{Notification, NotificationChoice};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(mark_read))
+        .routes(routes!(preferences, save_preferences))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -82,4 +84,34 @@ async fn mark_read(
         marked,
         unread: state.store.unread_notifications(user.id).await?,
     }))
+}
+
+/// How the caller is told of each kind of event: in the console, and by email at once, in the
+/// daily digest or not.
+#[utoipa::path(get, path = "/notifications/preferences", tag = "session",
+    responses((status = 200, body = Vec<NotificationChoice>)))]
+async fn preferences(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<NotificationChoice>>, AppError> {
+    let user = caller.active()?;
+    Ok(Json(state.store.notification_preferences(user.id).await?))
+}
+
+/// Changes how the caller is told of the kinds named (the others keep theirs); answers with
+/// every kind's choice.
+#[utoipa::path(put, path = "/notifications/preferences", tag = "session",
+    request_body = Vec<NotificationChoice>,
+    responses((status = 200, body = Vec<NotificationChoice>), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn save_preferences(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(choices): Json<Vec<NotificationChoice>>,
+) -> Result<Json<Vec<NotificationChoice>>, AppError> {
+    let user = caller.active()?;
+    state
+        .store
+        .save_notification_preferences(user.id, &choices)
+        .await?;
+    Ok(Json(state.store.notification_preferences(user.id).await?))
 }

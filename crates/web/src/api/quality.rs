@@ -417,6 +417,7 @@ async fn close_nonconformity(
         disposition: nc.disposition,
         corrective_action: nc.corrective_action,
         responsible: nc.responsible,
+        responsible_user: nc.responsible_user,
         due_date: nc.due_date,
         effectiveness: close.effectiveness,
         status: Some(NcStatus::Closed),

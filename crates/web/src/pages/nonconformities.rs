@@ -235,6 +235,8 @@ struct NcForm {
     #[serde(default)]
     responsible: String,
     #[serde(default)]
+    responsible_user: String,
+    #[serde(default)]
     due_date: String,
     #[serde(default)]
     effectiveness: String,
@@ -255,11 +257,21 @@ impl NcForm {
                 })?,
             ),
         };
+        let responsible_user = match self.responsible_user.trim() {
+            "" => None,
+            id => Some(atiende_domain::ids::UserId(id.parse().map_err(|_| {
+                AppError::Rule(atiende_domain::RuleError::invalid(
+                    "responsible_user",
+                    "not_allowed",
+                ))
+            })?)),
+        };
         Ok(NonconformityInput {
             description: self.description.clone(),
             disposition: self.disposition.clone(),
             corrective_action: self.corrective_action.clone(),
             responsible: self.responsible.clone(),
+            responsible_user,
             due_date,
             effectiveness: self.effectiveness.clone(),
             status: NcStatus::from_code(&self.status),
@@ -308,6 +320,10 @@ struct EntryPage {
     n: NcRow,
     nc: Nonconformity,
     statuses: Vec<(&'static str, &'static str)>,
+    /// Who may answer for it: the active people who may read the register (id, name).
+    people: Vec<(i64, String)>,
+    /// The one chosen now (0: nobody).
+    responsible_user: i64,
     may_edit: bool,
     notice: Option<String>,
     error: Option<String>,
@@ -335,6 +351,7 @@ async fn show_entry(
     page.require(Action::IndicatorRead)?;
     let lang = page.user.language;
     let nc = state.store.nonconformity(id).await?;
+    let responsible_user = nc.responsible_user.map_or(0, |u| u.0);
     let code = if error.is_some() {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -347,6 +364,15 @@ async fn show_entry(
             .iter()
             .map(|s| (s.code(), s.label(lang)))
             .collect(),
+        people: state
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .filter(|u| u.may(Action::IndicatorRead))
+            .map(|u| (u.id.0, u.name))
+            .collect(),
+        responsible_user,
         may_edit: page.user.may(Action::QualityManage),
         notice,
         error,

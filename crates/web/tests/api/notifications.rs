@@ -10,7 +10,10 @@ use serde_json::json;
 
 use crate::helpers::{Auth, PASSWORD, TestApp};
 
-atiende_store::on_both_engines!(each_event_tells_those_who_act_on_it_and_nobody_else,);
+atiende_store::on_both_engines!(
+    each_event_tells_those_who_act_on_it_and_nobody_else,
+    each_person_chooses_how_to_be_told_in_the_console_and_by_api,
+);
 
 async fn kinds(app: &TestApp, auth: &Auth) -> Vec<String> {
     let listed = app.get("/api/v1/notifications", auth).await;
@@ -128,4 +131,97 @@ async fn each_event_tells_those_who_act_on_it_and_nobody_else(db: TestDb) {
         .post("/api/v1/notifications/read", &lead, json!({}))
         .await;
     assert_eq!(marked.json, json!({"marked": 1, "unread": 0}));
+}
+
+async fn each_person_chooses_how_to_be_told_in_the_console_and_by_api(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let agent_user = app.staff("agente", Role::Agent, vec![]).await;
+    app.staff("lider", Role::CapLead, vec![]).await;
+    let agent = app.login("agente", PASSWORD).await;
+    let lead = app.login("lider", PASSWORD).await;
+
+    // The console's form: every kind on one table; "assigned" by email in the digest only.
+    let page = app.get("/preferencias/avisos", &agent).await;
+    let html = page.json.as_str().unwrap_or_default().to_string();
+    assert!(
+        html.contains("Se le asignó un incidente") && html.contains("Resumen diario"),
+        "{html}"
+    );
+    let Auth::Session { csrf, .. } = &agent else {
+        panic!("session")
+    };
+    let saved = app
+        .form(
+            "/preferencias/avisos",
+            &agent,
+            &format!("_csrf={csrf}&correo_assigned=digest&consola_person_replied=1&correo_person_replied=off"),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let choices = app.get("/api/v1/notifications/preferences", &agent).await;
+    let assigned = choices
+        .json
+        .as_array()
+        .expect("choices")
+        .iter()
+        .find(|c| c["kind"] == "assigned")
+        .cloned();
+    assert_eq!(
+        assigned,
+        Some(json!({"kind": "assigned", "in_console": false, "email": "digest"}))
+    );
+
+    // Not in the console: assigning tells nothing there.
+    let contact = app
+        .post("/api/v1/contacts", &lead, json!({"name": "Ana López"}))
+        .await;
+    let incident = app
+        .post(
+            "/api/v1/incidents",
+            &lead,
+            json!({"channel": "phone", "contact_id": contact.json["id"], "subject": "Kárdex"}),
+        )
+        .await;
+    let folio = incident.json["folio"].as_str().expect("folio").to_string();
+    app.post(
+        &format!("/api/v1/incidents/{folio}/assign"),
+        &lead,
+        json!({"user_id": agent_user.id.0}),
+    )
+    .await;
+    assert!(kinds(&app, &agent).await.is_empty());
+
+    // By the API: back in the console.
+    let put = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/notifications/preferences",
+            &agent,
+            Some(json!([{"kind": "assigned", "in_console": true, "email": "off"}])),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.json);
+    let bad = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/notifications/preferences",
+            &agent,
+            Some(json!([{"kind": "assigned", "in_console": true, "email": "weekly"}])),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.json);
+    assert!(bad.json["error"].is_object(), "{}", bad.json);
+    app.post(
+        &format!("/api/v1/incidents/{folio}/assign"),
+        &lead,
+        json!({"user_id": null}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/incidents/{folio}/assign"),
+        &lead,
+        json!({"user_id": agent_user.id.0}),
+    )
+    .await;
+    assert_eq!(kinds(&app, &agent).await, ["assigned"]);
 }

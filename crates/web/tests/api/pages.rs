@@ -384,6 +384,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/calidad/tiempos/horario".into(),
         "/calidad/tiempos/metas".into(),
         "/avisos/leidos".into(),
+        "/preferencias/avisos".into(),
         format!("/incidentes/{folio}/esperar"),
         format!("/incidentes/{folio}/responder"),
     ];

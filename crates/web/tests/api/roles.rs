@@ -234,6 +234,20 @@ fn cases() -> Vec<Case> {
         case(M::GET, "/session/tokens", "/session/tokens", None, ALL),
         case(M::GET, "/notifications", "/notifications", None, ALL),
         case(
+            M::GET,
+            "/notifications/preferences",
+            "/notifications/preferences",
+            None,
+            ALL,
+        ),
+        case(
+            M::PUT,
+            "/notifications/preferences",
+            "/notifications/preferences",
+            Some(json!([])),
+            ALL,
+        ),
+        case(
             M::POST,
             "/notifications/read",
             "/notifications/read",
