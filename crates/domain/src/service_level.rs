@@ -270,6 +270,15 @@ pub fn resolved_in_time(clocks: &[Clock]) -> Option<bool> {
 
 /// The clock a row shows: of those not yet met, the overdue first, then the one due soon,
 /// then the running one due first, then a paused one.
+/// The instants an incident's row keeps for the queue's order and the escalation job: the
+/// earliest warning and due instant of a measure not yet met.
+pub fn pending(clocks: &[Clock]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let open = clocks.iter().filter(|c| c.done_at.is_none());
+    let warn = open.clone().filter_map(|c| c.warn_at).min();
+    let due = open.filter_map(|c| c.due_at).min();
+    (warn, due)
+}
+
 pub fn most_urgent(clocks: &[Clock], now: DateTime<Utc>) -> Option<&Clock> {
     let rank = |c: &Clock| match c.state(now) {
         ClockState::Breached => 0,

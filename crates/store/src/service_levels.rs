@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use atiende_domain::business_hours::BusinessCalendar;
 use atiende_domain::ids::IncidentId;
 use atiende_domain::incident::{EntryKind, Incident};
-use atiende_domain::service_level::{Clock, Mark, ServicePolicy, clocks};
+use atiende_domain::service_level::{Clock, Mark, ServicePolicy, clocks, pending};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -63,15 +63,6 @@ async fn incident_in(tx: &mut Tx, id: IncidentId) -> Result<Incident> {
         .fetch_one(&mut **tx)
         .await?;
     incident_from_row(&row)
-}
-
-/// The instants the row keeps for the queue and the job: the earliest warning and due instant
-/// of a measure not yet met.
-fn pending(clocks: &[Clock]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    let open = clocks.iter().filter(|c| c.done_at.is_none());
-    let warn = open.clone().filter_map(|c| c.warn_at).min();
-    let due = open.filter_map(|c| c.due_at).min();
-    (warn, due)
 }
 
 /// The next threshold not yet told: a warning or a due instant of a measure not yet met.

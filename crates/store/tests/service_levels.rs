@@ -23,6 +23,7 @@ atiende_store::on_both_engines!(
     the_queue_keeps_the_overdue_and_a_new_holiday_moves_every_open_clock,
     each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline,
     the_indicator_counts_closed_incidents_resolved_within_their_target,
+    the_queue_in_due_order_pages_from_the_earliest_due_to_those_with_no_clock,
 );
 
 const MX: chrono_tz::Tz = chrono_tz::America::Mexico_City;
@@ -403,4 +404,55 @@ async fn the_indicator_counts_closed_incidents_resolved_within_their_target(db: 
         (again.resolution_measured, again.resolution_in_time),
         (2, 1)
     );
+}
+
+async fn the_queue_in_due_order_pages_from_the_earliest_due_to_those_with_no_clock(db: TestDb) {
+    let user = agent(&db).await;
+    let monday = monday_before_last();
+    // Received in this order, due in the opposite one for the two oldest.
+    let tuesday = whatsapp_incident(&db, &user, on_day(monday, 1, 10, 0)).await;
+    let monday_one = whatsapp_incident(&db, &user, monday).await;
+    let fresh = whatsapp_incident(&db, &user, Utc::now()).await;
+    let caller = db
+        .create_contact(
+            Actor::Staff(&user),
+            &atiende_domain::contact::ContactInput {
+                name: Some("Luis Peña".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let closed = db.closed_phone_incident(&user, Some(caller.id)).await;
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db
+            .incidents(
+                &Scope::All,
+                &IncidentFilter {
+                    due_first: true,
+                    after_due: after,
+                    limit: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("queue");
+        let Some(last) = page.last() else { break };
+        after = Some(atiende_store::incidents::DueCursor::after(last));
+        let done = page.len() < 2;
+        seen.extend(page.iter().map(|s| s.incident.id));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen, [monday_one, tuesday, fresh, closed]);
+    // The cursor travels in a link and back.
+    let cursor = atiende_store::incidents::DueCursor::Running { due_at: 17, id: 4 };
+    assert_eq!(
+        atiende_store::incidents::DueCursor::decode(&cursor.encode()),
+        Some(cursor)
+    );
+    assert_eq!(atiende_store::incidents::DueCursor::decode("x1"), None);
 }

@@ -137,6 +137,13 @@ pub struct IncidentSummary {
     pub clocks: Vec<atiende_domain::service_level::Clock>,
 }
 
+impl IncidentSummary {
+    /// When its earliest running target falls due (what the due order sorts by).
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        atiende_domain::service_level::pending(&self.clocks).1
+    }
+}
+
 /// How many of the newest incidents PostgreSQL checks one by one for a text filter before it
 /// asks the full-text index (see `Store::incidents`).
 const TEXT_PROBED: i64 = 2_000;
@@ -177,7 +184,56 @@ pub struct IncidentFilter {
     /// messages) or its contact's (name, identifiers).
     pub q: Option<String>,
     pub before_id: Option<i64>,
+    /// Earliest due first instead of newest first (ignored with `q`: words list newest first).
+    pub due_first: bool,
+    /// Where a page in due order continues (the last row of the page before).
+    pub after_due: Option<DueCursor>,
     pub limit: i64,
+}
+
+/// Where a list in due order continues: among the incidents whose clock runs (after this due
+/// instant and id), or among those with none running (below this id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueCursor {
+    Running { due_at: i64, id: i64 },
+    Stopped { id: i64 },
+}
+
+impl DueCursor {
+    /// The cursor after this row of a list in due order.
+    pub fn after(row: &IncidentSummary) -> DueCursor {
+        match row.due_at() {
+            Some(due) => DueCursor::Running {
+                due_at: due.timestamp_millis(),
+                id: row.incident.id.0,
+            },
+            None => DueCursor::Stopped {
+                id: row.incident.id.0,
+            },
+        }
+    }
+
+    /// As a page link carries it: `d<due>.<id>` or `s<id>`.
+    pub fn encode(self) -> String {
+        match self {
+            DueCursor::Running { due_at, id } => format!("d{due_at}.{id}"),
+            DueCursor::Stopped { id } => format!("s{id}"),
+        }
+    }
+
+    pub fn decode(raw: &str) -> Option<DueCursor> {
+        if let Some(rest) = raw.strip_prefix('d') {
+            let (due, id) = rest.split_once('.')?;
+            Some(DueCursor::Running {
+                due_at: due.parse().ok()?,
+                id: id.parse().ok()?,
+            })
+        } else {
+            Some(DueCursor::Stopped {
+                id: raw.strip_prefix('s')?.parse().ok()?,
+            })
+        }
+    }
 }
 
 /// The console's named queues, the same for the API's `queue` parameter.
@@ -250,6 +306,22 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn summaries(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<IncidentSummary>> {
+    rows.iter()
+        .map(|r| {
+            let clocks = match r.try_get::<Option<String>, _>("clocks_json")? {
+                Some(json) => serde_json::from_str(&json).map_err(StoreError::corrupt)?,
+                None => Vec::new(),
+            };
+            Ok(IncidentSummary {
+                incident: incident_from_row(r)?,
+                contact_name: r.try_get("contact_name")?,
+                clocks,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn push_scope(sql: &mut Sql, scope: &Scope) {
@@ -363,6 +435,9 @@ impl Store {
         f: &IncidentFilter,
     ) -> Result<Vec<IncidentSummary>> {
         let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+            if f.due_first {
+                return self.due_page(scope, f).await;
+            }
             return self.incident_page(scope, f, &Text::Any).await;
         };
         let query = atiende_domain::knowledge::SearchQuery::parse(text);
@@ -418,13 +493,60 @@ impl Store {
         }
     }
 
-    /// [`Store::incidents`] with its text filter already resolved.
+    /// [`Store::incidents`] with its text filter already resolved: newest first.
     async fn incident_page(
         &self,
         scope: &Scope,
         f: &IncidentFilter,
         text: &Text,
     ) -> Result<Vec<IncidentSummary>> {
+        let mut sql = self.filtered(scope, f, text);
+        if let Some(b) = f.before_id {
+            sql.push(" AND i.id < ").bind(b);
+        }
+        sql.push(" ORDER BY i.id DESC LIMIT ")
+            .bind(crate::page_rows(f.limit));
+        summaries(sql.fetch_all(self.reader()).await?)
+    }
+
+    /// The list in due order: first the incidents whose clock runs, the earliest due first
+    /// (walking the clocks' due index), then those with no clock running, newest first. A
+    /// page that crosses from one to the other is read in two steps.
+    async fn due_page(&self, scope: &Scope, f: &IncidentFilter) -> Result<Vec<IncidentSummary>> {
+        let limit = crate::page_rows(f.limit);
+        let mut found = Vec::new();
+        let after = f.after_due.unwrap_or(DueCursor::Running {
+            due_at: i64::MIN,
+            id: 0,
+        });
+        if let DueCursor::Running { due_at, id } = after {
+            let mut sql = self.filtered(scope, f, &Text::Any);
+            sql.push(" AND k.due_at IS NOT NULL AND (k.due_at > ")
+                .bind(due_at)
+                .push(" OR (k.due_at = ")
+                .bind(due_at)
+                .push(" AND i.id > ")
+                .bind(id)
+                .push(")) ORDER BY k.due_at, i.id LIMIT ")
+                .bind(limit);
+            found = summaries(sql.fetch_all(self.reader()).await?)?;
+            if found.len() as i64 >= limit {
+                return Ok(found);
+            }
+        }
+        let mut sql = self.filtered(scope, f, &Text::Any);
+        sql.push(" AND k.due_at IS NULL");
+        if let DueCursor::Stopped { id } = after {
+            sql.push(" AND i.id < ").bind(id);
+        }
+        sql.push(" ORDER BY i.id DESC LIMIT ")
+            .bind(limit - found.len() as i64);
+        found.extend(summaries(sql.fetch_all(self.reader()).await?)?);
+        Ok(found)
+    }
+
+    /// The list's query up to its filters: the incidents, their contact's name and clocks.
+    fn filtered(&self, scope: &Scope, f: &IncidentFilter, text: &Text) -> Sql {
         let mut sql = Sql::new(if f.not_closed && self.engine() == Engine::Sqlite {
             // Open incidents are a few thousand among millions: walk their own index newest
             // first (SQLite's planner otherwise sorts them out of the status index).
@@ -511,25 +633,7 @@ impl Store {
                 .push(")))");
             }
         }
-        if let Some(b) = f.before_id {
-            sql.push(" AND i.id < ").bind(b);
-        }
-        sql.push(" ORDER BY i.id DESC LIMIT ")
-            .bind(crate::page_rows(f.limit));
-        let rows = sql.fetch_all(self.reader()).await?;
-        rows.iter()
-            .map(|r| {
-                let clocks = match r.try_get::<Option<String>, _>("clocks_json")? {
-                    Some(json) => serde_json::from_str(&json).map_err(StoreError::corrupt)?,
-                    None => Vec::new(),
-                };
-                Ok(IncidentSummary {
-                    incident: incident_from_row(r)?,
-                    contact_name: r.try_get("contact_name")?,
-                    clocks,
-                })
-            })
-            .collect()
+        sql
     }
 
     pub async fn classify_incident(

@@ -14,7 +14,9 @@ use atiende_domain::privacy::DataAction;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::StaffUser;
 use atiende_store::Actor;
-use atiende_store::incidents::{IncidentDetail, IncidentFilter, IncidentSummary, NamedQueue};
+use atiende_store::incidents::{
+    DueCursor, IncidentDetail, IncidentFilter, IncidentSummary, NamedQueue,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -98,9 +100,21 @@ pub struct ListParams {
     /// Words (or their beginnings) in the folio, subject or messages, or in the contact's
     /// name, email, phone or code.
     pub q: Option<String>,
+    /// `newest` (the default) or `due`: the earliest due service level first, then those
+    /// with no clock running, newest first. With `q`, always newest first.
+    #[param(inline)]
+    pub order: Option<ListOrder>,
     pub cursor: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<i64>,
+}
+
+/// The order of the incident list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    Newest,
+    Due,
 }
 
 fn bound(
@@ -133,7 +147,8 @@ impl ClockFilter {
     }
 }
 
-/// The queue: incidents the caller may see, newest first, with filters.
+/// The queue: incidents the caller may see, newest first or the earliest due first, with
+/// filters.
 #[utoipa::path(get, path = "/incidents", tag = "incidents", params(ListParams), responses((status = 200, body = Page<IncidentSummary>)))]
 async fn list(
     State(state): State<AppState>,
@@ -160,7 +175,6 @@ async fn list(
     };
     let mut filter = IncidentFilter {
         status: p.status,
-        not_closed: false,
         channel: p.channel,
         user_type: p.user_type,
         incident_type: p.incident_type,
@@ -170,14 +184,23 @@ async fn list(
         unassigned,
         contact_id: p.contact_id.map(ContactId),
         critical: p.critical,
-        leads_queue: false,
         clock: p.clock.map(ClockFilter::state),
         received_from: bound(p.from.as_deref(), tz, false, "from")?,
         received_to: bound(p.to.as_deref(), tz, true, "to")?,
         q: p.q,
-        before_id: page.before_id()?,
         limit: page.limit() + 1,
+        ..Default::default()
     };
+    filter.due_first = p.order == Some(ListOrder::Due) && filter.q.is_none();
+    if filter.due_first {
+        filter.after_due = page
+            .cursor
+            .as_deref()
+            .map(|c| DueCursor::decode(c).ok_or_else(|| AppError::BadRequest("cursor".into())))
+            .transpose()?;
+    } else {
+        filter.before_id = page.before_id()?;
+    }
     if let Some(queue) = p.queue {
         state.store.apply_queue(&mut filter, queue, user.id).await?;
     }
@@ -185,6 +208,11 @@ async fn list(
         .store
         .incidents(&user.incident_scope(), &filter)
         .await?;
+    if filter.due_first {
+        return Ok(Json(Page::with_cursor(items, page.limit(), |s| {
+            DueCursor::after(s).encode()
+        })));
+    }
     Ok(Json(Page::of(items, page.limit(), |s| s.incident.id.0)))
 }
 

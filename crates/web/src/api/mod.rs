@@ -170,12 +170,17 @@ pub struct Page<T: ToSchema> {
 
 impl<T: ToSchema> Page<T> {
     /// Builds a page from one more row than asked for: its presence means there is a next page.
-    pub fn of(mut items: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> Self {
+    pub fn of(items: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> Self {
+        Page::with_cursor(items, limit, |t| id_of(t).to_string())
+    }
+
+    /// [`Page::of`] for a list whose cursor is more than an id (a list in due order).
+    pub fn with_cursor(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
         let limit = limit.clamp(1, MAX_PAGE) as usize;
         let more = items.len() > limit;
         items.truncate(limit);
         let next_cursor = if more {
-            items.last().map(|i| id_of(i).to_string())
+            items.last().map(cursor_of)
         } else {
             None
         };

@@ -9,7 +9,7 @@ use atiende_domain::ids::{ContactId, TopicId, UnitId, UserId};
 use atiende_domain::incident::Status;
 use atiende_domain::unit::UnitKind;
 use atiende_domain::user::Role;
-use atiende_store::incidents::NamedQueue;
+use atiende_store::incidents::{DueCursor, NamedQueue};
 use atiende_store::incidents::{IncidentFilter, IncidentSummary};
 use atiende_store::queue::QueueCounts;
 use axum::Router;
@@ -43,6 +43,8 @@ pub struct QueueParams {
     pub q: Option<String>,
     /// Service level: `breached` or `warning`.
     pub clock: Option<String>,
+    /// `due`: the earliest due first; otherwise newest first.
+    pub order: Option<String>,
     pub cursor: Option<String>,
     /// `rows`: only the table body, for live refresh.
     pub partial: Option<String>,
@@ -64,6 +66,7 @@ impl QueueParams {
             ("to", &self.to),
             ("q", &self.q),
             ("clock", &self.clock),
+            ("order", &self.order),
         ];
         pairs
             .iter()
@@ -86,6 +89,7 @@ impl QueueParams {
             "to" => &self.to,
             "q" => &self.q,
             "clock" => &self.clock,
+            "order" => &self.order,
             _ => &None,
         };
         v.as_deref().unwrap_or("")
@@ -293,10 +297,19 @@ fn parse<T>(raw: &Option<String>, f: impl Fn(&str) -> Option<T>) -> Option<T> {
 
 /// The page's rows and the cursor of the next page (the list is read one row longer than a
 /// page to know whether there is one).
-fn first_page(mut items: Vec<IncidentSummary>) -> (Vec<IncidentSummary>, Option<String>) {
+fn first_page(
+    mut items: Vec<IncidentSummary>,
+    due_first: bool,
+) -> (Vec<IncidentSummary>, Option<String>) {
     let next = if items.len() as i64 > PAGE_SIZE {
         items.truncate(PAGE_SIZE as usize);
-        items.last().map(|s| s.incident.id.0.to_string())
+        items.last().map(|s| {
+            if due_first {
+                DueCursor::after(s).encode()
+            } else {
+                s.incident.id.0.to_string()
+            }
+        })
     } else {
         None
     };
@@ -349,10 +362,15 @@ async fn queue(
             _ => None,
         }),
         q: non_empty(&p.q).map(str::to_string),
-        before_id: parse(&p.cursor, |s| s.parse().ok()),
         limit: PAGE_SIZE + 1,
         ..Default::default()
     };
+    filter.due_first = p.order.as_deref() == Some("due") && filter.q.is_none();
+    if filter.due_first {
+        filter.after_due = parse(&p.cursor, DueCursor::decode);
+    } else {
+        filter.before_id = parse(&p.cursor, |s| s.parse().ok());
+    }
     let named = NamedQueue::from_code(&queue).unwrap_or(NamedQueue::All);
     state
         .store
@@ -365,7 +383,7 @@ async fn queue(
         let (items, users) =
             tokio::try_join!(store.incidents(&scope, &filter), store.users()).map_err(err)?;
         let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
-        let (items, _) = first_page(items);
+        let (items, _) = first_page(items, filter.due_first);
         return Ok(render(&QueueRows {
             ctx: page.ctx("queue"),
             rows: rows(&items, &names, lang, tz),
@@ -382,7 +400,7 @@ async fn queue(
         store.units(),
     )
     .map_err(err)?;
-    let (items, next) = first_page(items);
+    let (items, next) = first_page(items, filter.due_first);
     let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
     let rows = rows(&items, &names, lang, tz);
     let watches_siga = matches!(

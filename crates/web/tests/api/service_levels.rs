@@ -213,6 +213,37 @@ async fn the_queue_shows_each_clock_and_keeps_the_overdue(db: TestDb) {
         .collect();
     assert_eq!(folios, std::slice::from_ref(&late));
 
+    // Newest first by default; the earliest due first on request, one page at a time.
+    let folios_of = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["folio"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(folios_of(&listed.json), [fresh.clone(), late.clone()]);
+    let due = app.get("/api/v1/incidents?order=due&limit=1", &agent).await;
+    assert_eq!(folios_of(&due.json), std::slice::from_ref(&late));
+    let cursor = due.json["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let rest = app
+        .get(
+            &format!("/api/v1/incidents?order=due&limit=1&cursor={cursor}"),
+            &agent,
+        )
+        .await;
+    assert_eq!(folios_of(&rest.json), std::slice::from_ref(&fresh));
+    let bad = app
+        .get("/api/v1/incidents?order=due&cursor=zz", &agent)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    let queue = html(&app.get("/bandeja?queue=all&order=due", &agent).await);
+    let (first, second) = (queue.find(&late), queue.find(&fresh));
+    assert!(first.is_some() && first < second, "{queue}");
+
     // The console's queue: a column, and the same filter.
     let queue = html(&app.get("/bandeja?clock=breached", &agent).await);
     assert!(queue.contains(&late) && !queue.contains(&fresh), "{queue}");
