@@ -228,11 +228,24 @@ pub struct Clock {
     pub due_at: Option<DateTime<Utc>>,
     /// Working minutes left, while paused.
     pub paused_minutes_left: Option<i64>,
-    /// When the measure was met (first response, closing), if it was.
+    /// When the measure was met (first response, closing, the unit's answer), if it was.
     pub done_at: Option<DateTime<Utc>>,
+    /// The unit whose answer it measures (`unit_answer` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub unit_id: Option<UnitId>,
 }
 
 impl Clock {
+    /// Names the clock among an incident's: its measure, and the unit for a unit's answer (two
+    /// derivations to different units are two clocks).
+    pub fn key(&self) -> String {
+        match self.unit_id {
+            Some(unit) => format!("{}:{}", self.measure.code(), unit.0),
+            None => self.measure.code().to_string(),
+        }
+    }
+
     pub fn state(&self, now: DateTime<Utc>) -> ClockState {
         match (self.done_at, self.due_at) {
             (Some(done), Some(due)) if done > due => ClockState::Missed,
@@ -268,8 +281,6 @@ pub fn resolved_in_time(clocks: &[Clock]) -> Option<bool> {
         })
 }
 
-/// The clock a row shows: of those not yet met, the overdue first, then the one due soon,
-/// then the running one due first, then a paused one.
 /// The instants an incident's row keeps for the queue's order and the escalation job: the
 /// earliest warning and due instant of a measure not yet met.
 pub fn pending(clocks: &[Clock]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
@@ -279,6 +290,8 @@ pub fn pending(clocks: &[Clock]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>
     (warn, due)
 }
 
+/// The clock a row shows: of those not yet met, the overdue first, then the one due soon,
+/// then the running one due first, then a paused one.
 pub fn most_urgent(clocks: &[Clock], now: DateTime<Utc>) -> Option<&Clock> {
     let rank = |c: &Clock| match c.state(now) {
         ClockState::Breached => 0,
@@ -312,6 +325,7 @@ pub fn clocks(
             due_at,
             paused_minutes_left: None,
             done_at: i.first_response_at,
+            unit_id: None,
         });
     }
     if let Some(target) = policy.minutes_for(i, Measure::Resolution) {
@@ -391,7 +405,49 @@ fn resolution(
         }),
         paused_minutes_left: paused.then_some((target - counted).max(0)),
         done_at: if closed { i.closed_at } else { None },
+        unit_id: None,
     }
+}
+
+/// A derivation as its unit's clock sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitWait {
+    pub unit_id: UnitId,
+    pub derived_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    /// The CAP closed the incident as it derived (the person was sent to the unit): the unit
+    /// owes the CAP no answer.
+    pub closed_incident: bool,
+}
+
+/// The units' own clocks: one per derivation that expects an answer, counted in business hours
+/// from the derivation against the unit's time (while the CAP's resolution clock waits). A
+/// derivation left unanswered on an incident since closed no longer runs.
+pub fn unit_clocks(
+    i: &Incident,
+    waits: &[UnitWait],
+    policy: &ServicePolicy,
+    cal: &BusinessCalendar,
+    tz: Tz,
+) -> Vec<Clock> {
+    let percent = policy.warning_percent_for(i);
+    waits
+        .iter()
+        .filter(|w| !w.closed_incident)
+        .filter(|w| w.answered_at.is_some() || i.status != Status::Closed)
+        .filter_map(|w| {
+            let target = policy.unit_minutes(w.unit_id)?;
+            Some(Clock {
+                measure: Measure::UnitAnswer,
+                target_minutes: target,
+                warn_at: cal.add(w.derived_at, target * percent / 100, tz),
+                due_at: cal.add(w.derived_at, target, tz),
+                paused_minutes_left: None,
+                done_at: w.answered_at,
+                unit_id: Some(w.unit_id),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -434,6 +490,46 @@ mod tests {
 
     fn policy() -> ServicePolicy {
         ServicePolicy::default()
+    }
+
+    #[test]
+    fn each_unit_answers_against_its_own_time_from_the_derivation() {
+        let mut i = incident(Channel::Email, at(7, 10, 0));
+        let mut policy = policy();
+        policy.unit_answer_minutes = Some(2 * DAY);
+        policy.unit_targets = vec![UnitTarget {
+            unit_id: UnitId(9),
+            minutes: 60,
+        }];
+        let cal = BusinessCalendar::default();
+        let wait = |unit, answered_at, closed_incident| UnitWait {
+            unit_id: UnitId(unit),
+            derived_at: at(7, 17, 30),
+            answered_at,
+            closed_incident,
+        };
+        let waits = [
+            wait(3, None, false),
+            wait(9, Some(at(8, 9, 45)), false),
+            wait(4, None, true),
+        ];
+        let c = unit_clocks(&i, &waits, &policy, &cal, MX);
+        assert_eq!(
+            c.len(),
+            2,
+            "the derivation that closed the incident waits on nobody"
+        );
+        // Two working days from Monday 17:30 (half an hour left that day): Wednesday 17:30.
+        assert_eq!(c[0].due_at, Some(at(9, 17, 30)));
+        assert_eq!(c[0].key(), "unit_answer:3");
+        // The unit with its own hour: 30 minutes on Monday, 30 on Tuesday; answered 15 late.
+        assert_eq!(c[1].due_at, Some(at(8, 9, 30)));
+        assert_eq!(c[1].state(at(8, 10, 0)), ClockState::Missed);
+        // Closed without the unit's answer: its clock stops.
+        i.status = Status::Closed;
+        let c = unit_clocks(&i, &waits, &policy, &cal, MX);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].unit_id, Some(UnitId(9)));
     }
 
     fn clock(clocks: &[Clock], m: Measure) -> Clock {

@@ -124,6 +124,29 @@ pub(crate) async fn article_review_due(
     .await
 }
 
+/// A unit's clock on a derivation warned or fell due: the unit's responsibles are told, and
+/// the incident's assignee (or the leads when nobody has it).
+pub(crate) async fn unit_clock(
+    tx: &mut Tx,
+    kind: NotificationKind,
+    incident: IncidentId,
+    unit: UnitId,
+) -> Result<()> {
+    let assignee: Option<i64> = sqlx::query("SELECT assigned_to FROM incidents WHERE id = $1")
+        .bind(incident.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| r.try_get("assigned_to"))
+        .transpose()?
+        .flatten();
+    let mut to = unit_responsibles(tx, unit).await?;
+    match assignee {
+        Some(a) => to.push(a),
+        None => to.extend(leads(tx).await?),
+    }
+    write(tx, kind, About::Incident(incident), to, None).await
+}
+
 /// The person wrote again on an incident (by email or chat): its assignee is told.
 pub(crate) async fn person_replied(tx: &mut Tx, incident: IncidentId) -> Result<()> {
     notify(tx, NotificationKind::PersonReplied, incident, None, None).await

@@ -8,13 +8,15 @@ use std::collections::HashSet;
 use atiende_domain::business_hours::BusinessCalendar;
 use atiende_domain::ids::IncidentId;
 use atiende_domain::incident::{EntryKind, Incident};
-use atiende_domain::service_level::{Clock, Mark, ServicePolicy, clocks, pending};
+use atiende_domain::service_level::{
+    Clock, Mark, ServicePolicy, UnitWait, clocks, pending, unit_clocks,
+};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::Actor;
 use crate::bulk::{Value, push_insert};
-use crate::db::{Script, Store, ms};
+use crate::db::{Script, Store, from_ms, ms, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{append, entry_from_row, incident_from_row};
 use crate::settings::{key, setting_in};
@@ -74,7 +76,7 @@ fn next_check(clocks: &[Clock], told: &HashSet<(String, String, i64)>) -> Option
             let due = ms(c.due_at?);
             let mut next = Vec::new();
             for (threshold, at) in [("warning", c.warn_at), ("breach", c.due_at)] {
-                let key = (c.measure.code().to_string(), threshold.to_string(), due);
+                let key = (c.key(), threshold.to_string(), due);
                 if let Some(at) = at
                     && !told.contains(&key)
                 {
@@ -84,6 +86,27 @@ fn next_check(clocks: &[Clock], told: &HashSet<(String, String, i64)>) -> Option
             next.into_iter().min()
         })
         .min()
+}
+
+/// An incident's derivations, as their units' clocks see them.
+async fn unit_waits(tx: &mut Tx, id: IncidentId) -> Result<Vec<UnitWait>> {
+    sqlx::query(
+        "SELECT unit_id, derived_at, answered_at, closed_incident FROM derivations \
+         WHERE incident_id = $1 ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(UnitWait {
+            unit_id: atiende_domain::ids::UnitId(r.try_get("unit_id")?),
+            derived_at: from_ms(r.try_get("derived_at")?)?,
+            answered_at: opt_from_ms(r.try_get("answered_at")?)?,
+            closed_incident: r.try_get::<i64, _>("closed_incident")? != 0,
+        })
+    })
+    .collect()
 }
 
 /// Writes an incident's clocks as `clocks` says.
@@ -229,7 +252,7 @@ impl Store {
                          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING incident_id",
                     )
                     .bind(id.0)
-                    .bind(c.measure.code())
+                    .bind(c.key())
                     .bind(threshold)
                     .bind(ms(due_at))
                     .bind(ms(now))
@@ -242,6 +265,7 @@ impl Store {
                     if threshold == "breach" {
                         let data = serde_json::json!({
                             "measure": c.measure.code(),
+                            "unit_id": c.unit_id.map(|u| u.0),
                             "due_at": due_at,
                             "target_minutes": c.target_minutes,
                         });
@@ -252,7 +276,13 @@ impl Store {
                     } else {
                         atiende_domain::notification::NotificationKind::ServiceLevelWarning
                     };
-                    crate::notifications::notify(&mut tx, kind, id, None, None).await?;
+                    match c.unit_id {
+                        // A unit late with its answer: its responsibles and the assignee.
+                        Some(unit) => {
+                            crate::notifications::unit_clock(&mut tx, kind, id, unit).await?;
+                        }
+                        None => crate::notifications::notify(&mut tx, kind, id, None, None).await?,
+                    }
                     told.push(Threshold {
                         incident_id: id,
                         measure: c.measure,
@@ -329,7 +359,6 @@ impl Store {
         })
     }
 
-    /// Brings an incident's clocks in step with its row and timeline (called at commit).
     /// Brings an incident's clocks and, as they say whether it was resolved in time, its
     /// indicator facts in step (the upkeep of every commit that touched it), reading its row
     /// once for both.
@@ -365,7 +394,15 @@ impl Store {
         .map(entry_from_row)
         .collect::<Result<Vec<_>>>()?;
         let marks = marks_of(incident, &entries);
-        let computed = clocks(incident, &marks, &rules.policy, &rules.calendar, self.tz);
+        let mut computed = clocks(incident, &marks, &rules.policy, &rules.calendar, self.tz);
+        let waits = unit_waits(tx, id).await?;
+        computed.extend(unit_clocks(
+            incident,
+            &waits,
+            &rules.policy,
+            &rules.calendar,
+            self.tz,
+        ));
         write_clocks(tx, id, &computed).await?;
         Ok(computed)
     }

@@ -24,6 +24,7 @@ atiende_store::on_both_engines!(
     each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline,
     the_indicator_counts_closed_incidents_resolved_within_their_target,
     the_queue_in_due_order_pages_from_the_earliest_due_to_those_with_no_clock,
+    a_unit_late_with_its_answer_is_told_with_the_assignee,
 );
 
 const MX: chrono_tz::Tz = chrono_tz::America::Mexico_City;
@@ -215,6 +216,11 @@ async fn waiting_on_the_person_or_a_unit_stops_the_resolution_clock_until_it_mov
         .await
         .expect("derive");
     assert_eq!(clock(&db, id, Measure::Resolution).await.due_at, None);
+    // The unit's own clock runs from the derivation, in its time (two working days).
+    let unit_clock = clock(&db, id, Measure::UnitAnswer).await;
+    assert_eq!(unit_clock.unit_id, Some(derive.unit_id));
+    assert_eq!(unit_clock.target_minutes, 2 * 9 * 60);
+    assert_eq!(unit_clock.state(Utc::now()), ClockState::Running);
     assert!(
         db.wait_on_person(Actor::Staff(&user), id, "")
             .await
@@ -234,6 +240,83 @@ async fn waiting_on_the_person_or_a_unit_stops_the_resolution_clock_until_it_mov
         resumed.due_at.is_some_and(|d| d > Utc::now()),
         "it had time left"
     );
+    let answered = clock(&db, id, Measure::UnitAnswer).await;
+    assert_eq!(answered.state(Utc::now()), ClockState::Met);
+}
+
+async fn a_unit_late_with_its_answer_is_told_with_the_assignee(db: TestDb) {
+    let user = agent(&db).await;
+    let unit = db
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .find(|u| u.active && !u.email.is_empty())
+        .expect("unit");
+    let responsible = db
+        .create_user(
+            Actor::System,
+            &UserInput {
+                login: Some("coordinacion".into()),
+                role: Some(Role::UnitResponsible),
+                unit_ids: Some(vec![unit.id]),
+                password: Some("contraseña-segura-3".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("responsible")
+        .user;
+    let id = whatsapp_incident(&db, &user, Utc::now()).await;
+    db.assign_incident(Actor::Staff(&user), id, Some(user.id))
+        .await
+        .expect("assign");
+    db.derive_incident(
+        Actor::Staff(&user),
+        id,
+        &DeriveInput {
+            unit_id: unit.id,
+            medium: Medium::Email,
+            reason: "Revisión".into(),
+            user_told: None,
+            told_address: None,
+            close: false,
+            notes: None,
+        },
+    )
+    .await
+    .expect("derive");
+    let told = db
+        .tell_service_levels(Utc::now() + Duration::days(30), 100)
+        .await
+        .expect("told");
+    let unit_breach = told
+        .iter()
+        .filter(|t| t.measure == Measure::UnitAnswer && t.threshold == "breach")
+        .count();
+    assert_eq!(unit_breach, 1);
+    let kinds = |u| {
+        let db = db.clone();
+        async move {
+            db.notifications(u, None, 50)
+                .await
+                .expect("notifications")
+                .into_iter()
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    use atiende_domain::notification::NotificationKind as K;
+    let to_unit = kinds(responsible.id).await;
+    assert!(to_unit.contains(&K::ServiceLevelBreach), "{to_unit:?}");
+    assert!(to_unit.contains(&K::ServiceLevelWarning), "{to_unit:?}");
+    assert!(kinds(user.id).await.contains(&K::ServiceLevelBreach));
+    // Told once: another round finds nothing new for the unit.
+    let again = db
+        .tell_service_levels(Utc::now() + Duration::days(30), 100)
+        .await
+        .expect("told");
+    assert!(again.iter().all(|t| t.measure != Measure::UnitAnswer));
 }
 
 async fn the_queue_keeps_the_overdue_and_a_new_holiday_moves_every_open_clock(db: TestDb) {

@@ -240,7 +240,17 @@ async fn page_of(
     let clocks = detail
         .clocks
         .iter()
-        .map(|c| super::queue::ClockCell::describe(c, now, lang, tz))
+        .map(|c| {
+            let mut cell = super::queue::ClockCell::describe(c, now, lang, tz);
+            // A unit's clock says which unit owes the answer.
+            if let Some(d) = c
+                .unit_id
+                .and_then(|u| detail.derivations.iter().find(|d| d.unit_id == u))
+            {
+                cell.detail = format!("{} · {}", d.unit_name, cell.detail);
+            }
+            cell
+        })
         .collect();
     let i = detail.incident.clone();
     let words = format!(
