@@ -45,6 +45,7 @@
     var n;
     try { n = JSON.parse(event.data); } catch (e) { return; }
     var count = document.getElementById("unread");
+    if (n.latest !== undefined) { bell.setAttribute("data-latest", String(n.latest)); }
     if (n.unread > 0) {
       if (!count) {
         count = document.createElement("span");
@@ -72,7 +73,8 @@
 
   function connect() {
     if (source || !window.EventSource || !(table || pop || bell)) { return; }
-    source = new EventSource("/eventos");
+    // The stream tells the notifications that came after those this page was made with.
+    source = new EventSource(bell ? "/eventos?avisos=" + encodeURIComponent(bell.getAttribute("data-latest") || "") : "/eventos");
     if (pop) { source.addEventListener("call", showCall); }
     if (table) { source.addEventListener("incidents", showIncidents); }
     if (bell) { source.addEventListener("notifications", showNotifications); }

@@ -98,7 +98,7 @@ impl Cursor {
         let arrived = self.latest_notification >= 0 && latest > self.latest_notification;
         self.unread = unread;
         self.latest_notification = latest;
-        let mut data = serde_json::json!({ "unread": unread });
+        let mut data = serde_json::json!({ "unread": unread, "latest": latest });
         let newest = if arrived {
             store
                 .notifications(self.user.id, Some(latest + 1), 1)
@@ -117,19 +117,15 @@ impl Cursor {
             None => true,
         };
         if let Some(n) = newest.filter(|_| visible) {
-            let lang = self.user.language;
-            data["title"] = serde_json::json!(n.kind.label(lang));
-            data["body"] = serde_json::json!(format!(
-                "{} {}",
-                n.folio.clone().unwrap_or_default(),
-                n.subject.clone().unwrap_or_default()
-            ));
-            data["url"] = serde_json::json!(
-                n.folio
-                    .as_ref()
-                    .map(|f| format!("/incidentes/{f}"))
-                    .unwrap_or_else(|| "/avisos".into())
-            );
+            let row =
+                super::notifications::NotificationRow::of(n, self.user.language, store.time_zone());
+            data["title"] = serde_json::json!(row.label);
+            data["body"] = serde_json::json!(row.title);
+            data["url"] = serde_json::json!(if row.href.is_empty() {
+                "/avisos".to_string()
+            } else {
+                row.href
+            });
         }
         Some(
             Event::default()
@@ -139,9 +135,16 @@ impl Cursor {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct EventParams {
+    /// The newest notification the page was made with: newer ones are told with their words.
+    avisos: Option<String>,
+}
+
 async fn events(
     State(state): State<AppState>,
     page: PageUser,
+    axum::extract::Query(p): axum::extract::Query<EventParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let permit = state
         .live_streams
@@ -155,7 +158,11 @@ async fn events(
         latest_incident: -1,
         last_call: 0,
         unread: -1,
-        latest_notification: -1,
+        latest_notification: p
+            .avisos
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .unwrap_or(-1),
         since_ms: chrono::Utc::now().timestamp_millis() - POP_RECENT_MS,
         first: true,
     };

@@ -85,6 +85,8 @@ pub struct Ctx {
     pub csrf: String,
     pub nav: &'static str,
     pub unread: i64,
+    /// The newest notification when the page was made (the live stream tells what came after).
+    pub latest_notification: i64,
 }
 
 impl Ctx {
@@ -109,6 +111,8 @@ pub struct PageUser {
     pub csrf: String,
     /// Notifications not read yet, for the header.
     pub unread: i64,
+    /// The newest notification's id (0: none).
+    pub latest_notification: i64,
 }
 
 impl PageUser {
@@ -120,6 +124,7 @@ impl PageUser {
             csrf: self.csrf,
             nav,
             unread: self.unread,
+            latest_notification: self.latest_notification,
             user: self.user,
         }
     }
@@ -174,12 +179,17 @@ impl FromRequestParts<AppState> for PageUser {
         if must_enrol && ![ENROLMENT_PAGE, "/logout"].contains(&parts.uri.path()) {
             return Err(PageError::Redirect(ENROLMENT_PAGE.into()));
         }
-        let unread = state
+        let (unread, latest_notification) = state
             .store
-            .unread_notifications(user.id)
+            .notification_mark(user.id)
             .await
             .map_err(|e| PageError::App(e.into()))?;
-        Ok(PageUser { user, csrf, unread })
+        Ok(PageUser {
+            user,
+            csrf,
+            unread,
+            latest_notification,
+        })
     }
 }
 

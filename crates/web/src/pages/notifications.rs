@@ -35,7 +35,11 @@ pub struct NotificationRow {
 }
 
 impl NotificationRow {
-    fn of(n: Notification, lang: atiende_domain::classification::Lang, tz: chrono_tz::Tz) -> Self {
+    pub fn of(
+        n: Notification,
+        lang: atiende_domain::classification::Lang,
+        tz: chrono_tz::Tz,
+    ) -> Self {
         let (href, title) = if let Some(folio) = n.folio {
             (
                 format!("/incidentes/{folio}"),

@@ -123,6 +123,7 @@ async fn confirm(
                 user: state.store.user(user.id).await?,
                 csrf: page.csrf,
                 unread: page.unread,
+                latest_notification: page.latest_notification,
             };
             show(&state, page, codes, None).await
         }

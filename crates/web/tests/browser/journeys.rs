@@ -23,6 +23,7 @@ atiende_store::on_both_engines!(
     the_security_policy_blocks_injected_script_and_the_browser_reports_it,
     twenty_pages_back_and_forward_each_load_promptly,
     an_agent_answers_by_email_with_a_file_chosen_in_the_browser,
+    a_service_level_warning_reaches_the_agent_live_with_a_notification,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -756,5 +757,100 @@ async fn an_agent_answers_by_email_with_a_file_chosen_in_the_browser(db: TestDb)
             if out.to == "mariana.ruiz@alumnos.udg.mx" && out.files.len() == 1)
     });
     assert!(with_file, "the answer leaves by email with the file");
+    b.close().await;
+}
+
+async fn a_service_level_warning_reaches_the_agent_live_with_a_notification(db: TestDb) {
+    let site = Site::start(db).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    let c = site
+        .contact(ContactInput {
+            name: Some("Pedro Salas".into()),
+            ..Default::default()
+        })
+        .await;
+    let mut input = phone(c, "Constancia para la beca");
+    input.channel = Channel::Whatsapp;
+    input.assigned_to = Some(agent.id);
+    let incident = site
+        .db
+        .create_incident(atiende_store::Actor::Staff(&agent), input)
+        .await
+        .expect("incident");
+    let (id, folio) = (incident.id, incident.folio.to_string());
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto("/bandeja").await;
+    // The browser allowed notifications; what it is asked to show is kept for the test.
+    b.client
+        .execute(
+            "window.__shown = []; window.Notification = function (title, o) { window.__shown.push(title + ' | ' + o.body); }; \
+             window.Notification.permission = 'granted'; window.__stale = true;",
+            vec![],
+        )
+        .await
+        .expect("stand-in for the browser's notifications");
+    assert!(!b.text().await.contains("Tiempo comprometido por vencer"));
+
+    // The worker (of any instance) reaches the first response's warning.
+    let first = site
+        .db
+        .incident_clocks(id)
+        .await
+        .expect("clocks")
+        .into_iter()
+        .find(|c| c.measure == atiende_domain::service_level::Measure::FirstResponse)
+        .expect("a first-response target");
+    let warned = site
+        .db
+        .tell_service_levels(first.warn_at.expect("warns"), 100)
+        .await
+        .expect("told");
+    assert_eq!(warned.len(), 1, "the warning, not yet the breach");
+
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..100 {
+        shown = b
+            .client
+            .execute("return window.__shown", vec![])
+            .await
+            .expect("script");
+        if shown.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let shown = shown.as_array().cloned().unwrap_or_default();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    let told = shown[0].as_str().unwrap_or_default();
+    assert!(
+        told.contains("Tiempo comprometido por vencer") && told.contains(&folio),
+        "{told}"
+    );
+    let badge = b
+        .client
+        .find(fantoccini::Locator::Css("#unread"))
+        .await
+        .expect("the header counts it")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(badge, "1");
+    let same_page = b
+        .client
+        .execute("return window.__stale === true", vec![])
+        .await
+        .expect("script");
+    assert_eq!(
+        same_page.as_bool(),
+        Some(true),
+        "without reloading the page"
+    );
+
+    // Avisos lists it, linked to the incident.
+    b.click("#notifications-link").await;
+    assert!(b.text().await.contains("Tiempo comprometido por vencer"));
+    b.click(&format!("a[href='/incidentes/{folio}']")).await;
+    assert_eq!(b.path().await, format!("/incidentes/{folio}"));
     b.close().await;
 }
