@@ -69,6 +69,10 @@ enum Command {
         /// generating one (to compare a change without waiting minutes for the data).
         #[arg(long, requires = "database_url")]
         reuse: bool,
+        /// Before starting the service, time the first start after upgrading to service
+        /// levels: every incident's clocks and indicator facts measured once.
+        #[arg(long)]
+        backfill: bool,
     },
 }
 
@@ -97,6 +101,7 @@ fn main() -> Result<()> {
             intake_seconds,
             database_url,
             reuse,
+            backfill,
         } => runtime.block_on(scale(
             atiende_bench::generate::Spec {
                 incidents,
@@ -110,6 +115,7 @@ fn main() -> Result<()> {
             intake_seconds,
             database_url,
             reuse,
+            backfill,
         )),
     }
 }
@@ -387,6 +393,7 @@ async fn scale(
     intake_seconds: u64,
     database_url: Option<String>,
     reuse: bool,
+    backfill: bool,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("bench.db");
@@ -412,6 +419,16 @@ async fn scale(
         made
     };
     let generated = started.elapsed();
+    if backfill {
+        atiende_store::demo::history::forget_clocks(&store).await?;
+        let started = Instant::now();
+        let measured = store.backfill_clocks().await?;
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "upgrade to service levels: {measured} incidents measured in {took:.1} s ({:.0}/s)",
+            measured as f64 / took.max(0.001)
+        );
+    }
     let size = database_mb(&store, &url).await;
     let server = {
         let url = url.clone();
@@ -451,8 +468,14 @@ async fn scale(
         "/bandeja?queue=closed".into(),
         "/bandeja?queue=open&channel=whatsapp&incident_type=question".into(),
         "/bandeja?queue=closed&channel=email&incident_type=complaint".into(),
+        // Service levels: the open queue earliest due first, and the overdue and due-soon.
+        "/bandeja?order=due".into(),
+        "/bandeja?queue=all&order=due".into(),
+        "/bandeja?clock=breached".into(),
+        "/bandeja?clock=warning".into(),
         "/api/v1/incidents?limit=50".into(),
         "/api/v1/incidents?limit=50&status=closed&channel=phone".into(),
+        "/api/v1/incidents?limit=50&queue=open&order=due".into(),
     ];
     work_paths.extend(folios.iter().map(|f| format!("/incidentes/{f}")));
     let started_mb = server.peak_mb();

@@ -877,6 +877,22 @@ pub async fn write(
     Ok(out)
 }
 
+/// Leaves the history as a release before service levels wrote it: no clocks, nothing told,
+/// and the first start's measuring not done (what `atiende-bench scale --backfill` times).
+pub async fn forget_clocks(store: &Store) -> Result<()> {
+    for sql in [
+        "DELETE FROM service_level_events",
+        "DELETE FROM incident_clocks",
+    ] {
+        sqlx::query(sql).execute(store.writer()).await?;
+    }
+    sqlx::query("DELETE FROM settings WHERE key = $1")
+        .bind(crate::settings::key::CLOCKS_BACKFILLED)
+        .execute(store.writer())
+        .await?;
+    Ok(())
+}
+
 fn entry(
     next: &mut i64,
     incident: i64,
