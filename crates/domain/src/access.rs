@@ -36,6 +36,8 @@ pub enum Action {
     PersonalData,
     /// Webhook subscriptions: signed events to other systems, their delivery log and replays.
     WebhookManage,
+    /// Keep the canned responses the whole CAP shares (anyone keeps their own).
+    CannedShare,
 }
 
 impl Role {
@@ -63,6 +65,7 @@ impl Role {
             IndicatorRead => matches!(self, QualityOwner | Admin | Management | CapLead),
             ArticleWrite => matches!(self, CapLead | Admin | QualityOwner | UnitResponsible),
             PersonalData | WebhookManage => matches!(self, Admin),
+            CannedShare => matches!(self, CapLead | Admin | QualityOwner),
         }
     }
 }
@@ -167,7 +170,7 @@ impl TokenScope {
                     IndicatorRead | QualityManage | SurveyFollowUp | UnitRead
                 )
             }
-            TokenScope::Knowledge => matches!(action, ArticleWrite | UnitRead),
+            TokenScope::Knowledge => matches!(action, ArticleWrite | CannedShare | UnitRead),
             TokenScope::PersonalData => matches!(action, PersonalData | ContactRead),
         }
     }

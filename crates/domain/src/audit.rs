@@ -18,6 +18,7 @@ coded_enum!(
         Survey = "survey", "Encuesta", "Survey";
         Nonconformity = "nonconformity", "Producto no conforme", "Nonconformity";
         Article = "article", "Artículo", "Article";
+        CannedResponse = "canned_response", "Respuesta predefinida", "Canned response";
     }
 );
 
@@ -29,6 +30,18 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "article.create" => ("Creó el artículo", "Created the article"),
         "article.update" => ("Editó el artículo", "Edited the article"),
         "call.called_back" => ("Devolvió la llamada", "Called back"),
+        "canned_response.archive" => (
+            "Archivó la respuesta predefinida",
+            "Archived the canned response",
+        ),
+        "canned_response.create" => (
+            "Creó la respuesta predefinida",
+            "Created the canned response",
+        ),
+        "canned_response.update" => (
+            "Editó la respuesta predefinida",
+            "Edited the canned response",
+        ),
         "contact.anonymise" => (
             "Suprimió los datos personales",
             "Suppressed the personal data",

@@ -18,6 +18,7 @@
 //! - [`import`]: how rosters' columns and values map to contacts (SugarCRM's exports are
 //!   read and mapped with the import itself, in the binary);
 //! - [`knowledge`]: articles, review dates and the search query language;
+//! - [`canned_response`]: the CAP's ready answers and the variables they fill;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
 //! - [`second_factor`]: one-time codes (TOTP) and recovery codes of local accounts;
@@ -33,6 +34,7 @@ pub mod audit;
 pub mod business_hours;
 pub mod calendar;
 pub mod call;
+pub mod canned_response;
 pub mod chat;
 pub mod classification;
 pub mod contact;

@@ -193,19 +193,24 @@ impl Store {
             tx.commit().await?;
         }
         let mut done = 0;
+        // Once through the incidents in order, each batch after the last (not from the first
+        // again, which reads every incident counted so far at each batch).
+        let mut after = 0;
         loop {
             let ids: Vec<i64> = sqlx::query(
                 "SELECT i.id FROM incidents i LEFT JOIN incident_facts f ON f.incident_id = i.id \
-                 WHERE f.incident_id IS NULL ORDER BY i.id LIMIT 500",
+                 WHERE f.incident_id IS NULL AND i.id > $1 ORDER BY i.id LIMIT 500",
             )
+            .bind(after)
             .fetch_all(self.reader())
             .await?
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<std::result::Result<_, _>>()?;
-            if ids.is_empty() {
+            let Some(last) = ids.last() else {
                 return Ok(done);
-            }
+            };
+            after = *last;
             let mut tx = self.begin().await?;
             let rules = self.clock_rules(&mut tx).await?;
             for id in &ids {

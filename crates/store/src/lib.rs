@@ -18,6 +18,7 @@ pub mod attachments;
 pub mod audit;
 pub mod bulk;
 pub mod calls;
+pub mod canned_responses;
 pub mod chat;
 pub mod contacts;
 pub mod db;

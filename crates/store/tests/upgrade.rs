@@ -496,6 +496,44 @@ async fn fill_every_table(db: &TestDb) {
     db.mark_resolved_by_article(actor, some[0].incident.id, article.id)
         .await
         .expect("resolved by the article");
+    // A canned response of the CAP's, sent once.
+    let canned = db
+        .create_canned_response(
+            &lead,
+            &atiende_domain::canned_response::CannedResponseInput {
+                title: "Constancia".into(),
+                body: "Hola, {{ nombre }}: pídala en el portal.".into(),
+                topic_id: None,
+                shared: true,
+            },
+        )
+        .await
+        .expect("canned response");
+    let open = db
+        .incidents(
+            &Scope::All,
+            &IncidentFilter {
+                not_closed: true,
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("incidents");
+    let body = db
+        .fill_canned_response(&lead, canned.id, open[0].incident.id)
+        .await
+        .expect("filled");
+    db.add_entry_from_canned(
+        actor,
+        open[0].incident.id,
+        atiende_domain::incident::EntryKind::OutboundMessage,
+        &body,
+        &[],
+        canned.id,
+    )
+    .await
+    .expect("answered from it");
     // A closed call surveyed and answered, under a policy of the institution's own.
     let policy = SurveyPolicy {
         delay_hours: 0,

@@ -88,6 +88,75 @@
   document.addEventListener("freeze", disconnect);
   document.addEventListener("resume", connect);
 
+  // Canned responses: searched from the answer box (the field beside it, or "::" and a word
+  // typed in the answer), each match already filled for this incident. Choosing one puts its
+  // text in the answer (in place of the "::word") and keeps which it was, so that its use is
+  // counted when the answer is sent. Arrow down reaches the matches, Escape closes them.
+  var picker = document.getElementById("canned-picker");
+  var reply = document.getElementById("reply");
+  if (picker && reply && window.fetch) {
+    var search = document.getElementById("canned-search");
+    var results = document.getElementById("canned-results");
+    var cannedId = document.getElementById("canned-response-id");
+    var timer = null;
+    var typed = null;
+    search.hidden = false;
+    var close = function () { results.hidden = true; results.textContent = ""; typed = null; };
+    var choose = function (item) {
+      var start = reply.selectionStart, end = reply.selectionEnd, value = reply.value;
+      if (typed !== null) { start = typed; }
+      reply.value = value.slice(0, start) + item.text + value.slice(end);
+      cannedId.value = String(item.id);
+      close();
+      reply.focus();
+      reply.selectionStart = reply.selectionEnd = start + item.text.length;
+    };
+    var show = function (items) {
+      results.textContent = "";
+      items.forEach(function (item) {
+        var li = document.createElement("li");
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "canned-option";
+        b.textContent = item.title;
+        b.addEventListener("click", function () { choose(item); });
+        b.addEventListener("keydown", function (e) {
+          var next = e.key === "ArrowDown" ? li.nextElementSibling : e.key === "ArrowUp" ? li.previousElementSibling : null;
+          if (next) { e.preventDefault(); next.querySelector("button").focus(); }
+          if (e.key === "Escape") { close(); reply.focus(); }
+        });
+        li.appendChild(b);
+        results.appendChild(li);
+      });
+      results.hidden = items.length === 0;
+    };
+    var find = function (q) {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        fetch("/respuestas/buscar?folio=" + encodeURIComponent(picker.getAttribute("data-folio")) + "&q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(show)
+          .catch(function () {});
+      }, 120);
+    };
+    var toFirst = function (e) {
+      var first = results.querySelector("button");
+      if (e.key === "ArrowDown" && first && !results.hidden) { e.preventDefault(); first.focus(); }
+      if (e.key === "Escape") { close(); }
+    };
+    search.addEventListener("input", function () { typed = null; find(search.value); });
+    search.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); var first = results.querySelector("button"); if (first) { first.click(); } }
+      toFirst(e);
+    });
+    reply.addEventListener("input", function () {
+      var before = reply.value.slice(0, reply.selectionStart);
+      var m = before.match(/::([^\s:]*)$/);
+      if (m) { typed = before.length - m[0].length; find(m[1]); } else if (typed !== null) { close(); }
+    });
+    reply.addEventListener("keydown", toFirst);
+  }
+
   // Registration: say which requirement of the procedure blocks closing, before posting.
   var form = document.getElementById("register-form");
   if (form) {

@@ -191,6 +191,15 @@ pub struct IncidentFilter {
     pub limit: i64,
 }
 
+/// Which index a page of the list walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// The incidents, newest first.
+    Newest,
+    /// The running clocks, earliest due first.
+    Due,
+}
+
 /// Where a list in due order continues: among the incidents whose clock runs (after this due
 /// instant and id), or among those with none running (below this id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -500,7 +509,7 @@ impl Store {
         f: &IncidentFilter,
         text: &Text,
     ) -> Result<Vec<IncidentSummary>> {
-        let mut sql = self.filtered(scope, f, text);
+        let mut sql = self.filtered(scope, f, text, Walk::Newest);
         if let Some(b) = f.before_id {
             sql.push(" AND i.id < ").bind(b);
         }
@@ -520,21 +529,21 @@ impl Store {
             id: 0,
         });
         if let DueCursor::Running { due_at, id } = after {
-            let mut sql = self.filtered(scope, f, &Text::Any);
+            let mut sql = self.filtered(scope, f, &Text::Any, Walk::Due);
             sql.push(" AND k.due_at IS NOT NULL AND (k.due_at > ")
                 .bind(due_at)
                 .push(" OR (k.due_at = ")
                 .bind(due_at)
-                .push(" AND i.id > ")
+                .push(" AND k.incident_id > ")
                 .bind(id)
-                .push(")) ORDER BY k.due_at, i.id LIMIT ")
+                .push(")) ORDER BY k.due_at, k.incident_id LIMIT ")
                 .bind(limit);
             found = summaries(sql.fetch_all(self.reader()).await?)?;
             if found.len() as i64 >= limit {
                 return Ok(found);
             }
         }
-        let mut sql = self.filtered(scope, f, &Text::Any);
+        let mut sql = self.filtered(scope, f, &Text::Any, Walk::Newest);
         sql.push(" AND k.due_at IS NULL");
         if let DueCursor::Stopped { id } = after {
             sql.push(" AND i.id < ").bind(id);
@@ -546,17 +555,32 @@ impl Store {
     }
 
     /// The list's query up to its filters: the incidents, their contact's name and clocks.
-    fn filtered(&self, scope: &Scope, f: &IncidentFilter, text: &Text) -> Sql {
-        let mut sql = Sql::new(if f.not_closed && self.engine() == Engine::Sqlite {
+    fn filtered(&self, scope: &Scope, f: &IncidentFilter, text: &Text, walk: Walk) -> Sql {
+        const COLUMNS: &str = "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name, \
+             k.clocks AS clocks_json ";
+        let from = match (walk, self.engine(), f.not_closed) {
+            // Running clocks are the open incidents' (tens of thousands among millions): the
+            // due order walks their own index and stops at the page, whatever the queue.
+            (Walk::Due, Engine::Sqlite, _) => {
+                "FROM incident_clocks k INDEXED BY incident_clocks_running \
+                 JOIN incidents i ON i.id = k.incident_id LEFT JOIN contacts c ON c.id = i.contact_id"
+            }
+            (Walk::Due, _, _) => {
+                "FROM incident_clocks k JOIN incidents i ON i.id = k.incident_id \
+                 LEFT JOIN contacts c ON c.id = i.contact_id"
+            }
             // Open incidents are a few thousand among millions: walk their own index newest
             // first (SQLite's planner otherwise sorts them out of the status index).
-            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name, k.clocks AS clocks_json \
-             FROM incidents i INDEXED BY incidents_not_closed \
-             LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN incident_clocks k ON k.incident_id = i.id WHERE 1 = 1"
-        } else {
-            "SELECT i.*, CASE WHEN c.blocked_at IS NULL THEN c.name END AS contact_name, k.clocks AS clocks_json \
-             FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN incident_clocks k ON k.incident_id = i.id WHERE 1 = 1"
-        });
+            (Walk::Newest, Engine::Sqlite, true) => {
+                "FROM incidents i INDEXED BY incidents_not_closed \
+                 LEFT JOIN contacts c ON c.id = i.contact_id LEFT JOIN incident_clocks k ON k.incident_id = i.id"
+            }
+            (Walk::Newest, _, _) => {
+                "FROM incidents i LEFT JOIN contacts c ON c.id = i.contact_id \
+                 LEFT JOIN incident_clocks k ON k.incident_id = i.id"
+            }
+        };
+        let mut sql = Sql::new(&format!("{COLUMNS}{from} WHERE 1 = 1"));
         push_scope(&mut sql, scope);
         if let Some(s) = f.status {
             sql.push(" AND i.status = ").bind(s.code());
@@ -698,7 +722,8 @@ impl Store {
         kind: EntryKind,
         body: &str,
     ) -> Result<TimelineEntry> {
-        self.add_entry_with(actor, id, kind, body, None, &[]).await
+        self.add_entry_with(actor, id, kind, body, None, &[], None)
+            .await
     }
 
     /// An answer or an internal note with files: each is checked (kind, size, content that
@@ -712,7 +737,22 @@ impl Store {
         body: &str,
         files: &[Upload],
     ) -> Result<TimelineEntry> {
-        self.add_entry_with(actor, id, kind, body, None, files)
+        self.add_entry_with(actor, id, kind, body, None, files, None)
+            .await
+    }
+
+    /// [`Store::add_entry_with_files`] written from a canned response: its use is counted with
+    /// the entry (the author must be able to use it).
+    pub async fn add_entry_from_canned(
+        &self,
+        actor: Actor<'_>,
+        id: IncidentId,
+        kind: EntryKind,
+        body: &str,
+        files: &[Upload],
+        canned_response: i64,
+    ) -> Result<TimelineEntry> {
+        self.add_entry_with(actor, id, kind, body, None, files, Some(canned_response))
             .await
     }
 
@@ -733,10 +773,12 @@ impl Store {
             &template.render(&values),
             Some((template, &values)),
             &[],
+            None,
         )
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn add_entry_with(
         &self,
         actor: Actor<'_>,
@@ -745,6 +787,7 @@ impl Store {
         body: &str,
         template: Option<(&atiende_domain::chat::Template, &[String])>,
         uploads: &[Upload],
+        canned: Option<i64>,
     ) -> Result<TimelineEntry> {
         let mut v = atiende_domain::error::Validator::new();
         let body = v.text("body", body, MAX_ENTRY_CHARS, uploads.is_empty());
@@ -768,12 +811,18 @@ impl Store {
         if kind.is_response() {
             change.after.record_response(now);
         }
-        let data = match template {
+        let mut data = match template {
             Some((t, _)) => serde_json::json!({ "template": t.name }),
             None => serde_json::json!({}),
         };
+        if let Some(c) = canned {
+            data["canned_response_id"] = serde_json::json!(c);
+        }
         let tx = &mut change.tx;
         let entry_id = append(tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
+        if let Some(c) = canned {
+            crate::canned_responses::record_use(tx, c, id, entry_id, actor.user_id()).await?;
+        }
         let with_bytes: Vec<_> = checked
             .into_iter()
             .zip(uploads.iter().map(|u| u.data.as_slice()))

@@ -350,6 +350,10 @@ pub struct EntryInput {
     /// the only message allowed 24 hours after the person's last one; `body` is then ignored.
     #[serde(default)]
     pub template: Option<String>,
+    /// The canned response the text was written from (see
+    /// `/incidents/{reference}/canned-responses/{id}`): its use is counted.
+    #[serde(default)]
+    pub canned_response_id: Option<i64>,
 }
 
 /// An entry with files, as a multipart form: the same fields as `EntryInput`, and the files.
@@ -360,6 +364,8 @@ pub struct EntryUpload {
     kind: EntryInputKind,
     /// May be empty when files are sent.
     body: Option<String>,
+    /// The canned response the text was written from: its use is counted.
+    canned_response_id: Option<i64>,
     /// Up to 5 files, 10 MB each and 15 MB together: PDF, JPEG, PNG, Word, Excel, PowerPoint,
     /// OpenDocument, text, CSV, MP3, OGG, MP4. The content must match the name's extension.
     #[schema(value_type = Vec<String>, format = Binary)]
@@ -389,7 +395,14 @@ impl axum::extract::FromRequest<AppState> for EntryBody {
             .fields
             .iter()
             .filter(|(name, _)| name != "files")
-            .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+            .map(|(name, value)| {
+                let value = match value.trim().parse::<i64>() {
+                    // A form's fields are all text: the one number among them is a number.
+                    Ok(n) if name == "canned_response_id" => serde_json::json!(n),
+                    _ => serde_json::Value::String(value.clone()),
+                };
+                (name.clone(), value)
+            })
             .collect();
         let input = crate::extract::parse_json(&serde_json::to_vec(&fields).unwrap_or_default())?;
         Ok(EntryBody {
@@ -431,12 +444,27 @@ async fn add_entry(
                 .answer_with_template(Actor::Staff(user), id, template)
                 .await?
         }
-        _ => {
-            state
-                .store
-                .add_entry_with_files(Actor::Staff(user), id, kind, &input.body, &files)
-                .await?
-        }
+        _ => match input.canned_response_id {
+            Some(canned) => {
+                state
+                    .store
+                    .add_entry_from_canned(
+                        Actor::Staff(user),
+                        id,
+                        kind,
+                        &input.body,
+                        &files,
+                        canned,
+                    )
+                    .await?
+            }
+            None => {
+                state
+                    .store
+                    .add_entry_with_files(Actor::Staff(user), id, kind, &input.body, &files)
+                    .await?
+            }
+        },
     };
     Ok((StatusCode::CREATED, Json(entry)))
 }

@@ -2,6 +2,7 @@
 //! document is generated from the handlers' annotations.
 
 pub mod audit;
+pub mod canned_responses;
 pub mod channels;
 pub mod contacts;
 pub mod incidents;
@@ -149,6 +150,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(quality::router())
         .merge(knowledge::router())
+        .merge(canned_responses::router())
         .merge(privacy::router())
         .merge(channels::router())
         .merge(webhooks::router())

@@ -129,8 +129,12 @@ struct IncidentPage {
     suggestions: Vec<atiende_store::search::ArticleHit>,
     /// Articles marked as what resolved it.
     resolved_by: Vec<(i64, String)>,
-    /// Text for the answer box (an article chosen to answer with).
+    /// Text for the answer box (an article or a canned response chosen to answer with).
     reply_text: String,
+    /// The canned response the answer box was filled from.
+    canned_id: Option<i64>,
+    /// The canned responses the person may answer with (the incident's topic first).
+    canned: Vec<(i64, String)>,
 }
 
 impl IncidentPage {
@@ -140,6 +144,11 @@ impl IncidentPage {
             .map(|e| format!(".{e}"))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Whether the answer box was filled from this canned response.
+    fn is_canned(&self, id: &i64) -> bool {
+        self.canned_id == Some(*id)
     }
 
     /// Free text can be answered unless a chat provider's window is closed.
@@ -159,6 +168,15 @@ struct ViewParams {
     open: Option<String>,
     /// An article whose text goes into the answer box.
     usar: Option<i64>,
+    /// A canned response filled into the answer box (its use is counted when sent).
+    respuesta: Option<i64>,
+}
+
+/// What goes into the answer box when the page opens.
+#[derive(Debug, Clone, Copy)]
+enum Prefill {
+    Article(i64),
+    Canned(i64),
 }
 
 fn notice(code: &str, t: Tr) -> String {
@@ -209,7 +227,12 @@ async fn view(
         )
     });
     let open_derive = p.open.as_deref() == Some("derive");
-    page_of(&state, page, id, notice, blocked, open_derive, p.usar).await
+    let prefill = match (p.respuesta, p.usar) {
+        (Some(c), _) => Some(Prefill::Canned(c)),
+        (None, Some(a)) => Some(Prefill::Article(a)),
+        (None, None) => None,
+    };
+    page_of(&state, page, id, notice, blocked, open_derive, prefill).await
 }
 
 async fn page_of(
@@ -219,7 +242,7 @@ async fn page_of(
     notice: Option<String>,
     error: Option<String>,
     open_derive: bool,
-    prefill: Option<i64>,
+    prefill: Option<Prefill>,
 ) -> Result<Response, PageError> {
     let lang = page.user.language;
     let tz = state.store.time_zone();
@@ -419,8 +442,18 @@ async fn page_of(
     } else {
         axum::http::StatusCode::OK
     };
+    let mut canned_id = None;
     let reply_text = match prefill {
-        Some(article) => match state.store.article(article).await {
+        Some(Prefill::Canned(c)) => {
+            match state.store.fill_canned_response(&page.user, c, id).await {
+                Ok(text) => {
+                    canned_id = Some(c);
+                    text
+                }
+                Err(_) => String::new(),
+            }
+        }
+        Some(Prefill::Article(article)) => match state.store.article(article).await {
             Ok(a) if !a.archived => {
                 let mut text = a.body.clone();
                 if a.public {
@@ -436,10 +469,19 @@ async fn page_of(
         },
         None => String::new(),
     };
+    let canned = state
+        .store
+        .canned_responses(page.user.id, None, i.topic_id)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.title))
+        .collect();
     let page = IncidentPage {
         suggestions,
         resolved_by,
         reply_text,
+        canned_id,
+        canned,
         reply_hint: reply_hint(&i, chat.as_ref()),
         folio: i.folio.to_string(),
         topic: i
@@ -644,6 +686,8 @@ struct ActionForm {
     told_address: Option<String>,
     close: Option<String>,
     user_id: Option<String>,
+    /// The canned response an answer was written from (its use is counted).
+    canned_response_id: Option<String>,
 }
 
 async fn act(
@@ -700,18 +744,33 @@ async fn act(
                     "unknown_template",
                 ))),
             },
-            None => state
-                .store
-                .add_entry_with_files(
-                    actor,
-                    id,
-                    EntryKind::OutboundMessage,
-                    &text(&form.body),
-                    &files,
-                )
-                .await
-                .map(|_| "answer")
-                .map_err(Into::into),
+            None => match non_empty(&form.canned_response_id).and_then(|c| c.parse().ok()) {
+                Some(canned) => state
+                    .store
+                    .add_entry_from_canned(
+                        actor,
+                        id,
+                        EntryKind::OutboundMessage,
+                        &text(&form.body),
+                        &files,
+                        canned,
+                    )
+                    .await
+                    .map(|_| "answer")
+                    .map_err(Into::into),
+                None => state
+                    .store
+                    .add_entry_with_files(
+                        actor,
+                        id,
+                        EntryKind::OutboundMessage,
+                        &text(&form.body),
+                        &files,
+                    )
+                    .await
+                    .map(|_| "answer")
+                    .map_err(Into::into),
+            },
         },
         "nota" => state
             .store

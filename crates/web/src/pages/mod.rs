@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_webhooks;
 pub mod assets;
 pub mod calls;
+pub mod canned_responses;
 pub mod charts;
 pub mod contacts;
 pub mod email;
@@ -69,6 +70,7 @@ pub fn router() -> Router<AppState> {
         .merge(service_levels::router())
         .merge(notifications::router())
         .merge(knowledge::router())
+        .merge(canned_responses::router())
         .merge(admin::router())
         .merge(mailbox_consent::router())
         .merge(events::router())

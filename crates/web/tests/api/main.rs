@@ -1,6 +1,7 @@
 //! The JSON API, called in process through the whole router, on both engines.
 
 mod attachments_api;
+mod canned_responses;
 mod helpers;
 mod indicators;
 mod knowledge;

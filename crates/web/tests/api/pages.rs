@@ -385,6 +385,9 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/calidad/tiempos/metas".into(),
         "/avisos/leidos".into(),
         "/preferencias/avisos".into(),
+        "/respuestas".into(),
+        "/respuestas/1".into(),
+        "/respuestas/1/archivar".into(),
         format!("/incidentes/{folio}/esperar"),
         format!("/incidentes/{folio}/responder"),
     ];

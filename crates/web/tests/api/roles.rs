@@ -29,6 +29,14 @@ const QUALITY: &[&str] = &["quality_owner", "admin"];
 /// Who writes knowledge-base articles.
 const WRITERS: &[&str] = &["cap_lead", "admin", "quality_owner", "unit_responsible"];
 const NOT_UNIT: &[&str] = &["agent", "cap_lead", "quality_owner", "management", "admin"];
+/// Who writes notes, and so keeps and uses canned responses.
+const NOTERS: &[&str] = &[
+    "agent",
+    "cap_lead",
+    "unit_responsible",
+    "quality_owner",
+    "admin",
+];
 
 struct Case {
     method: Method,
@@ -426,6 +434,55 @@ fn cases() -> Vec<Case> {
             "/surveys/{id}/follow-up",
             Some(json!({"note": "Llamada"})),
             &["cap_lead", "admin"],
+        ),
+        case(
+            M::GET,
+            "/canned-responses",
+            "/canned-responses",
+            None,
+            NOTERS,
+        ),
+        case(
+            M::POST,
+            "/canned-responses",
+            "/canned-responses",
+            Some(json!({"title": "", "body": ""})),
+            NOTERS,
+        ),
+        case(
+            M::GET,
+            "/canned-responses/999999",
+            "/canned-responses/{id}",
+            None,
+            NOTERS,
+        ),
+        case(
+            M::PUT,
+            "/canned-responses/999999",
+            "/canned-responses/{id}",
+            Some(json!({"title": "", "body": ""})),
+            NOTERS,
+        ),
+        case(
+            M::DELETE,
+            "/canned-responses/999999",
+            "/canned-responses/{id}",
+            None,
+            NOTERS,
+        ),
+        case(
+            M::GET,
+            "/incidents/{f}/canned-responses/999999",
+            "/incidents/{reference}/canned-responses/{id}",
+            None,
+            NOTERS,
+        ),
+        case(
+            M::GET,
+            "/quality/canned-responses",
+            "/quality/canned-responses",
+            None,
+            READERS,
         ),
         case(M::GET, "/articles", "/articles", None, ALL),
         // Without an owner unit the article is the CAP's: not a unit responsible's to write.

@@ -95,6 +95,20 @@ impl Site {
             .user
     }
 
+    /// The CAP's mailbox, to send answers from (nothing polls it).
+    pub async fn mailbox(&self) {
+        let settings: atiende_store::email::MailboxSettings =
+            serde_json::from_value(serde_json::json!({
+                "name": "CAP",
+                "address": "cap@udgvirtual.example",
+            }))
+            .expect("settings");
+        self.db
+            .save_mailbox(Actor::System, &settings)
+            .await
+            .expect("mailbox");
+    }
+
     pub async fn contact(&self, input: ContactInput) -> ContactId {
         self.db
             .create_contact(Actor::System, &input)

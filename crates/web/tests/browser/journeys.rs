@@ -24,6 +24,7 @@ atiende_store::on_both_engines!(
     twenty_pages_back_and_forward_each_load_promptly,
     an_agent_answers_by_email_with_a_file_chosen_in_the_browser,
     a_service_level_warning_reaches_the_agent_live_with_a_notification,
+    a_canned_response_with_variables_answers_by_email_and_whatsapp,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -702,16 +703,7 @@ async fn twenty_pages_back_and_forward_each_load_promptly(db: TestDb) {
 async fn an_agent_answers_by_email_with_a_file_chosen_in_the_browser(db: TestDb) {
     let site = Site::start(db).await;
     let agent = site.staff("lupita", Role::Agent, vec![]).await;
-    let settings: atiende_store::email::MailboxSettings =
-        serde_json::from_value(serde_json::json!({
-            "name": "CAP",
-            "address": "cap@udgvirtual.example",
-        }))
-        .expect("settings");
-    site.db
-        .save_mailbox(atiende_store::Actor::System, &settings)
-        .await
-        .expect("mailbox");
+    site.mailbox().await;
     let c = site
         .contact(ContactInput {
             name: Some("Mariana Ruiz".into()),
@@ -852,5 +844,155 @@ async fn a_service_level_warning_reaches_the_agent_live_with_a_notification(db: 
     assert!(b.text().await.contains("Tiempo comprometido por vencer"));
     b.click(&format!("a[href='/incidentes/{folio}']")).await;
     assert_eq!(b.path().await, format!("/incidentes/{folio}"));
+    b.close().await;
+}
+
+/// Types `::` and a word in the answer box, waits for the canned responses it finds.
+async fn find_canned(b: &crate::harness::Browser, word: &str) {
+    b.fill("#reply", &format!("::{word}")).await;
+    for _ in 0..100 {
+        if b.client
+            .find(fantoccini::Locator::Css("#canned-results .canned-option"))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no canned response found for {word}");
+}
+
+async fn reply_text(b: &crate::harness::Browser) -> String {
+    b.client
+        .execute("return document.getElementById('reply').value", vec![])
+        .await
+        .expect("script")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn a_canned_response_with_variables_answers_by_email_and_whatsapp(db: TestDb) {
+    let site = Site::start(db).await;
+    let lead = site.staff("carmen", Role::CapLead, vec![]).await;
+    site.staff("lupita", Role::Agent, vec![]).await;
+    site.mailbox().await;
+    let canned = site
+        .db
+        .create_canned_response(
+            &lead,
+            &atiende_domain::canned_response::CannedResponseInput {
+                title: "Horario del CAP".into(),
+                body: "Hola, {{ nombre }}: atendemos de 9 a 18 h. Su folio es {{ folio }}.\n{{ agente }}"
+                    .into(),
+                topic_id: None,
+                shared: true,
+            },
+        )
+        .await
+        .expect("canned response");
+    let c = site
+        .contact(ContactInput {
+            name: Some("Mariana Ruiz".into()),
+            emails: Some(vec!["mariana.ruiz@alumnos.udg.mx".into()]),
+            user_type: Some(UserType::Student),
+            ..Default::default()
+        })
+        .await;
+    let mut input = phone(c, "¿A qué hora atienden?");
+    input.channel = Channel::Email;
+    let by_email = site.incident(&lead, input).await;
+    let atiende_store::chat::ChatIngest::Created(chat_id) = site
+        .db
+        .ingest_chat(&atiende_domain::chat::InboundChat {
+            provider: atiende_domain::chat::Provider::Whatsapp,
+            account_id: "106540352242922".into(),
+            peer_id: "5213311223344".into(),
+            peer_name: Some("Luis Torres".into()),
+            external_id: "wamid.canned-1".into(),
+            sent_at: chrono::Utc::now(),
+            contents: vec![atiende_domain::chat::ChatContent::Text {
+                body: "¿Cuál es su horario?".into(),
+            }],
+        })
+        .await
+        .expect("WhatsApp")
+    else {
+        panic!("a new incident")
+    };
+    let by_chat = site
+        .db
+        .incident(chat_id)
+        .await
+        .expect("incident")
+        .folio
+        .to_string();
+
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    // By email, chosen with the mouse from what "::hora" found.
+    b.goto(&format!("/incidentes/{by_email}")).await;
+    find_canned(&b, "hora").await;
+    b.click("#canned-results .canned-option").await;
+    let text = reply_text(&b).await;
+    assert!(
+        text.starts_with(&format!(
+            "Hola, Mariana Ruiz: atendemos de 9 a 18 h. Su folio es {by_email}."
+        )),
+        "{text}"
+    );
+    b.submit("form[action$='/responder'] button[type=submit]")
+        .await;
+    let sends = site
+        .db
+        .claim_outbox(atiende_store::outbox::JobKind::EmailSend, 10, 60)
+        .await
+        .expect("claim");
+    let sent = sends.iter().any(|c| {
+        matches!(c.job().expect("job"), atiende_store::outbox::Job::EmailSend(out)
+            if out.to == "mariana.ruiz@alumnos.udg.mx" && out.text.contains("Hola, Mariana Ruiz: atendemos"))
+    });
+    assert!(sent, "the filled text leaves by email");
+
+    // By WhatsApp, with the keyboard only: "::hora", arrow down, Enter.
+    b.goto(&format!("/incidentes/{by_chat}")).await;
+    find_canned(&b, "hora").await;
+    b.client
+        .find(fantoccini::Locator::Css("#reply"))
+        .await
+        .expect("answer box")
+        .send_keys("\u{E015}")
+        .await
+        .expect("arrow down");
+    b.client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys("\u{E007}")
+        .await
+        .expect("enter");
+    let text = reply_text(&b).await;
+    assert!(text.starts_with("Hola, Luis Torres: atendemos"), "{text}");
+    b.submit("form[action$='/responder'] button[type=submit]")
+        .await;
+    let messages = site.db.chat_messages(chat_id).await.expect("messages");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.direction == "out" && m.body.starts_with("Hola, Luis Torres: atendemos")),
+        "the filled text leaves by WhatsApp"
+    );
+
+    let now = chrono::Utc::now();
+    let usage = site
+        .db
+        .canned_usage(
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::hours(1),
+        )
+        .await
+        .expect("usage");
+    assert_eq!((usage[0].id, usage[0].uses), (canned.id, 2));
     b.close().await;
 }

@@ -1,0 +1,3 @@
+-- The queue in due order walks the running clocks (those with a due instant: the open
+-- incidents') earliest first, ties by incident; closed incidents are not in it.
+CREATE INDEX incident_clocks_running ON incident_clocks (due_at, incident_id) WHERE due_at IS NOT NULL;
