@@ -280,6 +280,10 @@ fn server_binary() -> Option<std::path::PathBuf> {
     sibling.exists().then_some(sibling)
 }
 
+/// The benchmark's own secrets key (32 bytes of base64, like `Keyring::new_key`'s): its data
+/// is generated, never anyone's.
+const BENCH_SECRETS_KEY: &str = "YXRpZW5kZS1iZW5jaG1hcmstc2VjcmV0cy1rZXktMzI=";
+
 /// Starts `atiende serve` on the database and waits until it answers.
 fn spawn_server(url: &str) -> Result<ServerProcess> {
     let binary = server_binary().context(
@@ -296,10 +300,8 @@ fn spawn_server(url: &str) -> Result<ServerProcess> {
         .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
         .env("ATIENDE_LOG", "warn")
         .env("ATIENDE_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
-        .env(
-            "ATIENDE_SECRETS_KEY",
-            atiende_store::secrets::Keyring::new_key(),
-        )
+        // One key for every run: a --reuse run opens what an earlier run sealed.
+        .env("ATIENDE_SECRETS_KEY", BENCH_SECRETS_KEY)
         .stdout(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;

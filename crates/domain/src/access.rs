@@ -246,6 +246,25 @@ impl StaffUser {
         !self.disabled && !self.must_change_password && self.role.may(action)
     }
 
+    /// Whether this person may change a text kept for the whole CAP (`owner` none: canned
+    /// responses, macros) or by someone: their own, or the CAP's with the right to keep them.
+    pub fn may_keep(&self, owner: Option<UserId>) -> bool {
+        match owner {
+            Some(owner) => owner == self.id,
+            None => self.may(Action::CannedShare),
+        }
+    }
+
+    /// Whose a text is once this person saves it: the CAP's when shared, else its owner's
+    /// (this person's, when a shared one is made personal again).
+    pub fn owner_when_saved(&self, shared: bool, before: Option<UserId>) -> Option<UserId> {
+        match (shared, before) {
+            (true, _) => None,
+            (false, Some(owner)) => Some(owner),
+            (false, None) => Some(self.id),
+        }
+    }
+
     pub fn incident_scope(&self) -> Scope {
         match self.role {
             Role::UnitResponsible => Scope::DerivedTo(self.unit_ids.clone()),

@@ -19,6 +19,7 @@ coded_enum!(
         Nonconformity = "nonconformity", "Producto no conforme", "Nonconformity";
         Article = "article", "Artículo", "Article";
         CannedResponse = "canned_response", "Respuesta predefinida", "Canned response";
+        Macro = "macro", "Macro", "Macro";
     }
 );
 
@@ -30,6 +31,10 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "article.create" => ("Creó el artículo", "Created the article"),
         "article.update" => ("Editó el artículo", "Edited the article"),
         "call.called_back" => ("Devolvió la llamada", "Called back"),
+        "macro.archive" => ("Archivó la macro", "Archived the macro"),
+        "macro.create" => ("Creó la macro", "Created the macro"),
+        "macro.update" => ("Editó la macro", "Edited the macro"),
+        "incident.macro" => ("Aplicó una macro", "Applied a macro"),
         "canned_response.archive" => (
             "Archivó la respuesta predefinida",
             "Archived the canned response",

@@ -19,6 +19,7 @@
 //!   read and mapped with the import itself, in the binary);
 //! - [`knowledge`]: articles, review dates and the search query language;
 //! - [`canned_response`]: the CAP's ready answers and the variables they fill;
+//! - [`macros`]: a frequent case's steps (classify, answer, notes, close or derive) as one;
 //! - [`nonconformity`]: the PNC criteria, business days and the register's treatment;
 //! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
 //! - [`second_factor`]: one-time codes (TOTP) and recovery codes of local accounts;
@@ -47,6 +48,7 @@ pub mod import;
 pub mod incident;
 pub mod indicators;
 pub mod knowledge;
+pub mod macros;
 pub mod mail_auth;
 pub mod nonconformity;
 pub mod notification;

@@ -65,14 +65,6 @@ pub struct CannedUsage {
     pub first_contact: i64,
 }
 
-/// Whether `user` may change this one: their own, or a shared one with the right to keep them.
-fn may_change(user: &StaffUser, c: &CannedResponse) -> bool {
-    match c.owner_id {
-        Some(owner) => owner == user.id,
-        None => user.may(Action::CannedShare),
-    }
-}
-
 fn refused() -> StoreError {
     StoreError::Rule(RuleError::invalid("shared", "not_allowed"))
 }
@@ -213,15 +205,10 @@ impl Store {
         input.check()?;
         let mut tx = self.begin().await?;
         let before = in_tx(&mut tx, id).await?;
-        if !may_change(user, &before) || (input.shared && !user.may(Action::CannedShare)) {
+        if !user.may_keep(before.owner_id) || (input.shared && !user.may(Action::CannedShare)) {
             return Err(refused());
         }
-        // Made one's own again: the writer's; made shared: nobody's.
-        let owner = match (input.shared, before.owner_id) {
-            (true, _) => None,
-            (false, Some(owner)) => Some(owner),
-            (false, None) => Some(user.id),
-        };
+        let owner = user.owner_when_saved(input.shared, before.owner_id);
         sqlx::query(
             "UPDATE canned_responses SET title = $1, body = $2, topic_id = $3, owner_id = $4, updated_at = $5 WHERE id = $6",
         )
@@ -251,7 +238,7 @@ impl Store {
     pub async fn archive_canned_response(&self, user: &StaffUser, id: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         let before = in_tx(&mut tx, id).await?;
-        if !may_change(user, &before) {
+        if !user.may_keep(before.owner_id) {
             return Err(refused());
         }
         sqlx::query("UPDATE canned_responses SET archived = 1, updated_at = $1 WHERE id = $2")

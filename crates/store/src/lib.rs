@@ -34,6 +34,7 @@ pub mod intake;
 pub mod knowledge;
 pub mod leases;
 pub mod links;
+pub mod macros;
 pub mod mail_auth;
 pub mod migrate;
 pub mod nonconformities;

@@ -104,12 +104,13 @@ impl Store {
     }
 
     /// Incidents waiting on a unit of `kind` (the SIGA's: suggestions and compliments from the
-    /// buzón) with its derivation still unanswered. Few, read from the derivations.
+    /// buzón) with its derivation still unanswered. Read from the unit's own derivations (a
+    /// join let SQLite walk every incident waiting on any unit instead: 27 ms at a million).
     pub async fn waiting_on(&self, kind: atiende_domain::unit::UnitKind) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(DISTINCT i.id) AS n FROM derivations d \
-             JOIN units u ON u.id = d.unit_id JOIN incidents i ON i.id = d.incident_id \
-             WHERE u.kind = $1 AND d.answered_at IS NULL AND i.status = 'waiting_unit'",
+            "SELECT COUNT(DISTINCT d.incident_id) AS n FROM derivations d \
+             WHERE d.unit_id IN (SELECT id FROM units WHERE kind = $1) AND d.answered_at IS NULL \
+             AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = d.incident_id AND i.status = 'waiting_unit')",
         )
         .bind(kind.code())
         .fetch_one(self.reader())

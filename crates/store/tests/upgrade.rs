@@ -534,6 +534,20 @@ async fn fill_every_table(db: &TestDb) {
     )
     .await
     .expect("answered from it");
+    db.create_macro(
+        &lead,
+        &atiende_domain::macros::MacroInput {
+            name: "Constancia: orientar y cerrar".into(),
+            steps: atiende_domain::macros::MacroSteps {
+                canned_response_id: Some(canned.id),
+                finish: atiende_domain::macros::MacroFinish::Close,
+                ..Default::default()
+            },
+            shared: true,
+        },
+    )
+    .await
+    .expect("macro");
     // A closed call surveyed and answered, under a policy of the institution's own.
     let policy = SurveyPolicy {
         delay_hours: 0,

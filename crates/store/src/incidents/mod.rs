@@ -2,11 +2,12 @@
 //! loads what the rule needs, asks the domain, and writes the result with its audit record.
 
 use atiende_domain::access::Scope;
+use atiende_domain::attachment::OutgoingFile;
 use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::{Channel, IncidentType, Medium, UserType};
 use atiende_domain::derivation::{Derivation, DeriveInput, UnitAnswer};
 use atiende_domain::folio::Folio;
-use atiende_domain::ids::{ContactId, DerivationId, IncidentId, TopicId, UnitId, UserId};
+use atiende_domain::ids::{ContactId, DerivationId, EntryId, IncidentId, TopicId, UnitId, UserId};
 use atiende_domain::incident::MAX_ENTRY_CHARS;
 use atiende_domain::incident::{
     ClassifyInput, CloseFacts, EntryKind, Incident, Status, TimelineEntry,
@@ -35,13 +36,13 @@ use crate::units::unit_in_tx;
 pub(crate) mod rows;
 
 use rows::{
-    DERIVATIONS_OF, append, derivation_from_row, derivations_in_tx, entry_from_row, event_data,
-    has_intervention_notes, incident_change, incident_from_row, insert_derivation,
+    DERIVATIONS_OF, IncidentChange, append, derivation_from_row, derivations_in_tx, entry_from_row,
+    event_data, has_intervention_notes, incident_change, incident_from_row, insert_derivation,
     route_to_quality_if_needed,
 };
 
 /// Intervention notes (pormenores) count as the CAP's response.
-async fn record_intervention(
+pub(crate) async fn record_intervention(
     tx: &mut Tx,
     incident: &mut Incident,
     actor: Actor<'_>,
@@ -184,7 +185,8 @@ pub struct IncidentFilter {
     /// messages) or its contact's (name, identifiers).
     pub q: Option<String>,
     pub before_id: Option<i64>,
-    /// Earliest due first instead of newest first (ignored with `q`: words list newest first).
+    /// Earliest due first instead of newest first (ignored with `q`: words list newest first;
+    /// a clock filter lists in due order anyway, see [`IncidentFilter::in_due_order`]).
     pub due_first: bool,
     /// Where a page in due order continues (the last row of the page before).
     pub after_due: Option<DueCursor>,
@@ -198,6 +200,15 @@ enum Walk {
     Newest,
     /// The running clocks, earliest due first.
     Due,
+}
+
+impl IncidentFilter {
+    /// Whether the list comes in due order: asked for, or kept to overdue or due-soon
+    /// incidents (listed most urgent first). Words always list newest first.
+    pub fn in_due_order(&self) -> bool {
+        (self.due_first || self.clock.is_some())
+            && self.q.as_deref().is_none_or(|q| q.trim().is_empty())
+    }
 }
 
 /// Where a list in due order continues: among the incidents whose clock runs (after this due
@@ -444,7 +455,7 @@ impl Store {
         f: &IncidentFilter,
     ) -> Result<Vec<IncidentSummary>> {
         let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-            if f.due_first {
+            if f.in_due_order() {
                 return self.due_page(scope, f).await;
             }
             return self.incident_page(scope, f, &Text::Any).await;
@@ -524,8 +535,13 @@ impl Store {
     async fn due_page(&self, scope: &Scope, f: &IncidentFilter) -> Result<Vec<IncidentSummary>> {
         let limit = crate::page_rows(f.limit);
         let mut found = Vec::new();
+        // Due soon means not due yet: the walk starts at now.
+        let start = match f.clock {
+            Some(ClockState::Warning) => ms(crate::db::now()),
+            _ => i64::MIN,
+        };
         let after = f.after_due.unwrap_or(DueCursor::Running {
-            due_at: i64::MIN,
+            due_at: start,
             id: 0,
         });
         if let DueCursor::Running { due_at, id } = after {
@@ -539,7 +555,8 @@ impl Store {
                 .push(")) ORDER BY k.due_at, k.incident_id LIMIT ")
                 .bind(limit);
             found = summaries(sql.fetch_all(self.reader()).await?)?;
-            if found.len() as i64 >= limit {
+            // With a clock filter only running clocks qualify: there is no second part.
+            if found.len() as i64 >= limit || f.clock.is_some() {
                 return Ok(found);
             }
         }
@@ -667,50 +684,7 @@ impl Store {
         input: &ClassifyInput,
     ) -> Result<Incident> {
         let mut change = self.change_incident(id).await?;
-        change.after.classify(input)?;
-        if let Some(topic) = input.topic_id {
-            let exists = sqlx::query("SELECT id FROM topics WHERE id = $1")
-                .bind(topic.0)
-                .fetch_optional(&mut *change.tx)
-                .await?;
-            if exists.is_none() {
-                return Err(RuleError::invalid("topic_id", "unknown_topic").into());
-            }
-        }
-        let after = &change.after;
-        let data = serde_json::json!({
-            "channel": after.channel, "user_type": after.user_type, "incident_type": after.incident_type,
-            "topic_id": after.topic_id, "critical": after.critical,
-        });
-        append(
-            &mut change.tx,
-            id,
-            EntryKind::Classification,
-            actor.user_id(),
-            "",
-            data,
-            change.now,
-        )
-        .await?;
-        route_to_quality_if_needed(&mut change.tx, &mut change.after, change.now).await?;
-        if change.after.critical && !change.before.critical {
-            crate::notifications::notify(
-                &mut change.tx,
-                NotificationKind::CriticalIncident,
-                id,
-                None,
-                actor.user_id(),
-            )
-            .await?;
-        }
-        let data = event_data(&change.after, change.before.status);
-        crate::webhooks::emit(
-            &mut change.tx,
-            EventType::IncidentClassified,
-            Some(id),
-            data,
-        )
-        .await?;
+        classify_step(&mut change, actor, input).await?;
         change.commit(actor, "incident.classify").await
     }
 
@@ -808,33 +782,17 @@ impl Store {
         let checked = atiende_domain::attachment::check_files(&named)?;
         let mut change = self.change_incident(id).await?;
         let now = change.now;
-        if kind.is_response() {
-            change.after.record_response(now);
-        }
-        let mut data = match template {
-            Some((t, _)) => serde_json::json!({ "template": t.name }),
-            None => serde_json::json!({}),
+        let draft = EntryDraft {
+            kind,
+            body: &body,
+            template,
+            files: checked
+                .into_iter()
+                .zip(uploads.iter().map(|u| u.data.as_slice()))
+                .collect(),
+            canned,
         };
-        if let Some(c) = canned {
-            data["canned_response_id"] = serde_json::json!(c);
-        }
-        let tx = &mut change.tx;
-        let entry_id = append(tx, id, kind, actor.user_id(), &body, data.clone(), now).await?;
-        if let Some(c) = canned {
-            crate::canned_responses::record_use(tx, c, id, entry_id, actor.user_id()).await?;
-        }
-        let with_bytes: Vec<_> = checked
-            .into_iter()
-            .zip(uploads.iter().map(|u| u.data.as_slice()))
-            .collect();
-        let files = crate::attachments::store_files(tx, id, entry_id, &with_bytes).await?;
-        if kind == EntryKind::OutboundMessage {
-            crate::replies::answer(tx, &change.after, entry_id, &body, template, &files).await?;
-            let mut data = event_data(&change.after, change.before.status);
-            data["entry_id"] = serde_json::json!(entry_id.0);
-            data["files"] = serde_json::json!(files.len());
-            crate::webhooks::emit(tx, EventType::IncidentAnswered, Some(id), data).await?;
-        }
+        let (entry_id, data, files) = entry_step(&mut change, actor, draft).await?;
         let audit = Change {
             entity: EntityKind::Incident,
             entity_id: change.after.folio.to_string(),
@@ -922,19 +880,8 @@ impl Store {
         id: IncidentId,
         notes: Option<&str>,
     ) -> Result<Incident> {
-        let notes = notes.map(str::trim).filter(|n| !n.is_empty());
         let mut change = self.change_incident(id).await?;
-        let now = change.now;
-        let data = CloseData::load(&mut change.tx, &change.before).await?;
-        let facts = CloseFacts {
-            has_intervention_notes: notes.is_some() || data.has_intervention_notes,
-            ..data.facts()
-        };
-        change.after.close(facts, now)?;
-        if let Some(n) = notes {
-            record_intervention(&mut change.tx, &mut change.after, actor, n, now).await?;
-        }
-        close_in_tx(&mut change.tx, &mut change.after, actor, now).await?;
+        close_step(&mut change, actor, notes).await?;
         change.commit(actor, "incident.close").await
     }
 
@@ -1001,44 +948,8 @@ impl Store {
         id: IncidentId,
         input: &DeriveInput,
     ) -> Result<(Incident, Derivation)> {
-        let Actor::Staff(staff) = actor else {
-            return Err(StoreError::Forbidden);
-        };
         let mut change = self.change_incident(id).await?;
-        let now = change.now;
-        let tx = &mut change.tx;
-        let unit = unit_in_tx(tx, input.unit_id).await.map_err(|e| match e {
-            StoreError::NotFound(_) => RuleError::invalid("unit_id", "unknown_unit").into(),
-            e => e,
-        })?;
-        let data = CloseData::load(tx, &change.before).await?;
-        let plan = change
-            .before
-            .plan_derivation(staff, &unit, input, data.facts())?;
-        let derivation_id = insert_derivation(tx, &change.after, &unit, &plan, actor, now).await?;
-        crate::notifications::notify(
-            tx,
-            NotificationKind::DerivedToUnit,
-            id,
-            Some(unit.id),
-            actor.user_id(),
-        )
-        .await?;
-        if plan.medium == Medium::Email {
-            crate::replies::notify_unit(tx, &change.after, &unit, &plan.reason).await?;
-        }
-        if let Some(n) = &plan.notes {
-            record_intervention(tx, &mut change.after, actor, n, now).await?;
-        }
-        change.after.apply_derivation(&plan, now);
-        if plan.close {
-            close_in_tx(tx, &mut change.after, actor, now).await?;
-        }
-        let derivation = derivations_in_tx(tx, id)
-            .await?
-            .into_iter()
-            .find(|d| d.id == derivation_id)
-            .ok_or(StoreError::NotFound("derivation"))?;
+        let derivation = derive_step(&mut change, actor, input).await?;
         let audit = Change {
             entity: EntityKind::Incident,
             entity_id: change.after.folio.to_string(),
@@ -1167,4 +1078,182 @@ impl Store {
         let row = sql.fetch_one(self.reader()).await?;
         Ok(row.try_get("id")?)
     }
+}
+
+/// Classifies the incident of a change: the domain's rule, the entry on the timeline, the
+/// buzón's routing, the leads told of a new critical incident, the event.
+pub(crate) async fn classify_step(
+    change: &mut IncidentChange,
+    actor: Actor<'_>,
+    input: &ClassifyInput,
+) -> Result<()> {
+    let id = change.after.id;
+    change.after.classify(input)?;
+    if let Some(topic) = input.topic_id {
+        let exists = sqlx::query("SELECT id FROM topics WHERE id = $1")
+            .bind(topic.0)
+            .fetch_optional(&mut *change.tx)
+            .await?;
+        if exists.is_none() {
+            return Err(RuleError::invalid("topic_id", "unknown_topic").into());
+        }
+    }
+    let after = &change.after;
+    let data = serde_json::json!({
+        "channel": after.channel, "user_type": after.user_type, "incident_type": after.incident_type,
+        "topic_id": after.topic_id, "critical": after.critical,
+    });
+    append(
+        &mut change.tx,
+        id,
+        EntryKind::Classification,
+        actor.user_id(),
+        "",
+        data,
+        change.now,
+    )
+    .await?;
+    route_to_quality_if_needed(&mut change.tx, &mut change.after, change.now).await?;
+    if change.after.critical && !change.before.critical {
+        crate::notifications::notify(
+            &mut change.tx,
+            NotificationKind::CriticalIncident,
+            id,
+            None,
+            actor.user_id(),
+        )
+        .await?;
+    }
+    let data = event_data(&change.after, change.before.status);
+    crate::webhooks::emit(
+        &mut change.tx,
+        EventType::IncidentClassified,
+        Some(id),
+        data,
+    )
+    .await?;
+    Ok(())
+}
+
+/// An entry to write on an incident, its files already checked.
+pub(crate) struct EntryDraft<'a> {
+    pub(crate) kind: EntryKind,
+    pub(crate) body: &'a str,
+    pub(crate) template: Option<(&'a atiende_domain::chat::Template, &'a [String])>,
+    pub(crate) files: Vec<(atiende_domain::attachment::CheckedFile, &'a [u8])>,
+    /// The canned response it was written from (its use is counted).
+    pub(crate) canned: Option<i64>,
+}
+
+/// Writes an entry on the incident of a change: on the timeline with its files, an answer
+/// sent on the incident's channel (and counted as a response), the canned response's use.
+pub(crate) async fn entry_step(
+    change: &mut IncidentChange,
+    actor: Actor<'_>,
+    draft: EntryDraft<'_>,
+) -> Result<(EntryId, serde_json::Value, Vec<OutgoingFile>)> {
+    let id = change.after.id;
+    let now = change.now;
+    let kind = draft.kind;
+    if kind.is_response() {
+        change.after.record_response(now);
+    }
+    let mut data = match draft.template {
+        Some((t, _)) => serde_json::json!({ "template": t.name }),
+        None => serde_json::json!({}),
+    };
+    if let Some(c) = draft.canned {
+        data["canned_response_id"] = serde_json::json!(c);
+    }
+    let tx = &mut change.tx;
+    let entry_id = append(tx, id, kind, actor.user_id(), draft.body, data.clone(), now).await?;
+    if let Some(c) = draft.canned {
+        crate::canned_responses::record_use(tx, c, id, entry_id, actor.user_id()).await?;
+    }
+    let files = crate::attachments::store_files(tx, id, entry_id, &draft.files).await?;
+    if kind == EntryKind::OutboundMessage {
+        crate::replies::answer(
+            tx,
+            &change.after,
+            entry_id,
+            draft.body,
+            draft.template,
+            &files,
+        )
+        .await?;
+        let mut event = event_data(&change.after, change.before.status);
+        event["entry_id"] = serde_json::json!(entry_id.0);
+        event["files"] = serde_json::json!(files.len());
+        crate::webhooks::emit(tx, EventType::IncidentAnswered, Some(id), event).await?;
+    }
+    Ok((entry_id, data, files))
+}
+
+/// Closes the incident of a change (procedure step 12), with intervention notes if given:
+/// refused as the procedure says (unclassified, no notes, a critical one not derived…);
+/// the survey is then due.
+pub(crate) async fn close_step(
+    change: &mut IncidentChange,
+    actor: Actor<'_>,
+    notes: Option<&str>,
+) -> Result<()> {
+    let notes = notes.map(str::trim).filter(|n| !n.is_empty());
+    let now = change.now;
+    let data = CloseData::load(&mut change.tx, &change.after).await?;
+    let facts = CloseFacts {
+        has_intervention_notes: notes.is_some() || data.has_intervention_notes,
+        ..data.facts()
+    };
+    change.after.close(facts, now)?;
+    if let Some(n) = notes {
+        record_intervention(&mut change.tx, &mut change.after, actor, n, now).await?;
+    }
+    close_in_tx(&mut change.tx, &mut change.after, actor, now).await
+}
+
+/// Derives the incident of a change to a unit as the procedure plans it (who may derive where,
+/// telling the person, closing with it), tells the unit, and returns the derivation.
+pub(crate) async fn derive_step(
+    change: &mut IncidentChange,
+    actor: Actor<'_>,
+    input: &DeriveInput,
+) -> Result<Derivation> {
+    let Actor::Staff(staff) = actor else {
+        return Err(StoreError::Forbidden);
+    };
+    let id = change.after.id;
+    let now = change.now;
+    let tx = &mut change.tx;
+    let unit = unit_in_tx(tx, input.unit_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => RuleError::invalid("unit_id", "unknown_unit").into(),
+        e => e,
+    })?;
+    let data = CloseData::load(tx, &change.after).await?;
+    let plan = change
+        .after
+        .plan_derivation(staff, &unit, input, data.facts())?;
+    let derivation_id = insert_derivation(tx, &change.after, &unit, &plan, actor, now).await?;
+    crate::notifications::notify(
+        tx,
+        NotificationKind::DerivedToUnit,
+        id,
+        Some(unit.id),
+        actor.user_id(),
+    )
+    .await?;
+    if plan.medium == Medium::Email {
+        crate::replies::notify_unit(tx, &change.after, &unit, &plan.reason).await?;
+    }
+    if let Some(n) = &plan.notes {
+        record_intervention(tx, &mut change.after, actor, n, now).await?;
+    }
+    change.after.apply_derivation(&plan, now);
+    if plan.close {
+        close_in_tx(tx, &mut change.after, actor, now).await?;
+    }
+    derivations_in_tx(tx, id)
+        .await?
+        .into_iter()
+        .find(|d| d.id == derivation_id)
+        .ok_or(StoreError::NotFound("derivation"))
 }

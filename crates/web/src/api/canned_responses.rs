@@ -85,11 +85,7 @@ async fn get_one(
 /// Whether the caller may change it: their own, or a shared one with the right to keep them.
 async fn changeable(state: &AppState, user: &StaffUser, id: i64) -> Result<(), AppError> {
     let current = state.store.usable_canned_response(user.id, id).await?;
-    let allowed = match current.owner_id {
-        Some(owner) => owner == user.id,
-        None => user.may(Action::CannedShare),
-    };
-    if allowed {
+    if user.may_keep(current.owner_id) {
         Ok(())
     } else {
         Err(AppError::Forbidden)

@@ -101,7 +101,8 @@ pub struct ListParams {
     /// name, email, phone or code.
     pub q: Option<String>,
     /// `newest` (the default) or `due`: the earliest due service level first, then those
-    /// with no clock running, newest first. With `q`, always newest first.
+    /// with no clock running, newest first. With `clock`, always in due order (the most
+    /// urgent first); with `q`, always newest first.
     #[param(inline)]
     pub order: Option<ListOrder>,
     pub cursor: Option<String>,
@@ -191,8 +192,8 @@ async fn list(
         limit: page.limit() + 1,
         ..Default::default()
     };
-    filter.due_first = p.order == Some(ListOrder::Due) && filter.q.is_none();
-    if filter.due_first {
+    filter.due_first = p.order == Some(ListOrder::Due);
+    if filter.in_due_order() {
         filter.after_due = page
             .cursor
             .as_deref()
@@ -208,7 +209,7 @@ async fn list(
         .store
         .incidents(&user.incident_scope(), &filter)
         .await?;
-    if filter.due_first {
+    if filter.in_due_order() {
         return Ok(Json(Page::with_cursor(items, page.limit(), |s| {
             DueCursor::after(s).encode()
         })));

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod contacts;
 pub mod incidents;
 pub mod knowledge;
+pub mod macros;
 pub mod notifications;
 pub mod privacy;
 pub mod quality;
@@ -151,6 +152,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(quality::router())
         .merge(knowledge::router())
         .merge(canned_responses::router())
+        .merge(macros::router())
         .merge(privacy::router())
         .merge(channels::router())
         .merge(webhooks::router())

@@ -90,13 +90,6 @@ struct ListParams {
     guardada: Option<String>,
 }
 
-fn may_change(page: &PageUser, c: &CannedResponse) -> bool {
-    match c.owner_id {
-        Some(owner) => owner == page.user.id,
-        None => page.user.may(Action::CannedShare),
-    }
-}
-
 async fn show(
     state: &AppState,
     page: PageUser,
@@ -127,7 +120,7 @@ async fn show(
             title: c.title.clone(),
             topic: topic_name(c.topic_id),
             shared: c.shared,
-            may_change: may_change(&page, c),
+            may_change: page.user.may_keep(c.owner_id),
         })
         .collect();
     let code = if error.is_some() {
@@ -209,7 +202,7 @@ async fn edit(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let c = state.store.usable_canned_response(page.user.id, id).await?;
-    if !may_change(&page, &c) {
+    if !page.user.may_keep(c.owner_id) {
         return Err(PageError::from(AppError::Forbidden));
     }
     show(

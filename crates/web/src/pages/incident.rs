@@ -135,6 +135,8 @@ struct IncidentPage {
     canned_id: Option<i64>,
     /// The canned responses the person may answer with (the incident's topic first).
     canned: Vec<(i64, String)>,
+    /// The macros the person may apply.
+    macros: Vec<(i64, String)>,
 }
 
 impl IncidentPage {
@@ -195,6 +197,7 @@ fn notice(code: &str, t: Tr) -> String {
         "unit_answer" => "Respuesta de la unidad registrada.",
         "unit_answer_closed" => "Respuesta registrada e incidente cerrado. La encuesta de satisfacción queda programada.",
         "resolved_by_article" => "Se registró el artículo que resolvió el incidente.",
+        "macro" => "Macro aplicada.",
         _ => "Listo.",
     })
     .to_string()
@@ -476,12 +479,14 @@ async fn page_of(
         .into_iter()
         .map(|c| (c.id, c.title))
         .collect();
+    let macros = super::macros::choices(state, &page).await?;
     let page = IncidentPage {
         suggestions,
         resolved_by,
         reply_text,
         canned_id,
         canned,
+        macros,
         reply_hint: reply_hint(&i, chat.as_ref()),
         folio: i.folio.to_string(),
         topic: i
@@ -688,6 +693,7 @@ struct ActionForm {
     user_id: Option<String>,
     /// The canned response an answer was written from (its use is counted).
     canned_response_id: Option<String>,
+    macro_id: Option<String>,
 }
 
 async fn act(
@@ -700,7 +706,7 @@ async fn act(
     let user = page.user.clone();
     let actor = Actor::Staff(&user);
     let required = match action.as_str() {
-        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" | "esperar" => {
+        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" | "esperar" | "macro" => {
             Action::IncidentWork
         }
         "nota" => Action::IncidentNote,
@@ -844,6 +850,17 @@ async fn act(
                     .map(|_| code)
                     .map_err(Into::into)
             }
+        },
+        "macro" => match super::macros::chosen(&form.macro_id) {
+            None => Err(AppError::Rule(atiende_domain::RuleError::invalid(
+                "macro_id", "required",
+            ))),
+            Some(m) => state
+                .store
+                .apply_macro(&user, m, id)
+                .await
+                .map(|_| "macro")
+                .map_err(Into::into),
         },
         _ => Err(AppError::NotFound("action")),
     };

@@ -17,6 +17,7 @@ pub mod indicators;
 pub mod knowledge;
 pub mod leads;
 pub mod login;
+pub mod macros;
 pub mod mailbox_consent;
 pub mod nonconformities;
 pub mod notifications;
@@ -71,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .merge(notifications::router())
         .merge(knowledge::router())
         .merge(canned_responses::router())
+        .merge(macros::router())
         .merge(admin::router())
         .merge(mailbox_consent::router())
         .merge(events::router())

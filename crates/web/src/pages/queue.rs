@@ -365,8 +365,8 @@ async fn queue(
         limit: PAGE_SIZE + 1,
         ..Default::default()
     };
-    filter.due_first = p.order.as_deref() == Some("due") && filter.q.is_none();
-    if filter.due_first {
+    filter.due_first = p.order.as_deref() == Some("due");
+    if filter.in_due_order() {
         filter.after_due = parse(&p.cursor, DueCursor::decode);
     } else {
         filter.before_id = parse(&p.cursor, |s| s.parse().ok());
@@ -383,7 +383,7 @@ async fn queue(
         let (items, users) =
             tokio::try_join!(store.incidents(&scope, &filter), store.users()).map_err(err)?;
         let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
-        let (items, _) = first_page(items, filter.due_first);
+        let (items, _) = first_page(items, filter.in_due_order());
         return Ok(render(&QueueRows {
             ctx: page.ctx("queue"),
             rows: rows(&items, &names, lang, tz),
@@ -400,7 +400,7 @@ async fn queue(
         store.units(),
     )
     .map_err(err)?;
-    let (items, next) = first_page(items, filter.due_first);
+    let (items, next) = first_page(items, filter.in_due_order());
     let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
     let rows = rows(&items, &names, lang, tz);
     let watches_siga = matches!(

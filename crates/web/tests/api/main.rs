@@ -7,6 +7,7 @@ mod indicators;
 mod knowledge;
 mod knowledge_api;
 mod live;
+mod macros;
 mod mailbox_consent;
 mod malformed;
 mod notifications;

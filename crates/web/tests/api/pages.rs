@@ -388,6 +388,10 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         "/respuestas".into(),
         "/respuestas/1".into(),
         "/respuestas/1/archivar".into(),
+        "/macros".into(),
+        "/macros/1".into(),
+        "/macros/1/archivar".into(),
+        format!("/incidentes/{folio}/macro"),
         format!("/incidentes/{folio}/esperar"),
         format!("/incidentes/{folio}/responder"),
     ];

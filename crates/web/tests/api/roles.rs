@@ -484,6 +484,30 @@ fn cases() -> Vec<Case> {
             None,
             READERS,
         ),
+        case(M::GET, "/macros", "/macros", None, WORKERS),
+        case(
+            M::POST,
+            "/macros",
+            "/macros",
+            Some(json!({"name": "", "steps": {}})),
+            WORKERS,
+        ),
+        case(M::GET, "/macros/999999", "/macros/{id}", None, WORKERS),
+        case(
+            M::PUT,
+            "/macros/999999",
+            "/macros/{id}",
+            Some(json!({"name": "", "steps": {}})),
+            WORKERS,
+        ),
+        case(M::DELETE, "/macros/999999", "/macros/{id}", None, WORKERS),
+        case(
+            M::POST,
+            "/incidents/{f}/macros/999999",
+            "/incidents/{reference}/macros/{id}",
+            None,
+            WORKERS,
+        ),
         case(M::GET, "/articles", "/articles", None, ALL),
         // Without an owner unit the article is the CAP's: not a unit responsible's to write.
         case(

@@ -25,6 +25,7 @@ atiende_store::on_both_engines!(
     an_agent_answers_by_email_with_a_file_chosen_in_the_browser,
     a_service_level_warning_reaches_the_agent_live_with_a_notification,
     a_canned_response_with_variables_answers_by_email_and_whatsapp,
+    a_frequent_case_is_closed_with_one_macro,
 );
 
 fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentInput {
@@ -994,5 +995,80 @@ async fn a_canned_response_with_variables_answers_by_email_and_whatsapp(db: Test
         .await
         .expect("usage");
     assert_eq!((usage[0].id, usage[0].uses), (canned.id, 2));
+    b.close().await;
+}
+
+async fn a_frequent_case_is_closed_with_one_macro(db: TestDb) {
+    let site = Site::start(db).await;
+    let lead = site.staff("carmen", Role::CapLead, vec![]).await;
+    let agent = site.staff("lupita", Role::Agent, vec![]).await;
+    site.mailbox().await;
+    let canned = site
+        .db
+        .create_canned_response(
+            &lead,
+            &atiende_domain::canned_response::CannedResponseInput {
+                title: "Constancia de estudios".into(),
+                body: "Hola, {{ nombre }}: la constancia se pide en el portal; llega en 3 días hábiles."
+                    .into(),
+                topic_id: None,
+                shared: true,
+            },
+        )
+        .await
+        .expect("canned response");
+    let c = site
+        .contact(ContactInput {
+            name: Some("Mariana Ruiz".into()),
+            emails: Some(vec!["mariana.ruiz@alumnos.udg.mx".into()]),
+            ..Default::default()
+        })
+        .await;
+    let mut input = phone(c, "¿Cómo pido mi constancia?");
+    input.channel = Channel::Email;
+    let folio = site.incident(&agent, input).await;
+
+    let b = site.browser().await;
+    b.login("carmen", PASSWORD).await;
+    // The lead writes the CAP's macro in the console.
+    b.goto("/macros").await;
+    b.fill("#macro-name", "Constancia: orientar y cerrar").await;
+    b.client
+        .execute(
+            "document.getElementById('macro-user-type').value = 'student'; \
+             document.getElementById('macro-incident-type').value = 'question'; \
+             document.getElementById('macro-canned').value = arguments[0]; \
+             document.querySelector('input[name=finish][value=close]').checked = true; \
+             document.querySelector('input[name=shared]').checked = true;",
+            vec![serde_json::json!(canned.id.to_string())],
+        )
+        .await
+        .expect("choose the steps");
+    b.fill("#macro-notes", "Se indicó cómo pedirla en el portal.")
+        .await;
+    b.submit("#macro-form button[type=submit]").await;
+    assert!(b.text().await.contains("Constancia: orientar y cerrar"));
+    b.close().await;
+
+    // The agent applies it: one click, the case is closed.
+    let b = site.browser().await;
+    b.login("lupita", PASSWORD).await;
+    b.goto(&format!("/incidentes/{folio}")).await;
+    b.submit("#macro-apply button[type=submit]").await;
+    let text = b.text().await;
+    assert!(text.contains("Macro aplicada."), "{text}");
+    let id = site.db.incident_id(&folio).await.expect("incident");
+    let incident = site.db.incident(id).await.expect("incident");
+    assert_eq!(incident.status, atiende_domain::incident::Status::Closed);
+    assert_eq!(incident.user_type, Some(UserType::Student));
+    let sends = site
+        .db
+        .claim_outbox(atiende_store::outbox::JobKind::EmailSend, 10, 60)
+        .await
+        .expect("claim");
+    assert!(sends.iter().any(|c| {
+        matches!(c.job().expect("job"), atiende_store::outbox::Job::EmailSend(out)
+            if out.to == "mariana.ruiz@alumnos.udg.mx" && out.text.contains("Hola, Mariana Ruiz: la constancia"))
+    }));
     b.close().await;
 }
