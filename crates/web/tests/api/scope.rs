@@ -106,6 +106,26 @@ async fn no_operation_reaches_another_units_or_an_administrators_objects(db: Tes
         StatusCode::OK
     );
 
+    // The lead's own canned response and macro: nobody else's to read or change.
+    let own_canned = app
+        .post(
+            "/api/v1/canned-responses",
+            &lead,
+            json!({"title": "Mía", "body": "Hola"}),
+        )
+        .await
+        .json["id"]
+        .clone();
+    let own_macro = app
+        .post(
+            "/api/v1/macros",
+            &lead,
+            json!({"name": "Mía", "steps": {"finish": {"action": "close"}}}),
+        )
+        .await
+        .json["id"]
+        .clone();
+
     let doc = app.get("/api/v1/openapi.json", &lead).await.json;
     let mut tried = 0;
     let mut failures = Vec::new();
@@ -122,7 +142,9 @@ async fn no_operation_reaches_another_units_or_an_administrators_objects(db: Tes
             "incidents" | "contacts" | "derivations" | "calls" | "articles" | "attachments" => {
                 (&responsible_a, "unit A's responsible")
             }
-            "users" | "units" | "topics" | "tokens" => (&agent, "an agent"),
+            "users" | "units" | "topics" | "tokens" | "canned-responses" | "macros" => {
+                (&agent, "an agent")
+            }
             // Paths whose id is not an object of a unit or of the administrators (a provider's
             // secret path segment): covered by their own tests.
             _ => continue,
@@ -132,6 +154,8 @@ async fn no_operation_reaches_another_units_or_an_administrators_objects(db: Tes
             "users" => admin_id.to_string(),
             "units" => theirs.to_string(),
             "topics" => topic.to_string(),
+            "canned-responses" => own_canned.to_string(),
+            "macros" => own_macro.to_string(),
             _ => "1".into(),
         };
         let concrete = path
@@ -246,6 +270,35 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
         )
         .await
         .expect("article");
+    // The administrator's own canned response and macro: nobody else's.
+    let own_canned = app
+        .db
+        .create_canned_response(
+            &admin,
+            &atiende_domain::canned_response::CannedResponseInput {
+                title: "Mía".into(),
+                body: "Hola".into(),
+                topic_id: None,
+                shared: false,
+            },
+        )
+        .await
+        .expect("canned response");
+    let own_macro = app
+        .db
+        .create_macro(
+            &admin,
+            &atiende_domain::macros::MacroInput {
+                name: "Mía".into(),
+                steps: atiende_domain::macros::MacroSteps {
+                    finish: atiende_domain::macros::MacroFinish::Close,
+                    ..Default::default()
+                },
+                shared: false,
+            },
+        )
+        .await
+        .expect("macro");
     // The control: B's responsible reaches the incident, so a refusal below is about the scope.
     assert_eq!(
         app.get(&format!("/incidentes/{folio}"), &responsible_b)
@@ -266,7 +319,9 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
             "incidentes" | "contactos" | "llamadas" | "conocimiento" => {
                 (&responsible_a, "unit A's responsible")
             }
-            "admin" | "calidad" | "responsables" | "preferencias" => (&agent, "an agent"),
+            "admin" | "calidad" | "responsables" | "preferencias" | "respuestas" | "macros" => {
+                (&agent, "an agent")
+            }
             // The person's own pages, opened with a one-time link, and the public help page:
             // their tokens and visibility have their own tests (privacy.rs, public pages).
             "encuesta" | "mis-datos" | "ayuda" => continue,
@@ -281,6 +336,8 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
             "admin" if path.contains("unidades") => theirs.to_string(),
             "admin" if path.contains("temas") => topic.to_string(),
             "preferencias" => admins_token.to_string(),
+            "respuestas" => own_canned.id.to_string(),
+            "macros" => own_macro.id.to_string(),
             _ => "1".into(),
         };
         // The incident's own actions, each a path of its own.
