@@ -86,9 +86,12 @@ impl Store {
         now: DateTime<Utc>,
         day: chrono::NaiveDate,
     ) -> Result<usize> {
+        // Those whose day's digest already left wait for tomorrow's without a write each round.
         let waiting: Vec<i64> = sqlx::query(
-            "SELECT DISTINCT user_id FROM notifications WHERE email = 'digest' AND emailed_at IS NULL",
+            "SELECT DISTINCT n.user_id FROM notifications n WHERE n.email = 'digest' AND n.emailed_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM notification_digests g WHERE g.user_id = n.user_id AND g.day = $1)",
         )
+        .bind(day.to_string())
         .fetch_all(self.reader())
         .await?
         .iter()
