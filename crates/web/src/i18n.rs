@@ -86,6 +86,12 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "corrective_action" => ("acción correctiva", "corrective action"),
         "responsible" => ("responsable", "responsible"),
         "responsible_user" => ("persona responsable", "responsible person"),
+        "canned_response_id" => ("respuesta predefinida", "canned response"),
+        "shared" => ("compartida con el CAP", "shared with the CAP"),
+        "macro_id" => ("macro", "macro"),
+        "steps" => ("pasos de la macro", "macro's steps"),
+        "steps.notes" => ("pormenores de la intervención", "intervention notes"),
+        "steps.finish.reason" => ("motivo de la derivación", "reason for the derivation"),
         "due_date" => ("fecha compromiso", "due date"),
         "effectiveness" => ("verificación de la eficacia", "effectiveness check"),
         "holidays" => ("días inhábiles", "days off"),
@@ -249,6 +255,10 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
             "Un responsable de unidad debe tener al menos una unidad.".into()
         }
         "taken" => format!("Ya existe un registro con ese {label}."),
+        "unknown" => format!("{label}: no existe o no está a su alcance."),
+        "unknown_variable" => {
+            "El texto usa una variable que no existe o está mal escrita: use las de la lista (por ejemplo {{ nombre }}).".into()
+        }
         "belongs_to_another_contact" => format!("Ese {label} ya pertenece a otro usuario."),
         "between_1_and_36500_days" => {
             "Los plazos de conservación van de 1 a 36,500 días (vacío: se conserva).".into()
@@ -361,6 +371,10 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "ends_before_it_starts" => format!("{label}: the period ends before it starts."),
         "wrong_password" => "The current password is wrong.".into(),
         "taken" => format!("{label} is already taken."),
+        "unknown" => format!("{label}: it does not exist or is not yours to use."),
+        "unknown_variable" => {
+            "The text uses a variable that does not exist or is misspelt: use those listed (for example {{ nombre }}).".into()
+        }
         "belongs_to_another_contact" => format!("That {label} belongs to another contact."),
         "unknown_template" => {
             "That template is not among the approved ones in the configuration.".into()
