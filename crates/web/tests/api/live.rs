@@ -214,8 +214,8 @@ async fn a_new_notification_reaches_the_open_console_with_its_words(db: TestDb) 
     let first = until_event(&mut body, "notifications", |_| true).await;
     assert_eq!(
         first,
-        json!({"unread": 0}),
-        "the count, and no words for what was there"
+        json!({"unread": 0, "latest": 0}),
+        "the count and the newest one's id, and no words for what was there"
     );
     app.post(
         &format!("/api/v1/incidents/{folio}/assign"),
