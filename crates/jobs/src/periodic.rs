@@ -121,3 +121,10 @@ pub async fn tell_articles_due_for_review(store: &Store) -> usize {
             0
         })
 }
+
+/// Forgets old notifications (read ones after 90 days, any after a year).
+pub async fn prune_notifications(store: &Store) {
+    if let Err(e) = store.prune_notifications(chrono::Utc::now()).await {
+        tracing::warn!(error = %e, "worker: cannot forget old notifications");
+    }
+}

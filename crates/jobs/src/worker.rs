@@ -11,8 +11,8 @@ use atiende_store::Store;
 
 use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
 use crate::periodic::{
-    apply_retention, detect_nonconformities, fold_queue_tally, queue_notification_emails,
-    tell_articles_due_for_review, tell_service_levels,
+    apply_retention, detect_nonconformities, fold_queue_tally, prune_notifications,
+    queue_notification_emails, tell_articles_due_for_review, tell_service_levels,
 };
 use crate::surveys::send_surveys;
 use crate::webhooks::send_webhooks;
@@ -48,6 +48,7 @@ pub async fn run(
             if take_period(&store, &config.owner).await {
                 detect_nonconformities(&store).await;
                 tell_articles_due_for_review(&store).await;
+                prune_notifications(&store).await;
                 fold_queue_tally(&store).await;
             }
             apply_retention(&store, &config.owner).await;

@@ -231,6 +231,10 @@ async fn preference(
     }
 }
 
+/// How long a read notification is kept, and any notification at all.
+pub const READ_KEPT_DAYS: i64 = 90;
+pub const KEPT_DAYS: i64 = 365;
+
 /// One notification as its reader sees it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -378,6 +382,21 @@ impl Store {
         .fetch_one(self.reader())
         .await?
         .try_get("n")?)
+    }
+
+    /// Forgets what nobody needs any more: notifications read and older than `READ_KEPT_DAYS`,
+    /// and any older than `KEPT_DAYS`. Returns how many.
+    pub async fn prune_notifications(&self, now: DateTime<Utc>) -> Result<u64> {
+        let read_before = ms(now - chrono::Duration::days(READ_KEPT_DAYS));
+        let before = ms(now - chrono::Duration::days(KEPT_DAYS));
+        Ok(sqlx::query(
+            "DELETE FROM notifications WHERE created_at < $1 AND (read_at IS NOT NULL OR created_at < $2)",
+        )
+        .bind(read_before)
+        .bind(before)
+        .execute(self.writer())
+        .await?
+        .rows_affected())
     }
 
     /// Marks a person's notifications read: these, or all of them.

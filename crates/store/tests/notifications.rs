@@ -230,6 +230,47 @@ async fn each_person_is_told_as_they_chose_and_each_email_is_queued_once(db: Tes
     );
     assert_eq!(emails(&db).await.len(), 2);
 
+    // Old ones are forgotten: read ones after 90 days, any after a year.
+    db.mark_notifications_read(agent.id, None)
+        .await
+        .expect("read");
+    choose(
+        &db,
+        &agent,
+        NotificationKind::Assigned,
+        true,
+        EmailDelivery::Off,
+    )
+    .await;
+    let (fifth, _) = phone_incident(&db, &lead, "Beca").await;
+    db.assign_incident(Actor::Staff(&lead), fifth, Some(agent.id))
+        .await
+        .expect("assign");
+    assert_eq!(
+        db.notifications(agent.id, None, 50)
+            .await
+            .expect("list")
+            .len(),
+        2,
+        "the first (read) and the new one; the second was by email only"
+    );
+    let later = Utc::now() + Duration::days(100);
+    assert_eq!(db.prune_notifications(later).await.expect("pruned"), 2);
+    assert_eq!(
+        db.notifications(agent.id, None, 50)
+            .await
+            .expect("list")
+            .len(),
+        1,
+        "the unread one stays"
+    );
+    assert_eq!(
+        db.prune_notifications(Utc::now() + Duration::days(400))
+            .await
+            .expect("pruned"),
+        1
+    );
+
     // Whoever assigns to themselves is not told.
     let (fourth, _) = phone_incident(&db, &lead, "Pago de inscripción").await;
     db.assign_incident(Actor::Staff(&lead), fourth, Some(lead.id))

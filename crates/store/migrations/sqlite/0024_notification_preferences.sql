@@ -15,6 +15,8 @@ ALTER TABLE notifications ADD COLUMN emailed_at BIGINT;
 ALTER TABLE notifications ADD COLUMN nonconformity_id BIGINT REFERENCES nonconformities (id);
 ALTER TABLE notifications ADD COLUMN article_id BIGINT REFERENCES articles (id);
 CREATE INDEX notifications_email_due ON notifications (email, id) WHERE emailed_at IS NULL AND email IS NOT NULL;
+-- Old notifications are forgotten by their age (`Store::prune_notifications`).
+CREATE INDEX notifications_created ON notifications (created_at);
 -- One digest per person and local day, however many workers look.
 CREATE TABLE notification_digests (
     user_id BIGINT NOT NULL REFERENCES users (id),
