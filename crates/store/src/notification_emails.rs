@@ -159,20 +159,7 @@ impl Store {
         if reader.disabled || reader.email.trim().is_empty() {
             return Ok(false);
         }
-        let scope = reader.incident_scope();
-        let mut visible = Vec::with_capacity(items.len());
-        for n in items {
-            let seen = match n.incident_id {
-                Some(id) => {
-                    self.incident_visible(&scope, atiende_domain::ids::IncidentId(id))
-                        .await?
-                }
-                None => true,
-            };
-            if seen {
-                visible.push(n);
-            }
-        }
+        let visible = self.still_visible(&reader.incident_scope(), items).await?;
         if visible.is_empty() {
             return Ok(false);
         }

@@ -35,13 +35,7 @@ pub(crate) async fn notify(
     unit: Option<UnitId>,
     actor: Option<UserId>,
 ) -> Result<()> {
-    let assignee: Option<i64> = sqlx::query("SELECT assigned_to FROM incidents WHERE id = $1")
-        .bind(incident.0)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|r| r.try_get("assigned_to"))
-        .transpose()?
-        .flatten();
+    let assignee = assignee_of(tx, incident).await?;
     let to: Vec<i64> = match (kind.audience(), assignee) {
         (Audience::Assignee, Some(a)) | (Audience::AssigneeElseLeads, Some(a)) => vec![a],
         (Audience::Assignee, None) | (Audience::Named, _) => Vec::new(),
@@ -56,6 +50,19 @@ pub(crate) async fn notify(
         },
     };
     write(tx, kind, About::Incident(incident), to, actor).await
+}
+
+/// Who has the incident now, as its row says.
+async fn assignee_of(tx: &mut Tx, incident: IncidentId) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query("SELECT assigned_to FROM incidents WHERE id = $1")
+            .bind(incident.0)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get("assigned_to"))
+            .transpose()?
+            .flatten(),
+    )
 }
 
 async fn leads(tx: &mut Tx) -> Result<Vec<i64>> {
@@ -132,13 +139,7 @@ pub(crate) async fn unit_clock(
     incident: IncidentId,
     unit: UnitId,
 ) -> Result<()> {
-    let assignee: Option<i64> = sqlx::query("SELECT assigned_to FROM incidents WHERE id = $1")
-        .bind(incident.0)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|r| r.try_get("assigned_to"))
-        .transpose()?
-        .flatten();
+    let assignee = assignee_of(tx, incident).await?;
     let mut to = unit_responsibles(tx, unit).await?;
     match assignee {
         Some(a) => to.push(a),
