@@ -24,6 +24,7 @@
 //! - [`privacy`]: personal data — ARCO rights, blocking and suppression, the access log;
 //! - [`second_factor`]: one-time codes (TOTP) and recovery codes of local accounts;
 //! - [`sign_in`]: who an identity provider's answer makes a person, when a password is refused;
+//! - [`suggestion`]: topic, type and criticality suggested from the CAP's own history;
 //! - [`survey`]: the satisfaction survey: questionnaire versions, who is asked, answers;
 //! - [`calendar`]: local days in the institution's time zone; [`period`]: months, quarters,
 //!   semesters and years of measurement;
@@ -58,6 +59,7 @@ pub mod second_factor;
 pub mod secret;
 pub mod service_level;
 pub mod sign_in;
+pub mod suggestion;
 pub mod survey;
 pub mod unit;
 pub mod user;

@@ -1,7 +1,7 @@
 //! Work on a schedule rather than in the outbox: the register of nonconformities checked
 //! against the criteria in force, articles due for review told to their owners, the retention
 //! periods applied (one instance a day claims the run), PostgreSQL's queue counters folded,
-//! service-level thresholds told and notifications' emails queued.
+//! service-level thresholds told, notifications' emails queued and the suggestions retrained.
 
 use atiende_domain::nonconformity::Criteria;
 use atiende_store::Store;
@@ -126,5 +126,38 @@ pub async fn tell_articles_due_for_review(store: &Store) -> usize {
 pub async fn prune_notifications(store: &Store) {
     if let Err(e) = store.prune_notifications(chrono::Utc::now()).await {
         tracing::warn!(error = %e, "worker: cannot forget old notifications");
+    }
+}
+
+/// Retrains the suggestions' model from the CAP's history: one instance a day claims the run
+/// (and the first round after a start without a model, or after a suppression dropped it).
+pub async fn retrain_suggestions(store: &Store, owner: &str) -> bool {
+    let now = chrono::Utc::now();
+    let lease = atiende_store::suggestions::LEASE;
+    match store
+        .take_lease(lease, owner, now, now + chrono::Duration::days(1))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot claim the suggestions' training");
+            return false;
+        }
+    }
+    match store.train_suggestions(now).await {
+        Ok(Some(model)) => {
+            tracing::info!(
+                examples = model.examples,
+                topic_top1 = model.accuracy.topic.top1_rate().unwrap_or_default(),
+                "suggestions retrained"
+            );
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "worker: cannot retrain the suggestions");
+            false
+        }
     }
 }

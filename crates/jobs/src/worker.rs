@@ -12,7 +12,8 @@ use atiende_store::Store;
 use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
 use crate::periodic::{
     apply_retention, detect_nonconformities, fold_queue_tally, prune_notifications,
-    queue_notification_emails, tell_articles_due_for_review, tell_service_levels,
+    queue_notification_emails, retrain_suggestions, tell_articles_due_for_review,
+    tell_service_levels,
 };
 use crate::surveys::send_surveys;
 use crate::webhooks::send_webhooks;
@@ -52,6 +53,7 @@ pub async fn run(
                 fold_queue_tally(&store).await;
             }
             apply_retention(&store, &config.owner).await;
+            retrain_suggestions(&store, &config.owner).await;
             last_periodic = Some(std::time::Instant::now());
         }
         poll_mailboxes(&store, &config.owner).await;

@@ -63,6 +63,9 @@ pub struct Store {
     _checkpointer: Option<Arc<tokio::sync::watch::Sender<()>>>,
     /// Seals the secrets kept in the database (`secrets`).
     pub(crate) sealer: crate::secrets::Sealer,
+    /// The suggestions' model last read, by its id: parsed once per retraining rather than per
+    /// incident page. The database's newest id decides which one is used (`suggestions`).
+    pub(crate) suggestion_model: crate::suggestions::ModelCache,
 }
 
 /// The writer's queue, started on first use in the caller's runtime.
@@ -102,6 +105,7 @@ impl Store {
                     intake: Default::default(),
                     _checkpointer: Some(Arc::new(alive)),
                     sealer: Default::default(),
+                    suggestion_model: Default::default(),
                 }
             }
             Engine::Postgres => {
@@ -146,6 +150,7 @@ impl Store {
                     intake: Default::default(),
                     _checkpointer: None,
                     sealer: Default::default(),
+                    suggestion_model: Default::default(),
                 }
             }
         };

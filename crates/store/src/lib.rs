@@ -51,6 +51,7 @@ pub mod secrets;
 pub mod seed;
 pub mod service_levels;
 pub mod settings;
+pub mod suggestions;
 pub mod surveys;
 pub mod tx;
 pub mod units;

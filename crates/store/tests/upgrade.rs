@@ -562,6 +562,44 @@ async fn fill_every_table(db: &TestDb) {
         .await
         .expect("survey");
     let link = db.sent_link(Some(surveyed), "encuesta").await;
+    // The suggestions learned from the demo's history, one shown for a new incident that the
+    // agent then classified.
+    db.train_suggestions(chrono::Utc::now())
+        .await
+        .expect("trained")
+        .expect("a model");
+    let asked = db
+        .create_incident(
+            actor,
+            atiende_domain::incident::NewIncidentInput {
+                channel: atiende_domain::classification::Channel::Phone,
+                contact_id: Some(karla.id),
+                subject: "Orden de pago vencida".into(),
+                body: "Mi orden de pago venció y no alcancé a pagar.".into(),
+                user_type: None,
+                incident_type: None,
+                topic_id: None,
+                critical: false,
+                assigned_to: None,
+                received_at: None,
+            },
+        )
+        .await
+        .expect("incident");
+    db.suggestion_for(&asked)
+        .await
+        .expect("suggested")
+        .expect("a suggestion");
+    db.classify_incident(
+        actor,
+        asked.id,
+        &atiende_domain::incident::ClassifyInput {
+            incident_type: Some(atiende_domain::classification::IncidentType::Question),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("classified");
     let answers = [
         ("overall", "2"),
         ("resolved", "no"),

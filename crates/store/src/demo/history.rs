@@ -399,7 +399,10 @@ pub async fn write(
             let contact_n = (!anonymous).then(|| rng.gen_range(0..spec.contacts.max(1)));
             let contact = contact_n.map(|c| base_contact + c as i64 + 1);
             let kind = kinds[kind_weights.sample(&mut rng)];
-            let (topic, subject, words, answer) = QUESTIONS[rng.gen_range(0..QUESTIONS.len())];
+            let question = rng.gen_range(0..QUESTIONS.len());
+            let (topic, _, _, answer) = QUESTIONS[question];
+            let (subject, words) = super::message(&mut rng, question, kind);
+            let (subject, words) = (subject.as_str(), words.as_str());
             let topic_id = topics.get(topic).copied();
             let agent = agents[rng.gen_range(0..agents.len())];
             let recent =

@@ -76,6 +76,65 @@ pub const SURNAMES: &[&str] = &[
     "Navarro",
 ];
 
+/// How people open a message, and the subjects that say nothing of the matter (many emails'
+/// do): the generated history's messages vary as real ones do, so that the suggestions
+/// learned from it are measured on words that are not always the same.
+const OPENINGS: &[&str] = &["", "Buenas tardes. ", "Hola, ", "Buen día, ", "Saludos. "];
+const VAGUE_SUBJECTS: &[&str] = &[
+    "Duda",
+    "Consulta",
+    "Información",
+    "Ayuda por favor",
+    "Urgente",
+];
+
+/// Sentences that say what kind of incident a message is; a quarter of messages have none.
+fn kind_sentences(kind: IncidentType) -> &'static [&'static str] {
+    match kind {
+        IncidentType::Question => &["¿Me pueden orientar?", "¿Qué debo hacer?", "¿Me ayudan?"],
+        IncidentType::Complaint => &[
+            "Es la tercera vez que lo reporto y nadie me responde.",
+            "Estoy muy molesto con el servicio, es inaceptable.",
+            "Quiero presentar una queja formal.",
+        ],
+        IncidentType::Suggestion => &[
+            "Sugiero que lo publiquen en el portal.",
+            "Sería bueno que mejoraran este proceso.",
+            "Propongo que avisen con más tiempo.",
+        ],
+        IncidentType::Compliment => &[
+            "Muchas gracias por la atención, fue excelente.",
+            "Felicito al personal por su amabilidad.",
+            "Quiero reconocer la ayuda que recibí.",
+        ],
+    }
+}
+
+/// A person's subject and words about question `question` (an index of [`QUESTIONS`]): its
+/// words with some left out, now and then a second matter, and how they feel about it.
+pub fn message(rng: &mut impl Rng, question: usize, kind: IncidentType) -> (String, String) {
+    let (_, subject, words, _) = QUESTIONS[question % QUESTIONS.len()];
+    let subject = if rng.gen_bool(0.35) {
+        VAGUE_SUBJECTS[rng.gen_range(0..VAGUE_SUBJECTS.len())].to_string()
+    } else {
+        subject.to_string()
+    };
+    let mut text = OPENINGS[rng.gen_range(0..OPENINGS.len())].to_string();
+    let kept: Vec<&str> = words.split(' ').filter(|_| rng.gen_bool(0.85)).collect();
+    text.push_str(&kept.join(" "));
+    if rng.gen_bool(0.15) {
+        let (_, _, other, _) = QUESTIONS[rng.gen_range(0..QUESTIONS.len())];
+        text.push_str(" También: ");
+        text.push_str(other);
+    }
+    if rng.gen_bool(0.75) {
+        let said = kind_sentences(kind);
+        text.push(' ');
+        text.push_str(said[rng.gen_range(0..said.len())]);
+    }
+    (subject, text)
+}
+
 /// What people ask the CAP: topic (as in the seeded catalogue), subject, the user's words, and
 /// the answer that closes it.
 pub const QUESTIONS: &[(&str, &str, &str, &str)] = &[

@@ -1114,6 +1114,7 @@ pub(crate) async fn classify_step(
     )
     .await?;
     route_to_quality_if_needed(&mut change.tx, &mut change.after, change.now).await?;
+    crate::suggestions::record_outcome(&mut change.tx, &change.after, change.now).await?;
     if change.after.critical && !change.before.critical {
         crate::notifications::notify(
             &mut change.tx,

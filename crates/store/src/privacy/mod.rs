@@ -594,6 +594,9 @@ impl Store {
         .map(|r| r.try_get("id"))
         .collect::<std::result::Result<_, _>>()?;
         report.incidents = incidents.len() as u64;
+        if !incidents.is_empty() {
+            crate::suggestions::forget_model(tx).await?;
+        }
         let now_ms = ms(now());
         for c in &people {
             sqlx::query(
