@@ -74,6 +74,18 @@ enum Command {
         #[arg(long)]
         backfill: bool,
     },
+    /// Suggestions learned from history: a generated history on a fresh SQLite file (or
+    /// --database-url), the model trained as the worker trains it, its top-1 and top-3
+    /// accuracy on the held-out fifth, and the time to suggest for new incidents.
+    Suggestions {
+        #[arg(long, default_value_t = 100_000)]
+        incidents: usize,
+        /// New incidents suggested for after training.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -117,7 +129,105 @@ fn main() -> Result<()> {
             reuse,
             backfill,
         )),
+        Command::Suggestions {
+            incidents,
+            requests,
+            database_url,
+        } => runtime.block_on(suggestions(incidents, requests, database_url)),
     }
+}
+
+async fn suggestions(
+    incidents: usize,
+    requests: usize,
+    database_url: Option<String>,
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
+    store.migrate().await?;
+    store.first_run(Some(PASSWORD)).await?;
+    let spec = atiende_bench::generate::Spec {
+        incidents,
+        articles: 0,
+        contacts: (incidents / 5).max(1),
+        years: 2,
+        seed: 2026,
+        end: chrono::Utc::now(),
+    };
+    let started = Instant::now();
+    atiende_bench::generate::generate(&store, &spec, |_, _, _| {}).await?;
+    eprintln!(
+        "generated {incidents} incidents in {:.1?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let model = store
+        .train_suggestions(chrono::Utc::now())
+        .await?
+        .context("no closed incident to learn from")?;
+    let trained_in = started.elapsed();
+    println!(
+        "trained on {} closed incidents (the newest, at most {}) in {:.2?}",
+        model.examples,
+        atiende_store::suggestions::TRAINING_LIMIT,
+        trained_in
+    );
+    println!(
+        "{:<20} {:>10} {:>8} {:>8}",
+        "question", "held out", "top-1", "top-3"
+    );
+    let a = model.accuracy;
+    for (name, acc) in [
+        ("topic", a.topic),
+        ("incident type", a.incident_type),
+        ("critical", a.critical),
+    ] {
+        let pct = |r: Option<f64>| {
+            r.map(|r| format!("{:.1} %", r * 100.0))
+                .unwrap_or("—".into())
+        };
+        println!(
+            "{name:<20} {:>10} {:>8} {:>8}",
+            acc.examples,
+            pct(acc.top1_rate()),
+            pct(acc.top3_rate())
+        );
+    }
+    // New incidents, each suggested for once (as the first agent to open it would).
+    let agent = store
+        .user_by_login("agente00")
+        .await
+        .context("the generator's agents")?;
+    let mut times = Vec::with_capacity(requests);
+    for n in 0..requests {
+        let question = n % atiende_store::demo::QUESTIONS.len();
+        let (_, subject, words, _) = atiende_store::demo::QUESTIONS[question];
+        let incident = store
+            .create_incident(
+                atiende_store::Actor::Staff(&agent),
+                atiende_domain::incident::NewIncidentInput {
+                    channel: atiende_domain::classification::Channel::Email,
+                    contact_id: None,
+                    subject: subject.into(),
+                    body: words.into(),
+                    user_type: None,
+                    incident_type: None,
+                    topic_id: None,
+                    critical: false,
+                    assigned_to: None,
+                    received_at: None,
+                },
+            )
+            .await?;
+        let t = Instant::now();
+        store.suggestion_for(&incident).await?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    print_table(&[("suggestion for a new incident (first view)".into(), times)]);
+    Ok(())
 }
 
 const PASSWORD: &str = "clave-de-benchmark";

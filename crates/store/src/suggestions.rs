@@ -259,8 +259,13 @@ impl Store {
         }))
     }
 
-    /// The model in use and how its suggestions were received since `since`.
-    pub async fn suggestion_report(&self, since: DateTime<Utc>) -> Result<SuggestionReport> {
+    /// The model in use and how its suggestions were received by classifications made from
+    /// `from` until `to`.
+    pub async fn suggestion_report(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<SuggestionReport> {
         let model = sqlx::query(
             "SELECT id, trained_at, examples, model FROM suggestion_models ORDER BY id DESC LIMIT 1",
         )
@@ -287,9 +292,11 @@ impl Store {
         let count = |column: &'static str| async move {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {column} AS outcome, COUNT(*) AS n FROM incident_suggestions \
-                 WHERE classified_at >= $1 AND {column} IS NOT NULL GROUP BY {column}"
+                 WHERE classified_at >= $1 AND classified_at < $2 AND {column} IS NOT NULL \
+                 GROUP BY {column}"
             )))
-            .bind(ms(since))
+            .bind(ms(from))
+            .bind(ms(to))
             .fetch_all(self.reader())
             .await?;
             let mut counts = OutcomeCounts::default();

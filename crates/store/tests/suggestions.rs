@@ -159,7 +159,10 @@ async fn a_model_learned_from_history_suggests_and_counts_what_the_agent_chose(d
     .await
     .expect("classified");
     let since = chrono::Utc::now() - chrono::Duration::days(1);
-    let report = db.suggestion_report(since).await.expect("report");
+    let report = db
+        .suggestion_report(since, chrono::Utc::now())
+        .await
+        .expect("report");
     assert_eq!((report.topic.confirmed, report.topic.corrected), (1, 0));
     assert_eq!(
         (
@@ -180,7 +183,10 @@ async fn a_model_learned_from_history_suggests_and_counts_what_the_agent_chose(d
     )
     .await
     .expect("classified again");
-    let later = db.suggestion_report(since).await.expect("report");
+    let later = db
+        .suggestion_report(since, chrono::Utc::now())
+        .await
+        .expect("report");
     assert_eq!(later.incident_type, report.incident_type);
 }
 
@@ -254,7 +260,7 @@ async fn a_suppression_drops_the_model_until_it_is_retrained(db: TestDb) {
         .await
         .expect("suppressed");
     let report = db
-        .suggestion_report(chrono::Utc::now())
+        .suggestion_report(chrono::Utc::now(), chrono::Utc::now())
         .await
         .expect("report");
     assert_eq!(report.model, None);

@@ -157,6 +157,20 @@
     reply.addEventListener("keydown", toFirst);
   }
 
+  // Suggested classification: one button puts the suggested values in the form; the agent
+  // still saves it (or changes them first). Nothing is classified without them.
+  var useSuggestion = document.getElementById("use-suggestion");
+  if (useSuggestion) {
+    useSuggestion.hidden = false;
+    useSuggestion.addEventListener("click", function () {
+      var f = useSuggestion.form;
+      if (useSuggestion.dataset.topic) { f.topic_id.value = useSuggestion.dataset.topic; }
+      if (useSuggestion.dataset.incidentType) { f.incident_type.value = useSuggestion.dataset.incidentType; }
+      if (useSuggestion.dataset.critical) { f.critical.checked = true; }
+      f.incident_type.focus();
+    });
+  }
+
   // Registration: say which requirement of the procedure blocks closing, before posting.
   var form = document.getElementById("register-form");
   if (form) {

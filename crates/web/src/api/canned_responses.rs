@@ -160,6 +160,38 @@ pub struct UsageParams {
     pub to: Option<String>,
 }
 
+impl UsageParams {
+    /// The period asked for: from the first of this month until now unless said.
+    pub fn bounds(
+        &self,
+        tz: chrono_tz::Tz,
+    ) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), AppError> {
+        let bound = |raw: Option<&str>, end: bool, field: &str| {
+            raw.map(|r| {
+                atiende_domain::calendar::parse_bound(r, tz, end).ok_or_else(|| {
+                    AppError::from(atiende_domain::RuleError::invalid(field, "invalid_date"))
+                })
+            })
+            .transpose()
+        };
+        let now = chrono::Utc::now();
+        let from = match bound(self.from.as_deref(), false, "from")? {
+            Some(f) => f,
+            None => {
+                atiende_domain::period::Period::containing(
+                    now,
+                    tz,
+                    atiende_domain::period::Periodicity::Monthly,
+                )
+                .bounds(tz)
+                .0
+            }
+        };
+        let to = bound(self.to.as_deref(), true, "to")?.unwrap_or(now);
+        Ok((from, to))
+    }
+}
+
 /// How often each canned response was sent in the period, to how many incidents, and how many
 /// of those closed at first contact; the most used first.
 #[utoipa::path(get, path = "/quality/canned-responses", tag = "quality", params(UsageParams),
@@ -170,28 +202,6 @@ async fn usage(
     Query(p): Query<UsageParams>,
 ) -> Result<Json<Vec<CannedUsage>>, AppError> {
     caller.require(Action::IndicatorRead)?;
-    let tz = state.store.time_zone();
-    let bound = |raw: Option<&str>, end: bool, field: &str| {
-        raw.map(|r| {
-            atiende_domain::calendar::parse_bound(r, tz, end).ok_or_else(|| {
-                AppError::from(atiende_domain::RuleError::invalid(field, "invalid_date"))
-            })
-        })
-        .transpose()
-    };
-    let now = chrono::Utc::now();
-    let from = match bound(p.from.as_deref(), false, "from")? {
-        Some(f) => f,
-        None => {
-            atiende_domain::period::Period::containing(
-                now,
-                tz,
-                atiende_domain::period::Periodicity::Monthly,
-            )
-            .bounds(tz)
-            .0
-        }
-    };
-    let to = bound(p.to.as_deref(), true, "to")?.unwrap_or(now);
+    let (from, to) = p.bounds(state.store.time_zone())?;
     Ok(Json(state.store.canned_usage(from, to).await?))
 }

@@ -13,6 +13,7 @@ pub mod privacy;
 pub mod quality;
 pub mod session;
 pub mod settings;
+pub mod suggestions;
 pub mod units;
 pub mod users;
 pub mod webhooks;
@@ -153,6 +154,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(knowledge::router())
         .merge(canned_responses::router())
         .merge(macros::router())
+        .merge(suggestions::router())
         .merge(privacy::router())
         .merge(channels::router())
         .merge(webhooks::router())

@@ -333,22 +333,9 @@ async fn usage(
 ) -> Result<Response, PageError> {
     page.require(Action::IndicatorRead)?;
     let tz = state.store.time_zone();
-    let current = Period::containing(chrono::Utc::now(), tz, Periodicity::Monthly);
-    let period = p
-        .periodo
-        .as_deref()
-        .and_then(Period::parse)
-        .unwrap_or(current);
+    let (period, periods) = month_choices(p.periodo.as_deref(), tz, page.user.language);
     let (from, to) = period.bounds(tz);
     let rows = state.store.canned_usage(from, to).await?;
-    let periods = (0..12)
-        .scan(current, |p, _| {
-            let here = *p;
-            *p = p.previous();
-            Some(here)
-        })
-        .map(|p| (p.code(), p.label(page.user.language)))
-        .collect();
     let view = UsagePage {
         rows,
         period: period.code(),
@@ -356,4 +343,24 @@ async fn usage(
         ctx: page.ctx("quality"),
     };
     Ok(render(&view).into_response())
+}
+
+/// The month asked for (`periodo`, this one unless said) and the last twelve to choose from,
+/// for the quality office's monthly reports.
+pub(super) fn month_choices(
+    asked: Option<&str>,
+    tz: chrono_tz::Tz,
+    lang: atiende_domain::classification::Lang,
+) -> (Period, Vec<(String, String)>) {
+    let current = Period::containing(chrono::Utc::now(), tz, Periodicity::Monthly);
+    let period = asked.and_then(Period::parse).unwrap_or(current);
+    let periods = (0..12)
+        .scan(current, |p, _| {
+            let here = *p;
+            *p = p.previous();
+            Some(here)
+        })
+        .map(|p| (p.code(), p.label(lang)))
+        .collect();
+    (period, periods)
 }

@@ -137,6 +137,36 @@ struct IncidentPage {
     canned: Vec<(i64, String)>,
     /// The macros the person may apply.
     macros: Vec<(i64, String)>,
+    /// What the CAP's history suggests for an incident not yet classified.
+    suggested: Option<SuggestedView>,
+}
+
+/// A suggestion as the classification form shows it: value, label and percent of each guess.
+struct SuggestedView {
+    topic: Option<(String, String, i64)>,
+    incident_type: Option<(&'static str, &'static str, i64)>,
+    critical: bool,
+}
+
+impl SuggestedView {
+    fn of(
+        s: atiende_store::suggestions::IncidentSuggestion,
+        topics: &[atiende_domain::unit::Topic],
+        lang: Lang,
+    ) -> Option<Self> {
+        let topic = s.topic_id.and_then(|t| {
+            let name = topics.iter().find(|x| x.id == t && x.active)?.name.clone();
+            Some((t.to_string(), name, s.topic_percent.unwrap_or_default()))
+        });
+        let incident_type = s
+            .incident_type
+            .map(|k| (k.code(), k.label(lang), s.type_percent.unwrap_or_default()));
+        (topic.is_some() || incident_type.is_some() || s.looks_critical).then_some(SuggestedView {
+            topic,
+            incident_type,
+            critical: s.looks_critical,
+        })
+    }
 }
 
 impl IncidentPage {
@@ -480,7 +510,21 @@ async fn page_of(
         .map(|c| (c.id, c.title))
         .collect();
     let macros = super::macros::choices(state, &page).await?;
+    // Asked once the agent may classify and nobody has: the store keeps what was shown, to
+    // count whether the agent confirmed or corrected it. A failure only hides it.
+    let suggested = if page.user.may(Action::IncidentWork) && i.incident_type.is_none() {
+        match state.store.suggestion_for(&i).await {
+            Ok(s) => s.and_then(|s| SuggestedView::of(s, &topics, lang)),
+            Err(e) => {
+                tracing::warn!(error = %e, "incident page: cannot suggest");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let page = IncidentPage {
+        suggested,
         suggestions,
         resolved_by,
         reply_text,

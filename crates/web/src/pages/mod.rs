@@ -29,6 +29,7 @@ pub mod register;
 pub mod second_factor;
 pub mod service_levels;
 pub mod sso;
+pub mod suggestions;
 pub mod survey;
 
 use atiende_domain::access::Action;
@@ -72,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .merge(notifications::router())
         .merge(knowledge::router())
         .merge(canned_responses::router())
+        .merge(suggestions::router())
         .merge(macros::router())
         .merge(admin::router())
         .merge(mailbox_consent::router())

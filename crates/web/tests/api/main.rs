@@ -25,6 +25,7 @@ mod sessions;
 mod settings_api;
 mod sso;
 mod story;
+mod suggestions;
 mod surveys;
 mod tokens;
 mod vocabulary;

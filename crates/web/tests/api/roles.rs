@@ -484,6 +484,20 @@ fn cases() -> Vec<Case> {
             None,
             READERS,
         ),
+        case(
+            M::GET,
+            "/incidents/{f}/suggestion",
+            "/incidents/{reference}/suggestion",
+            None,
+            WORKERS,
+        ),
+        case(
+            M::GET,
+            "/quality/suggestions",
+            "/quality/suggestions",
+            None,
+            READERS,
+        ),
         case(M::GET, "/macros", "/macros", None, WORKERS),
         case(
             M::POST,
