@@ -200,6 +200,16 @@ async fn suggestions(
         .user_by_login("agente00")
         .await
         .context("the generator's agents")?;
+    let person = store
+        .create_contact(
+            atiende_store::Actor::Staff(&agent),
+            &atiende_domain::contact::ContactInput {
+                name: Some("Persona de prueba".into()),
+                emails: Some(vec!["prueba@example.org".into()]),
+                ..Default::default()
+            },
+        )
+        .await?;
     let mut times = Vec::with_capacity(requests);
     for n in 0..requests {
         let question = n % atiende_store::demo::QUESTIONS.len();
@@ -209,7 +219,7 @@ async fn suggestions(
                 atiende_store::Actor::Staff(&agent),
                 atiende_domain::incident::NewIncidentInput {
                     channel: atiende_domain::classification::Channel::Email,
-                    contact_id: None,
+                    contact_id: Some(person.id),
                     subject: subject.into(),
                     body: words.into(),
                     user_type: None,

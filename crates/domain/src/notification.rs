@@ -20,6 +20,7 @@ coded_enum!(
         LowSurveyScore = "low_survey_score", "Encuesta con calificación baja", "Low survey score";
         NonconformityAssigned = "nonconformity_assigned", "Se le asignó una no conformidad", "A nonconformity was assigned to you";
         ArticleReviewDue = "article_review_due", "Artículo por revisar", "Article due for review";
+        Mentioned = "mentioned", "Le mencionaron en una nota", "You were mentioned in a note";
     }
 );
 
@@ -59,7 +60,7 @@ pub enum Audience {
     UnitResponsibles,
     /// A unit's responsibles, or the leads when it concerns no unit.
     UnitResponsiblesElseLeads,
-    /// The one person the event names (a nonconformity's responsible).
+    /// The people the event names (a nonconformity's responsible, those mentioned in a note).
     Named,
 }
 
@@ -76,7 +77,9 @@ impl NotificationKind {
                 Audience::Leads
             }
             NotificationKind::DerivedToUnit => Audience::UnitResponsibles,
-            NotificationKind::NonconformityAssigned => Audience::Named,
+            NotificationKind::NonconformityAssigned | NotificationKind::Mentioned => {
+                Audience::Named
+            }
             // Of the article's owner unit; the leads look after the CAP's own articles.
             NotificationKind::ArticleReviewDue => Audience::UnitResponsiblesElseLeads,
         }
@@ -88,6 +91,7 @@ impl NotificationKind {
         let email = match self {
             NotificationKind::Assigned
             | NotificationKind::NonconformityAssigned
+            | NotificationKind::Mentioned
             | NotificationKind::ServiceLevelBreach => EmailDelivery::Immediate,
             NotificationKind::ArticleReviewDue => EmailDelivery::Digest,
             _ => EmailDelivery::Off,
@@ -99,9 +103,50 @@ impl NotificationKind {
     }
 }
 
+/// The most people one note can mention: a note that names the whole CAP is a broadcast, not a
+/// mention.
+pub const MAX_MENTIONS: usize = 10;
+
+/// The logins a note mentions as `@login` (a login's letters, digits, `.`, `_` and `-`), in
+/// order, each once. An `@` inside a word (an email address) is not a mention, and a sentence's
+/// final period is not part of the login.
+pub fn mentions(body: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut previous = ' ';
+    for (i, c) in body.char_indices() {
+        if c == '@' && !previous.is_alphanumeric() {
+            let rest = &body[i + 1..];
+            let end = rest
+                .find(|ch: char| !(ch.is_alphanumeric() || matches!(ch, '.' | '_' | '-')))
+                .unwrap_or(rest.len());
+            let login = rest[..end].trim_end_matches(['.', '-', '_']);
+            if !login.is_empty() && !found.iter().any(|f| f.eq_ignore_ascii_case(login)) {
+                found.push(login.to_lowercase());
+            }
+        }
+        previous = c;
+        if found.len() == MAX_MENTIONS {
+            break;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_mentions_logins_after_an_at_sign_but_not_email_addresses() {
+        assert_eq!(
+            mentions("@maria revisa esto con @Carmen.Lider. Escribió a ana@udg.mx (@jose_2)"),
+            vec!["maria", "carmen.lider", "jose_2"]
+        );
+        assert_eq!(mentions("@maria y otra vez @MARIA"), vec!["maria"]);
+        assert!(mentions("sin menciones @ ni nada").is_empty());
+        let many: String = (0..20).map(|n| format!("@u{n} ")).collect();
+        assert_eq!(mentions(&many).len(), MAX_MENTIONS);
+    }
 
     #[test]
     fn each_event_goes_to_those_who_act_on_it() {

@@ -122,10 +122,15 @@ pub async fn tell_articles_due_for_review(store: &Store) -> usize {
         })
 }
 
-/// Forgets old notifications (read ones after 90 days, any after a year).
+/// Forgets old notifications (read ones after 90 days, any after a year) and the presence
+/// marks of consoles closed without saying so.
 pub async fn prune_notifications(store: &Store) {
-    if let Err(e) = store.prune_notifications(chrono::Utc::now()).await {
+    let now = chrono::Utc::now();
+    if let Err(e) = store.prune_notifications(now).await {
         tracing::warn!(error = %e, "worker: cannot forget old notifications");
+    }
+    if let Err(e) = store.prune_presence(now).await {
+        tracing::warn!(error = %e, "worker: cannot forget old presence marks");
     }
 }
 

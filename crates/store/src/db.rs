@@ -65,8 +65,12 @@ pub struct Store {
     pub(crate) sealer: crate::secrets::Sealer,
     /// The suggestions' model last read, by its id: parsed once per retraining rather than per
     /// incident page. The database's newest id decides which one is used (`suggestions`).
-    pub(crate) suggestion_model: crate::suggestions::ModelCache,
+    pub(crate) suggestion_model: ModelCache,
 }
+
+/// The suggestions' model last parsed, with its id (`suggestions`).
+pub(crate) type ModelCache =
+    Arc<std::sync::Mutex<Option<(i64, Arc<atiende_domain::suggestion::Model>)>>>;
 
 /// The writer's queue, started on first use in the caller's runtime.
 pub(crate) type IntakeQueue = Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<IntakeJob>>>;

@@ -7,7 +7,7 @@
 //! The model holds word stems seen at least twice and counts, never a message. A suppression
 //! of personal data drops it ([`forget_model`]), and the next round retrains without them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use atiende_domain::classification::IncidentType;
 use atiende_domain::ids::{IncidentId, TopicId};
@@ -27,8 +27,6 @@ pub const TRAINING_LIMIT: i64 = 50_000;
 
 /// The lease that makes one instance a day retrain.
 pub const LEASE: &str = "suggestions";
-
-pub(crate) type ModelCache = Arc<Mutex<Option<(i64, Arc<Model>)>>>;
 
 /// A trained model as the quality office sees it.
 #[derive(Debug, Clone, Serialize, PartialEq)]

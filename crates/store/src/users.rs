@@ -156,6 +156,20 @@ async fn user_in_tx(tx: &mut Tx, id: UserId) -> Result<StaffUser> {
     user_from_row(&row, units)
 }
 
+/// An active person of the console by login (any case), if there is one.
+pub(crate) async fn active_by_login(tx: &mut Tx, login: &str) -> Result<Option<StaffUser>> {
+    let Some(row) = sqlx::query("SELECT * FROM users WHERE LOWER(login) = $1 AND disabled = 0")
+        .bind(login.to_lowercase())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("id")?;
+    let units = units_of(&mut **tx, id).await?;
+    Ok(Some(user_from_row(&row, units)?))
+}
+
 async fn write_units(tx: &mut Tx, user: &StaffUser) -> Result<()> {
     sqlx::query("DELETE FROM user_units WHERE user_id = $1")
         .bind(user.id.0)

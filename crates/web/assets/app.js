@@ -71,13 +71,56 @@
     });
   }
 
+  // Working together on an incident: who else has it open or is writing (the stream tells),
+  // a warning when others add to it, and this agent's keystrokes told to the others (at most
+  // every few seconds).
+  var together = document.getElementById("together");
+  function showPresence(event) {
+    var others;
+    try { others = JSON.parse(event.data); } catch (e) { return; }
+    var line = document.getElementById("presence");
+    line.textContent = others.map(function (o) {
+      return o.name + " " + (o.typing ? together.dataset.typing : together.dataset.viewing);
+    }).join(" · ");
+    line.hidden = others.length === 0;
+  }
+  function showChanged() {
+    document.getElementById("stale-view").hidden = false;
+  }
+  if (together) {
+    var toldTyping = 0;
+    var typing = function () {
+      var now = Date.now();
+      if (now - toldTyping < 4000) { return; }
+      toldTyping = now;
+      var body = new URLSearchParams();
+      body.set("_csrf", together.dataset.csrf);
+      fetch("/incidentes/" + encodeURIComponent(together.dataset.folio) + "/escribiendo", {
+        method: "POST", credentials: "same-origin", body: body
+      }).catch(function () {});
+    };
+    ["reply", "note", "intervention"].forEach(function (id) {
+      var box = document.getElementById(id);
+      if (box) { box.addEventListener("input", typing); }
+    });
+  }
+
   function connect() {
-    if (source || !window.EventSource || !(table || pop || bell)) { return; }
+    if (source || !window.EventSource || !(table || pop || bell || together)) { return; }
     // The stream tells the notifications that came after those this page was made with.
-    source = new EventSource(bell ? "/eventos?avisos=" + encodeURIComponent(bell.getAttribute("data-latest") || "") : "/eventos");
+    var url = "/eventos?avisos=" + encodeURIComponent(bell ? bell.getAttribute("data-latest") || "" : "");
+    if (together) {
+      url += "&incidente=" + encodeURIComponent(together.dataset.incident) +
+        "&visto=" + encodeURIComponent(together.dataset.seen);
+    }
+    source = new EventSource(url);
     if (pop) { source.addEventListener("call", showCall); }
     if (table) { source.addEventListener("incidents", showIncidents); }
     if (bell) { source.addEventListener("notifications", showNotifications); }
+    if (together) {
+      source.addEventListener("presence", showPresence);
+      source.addEventListener("changed", showChanged);
+    }
   }
   function disconnect() {
     if (source) { source.close(); source = null; }

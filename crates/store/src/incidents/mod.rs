@@ -1172,6 +1172,9 @@ pub(crate) async fn entry_step(
         crate::canned_responses::record_use(tx, c, id, entry_id, actor.user_id()).await?;
     }
     let files = crate::attachments::store_files(tx, id, entry_id, &draft.files).await?;
+    if matches!(kind, EntryKind::Note | EntryKind::Intervention) {
+        tell_mentioned(tx, id, draft.body, actor.user_id()).await?;
+    }
     if kind == EntryKind::OutboundMessage {
         crate::replies::answer(
             tx,
@@ -1188,6 +1191,39 @@ pub(crate) async fn entry_step(
         crate::webhooks::emit(tx, EventType::IncidentAnswered, Some(id), event).await?;
     }
     Ok((entry_id, data, files))
+}
+
+/// Tells the people of the console a note mentions (`@login`) — those active who may see the
+/// incident, not its author.
+async fn tell_mentioned(
+    tx: &mut Tx,
+    incident: IncidentId,
+    body: &str,
+    author: Option<UserId>,
+) -> Result<()> {
+    for login in atiende_domain::notification::mentions(body) {
+        let Some(user) = crate::users::active_by_login(tx, &login).await? else {
+            continue;
+        };
+        if Some(user.id) == author || !user.may(atiende_domain::access::Action::IncidentRead) {
+            continue;
+        }
+        let mut sql = Sql::new("SELECT i.id FROM incidents i WHERE i.id = ");
+        sql.bind(incident.0);
+        push_scope(&mut sql, &user.incident_scope());
+        if sql.fetch_all(&mut **tx).await?.is_empty() {
+            continue;
+        }
+        crate::notifications::notify_user(
+            tx,
+            NotificationKind::Mentioned,
+            incident,
+            user.id,
+            author,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Closes the incident of a change (procedure step 12), with intervention notes if given:

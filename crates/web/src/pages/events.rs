@@ -1,7 +1,9 @@
 //! Server-sent events for the console: `incidents` tells an open queue a new incident arrived,
 //! `call` pops up a call the agent just answered (the telephone system reported it), with a
 //! link to register it, and `notifications` gives the unread count and, for a new one, its words
-//! (the header's badge, and a browser notification where the person allowed them). Both are read from the database, so an event received by any instance
+//! (the header's badge, and a browser notification where the person allowed them); on an
+//! incident page, `presence` says who else has it open or is writing on it and `changed` that
+//! others added to it. All are read from the database, so an event received by any instance
 //! reaches the console connected to any other. Each stream carries only what its reader may
 //! see, and one person holds a few streams at most on an instance.
 
@@ -9,8 +11,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use atiende_domain::access::{Action, Scope};
-use atiende_domain::ids::UserId;
+use atiende_domain::ids::{IncidentId, UserId};
 use atiende_domain::user::StaffUser;
+use atiende_store::presence::Present;
 use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -46,6 +49,40 @@ struct Cursor {
     latest_notification: i64,
     since_ms: i64,
     first: bool,
+    /// The incident page this stream serves, if any.
+    watch: Option<Watch>,
+}
+
+/// An incident open in the console: its reader is marked present, and told who else is on it
+/// and what others added since the page was made.
+struct Watch {
+    incident: IncidentId,
+    /// The newest entry the reader has been told about.
+    seen: i64,
+    /// Who else was there, as last told (none told yet: `None`).
+    others: Option<Vec<Present>>,
+    marked: Option<std::time::Instant>,
+}
+
+/// How often the stream marks its reader present (within `presence::PRESENT_FOR`).
+const MARK_EVERY: Duration = Duration::from_secs(8);
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        // The page was closed: the others stop seeing its reader at once rather than when the
+        // mark grows old.
+        if let Some(w) = &self.watch
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.state.store.clone();
+            let (incident, user) = (w.incident, self.user.id);
+            runtime.spawn(async move {
+                if let Err(e) = store.leave_incident(incident, user).await {
+                    tracing::debug!(error = %e, "events: cannot mark the reader gone");
+                }
+            });
+        }
+    }
 }
 
 impl Cursor {
@@ -78,7 +115,46 @@ impl Cursor {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "events: cannot read the newest incident"),
         }
+        if let Some(event) = self.together().await {
+            return Some(event);
+        }
         self.notifications().await
+    }
+
+    /// On an incident page: marks the reader present, then tells who else is there (and who is
+    /// writing) when that changed, and what others added since the page was made.
+    async fn together(&mut self) -> Option<Event> {
+        let store = &self.state.store;
+        let user = self.user.id;
+        let w = self.watch.as_mut()?;
+        let now = chrono::Utc::now();
+        if w.marked.is_none_or(|t| t.elapsed() >= MARK_EVERY) {
+            if let Err(e) = store.mark_present(w.incident, user, false, now).await {
+                tracing::warn!(error = %e, "events: cannot mark the reader present");
+            }
+            w.marked = Some(std::time::Instant::now());
+        }
+        match store.present_on(w.incident, user, now).await {
+            Ok(others) if w.others.as_ref() != Some(&others) => {
+                let data = serde_json::to_string(&others).unwrap_or_default();
+                w.others = Some(others);
+                return Some(Event::default().event("presence").data(data));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "events: cannot read who is present"),
+        }
+        match store.added_since(w.incident, w.seen, user).await {
+            Ok(added) if !added.is_empty() => {
+                w.seen = added.iter().map(|a| a.entry_id).max().unwrap_or(w.seen);
+                let data = serde_json::json!({ "added": added.len(), "newest": w.seen });
+                Some(Event::default().event("changed").data(data.to_string()))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "events: cannot read what was added");
+                None
+            }
+        }
     }
 
     /// The unread count when it changed, with the words of a notification that arrived since
@@ -139,6 +215,9 @@ impl Cursor {
 struct EventParams {
     /// The newest notification the page was made with: newer ones are told with their words.
     avisos: Option<String>,
+    /// An incident page: its id, and the newest entry the page shows.
+    incidente: Option<i64>,
+    visto: Option<i64>,
 }
 
 async fn events(
@@ -146,6 +225,26 @@ async fn events(
     page: PageUser,
     axum::extract::Query(p): axum::extract::Query<EventParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    // Only an incident the reader may see: its presence and changes are not for others.
+    let watch = match p.incidente {
+        Some(id) => {
+            let incident = IncidentId(id);
+            if !state
+                .store
+                .incident_visible(&page.user.incident_scope(), incident)
+                .await?
+            {
+                return Err(AppError::NotFound("incident"));
+            }
+            Some(Watch {
+                incident,
+                seen: p.visto.unwrap_or(i64::MAX),
+                others: None,
+                marked: None,
+            })
+        }
+        None => None,
+    };
     let permit = state
         .live_streams
         .take(page.user.id, STREAMS_PER_USER, usize::MAX)
@@ -165,6 +264,7 @@ async fn events(
             .unwrap_or(-1),
         since_ms: chrono::Utc::now().timestamp_millis() - POP_RECENT_MS,
         first: true,
+        watch,
     };
     let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {

@@ -139,6 +139,12 @@ struct IncidentPage {
     macros: Vec<(i64, String)>,
     /// What the CAP's history suggests for an incident not yet classified.
     suggested: Option<SuggestedView>,
+    /// The newest timeline entry when the page was made: the live stream tells what others add
+    /// after it, and an answer sent from this page is checked against it.
+    newest_entry: i64,
+    /// The answer box holds an answer held back because the incident changed: sending it again
+    /// sends it.
+    stale: bool,
 }
 
 /// A suggestion as the classification form shows it: value, label and percent of each guess.
@@ -205,10 +211,16 @@ struct ViewParams {
 }
 
 /// What goes into the answer box when the page opens.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Prefill {
     Article(i64),
     Canned(i64),
+    /// An answer not sent because others added to the incident since its page was made: kept
+    /// for its writer to read what is new and send it again.
+    Stale {
+        body: String,
+        canned: Option<i64>,
+    },
 }
 
 fn notice(code: &str, t: Tr) -> String {
@@ -476,7 +488,12 @@ async fn page_of(
         axum::http::StatusCode::OK
     };
     let mut canned_id = None;
+    let stale = matches!(prefill, Some(Prefill::Stale { .. }));
     let reply_text = match prefill {
+        Some(Prefill::Stale { body, canned }) => {
+            canned_id = canned;
+            body
+        }
         Some(Prefill::Canned(c)) => {
             match state.store.fill_canned_response(&page.user, c, id).await {
                 Ok(text) => {
@@ -523,8 +540,11 @@ async fn page_of(
     } else {
         None
     };
+    let newest_entry = detail.timeline.iter().map(|e| e.id.0).max().unwrap_or(0);
     let page = IncidentPage {
         suggested,
+        newest_entry,
+        stale,
         suggestions,
         resolved_by,
         reply_text,
@@ -738,6 +758,10 @@ struct ActionForm {
     /// The canned response an answer was written from (its use is counted).
     canned_response_id: Option<String>,
     macro_id: Option<String>,
+    /// The newest entry the answer's writer had seen (`IncidentPage::newest_entry`).
+    visto: Option<String>,
+    /// The writer saw what was added meanwhile and sends the answer anyway.
+    confirm_stale: Option<String>,
 }
 
 async fn act(
@@ -749,6 +773,24 @@ async fn act(
     let id = visible(&state, &page, &folio).await?;
     let user = page.user.clone();
     let actor = Actor::Staff(&user);
+    if action == "escribiendo" {
+        // A keystroke in an answer or a note: the others on the incident see who is writing.
+        page.require(Action::IncidentNote)?;
+        state
+            .store
+            .mark_present(id, user.id, true, chrono::Utc::now())
+            .await?;
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    }
+    if action == "responder"
+        && form.confirm_stale.is_none()
+        && let Some(seen) = non_empty(&form.visto).and_then(|v| v.parse::<i64>().ok())
+    {
+        let added = state.store.added_since(id, seen, user.id).await?;
+        if !added.is_empty() {
+            return held_back(&state, page, id, &added, form).await;
+        }
+    }
     let required = match action.as_str() {
         "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" | "esperar" | "macro" => {
             Action::IncidentWork
@@ -930,6 +972,39 @@ async fn finish(
             Ok(r)
         }
     }
+}
+
+/// An answer written on a stale view: not sent; the page again, with what others added since,
+/// the answer kept in the box, and sending it again sends it.
+async fn held_back(
+    state: &AppState,
+    page: PageUser,
+    id: IncidentId,
+    added: &[atiende_store::presence::Added],
+    form: ActionForm,
+) -> Result<Response, PageError> {
+    let t = Tr(page.user.language);
+    let lang = page.user.language;
+    let what: Vec<String> = added
+        .iter()
+        .map(|a| match &a.author {
+            Some(who) => format!("{} ({who})", a.kind.label(lang)),
+            None => a.kind.label(lang).to_string(),
+        })
+        .collect();
+    let message = format!(
+        "{} {}. {}",
+        t.s("Mientras escribía se agregó al incidente:"),
+        what.join(", "),
+        t.s("Revise el historial; su respuesta no se envió y sigue en el cuadro. Envíela de nuevo si sigue siendo válida.")
+    );
+    let prefill = Prefill::Stale {
+        body: form.body.unwrap_or_default(),
+        canned: non_empty(&form.canned_response_id).and_then(|c| c.parse().ok()),
+    };
+    let mut r = page_of(state, page, id, None, Some(message), false, Some(prefill)).await?;
+    *r.status_mut() = axum::http::StatusCode::CONFLICT;
+    Ok(r)
 }
 
 #[derive(Deserialize)]

@@ -21,10 +21,15 @@ atiende_store::on_both_engines!(
 
 /// Opens the stream; its status and, while it is open, its body.
 async fn open(app: &TestApp, auth: &Auth) -> (StatusCode, Body) {
+    open_at(app, auth, "/eventos").await
+}
+
+/// Opens the stream at `path` (an incident page's: `/eventos?incidente=…`).
+pub async fn open_at(app: &TestApp, auth: &Auth, path: &str) -> (StatusCode, Body) {
     let Auth::Session { cookie, .. } = auth else {
         panic!("a console session");
     };
-    let request = Request::get("/eventos")
+    let request = Request::get(path)
         .header(header::COOKIE, format!("atiende_session={cookie}"))
         .body(Body::empty())
         .expect("request");
@@ -159,7 +164,7 @@ async fn one_person_holds_a_few_live_streams_at_most(db: TestDb) {
 }
 
 /// Reads events from an open stream until one named `name` whose data satisfies `want`.
-async fn until_event(
+pub async fn until_event(
     body: &mut Body,
     name: &str,
     want: impl Fn(&serde_json::Value) -> bool,

@@ -27,6 +27,7 @@ mod sso;
 mod story;
 mod suggestions;
 mod surveys;
+mod together;
 mod tokens;
 mod vocabulary;
 mod webhooks;

@@ -394,6 +394,7 @@ async fn every_console_form_refuses_a_post_without_the_csrf_token(db: TestDb) {
         format!("/incidentes/{folio}/macro"),
         format!("/incidentes/{folio}/esperar"),
         format!("/incidentes/{folio}/responder"),
+        format!("/incidentes/{folio}/escribiendo"),
     ];
     for form in forms {
         let missing = app

@@ -351,6 +351,7 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
                 "nota",
                 "derivar",
                 "asignar",
+                "escribiendo",
             ]
         } else {
             &[""]
