@@ -70,6 +70,11 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "incident.assign" => ("Asignó", "Assigned"),
         "incident.classify" => ("Clasificó", "Classified"),
         "incident.close" => ("Cerró el incidente", "Closed the incident"),
+        "incident.duplicate" => ("Lo cerró como duplicado", "Closed it as a duplicate"),
+        "incident.merge" => (
+            "Lo fusionó con otro incidente",
+            "Merged it into another incident",
+        ),
         "incident.create" => ("Registró el incidente", "Registered the incident"),
         "incident.derivation_answer" => (
             "Registró la respuesta de la unidad",

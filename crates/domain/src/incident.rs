@@ -326,6 +326,37 @@ impl Incident {
         Ok(())
     }
 
+    /// Closes it as a duplicate of `original` (the same matter registered twice), or merges it
+    /// into `original` (`merge`: the same person's, and its timeline is then shown with the
+    /// original's). Nobody is surveyed about a duplicate. What it lacks of the classification is
+    /// taken from the original, so that it is not counted as unclassified; a derivation still
+    /// waiting on a unit must be settled first.
+    pub fn close_as_duplicate(
+        &mut self,
+        original: &Incident,
+        merge: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), RuleError> {
+        if self.is_closed() {
+            return Err(RuleError::AlreadyClosed);
+        }
+        if original.id == self.id {
+            return Err(RuleError::invalid("original", "same_incident"));
+        }
+        if merge && (self.contact_id.is_none() || self.contact_id != original.contact_id) {
+            return Err(RuleError::invalid("original", "not_the_same_person"));
+        }
+        if self.status == Status::WaitingUnit {
+            return Err(RuleError::invalid("original", "derivation_waiting"));
+        }
+        self.user_type = self.user_type.or(original.user_type);
+        self.incident_type = self.incident_type.or(original.incident_type);
+        self.topic_id = self.topic_id.or(original.topic_id);
+        self.status = Status::Closed;
+        self.closed_at = Some(now);
+        Ok(())
+    }
+
     pub fn close(&mut self, facts: CloseFacts<'_>, now: DateTime<Utc>) -> Result<(), RuleError> {
         self.check_close(facts)?;
         self.status = Status::Closed;

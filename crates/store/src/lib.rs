@@ -46,6 +46,7 @@ pub mod privacy;
 pub mod public;
 pub mod queue;
 mod replies;
+pub mod saved_views;
 pub mod search;
 pub mod second_factor;
 pub mod secrets;

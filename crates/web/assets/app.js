@@ -214,6 +214,66 @@
     });
   }
 
+  // Keyboard shortcuts for the frequent moves, listed with "?". None fires while typing in a
+  // field (Ctrl+Enter there sends its form), or with Alt/Ctrl/Meta held.
+  var shortcuts = document.getElementById("shortcuts");
+  var showShortcuts = function () {
+    if (shortcuts && !shortcuts.open && shortcuts.showModal) { shortcuts.showModal(); }
+  };
+  var shortcutsButton = document.getElementById("show-shortcuts");
+  if (shortcutsButton) { shortcutsButton.addEventListener("click", showShortcuts); }
+  var queueLinks = function () {
+    return Array.prototype.slice.call(document.querySelectorAll("table.queue tbody tr td a[href^='/incidentes/']"));
+  };
+  var current = -1;
+  var mark = function (n) {
+    var links = queueLinks();
+    if (!links.length) { return; }
+    current = Math.max(0, Math.min(links.length - 1, n));
+    links.forEach(function (a, i) { a.closest("tr").classList.toggle("current", i === current); });
+    links[current].focus();
+  };
+  var openCard = function (id) {
+    var field = document.getElementById(id);
+    if (!field) { return; }
+    var card = field.closest("details");
+    if (card) { card.open = true; }
+    field.focus();
+  };
+  document.addEventListener("keydown", function (e) {
+    var target = e.target;
+    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+    if (typing) {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && target.form) {
+        e.preventDefault();
+        if (target.form.requestSubmit) { target.form.requestSubmit(); } else { target.form.submit(); }
+      }
+      return;
+    }
+    if (e.altKey || e.ctrlKey || e.metaKey || (shortcuts && shortcuts.open)) { return; }
+    var folio = together ? together.dataset.folio : null;
+    switch (e.key) {
+      case "?": showShortcuts(); break;
+      case "j":
+        if (folio) { window.location.href = "/bandeja/siguiente?despues=" + encodeURIComponent(folio); }
+        else { mark(current + 1); }
+        break;
+      case "k": if (!folio) { mark(current - 1); } else { return; } break;
+      case "x":
+        if (current < 0) { return; }
+        var box = queueLinks()[current].closest("tr").querySelector("input[type=checkbox]");
+        if (box) { box.checked = !box.checked; }
+        break;
+      case "r": if (folio) { openCard("reply"); } else { return; } break;
+      case "n": if (folio) { openCard("note"); } else { return; } break;
+      case "c": if (folio) { openCard("c-channel"); } else { return; } break;
+      case "e": if (folio) { openCard("close-notes"); } else { return; } break;
+      case "u": window.location.href = "/bandeja"; break;
+      default: return;
+    }
+    e.preventDefault();
+  });
+
   // Registration: say which requirement of the procedure blocks closing, before posting.
   var form = document.getElementById("register-form");
   if (form) {

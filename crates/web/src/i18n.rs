@@ -89,6 +89,8 @@ pub fn field_label(field: &str, lang: Lang) -> String {
         "canned_response_id" => ("respuesta predefinida", "canned response"),
         "shared" => ("compartida con el CAP", "shared with the CAP"),
         "macro_id" => ("macro", "macro"),
+        "original" => ("incidente original", "original incident"),
+        "folios" => ("incidentes seleccionados", "selected incidents"),
         "steps" => ("pasos de la macro", "macro's steps"),
         "steps.notes" => ("pormenores de la intervención", "intervention notes"),
         "steps.finish.reason" => ("motivo de la derivación", "reason for the derivation"),
@@ -220,6 +222,19 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "invalid_number" => format!("{label}: escriba un número (por ejemplo 90 o 12.5)."),
         "invalid_date" => format!("{label}: escriba la fecha como AAAA-MM-DD."),
         "unknown_incident" => "No existe un incidente con ese folio.".into(),
+        "same_incident" => "Un incidente no puede ser duplicado de sí mismo.".into(),
+        "not_the_same_person" => {
+            "Solo se fusionan incidentes de la misma persona; ciérrelo como duplicado sin fusionar.".into()
+        }
+        "derivation_waiting" => {
+            "Espera la respuesta de una unidad: atienda o cierre esa derivación antes.".into()
+        }
+        "original_is_duplicate" => {
+            "El incidente original también es un duplicado: indique el folio del que se atiende.".into()
+        }
+        "too_many_views" => "Ya tiene 20 vistas guardadas: borre una antes de guardar otra.".into(),
+        "nothing_selected" => "Seleccione al menos un incidente de la lista.".into(),
+        "too_many" => "Seleccione hasta 100 incidentes a la vez.".into(),
         "invalid_key" => "La clave lleva solo minúsculas, números o guion bajo (máximo 40).".into(),
         "duplicate_key" => "Dos preguntas tienen la misma clave.".into(),
         "overall_scale_required" => {
@@ -379,6 +394,19 @@ pub fn field_message(f: &FieldError, lang: Lang) -> String {
         "unknown_template" => {
             "That template is not among the approved ones in the configuration.".into()
         }
+        "same_incident" => "An incident cannot be a duplicate of itself.".into(),
+        "not_the_same_person" => {
+            "Only the same person's incidents merge; close it as a duplicate without merging.".into()
+        }
+        "derivation_waiting" => {
+            "It is waiting on a unit's answer: settle or close that derivation first.".into()
+        }
+        "original_is_duplicate" => {
+            "The original incident is a duplicate too: give the folio of the one being attended.".into()
+        }
+        "too_many_views" => "You already keep 20 saved views: delete one first.".into(),
+        "nothing_selected" => "Select at least one incident of the list.".into(),
+        "too_many" => "Select up to 100 incidents at a time.".into(),
         "unknown_contact"
         | "unknown_topic"
         | "unknown_unit"

@@ -434,3 +434,54 @@ fn a_registration_dates_its_reception_within_the_last_month_only() {
     let err = input(-1).validate(None, now()).expect_err("tomorrow");
     assert_eq!(err.fields()[0].code, "in_the_future");
 }
+
+#[test]
+fn a_duplicate_closes_without_its_own_classification_taking_the_originals() {
+    let mut original = classified(Channel::Email);
+    original.id = IncidentId(2);
+    let mut twice = incident(Channel::Whatsapp);
+    twice
+        .close_as_duplicate(&original, false, now())
+        .expect("closed as a duplicate");
+    assert_eq!(twice.status, Status::Closed);
+    assert_eq!(twice.closed_at, Some(now()));
+    assert_eq!(twice.user_type, Some(UserType::Student));
+    assert_eq!(twice.incident_type, Some(IncidentType::Question));
+    assert_eq!(
+        twice.close_as_duplicate(&original, false, now()),
+        Err(RuleError::AlreadyClosed)
+    );
+}
+
+#[test]
+fn only_the_same_persons_incidents_merge_and_never_one_into_itself() {
+    let mut original = classified(Channel::Email);
+    original.id = IncidentId(2);
+    original.contact_id = Some(ContactId(9));
+    let field = |r: Result<(), RuleError>| match r {
+        Err(RuleError::Invalid(f)) => f[0].code.clone(),
+        other => format!("{other:?}"),
+    };
+    let mut other_persons = incident(Channel::Email);
+    assert_eq!(
+        field(other_persons.close_as_duplicate(&original, true, now())),
+        "not_the_same_person"
+    );
+    // As a duplicate (not merged) another person's registration may still close.
+    let mut waiting = incident(Channel::Email);
+    waiting.status = Status::WaitingUnit;
+    assert_eq!(
+        field(waiting.close_as_duplicate(&original, false, now())),
+        "derivation_waiting"
+    );
+    let mut itself = classified(Channel::Email);
+    let copy = itself.clone();
+    assert_eq!(
+        field(itself.close_as_duplicate(&copy, false, now())),
+        "same_incident"
+    );
+    original.contact_id = Some(ContactId(1));
+    other_persons
+        .close_as_duplicate(&original, true, now())
+        .expect("the same person's: merged");
+}

@@ -33,6 +33,7 @@ use crate::search;
 use crate::tx::Tx;
 use crate::units::unit_in_tx;
 
+pub mod duplicates;
 pub(crate) mod rows;
 
 use rows::{
@@ -896,6 +897,7 @@ impl Store {
         v.finish()?;
         let mut change = self.change_incident(id).await?;
         change.after.reopen()?;
+        duplicates::forget_original(&mut change.tx, id).await?;
         let audit = incident_change("incident.reopen", &change.before, &change.after);
         change.commit_with(actor, &reason, audit).await
     }

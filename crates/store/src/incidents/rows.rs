@@ -213,6 +213,7 @@ pub(crate) async fn reopen_in(
     after.reopen()?;
     after.updated_at = crate::db::now();
     save(tx, &after).await?;
+    super::duplicates::forget_original(tx, id).await?;
     status_change(tx, &after, before.status, actor, reason).await?;
     record(
         tx,

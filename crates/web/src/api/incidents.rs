@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(derive))
         .routes(routes!(answer_derivation))
         .routes(routes!(close))
+        .routes(routes!(close_as_duplicate))
         .routes(routes!(reopen))
         .routes(routes!(assign))
         .routes(routes!(wait_on_person))
@@ -259,6 +260,10 @@ pub struct IncidentView {
     pub contact_blocked: bool,
     /// The unit the procedure suggests deriving to (Promoción for continuing education).
     pub suggested_unit_kind: Option<UnitKind>,
+    /// The folio of the incident this one was closed as a duplicate of, or merged into.
+    pub duplicate_of: Option<String>,
+    /// The same person's incidents merged into this one, each with its own timeline.
+    pub merged: Vec<atiende_store::incidents::duplicates::Merged>,
 }
 
 /// One incident with its contact, derivations and timeline. `reference` is a folio
@@ -303,11 +308,18 @@ async fn view(
             )
             .await?;
     }
+    let duplicate_of = state
+        .store
+        .duplicate_of(id)
+        .await?
+        .map(|(folio, _)| folio.to_string());
     Ok(IncidentView {
         detail,
         contact,
         contact_blocked,
         suggested_unit_kind,
+        duplicate_of,
+        merged: state.store.merged_into(id).await?,
     })
 }
 
@@ -547,6 +559,44 @@ async fn close(
         state
             .store
             .close_incident(Actor::Staff(user), id, input.notes.as_deref())
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateInput {
+    /// The folio (or id) of the incident this one duplicates.
+    pub original: String,
+    /// The same person's incident: merge it, so that its timeline is shown with the original's.
+    #[serde(default)]
+    pub merge: bool,
+}
+
+/// Closes the incident as a duplicate of another, or merges it into the other (`merge`: the
+/// same person's only). No survey is sent for it; what it lacks of the classification is taken
+/// from the original. Refused while it waits on a unit, or when the original is itself a
+/// duplicate. Reopening it undoes the link.
+#[utoipa::path(post, path = "/incidents/{reference}/duplicate", tag = "incidents", params(("reference" = String, Path)),
+    request_body = DuplicateInput, responses((status = 200, body = Incident), (status = 422, body = crate::error::ErrorEnvelope)))]
+async fn close_as_duplicate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    Json(input): Json<DuplicateInput>,
+) -> Result<Json<Incident>, AppError> {
+    let user = caller.require(Action::IncidentWork)?;
+    let id = visible(&state, user, &reference).await?;
+    let original = visible(&state, user, &input.original).await.map_err(|_| {
+        AppError::from(atiende_domain::RuleError::invalid(
+            "original",
+            "unknown_incident",
+        ))
+    })?;
+    Ok(Json(
+        state
+            .store
+            .close_as_duplicate(Actor::Staff(user), id, original, input.merge)
             .await?,
     ))
 }

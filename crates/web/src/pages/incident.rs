@@ -145,6 +145,10 @@ struct IncidentPage {
     /// The answer box holds an answer held back because the incident changed: sending it again
     /// sends it.
     stale: bool,
+    /// Incidents merged into this one: folio and timeline.
+    merged: Vec<(String, Vec<EntryView>)>,
+    /// The incident this one was closed as a duplicate of, and whether merged into it.
+    duplicate_of: Option<(String, bool)>,
 }
 
 /// A suggestion as the classification form shows it: value, label and percent of each guess.
@@ -230,6 +234,8 @@ fn notice(code: &str, t: Tr) -> String {
         "derived" => "Incidente derivado.",
         "registered" => "Incidente registrado.",
         "classified" => "Clasificación guardada.",
+        "duplicate" => "Cerrado como duplicado; no se envía encuesta.",
+        "merged" => "Fusionado: su historial se muestra en el incidente original.",
         "answer" => "Respuesta registrada.",
         "note" => "Nota guardada.",
         "intervention" => "Pormenores registrados.",
@@ -429,6 +435,37 @@ async fn page_of(
             detail: entry_detail(e, lang, &names),
         })
         .collect();
+    // The same person's incidents merged into this one keep their own timelines, shown here.
+    let merged = store
+        .merged_into(id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let entries = m
+                .timeline
+                .iter()
+                .map(|e| EntryView {
+                    email: None,
+                    delivery: None,
+                    kind: e.kind.code(),
+                    label: e.kind.label(lang),
+                    at: local(&e.at, tz),
+                    author: if e.kind == EntryKind::InboundMessage {
+                        contact.as_ref().map(|c| c.name.clone()).unwrap_or_default()
+                    } else {
+                        name_of(e.author_id)
+                    },
+                    body: e.body.clone(),
+                    detail: entry_detail(e, lang, &names),
+                })
+                .collect();
+            (m.folio.to_string(), entries)
+        })
+        .collect();
+    let duplicate_of = store
+        .duplicate_of(id)
+        .await?
+        .map(|(f, merged)| (f.to_string(), merged));
     let derivations = detail
         .derivations
         .iter()
@@ -542,6 +579,8 @@ async fn page_of(
     };
     let newest_entry = detail.timeline.iter().map(|e| e.id.0).max().unwrap_or(0);
     let page = IncidentPage {
+        merged,
+        duplicate_of,
         suggested,
         newest_entry,
         stale,
@@ -762,6 +801,9 @@ struct ActionForm {
     visto: Option<String>,
     /// The writer saw what was added meanwhile and sends the answer anyway.
     confirm_stale: Option<String>,
+    /// The folio an incident is a duplicate of, and whether it is merged into it.
+    original: Option<String>,
+    merge: Option<String>,
 }
 
 async fn act(
@@ -792,9 +834,8 @@ async fn act(
         }
     }
     let required = match action.as_str() {
-        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" | "esperar" | "macro" => {
-            Action::IncidentWork
-        }
+        "clasificar" | "responder" | "pormenores" | "cerrar" | "reabrir" | "esperar" | "macro"
+        | "duplicado" => Action::IncidentWork,
         "nota" => Action::IncidentNote,
         "derivar" => Action::IncidentDerive,
         "asignar" => Action::IncidentAssign,
@@ -936,6 +977,29 @@ async fn act(
                     .map(|_| code)
                     .map_err(Into::into)
             }
+        },
+        "duplicado" => match non_empty(&form.original) {
+            None => Err(AppError::Rule(atiende_domain::RuleError::invalid(
+                "original", "required",
+            ))),
+            Some(original) => match visible(&state, &page, original).await {
+                Ok(original) => state
+                    .store
+                    .close_as_duplicate(actor, id, original, form.merge.is_some())
+                    .await
+                    .map(|_| {
+                        if form.merge.is_some() {
+                            "merged"
+                        } else {
+                            "duplicate"
+                        }
+                    })
+                    .map_err(Into::into),
+                Err(_) => Err(AppError::Rule(atiende_domain::RuleError::invalid(
+                    "original",
+                    "unknown_incident",
+                ))),
+            },
         },
         "macro" => match super::macros::chosen(&form.macro_id) {
             None => Err(AppError::Rule(atiende_domain::RuleError::invalid(

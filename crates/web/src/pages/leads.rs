@@ -39,6 +39,8 @@ struct LeadsPage {
     rows: Vec<Row>,
     load: Vec<AgentLoad>,
     follow_ups: Vec<FollowUpView>,
+    /// The leads' page lists without the queue's bulk selection.
+    select: bool,
 }
 
 async fn leads(State(state): State<AppState>, page: PageUser) -> Result<Response, PageError> {
@@ -84,6 +86,7 @@ async fn leads(State(state): State<AppState>, page: PageUser) -> Result<Response
         rows: found,
         load,
         follow_ups,
+        select: false,
     }))
 }
 

@@ -25,6 +25,7 @@ pub mod privacy;
 pub mod public;
 pub mod quality;
 pub mod queue;
+pub mod queue_tools;
 pub mod register;
 pub mod second_factor;
 pub mod service_levels;
@@ -73,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .merge(notifications::router())
         .merge(knowledge::router())
         .merge(canned_responses::router())
+        .merge(queue_tools::router())
         .merge(suggestions::router())
         .merge(macros::router())
         .merge(admin::router())

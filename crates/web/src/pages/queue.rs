@@ -48,6 +48,8 @@ pub struct QueueParams {
     pub cursor: Option<String>,
     /// `rows`: only the table body, for live refresh.
     pub partial: Option<String>,
+    /// `compacta`: twenty and more rows on a laptop's screen.
+    pub vista: Option<String>,
 }
 
 impl QueueParams {
@@ -67,6 +69,7 @@ impl QueueParams {
             ("q", &self.q),
             ("clock", &self.clock),
             ("order", &self.order),
+            ("vista", &self.vista),
         ];
         pairs
             .iter()
@@ -74,6 +77,37 @@ impl QueueParams {
             .filter_map(|(k, v)| non_empty(v).map(|v| format!("{k}={}", urlencode(v))))
             .collect::<Vec<_>>()
             .join("&")
+    }
+
+    /// Whether any filter narrows the list (the filters then show unfolded).
+    pub fn filtering(&self) -> bool {
+        [
+            &self.channel,
+            &self.user_type,
+            &self.incident_type,
+            &self.topic_id,
+            &self.unit_id,
+            &self.agent,
+            &self.status,
+            &self.from,
+            &self.to,
+            &self.q,
+            &self.clock,
+            &self.order,
+        ]
+        .iter()
+        .any(|v| non_empty(v).is_some())
+    }
+
+    pub fn compact(&self) -> bool {
+        self.vista.as_deref() == Some("compacta")
+    }
+
+    /// The filters to keep in a saved view: all but the search words, which may name a person.
+    pub fn to_save(&self) -> String {
+        let mut kept = self.clone();
+        kept.q = None;
+        kept.query_without("")
     }
 
     pub fn get(&self, key: &str) -> &str {
@@ -90,6 +124,7 @@ impl QueueParams {
             "q" => &self.q,
             "clock" => &self.clock,
             "order" => &self.order,
+            "vista" => &self.vista,
             _ => &None,
         };
         v.as_deref().unwrap_or("")
@@ -262,6 +297,10 @@ struct QueuePage {
     latest: i64,
     options: FilterOptions,
     error: Option<String>,
+    /// The reader's saved views.
+    views: Vec<atiende_store::saved_views::SavedView>,
+    /// Rows can be selected for a bulk action.
+    select: bool,
 }
 
 #[derive(askama::Template)]
@@ -269,6 +308,7 @@ struct QueuePage {
 struct QueueRows {
     ctx: Ctx,
     rows: Vec<Row>,
+    select: bool,
 }
 
 /// Choices of the filter form.
@@ -385,19 +425,21 @@ async fn queue(
         let names: HashMap<_, _> = users.iter().map(|u| (u.id, u.name.clone())).collect();
         let (items, _) = first_page(items, filter.in_due_order());
         return Ok(render(&QueueRows {
+            select: page.user.may(Action::IncidentWork),
             ctx: page.ctx("queue"),
             rows: rows(&items, &names, lang, tz),
         }));
     }
     // The page's reads do not depend on each other: on separate connections they take as long
     // as the slowest of them (the list or the counts), not their sum.
-    let (items, users, counts, latest, topics, units) = tokio::try_join!(
+    let (items, users, counts, latest, topics, units, views) = tokio::try_join!(
         store.incidents(&scope, &filter),
         store.users(),
         store.queue_counts(page.user.id, &scope),
         store.latest_incident_id(&scope),
         store.topics(),
         store.units(),
+        store.saved_views(page.user.id),
     )
     .map_err(err)?;
     let (items, next) = first_page(items, filter.in_due_order());
@@ -437,6 +479,8 @@ async fn queue(
             .collect(),
     };
     Ok(render(&QueuePage {
+        select: page.user.may(Action::IncidentWork),
+        views,
         ctx: page.ctx("queue"),
         p,
         queue,

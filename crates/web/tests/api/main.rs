@@ -17,6 +17,7 @@ mod privacy;
 mod privacy_api;
 mod public;
 mod quality_api;
+mod queue_tools;
 mod roles;
 mod scope;
 mod second_factor;

@@ -485,6 +485,13 @@ fn cases() -> Vec<Case> {
             READERS,
         ),
         case(
+            M::POST,
+            "/incidents/{f}/duplicate",
+            "/incidents/{reference}/duplicate",
+            Some(json!({"original": "CAP-2000-000001"})),
+            WORKERS,
+        ),
+        case(
             M::GET,
             "/incidents/{f}/suggestion",
             "/incidents/{reference}/suggestion",

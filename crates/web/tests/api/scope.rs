@@ -299,6 +299,11 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
         )
         .await
         .expect("macro");
+    let own_view = app
+        .db
+        .save_view(admin.id, "Mía", "queue=open")
+        .await
+        .expect("saved view");
     // The control: B's responsible reaches the incident, so a refusal below is about the scope.
     assert_eq!(
         app.get(&format!("/incidentes/{folio}"), &responsible_b)
@@ -319,9 +324,8 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
             "incidentes" | "contactos" | "llamadas" | "conocimiento" => {
                 (&responsible_a, "unit A's responsible")
             }
-            "admin" | "calidad" | "responsables" | "preferencias" | "respuestas" | "macros" => {
-                (&agent, "an agent")
-            }
+            "admin" | "calidad" | "responsables" | "preferencias" | "respuestas" | "macros"
+            | "bandeja" => (&agent, "an agent"),
             // The person's own pages, opened with a one-time link, and the public help page:
             // their tokens and visibility have their own tests (privacy.rs, public pages).
             "encuesta" | "mis-datos" | "ayuda" => continue,
@@ -338,6 +342,7 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
             "preferencias" => admins_token.to_string(),
             "respuestas" => own_canned.id.to_string(),
             "macros" => own_macro.id.to_string(),
+            "bandeja" => own_view.id.to_string(),
             _ => "1".into(),
         };
         // The incident's own actions, each a path of its own.
