@@ -139,6 +139,18 @@ impl Site {
     pub async fn browser(&self) -> Browser {
         let permit = browsers().acquire().await.expect("semaphore");
         permit.forget();
+        self.open_browser().await
+    }
+
+    /// Two browsers for one journey (two people at once), taken together so that two such
+    /// journeys never each hold one and wait for the other's.
+    pub async fn two_browsers(&self) -> (Browser, Browser) {
+        let permits = browsers().acquire_many(2).await.expect("semaphore");
+        permits.forget();
+        (self.open_browser().await, self.open_browser().await)
+    }
+
+    async fn open_browser(&self) -> Browser {
         let url = std::env::var("ATIENDE_WEBDRIVER_URL")
             .unwrap_or_else(|_| "http://127.0.0.1:9515".into());
         let caps = serde_json::json!({
@@ -171,6 +183,73 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Types into whatever has the focus, as a person at the keyboard does (WebDriver keys:
+    /// `\u{E007}` Enter, `\u{E009}` Control, `\u{E015}` arrow down, `\u{E004}` Tab).
+    pub async fn keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("focused element")
+            .send_keys(keys)
+            .await
+            .expect("type");
+    }
+
+    /// Keys that load a new page (Enter on a link, Ctrl+Enter in a form), waiting for it.
+    pub async fn keys_to_new_page(&self, keys: &str) {
+        self.client
+            .execute("window.__stale = true", vec![])
+            .await
+            .expect("mark page");
+        self.keys(keys).await;
+        self.wait_for_new_page(keys).await;
+    }
+
+    async fn wait_for_new_page(&self, what: &str) {
+        for _ in 0..200 {
+            let fresh = self
+                .client
+                .execute(
+                    "return window.__stale === undefined && document.readyState === 'complete'",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if fresh {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{what:?} loaded no new page");
+    }
+
+    /// Waits until the page's visible text contains `words`.
+    pub async fn wait_for_text(&self, words: &str) {
+        for _ in 0..200 {
+            if self.text().await.contains(words) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{words:?} never showed: {}", self.text().await);
+    }
+
+    /// The id of the focused element.
+    pub async fn focused(&self) -> String {
+        self.client
+            .execute(
+                "return document.activeElement ? document.activeElement.id : ''",
+                vec![],
+            )
+            .await
+            .expect("script")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
@@ -210,23 +289,7 @@ impl Browser {
             .await
             .expect("mark page");
         self.click(css).await;
-        for _ in 0..200 {
-            let fresh = self
-                .client
-                .execute(
-                    "return window.__stale === undefined && document.readyState === 'complete'",
-                    vec![],
-                )
-                .await
-                .ok()
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            if fresh {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("clicking {css} loaded no new page");
+        self.wait_for_new_page(css).await;
     }
 
     pub async fn select(&self, css: &str, value: &str) {

@@ -22,7 +22,7 @@ atiende_store::on_both_engines!(
     a_person_answers_the_survey_on_the_page_once,
     the_security_policy_blocks_injected_script_and_the_browser_reports_it,
     twenty_pages_back_and_forward_each_load_promptly,
-    an_agent_answers_by_email_with_a_file_chosen_in_the_browser,
+    an_agent_answers_with_a_file_that_reaches_the_mail_server_and_whatsapp,
     a_service_level_warning_reaches_the_agent_live_with_a_notification,
     a_canned_response_with_variables_answers_by_email_and_whatsapp,
     a_frequent_case_is_closed_with_one_macro,
@@ -41,6 +41,39 @@ fn phone(contact: atiende_domain::ids::ContactId, subject: &str) -> NewIncidentI
         assigned_to: None,
         received_at: None,
     }
+}
+
+/// A WhatsApp message from Luis Torres that opens an incident: its id and folio.
+async fn whatsapp_incident(
+    site: &Site,
+    peer: &str,
+    message_id: &str,
+    words: &str,
+) -> (atiende_domain::ids::IncidentId, String) {
+    let atiende_store::chat::ChatIngest::Created(id) = site
+        .db
+        .ingest_chat(&atiende_domain::chat::InboundChat {
+            provider: atiende_domain::chat::Provider::Whatsapp,
+            account_id: "106540352242922".into(),
+            peer_id: peer.into(),
+            peer_name: Some("Luis Torres".into()),
+            external_id: message_id.into(),
+            sent_at: chrono::Utc::now(),
+            contents: vec![atiende_domain::chat::ChatContent::Text { body: words.into() }],
+        })
+        .await
+        .expect("WhatsApp")
+    else {
+        panic!("a new incident")
+    };
+    let folio = site
+        .db
+        .incident(id)
+        .await
+        .expect("incident")
+        .folio
+        .to_string();
+    (id, folio)
 }
 
 async fn an_agent_registers_a_phone_call_through_the_guided_flow_to_closure(db: TestDb) {
@@ -701,14 +734,35 @@ async fn twenty_pages_back_and_forward_each_load_promptly(db: TestDb) {
     b.close().await;
 }
 
-async fn an_agent_answers_by_email_with_a_file_chosen_in_the_browser(db: TestDb) {
+async fn an_agent_answers_with_a_file_that_reaches_the_mail_server_and_whatsapp(db: TestDb) {
     let site = Site::start(db).await;
     let agent = site.staff("lupita", Role::Agent, vec![]).await;
-    site.mailbox().await;
+    // The CAP's mailbox sends through the local mail server; WhatsApp is the Graph stand-in.
+    site.db
+        .save_mailbox(
+            atiende_store::Actor::System,
+            &atiende_store::testing::sending_mailbox(),
+        )
+        .await
+        .expect("mailbox");
+    let graph = atiende_channels::chat::stand_in::GraphStandIn::start().await;
+    let meta = atiende_channels::chat::MetaConfig {
+        graph_url: graph.graph_url.clone(),
+        whatsapp: vec![atiende_channels::chat::Account {
+            id: "106540352242922".into(),
+            access_token: "token-wa".to_string().into(),
+        }],
+        ..Default::default()
+    };
+    // A fresh address per run: the mail server keeps what earlier runs delivered.
+    let address = format!(
+        "mariana.{}@alumnos.udg.mx",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
     let c = site
         .contact(ContactInput {
             name: Some("Mariana Ruiz".into()),
-            emails: Some(vec!["mariana.ruiz@alumnos.udg.mx".into()]),
+            emails: Some(vec![address.clone()]),
             user_type: Some(UserType::Student),
             ..Default::default()
         })
@@ -716,40 +770,74 @@ async fn an_agent_answers_by_email_with_a_file_chosen_in_the_browser(db: TestDb)
     let mut input = phone(c, "Constancia de estudios");
     input.channel = Channel::Email;
     let folio = site.incident(&agent, input).await;
+    let (_, by_chat) = whatsapp_incident(
+        &site,
+        "5213311223355",
+        "wamid.file-1",
+        "¿Me mandan mi constancia?",
+    )
+    .await;
     let dir = tempfile::tempdir().expect("temporary folder");
     let file = dir.path().join("constancia.pdf");
-    std::fs::write(&file, b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n").expect("file");
+    let pdf = b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n";
+    std::fs::write(&file, pdf).expect("file");
 
     let b = site.browser().await;
     b.login("lupita", PASSWORD).await;
-    b.goto(&format!("/incidentes/{folio}")).await;
-    b.fill("#reply", "Le enviamos su constancia de estudios.")
-        .await;
-    b.client
-        .find(fantoccini::Locator::Css("#reply-files"))
-        .await
-        .expect("file input")
-        .send_keys(&file.to_string_lossy())
-        .await
-        .expect("choose the file");
-    b.submit("form[action$='/responder'] button[type=submit]")
-        .await;
-    let text = b.text().await;
-    assert!(text.contains("constancia.pdf"), "{text}");
+    for (incident, words) in [
+        (&folio, "Le enviamos su constancia de estudios."),
+        (&by_chat, "Aquí está su constancia."),
+    ] {
+        b.goto(&format!("/incidentes/{incident}")).await;
+        b.fill("#reply", words).await;
+        b.client
+            .find(fantoccini::Locator::Css("#reply-files"))
+            .await
+            .expect("file input")
+            .send_keys(&file.to_string_lossy())
+            .await
+            .expect("choose the file");
+        b.submit("form[action$='/responder'] button[type=submit]")
+            .await;
+        let text = b.text().await;
+        assert!(text.contains("constancia.pdf"), "{text}");
+    }
     let id = site.db.incident_id(&folio).await.expect("incident");
     let files = site.db.attachments(id).await.expect("attachments");
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].content_type, "application/pdf");
-    let sends = site
-        .db
-        .claim_outbox(atiende_store::outbox::JobKind::EmailSend, 10, 60)
-        .await
-        .expect("claim");
-    let with_file = sends.iter().any(|c| {
-        matches!(c.job().expect("job"), atiende_store::outbox::Job::EmailSend(out)
-            if out.to == "mariana.ruiz@alumnos.udg.mx" && out.files.len() == 1)
-    });
-    assert!(with_file, "the answer leaves by email with the file");
+
+    // The worker's jobs send them: the mail server receives the email with the file, and
+    // WhatsApp's media endpoint the file, then the message that carries it.
+    assert_eq!(
+        atiende_channels::email::jobs::send_due(&site.db, &site.base).await,
+        1
+    );
+    let received = atiende_channels::testing::inbox_of(&address, 1).await;
+    let message = String::from_utf8_lossy(&received[0]).to_string();
+    assert!(
+        message.contains("Le enviamos su constancia de estudios."),
+        "{message}"
+    );
+    assert!(
+        message.contains("filename=\"constancia.pdf\"")
+            || message.contains("filename=constancia.pdf"),
+        "{message}"
+    );
+    let graph_client = atiende_channels::chat::graph::Graph::new(&meta.graph_url);
+    assert!(atiende_channels::chat::jobs::send_chats(&site.db, &graph_client, &meta).await >= 1);
+    let uploads = graph.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].bytes, pdf);
+    assert_eq!(uploads[0].content_type, "application/pdf");
+    assert!(
+        graph
+            .sent()
+            .iter()
+            .any(|s| format!("{s:?}").contains(&uploads[0].id)),
+        "the message carries the uploaded file's id: {:?}",
+        graph.sent()
+    );
     b.close().await;
 }
 
@@ -904,31 +992,13 @@ async fn a_canned_response_with_variables_answers_by_email_and_whatsapp(db: Test
     let mut input = phone(c, "¿A qué hora atienden?");
     input.channel = Channel::Email;
     let by_email = site.incident(&lead, input).await;
-    let atiende_store::chat::ChatIngest::Created(chat_id) = site
-        .db
-        .ingest_chat(&atiende_domain::chat::InboundChat {
-            provider: atiende_domain::chat::Provider::Whatsapp,
-            account_id: "106540352242922".into(),
-            peer_id: "5213311223344".into(),
-            peer_name: Some("Luis Torres".into()),
-            external_id: "wamid.canned-1".into(),
-            sent_at: chrono::Utc::now(),
-            contents: vec![atiende_domain::chat::ChatContent::Text {
-                body: "¿Cuál es su horario?".into(),
-            }],
-        })
-        .await
-        .expect("WhatsApp")
-    else {
-        panic!("a new incident")
-    };
-    let by_chat = site
-        .db
-        .incident(chat_id)
-        .await
-        .expect("incident")
-        .folio
-        .to_string();
+    let (chat_id, by_chat) = whatsapp_incident(
+        &site,
+        "5213311223344",
+        "wamid.canned-1",
+        "¿Cuál es su horario?",
+    )
+    .await;
 
     let b = site.browser().await;
     b.login("lupita", PASSWORD).await;
