@@ -140,3 +140,30 @@ async fn several_workers_apply_retention_once() {
         "claimed for today"
     );
 }
+
+/// The suggestions are retrained once a day whichever of several workers gets there first, and
+/// again as soon as a suppression dropped the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_retrain_the_suggestions_once_a_day() {
+    let db = TestDb::new(Engine::Postgres).await;
+    closed_incident(&db).await;
+    let mut workers = Vec::new();
+    for n in 0..4 {
+        let store = db.store.clone();
+        workers.push(tokio::spawn(async move {
+            atiende_jobs::periodic::retrain_suggestions(&store, &format!("worker-{n}")).await
+        }));
+    }
+    let mut trained = 0;
+    for w in workers {
+        trained += usize::from(w.await.expect("worker"));
+    }
+    assert_eq!(trained, 1);
+    assert!(
+        !atiende_jobs::periodic::retrain_suggestions(&db.store, "worker-0").await,
+        "trained for today"
+    );
+    let now = chrono::Utc::now();
+    let report = db.suggestion_report(now, now).await.expect("report");
+    assert_eq!(report.model.map(|m| m.examples), Some(1));
+}

@@ -21,11 +21,11 @@ atiende_store::on_both_engines!(
 
 /// Opens the stream; its status and, while it is open, its body.
 async fn open(app: &TestApp, auth: &Auth) -> (StatusCode, Body) {
-    open_at(app, auth, "/eventos").await
+    open_at(&app.router, auth, "/eventos").await
 }
 
-/// Opens the stream at `path` (an incident page's: `/eventos?incidente=…`).
-pub async fn open_at(app: &TestApp, auth: &Auth, path: &str) -> (StatusCode, Body) {
+/// Opens the stream at `path` (an incident page's: `/eventos?incidente=…`) on an instance.
+pub async fn open_at(instance: &axum::Router, auth: &Auth, path: &str) -> (StatusCode, Body) {
     let Auth::Session { cookie, .. } = auth else {
         panic!("a console session");
     };
@@ -33,7 +33,7 @@ pub async fn open_at(app: &TestApp, auth: &Auth, path: &str) -> (StatusCode, Bod
         .header(header::COOKIE, format!("atiende_session={cookie}"))
         .body(Body::empty())
         .expect("request");
-    let response = app.router.clone().oneshot(request).await.expect("response");
+    let response = instance.clone().oneshot(request).await.expect("response");
     (response.status(), response.into_body())
 }
 

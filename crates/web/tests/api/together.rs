@@ -77,18 +77,23 @@ async fn two_agents_on_one_incident_see_each_other_and_what_the_other_adds(db: T
     let path = format!("/eventos?incidente={id}&visto={visto}");
 
     // A unit's responsible may not watch an incident not derived to their unit.
-    let (status, _) = open_at(&app, &responsible, &path).await;
+    let (status, _) = open_at(&app.router, &responsible, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, mut marias) = open_at(&app, &maria, &path).await;
+    let (status, mut marias) = open_at(&app.router, &maria, &path).await;
     assert_eq!(status, StatusCode::OK);
     until_event(&mut marias, "presence", |v| {
         v.as_array().is_some_and(Vec::is_empty)
     })
     .await;
 
-    // José opens it too: María sees him; he starts writing: she sees that as well.
-    let (status, mut joses) = open_at(&app, &jose, &path).await;
+    // José opens it too, on another instance of atiende over the same database (nothing is
+    // kept in one process): María sees him; he starts writing: she sees that as well.
+    let other_instance = atiende_web::app(atiende_web::AppState::new(
+        app.db.store.clone(),
+        crate::helpers::config(),
+    ));
+    let (status, mut joses) = open_at(&other_instance, &jose, &path).await;
     assert_eq!(status, StatusCode::OK);
     until_event(&mut joses, "presence", |v| v[0]["name"] == "maria").await;
     until_event(&mut marias, "presence", |v| {
