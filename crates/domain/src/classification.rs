@@ -77,6 +77,7 @@ coded_enum!(
         InPerson = "in_person", "Persona", "In person";
         Social = "social", "Redes sociales", "Social networks";
         SuggestionBox = "suggestion_box", "Buzón", "Suggestion box";
+        Portal = "portal", "Portal", "Portal";
     }
 );
 

@@ -41,6 +41,7 @@ pub mod nonconformities;
 pub mod notification_emails;
 pub mod notifications;
 pub mod outbox;
+pub mod portal;
 pub mod presence;
 pub mod privacy;
 pub mod public;

@@ -1,4 +1,5 @@
-//! One-time links — a survey invitation, the link to a person's own file — are made when their
+//! One-time links — a survey invitation, the link to a person's own file, the portal's sign-in
+//! link — are made when their
 //! message leaves, not when it is queued. The queued message (its outbox payload, its copy
 //! among the sent messages) carries the link with [`TOKEN_SLOT`] where the token goes, so
 //! whoever reads the outbox or the database cannot open the person's file or answer in their
@@ -23,6 +24,8 @@ pub enum OneTimeLink {
     Survey(i64),
     /// `/mis-datos/<token>`: a row of `personal_data_requests`.
     PersonalFile(i64),
+    /// `/mis-solicitudes/entrar/<token>`: a row of `portal_sign_ins`.
+    PortalSignIn(i64),
 }
 
 /// The link as queued: the service's address and path, with the slot for the token.
@@ -48,8 +51,13 @@ impl Store {
             OneTimeLink::PersonalFile(_) => {
                 "UPDATE personal_data_requests SET token_hash = $1 WHERE id = $2 AND expires_at > $3"
             }
+            OneTimeLink::PortalSignIn(_) => {
+                "UPDATE portal_sign_ins SET token_hash = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $3"
+            }
         };
-        let (OneTimeLink::Survey(id) | OneTimeLink::PersonalFile(id)) = link;
+        let (OneTimeLink::Survey(id)
+        | OneTimeLink::PersonalFile(id)
+        | OneTimeLink::PortalSignIn(id)) = link;
         let changed = sqlx::query(sql)
             .bind(token_hash(&token))
             .bind(id)

@@ -466,6 +466,15 @@ async fn fill_every_table(db: &TestDb) {
     db.log_personal_access(actor, karla.id, DataAction::View, "consulta")
         .await
         .expect("access log");
+    // Karla signs in to her portal with the emailed link.
+    db.request_portal_link("karla.fixture@alumnos.udg.mx", "https://cap.example.mx")
+        .await
+        .expect("a sign-in link");
+    let link = db.sent_link(None, "mis-solicitudes/entrar").await;
+    db.open_portal_session(link.rsplit('/').next().expect("token"))
+        .await
+        .expect("portal")
+        .expect("a portal session");
     db.ensure_notice(NoticeKind::Simplified, "Aviso de privacidad simplificado.")
         .await
         .expect("notice");
@@ -590,6 +599,13 @@ async fn fill_every_table(db: &TestDb) {
         .await
         .expect("suggested")
         .expect("a suggestion");
+    // The lead has it open while the agent writes; the lead keeps a view of the queue.
+    db.mark_present(asked.id, lead.id, true, chrono::Utc::now())
+        .await
+        .expect("present");
+    db.save_view(lead.id, "Correos", "queue=open&channel=email")
+        .await
+        .expect("saved view");
     db.classify_incident(
         actor,
         asked.id,

@@ -1,0 +1,371 @@
+//! The person's portal (`/mis-solicitudes`): a person of the register signs in without a
+//! password — a one-time link to an email address on record, made when the message leaves
+//! (`links`) — and sees their incidents as the person sees them: what they wrote and what the
+//! CAP answered, never internal notes, derivations or staff beyond a first name. They reply
+//! (with files) and open new incidents on channel *portal*.
+//!
+//! Nothing tells the asker whether an address is on record; a blocked or suppressed person
+//! cannot sign in; sessions are apart from staff sessions and bound to one person.
+
+use atiende_domain::RuleError;
+use atiende_domain::audit::EntityKind;
+use atiende_domain::classification::Channel;
+use atiende_domain::contact::{Identifier, IdentifierKind};
+use atiende_domain::folio::Folio;
+use atiende_domain::ids::{ContactId, IncidentId};
+use atiende_domain::incident::{EntryKind, Incident, MAX_ENTRY_CHARS, NewIncidentInput, Status};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::Actor;
+use crate::attachments::Upload;
+use crate::audit::Change;
+use crate::db::{Store, from_ms, ms, now};
+use crate::email::{default_mailbox, message_id_for, queue_email};
+use crate::error::{Result, StoreError};
+use crate::incidents::rows::append;
+use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
+use crate::outbox::OutgoingEmail;
+use crate::users::{random_token, token_hash};
+
+/// How long an emailed sign-in link works.
+pub const LINK_MINUTES: i64 = 30;
+/// How long a portal session lasts, used or not.
+pub const SESSION_HOURS: i64 = 8;
+
+/// An incident as its person sees it in the list.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PortalIncident {
+    pub id: IncidentId,
+    pub folio: Folio,
+    pub status: Status,
+    pub subject: String,
+    pub received_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// One message of the conversation: the person's, or the CAP's answer (by a first name).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PortalMessage {
+    pub at: DateTime<Utc>,
+    pub from_cap: bool,
+    /// The answering agent's first name (none for the person's own messages).
+    pub by: Option<String>,
+    pub body: String,
+    /// The files on it: id and name (downloaded through the portal).
+    pub files: Vec<(i64, String)>,
+}
+
+fn first_name(name: &str) -> String {
+    name.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Store {
+    /// Sends a sign-in link when the address belongs to a person on record whose data may be
+    /// used (not blocked, not suppressed); otherwise does nothing, and says nothing different.
+    pub async fn request_portal_link(&self, email: &str, base_url: &str) -> Result<()> {
+        let Ok(ident) = Identifier::parse(IdentifierKind::Email, email) else {
+            return Ok(());
+        };
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "SELECT c.id FROM contact_identifiers ci JOIN contacts c ON c.id = ci.contact_id \
+             WHERE ci.kind = $1 AND ci.value = $2 AND c.anonymised_at IS NULL \
+             AND c.blocked_at IS NULL ORDER BY c.id LIMIT 1",
+        )
+        .bind(ident.kind.code())
+        .bind(ident.value.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (Some(row), Some(mailbox)) = (row, default_mailbox(&mut tx).await?) else {
+            return Ok(());
+        };
+        let contact: i64 = row.try_get("id")?;
+        let at = now();
+        let sign_in: i64 = sqlx::query(
+            "INSERT INTO portal_sign_ins (contact_id, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(contact)
+        .bind(unusable_hash())
+        .bind(ms(at))
+        .bind(ms(at + Duration::minutes(LINK_MINUTES)))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let link = link_with_slot(base_url, "mis-solicitudes/entrar");
+        let out = OutgoingEmail {
+            mailbox_id: mailbox.id,
+            to: ident.value.clone(),
+            subject: "Su enlace para entrar a Mis solicitudes".into(),
+            text: format!(
+                "Hola:\n\nPara ver sus solicitudes al Centro de Atención Personalizada, abra este \
+                 enlace en los próximos {LINK_MINUTES} minutos (funciona una sola vez):\n\n{link}\n\n\
+                 Si usted no lo pidió, ignore este mensaje: nadie entra sin él.\n\n\
+                 Atentamente,\nCentro de Atención Personalizada"
+            ),
+            message_id: message_id_for(&mailbox, "portal"),
+            in_reply_to: None,
+            references: vec![],
+            folio: None,
+            automatic: true,
+            link_to_incident: false,
+            one_time_link: Some(OneTimeLink::PortalSignIn(sign_in)),
+            files: Vec::new(),
+        };
+        queue_email(&mut tx, None, None, &out).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Uses a sign-in link (once, before it expires) and opens a session for its person.
+    /// Returns the session's token (only its hash is kept), or none for a link that does not
+    /// work.
+    pub async fn open_portal_session(&self, link_token: &str) -> Result<Option<String>> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let row = sqlx::query(
+            "UPDATE portal_sign_ins SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+             AND expires_at > $2 RETURNING contact_id",
+        )
+        .bind(token_hash(link_token))
+        .bind(ms(at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let contact: i64 = row.try_get("contact_id")?;
+        if !usable(&mut tx, contact).await? {
+            return Ok(None);
+        }
+        let token = random_token();
+        sqlx::query(
+            "INSERT INTO portal_sessions (contact_id, token_hash, created_at, expires_at, seen_at) \
+             VALUES ($1, $2, $3, $4, $3)",
+        )
+        .bind(contact)
+        .bind(token_hash(&token))
+        .bind(ms(at))
+        .bind(ms(at + Duration::hours(SESSION_HOURS)))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(token))
+    }
+
+    /// The person a portal session belongs to, while it lasts and their data may be used.
+    pub async fn portal_person(&self, session_token: &str) -> Result<Option<ContactId>> {
+        let row = sqlx::query(
+            "SELECT s.contact_id FROM portal_sessions s JOIN contacts c ON c.id = s.contact_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND c.anonymised_at IS NULL \
+             AND c.blocked_at IS NULL",
+        )
+        .bind(token_hash(session_token))
+        .bind(ms(now()))
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| Ok(ContactId(r.try_get("contact_id")?)))
+            .transpose()
+    }
+
+    /// Ends a portal session (the person signed out).
+    pub async fn end_portal_session(&self, session_token: &str) -> Result<()> {
+        sqlx::query("DELETE FROM portal_sessions WHERE token_hash = $1")
+            .bind(token_hash(session_token))
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// The person's incidents, newest first (a hundred at most).
+    pub async fn portal_incidents(&self, person: ContactId) -> Result<Vec<PortalIncident>> {
+        let rows = sqlx::query(
+            "SELECT id, folio, status, subject, received_at, closed_at FROM incidents \
+             WHERE contact_id = $1 ORDER BY id DESC LIMIT 100",
+        )
+        .bind(person.0)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(portal_incident_from_row).collect()
+    }
+
+    /// One of the person's incidents, with its conversation; none when it is not theirs.
+    pub async fn portal_incident(
+        &self,
+        person: ContactId,
+        folio: &str,
+    ) -> Result<Option<(PortalIncident, Vec<PortalMessage>)>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, folio, status, subject, received_at, closed_at FROM incidents \
+             WHERE folio = $1 AND contact_id = $2",
+        )
+        .bind(folio.trim().to_uppercase())
+        .bind(person.0)
+        .fetch_optional(self.reader())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let incident = portal_incident_from_row(&row)?;
+        let rows = sqlx::query(
+            "SELECT e.id, e.kind, e.at, e.body, u.name FROM timeline_entries e \
+             LEFT JOIN users u ON u.id = e.author_id \
+             WHERE e.incident_id = $1 AND e.kind IN ($2, $3) ORDER BY e.at, e.id",
+        )
+        .bind(incident.id.0)
+        .bind(EntryKind::InboundMessage.code())
+        .bind(EntryKind::OutboundMessage.code())
+        .fetch_all(self.reader())
+        .await?;
+        let files = self.attachments(incident.id).await?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in rows {
+            let entry: i64 = r.try_get("id")?;
+            let from_cap = r.try_get::<String, _>("kind")? == EntryKind::OutboundMessage.code();
+            messages.push(PortalMessage {
+                at: from_ms(r.try_get("at")?)?,
+                from_cap,
+                by: if from_cap {
+                    r.try_get::<Option<String>, _>("name")?
+                        .map(|n| first_name(&n))
+                } else {
+                    None
+                },
+                body: r.try_get("body")?,
+                files: files
+                    .iter()
+                    .filter(|f| f.entry_id == Some(entry))
+                    .map(|f| (f.id, f.filename.clone()))
+                    .collect(),
+            });
+        }
+        Ok(Some((incident, messages)))
+    }
+
+    /// The person writes on one of their incidents not yet closed: their words (and files)
+    /// join its timeline as a message received on the portal, and its agent is told.
+    pub async fn portal_reply(
+        &self,
+        person: ContactId,
+        id: IncidentId,
+        body: &str,
+        uploads: &[Upload],
+    ) -> Result<()> {
+        let mut v = atiende_domain::error::Validator::new();
+        let body = v.text("body", body, MAX_ENTRY_CHARS, uploads.is_empty());
+        v.finish()?;
+        let named: Vec<(&str, &[u8])> = uploads
+            .iter()
+            .map(|u| (u.filename.as_str(), u.data.as_slice()))
+            .collect();
+        let checked = atiende_domain::attachment::check_files(&named)?;
+        let mut change = self.change_incident(id).await?;
+        if change.after.contact_id != Some(person) {
+            return Err(StoreError::NotFound("incident"));
+        }
+        if change.after.is_closed() {
+            return Err(RuleError::AlreadyClosed.into());
+        }
+        let now = change.now;
+        let entry = append(
+            &mut change.tx,
+            id,
+            EntryKind::InboundMessage,
+            None,
+            &body,
+            serde_json::json!({ "channel": Channel::Portal.code() }),
+            now,
+        )
+        .await?;
+        let files: Vec<_> = checked
+            .into_iter()
+            .zip(uploads.iter().map(|u| u.data.as_slice()))
+            .collect();
+        crate::attachments::store_files(&mut change.tx, id, entry, &files).await?;
+        crate::notifications::person_replied(&mut change.tx, id).await?;
+        let audit = Change {
+            entity: EntityKind::Incident,
+            entity_id: change.after.folio.to_string(),
+            action: "incident.portal_reply",
+            before: None,
+            after: Some(serde_json::json!({ "entry_id": entry, "files": files.len() })),
+        };
+        change.commit_with(Actor::System, "", audit).await?;
+        Ok(())
+    }
+
+    /// The person opens a new incident on the portal (having been shown the privacy notice
+    /// `notice`, kept with it).
+    pub async fn portal_new_incident(
+        &self,
+        person: ContactId,
+        subject: &str,
+        body: &str,
+        notice: Option<i64>,
+    ) -> Result<Incident> {
+        let input = NewIncidentInput {
+            channel: Channel::Portal,
+            contact_id: Some(person),
+            subject: subject.to_string(),
+            body: body.to_string(),
+            user_type: None,
+            incident_type: None,
+            topic_id: None,
+            critical: false,
+            assigned_to: None,
+            received_at: None,
+        };
+        if body.trim().is_empty() {
+            return Err(RuleError::invalid("body", "required").into());
+        }
+        let mut tx = self.begin().await?;
+        let (incident, _) = self
+            .create_incident_in(&mut tx, Actor::System, input)
+            .await?;
+        let notice = crate::privacy::notices::shown_in(
+            &mut tx,
+            atiende_domain::privacy::NoticeKind::Simplified,
+            notice,
+        )
+        .await?;
+        sqlx::query("UPDATE incidents SET privacy_notice_id = $1 WHERE id = $2")
+            .bind(notice)
+            .bind(incident.id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(incident)
+    }
+}
+
+/// Whether a person's data may still be used (not blocked, not suppressed).
+async fn usable(tx: &mut crate::tx::Tx, contact: i64) -> Result<bool> {
+    Ok(sqlx::query(
+        "SELECT id FROM contacts WHERE id = $1 AND anonymised_at IS NULL AND blocked_at IS NULL",
+    )
+    .bind(contact)
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some())
+}
+
+fn portal_incident_from_row(r: &sqlx::any::AnyRow) -> Result<PortalIncident> {
+    let folio: String = r.try_get("folio")?;
+    let status: String = r.try_get("status")?;
+    Ok(PortalIncident {
+        id: IncidentId(r.try_get("id")?),
+        folio: folio.parse().map_err(|_| StoreError::corrupt("folio"))?,
+        status: Status::from_code(&status).ok_or_else(|| StoreError::corrupt("status"))?,
+        subject: r.try_get("subject")?,
+        received_at: from_ms(r.try_get("received_at")?)?,
+        closed_at: r
+            .try_get::<Option<i64>, _>("closed_at")?
+            .map(from_ms)
+            .transpose()?,
+    })
+}
