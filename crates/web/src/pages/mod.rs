@@ -21,6 +21,7 @@ pub mod macros;
 pub mod mailbox_consent;
 pub mod nonconformities;
 pub mod notifications;
+pub mod portal;
 pub mod privacy;
 pub mod public;
 pub mod quality;
@@ -75,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .merge(knowledge::router())
         .merge(canned_responses::router())
         .merge(queue_tools::router())
+        .merge(portal::router())
         .merge(suggestions::router())
         .merge(macros::router())
         .merge(admin::router())

@@ -13,6 +13,7 @@ mod malformed;
 mod notifications;
 mod pages;
 mod paging;
+mod portal;
 mod privacy;
 mod privacy_api;
 mod public;

@@ -329,6 +329,9 @@ async fn no_console_page_reaches_another_units_or_an_administrators_objects(db: 
             // The person's own pages, opened with a one-time link, and the public help page:
             // their tokens and visibility have their own tests (privacy.rs, public pages).
             "encuesta" | "mis-datos" | "ayuda" => continue,
+            // The person's portal: its own session, bound to one person (portal.rs proves
+            // another person's folio is not found and the cookie opens no console page).
+            "mis-solicitudes" => continue,
             // Signing in through an identity provider, before anyone is someone (sso.rs).
             "login" => continue,
             other => panic!("{path}: say who must not reach `/{other}/…` pages"),
