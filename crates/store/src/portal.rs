@@ -43,6 +43,8 @@ pub struct PortalIncident {
     pub subject: String,
     pub received_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Its satisfaction survey was sent and waits for the person's answer.
+    pub survey_pending: bool,
 }
 
 /// One message of the conversation: the person's, or the CAP's answer (by a first name).
@@ -62,6 +64,19 @@ fn first_name(name: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// Incidents as the portal lists them (`$2`: now, for a survey still open), then `$rest`.
+macro_rules! portal_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT i.id, i.folio, i.status, i.subject, i.received_at, i.closed_at, \
+             (SELECT COUNT(*) FROM surveys s WHERE s.incident_id = i.id AND s.sent_at IS NOT NULL \
+              AND s.answered_at IS NULL AND s.expires_at > $2) AS survey_pending \
+             FROM incidents i ",
+            $rest
+        )
+    };
 }
 
 impl Store {
@@ -184,11 +199,11 @@ impl Store {
 
     /// The person's incidents, newest first (a hundred at most).
     pub async fn portal_incidents(&self, person: ContactId) -> Result<Vec<PortalIncident>> {
-        let rows = sqlx::query(
-            "SELECT id, folio, status, subject, received_at, closed_at FROM incidents \
-             WHERE contact_id = $1 ORDER BY id DESC LIMIT 100",
-        )
+        let rows = sqlx::query(portal_select!(
+            "WHERE i.contact_id = $1 ORDER BY i.id DESC LIMIT 100"
+        ))
         .bind(person.0)
+        .bind(ms(now()))
         .fetch_all(self.reader())
         .await?;
         rows.iter().map(portal_incident_from_row).collect()
@@ -200,14 +215,12 @@ impl Store {
         person: ContactId,
         folio: &str,
     ) -> Result<Option<(PortalIncident, Vec<PortalMessage>)>> {
-        let Some(row) = sqlx::query(
-            "SELECT id, folio, status, subject, received_at, closed_at FROM incidents \
-             WHERE folio = $1 AND contact_id = $2",
-        )
-        .bind(folio.trim().to_uppercase())
-        .bind(person.0)
-        .fetch_optional(self.reader())
-        .await?
+        let Some(row) = sqlx::query(portal_select!("WHERE i.contact_id = $1 AND i.folio = $3"))
+            .bind(person.0)
+            .bind(ms(now()))
+            .bind(folio.trim().to_uppercase())
+            .fetch_optional(self.reader())
+            .await?
         else {
             return Ok(None);
         };
@@ -367,5 +380,6 @@ fn portal_incident_from_row(r: &sqlx::any::AnyRow) -> Result<PortalIncident> {
             .try_get::<Option<i64>, _>("closed_at")?
             .map(from_ms)
             .transpose()?,
+        survey_pending: r.try_get::<i64, _>("survey_pending")? > 0,
     })
 }

@@ -124,6 +124,14 @@ macro_rules! select_surveys {
     };
 }
 
+/// How a person reaches their survey: the one-time link's token, or signed in to the portal
+/// (their incident's folio; only a survey already sent to them).
+#[derive(Debug, Clone, Copy)]
+pub enum SurveyKey<'a> {
+    Token(&'a str),
+    Portal(atiende_domain::ids::ContactId, &'a str),
+}
+
 /// What a survey link leads to.
 #[derive(Debug, Clone)]
 pub enum SurveyLink {
@@ -442,11 +450,29 @@ impl Store {
     /// What a survey link leads to. Opening the page records nothing, so mail scanners that
     /// follow links never count as answers.
     pub async fn survey_link(&self, token: &str) -> Result<SurveyLink> {
+        self.survey_by(SurveyKey::Token(token)).await
+    }
+
+    /// What a survey leads to, reached by its link or from the portal.
+    pub async fn survey_by(&self, key: SurveyKey<'_>) -> Result<SurveyLink> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query(select_surveys!("WHERE s.token_hash = $1"))
-            .bind(token_hash(token))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = match key {
+            SurveyKey::Token(token) => {
+                sqlx::query(select_surveys!("WHERE s.token_hash = $1"))
+                    .bind(token_hash(token))
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            SurveyKey::Portal(person, folio) => {
+                sqlx::query(select_surveys!(
+                    "WHERE i.folio = $1 AND i.contact_id = $2 AND s.sent_at IS NOT NULL"
+                ))
+                .bind(folio.trim().to_uppercase())
+                .bind(person.0)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
         let Some(row) = row else {
             return Ok(SurveyLink::Unknown);
         };
@@ -474,7 +500,18 @@ impl Store {
         form: &BTreeMap<String, String>,
         policy: &SurveyPolicy,
     ) -> Result<AnswerOutcome> {
-        let (survey, questions) = match self.survey_link(token).await? {
+        self.answer_survey_by(SurveyKey::Token(token), form, policy)
+            .await
+    }
+
+    /// Records the answers of a survey reached by its link or from the portal.
+    pub async fn answer_survey_by(
+        &self,
+        key: SurveyKey<'_>,
+        form: &BTreeMap<String, String>,
+        policy: &SurveyPolicy,
+    ) -> Result<AnswerOutcome> {
+        let (survey, questions) = match self.survey_by(key).await? {
             SurveyLink::Open { survey, questions } => (survey, questions),
             SurveyLink::Answered => return Ok(AnswerOutcome::AlreadyAnswered),
             SurveyLink::Expired => return Ok(AnswerOutcome::Expired),

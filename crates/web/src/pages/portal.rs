@@ -35,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/mis-solicitudes/salir", post(sign_out))
         .route("/mis-solicitudes/{folio}", get(incident_page))
         .route("/mis-solicitudes/{folio}/responder", post(reply))
+        .route(
+            "/mis-solicitudes/{folio}/encuesta",
+            get(survey_page).post(survey_post),
+        )
 }
 
 /// The person the request's portal cookie belongs to, if any.
@@ -92,6 +96,7 @@ struct Row {
     status_code: &'static str,
     subject: String,
     received: String,
+    survey_pending: bool,
 }
 
 fn row(i: &PortalIncident, lang: Lang, tz: chrono_tz::Tz) -> Row {
@@ -101,6 +106,7 @@ fn row(i: &PortalIncident, lang: Lang, tz: chrono_tz::Tz) -> Row {
         status_code: i.status.code(),
         subject: i.subject.clone(),
         received: local(&i.received_at, tz),
+        survey_pending: i.survey_pending,
     }
 }
 
@@ -541,4 +547,46 @@ async fn new_incident(
             .await
         }
     }
+}
+
+/// The satisfaction survey of one of the person's incidents, answered from the portal (the
+/// same page and rules as the emailed link's).
+async fn survey_page(
+    State(state): State<AppState>,
+    Path(folio): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    let Some(me) = person(&state, &headers).await else {
+        return Redirect::to("/mis-solicitudes").into_response();
+    };
+    super::survey::show(
+        &state,
+        lang,
+        atiende_store::surveys::SurveyKey::Portal(me, &folio),
+        format!("/mis-solicitudes/{folio}/encuesta"),
+    )
+    .await
+}
+
+async fn survey_post(
+    State(state): State<AppState>,
+    Path(folio): Path<String>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    let Some(me) = person(&state, &headers).await else {
+        return Redirect::to("/mis-solicitudes").into_response();
+    };
+    super::survey::submit(
+        &state,
+        &headers,
+        lang,
+        atiende_store::surveys::SurveyKey::Portal(me, &folio),
+        format!("/mis-solicitudes/{folio}/encuesta"),
+        &format!("portal:person:{}", me.0),
+        form,
+    )
+    .await
 }

@@ -1,13 +1,14 @@
-//! The public satisfaction survey, `/encuesta/{token}`: mobile-first, in Spanish, with the
-//! privacy notice. Opening the page records nothing (mail scanners follow links); only a
-//! submission from the page, with its form token, records an answer, and only once.
+//! The public satisfaction survey, `/encuesta/{token}` (and the same page from the person's
+//! portal, `/mis-solicitudes/{folio}/encuesta`): mobile-first, in Spanish, with the privacy
+//! notice. Opening the page records nothing (mail scanners follow links); only a submission
+//! from the page, with its form token, records an answer, and only once.
 
 use std::collections::BTreeMap;
 
 use atiende_domain::classification::Lang;
 use atiende_domain::survey::{Question, SurveyPolicy};
 use atiende_store::settings::key;
-use atiende_store::surveys::{AnswerOutcome, SurveyLink};
+use atiende_store::surveys::{AnswerOutcome, SurveyKey, SurveyLink};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,7 +43,8 @@ struct SurveyPage {
     csrf: String,
     notice: String,
     notice_id: Option<i64>,
-    token: String,
+    /// Where the form posts: the link's address, or the portal's.
+    action: String,
     folio: String,
     questions: Vec<Question>,
     shown: Shown,
@@ -77,8 +79,8 @@ struct View {
     questions: Vec<Question>,
 }
 
-async fn view_of(state: &AppState, token: &str) -> Result<View, AppError> {
-    Ok(match state.store.survey_link(token).await? {
+async fn view_of(state: &AppState, key: SurveyKey<'_>) -> Result<View, AppError> {
+    Ok(match state.store.survey_by(key).await? {
         SurveyLink::Open { survey, questions } => View {
             shown: Shown::Form,
             folio: survey.folio.clone(),
@@ -103,7 +105,7 @@ impl View {
 async fn respond(
     state: &AppState,
     lang: Lang,
-    token: String,
+    action: String,
     view: View,
     given: BTreeMap<String, String>,
     error: Option<String>,
@@ -122,7 +124,7 @@ async fn respond(
         csrf: csrf.clone(),
         notice,
         notice_id,
-        token,
+        action,
         folio: view.folio,
         questions: view.questions,
         shown: view.shown,
@@ -138,12 +140,28 @@ async fn survey_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = request_lang_of(&headers);
-    match view_of(&state, &token).await {
+    show(
+        &state,
+        lang,
+        SurveyKey::Token(&token),
+        format!("/encuesta/{token}"),
+    )
+    .await
+}
+
+/// The survey's page, reached by `key`, its form posting to `action`.
+pub(super) async fn show(
+    state: &AppState,
+    lang: Lang,
+    key: SurveyKey<'_>,
+    action: String,
+) -> Response {
+    match view_of(state, key).await {
         Ok(view) => {
             respond(
-                &state,
+                state,
                 lang,
-                token,
+                action,
                 view,
                 BTreeMap::new(),
                 None,
@@ -163,20 +181,43 @@ async fn survey_post(
     axum::Form(form): axum::Form<BTreeMap<String, String>>,
 ) -> Response {
     let lang = request_lang_of(&headers);
+    submit(
+        &state,
+        &headers,
+        lang,
+        SurveyKey::Token(&token),
+        format!("/encuesta/{token}"),
+        &format!("encuesta:{address}"),
+        form,
+    )
+    .await
+}
+
+/// Records a submission of the survey reached by `key` (rate-limited by `limit_key`), and
+/// shows what became of it.
+pub(super) async fn submit(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Lang,
+    key: SurveyKey<'_>,
+    action: String,
+    limit_key: &str,
+    form: BTreeMap<String, String>,
+) -> Response {
     let t = Tr(lang);
     let sent_token = form.get("_csrf").cloned().unwrap_or_default();
     if let Err((status, message)) = admit(
-        &state,
-        &headers,
-        &format!("encuesta:{address}"),
+        state,
+        headers,
+        limit_key,
         &sent_token,
         lang,
         t.s(
             "Ha enviado demasiadas respuestas en poco tiempo. Espere un minuto e intente de nuevo.",
         ),
     ) {
-        return match view_of(&state, &token).await {
-            Ok(view) => respond(&state, lang, token, view, form, Some(message), status).await,
+        return match view_of(state, key).await {
+            Ok(view) => respond(state, lang, action, view, form, Some(message), status).await,
             Err(e) => e.into_response(),
         };
     }
@@ -184,7 +225,7 @@ async fn survey_post(
         Ok(p) => p,
         Err(e) => return AppError::from(e).into_response(),
     };
-    let outcome = state.store.answer_survey(&token, &form, &policy).await;
+    let outcome = state.store.answer_survey_by(key, &form, &policy).await;
     let shown = match outcome {
         Ok(AnswerOutcome::Recorded { .. }) => Shown::Thanks,
         Ok(AnswerOutcome::AlreadyAnswered) => Shown::AlreadyAnswered,
@@ -196,18 +237,18 @@ async fn survey_post(
                 return e.into_response();
             }
             let message = describe_error(&e, lang);
-            return match view_of(&state, &token).await {
+            return match view_of(state, key).await {
                 Ok(view) => {
-                    respond(&state, lang, token, view, form, Some(message), e.status()).await
+                    respond(state, lang, action, view, form, Some(message), e.status()).await
                 }
                 Err(e) => e.into_response(),
             };
         }
     };
     respond(
-        &state,
+        state,
         lang,
-        token,
+        action,
         View::just(shown),
         BTreeMap::new(),
         None,

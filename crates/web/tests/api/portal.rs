@@ -213,6 +213,67 @@ async fn a_person_signs_in_by_email_link_and_follows_their_incidents(db: TestDb)
         listed.json
     );
 
+    // A closed incident's survey waits for her in the portal, answered there once.
+    let closed = open(ana.json["id"].clone(), "Constancia de estudios").await;
+    app.post(
+        &format!("/api/v1/incidents/{closed}/classify"),
+        &agent,
+        json!({"user_type": "student", "incident_type": "question"}),
+    )
+    .await;
+    let done = app
+        .post(
+            &format!("/api/v1/incidents/{closed}/close"),
+            &agent,
+            json!({"notes": "Se indicó el trámite en el portal."}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.json);
+    let policy = atiende_domain::survey::SurveyPolicy {
+        delay_hours: 0,
+        min_days_between: 0,
+        ..Default::default()
+    };
+    let id = app.db.incident_id(&closed).await.expect("incident");
+    app.db
+        .process_survey_due(id, &policy, "https://cap.example.mx", None)
+        .await
+        .expect("survey sent");
+    let list = ana_browser.get("/mis-solicitudes").await;
+    assert!(
+        html(&list).contains(&format!("href=\"/mis-solicitudes/{closed}/encuesta\"")),
+        "{}",
+        html(&list)
+    );
+    let form = ana_browser
+        .get(&format!("/mis-solicitudes/{closed}/encuesta"))
+        .await;
+    assert!(html(&form).contains(&format!("action=\"/mis-solicitudes/{closed}/encuesta\"")));
+    let answered = ana_browser
+        .post(
+            &format!("/mis-solicitudes/{closed}/encuesta"),
+            "overall=5&resolved=yes&clarity=5&speed=4&comment=Muy+amables",
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", html(&answered));
+    let surveys = app.db.surveys(5).await.expect("surveys");
+    let hers_survey = surveys
+        .iter()
+        .find(|s| s.incident_id == id)
+        .expect("the survey");
+    assert!(hers_survey.answered_at.is_some());
+    assert_eq!(hers_survey.overall, Some(5));
+    // Luis cannot reach hers.
+    let mut luis_browser = Visitor::new(&app);
+    let not_his = luis_browser
+        .get(&format!("/mis-solicitudes/{closed}/encuesta"))
+        .await;
+    assert_eq!(
+        not_his.status,
+        StatusCode::SEE_OTHER,
+        "not signed in: to the sign-in page"
+    );
+
     // The portal's cookie is no staff session; signing out ends it.
     let console = ana_browser.get("/bandeja").await;
     assert_ne!(console.status, StatusCode::OK);
