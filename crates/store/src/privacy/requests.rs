@@ -21,6 +21,8 @@ const LINK_HOURS: i64 = 24;
 
 /// How the access log names the person themselves.
 const HOLDER: &str = "titular (solicitud verificada)";
+/// … and signed in to their portal.
+const HOLDER_PORTAL: &str = "titular (portal Mis solicitudes)";
 
 impl Store {
     /// Sends the link when the address belongs to a person on record (not suppressed);
@@ -103,5 +105,25 @@ impl Store {
         Ok(Some(
             self.assemble_file(self.contact(contact).await?).await?,
         ))
+    }
+
+    /// The file of the person signed in to their portal, logged as the holder's own access.
+    pub async fn personal_file_for_portal(
+        &self,
+        person: ContactId,
+        format: &str,
+    ) -> Result<PersonalFile> {
+        let mut tx = self.begin().await?;
+        insert_access(
+            &mut *tx,
+            None,
+            HOLDER_PORTAL,
+            person,
+            DataAction::Export,
+            format,
+        )
+        .await?;
+        tx.commit().await?;
+        self.assemble_file(self.contact(person).await?).await
     }
 }

@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/mis-solicitudes/entrar/{token}", get(confirm).post(enter))
         .route("/mis-solicitudes/nueva", get(new_page).post(new_incident))
         .route("/mis-solicitudes/salir", post(sign_out))
+        .route("/mis-solicitudes/mis-datos", get(own_data))
+        .route("/mis-solicitudes/mis-datos.json", get(own_data_json))
         .route("/mis-solicitudes/{folio}", get(incident_page))
         .route("/mis-solicitudes/{folio}/responder", post(reply))
         .route(
@@ -589,4 +591,39 @@ async fn survey_post(
         form,
     )
     .await
+}
+
+/// The person's own file (the right of access), as `/mis-datos` shows it after its emailed
+/// link; each opening is in the access log as the holder's.
+async fn own_data(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let lang = request_lang_of(&headers);
+    let Some(me) = person(&state, &headers).await else {
+        return Ok(Redirect::to("/mis-solicitudes").into_response());
+    };
+    let file = state.store.personal_file_for_portal(me, "html").await?;
+    let html = super::privacy::personal_file_html(&file, lang, state.store.time_zone()).replace(
+        "<main id=\"main\">",
+        &format!(
+            "<main id=\"main\"><p class=\"no-print\"><a href=\"/mis-solicitudes\">← {}</a> · <a href=\"/mis-solicitudes/mis-datos.json\">{}</a></p>",
+            Tr(lang).s("Mis solicitudes"),
+            Tr(lang).s("Descargar mis datos (JSON)")
+        ),
+    );
+    Ok(axum::response::Html(html).into_response())
+}
+
+async fn own_data_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(me) = person(&state, &headers).await else {
+        return Ok(Redirect::to("/mis-solicitudes").into_response());
+    };
+    let file = state.store.personal_file_for_portal(me, "json").await?;
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|_| AppError::Internal)?;
+    Ok(super::export::download(
+        "application/json",
+        "mis-datos.json",
+        bytes,
+    ))
 }

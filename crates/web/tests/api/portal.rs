@@ -274,6 +274,22 @@ async fn a_person_signs_in_by_email_link_and_follows_their_incidents(db: TestDb)
         "not signed in: to the sign-in page"
     );
 
+    // Her own file, from the portal, logged as her own access.
+    let file = ana_browser.get("/mis-solicitudes/mis-datos").await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(html(&file).contains("Ana Torres") && html(&file).contains("ana@example.org"));
+    let contact = atiende_domain::ids::ContactId(ana.json["id"].as_i64().expect("id"));
+    let log = app
+        .db
+        .personal_access_log(Some(contact), None, 20)
+        .await
+        .expect("access log");
+    assert!(
+        log.iter()
+            .any(|a| format!("{a:?}").contains("portal Mis solicitudes")),
+        "{log:?}"
+    );
+
     // The portal's cookie is no staff session; signing out ends it.
     let console = ana_browser.get("/bandeja").await;
     assert_ne!(console.status, StatusCode::OK);

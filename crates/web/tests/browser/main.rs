@@ -4,5 +4,6 @@
 
 mod harness;
 mod journeys;
+mod portal;
 mod sign_in;
 mod together;
