@@ -11,6 +11,7 @@ use crate::harness::{Browser, PASSWORD, Site};
 atiende_store::on_both_engines!(
     every_public_page_passes_the_accessibility_audit,
     every_console_page_passes_the_accessibility_audit,
+    the_buzon_the_survey_and_the_portal_work_by_keyboard_and_fit_a_phone,
 );
 
 fn axe_js() -> String {
@@ -189,5 +190,155 @@ async fn every_console_page_passes_the_accessibility_audit(db: TestDb) {
     .collect();
     let problems = audit_all(&b, &paths).await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    b.close().await;
+}
+
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+const RIGHT: &str = "\u{E014}";
+
+/// Presses Tab until the focus is on what `css` selects, as a person at the keyboard does.
+async fn tab_to(b: &Browser, css: &str) {
+    for _ in 0..40 {
+        let there = b
+            .client
+            .execute(
+                "return !!document.activeElement && document.activeElement.matches(arguments[0])",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .expect("script")
+            .as_bool()
+            .unwrap_or(false);
+        if there {
+            return;
+        }
+        b.keys(TAB).await;
+    }
+    panic!("Tab never reached {css} on {}", b.path().await);
+}
+
+/// Whether the page fits its window's width (no scrolling sideways).
+async fn fits(b: &Browser) -> bool {
+    b.client
+        .execute(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .expect("script")
+        .as_bool()
+        .unwrap_or(false)
+}
+
+async fn the_buzon_the_survey_and_the_portal_work_by_keyboard_and_fit_a_phone(db: TestDb) {
+    let site = Site::start(db).await;
+    site.db
+        .save_mailbox(
+            atiende_store::Actor::System,
+            &atiende_store::testing::sending_mailbox(),
+        )
+        .await
+        .expect("mailbox");
+    let maria = site.staff("maria", Role::Agent, vec![]).await;
+    let ana = site
+        .contact(atiende_domain::contact::ContactInput {
+            name: Some("Ana Torres".into()),
+            emails: Some(vec!["ana.torres@alumnos.udg.mx".into()]),
+            ..Default::default()
+        })
+        .await;
+    let closed = site.db.closed_phone_incident(&maria, Some(ana)).await;
+    let policy = atiende_domain::survey::SurveyPolicy {
+        delay_hours: 0,
+        min_days_between: 0,
+        ..Default::default()
+    };
+    site.db
+        .process_survey_due(closed, &policy, &site.base, None)
+        .await
+        .expect("survey sent");
+    let survey_link = site.db.sent_link(Some(closed), "encuesta").await;
+    let survey_path = survey_link[survey_link.find("/encuesta/").expect("path")..].to_string();
+
+    let b = site.browser().await;
+    b.client
+        .set_window_size(360, 780)
+        .await
+        .expect("a phone's width");
+
+    // The buzón, by keyboard: a suggestion's kind with the arrows, the message, Enter.
+    b.goto("/buzon").await;
+    assert!(fits(&b).await, "the buzón fits 360 px");
+    tab_to(&b, "input[name=kind]").await;
+    b.keys(" ").await;
+    tab_to(&b, "#message").await;
+    b.keys("Sería bueno tener horario en sábado.").await;
+    tab_to(&b, "form button[type=submit]").await;
+    b.keys_to_new_page(ENTER).await;
+    assert!(b.text().await.contains("CAP-"), "{}", b.text().await);
+
+    // The survey, by keyboard: the scales with the arrows (to 5), yes with the space bar.
+    b.goto(&survey_path).await;
+    assert!(fits(&b).await, "the survey fits 360 px");
+    b.screenshot("telefono-encuesta").await;
+    tab_to(&b, "input[name=overall]").await;
+    b.keys(&RIGHT.repeat(4)).await;
+    tab_to(&b, "input[name=resolved]").await;
+    b.keys(" ").await;
+    for scale in ["clarity", "speed"] {
+        tab_to(&b, &format!("input[name={scale}]")).await;
+        b.keys(&RIGHT.repeat(4)).await;
+    }
+    tab_to(&b, "form button[type=submit]").await;
+    b.keys_to_new_page(ENTER).await;
+    let survey = site
+        .db
+        .surveys(5)
+        .await
+        .expect("surveys")
+        .into_iter()
+        .find(|s| s.incident_id == closed)
+        .expect("the survey");
+    assert_eq!(survey.overall, Some(5));
+
+    // The portal, by keyboard: the address and Enter, the link's button, the folio, a reply.
+    b.goto("/mis-solicitudes").await;
+    assert!(fits(&b).await, "the portal fits 360 px");
+    tab_to(&b, "#email").await;
+    b.keys("ana.torres@alumnos.udg.mx").await;
+    b.keys_to_new_page(ENTER).await;
+    let link = site.db.sent_link(None, "mis-solicitudes/entrar").await;
+    b.goto(&link[link.find("/mis-solicitudes").expect("path")..])
+        .await;
+    tab_to(&b, "#enter").await;
+    b.keys_to_new_page(ENTER).await;
+    assert!(fits(&b).await, "the portal's list fits 360 px");
+    b.screenshot("telefono-portal").await;
+    let folio = site
+        .db
+        .incident(closed)
+        .await
+        .expect("incident")
+        .folio
+        .to_string();
+    tab_to(&b, &format!("a[href='/mis-solicitudes/{folio}']")).await;
+    b.keys_to_new_page(ENTER).await;
+    assert!(fits(&b).await, "an incident in the portal fits 360 px");
+
+    // At twice the zoom of a 1280 px screen (640 CSS px), nothing scrolls sideways either.
+    b.client
+        .set_window_size(640, 800)
+        .await
+        .expect("200 % zoom");
+    for path in [
+        "/buzon",
+        survey_path.as_str(),
+        "/mis-solicitudes",
+        "/mis-solicitudes/nueva",
+    ] {
+        b.goto(path).await;
+        assert!(fits(&b).await, "{path} fits at 200 %");
+    }
     b.close().await;
 }

@@ -222,7 +222,20 @@ impl Browser {
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        panic!("{what:?} loaded no new page");
+        let focused = self
+            .client
+            .execute(
+                "return document.activeElement ? document.activeElement.outerHTML : ''",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        panic!(
+            "{what:?} loaded no new page (at {}, focus on {focused})",
+            self.path().await
+        );
     }
 
     /// Waits until the page's visible text contains `words`.
