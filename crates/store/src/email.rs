@@ -884,6 +884,63 @@ pub(crate) async fn default_mailbox(tx: &mut Tx) -> Result<Option<Mailbox>> {
     row.as_ref().map(|r| mailbox_from_row(r, None)).transpose()
 }
 
+/// The person on record who holds an email address, with the address as stored and the
+/// mailbox to write from — none when nobody (not suppressed, and not blocked unless
+/// `blocked_too`) holds it or no mailbox sends. What a one-time link by email starts from.
+pub(crate) async fn holder_of_address(
+    tx: &mut Tx,
+    email: &str,
+    blocked_too: bool,
+) -> Result<Option<(i64, String, Mailbox)>> {
+    let Ok(ident) = atiende_domain::contact::Identifier::parse(
+        atiende_domain::contact::IdentifierKind::Email,
+        email,
+    ) else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT c.id FROM contact_identifiers ci JOIN contacts c ON c.id = ci.contact_id \
+         WHERE ci.kind = $1 AND ci.value = $2 AND c.anonymised_at IS NULL \
+         AND ($3 = 1 OR c.blocked_at IS NULL) ORDER BY c.id LIMIT 1",
+    )
+    .bind(ident.kind.code())
+    .bind(ident.value.clone())
+    .bind(i64::from(blocked_too))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (Some(row), Some(mailbox)) = (row, default_mailbox(tx).await?) else {
+        return Ok(None);
+    };
+    Ok(Some((row.try_get("id")?, ident.value, mailbox)))
+}
+
+/// Queues an automatic message, tied to no incident, carrying a one-time link (its token made
+/// when it leaves); `tag` marks its message id.
+pub(crate) async fn queue_link_email(
+    tx: &mut Tx,
+    mailbox: &Mailbox,
+    (to, tag): (String, &str),
+    subject: &str,
+    text: String,
+    link: crate::links::OneTimeLink,
+) -> Result<()> {
+    let out = OutgoingEmail {
+        mailbox_id: mailbox.id,
+        to,
+        subject: subject.to_string(),
+        text,
+        message_id: message_id_for(mailbox, tag),
+        in_reply_to: None,
+        references: vec![],
+        folio: None,
+        automatic: true,
+        link_to_incident: false,
+        one_time_link: Some(link),
+        files: Vec::new(),
+    };
+    queue_email(tx, None, None, &out).await
+}
+
 /// Queues a message and records it as ours at once, so that a reply to it threads even
 /// before it has left.
 pub(crate) async fn queue_email(

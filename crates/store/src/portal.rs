@@ -10,7 +10,6 @@
 use atiende_domain::RuleError;
 use atiende_domain::audit::EntityKind;
 use atiende_domain::classification::Channel;
-use atiende_domain::contact::{Identifier, IdentifierKind};
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{EntryKind, Incident, MAX_ENTRY_CHARS, NewIncidentInput, Status};
@@ -22,11 +21,10 @@ use crate::Actor;
 use crate::attachments::Upload;
 use crate::audit::Change;
 use crate::db::{Store, from_ms, ms, now};
-use crate::email::{default_mailbox, message_id_for, queue_email};
+use crate::email::{holder_of_address, queue_link_email};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::append;
 use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
-use crate::outbox::OutgoingEmail;
 use crate::users::{random_token, token_hash};
 
 /// How long an emailed sign-in link works.
@@ -83,23 +81,11 @@ impl Store {
     /// Sends a sign-in link when the address belongs to a person on record whose data may be
     /// used (not blocked, not suppressed); otherwise does nothing, and says nothing different.
     pub async fn request_portal_link(&self, email: &str, base_url: &str) -> Result<()> {
-        let Ok(ident) = Identifier::parse(IdentifierKind::Email, email) else {
-            return Ok(());
-        };
         let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "SELECT c.id FROM contact_identifiers ci JOIN contacts c ON c.id = ci.contact_id \
-             WHERE ci.kind = $1 AND ci.value = $2 AND c.anonymised_at IS NULL \
-             AND c.blocked_at IS NULL ORDER BY c.id LIMIT 1",
-        )
-        .bind(ident.kind.code())
-        .bind(ident.value.clone())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (Some(row), Some(mailbox)) = (row, default_mailbox(&mut tx).await?) else {
+        let Some((contact, address, mailbox)) = holder_of_address(&mut tx, email, false).await?
+        else {
             return Ok(());
         };
-        let contact: i64 = row.try_get("id")?;
         let at = now();
         let sign_in: i64 = sqlx::query(
             "INSERT INTO portal_sign_ins (contact_id, token_hash, created_at, expires_at) \
@@ -113,26 +99,20 @@ impl Store {
         .await?
         .try_get("id")?;
         let link = link_with_slot(base_url, "mis-solicitudes/entrar");
-        let out = OutgoingEmail {
-            mailbox_id: mailbox.id,
-            to: ident.value.clone(),
-            subject: "Su enlace para entrar a Mis solicitudes".into(),
-            text: format!(
+        queue_link_email(
+            &mut tx,
+            &mailbox,
+            (address, "portal"),
+            "Su enlace para entrar a Mis solicitudes",
+            format!(
                 "Hola:\n\nPara ver sus solicitudes al Centro de Atención Personalizada, abra este \
                  enlace en los próximos {LINK_MINUTES} minutos (funciona una sola vez):\n\n{link}\n\n\
                  Si usted no lo pidió, ignore este mensaje: nadie entra sin él.\n\n\
                  Atentamente,\nCentro de Atención Personalizada"
             ),
-            message_id: message_id_for(&mailbox, "portal"),
-            in_reply_to: None,
-            references: vec![],
-            folio: None,
-            automatic: true,
-            link_to_incident: false,
-            one_time_link: Some(OneTimeLink::PortalSignIn(sign_in)),
-            files: Vec::new(),
-        };
-        queue_email(&mut tx, None, None, &out).await?;
+            OneTimeLink::PortalSignIn(sign_in),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

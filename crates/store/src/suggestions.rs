@@ -264,26 +264,22 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<SuggestionReport> {
-        let model = sqlx::query(
-            "SELECT id, trained_at, examples, model FROM suggestion_models ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_optional(self.reader())
-        .await?;
-        let model = match model {
-            Some(r) => {
-                let json: String = r.try_get("model")?;
-                #[derive(serde::Deserialize)]
-                struct Measured {
-                    accuracy: ModelAccuracy,
-                }
-                let measured: Measured = serde_json::from_str(&json)
-                    .map_err(|e| crate::error::StoreError::Corrupt(e.to_string()))?;
-                Some(ModelInfo {
-                    id: r.try_get("id")?,
-                    trained_at: from_ms(r.try_get("trained_at")?)?,
-                    examples: r.try_get("examples")?,
-                    accuracy: measured.accuracy,
-                })
+        // The model in use, parsed once per retraining (its accuracy is part of it).
+        let model = match self.suggestion_model().await? {
+            Some((id, model)) => {
+                sqlx::query("SELECT trained_at, examples FROM suggestion_models WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .map(|r| {
+                        Ok::<_, crate::error::StoreError>(ModelInfo {
+                            id,
+                            trained_at: from_ms(r.try_get("trained_at")?)?,
+                            examples: r.try_get("examples")?,
+                            accuracy: model.accuracy,
+                        })
+                    })
+                    .transpose()?
             }
             None => None,
         };

@@ -2,7 +2,6 @@
 //! it, a link with a one-time secret goes to that address, and whoever opens it within a day
 //! sees that person's file. Nothing tells the asker whether the address is on record.
 
-use atiende_domain::contact::{Identifier, IdentifierKind};
 use atiende_domain::ids::ContactId;
 use atiende_domain::privacy::DataAction;
 use chrono::Duration;
@@ -10,10 +9,9 @@ use sqlx::Row;
 
 use super::{PersonalFile, insert_access};
 use crate::db::{Store, ms, now};
-use crate::email::{default_mailbox, message_id_for, queue_email};
+use crate::email::{holder_of_address, queue_link_email};
 use crate::error::Result;
 use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
-use crate::outbox::OutgoingEmail;
 use crate::users::token_hash;
 
 /// How long the emailed link opens the file.
@@ -28,22 +26,11 @@ impl Store {
     /// Sends the link when the address belongs to a person on record (not suppressed);
     /// otherwise does nothing, and says nothing different.
     pub async fn request_personal_file(&self, email: &str, base_url: &str) -> Result<()> {
-        let Ok(ident) = Identifier::parse(IdentifierKind::Email, email) else {
-            return Ok(());
-        };
         let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "SELECT c.id FROM contact_identifiers ci JOIN contacts c ON c.id = ci.contact_id \
-             WHERE ci.kind = $1 AND ci.value = $2 AND c.anonymised_at IS NULL",
-        )
-        .bind(ident.kind.code())
-        .bind(ident.value.clone())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (Some(row), Some(mailbox)) = (row, default_mailbox(&mut tx).await?) else {
+        let Some((contact, address, mailbox)) = holder_of_address(&mut tx, email, true).await?
+        else {
             return Ok(());
         };
-        let contact: i64 = row.try_get("id")?;
         let at = now();
         let request: i64 = sqlx::query(
             "INSERT INTO personal_data_requests (contact_id, token_hash, created_at, expires_at) \
@@ -57,26 +44,20 @@ impl Store {
         .await?
         .try_get("id")?;
         let link = link_with_slot(base_url, "mis-datos");
-        let out = OutgoingEmail {
-            mailbox_id: mailbox.id,
-            to: ident.value.clone(),
-            subject: "Sus datos personales en el Centro de Atención Personalizada".into(),
-            text: format!(
+        queue_link_email(
+            &mut tx,
+            &mailbox,
+            (address, "arco"),
+            "Sus datos personales en el Centro de Atención Personalizada",
+            format!(
                 "Hola:\n\nRecibimos una solicitud de acceso a sus datos personales. Para verlos y descargarlos, \
                  abra este enlace durante las próximas {LINK_HOURS} horas:\n\n{link}\n\n\
                  Si usted no hizo esta solicitud, ignore este mensaje.\n\n\
                  Atentamente,\nCentro de Atención Personalizada"
             ),
-            message_id: message_id_for(&mailbox, "arco"),
-            in_reply_to: None,
-            references: vec![],
-            folio: None,
-            automatic: true,
-            link_to_incident: false,
-            one_time_link: Some(OneTimeLink::PersonalFile(request)),
-            files: Vec::new(),
-        };
-        queue_email(&mut tx, None, None, &out).await?;
+            OneTimeLink::PersonalFile(request),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -417,48 +417,30 @@ async fn page_of(
                     .map(|d| (d.code(), d.label(lang), m.error.clone().unwrap_or_default()))
             })
     };
-    let entries = detail
-        .timeline
-        .iter()
-        .map(|e| EntryView {
-            email: email_of(e.id),
-            delivery: delivery_of(e.id),
-            kind: e.kind.code(),
-            label: e.kind.label(lang),
-            at: local(&e.at, tz),
-            author: if e.kind == EntryKind::InboundMessage {
-                contact.as_ref().map(|c| c.name.clone()).unwrap_or_default()
-            } else {
-                name_of(e.author_id)
-            },
-            body: e.body.clone(),
-            detail: entry_detail(e, lang, &names),
-        })
-        .collect();
+    // (A merged incident's entries are none of this one's emails or chat messages: those
+    // lookups find nothing for them.)
+    let entry_view = |e: &atiende_domain::incident::TimelineEntry| EntryView {
+        email: email_of(e.id),
+        delivery: delivery_of(e.id),
+        kind: e.kind.code(),
+        label: e.kind.label(lang),
+        at: local(&e.at, tz),
+        author: if e.kind == EntryKind::InboundMessage {
+            contact.as_ref().map(|c| c.name.clone()).unwrap_or_default()
+        } else {
+            name_of(e.author_id)
+        },
+        body: e.body.clone(),
+        detail: entry_detail(e, lang, &names),
+    };
+    let entries = detail.timeline.iter().map(entry_view).collect();
     // The same person's incidents merged into this one keep their own timelines, shown here.
     let merged = store
         .merged_into(id)
         .await?
         .into_iter()
         .map(|m| {
-            let entries = m
-                .timeline
-                .iter()
-                .map(|e| EntryView {
-                    email: None,
-                    delivery: None,
-                    kind: e.kind.code(),
-                    label: e.kind.label(lang),
-                    at: local(&e.at, tz),
-                    author: if e.kind == EntryKind::InboundMessage {
-                        contact.as_ref().map(|c| c.name.clone()).unwrap_or_default()
-                    } else {
-                        name_of(e.author_id)
-                    },
-                    body: e.body.clone(),
-                    detail: entry_detail(e, lang, &names),
-                })
-                .collect();
+            let entries = m.timeline.iter().map(entry_view).collect();
             (m.folio.to_string(), entries)
         })
         .collect();
