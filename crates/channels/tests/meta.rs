@@ -31,6 +31,7 @@ fn meta(graph_url: &str) -> MetaConfig {
         messenger: vec![account("PAGE1")],
         instagram: vec![account("IG1")],
         templates: vec![],
+        sign_in_template: String::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use atiende_channels::chat::MetaConfig;
 use atiende_channels::chat::graph::Graph;
-use atiende_channels::chat::jobs::send_chats;
+use atiende_channels::chat::jobs::{send_chats, send_portal_codes};
 use atiende_channels::email::jobs::{poll_mailboxes, send_due};
 use atiende_store::Store;
 
@@ -63,6 +63,7 @@ pub async fn run(
         while tell_service_levels(&store).await > 0 {}
         queue_notification_emails(&store, &config.base_url).await;
         while send_due(&store, &config.base_url).await > 0 {}
+        while send_portal_codes(&store, &graph, &config.meta).await > 0 {}
         while send_chats(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}

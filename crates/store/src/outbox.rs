@@ -29,6 +29,17 @@ pub enum Job {
     ChatProfile(ProfileJob),
     /// One signed event to POST to a subscribed endpoint.
     WebhookSend(WebhookJob),
+    /// A portal sign-in code to send to a WhatsApp number on record.
+    PortalCode(PortalCodeJob),
+}
+
+/// Which sign-in's code to send, from which of our WhatsApp numbers to which person's. The
+/// code itself is made when the message leaves (`Store::issue_portal_code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalCodeJob {
+    pub sign_in_id: i64,
+    pub account_id: String,
+    pub to: String,
 }
 
 /// Which delivery of the webhook log to send (its event, endpoint and attempts are there).
@@ -46,16 +57,18 @@ pub enum JobKind {
     ChatMedia,
     ChatProfile,
     WebhookSend,
+    PortalCode,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::SurveyDue,
         JobKind::EmailSend,
         JobKind::ChatSend,
         JobKind::ChatMedia,
         JobKind::ChatProfile,
         JobKind::WebhookSend,
+        JobKind::PortalCode,
     ];
 
     pub fn code(self) -> &'static str {
@@ -66,6 +79,7 @@ impl JobKind {
             JobKind::ChatMedia => "chat_media",
             JobKind::ChatProfile => "chat_profile",
             JobKind::WebhookSend => "webhook_send",
+            JobKind::PortalCode => "portal_code",
         }
     }
 }
@@ -79,6 +93,7 @@ impl Job {
             Job::ChatMedia(_) => JobKind::ChatMedia,
             Job::ChatProfile(_) => JobKind::ChatProfile,
             Job::WebhookSend(_) => JobKind::WebhookSend,
+            Job::PortalCode(_) => JobKind::PortalCode,
         }
     }
 }

@@ -4,6 +4,11 @@
 //! CAP answered, never internal notes, derivations or staff beyond a first name. They reply
 //! (with files) and open new incidents on channel *portal*.
 //!
+//! Where a WhatsApp template for it is configured, a person may instead ask for a six-digit
+//! code sent to the WhatsApp number on record: made when the message leaves (only a keyed hash
+//! kept), short-lived, and dead after a few wrong tries — counted in the database, so on every
+//! instance.
+//!
 //! Nothing tells the asker whether an address is on record; a blocked or suppressed person
 //! cannot sign in; sessions are apart from staff sessions and bound to one person.
 
@@ -25,10 +30,15 @@ use crate::email::{holder_of_address, queue_link_email};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::append;
 use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
+use crate::outbox::{Job, PortalCodeJob};
 use crate::users::{random_token, token_hash};
 
 /// How long an emailed sign-in link works.
 pub const LINK_MINUTES: i64 = 30;
+/// How long a code sent by WhatsApp works.
+pub const CODE_MINUTES: i64 = 10;
+/// Wrong codes a sign-in takes before it stops working.
+pub const CODE_ATTEMPTS: i64 = 5;
 /// How long a portal session lasts, used or not.
 pub const SESSION_HOURS: i64 = 8;
 
@@ -117,6 +127,129 @@ impl Store {
         Ok(())
     }
 
+    /// Sends a sign-in code when `number` is the WhatsApp number on record of a person whose
+    /// data may be used: a sign-in row and the job that sends the code from one of our numbers
+    /// (`accounts`: the one the person last wrote to, else the first). Otherwise does nothing,
+    /// and says nothing different.
+    pub async fn request_portal_code(&self, number: &str, accounts: &[String]) -> Result<()> {
+        let Some(number) = whatsapp_number(number) else {
+            return Ok(());
+        };
+        let mut tx = self.begin().await?;
+        let Some((contact, number)) = whatsapp_holder(&mut tx, &number).await? else {
+            return Ok(());
+        };
+        if !usable(&mut tx, contact).await? {
+            return Ok(());
+        }
+        let last_account: Option<String> = sqlx::query(
+            "SELECT account_id FROM chat_messages WHERE provider = 'whatsapp' AND peer_id = $1 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(number.clone())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("account_id"))
+        .transpose()?;
+        let Some(account_id) = last_account
+            .filter(|a| accounts.contains(a))
+            .or_else(|| accounts.first().cloned())
+        else {
+            return Ok(());
+        };
+        let at = now();
+        let sign_in: i64 = sqlx::query(
+            "INSERT INTO portal_sign_ins (contact_id, token_hash, created_at, expires_at, whatsapp) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(contact)
+        .bind(unusable_hash())
+        .bind(ms(at))
+        .bind(ms(at + Duration::minutes(CODE_MINUTES)))
+        .bind(number.clone())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let job = Job::PortalCode(PortalCodeJob {
+            sign_in_id: sign_in,
+            account_id,
+            to: number,
+        });
+        crate::outbox::enqueue(&mut tx, None, &job).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes the code of a sign-in about to be sent and keeps only its keyed hash. `None`
+    /// when the sign-in no longer works (used, expired): its message is not worth sending.
+    pub async fn issue_portal_code(&self, sign_in: i64) -> Result<Option<String>> {
+        let code = format!(
+            "{:06}",
+            rand::Rng::gen_range(&mut rand::rngs::OsRng, 0..1_000_000)
+        );
+        let changed = sqlx::query(
+            "UPDATE portal_sign_ins SET token_hash = $1, attempts = 0 WHERE id = $2 \
+             AND whatsapp IS NOT NULL AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(self.sealer.keyed_hash(&code_key(sign_in, &code)))
+        .bind(sign_in)
+        .bind(ms(now()))
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok((changed == 1).then_some(code))
+    }
+
+    /// Uses the code sent to `number` (the newest sign-in sent there, once, before it expires
+    /// and while it has tries left) and opens a session for its person. A wrong code counts
+    /// as a try. Returns the session's token, or none.
+    pub async fn open_portal_session_by_code(
+        &self,
+        number: &str,
+        code: &str,
+    ) -> Result<Option<String>> {
+        let Some(number) = whatsapp_number(number) else {
+            return Ok(None);
+        };
+        let code: String = code.chars().filter(char::is_ascii_digit).collect();
+        let mut tx = self.begin().await?;
+        let Some((_, number)) = whatsapp_holder(&mut tx, &number).await? else {
+            return Ok(None);
+        };
+        let at = now();
+        let row = sqlx::query(
+            "UPDATE portal_sign_ins SET attempts = attempts + 1 WHERE id = \
+             (SELECT MAX(id) FROM portal_sign_ins WHERE whatsapp = $1) \
+             AND used_at IS NULL AND expires_at > $2 AND attempts < $3 \
+             RETURNING id, token_hash, contact_id",
+        )
+        .bind(number)
+        .bind(ms(at))
+        .bind(CODE_ATTEMPTS)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sign_in: i64 = row.try_get("id")?;
+        let stored: String = row.try_get("token_hash")?;
+        let given = self.sealer.keyed_hash(&code_key(sign_in, &code));
+        // Hashes compared, not codes: the time a comparison takes tells nothing of the code.
+        let right = code.len() == 6 && stored == given;
+        if !right {
+            // The wrong try is counted whatever happens next.
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE portal_sign_ins SET used_at = $2 WHERE id = $1")
+            .bind(sign_in)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
+        let contact: i64 = row.try_get("contact_id")?;
+        open_session(tx, contact).await
+    }
+
     /// Uses a sign-in link (once, before it expires) and opens a session for its person.
     /// Returns the session's token (only its hash is kept), or none for a link that does not
     /// work.
@@ -135,22 +268,7 @@ impl Store {
             return Ok(None);
         };
         let contact: i64 = row.try_get("contact_id")?;
-        if !usable(&mut tx, contact).await? {
-            return Ok(None);
-        }
-        let token = random_token();
-        sqlx::query(
-            "INSERT INTO portal_sessions (contact_id, token_hash, created_at, expires_at, seen_at) \
-             VALUES ($1, $2, $3, $4, $3)",
-        )
-        .bind(contact)
-        .bind(token_hash(&token))
-        .bind(ms(at))
-        .bind(ms(at + Duration::hours(SESSION_HOURS)))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(token))
+        open_session(tx, contact).await
     }
 
     /// The person a portal session belongs to, while it lasts and their data may be used.
@@ -334,6 +452,72 @@ impl Store {
         tx.commit().await?;
         Ok(incident)
     }
+}
+
+/// Opens a session for a person who proved they hold an address or number on record, when
+/// their data may still be used; commits the sign-in's use either way.
+async fn open_session(mut tx: crate::tx::Tx, contact: i64) -> Result<Option<String>> {
+    if !usable(&mut tx, contact).await? {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let at = now();
+    let token = random_token();
+    sqlx::query(
+        "INSERT INTO portal_sessions (contact_id, token_hash, created_at, expires_at, seen_at) \
+         VALUES ($1, $2, $3, $4, $3)",
+    )
+    .bind(contact)
+    .bind(token_hash(&token))
+    .bind(ms(at))
+    .bind(ms(at + Duration::hours(SESSION_HOURS)))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(token))
+}
+
+/// A number as the register keeps WhatsApp numbers (digits), or none when it is not one.
+fn whatsapp_number(raw: &str) -> Option<String> {
+    atiende_domain::contact::Identifier::parse(
+        atiende_domain::contact::IdentifierKind::Whatsapp,
+        raw,
+    )
+    .ok()
+    .map(|i| i.value)
+}
+
+/// The person whose WhatsApp number is `number`, and the number as on record: exactly, or —
+/// a number typed without its country code — the one person whose number ends with its ten
+/// digits.
+async fn whatsapp_holder(tx: &mut crate::tx::Tx, number: &str) -> Result<Option<(i64, String)>> {
+    let exact = sqlx::query(
+        "SELECT contact_id, value FROM contact_identifiers WHERE kind = 'whatsapp' AND value = $1",
+    )
+    .bind(number.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(r) = exact {
+        return Ok(Some((r.try_get("contact_id")?, r.try_get("value")?)));
+    }
+    if number.len() != 10 {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT contact_id, value FROM contact_identifiers WHERE kind = 'whatsapp' AND value LIKE $1 LIMIT 2",
+    )
+    .bind(format!("%{number}"))
+    .fetch_all(&mut **tx)
+    .await?;
+    match rows.as_slice() {
+        [only] => Ok(Some((only.try_get("contact_id")?, only.try_get("value")?))),
+        _ => Ok(None),
+    }
+}
+
+/// What a code's keyed hash is made of: the sign-in it belongs to and the code.
+fn code_key(sign_in: i64, code: &str) -> String {
+    format!("portal-code:{sign_in}:{code}")
 }
 
 /// Whether a person's data may still be used (not blocked, not suppressed).

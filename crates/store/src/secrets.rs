@@ -108,6 +108,20 @@ impl Keyring {
         String::from_utf8(plain).map_err(StoreError::corrupt)
     }
 
+    /// A keyed hash of `value` (HMAC-SHA-256 with the current key, in hex): what a short
+    /// one-time code is kept as, so that a copy of the database cannot try every code offline.
+    pub fn keyed_hash(&self, value: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.keys[0].1.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(value.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Whether `stored` is sealed with the current key already.
     pub fn is_current(&self, stored: &str) -> bool {
         stored
@@ -128,6 +142,15 @@ impl Sealer {
         match &self.0 {
             Some(ring) if !plain.is_empty() => ring.seal(plain),
             _ => plain.to_string(),
+        }
+    }
+
+    /// A keyed hash with the keyring's current key; without a keyring (a store opened for
+    /// tests or commands), a plain hash.
+    pub fn keyed_hash(&self, value: &str) -> String {
+        match &self.0 {
+            Some(ring) => ring.keyed_hash(value),
+            None => crate::users::token_hash(value),
         }
     }
 

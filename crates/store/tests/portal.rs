@@ -12,6 +12,7 @@ use atiende_store::{Actor, Store};
 atiende_store::on_both_engines!(
     a_sign_in_link_goes_only_to_an_address_on_record_and_works_once,
     the_person_sees_only_their_incidents_and_what_was_said_to_them,
+    a_whatsapp_code_goes_only_to_a_number_on_record_and_a_few_wrong_tries_end_it,
 );
 
 const BASE: &str = "https://cap.example.mx";
@@ -219,4 +220,117 @@ async fn the_person_sees_only_their_incidents_and_what_was_said_to_them(db: Test
     assert_eq!(new.channel, Channel::Portal);
     assert_eq!(new.contact_id, Some(me));
     assert_eq!(db.portal_incidents(me).await.expect("list").len(), 2);
+}
+
+async fn code_jobs(db: &Store) -> Vec<atiende_store::outbox::PortalCodeJob> {
+    db.outbox(None, 100)
+        .await
+        .expect("outbox")
+        .iter()
+        .filter_map(|i| match i.job() {
+            Ok(atiende_store::outbox::Job::PortalCode(j)) => Some(j),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn a_whatsapp_code_goes_only_to_a_number_on_record_and_a_few_wrong_tries_end_it(db: TestDb) {
+    cap(&db).await;
+    db.create_contact(
+        Actor::System,
+        &ContactInput {
+            name: Some("Ana Torres".into()),
+            whatsapp_id: Some("5213312345678".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("contact");
+    let accounts = vec!["111".to_string()];
+
+    db.request_portal_code("+52 1 33 9999 0000", &accounts)
+        .await
+        .expect("unknown number answered");
+    db.request_portal_code("nadie", &accounts)
+        .await
+        .expect("not a number answered");
+    assert!(
+        code_jobs(&db).await.is_empty(),
+        "nothing sent to an unknown number"
+    );
+
+    // Typed without the country code, the number still finds its one holder.
+    db.request_portal_code("33 1234 5678", &accounts)
+        .await
+        .expect("asked");
+    let jobs = code_jobs(&db).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].to.as_str(), jobs[0].account_id.as_str()),
+        ("5213312345678", "111")
+    );
+    let code = db
+        .issue_portal_code(jobs[0].sign_in_id)
+        .await
+        .expect("issued")
+        .expect("a code");
+    assert_eq!(code.len(), 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..atiende_store::portal::CODE_ATTEMPTS {
+        assert!(
+            db.open_portal_session_by_code("5213312345678", wrong)
+                .await
+                .expect("tried")
+                .is_none()
+        );
+    }
+    assert!(
+        db.open_portal_session_by_code("5213312345678", &code)
+            .await
+            .expect("tried")
+            .is_none(),
+        "the right code after too many wrong ones does not open"
+    );
+
+    // A new code works once, with a wrong try before it.
+    db.request_portal_code("5213312345678", &accounts)
+        .await
+        .expect("asked again");
+    let job = code_jobs(&db)
+        .await
+        .into_iter()
+        .max_by_key(|j| j.sign_in_id)
+        .expect("job");
+    let code = db
+        .issue_portal_code(job.sign_in_id)
+        .await
+        .expect("issued")
+        .expect("a code");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(
+        db.open_portal_session_by_code("5213312345678", wrong)
+            .await
+            .expect("tried")
+            .is_none()
+    );
+    let session = db
+        .open_portal_session_by_code("5213312345678", &code)
+        .await
+        .expect("tried")
+        .expect("a session");
+    assert!(db.portal_person(&session).await.expect("person").is_some());
+    assert!(
+        db.open_portal_session_by_code("5213312345678", &code)
+            .await
+            .expect("tried")
+            .is_none(),
+        "a code works once"
+    );
+    assert!(
+        db.issue_portal_code(job.sign_in_id)
+            .await
+            .expect("asked")
+            .is_none(),
+        "a used sign-in sends no new code"
+    );
 }

@@ -769,6 +769,12 @@ fn english(es: &str) -> Option<&'static str> {
         "incidentes" => "incidents",
         "¿No encontró lo que buscaba? Escríbanos" => "Didn't find it? Write to us",
         "Se registró el artículo que resolvió el incidente." => "The article that resolved the incident was recorded.",
+        "Código de WhatsApp" => "WhatsApp code",
+        "Si ese número está en nuestros registros, le enviamos por WhatsApp un código de seis dígitos. Vence en 10 minutos." => "If that number is in our records, we sent you a six-digit code by WhatsApp. It expires in 10 minutes.",
+        "Pedir otro código" => "Ask for another code",
+        "O reciba un código en su número de WhatsApp" => "Or get a code on your WhatsApp number",
+        "Enviarme un código" => "Send me a code",
+        "El código no es válido o ya venció. Revise el último que recibió o pida otro." => "The code is not valid or has expired. Check the last one you received or ask for another.",
         _ => return None,
     })
 }

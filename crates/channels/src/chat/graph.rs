@@ -79,6 +79,25 @@ impl Graph {
         Ok(last)
     }
 
+    /// Sends a one-time code in an authentication template from one of our WhatsApp numbers.
+    /// Returns the provider's message id.
+    pub async fn send_whatsapp_code(
+        &self,
+        token: &str,
+        account_id: &str,
+        to: &str,
+        template: &atiende_domain::chat::Template,
+        code: &str,
+    ) -> Result<String, GraphError> {
+        let url = format!("{}/{}/messages", self.base, segment(account_id)?);
+        let body = whatsapp::code_body(to, &template.name, &template.language, code);
+        let answer: Value = self.json(&url, token, Some(body)).await?;
+        answer["messages"][0]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| GraphError::Temporary(format!("no message id in {answer}")))
+    }
+
     /// Sends a file staff attached: uploaded first (WhatsApp: `/{phone-number-id}/media`;
     /// Messenger and Instagram: `/{id}/message_attachments`), then sent by the id the upload
     /// returns. Returns the provider's message id.

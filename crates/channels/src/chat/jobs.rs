@@ -3,7 +3,7 @@
 
 use atiende_domain::chat::OutgoingBody;
 use atiende_store::Store;
-use atiende_store::outbox::{ChatSend, Job, JobKind, MAX_ATTEMPTS, Outcome};
+use atiende_store::outbox::{ChatSend, Job, JobKind, MAX_ATTEMPTS, Outcome, PortalCodeJob};
 
 use super::MetaConfig;
 use super::graph::{Graph, GraphError};
@@ -42,6 +42,51 @@ pub async fn send_chats(store: &Store, graph: &Graph, meta: &MetaConfig) -> usiz
             outcome
         })
         .await
+}
+
+/// Sends the portal's sign-in codes by WhatsApp. Returns how many were sent.
+pub async fn send_portal_codes(store: &Store, graph: &Graph, meta: &MetaConfig) -> usize {
+    store
+        .run_jobs(JobKind::PortalCode, 20, 60, |_, job| async move {
+            let Job::PortalCode(job) = job else {
+                return Outcome::Fail(format!("not a sign-in code: {:?}", job.kind()));
+            };
+            match send_portal_code(store, graph, meta, job).await {
+                Ok(()) => Outcome::Done,
+                Err(e) => e.into(),
+            }
+        })
+        .await
+}
+
+/// A retried send makes a new code: the one before stops working. A code is never written
+/// anywhere but in the message that carries it.
+async fn send_portal_code(
+    store: &Store,
+    graph: &Graph,
+    meta: &MetaConfig,
+    job: PortalCodeJob,
+) -> Result<(), GraphError> {
+    let template = meta
+        .sign_in_template()
+        .ok_or_else(|| GraphError::Refused("no sign-in template is configured".into()))?;
+    let token = meta
+        .token(atiende_domain::chat::Provider::Whatsapp, &job.account_id)
+        .ok_or_else(|| {
+            GraphError::Refused(format!("account {} is not configured", job.account_id))
+        })?;
+    let Some(code) = store
+        .issue_portal_code(job.sign_in_id)
+        .await
+        .map_err(|e| GraphError::Temporary(e.to_string()))?
+    else {
+        // Used or expired meanwhile: nothing worth sending.
+        return Ok(());
+    };
+    graph
+        .send_whatsapp_code(token, &job.account_id, &job.to, template, &code)
+        .await
+        .map(|_| ())
 }
 
 async fn send_chat(

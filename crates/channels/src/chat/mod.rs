@@ -44,6 +44,10 @@ pub struct MetaConfig {
     /// WhatsApp templates approved by Meta that agents may send outside the 24-hour window.
     #[serde(default)]
     pub templates: Vec<Template>,
+    /// The approved authentication template (one of `templates`, its text with `{{1}}` for
+    /// the code) that sends the portal's sign-in code; empty: the portal offers email only.
+    #[serde(default)]
+    pub sign_in_template: String,
 }
 
 /// One of our accounts on a provider and the token that sends from it.
@@ -69,6 +73,7 @@ impl Default for MetaConfig {
             messenger: vec![],
             instagram: vec![],
             templates: vec![],
+            sign_in_template: String::new(),
         }
     }
 }
@@ -93,6 +98,20 @@ impl MetaConfig {
             .iter()
             .find(|a| a.id == account_id)
             .map(|a| a.access_token.expose())
+    }
+
+    /// The template the portal's sign-in code goes in, when one is configured and there is a
+    /// WhatsApp number to send it from.
+    pub fn sign_in_template(&self) -> Option<&Template> {
+        if self.whatsapp.is_empty() || self.sign_in_template.is_empty() {
+            return None;
+        }
+        self.template(&self.sign_in_template)
+    }
+
+    /// Our WhatsApp numbers (phone-number ids).
+    pub fn whatsapp_accounts(&self) -> Vec<String> {
+        self.whatsapp.iter().map(|a| a.id.clone()).collect()
     }
 
     pub fn template(&self, name: &str) -> Option<&Template> {

@@ -308,6 +308,26 @@ pub fn send_body(to: &str, body: &OutgoingBody) -> Value {
     }
 }
 
+/// The JSON of a send of an authentication template carrying a one-time code: the code in
+/// the body's `{{1}}` and in the copy-code button, as Meta's authentication templates take it.
+pub fn code_body(to: &str, name: &str, language: &str, code: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": { "code": language },
+            "components": [
+                { "type": "body", "parameters": [{ "type": "text", "text": code }] },
+                { "type": "button", "sub_type": "url", "index": "0",
+                  "parameters": [{ "type": "text", "text": code }] },
+            ],
+        },
+    })
+}
+
 /// The JSON of a send of a file uploaded to `/{phone-number-id}/media` as `media_id`: a picture
 /// over WhatsApp's image limit travels as a document, and a document keeps its name.
 pub fn media_body(to: &str, file: &OutgoingFile, media_id: &str) -> Value {

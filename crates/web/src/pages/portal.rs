@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mis-solicitudes", get(home).post(ask_for_link))
         .route("/mis-solicitudes/entrar/{token}", get(confirm).post(enter))
+        .route("/mis-solicitudes/codigo", post(ask_for_code))
+        .route("/mis-solicitudes/codigo/entrar", post(enter_with_code))
         .route("/mis-solicitudes/nueva", get(new_page).post(new_incident))
         .route("/mis-solicitudes/salir", post(sign_out))
         .route("/mis-solicitudes/mis-datos", get(own_data))
@@ -69,6 +71,8 @@ struct SignInPage {
     notice: String,
     sent: bool,
     error: Option<String>,
+    /// A code by WhatsApp is offered too.
+    whatsapp: bool,
 }
 
 async fn sign_in_page(
@@ -87,6 +91,7 @@ async fn sign_in_page(
         notice,
         sent,
         error,
+        whatsapp: state.config.meta.sign_in_template().is_some(),
     };
     with_form_cookie(state, (status, render(&page)).into_response(), &csrf)
 }
@@ -164,14 +169,7 @@ async fn ask_for_link(
     axum::Form(form): axum::Form<AskForm>,
 ) -> Response {
     let lang = request_lang_of(&headers);
-    if let Err((status, message)) = admit(
-        &state,
-        &headers,
-        &format!("portal:{address}"),
-        &form._csrf,
-        lang,
-        TOO_MANY,
-    ) {
+    if let Err((status, message)) = admit_client(&state, &headers, &address, &form._csrf, lang) {
         return sign_in_page(&state, lang, status, false, Some(message)).await;
     }
     match state
@@ -238,14 +236,7 @@ async fn enter(
     axum::Form(form): axum::Form<EnterForm>,
 ) -> Result<Response, AppError> {
     let lang = request_lang_of(&headers);
-    if let Err((_, message)) = admit(
-        &state,
-        &headers,
-        &format!("portal:{address}"),
-        &form._csrf,
-        lang,
-        TOO_MANY,
-    ) {
+    if let Err((_, message)) = admit_client(&state, &headers, &address, &form._csrf, lang) {
         return Ok(enter_page(&state, lang, &token, Some(message)));
     }
     let Some(session) = state.store.open_portal_session(&token).await? else {
@@ -260,16 +251,155 @@ async fn enter(
             ),
         ));
     };
-    let cookie = portal_cookie(
-        &state,
-        &session,
-        atiende_store::portal::SESSION_HOURS * 3600,
-    );
+    Ok(signed_in(&state, &session))
+}
+
+#[derive(askama::Template)]
+#[template(path = "portal_code.html")]
+struct CodePage {
+    t: Tr,
+    lang: Lang,
+    csrf: String,
+    number: String,
+    error: Option<String>,
+}
+
+fn code_page(
+    state: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    number: &str,
+    error: Option<String>,
+) -> Response {
+    let csrf = atiende_store::users::random_token();
+    let page = CodePage {
+        t: Tr(lang),
+        lang,
+        csrf: csrf.clone(),
+        number: number.to_string(),
+        error,
+    };
+    with_form_cookie(state, (status, render(&page)).into_response(), &csrf)
+}
+
+#[derive(serde::Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    _csrf: String,
+    #[serde(default)]
+    whatsapp: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The portal's forms are counted per client (and checked for the form token).
+fn admit_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: &str,
+    csrf: &str,
+    lang: Lang,
+) -> Result<(), (StatusCode, String)> {
+    admit(
+        state,
+        headers,
+        &format!("portal:{address}"),
+        csrf,
+        lang,
+        TOO_MANY,
+    )
+}
+
+/// The number's digits, the key its requests are counted under.
+fn number_key(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    format!("portal-whatsapp:{digits}")
+}
+
+/// A person asks for a code by WhatsApp: the same answer whether or not the number is on
+/// record. Counted per client and per number.
+async fn ask_for_code(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CodeForm>,
+) -> Response {
+    let lang = request_lang_of(&headers);
+    if state.config.meta.sign_in_template().is_none() {
+        return sign_in_page(&state, lang, StatusCode::NOT_FOUND, false, None).await;
+    }
+    let admitted = admit_client(&state, &headers, &address, &form._csrf, lang).and_then(|()| {
+        admit(
+            &state,
+            &headers,
+            &number_key(&form.whatsapp),
+            &form._csrf,
+            lang,
+            TOO_MANY,
+        )
+    });
+    if let Err((status, message)) = admitted {
+        return sign_in_page(&state, lang, status, false, Some(message)).await;
+    }
+    let accounts = state.config.meta.whatsapp_accounts();
+    match state
+        .store
+        .request_portal_code(&form.whatsapp, &accounts)
+        .await
+    {
+        Ok(()) => code_page(&state, lang, StatusCode::OK, form.whatsapp.trim(), None),
+        Err(e) => {
+            let e = AppError::from(e);
+            let message = describe_error(&e, lang);
+            sign_in_page(&state, lang, e.status(), false, Some(message)).await
+        }
+    }
+}
+
+/// The code from WhatsApp opens a session; a wrong one counts against the code's tries.
+async fn enter_with_code(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let lang = request_lang_of(&headers);
+    if let Err((status, message)) = admit_client(&state, &headers, &address, &form._csrf, lang) {
+        return Ok(code_page(
+            &state,
+            lang,
+            status,
+            &form.whatsapp,
+            Some(message),
+        ));
+    }
+    let Some(session) = state
+        .store
+        .open_portal_session_by_code(&form.whatsapp, &form.code)
+        .await?
+    else {
+        let message = Tr(lang)
+            .s("El código no es válido o ya venció. Revise el último que recibió o pida otro.")
+            .to_string();
+        return Ok(code_page(
+            &state,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &form.whatsapp,
+            Some(message),
+        ));
+    };
+    Ok(signed_in(&state, &session))
+}
+
+/// Where a proven sign-in leads: the person's list, with the portal's cookie.
+fn signed_in(state: &AppState, session: &str) -> Response {
+    let cookie = portal_cookie(state, session, atiende_store::portal::SESSION_HOURS * 3600);
     let mut response = Redirect::to("/mis-solicitudes").into_response();
     if let Ok(v) = header::HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    Ok(response)
+    response
 }
 
 async fn sign_out(

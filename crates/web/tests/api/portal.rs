@@ -11,7 +11,10 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, Reply, TestApp};
 
-atiende_store::on_both_engines!(a_person_signs_in_by_email_link_and_follows_their_incidents);
+atiende_store::on_both_engines!(
+    a_person_signs_in_by_email_link_and_follows_their_incidents,
+    a_person_signs_in_with_a_code_sent_to_their_whatsapp_number,
+);
 
 /// A browser of the public side: keeps its cookies and the last page's form token.
 struct Visitor<'a> {
@@ -298,4 +301,99 @@ async fn a_person_signs_in_by_email_link_and_follows_their_incidents(db: TestDb)
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let after = ana_browser.get("/mis-solicitudes").await;
     assert!(html(&after).contains("Enviarme el enlace"));
+}
+
+async fn a_person_signs_in_with_a_code_sent_to_their_whatsapp_number(db: TestDb) {
+    let graph = atiende_channels::chat::stand_in::GraphStandIn::start().await;
+    let mut config = crate::helpers::config();
+    config.meta = atiende_channels::chat::MetaConfig {
+        graph_url: graph.graph_url.clone(),
+        whatsapp: vec![atiende_channels::chat::Account {
+            id: "106540352242922".into(),
+            access_token: "token-wa".to_string().into(),
+        }],
+        templates: vec![atiende_domain::chat::Template {
+            name: "codigo_acceso".into(),
+            language: "es_MX".into(),
+            text: "{{1}} es su código para entrar a Mis solicitudes.".into(),
+        }],
+        sign_in_template: "codigo_acceso".into(),
+        ..Default::default()
+    };
+    let meta = config.meta.clone();
+    let app = TestApp::with_config(db, config).await;
+    app.staff("maria", Role::Agent, vec![]).await;
+    let agent = app.login("maria", PASSWORD).await;
+    let ana = app
+        .post(
+            "/api/v1/contacts",
+            &agent,
+            json!({"name": "Ana Torres", "whatsapp_id": "5213312345678"}),
+        )
+        .await;
+    assert_eq!(ana.status, StatusCode::CREATED, "{}", ana.json);
+
+    let mut visitor = Visitor::new(&app);
+    let page = visitor.get("/mis-solicitudes").await;
+    assert!(html(&page).contains("action=\"/mis-solicitudes/codigo\""));
+    // An unknown number gets the same page as hers; only hers gets a message.
+    let unknown = visitor
+        .post("/mis-solicitudes/codigo", "whatsapp=3399990000")
+        .await;
+    let known = visitor
+        .post("/mis-solicitudes/codigo", "whatsapp=33+1234+5678")
+        .await;
+    assert_eq!(
+        (unknown.status, known.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert!(html(&unknown).contains("id=\"code-sent\""));
+    assert!(html(&known).contains("id=\"code-sent\""));
+    let graph_client = atiende_channels::chat::graph::Graph::new(&meta.graph_url);
+    let sent = atiende_channels::chat::jobs::send_portal_codes(&app.db, &graph_client, &meta).await;
+    assert_eq!(sent, 1, "one code, to the number on record");
+    let messages = graph.sent();
+    let body = &messages[0].body;
+    assert_eq!(body["to"], "5213312345678");
+    assert_eq!(body["template"]["name"], "codigo_acceso");
+    let code = body["template"]["components"][0]["parameters"][0]["text"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    assert_eq!(
+        body["template"]["components"][1]["parameters"][0]["text"], code,
+        "the copy-code button carries the code too"
+    );
+    assert!(
+        !app.db
+            .outbox(None, 50)
+            .await
+            .expect("outbox")
+            .iter()
+            .any(|i| i.payload.to_string().contains(&code)),
+        "the code is kept nowhere but in the message"
+    );
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = visitor
+        .post(
+            "/mis-solicitudes/codigo/entrar",
+            &format!("whatsapp=3312345678&code={wrong}"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html(&refused).contains("El código no es válido"));
+    let entered = visitor
+        .post(
+            "/mis-solicitudes/codigo/entrar",
+            &format!("whatsapp=3312345678&code={code}"),
+        )
+        .await;
+    assert_eq!(entered.status, StatusCode::SEE_OTHER, "{}", html(&entered));
+    let list = visitor.get("/mis-solicitudes").await;
+    assert!(
+        html(&list).contains("action=\"/mis-solicitudes/salir\""),
+        "{}",
+        html(&list)
+    );
 }

@@ -46,6 +46,7 @@ fn config() -> WebConfig {
                 language: "es_MX".into(),
                 text: "Le escribimos del CAP sobre su folio {{1}}.".into(),
             }],
+            sign_in_template: String::new(),
         },
         cti_token: "cti-token-largo-de-prueba".into(),
         ..crate::helpers::config()
