@@ -72,6 +72,7 @@ pub fn action_label(action: &str, lang: Lang) -> &'static str {
         "incident.close" => ("Cerró el incidente", "Closed the incident"),
         "incident.duplicate" => ("Lo cerró como duplicado", "Closed it as a duplicate"),
         "incident.portal_reply" => ("Respondió desde el portal", "Replied from the portal"),
+        "incident.web_chat_message" => ("Escribió en el chat web", "Wrote in the web chat"),
         "incident.merge" => (
             "Lo fusionó con otro incidente",
             "Merged it into another incident",

@@ -96,6 +96,18 @@ impl BusinessCalendar {
         (!off).then_some(shift)
     }
 
+    /// Whether `at` falls within working hours (a live chat is offered then). A shift closing
+    /// at 23:59 runs to midnight: the form takes no 24:00.
+    pub fn is_open(&self, at: DateTime<Utc>, tz: Tz) -> bool {
+        let day = at.with_timezone(&tz).date_naive();
+        let Some(shift) = self.shift(day) else {
+            return false;
+        };
+        let to_midnight = shift.closes == time(23, 59);
+        self.window(day, tz)
+            .is_some_and(|(opens, closes)| opens <= at && (at < closes || to_midnight))
+    }
+
     /// A local day's working time as instants, when it has any.
     fn window(&self, day: NaiveDate, tz: Tz) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let shift = self.shift(day)?;
@@ -211,6 +223,37 @@ mod tests {
         assert_eq!(
             cal.minutes_between(start, local(MX, 2026, 12, 2, 12, 0), MX),
             120
+        );
+    }
+
+    #[test]
+    fn the_cap_is_open_within_a_shift_and_closed_outside_it_and_on_days_off() {
+        let mut cal = BusinessCalendar::default();
+        assert!(cal.is_open(local(MX, 2026, 12, 2, 9, 0), MX));
+        assert!(cal.is_open(local(MX, 2026, 12, 2, 17, 59), MX));
+        assert!(!cal.is_open(local(MX, 2026, 12, 2, 18, 0), MX));
+        assert!(!cal.is_open(local(MX, 2026, 12, 2, 8, 59), MX));
+        assert!(
+            !cal.is_open(local(MX, 2026, 12, 5, 12, 0), MX),
+            "a Saturday"
+        );
+        cal.days_off.push(DayOff {
+            from: date(2026, 12, 2),
+            to: date(2026, 12, 2),
+            name: "Día inhábil".into(),
+        });
+        assert!(!cal.is_open(local(MX, 2026, 12, 2, 12, 0), MX));
+        let all_day = Some(Shift {
+            opens: time(0, 0),
+            closes: time(23, 59),
+        });
+        let always = BusinessCalendar {
+            week: [all_day; 7],
+            days_off: vec![],
+        };
+        assert!(
+            always.is_open(local(MX, 2026, 12, 5, 23, 59), MX),
+            "23:59 runs to midnight"
         );
     }
 

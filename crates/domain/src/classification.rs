@@ -78,6 +78,7 @@ coded_enum!(
         Social = "social", "Redes sociales", "Social networks";
         SuggestionBox = "suggestion_box", "Buzón", "Suggestion box";
         Portal = "portal", "Portal", "Portal";
+        ChatWeb = "chat_web", "Chat web", "Web chat";
     }
 );
 

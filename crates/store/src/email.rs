@@ -983,7 +983,10 @@ pub(crate) async fn queue_answer(
     body: &str,
     files: &[OutgoingFile],
 ) -> Result<bool> {
-    if incident.channel != Channel::Email && incident.channel != Channel::SuggestionBox {
+    if !matches!(
+        incident.channel,
+        Channel::Email | Channel::SuggestionBox | Channel::ChatWeb
+    ) {
         return Ok(false);
     }
     let last_in = sqlx::query(

@@ -59,6 +59,7 @@ pub mod surveys;
 pub mod tx;
 pub mod units;
 pub mod users;
+pub mod web_chat;
 pub mod webhooks;
 
 pub use db::{Engine, Store};

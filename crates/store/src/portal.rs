@@ -28,7 +28,6 @@ use crate::audit::Change;
 use crate::db::{Store, from_ms, ms, now};
 use crate::email::{holder_of_address, queue_link_email};
 use crate::error::{Result, StoreError};
-use crate::incidents::rows::append;
 use crate::links::{OneTimeLink, link_with_slot, unusable_hash};
 use crate::outbox::{Job, PortalCodeJob};
 use crate::users::{random_token, token_hash};
@@ -58,6 +57,8 @@ pub struct PortalIncident {
 /// One message of the conversation: the person's, or the CAP's answer (by a first name).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PortalMessage {
+    /// Its timeline entry.
+    pub id: i64,
     pub at: DateTime<Utc>,
     pub from_cap: bool,
     /// The answering agent's first name (none for the person's own messages).
@@ -88,6 +89,54 @@ macro_rules! portal_select {
 }
 
 impl Store {
+    /// An incident's conversation as its person sees it — their messages and the CAP's
+    /// answers, never notes or derivations, the agent by first name — after entry `after`.
+    pub async fn conversation(
+        &self,
+        incident: IncidentId,
+        after: i64,
+    ) -> Result<Vec<PortalMessage>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.kind, e.at, e.body, u.name FROM timeline_entries e \
+             LEFT JOIN users u ON u.id = e.author_id \
+             WHERE e.incident_id = $1 AND e.kind IN ($2, $3) AND e.id > $4 ORDER BY e.at, e.id",
+        )
+        .bind(incident.0)
+        .bind(EntryKind::InboundMessage.code())
+        .bind(EntryKind::OutboundMessage.code())
+        .bind(after)
+        .fetch_all(self.reader())
+        .await?;
+        let files = if rows.is_empty() {
+            Vec::new()
+        } else {
+            self.attachments(incident).await?
+        };
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in rows {
+            let entry: i64 = r.try_get("id")?;
+            let from_cap = r.try_get::<String, _>("kind")? == EntryKind::OutboundMessage.code();
+            messages.push(PortalMessage {
+                id: entry,
+                at: from_ms(r.try_get("at")?)?,
+                from_cap,
+                by: if from_cap {
+                    r.try_get::<Option<String>, _>("name")?
+                        .map(|n| first_name(&n))
+                } else {
+                    None
+                },
+                body: r.try_get("body")?,
+                files: files
+                    .iter()
+                    .filter(|f| f.entry_id == Some(entry))
+                    .map(|f| (f.id, f.filename.clone()))
+                    .collect(),
+            });
+        }
+        Ok(messages)
+    }
+
     /// Sends a sign-in link when the address belongs to a person on record whose data may be
     /// used (not blocked, not suppressed); otherwise does nothing, and says nothing different.
     pub async fn request_portal_link(&self, email: &str, base_url: &str) -> Result<()> {
@@ -323,38 +372,7 @@ impl Store {
             return Ok(None);
         };
         let incident = portal_incident_from_row(&row)?;
-        let rows = sqlx::query(
-            "SELECT e.id, e.kind, e.at, e.body, u.name FROM timeline_entries e \
-             LEFT JOIN users u ON u.id = e.author_id \
-             WHERE e.incident_id = $1 AND e.kind IN ($2, $3) ORDER BY e.at, e.id",
-        )
-        .bind(incident.id.0)
-        .bind(EntryKind::InboundMessage.code())
-        .bind(EntryKind::OutboundMessage.code())
-        .fetch_all(self.reader())
-        .await?;
-        let files = self.attachments(incident.id).await?;
-        let mut messages = Vec::with_capacity(rows.len());
-        for r in rows {
-            let entry: i64 = r.try_get("id")?;
-            let from_cap = r.try_get::<String, _>("kind")? == EntryKind::OutboundMessage.code();
-            messages.push(PortalMessage {
-                at: from_ms(r.try_get("at")?)?,
-                from_cap,
-                by: if from_cap {
-                    r.try_get::<Option<String>, _>("name")?
-                        .map(|n| first_name(&n))
-                } else {
-                    None
-                },
-                body: r.try_get("body")?,
-                files: files
-                    .iter()
-                    .filter(|f| f.entry_id == Some(entry))
-                    .map(|f| (f.id, f.filename.clone()))
-                    .collect(),
-            });
-        }
+        let messages = self.conversation(incident.id, 0).await?;
         Ok(Some((incident, messages)))
     }
 
@@ -382,23 +400,12 @@ impl Store {
         if change.after.is_closed() {
             return Err(RuleError::AlreadyClosed.into());
         }
-        let now = change.now;
-        let entry = append(
-            &mut change.tx,
-            id,
-            EntryKind::InboundMessage,
-            None,
-            &body,
-            serde_json::json!({ "channel": Channel::Portal.code() }),
-            now,
-        )
-        .await?;
+        let entry = crate::public::person_wrote(&mut change, Channel::Portal, &body, true).await?;
         let files: Vec<_> = checked
             .into_iter()
             .zip(uploads.iter().map(|u| u.data.as_slice()))
             .collect();
         crate::attachments::store_files(&mut change.tx, id, entry, &files).await?;
-        crate::notifications::person_replied(&mut change.tx, id).await?;
         let audit = Change {
             entity: EntityKind::Incident,
             entity_id: change.after.folio.to_string(),
@@ -438,17 +445,7 @@ impl Store {
         let (incident, _) = self
             .create_incident_in(&mut tx, Actor::System, input)
             .await?;
-        let notice = crate::privacy::notices::shown_in(
-            &mut tx,
-            atiende_domain::privacy::NoticeKind::Simplified,
-            notice,
-        )
-        .await?;
-        sqlx::query("UPDATE incidents SET privacy_notice_id = $1 WHERE id = $2")
-            .bind(notice)
-            .bind(incident.id.0)
-            .execute(&mut *tx)
-            .await?;
+        crate::public::keep_notice_shown(&mut tx, incident.id, notice).await?;
         tx.commit().await?;
         Ok(incident)
     }

@@ -157,3 +157,19 @@ impl Store {
         )
     }
 }
+
+/// Whether anyone of the staff has the incident open now.
+pub(crate) async fn watched(
+    tx: &mut crate::tx::Tx,
+    incident: IncidentId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 AS one FROM incident_presence WHERE incident_id = $1 AND seen_at > $2 LIMIT 1",
+    )
+    .bind(incident.0)
+    .bind(ms(at - PRESENT_FOR))
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some())
+}

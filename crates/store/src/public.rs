@@ -1,16 +1,19 @@
 //! The public side: the buzón (suggestion box) form and the status page a person uses to follow
 //! their incident. Nothing here needs a staff account.
 
-use atiende_domain::classification::{Channel, IncidentType};
-use atiende_domain::contact::{ContactFields, Identifier, IdentifierKind};
+use atiende_domain::classification::{Channel, IncidentType, UserType};
+use atiende_domain::contact::{Contact, ContactFields, Identifier, IdentifierKind};
 use atiende_domain::folio::Folio;
-use atiende_domain::incident::{Incident, NewIncidentInput, Status};
+use atiende_domain::ids::IncidentId;
+use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput, Status};
 use sqlx::Row;
 
 use crate::Actor;
 use crate::contacts::{contact_in_tx, insert_contact};
 use crate::db::{Store, from_ms, opt_from_ms};
 use crate::error::{Result, StoreError};
+use crate::incidents::rows::{IncidentChange, append};
+use crate::tx::Tx;
 
 /// What a person wrote in the buzón. Every identifier is optional: anonymous entries are allowed.
 #[derive(Debug, Clone, Default)]
@@ -59,38 +62,7 @@ impl Store {
         let name = v.text("name", &entry.name, 200, false);
         v.finish()?;
         let mut tx = self.begin().await?;
-        let mut contact = None;
-        for ident in &identifiers {
-            let row = sqlx::query(
-                "SELECT contact_id FROM contact_identifiers WHERE kind = $1 AND value = $2",
-            )
-            .bind(ident.kind.code())
-            .bind(ident.value.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(r) = row {
-                contact = Some(
-                    contact_in_tx(
-                        &mut tx,
-                        atiende_domain::ids::ContactId(r.try_get("contact_id")?),
-                    )
-                    .await?,
-                );
-                break;
-            }
-        }
-        if contact.is_none() && (!identifiers.is_empty() || !name.is_empty()) {
-            let fields = ContactFields {
-                name,
-                identifiers,
-                user_type: None,
-                programme_line: None,
-                opt_out_surveys: false,
-                opt_out_marketing: false,
-                notes: String::new(),
-            };
-            contact = Some(insert_contact(&mut tx, Actor::System, &fields).await?);
-        }
+        let contact = find_or_register(&mut tx, identifiers, name, None).await?;
         let input = NewIncidentInput {
             channel: Channel::SuggestionBox,
             contact_id: contact.map(|c| c.id),
@@ -106,17 +78,7 @@ impl Store {
         let (incident, _) = self
             .create_incident_in(&mut tx, Actor::System, input)
             .await?;
-        let notice = crate::privacy::notices::shown_in(
-            &mut tx,
-            atiende_domain::privacy::NoticeKind::Simplified,
-            entry.privacy_notice_id,
-        )
-        .await?;
-        sqlx::query("UPDATE incidents SET privacy_notice_id = $1 WHERE id = $2")
-            .bind(notice)
-            .bind(incident.id.0)
-            .execute(&mut *tx)
-            .await?;
+        keep_notice_shown(&mut tx, incident.id, entry.privacy_notice_id).await?;
         tx.commit().await?;
         Ok(incident)
     }
@@ -152,4 +114,86 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// The person who left these identifiers: the one on record holding the first of them, or —
+/// a name or an identifier given — a new contact of the register. None for an anonymous entry.
+pub(crate) async fn find_or_register(
+    tx: &mut Tx,
+    identifiers: Vec<Identifier>,
+    name: String,
+    user_type: Option<UserType>,
+) -> Result<Option<Contact>> {
+    for ident in &identifiers {
+        let row = sqlx::query(
+            "SELECT contact_id FROM contact_identifiers WHERE kind = $1 AND value = $2",
+        )
+        .bind(ident.kind.code())
+        .bind(ident.value.clone())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(r) = row {
+            let id = atiende_domain::ids::ContactId(r.try_get("contact_id")?);
+            return Ok(Some(contact_in_tx(tx, id).await?));
+        }
+    }
+    if identifiers.is_empty() && name.is_empty() {
+        return Ok(None);
+    }
+    let fields = ContactFields {
+        name,
+        identifiers,
+        user_type,
+        programme_line: None,
+        opt_out_surveys: false,
+        opt_out_marketing: false,
+        notes: String::new(),
+    };
+    Ok(Some(insert_contact(tx, Actor::System, &fields).await?))
+}
+
+/// Keeps with an incident which version of the simplified privacy notice its person was shown.
+pub(crate) async fn keep_notice_shown(
+    tx: &mut Tx,
+    incident: IncidentId,
+    shown: Option<i64>,
+) -> Result<()> {
+    let notice = crate::privacy::notices::shown_in(
+        tx,
+        atiende_domain::privacy::NoticeKind::Simplified,
+        shown,
+    )
+    .await?;
+    sqlx::query("UPDATE incidents SET privacy_notice_id = $1 WHERE id = $2")
+        .bind(notice)
+        .bind(incident.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The person wrote on one of their incidents from the public side (the portal, the web chat):
+/// their words join its timeline as a message received on `channel`, and — `tell` — its agent
+/// is told. Returns the entry.
+pub(crate) async fn person_wrote(
+    change: &mut IncidentChange,
+    channel: Channel,
+    body: &str,
+    tell: bool,
+) -> Result<atiende_domain::ids::EntryId> {
+    let now = change.now;
+    let entry = append(
+        &mut change.tx,
+        change.after.id,
+        EntryKind::InboundMessage,
+        None,
+        body,
+        serde_json::json!({ "channel": channel.code() }),
+        now,
+    )
+    .await?;
+    if tell {
+        crate::notifications::person_replied(&mut change.tx, change.after.id).await?;
+    }
+    Ok(entry)
 }

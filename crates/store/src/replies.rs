@@ -15,7 +15,8 @@ use crate::tx::Tx;
 
 /// The answer recorded as timeline entry `entry` goes to the person: through the provider on
 /// WhatsApp, Messenger and Instagram (refused before anything is written when the reply window
-/// does not allow it), by email threaded under their last message otherwise. Files staff
+/// does not allow it), in the web chat's widget while the person is there, by email threaded
+/// under their last message otherwise. Files staff
 /// attached travel with it: in the same email, or as one chat message each after the text. An
 /// incident with no way back to the person (a phone call with no address on record) keeps the
 /// answer and its files on its timeline only.
@@ -34,6 +35,8 @@ pub(crate) async fn answer(
             }
             crate::chat::queue_files(tx, incident, entry, files).await?;
         }
+        // The person reads it in the widget while they are there; by email once they left.
+        Channel::ChatWeb if crate::web_chat::connected(tx, incident.id).await? => {}
         _ => {
             crate::email::queue_answer(tx, incident, entry, body, files).await?;
         }

@@ -34,6 +34,11 @@ impl Tx {
     }
 
     /// Marks an incident changed in this transaction: its upkeep runs at commit.
+    /// The store this transaction belongs to (its time zone, its settings).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub(crate) fn touch(&mut self, id: IncidentId) {
         self.touched.insert(id);
     }

@@ -25,6 +25,16 @@ pub(crate) fn unit_from_row(row: &AnyRow) -> Result<Unit> {
     })
 }
 
+/// One topic, inside a transaction.
+pub(crate) async fn topic_in(tx: &mut crate::tx::Tx, id: TopicId) -> Result<Topic> {
+    let row = sqlx::query("SELECT * FROM topics WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("topic"))?;
+    topic_from_row(&row)
+}
+
 fn topic_from_row(row: &AnyRow) -> Result<Topic> {
     Ok(Topic {
         id: TopicId(row.try_get("id")?),
@@ -156,12 +166,8 @@ impl Store {
     }
 
     pub async fn topic(&self, id: TopicId) -> Result<Topic> {
-        let row = sqlx::query("SELECT * FROM topics WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(self.reader())
-            .await?
-            .ok_or(StoreError::NotFound("topic"))?;
-        topic_from_row(&row)
+        let mut tx = self.begin().await?;
+        topic_in(&mut tx, id).await
     }
 
     /// Creates (`id` absent) or renames/deactivates a topic.

@@ -475,6 +475,21 @@ async fn fill_every_table(db: &TestDb) {
         .await
         .expect("portal")
         .expect("a portal session");
+    // And writes to the CAP from the web chat on the university's site.
+    let chat = db
+        .start_web_chat(&atiende_store::web_chat::WebChatStart {
+            name: "Karla Núñez".into(),
+            email: "karla.fixture@alumnos.udg.mx".into(),
+            message: format!("¿Dónde veo mi {MARK}?"),
+            origin: "https://www.udgvirtual.udg.mx".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a web chat");
+    assert_eq!(
+        chat.incident.channel,
+        atiende_domain::classification::Channel::ChatWeb
+    );
     db.ensure_notice(NoticeKind::Simplified, "Aviso de privacidad simplificado.")
         .await
         .expect("notice");

@@ -110,6 +110,9 @@ async fn close_in_tx(
         };
         outbox::enqueue(tx, Some(incident.id), &Job::SurveyDue(due)).await?;
     }
+    if incident.channel == atiende_domain::classification::Channel::ChatWeb {
+        crate::web_chat::send_transcript(tx, incident).await?;
+    }
     Ok(())
 }
 
