@@ -139,6 +139,8 @@ pub async fn run(config: Config) -> Result<()> {
         reopen_window_days: config.reopen_window_days,
         login_attempts_per_minute: config.login_attempts_per_minute,
         public_posts_per_minute: config.public_posts_per_minute,
+        web_chat_origins: config.web_chat_origins.clone(),
+        chat_messages_per_minute: config.chat_messages_per_minute,
         privacy_notice: or_default(&config.privacy_notice, crate::config::SIMPLIFIED_NOTICE),
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),

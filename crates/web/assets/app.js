@@ -84,8 +84,34 @@
     }).join(" · ");
     line.hidden = others.length === 0;
   }
+  // On a live web chat the person's messages join the history at once: the page's history is
+  // read again and put in place (the answer being written stays), and the page counts as
+  // seeing them. Elsewhere a banner says something was added.
   function showChanged() {
-    document.getElementById("stale-view").hidden = false;
+    if (!together.dataset.liveChat || !window.DOMParser) {
+      document.getElementById("stale-view").hidden = false;
+      return;
+    }
+    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) {
+      return r.text();
+    }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html");
+      var now = document.querySelector(".timeline > ol");
+      var then = fresh.querySelector(".timeline > ol");
+      var seen = fresh.getElementById("together");
+      if (!now || !then || !seen) { return; }
+      now.replaceWith(then);
+      together.dataset.seen = seen.dataset.seen;
+      document.querySelectorAll("input[name=visto]").forEach(function (v) { v.value = seen.dataset.seen; });
+    }).catch(function () {
+      document.getElementById("stale-view").hidden = false;
+    });
+  }
+  function showVisitor(event) {
+    var line = document.getElementById("visitor-typing");
+    var state;
+    try { state = JSON.parse(event.data); } catch (e) { return; }
+    if (line) { line.hidden = !state.typing; }
   }
   if (together) {
     var toldTyping = 0;
@@ -120,6 +146,7 @@
     if (together) {
       source.addEventListener("presence", showPresence);
       source.addEventListener("changed", showChanged);
+      source.addEventListener("visitor", showVisitor);
     }
   }
   function disconnect() {

@@ -68,6 +68,10 @@ pub struct WebConfig {
     pub sso: Vec<atiende_domain::sign_in::IdentityProvider>,
     /// Which roles need a second factor to work with a password.
     pub second_factor: atiende_domain::second_factor::SecondFactorRule,
+    /// Sites (`https://www.example.mx`) whose pages may hold the web chat's widget.
+    pub web_chat_origins: Vec<String>,
+    /// Messages one web chat conversation may send per minute.
+    pub chat_messages_per_minute: u32,
 }
 
 impl Default for WebConfig {
@@ -90,6 +94,8 @@ impl Default for WebConfig {
             trusted_proxies: Default::default(),
             sso: Vec::new(),
             second_factor: Default::default(),
+            web_chat_origins: Vec::new(),
+            chat_messages_per_minute: 30,
         }
     }
 }
@@ -128,12 +134,17 @@ pub struct AppState {
     pub draining: health::Draining,
     /// The identity providers and what discovery found for each (a cache).
     pub sso: Arc<sso::Providers>,
+    /// Messages per web chat conversation.
+    pub chat_limiter: Arc<rate_limit::KeyedLimiter>,
+    /// Web chat streams open on this instance, per conversation (incident id).
+    pub chat_streams: Arc<quota::Quota<i64>>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Self {
         let limiter = rate_limit::KeyedLimiter::per_minute(config.login_attempts_per_minute);
         let public_limiter = rate_limit::KeyedLimiter::per_minute(config.public_posts_per_minute);
+        let chat_limiter = rate_limit::KeyedLimiter::per_minute(config.chat_messages_per_minute);
         AppState {
             store,
             sso: Arc::new(sso::Providers::new(config.sso.clone())),
@@ -143,6 +154,8 @@ impl AppState {
             metrics: Arc::new(health::Metrics::default()),
             live_streams: Arc::default(),
             draining: health::Draining::default(),
+            chat_limiter: Arc::new(chat_limiter),
+            chat_streams: Arc::default(),
         }
     }
 }
@@ -172,6 +185,7 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(health::router())
         .merge(pages::router())
+        .merge(pages::web_chat::router(&state))
         .merge(webhooks::router())
         .merge(headers::router())
         .layer(axum::middleware::from_fn(guard::check))

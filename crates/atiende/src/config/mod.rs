@@ -40,6 +40,8 @@ pub struct Config {
     pub tls_key: String,
     pub log_format: String,
     pub public_posts_per_minute: u32,
+    pub web_chat_origins: Vec<String>,
+    pub chat_messages_per_minute: u32,
     pub privacy_notice: String,
     pub privacy_notice_integral: String,
     pub cti_token: Secret,

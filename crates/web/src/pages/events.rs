@@ -2,8 +2,8 @@
 //! `call` pops up a call the agent just answered (the telephone system reported it), with a
 //! link to register it, and `notifications` gives the unread count and, for a new one, its words
 //! (the header's badge, and a browser notification where the person allowed them); on an
-//! incident page, `presence` says who else has it open or is writing on it and `changed` that
-//! others added to it. All are read from the database, so an event received by any instance
+//! incident page, `presence` says who else has it open or is writing on it, `changed` that
+//! others added to it, and on a web chat `visitor` whether its person is writing. All are read from the database, so an event received by any instance
 //! reaches the console connected to any other. Each stream carries only what its reader may
 //! see, and one person holds a few streams at most on an instance.
 
@@ -62,6 +62,8 @@ struct Watch {
     /// Who else was there, as last told (none told yet: `None`).
     others: Option<Vec<Present>>,
     marked: Option<std::time::Instant>,
+    /// A web chat's person writing, as last told (`None`: not a web chat, or not told yet).
+    visitor_typing: Option<bool>,
 }
 
 /// How often the stream marks its reader present (within `presence::PRESENT_FOR`).
@@ -142,6 +144,14 @@ impl Cursor {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "events: cannot read who is present"),
+        }
+        // A web chat: whether its person is writing in the widget.
+        if let Ok(Some(typing)) = store.visitor_typing(w.incident).await
+            && w.visitor_typing != Some(typing)
+        {
+            w.visitor_typing = Some(typing);
+            let data = serde_json::json!({ "typing": typing });
+            return Some(Event::default().event("visitor").data(data.to_string()));
         }
         match store.added_since(w.incident, w.seen, user).await {
             Ok(added) if !added.is_empty() => {
@@ -241,6 +251,7 @@ async fn events(
                 seen: p.visto.unwrap_or(i64::MAX),
                 others: None,
                 marked: None,
+                visitor_typing: None,
             })
         }
         None => None,

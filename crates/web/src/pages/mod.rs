@@ -33,6 +33,7 @@ pub mod service_levels;
 pub mod sso;
 pub mod suggestions;
 pub mod survey;
+pub mod web_chat;
 
 use atiende_domain::access::Action;
 use atiende_domain::classification::Lang;

@@ -32,5 +32,6 @@ mod surveys;
 mod together;
 mod tokens;
 mod vocabulary;
+mod web_chat;
 mod webhooks;
 mod webhooks_admin;
