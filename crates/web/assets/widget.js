@@ -216,6 +216,10 @@
     var log = document.getElementById("atiende-chat-log");
     if (!log) { return; }
     var who = m.from_cap ? (m.by ? m.by + " · " + t.cap : t.cap) : t.you;
+    if (!m.at) {
+      var now = new Date();
+      m.at = ("0" + now.getHours()).slice(-2) + ":" + ("0" + now.getMinutes()).slice(-2);
+    }
     log.appendChild(el("li", { "class": m.from_cap ? "atiende-chat-theirs" : "atiende-chat-mine" }, [
       el("span", { "class": "atiende-chat-who", text: who + (m.at ? " · " + m.at : "") }),
       document.createTextNode(m.body)

@@ -14,7 +14,7 @@ atiende_store::on_both_engines!(
     the_buzon_the_survey_and_the_portal_work_by_keyboard_and_fit_a_phone,
 );
 
-fn axe_js() -> String {
+pub(crate) fn axe_js() -> String {
     let path = std::env::var("ATIENDE_AXE_JS").unwrap_or_else(|_| {
         format!(
             "{}/../../scripts/axe/node_modules/axe-core/axe.min.js",
@@ -27,7 +27,7 @@ fn axe_js() -> String {
 }
 
 /// The page's violations of WCAG 2.0–2.2 A and AA, each as "rule: where".
-async fn audit(b: &Browser, axe: &str) -> Vec<String> {
+pub(crate) async fn audit(b: &Browser, axe: &str) -> Vec<String> {
     b.client
         .execute(axe, vec![])
         .await
@@ -86,6 +86,7 @@ async fn every_public_page_passes_the_accessibility_audit(db: TestDb) {
         "/ayuda",
         "/mis-solicitudes",
         "/encuesta/no-such-link",
+        "/chat",
     ]
     .iter()
     .map(|p| p.to_string())
@@ -229,7 +230,7 @@ async fn tab_to(b: &Browser, css: &str) {
 }
 
 /// Whether the page fits its window's width (no scrolling sideways).
-async fn fits(b: &Browser) -> bool {
+pub(crate) async fn fits(b: &Browser) -> bool {
     b.client
         .execute(
             "return document.documentElement.scrollWidth <= document.documentElement.clientWidth",

@@ -8,3 +8,4 @@ mod journeys;
 mod portal;
 mod sign_in;
 mod together;
+mod web_chat;
