@@ -314,6 +314,13 @@ async fn say(
 
 async fn typing(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, AppError> {
     let chat = chat_of(&state, &headers).await?;
+    // The widget tells a keystroke at most every 4 s; more is not a person typing.
+    if !state
+        .chat_limiter
+        .check(&format!("typing:{}", chat.incident_id.0))
+    {
+        return Err(AppError::RateLimited);
+    }
     state.store.mark_web_chat(&chat, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
