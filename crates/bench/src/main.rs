@@ -10,6 +10,11 @@ use atiende_store::Store;
 use atiende_web::{AppState, WebConfig};
 use clap::{Parser, Subcommand};
 
+mod day;
+mod server;
+
+use server::{ServerProcess, login, spawn_server};
+
 #[derive(Parser)]
 #[command(about = "atiende benchmarks (see BENCHMARKS.md)")]
 struct Cli {
@@ -74,6 +79,33 @@ enum Command {
         #[arg(long)]
         backfill: bool,
     },
+    /// A peak day at once on a generated history (default a million incidents): agents on the
+    /// console's live stream cycling queue → incident → answer/close, intake through the API,
+    /// signed WhatsApp webhooks and the mail server's endpoint, the quality office's dashboard
+    /// and export, search. SQLite with one instance, or PostgreSQL (--database-url) with
+    /// --instances behind HAProxy.
+    Day {
+        #[arg(long, default_value_t = 1_000_000)]
+        incidents: usize,
+        #[arg(long, default_value_t = 60)]
+        agents: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// New incidents per second through the channels, together.
+        #[arg(long, default_value_t = 10.0)]
+        intake_per_second: f64,
+        /// An agent's pause between steps, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        think_ms: u64,
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Use the history an earlier run generated at --database-url.
+        #[arg(long, requires = "database_url")]
+        reuse: bool,
+    },
     /// Suggestions learned from history: a generated history on a fresh SQLite file (or
     /// --database-url), the model trained as the worker trains it, its top-1 and top-3
     /// accuracy on the held-out fifth, and the time to suggest for new incidents.
@@ -134,7 +166,64 @@ fn main() -> Result<()> {
             requests,
             database_url,
         } => runtime.block_on(suggestions(incidents, requests, database_url)),
+        Command::Day {
+            incidents,
+            agents,
+            seconds,
+            intake_per_second,
+            think_ms,
+            instances,
+            database_url,
+            reuse,
+        } => runtime.block_on(day_command(
+            incidents,
+            database_url,
+            reuse,
+            day::DaySpec {
+                agents,
+                seconds,
+                intake_per_second,
+                think: Duration::from_millis(think_ms),
+                instances,
+            },
+        )),
     }
+}
+
+/// The history (generated, or an earlier run's), then the day.
+async fn day_command(
+    incidents: usize,
+    database_url: Option<String>,
+    reuse: bool,
+    spec: day::DaySpec,
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
+    store.migrate().await?;
+    store.first_run(Some(PASSWORD)).await?;
+    if !reuse {
+        let history = atiende_bench::generate::Spec {
+            incidents,
+            articles: (incidents / 200).min(5_000),
+            contacts: (incidents / 5).max(1000),
+            years: 5,
+            seed: 2026,
+            end: chrono::Utc::now(),
+        };
+        let started = Instant::now();
+        atiende_bench::generate::generate(&store, &history, |stage, done, total| {
+            eprint!("\r{stage:<11} {done}/{total}   ");
+        })
+        .await?;
+        eprintln!();
+        println!(
+            "history of {incidents} incidents generated in {:.1?}",
+            started.elapsed()
+        );
+    }
+    day::run(&store, &url, &spec).await
 }
 
 async fn suggestions(
@@ -240,7 +329,7 @@ async fn suggestions(
     Ok(())
 }
 
-const PASSWORD: &str = "clave-de-benchmark";
+pub(crate) const PASSWORD: &str = "clave-de-benchmark";
 
 async fn pages(incidents: usize, requests: usize, database_url: Option<String>) -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -307,38 +396,6 @@ async fn pages(incidents: usize, requests: usize, database_url: Option<String>) 
     Ok(())
 }
 
-fn login(base: &str, login: &str) -> Result<String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let page = agent.get(&format!("{base}/login")).call()?;
-    let set = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .context("login cookie")?
-        .to_string();
-    let csrf_cookie = set.split(';').next().unwrap_or("").to_string();
-    let token = csrf_cookie
-        .split_once('=')
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default();
-    let body = format!("_csrf={token}&login={login}&password={PASSWORD}&next=%2Fbandeja");
-    let r = agent
-        .post(&format!("{base}/login"))
-        .header("cookie", &csrf_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send(body)?;
-    let session = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .context("session cookie")?;
-    Ok(session.split(';').next().unwrap_or("").to_string())
-}
-
 /// Starts the real router on a local port, in this process.
 async fn serve(store: &Store) -> Result<String> {
     let app = atiende_web::app(AppState::new(
@@ -358,94 +415,6 @@ async fn serve(store: &Store) -> Result<String> {
         .await;
     });
     Ok(base)
-}
-
-/// The real `atiende` binary serving a database, in its own process, so that its memory is
-/// its own. Killed when dropped.
-struct ServerProcess {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ServerProcess {
-    /// Peak resident memory so far (Linux `VmHWM`), in MB.
-    fn peak_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
-    }
-}
-
-/// The `atiende` binary built next to this one (`cargo build --release -p atiende -p
-/// atiende-bench`), or the one `ATIENDE_BIN` names.
-fn server_binary() -> Option<std::path::PathBuf> {
-    if let Ok(path) = std::env::var("ATIENDE_BIN") {
-        return Some(path.into());
-    }
-    let sibling = std::env::current_exe().ok()?.parent()?.join("atiende");
-    sibling.exists().then_some(sibling)
-}
-
-/// The benchmark's own secrets key (32 bytes of base64, like `Keyring::new_key`'s): its data
-/// is generated, never anyone's.
-const BENCH_SECRETS_KEY: &str = "YXRpZW5kZS1iZW5jaG1hcmstc2VjcmV0cy1rZXktMzI=";
-
-/// Starts `atiende serve` on the database and waits until it answers.
-fn spawn_server(url: &str) -> Result<ServerProcess> {
-    let binary = server_binary().context(
-        "no atiende binary next to atiende-bench: build both (cargo build --release -p atiende -p atiende-bench) or set ATIENDE_BIN",
-    )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = tempfile::tempdir()?;
-    let child = std::process::Command::new(&binary)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("ATIENDE_DATABASE_URL", url)
-        .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ATIENDE_LOG", "warn")
-        .env("ATIENDE_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
-        // One key for every run: a --reuse run opens what an earlier run sealed.
-        .env("ATIENDE_SECRETS_KEY", BENCH_SECRETS_KEY)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let server = ServerProcess {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let until = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < until {
-        if agent
-            .get(&format!("{}/healthz", server.base))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
-        {
-            std::mem::forget(dir);
-            return Ok(server);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    anyhow::bail!("atiende did not answer on {}", server.base)
 }
 
 /// The database's size on disk: the SQLite file with its log, or PostgreSQL's own count.

@@ -520,6 +520,11 @@ mod tests {
                 closed_by: None,
             }),
             Job::WebhookSend(WebhookJob { delivery_id: 11 }),
+            Job::PortalCode(PortalCodeJob {
+                sign_in_id: 5,
+                account_id: "106540352242922".into(),
+                to: "5213312345678".into(),
+            }),
         ];
         for job in jobs {
             let tagged = serde_json::to_value(&job).expect("json");
@@ -536,6 +541,6 @@ mod tests {
             };
             assert_eq!(item.job().expect("read back"), job);
         }
-        assert_eq!(JobKind::ALL.len(), 6, "every kind is listed");
+        assert_eq!(JobKind::ALL.len(), 7, "every kind is listed");
     }
 }

@@ -21,6 +21,7 @@ pub mod html;
 pub mod i18n;
 pub mod pages;
 pub mod proxy;
+pub mod pulse;
 pub mod quota;
 pub mod rate_limit;
 pub mod server;
@@ -138,6 +139,8 @@ pub struct AppState {
     pub chat_limiter: Arc<rate_limit::KeyedLimiter>,
     /// Web chat streams open on this instance, per conversation (incident id).
     pub chat_streams: Arc<quota::Quota<i64>>,
+    /// Wakes this instance's live streams when a new incident or derivation is stored.
+    pub pulse: Arc<pulse::Pulse>,
 }
 
 impl AppState {
@@ -156,6 +159,7 @@ impl AppState {
             draining: health::Draining::default(),
             chat_limiter: Arc::new(chat_limiter),
             chat_streams: Arc::default(),
+            pulse: Arc::default(),
         }
     }
 }

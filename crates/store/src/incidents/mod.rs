@@ -1069,6 +1069,18 @@ impl Store {
     /// responsible (so no one learns of other units' incidents). The console polls it to show
     /// new incidents without reloading; read from the database, so it is right whichever
     /// instance created the incident.
+    /// The newest incident's and derivation's ids, whoever may see them: what the live
+    /// streams' pulse watches (each stream then asks `latest_incident_id` for its reader).
+    pub async fn newest_ids(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM incidents) AS i, \
+             (SELECT COALESCE(MAX(id), 0) FROM derivations) AS d",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok((row.try_get("i")?, row.try_get("d")?))
+    }
+
     pub async fn latest_incident_id(&self, scope: &Scope) -> Result<i64> {
         let sql = match scope {
             Scope::All => Sql::new("SELECT COALESCE(MAX(id), 0) AS id FROM incidents"),

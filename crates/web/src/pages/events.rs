@@ -51,7 +51,14 @@ struct Cursor {
     first: bool,
     /// The incident page this stream serves, if any.
     watch: Option<Watch>,
+    /// Wakes the stream when a new incident or derivation is stored (`pulse`).
+    pulse: tokio::sync::watch::Receiver<(i64, i64)>,
+    /// When every check (calls, presence, notifications) is next due.
+    next_full: tokio::time::Instant,
 }
+
+/// How often a stream makes every check when no pulse wakes it sooner.
+const FULL_EVERY: Duration = Duration::from_secs(2);
 
 /// An incident open in the console: its reader is marked present, and told who else is on it
 /// and what others added since the page was made.
@@ -109,18 +116,48 @@ impl Cursor {
                 Err(e) => tracing::warn!(error = %e, "events: cannot read calls"),
             }
         }
-        match store.latest_incident_id(&self.scope).await {
-            Ok(latest) if latest != self.latest_incident => {
-                self.latest_incident = latest;
-                return Some(Event::default().event("incidents").data(latest.to_string()));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "events: cannot read the newest incident"),
+        if let Some(event) = self.newest_incident().await {
+            return Some(event);
         }
         if let Some(event) = self.together().await {
             return Some(event);
         }
         self.notifications().await
+    }
+
+    /// A new incident the reader may see, when the newest changed.
+    async fn newest_incident(&mut self) -> Option<Event> {
+        match self.state.store.latest_incident_id(&self.scope).await {
+            Ok(latest) if latest != self.latest_incident => {
+                self.latest_incident = latest;
+                Some(Event::default().event("incidents").data(latest.to_string()))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "events: cannot read the newest incident");
+                None
+            }
+        }
+    }
+
+    /// Waits for the next round: every check when they are due, only the newest incident's
+    /// when the pulse wakes the stream sooner. Returns whether every check is due.
+    async fn wait(&mut self) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep_until(self.next_full) => {
+                self.next_full = tokio::time::Instant::now() + FULL_EVERY;
+                true
+            }
+            woke = self.pulse.changed() => {
+                if woke.is_err() {
+                    // The pulse is gone (the instance stops): every check on the timer.
+                    tokio::time::sleep_until(self.next_full).await;
+                    self.next_full = tokio::time::Instant::now() + FULL_EVERY;
+                    return true;
+                }
+                false
+            }
+        }
     }
 
     /// On an incident page: marks the reader present, then tells who else is there (and who is
@@ -260,6 +297,7 @@ async fn events(
         .live_streams
         .take(page.user.id, STREAMS_PER_USER, usize::MAX)
         .ok_or(AppError::RateLimited)?;
+    let state_pulse = state.pulse.subscribe(&state.store);
     let cursor = Cursor {
         scope: page.user.incident_scope(),
         _permit: permit,
@@ -276,11 +314,17 @@ async fn events(
         since_ms: chrono::Utc::now().timestamp_millis() - POP_RECENT_MS,
         first: true,
         watch,
+        pulse: state_pulse,
+        next_full: tokio::time::Instant::now() + FULL_EVERY,
     };
     let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {
-            if !cursor.first {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+            if !cursor.first && !cursor.wait().await {
+                // Woken by the pulse: only the newest incident is worth asking now.
+                if let Some(event) = cursor.newest_incident().await {
+                    return Some((Ok(event), cursor));
+                }
+                continue;
             }
             cursor.first = false;
             if let Some(event) = cursor.next_event().await {
