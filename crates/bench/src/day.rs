@@ -562,6 +562,18 @@ fn start_haproxy(backends: &[&ServerProcess]) -> Result<Haproxy> {
     anyhow::bail!("HAProxy did not answer on {base}")
 }
 
+/// "what ×count, …" for a report's line.
+fn listed<K: std::fmt::Display, V: std::fmt::Display>(
+    counts: &BTreeMap<K, V>,
+    sep: &str,
+) -> String {
+    counts
+        .iter()
+        .map(|(k, v)| format!("{k}{sep}{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn percentile(times: &[Duration], q: f64) -> f64 {
     if times.is_empty() {
         return f64::NAN;
@@ -762,12 +774,7 @@ fn report(
     println!(
         "intake acknowledged: {intake} ({:.1}/s): {}",
         intake as f64 / elapsed,
-        tally
-            .intake
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        listed(&tally.intake, " ")
     );
     // Each incident created through the first instance, to the first event on each observer's
     // stream that names it or a newer one.
@@ -801,26 +808,13 @@ fn report(
     if !tally.refused.is_empty() {
         println!(
             "refused by the procedure's rules (two agents on one incident): {}",
-            tally
-                .refused
-                .iter()
-                .map(|(k, v)| format!("{k} ×{v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(&tally.refused, " ×")
         );
     }
     if tally.errors.is_empty() {
         println!("errors: none");
     } else {
-        println!(
-            "errors: {}",
-            tally
-                .errors
-                .iter()
-                .map(|(k, v)| format!("{k} ×{v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        println!("errors: {}", listed(&tally.errors, " ×"));
     }
     let memory: Vec<String> = servers
         .iter()

@@ -190,6 +190,20 @@ fn main() -> Result<()> {
     }
 }
 
+/// The benchmark's database, migrated and set up: `database_url`, or a fresh SQLite file in
+/// `dir`. Returns it with its URL.
+async fn open_store(
+    database_url: Option<String>,
+    dir: &tempfile::TempDir,
+) -> Result<(Store, String)> {
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
+    store.migrate().await?;
+    store.first_run(Some(PASSWORD)).await?;
+    Ok((store, url))
+}
+
 /// The history (generated, or an earlier run's), then the day.
 async fn day_command(
     incidents: usize,
@@ -198,11 +212,7 @@ async fn day_command(
     spec: day::DaySpec,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
-    store.migrate().await?;
-    store.first_run(Some(PASSWORD)).await?;
+    let (store, url) = open_store(database_url, &dir).await?;
     if !reuse {
         let history = atiende_bench::generate::Spec {
             incidents,
@@ -232,11 +242,7 @@ async fn suggestions(
     database_url: Option<String>,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
-    store.migrate().await?;
-    store.first_run(Some(PASSWORD)).await?;
+    let (store, _) = open_store(database_url, &dir).await?;
     let spec = atiende_bench::generate::Spec {
         incidents,
         articles: 0,
@@ -333,11 +339,7 @@ pub(crate) const PASSWORD: &str = "clave-de-benchmark";
 
 async fn pages(incidents: usize, requests: usize, database_url: Option<String>) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
-    store.migrate().await?;
-    store.first_run(Some(PASSWORD)).await?;
+    let (store, url) = open_store(database_url, &dir).await?;
     let started = Instant::now();
     let summary = store
         .load_demo(incidents, 1, Some(PASSWORD))
@@ -487,11 +489,7 @@ async fn scale(
     backfill: bool,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("bench.db");
-    let url = database_url.unwrap_or_else(|| format!("sqlite://{}", file.display()));
-    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
-    store.migrate().await?;
-    store.first_run(Some(PASSWORD)).await?;
+    let (store, url) = open_store(database_url, &dir).await?;
     let started = Instant::now();
     let made = if reuse {
         atiende_bench::generate::already_generated(&store).await?
@@ -773,11 +771,7 @@ fn new_incident(n: usize, contacts: usize) -> String {
 
 async fn intake(seconds: u64, history: usize, database_url: Option<String>) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store = Store::connect(&url, atiende_store::db::DEFAULT_TZ).await?;
-    store.migrate().await?;
-    store.first_run(Some(PASSWORD)).await?;
+    let (store, url) = open_store(database_url, &dir).await?;
     let spec = atiende_bench::generate::Spec {
         incidents: history,
         articles: 0,

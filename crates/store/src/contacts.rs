@@ -295,15 +295,31 @@ impl Store {
     pub async fn contacts(&self, q: &ContactQuery) -> Result<Vec<Contact>> {
         let mut sql = Sql::new("SELECT * FROM contacts c WHERE c.merged_into IS NULL");
         if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-            sql.push(" AND (LOWER(c.name) LIKE ")
-                .bind(pattern.clone())
-                .push(" ESCAPE '\\'");
-            sql.push(
-                " OR c.id IN (SELECT contact_id FROM contact_identifiers WHERE LOWER(value) LIKE ",
-            )
-            .bind(pattern)
-            .push(" ESCAPE '\\'))");
+            let query = atiende_domain::knowledge::SearchQuery::parse(text);
+            if query.is_empty() {
+                // Nothing a word could match (only punctuation): nobody.
+                return Ok(Vec::new());
+            }
+            sql.push(" AND (c.id IN (");
+            self.push_contact_ids(&mut sql, &query);
+            sql.push(")");
+            // A number as the caller shows it (without country code, or WhatsApp's 521…)
+            // finds the phone on record exactly, by its key.
+            if let Some(phone) = atiende_domain::contact::normalize_phone(text) {
+                let whatsapp = match phone.strip_prefix("52") {
+                    Some(rest) if phone.len() == 12 => format!("521{rest}"),
+                    _ => phone.clone(),
+                };
+                sql.push(
+                    " OR c.id IN (SELECT contact_id FROM contact_identifiers \
+                     WHERE kind IN ('phone', 'whatsapp') AND value IN (",
+                )
+                .bind(phone)
+                .push(", ")
+                .bind(whatsapp)
+                .push("))");
+            }
+            sql.push(")");
         }
         if let Some(t) = q.user_type {
             sql.push(" AND c.user_type = ").bind(t.code());

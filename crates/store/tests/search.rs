@@ -435,6 +435,40 @@ async fn contacts_are_found_by_name_and_any_identifier(db: TestDb) {
             .expect("search");
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [c.id], "{q}");
     }
+    // The contact list's filter reads the same index, and a number as a caller shows it.
+    for q in [
+        "hernandez",
+        "Mariana Ruiz",
+        "hdz",
+        "33 3658 1200",
+        "3336581200",
+        "+52 33 3658 1200",
+    ] {
+        let listed = db
+            .contacts(&atiende_store::contacts::ContactQuery {
+                q: Some(q.into()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("contacts");
+        assert_eq!(
+            listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [c.id],
+            "{q}"
+        );
+    }
+    for q in ["ernandez", "ruizz", "...", "3399990000"] {
+        let listed = db
+            .contacts(&atiende_store::contacts::ContactQuery {
+                q: Some(q.into()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("contacts");
+        assert!(listed.is_empty(), "{q}: {listed:?}");
+    }
 }
 
 async fn the_most_useful_articles_and_the_topics_without_one_are_counted(db: TestDb) {

@@ -432,6 +432,16 @@ impl Store {
         Ok((ids, bound.is_none()))
     }
 
+    /// Pushes a query of the ids of the contacts whose document (name, addresses, phones,
+    /// codes) holds every word of `q` as a word's beginning: the contact list's filter, read
+    /// from the index rather than a scan of every name.
+    pub(crate) fn push_contact_ids(&self, sql: &mut Sql, q: &SearchQuery) {
+        match self.engine() {
+            Engine::Sqlite => sqlite::push_contact_ids(sql, q),
+            Engine::Postgres => postgres::push_contact_ids(sql, q),
+        }
+    }
+
     /// Contacts matching a query (name, email, phone, student code), best first.
     pub async fn search_contacts(&self, q: &SearchQuery, limit: i64) -> Result<Vec<ContactHit>> {
         if q.is_empty() {

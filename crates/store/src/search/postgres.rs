@@ -181,6 +181,14 @@ pub(super) fn text_sides(q: &SearchQuery) -> (Sql, Sql, &'static str) {
     (own, contacts, "kind DESC, ref_id DESC")
 }
 
+pub(super) fn push_contact_ids(sql: &mut Sql, q: &SearchQuery) {
+    sql.push(
+        "SELECT ref_id FROM search_docs WHERE kind = 'contact' AND tsv @@ to_tsquery('spanish_unaccent', ",
+    )
+    .bind(tsquery_expr(q, Match::All))
+    .push(")");
+}
+
 pub(super) async fn contacts(store: &Store, q: &SearchQuery, limit: i64) -> Result<Vec<AnyRow>> {
     newest_ranked(
         store,

@@ -115,6 +115,11 @@ pub(super) fn text_sides(q: &SearchQuery) -> (Sql, Sql, &'static str) {
     (own, contacts, "rowid DESC")
 }
 
+pub(super) fn push_contact_ids(sql: &mut Sql, q: &SearchQuery) {
+    sql.push("SELECT rowid FROM contact_fts WHERE contact_fts MATCH ")
+        .bind(fts5_expr(q, Match::All));
+}
+
 pub(super) async fn contacts(store: &Store, q: &SearchQuery, limit: i64) -> Result<Vec<AnyRow>> {
     let mut s = Sql::new(
         "SELECT c.id, c.name FROM (SELECT rowid AS id, bm25(contact_fts, 10.0, 1.0) AS rank FROM contact_fts \
