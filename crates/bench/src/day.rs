@@ -725,6 +725,8 @@ pub async fn run(store: &Store, url: &str, spec: &DaySpec) -> Result<()> {
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     report(&tally, spec, url, elapsed, &servers, proxy.as_ref());
+    let failed: usize = tally.errors.values().sum();
+    anyhow::ensure!(failed == 0, "{failed} requests failed (listed above)");
     Ok(())
 }
 
