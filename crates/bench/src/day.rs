@@ -418,7 +418,8 @@ fn quality_office(base: String, until: Instant, tally: Shared) -> Result<()> {
     Ok(())
 }
 
-/// Someone searching, a query a second.
+/// Someone searching, a query a second: the staff search, and the contact list's filter (a
+/// caller's surname, their number as the telephone shows it).
 fn searcher(base: String, until: Instant, tally: Shared) -> Result<()> {
     let cookie = login(&base, "calidad")?;
     let http = agent();
@@ -438,6 +439,14 @@ fn searcher(base: String, until: Instant, tally: Shared) -> Result<()> {
             &tally,
             "/buscar",
             &format!("{base}/buscar?q={}", urlencode(q)),
+            &cookie,
+        );
+        let who = ["garcia", "maria lopez", "3300001234"][n % 3];
+        get(
+            &http,
+            &tally,
+            "/contactos?q=",
+            &format!("{base}/contactos?q={}", urlencode(who)),
             &cookie,
         );
         std::thread::sleep(Duration::from_secs(1));

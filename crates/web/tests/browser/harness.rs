@@ -185,14 +185,19 @@ pub struct Browser {
 impl Browser {
     /// Types into whatever has the focus, as a person at the keyboard does (WebDriver keys:
     /// `\u{E007}` Enter, `\u{E009}` Control, `\u{E015}` arrow down, `\u{E004}` Tab).
+    /// The focus may be moving (a dialog closing, a page's script focusing a field): the keys
+    /// wait for an element that takes them, a second at most.
     pub async fn keys(&self, keys: &str) {
-        self.client
-            .active_element()
-            .await
-            .expect("focused element")
-            .send_keys(keys)
-            .await
-            .expect("type");
+        let mut last = None;
+        for _ in 0..20 {
+            let focused = self.client.active_element().await.expect("focused element");
+            match focused.send_keys(keys).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no focused element took {keys:?}: {last:?}");
     }
 
     /// Keys that load a new page (Enter on a link, Ctrl+Enter in a form), waiting for it.
