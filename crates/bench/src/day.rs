@@ -643,6 +643,9 @@ pub async fn run(store: &Store, url: &str, spec: &DaySpec) -> Result<()> {
         ("ATIENDE_META_WHATSAPP", whatsapp.as_str()),
         ("ATIENDE_MAIL_INGEST_TOKEN", MAIL_TOKEN),
         ("ATIENDE_PUBLIC_POSTS_PER_MINUTE", "100000"),
+        // Every simulated person connects from this machine's one address: the cap on one
+        // address's connections (64, against a single abusive client) would refuse them.
+        ("ATIENDE_MAX_CONNECTIONS_PER_ADDRESS", "0"),
         ("ATIENDE_META_GRAPH_URL", graph.graph_url.as_str()),
     ];
     let mut servers = Vec::new();

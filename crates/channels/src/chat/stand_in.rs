@@ -51,6 +51,9 @@ struct Inner {
     media: HashMap<String, (String, Vec<u8>)>,
     profiles: HashMap<String, Value>,
     base: String,
+    /// Tells this stand-in's message ids from an earlier one's (Meta's ids never repeat; a
+    /// benchmark reusing a database meets the ids an earlier run stored).
+    run: i64,
 }
 
 #[derive(Clone)]
@@ -70,6 +73,7 @@ impl GraphStandIn {
         let base = format!("http://{addr}");
         let inner = Arc::new(Mutex::new(Inner {
             base: base.clone(),
+            run: chrono::Utc::now().timestamp_micros(),
             ..Default::default()
         }));
         let app = Router::new()
@@ -241,7 +245,7 @@ async fn send(
             authorization: Some(auth),
             body: body.clone(),
         });
-        inner.sent.len()
+        format!("{}-{}", inner.run, inner.sent.len())
     };
     let answer = if whatsapp {
         json!({
