@@ -96,43 +96,18 @@ impl Store {
         incident: IncidentId,
         after: i64,
     ) -> Result<Vec<PortalMessage>> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.kind, e.at, e.body, u.name FROM timeline_entries e \
-             LEFT JOIN users u ON u.id = e.author_id \
-             WHERE e.incident_id = $1 AND e.kind IN ($2, $3) AND e.id > $4 ORDER BY e.at, e.id",
-        )
-        .bind(incident.0)
-        .bind(EntryKind::InboundMessage.code())
-        .bind(EntryKind::OutboundMessage.code())
-        .bind(after)
-        .fetch_all(self.reader())
-        .await?;
-        let files = if rows.is_empty() {
-            Vec::new()
-        } else {
-            self.attachments(incident).await?
-        };
-        let mut messages = Vec::with_capacity(rows.len());
-        for r in rows {
-            let entry: i64 = r.try_get("id")?;
-            let from_cap = r.try_get::<String, _>("kind")? == EntryKind::OutboundMessage.code();
-            messages.push(PortalMessage {
-                id: entry,
-                at: from_ms(r.try_get("at")?)?,
-                from_cap,
-                by: if from_cap {
-                    r.try_get::<Option<String>, _>("name")?
-                        .map(|n| first_name(&n))
-                } else {
-                    None
-                },
-                body: r.try_get("body")?,
-                files: files
-                    .iter()
-                    .filter(|f| f.entry_id == Some(entry))
-                    .map(|f| (f.id, f.filename.clone()))
-                    .collect(),
-            });
+        let mut messages =
+            messages_in(&mut *self.reader().acquire().await?, incident, after).await?;
+        if messages.is_empty() {
+            return Ok(messages);
+        }
+        let files = self.attachments(incident).await?;
+        for m in &mut messages {
+            m.files = files
+                .iter()
+                .filter(|f| f.entry_id == Some(m.id))
+                .map(|f| (f.id, f.filename.clone()))
+                .collect();
         }
         Ok(messages)
     }
@@ -515,6 +490,44 @@ async fn whatsapp_holder(tx: &mut crate::tx::Tx, number: &str) -> Result<Option<
 /// What a code's keyed hash is made of: the sign-in it belongs to and the code.
 fn code_key(sign_in: i64, code: &str) -> String {
     format!("portal-code:{sign_in}:{code}")
+}
+
+/// An incident's messages after entry `after`, as its person sees them (files not yet read):
+/// what the portal, the web chat and its transcript show.
+pub(crate) async fn messages_in(
+    conn: &mut sqlx::AnyConnection,
+    incident: IncidentId,
+    after: i64,
+) -> Result<Vec<PortalMessage>> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.kind, e.at, e.body, u.name FROM timeline_entries e \
+         LEFT JOIN users u ON u.id = e.author_id \
+         WHERE e.incident_id = $1 AND e.kind IN ($2, $3) AND e.id > $4 ORDER BY e.at, e.id",
+    )
+    .bind(incident.0)
+    .bind(EntryKind::InboundMessage.code())
+    .bind(EntryKind::OutboundMessage.code())
+    .bind(after)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let from_cap = r.try_get::<String, _>("kind")? == EntryKind::OutboundMessage.code();
+            Ok(PortalMessage {
+                id: r.try_get("id")?,
+                at: from_ms(r.try_get("at")?)?,
+                from_cap,
+                by: if from_cap {
+                    r.try_get::<Option<String>, _>("name")?
+                        .map(|n| first_name(&n))
+                } else {
+                    None
+                },
+                body: r.try_get("body")?,
+                files: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 /// Whether a person's data may still be used (not blocked, not suppressed).

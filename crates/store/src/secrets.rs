@@ -150,10 +150,7 @@ impl Sealer {
     pub fn keyed_hash(&self, value: &str) -> String {
         match &self.0 {
             Some(ring) => ring.keyed_hash(value),
-            None => Sha256::digest(value.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            None => sha256_hex(value),
         }
     }
 
@@ -168,6 +165,14 @@ impl Sealer {
             None => Ok(stored.to_string()),
         }
     }
+}
+
+/// The SHA-256 of `value` in hex: what a one-time token is kept as (`users::token_hash`).
+pub fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether a stored value is sealed (with any key).

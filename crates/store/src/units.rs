@@ -25,11 +25,11 @@ pub(crate) fn unit_from_row(row: &AnyRow) -> Result<Unit> {
     })
 }
 
-/// One topic, inside a transaction.
-pub(crate) async fn topic_in(tx: &mut crate::tx::Tx, id: TopicId) -> Result<Topic> {
+/// One topic, on a connection (a transaction's, or a reader's).
+pub(crate) async fn topic_in(conn: &mut sqlx::AnyConnection, id: TopicId) -> Result<Topic> {
     let row = sqlx::query("SELECT * FROM topics WHERE id = $1")
         .bind(id.0)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(conn)
         .await?
         .ok_or(StoreError::NotFound("topic"))?;
     topic_from_row(&row)
@@ -166,8 +166,7 @@ impl Store {
     }
 
     pub async fn topic(&self, id: TopicId) -> Result<Topic> {
-        let mut tx = self.begin().await?;
-        topic_in(&mut tx, id).await
+        topic_in(&mut *self.reader().acquire().await?, id).await
     }
 
     /// Creates (`id` absent) or renames/deactivates a topic.

@@ -13,7 +13,6 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -74,8 +73,7 @@ fn scopes_of(r: &AnyRow) -> Result<TokenScopes> {
 
 /// Secrets are stored only as their SHA-256: a leaked table opens no session.
 pub fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secrets::sha256_hex(token)
 }
 
 /// A readable one-time password for a first login.

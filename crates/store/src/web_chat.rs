@@ -11,8 +11,8 @@ use atiende_domain::classification::{Channel, UserType};
 use atiende_domain::contact::{Identifier, IdentifierKind};
 use atiende_domain::folio::Folio;
 use atiende_domain::ids::{EntryId, IncidentId, TopicId};
-use atiende_domain::incident::{Incident, NewIncidentInput};
-use chrono::{DateTime, Duration, Utc};
+use atiende_domain::incident::{Incident, NewIncidentInput, Status};
+use chrono::Duration;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -43,10 +43,12 @@ pub struct WebChatStart {
     pub privacy_notice_id: Option<i64>,
     /// The site the widget was on.
     pub origin: String,
+    /// Agents are online (business hours): a live conversation; otherwise a message left, the
+    /// conversation ended from the start (answers go by email).
+    pub live: bool,
 }
 
-/// A conversation begun: the widget's token (shown once), and whether it is live (within
-/// business hours) or a message the CAP answers later.
+/// A conversation begun: the widget's token (shown once) and its incident.
 #[derive(Debug, Clone)]
 pub struct WebChatOpened {
     pub token: String,
@@ -118,13 +120,14 @@ impl Store {
         let token = random_token();
         let at = ms(now());
         sqlx::query(
-            "INSERT INTO web_chats (incident_id, token_hash, origin, created_at, seen_at) \
-             VALUES ($1, $2, $3, $4, $4)",
+            "INSERT INTO web_chats (incident_id, token_hash, origin, created_at, seen_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $4, $5)",
         )
         .bind(incident.id.0)
         .bind(token_hash(&token))
         .bind(start.origin.chars().take(200).collect::<String>())
         .bind(at)
+        .bind((!start.live).then_some(at))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -147,7 +150,7 @@ impl Store {
             Ok(WebChat {
                 incident_id: IncidentId(r.try_get("incident_id")?),
                 folio: folio.parse().map_err(|_| StoreError::corrupt("folio"))?,
-                closed: r.try_get::<String, _>("status")? == "closed",
+                closed: r.try_get::<String, _>("status")? == Status::Closed.code(),
                 ended: r.try_get::<Option<i64>, _>("ended_at")?.is_some(),
             })
         })
@@ -226,7 +229,7 @@ impl Store {
         .await?;
         Ok(WebChatState {
             agent_typing: row.try_get::<i64, _>("typing")? > 0,
-            closed: row.try_get::<String, _>("status")? == "closed",
+            closed: row.try_get::<String, _>("status")? == Status::Closed.code(),
         })
     }
 
@@ -276,31 +279,22 @@ pub(crate) async fn send_transcript(tx: &mut Tx, incident: &Incident) -> Result<
         return Ok(());
     };
     let tz = tx.store().time_zone();
-    let rows = sqlx::query(
-        "SELECT e.kind, e.at, e.body, u.name FROM timeline_entries e \
-         LEFT JOIN users u ON u.id = e.author_id \
-         WHERE e.incident_id = $1 AND e.kind IN ('inbound_message', 'outbound_message') \
-         ORDER BY e.at, e.id",
-    )
-    .bind(incident.id.0)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for r in rows {
-        let at: DateTime<Utc> = from_ms(r.try_get("at")?)?;
-        let who = if r.try_get::<String, _>("kind")? == "outbound_message" {
-            r.try_get::<Option<String>, _>("name")?
-                .and_then(|n| n.split_whitespace().next().map(str::to_string))
-                .map_or_else(|| "CAP".to_string(), |n| format!("{n} (CAP)"))
-        } else {
-            "Usted".to_string()
-        };
-        let body: String = r.try_get("body")?;
-        lines.push(format!(
-            "[{}] {who}:\n{body}\n",
-            at.with_timezone(&tz).format("%d/%m/%Y %H:%M")
-        ));
-    }
+    let messages = crate::portal::messages_in(tx, incident.id, 0).await?;
+    let lines: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            let who = match (&m.by, m.from_cap) {
+                (Some(name), true) => format!("{name} (CAP)"),
+                (None, true) => "CAP".to_string(),
+                (_, false) => "Usted".to_string(),
+            };
+            format!(
+                "[{}] {who}:\n{}\n",
+                m.at.with_timezone(&tz).format("%d/%m/%Y %H:%M"),
+                m.body
+            )
+        })
+        .collect();
     let folio = incident.folio.to_string();
     let out = OutgoingEmail {
         mailbox_id: mailbox.id,

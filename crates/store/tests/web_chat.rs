@@ -45,6 +45,7 @@ fn start() -> WebChatStart {
         user_type: Some(UserType::Applicant),
         message: "¿Cuándo salen los resultados de admisión?".into(),
         origin: "https://www.udgvirtual.udg.mx".into(),
+        live: true,
         ..Default::default()
     }
 }

@@ -79,7 +79,8 @@ pub fn cookie_value_from<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> 
         })
 }
 
-fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+/// The request's `Authorization: Bearer` token, if any.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").map(str::trim)
 }

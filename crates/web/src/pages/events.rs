@@ -69,8 +69,10 @@ struct Watch {
     /// Who else was there, as last told (none told yet: `None`).
     others: Option<Vec<Present>>,
     marked: Option<std::time::Instant>,
-    /// A web chat's person writing, as last told (`None`: not a web chat, or not told yet).
+    /// A web chat's person writing, as last told (`None`: not told yet).
     visitor_typing: Option<bool>,
+    /// The incident may be a web chat (until the store says it is not).
+    web_chat: bool,
 }
 
 /// How often the stream marks its reader present (within `presence::PRESENT_FOR`).
@@ -182,13 +184,19 @@ impl Cursor {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "events: cannot read who is present"),
         }
-        // A web chat: whether its person is writing in the widget.
-        if let Ok(Some(typing)) = store.visitor_typing(w.incident).await
-            && w.visitor_typing != Some(typing)
-        {
-            w.visitor_typing = Some(typing);
-            let data = serde_json::json!({ "typing": typing });
-            return Some(Event::default().event("visitor").data(data.to_string()));
+        // A web chat: whether its person is writing in the widget. Asked until the answer
+        // says the incident is no web chat.
+        if w.web_chat {
+            match store.visitor_typing(w.incident).await {
+                Ok(Some(typing)) if w.visitor_typing != Some(typing) => {
+                    w.visitor_typing = Some(typing);
+                    let data = serde_json::json!({ "typing": typing });
+                    return Some(Event::default().event("visitor").data(data.to_string()));
+                }
+                Ok(None) => w.web_chat = false,
+                Ok(Some(_)) => {}
+                Err(e) => tracing::warn!(error = %e, "events: cannot read the person typing"),
+            }
         }
         match store.added_since(w.incident, w.seen, user).await {
             Ok(added) if !added.is_empty() => {
@@ -289,6 +297,7 @@ async fn events(
                 others: None,
                 marked: None,
                 visitor_typing: None,
+                web_chat: true,
             })
         }
         None => None,

@@ -329,14 +329,14 @@ async fn ask_for_code(
         return sign_in_page(&state, lang, StatusCode::NOT_FOUND, false, None).await;
     }
     let admitted = admit_client(&state, &headers, &address, &form._csrf, lang).and_then(|()| {
-        admit(
-            &state,
-            &headers,
-            &number_key(&form.whatsapp),
-            &form._csrf,
-            lang,
-            TOO_MANY,
-        )
+        if state.public_limiter.check(&number_key(&form.whatsapp)) {
+            Ok(())
+        } else {
+            Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                Tr(lang).s(TOO_MANY).to_string(),
+            ))
+        }
     });
     if let Err((status, message)) = admitted {
         return sign_in_page(&state, lang, status, false, Some(message)).await;

@@ -220,14 +220,12 @@ async fn start(
             message: body.message,
             privacy_notice_id: body.privacy_notice_id,
             origin,
+            live,
         })
         .await?;
     let folio = opened.incident.folio.to_string();
     if !live {
         // Nobody to chat with: the message waits as an incident, answered by email.
-        if let Some(chat) = state.store.web_chat(&opened.token).await? {
-            state.store.end_web_chat(&chat).await?;
-        }
         return Ok((
             StatusCode::CREATED,
             axum::Json(json!({"folio": folio, "live": false})),
@@ -243,14 +241,10 @@ async fn start(
 
 /// The conversation the request's bearer token opens.
 async fn chat_of(state: &AppState, headers: &HeaderMap) -> Result<WebChat, AppError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::Unauthorized)?;
+    let token = crate::auth::bearer(headers).ok_or(AppError::Unauthorized)?;
     state
         .store
-        .web_chat(token.trim())
+        .web_chat(token)
         .await?
         .ok_or(AppError::Unauthorized)
 }
