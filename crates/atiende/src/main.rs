@@ -9,6 +9,12 @@ mod serve;
 
 use std::path::PathBuf;
 
+/// mimalloc rather than the C library's allocator: the service and the imports allocate many
+/// small, short-lived values across threads, where glibc's malloc spent a fifth of an import's
+/// time consolidating its heap (BENCHMARKS.md, "Importing SugarCRM").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 

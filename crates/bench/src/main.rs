@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod day;
 mod server;
+mod sugarcrm;
 
 use server::{ServerProcess, login, spawn_server};
 
@@ -106,6 +107,18 @@ enum Command {
         #[arg(long, requires = "database_url")]
         reuse: bool,
     },
+    /// A SugarCRM export (default 300,000 cases with their contacts, notes and calls) written
+    /// as CSV files and imported by the real `atiende import sugarcrm`, on a fresh SQLite file
+    /// (or --database-url); then imported again, and checked.
+    Import {
+        #[arg(long, default_value_t = 300_000)]
+        cases: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Write the export into this folder and keep it (to import it again by hand).
+        #[arg(long)]
+        export_dir: Option<std::path::PathBuf>,
+    },
     /// Suggestions learned from history: a generated history on a fresh SQLite file (or
     /// --database-url), the model trained as the worker trains it, its top-1 and top-3
     /// accuracy on the held-out fifth, and the time to suggest for new incidents.
@@ -160,6 +173,15 @@ fn main() -> Result<()> {
             database_url,
             reuse,
             backfill,
+        )),
+        Command::Import {
+            cases,
+            database_url,
+            export_dir,
+        } => runtime.block_on(sugarcrm::run(
+            &sugarcrm::ExportSpec::for_cases(cases),
+            database_url,
+            export_dir,
         )),
         Command::Suggestions {
             incidents,

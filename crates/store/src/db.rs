@@ -420,14 +420,29 @@ impl Sql {
     /// Appends ` IN (…)` over `ids`, bound as one JSON parameter: the statement's text is the
     /// same however many there are, where a placeholder each made every count a new statement.
     pub(crate) fn push_in_ids(&mut self, engine: Engine, ids: &[i64]) -> &mut Self {
-        self.push(match engine {
-            Engine::Sqlite => " IN (SELECT value FROM json_each(",
-            Engine::Postgres => {
+        // A list of integers always serialises.
+        self.push_in_json(engine, serde_json::to_string(ids).unwrap_or_default(), true)
+    }
+
+    /// [`Sql::push_in_ids`] over text values.
+    pub(crate) fn push_in_texts(&mut self, engine: Engine, values: &[&str]) -> &mut Self {
+        // A list of strings always serialises.
+        self.push_in_json(
+            engine,
+            serde_json::to_string(values).unwrap_or_default(),
+            false,
+        )
+    }
+
+    fn push_in_json(&mut self, engine: Engine, json: String, integers: bool) -> &mut Self {
+        self.push(match (engine, integers) {
+            (Engine::Sqlite, _) => " IN (SELECT value FROM json_each(",
+            (Engine::Postgres, true) => {
                 " IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST("
             }
+            (Engine::Postgres, false) => " IN (SELECT value FROM json_array_elements_text(CAST(",
         });
-        // A list of integers always serialises.
-        self.bind(serde_json::to_string(ids).unwrap_or_default());
+        self.bind(json);
         self.push(match engine {
             Engine::Sqlite => "))",
             Engine::Postgres => " AS json)))",

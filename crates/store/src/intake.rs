@@ -23,6 +23,7 @@ use atiende_domain::folio::Folio;
 use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput};
 use atiende_domain::privacy::Cancellation;
+use atiende_domain::service_level::Clock;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,7 +37,7 @@ use crate::error::{Result, StoreError};
 use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
 use crate::search::{Kind, incident_document, push_new_documents};
-use crate::service_levels::push_new_clocks;
+use crate::service_levels::{clocks_of, push_new_clocks};
 use crate::tx::Tx;
 
 /// The most incidents committed together: enough to share the transaction at any load a CAP
@@ -316,8 +317,13 @@ impl Store {
             .collect();
         push_new_documents(&mut script, Kind::Incident, &docs);
         let rules = self.clock_rules(tx).await?;
-        let new: Vec<&Incident> = plain.iter().map(|(_, i, _)| i).collect();
-        push_new_clocks(&mut script, &new, &rules, self.tz)?;
+        let computed: Vec<(IncidentId, Vec<Clock>)> = plain
+            .iter()
+            .map(|(_, i, _)| (i.id, clocks_of(i, &[], &[], &rules, self.tz)))
+            .collect();
+        let new: Vec<(IncidentId, &[Clock])> =
+            computed.iter().map(|(id, c)| (*id, c.as_slice())).collect();
+        push_new_clocks(&mut script, &new)?;
         script.execute(tx).await?;
         // As `create_incident_in` does for one: the subscriptions are read once per group.
         let events = plain

@@ -164,22 +164,42 @@ fn marks_of(
 
 /// The clock rows of new incidents, which have no history yet and nothing told, added to a
 /// bulk writer's script.
-pub(crate) fn push_new_clocks(
-    script: &mut Script,
-    incidents: &[&Incident],
+/// An incident's clocks from its history (`entries` in the order they happened: by moment,
+/// then as written) and its waits on units.
+pub(crate) fn clocks_of(
+    incident: &Incident,
+    entries: &[atiende_domain::incident::TimelineEntry],
+    waits: &[UnitWait],
     rules: &Rules,
     tz: chrono_tz::Tz,
+) -> Vec<Clock> {
+    let marks = marks_of(incident, entries);
+    let mut computed = clocks(incident, &marks, &rules.policy, &rules.calendar, tz);
+    computed.extend(unit_clocks(
+        incident,
+        waits,
+        &rules.policy,
+        &rules.calendar,
+        tz,
+    ));
+    computed
+}
+
+/// Writes the clocks of incidents that have none yet, nothing told of them (a group of new
+/// incidents, an import's new cases).
+pub(crate) fn push_new_clocks(
+    script: &mut Script,
+    incidents: &[(IncidentId, &[Clock])],
 ) -> Result<()> {
     let mut rows = Vec::with_capacity(incidents.len());
-    for i in incidents {
-        let computed = clocks(i, &[], &rules.policy, &rules.calendar, tz);
-        let (warn, due) = pending(&computed);
+    for (id, computed) in incidents {
+        let (warn, due) = pending(computed);
         rows.push(vec![
-            Value::Int(i.id.0),
-            Value::Text(serde_json::to_string(&computed).map_err(StoreError::corrupt)?),
+            Value::Int(id.0),
+            Value::Text(serde_json::to_string(computed).map_err(StoreError::corrupt)?),
             Value::OptInt(warn.map(ms)),
             Value::OptInt(due.map(ms)),
-            Value::OptInt(next_check(&computed, &HashSet::new())),
+            Value::OptInt(next_check(computed, &HashSet::new())),
         ]);
     }
     push_insert(
@@ -399,16 +419,8 @@ impl Store {
         .iter()
         .map(entry_from_row)
         .collect::<Result<Vec<_>>>()?;
-        let marks = marks_of(incident, &entries);
-        let mut computed = clocks(incident, &marks, &rules.policy, &rules.calendar, self.tz);
         let waits = unit_waits(tx, id).await?;
-        computed.extend(unit_clocks(
-            incident,
-            &waits,
-            &rules.policy,
-            &rules.calendar,
-            self.tz,
-        ));
+        let computed = clocks_of(incident, &entries, &waits, rules, self.tz);
         write_clocks(tx, id, &computed).await?;
         Ok(computed)
     }

@@ -210,6 +210,26 @@ impl TestDb {
         }
     }
 
+    /// The rows a query returns, each value written out (`Some(3)`, `Some("texto")`, `None`),
+    /// for comparing what two databases hold.
+    pub async fn rows_as_text(&self, sql: &'static str) -> Vec<Vec<String>> {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_all(self.store.reader())
+            .await
+            .expect("query")
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| match r.try_get::<Option<i64>, _>(i) {
+                        Ok(v) => format!("{v:?}"),
+                        Err(_) => format!("{:?}", r.try_get::<Option<String>, _>(i).ok().flatten()),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Rows per table of the product (not the engine's own: SQLite's full-text shadow
     /// tables), by name.
     pub async fn rows_per_table(&self) -> std::collections::BTreeMap<String, i64> {

@@ -31,6 +31,7 @@ use crate::Store;
 use crate::bulk::Value;
 use crate::db::from_ms;
 use crate::error::{Result, StoreError};
+use crate::incidents::rows::ENTRY_COLUMNS;
 use crate::indicators::RollupDelta;
 
 /// What to generate.
@@ -704,19 +705,7 @@ pub async fn write(
             )
             .await?;
         store
-            .bulk_insert(
-                "timeline_entries",
-                &[
-                    "id",
-                    "incident_id",
-                    "kind",
-                    "at",
-                    "author_id",
-                    "body",
-                    "data",
-                ],
-                &entries,
-            )
+            .bulk_insert("timeline_entries", ENTRY_COLUMNS, &entries)
             .await?;
         store
             .bulk_insert(

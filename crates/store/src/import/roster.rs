@@ -70,6 +70,25 @@ pub(crate) fn identifiers_of(row: &RosterRow) -> std::result::Result<Vec<Identif
     Ok(out)
 }
 
+/// A person met for the first time, as a row describes them (its identifiers parsed); the
+/// reason to skip the row when it cannot be a contact.
+pub(crate) fn new_person(
+    row: &RosterRow,
+    identifiers: &[Identifier],
+) -> std::result::Result<ContactFields, String> {
+    let input = ContactInput {
+        name: Some(row.name.trim().to_string()),
+        emails: Some(row_values(identifiers, IdentifierKind::Email)),
+        phones: Some(row_values(identifiers, IdentifierKind::Phone)),
+        student_code: row_values(identifiers, IdentifierKind::StudentCode).pop(),
+        user_type: row.user_type,
+        programme_line: row.programme_line,
+        notes: Some(row.notes.trim().to_string()).filter(|n| !n.is_empty()),
+        ..Default::default()
+    };
+    ContactFields::apply(None, &input).map_err(|e| e.code().to_string())
+}
+
 /// How a person row ended.
 pub(crate) enum Upsert {
     Created(ContactId),
@@ -132,23 +151,13 @@ pub(crate) async fn upsert_person(
         },
         None => None,
     };
-    let notes = Some(row.notes.trim().to_string()).filter(|n| !n.is_empty());
     let Some(current) = existing else {
-        let input = ContactInput {
-            name: Some(row.name.trim().to_string()),
-            emails: Some(row_values(&identifiers, IdentifierKind::Email)),
-            phones: Some(row_values(&identifiers, IdentifierKind::Phone)),
-            student_code: row_values(&identifiers, IdentifierKind::StudentCode).pop(),
-            user_type: row.user_type,
-            programme_line: row.programme_line,
-            notes,
-            ..Default::default()
-        };
-        return Ok(match ContactFields::apply(None, &input) {
+        return Ok(match new_person(row, &identifiers) {
             Ok(fields) => Upsert::Created(insert_contact(tx, actor, &fields).await?.id),
-            Err(e) => Upsert::Skipped(e.code().to_string()),
+            Err(reason) => Upsert::Skipped(reason),
         });
     };
+    let notes = Some(row.notes.trim().to_string()).filter(|n| !n.is_empty());
     // Fill in: new identifiers are added, values given replace those held.
     let mut emails = current.emails.clone();
     let mut phones = current.phones.clone();

@@ -336,6 +336,17 @@ pub(crate) async fn take_folios(tx: &mut Tx, year: i32, count: i64) -> Result<i6
     Ok(last - count + 1)
 }
 
+/// The columns of a timeline entry written with its id (bulk writers number their entries).
+pub(crate) const ENTRY_COLUMNS: &[&str] = &[
+    "id",
+    "incident_id",
+    "kind",
+    "at",
+    "author_id",
+    "body",
+    "data",
+];
+
 /// The columns a new incident is written with, and its row (`created_by` is the actor).
 pub(crate) const NEW_INCIDENT_COLUMNS: &[&str] = &[
     "folio",

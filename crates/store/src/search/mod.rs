@@ -155,17 +155,27 @@ pub(crate) async fn reindex_contact(tx: &mut Tx, id: ContactId) -> Result<()> {
         .bind(id.0)
         .fetch_all(&mut **tx)
         .await?;
+    let values = idents
+        .iter()
+        .map(|r| r.try_get::<String, _>("value"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let name: String = row.try_get("name")?;
+    index(tx, Kind::Contact, id.0, &name, contact_document(&values)).await
+}
+
+/// A contact's document body (its name is the title): every identifier, one per line, an
+/// address also by its parts (`ana.lopez@…` found by `lopez`). One shape for a rewrite and
+/// for an import's new people.
+pub(crate) fn contact_document<S: AsRef<str>>(identifiers: &[S]) -> String {
     let mut body = String::new();
-    for r in &idents {
-        let value: String = r.try_get("value")?;
-        // Addresses are searched by their parts too (`ana.lopez@…` by `lopez`).
+    for value in identifiers {
+        let value = value.as_ref();
         body.push_str(&value.replace(['@', '.', '_', '-'], " "));
         body.push(' ');
-        body.push_str(&value);
+        body.push_str(value);
         body.push('\n');
     }
-    let name: String = row.try_get("name")?;
-    index(tx, Kind::Contact, id.0, &name, body).await
+    body
 }
 
 /// An incident found by a search.
