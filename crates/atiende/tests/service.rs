@@ -1,12 +1,15 @@
 //! The real binary, started the way the README says, driven over HTTP and through its CLI, on
 //! both engines.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use atiende_store::testing::TestDb;
 use serde_json::{Value, json};
+use support::{Http, Server, atiende, cli, cli_ok, free_port};
 
 atiende_store::on_both_engines!(
     the_service_prints_how_to_log_in_and_serves_the_procedure_over_http,
@@ -25,200 +28,6 @@ atiende_store::on_both_engines!(
     the_container_recipe_serves_from_its_environment_and_reports_health,
     the_secrets_key_is_made_beside_a_sqlite_database_and_required_with_postgres,
 );
-
-const BIN: &str = env!("CARGO_BIN_EXE_atiende");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn atiende(db_url: &str, dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("ATIENDE_DATABASE_URL", db_url)
-        // The suite's key, so that the binary opens the secrets a test sealed and the reverse.
-        .env(
-            "ATIENDE_SECRETS_KEY",
-            atiende_store::testing::TEST_SECRETS_KEY,
-        )
-        .env("ATIENDE_LOG", "warn");
-    cmd
-}
-
-/// Runs one CLI command to its end: success, standard output, standard error.
-fn cli(db_url: &str, dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = atiende(db_url, dir)
-        .args(args)
-        .output()
-        .expect("run atiende");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A CLI command that must succeed; its standard output.
-fn cli_ok(db_url: &str, dir: &std::path::Path, args: &[&str]) -> String {
-    let (ok, out, err) = cli(db_url, dir, args);
-    assert!(ok, "{err}");
-    out
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    banner: Vec<String>,
-}
-
-impl Drop for Server {
-    /// A failed test must not leave its server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(db_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-        Server::start_on(free_port(), db_url, dir, envs)
-    }
-
-    fn start_on(port: u16, db_url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-        let mut cmd = atiende(db_url, dir);
-        cmd.env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
-            // The administrator these tests log in as works with a password alone.
-            .env("ATIENDE_SECOND_FACTOR_REQUIRED_ROLES", "[]")
-            .envs(envs.iter().copied());
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start atiende");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut banner = Vec::new();
-        while banner.len() < 2 {
-            match lines.next() {
-                Some(Ok(line)) => banner.push(line),
-                _ => panic!("atiende exited before it was ready: {banner:?}"),
-            }
-        }
-        Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            banner,
-        }
-    }
-
-    /// SIGTERM, then the exit status: a graceful shutdown exits with success.
-    fn stop(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        false
-    }
-}
-
-struct Http {
-    agent: ureq::Agent,
-    base: String,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-impl Http {
-    fn new(base: &str) -> Http {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Http {
-            agent,
-            base: base.into(),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    /// A request to the service carrying this session (cookie and CSRF token), if any.
-    fn request(&self, method: &str, path: &str) -> ureq::http::request::Builder {
-        let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", format!("atiende_session={c}"));
-        }
-        if let Some(t) = &self.csrf {
-            req = req.header("x-csrf-token", t);
-        }
-        req
-    }
-
-    /// A JSON request whose answer is only its status; None when no answer came.
-    fn try_send(&self, method: &str, path: &str, body: Value) -> Option<u16> {
-        let request = self
-            .request(method, path)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .ok()?;
-        self.agent.run(request).ok().map(|r| r.status().as_u16())
-    }
-
-    fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let req = self.request(method, path);
-        let response = match body {
-            Some(b) => self.agent.run(
-                req.header("content-type", "application/json")
-                    .body(b.to_string())
-                    .expect("request"),
-            ),
-            None => self.agent.run(req.body(()).expect("request")),
-        };
-        let mut response = response.expect("response");
-        if let Some(set) = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-        {
-            let value = set
-                .split(';')
-                .next()
-                .and_then(|kv| kv.split_once('='))
-                .map(|(_, v)| v.to_string());
-            self.cookie = value.filter(|v| !v.is_empty());
-        }
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn login(&mut self, login: &str, password: &str) -> u16 {
-        let (status, body) = self.send(
-            "POST",
-            "/api/v1/session",
-            Some(json!({"login": login, "password": password})),
-        );
-        self.csrf = body["csrf_token"].as_str().map(str::to_string);
-        status
-    }
-}
 
 async fn the_service_prints_how_to_log_in_and_serves_the_procedure_over_http(db: TestDb) {
     let dir = tempfile::tempdir().expect("dir");
