@@ -1,14 +1,17 @@
 //! Faults the service rides out, each made with real parts while load runs (RELIABILITY.md).
 //! The turn of the year: the binary runs under libfaketime with its clock set to seconds
 //! before midnight of 31 December in Guadalajara, and takes incidents from several clients
-//! while the year turns.
+//! while the year turns. A PostgreSQL restart: a cluster of the test's own
+//! (`scripts/pg-cluster`) is restarted as an operator does while clients create incidents.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use atiende_domain::folio::Folio;
 use atiende_store::testing::TestDb;
@@ -165,5 +168,277 @@ async fn folios_start_again_at_one_when_the_year_turns_in_guadalajara_under_conc
         answered.len(),
         acknowledged.len(),
         "no folio answered twice"
+    );
+}
+
+/// A PostgreSQL cluster of the test's own, stopped when dropped.
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn pg_cluster(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-cluster");
+    let status = Command::new(&script)
+        .args(args)
+        .status()
+        .expect("scripts/pg-cluster");
+    assert!(status.success(), "pg-cluster {args:?}");
+}
+
+impl Cluster {
+    fn start(parent: &Path) -> Cluster {
+        // The postgres user runs the cluster: it must reach the folder.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let cluster = Cluster {
+            dir: parent.join("pg"),
+            port: support::free_port(),
+        };
+        let dir = cluster.dir.display().to_string();
+        pg_cluster(&["start", &dir, &cluster.port.to_string()]);
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the cluster as an operator's fast restart does, keeps it down `down`, starts it.
+    fn restart(&self, down: Duration) {
+        let dir = self.dir.display().to_string();
+        pg_cluster(&["restart", &dir, &down.as_secs_f64().to_string()]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-cluster");
+        let _ = Command::new(script)
+            .args(["stop", &self.dir.display().to_string()])
+            .status();
+    }
+}
+
+/// One answer to a client, timed from the start of the run.
+#[derive(Debug, Clone)]
+struct Answer {
+    at: Duration,
+    status: u16,
+    code: String,
+    folio: Option<String>,
+}
+
+/// Waits for an event naming `folio` to be POSTed to the receiver (answering each with 204).
+fn delivery_of(receiver: &std::net::TcpListener, folio: &str, within: Duration) -> bool {
+    use std::io::{Read, Write};
+    receiver.set_nonblocking(true).expect("nonblocking");
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        let Ok((mut stream, _)) = receiver.accept() else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 8192];
+        // Headers, then as much body as they announce.
+        while let Ok(n) = stream.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break;
+                }
+            }
+        }
+        let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+        if String::from_utf8_lossy(&request).contains(folio) {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_fails_requests_with_a_clear_503_and_loses_nothing() {
+    let parent = tempfile::tempdir().expect("dir");
+    let cluster = Cluster::start(parent.path());
+    let url = cluster.url();
+    let work = tempfile::tempdir().expect("dir");
+    let run = tokio::task::spawn_blocking(move || {
+        let server = Server::start(
+            &url,
+            work.path(),
+            &[
+                ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+                // The event receiver below listens on this machine.
+                ("ATIENDE_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "true"),
+            ],
+        );
+        let mut http = Http::new(&server.base);
+        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
+        let (status, contact) = http.send(
+            "POST",
+            "/api/v1/contacts",
+            Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
+        );
+        assert_eq!(status, 201, "{contact}");
+        let contact_id = contact["id"].as_i64().expect("contact");
+        let start = Instant::now();
+        let writing = Arc::new(AtomicBool::new(true));
+        let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
+        let ready = Arc::new(Mutex::new(Vec::<(Duration, u16)>::new()));
+        let mut threads: Vec<_> = (0..4)
+            .map(|client| {
+                let (writing, answers) = (writing.clone(), answers.clone());
+                let (base, cookie, csrf) =
+                    (server.base.clone(), http.cookie.clone(), http.csrf.clone());
+                std::thread::spawn(move || {
+                    let mut http = Http::new(&base);
+                    (http.cookie, http.csrf) = (cookie, csrf);
+                    let mut n = 0;
+                    while writing.load(Ordering::Relaxed) {
+                        n += 1;
+                        let body = json!({"channel": "phone", "contact_id": contact_id,
+                            "subject": format!("Llamada {client}-{n}")});
+                        let (status, answer) = http.send("POST", "/api/v1/incidents", Some(body));
+                        answers.lock().expect("answers").push(Answer {
+                            at: start.elapsed(),
+                            status,
+                            code: answer["error"]["code"].as_str().unwrap_or("").to_string(),
+                            folio: answer["folio"].as_str().map(str::to_string),
+                        });
+                    }
+                })
+            })
+            .collect();
+        threads.push({
+            let (writing, ready, base) = (writing.clone(), ready.clone(), server.base.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                while writing.load(Ordering::Relaxed) {
+                    if let Ok(r) = agent.get(&format!("{base}/readyz")).call() {
+                        ready
+                            .lock()
+                            .expect("ready")
+                            .push((start.elapsed(), r.status().as_u16()));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        let restart_began = start.elapsed();
+        cluster.restart(Duration::from_secs(2));
+        let restart_ended = start.elapsed();
+        std::thread::sleep(Duration::from_secs(3));
+        writing.store(false, Ordering::Relaxed);
+        for t in threads {
+            t.join().expect("client");
+        }
+        let answers = answers.lock().expect("answers").clone();
+        let ready = ready.lock().expect("ready").clone();
+        // The worker lived through the restart: it still claims and runs jobs. An event
+        // subscription made now receives the next incident's.
+        let receiver = std::net::TcpListener::bind("127.0.0.1:0").expect("receiver");
+        let port = receiver.local_addr().expect("port").port();
+        let (status, subscription) = http.send(
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"url": format!("http://127.0.0.1:{port}/eventos"),
+                "events": ["incident.created"]})),
+        );
+        assert_eq!(status, 201, "{subscription}");
+        let (status, incident) = http.send(
+            "POST",
+            "/api/v1/incidents",
+            Some(json!({"channel": "phone", "contact_id": contact_id, "subject": "Después"})),
+        );
+        assert_eq!(status, 201, "{incident}");
+        let folio = incident["folio"].as_str().expect("folio").to_string();
+        let delivered = delivery_of(&receiver, &folio, Duration::from_secs(30));
+        (
+            cluster,
+            answers,
+            ready,
+            restart_began,
+            restart_ended,
+            delivered,
+        )
+    });
+    let (cluster, answers, ready, began, ended, delivered) = run.await.expect("run");
+    assert!(delivered, "the worker delivered an event after the restart");
+
+    // Requests the restart caught failed with the envelope's 503, never a 500.
+    let failed: Vec<&Answer> = answers.iter().filter(|a| a.status != 201).collect();
+    for a in &failed {
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (503, "unavailable"),
+            "a failure during the restart: {a:?}"
+        );
+    }
+    // The readiness check said so meanwhile, and ready again after.
+    assert!(
+        ready
+            .iter()
+            .any(|(at, s)| *s == 503 && *at >= began && *at <= ended + Duration::from_secs(1)),
+        "not ready during the restart: {ready:?}"
+    );
+    assert_eq!(ready.last().map(|r| r.1), Some(200), "ready again");
+    // The pool came back by itself: incidents are created again, soon.
+    let first_after = answers
+        .iter()
+        .find(|a| a.at > ended && a.status == 201)
+        .expect("incidents created after the restart");
+    let recovered = first_after.at - ended;
+    assert!(
+        recovered < Duration::from_secs(2),
+        "recovered in {recovered:?}"
+    );
+    // Nothing acknowledged is lost, nothing is numbered twice.
+    let acknowledged: Vec<&String> = answers.iter().filter_map(|a| a.folio.as_ref()).collect();
+    let store = atiende_store::Store::connect(&cluster.url(), atiende_store::db::DEFAULT_TZ)
+        .await
+        .expect("the cluster");
+    for folio in &acknowledged {
+        store
+            .incident_id(folio)
+            .await
+            .expect("an acknowledged incident is stored");
+    }
+    let mut unique = acknowledged.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), acknowledged.len(), "no folio twice");
+    eprintln!(
+        "PostgreSQL restart: took {:?}; {} acknowledged ({} after it), {} failed with 503, 0 lost; \
+         first incident created {:?} after the restart ended",
+        ended - began,
+        acknowledged.len(),
+        answers
+            .iter()
+            .filter(|a| a.at > ended && a.status == 201)
+            .count(),
+        failed.len(),
+        recovered
     );
 }

@@ -44,6 +44,24 @@ impl StoreError {
         matches!(err, sqlx::Error::Database(d) if d.is_unique_violation())
     }
 
+    /// True when the database could not do the work for now — unreachable, restarting or
+    /// shutting down, out of connections, out of disk, busy — rather than refusing it: the
+    /// same request may succeed later, and nothing of it was committed. The web answers 503.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Db(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|code| unavailable_code(&code)),
+            _ => false,
+        }
+    }
+
     /// Another transaction committed the same message, or the same new person, between our
     /// check and our insert: trying again sees the committed rows.
     pub(crate) fn is_race(&self) -> bool {
@@ -51,6 +69,33 @@ impl StoreError {
             StoreError::Db(db) => StoreError::is_unique_violation(db),
             StoreError::Conflict { code, .. } => code == "belongs_to_another_contact",
             _ => false,
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATEs for a connection lost or refused (class 08), an administrator's
+/// shutdown or restart (57P01–57P03), too many connections (53300) and a full disk (53100);
+/// SQLite's result codes (their primary part) for busy (5), locked (6), an I/O error (10) and a
+/// full disk (13).
+fn unavailable_code(code: &str) -> bool {
+    if code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "53100" {
+        return true;
+    }
+    code.parse::<i64>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_code;
+
+    #[test]
+    fn a_restart_a_full_disk_or_a_busy_file_is_unavailable_and_a_broken_rule_is_not() {
+        for code in ["57P01", "08006", "53300", "53100", "5", "517", "13", "778"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02", "19", "2067", "1"] {
+            assert!(!unavailable_code(code), "{code}");
         }
     }
 }

@@ -66,6 +66,10 @@ pub enum AppError {
         code: String,
         existing_id: Option<i64>,
     },
+    /// The database cannot do the work for now (restarting, unreachable, out of disk): the
+    /// same request may succeed in a moment, and nothing of it was saved.
+    #[error("storage unavailable")]
+    Unavailable,
     #[error("internal error")]
     Internal,
 }
@@ -85,6 +89,10 @@ impl From<StoreError> for AppError {
                 code,
                 existing_id,
             },
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "storage unavailable");
+                AppError::Unavailable
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 AppError::Internal
@@ -121,6 +129,7 @@ impl AppError {
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Rule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +155,7 @@ impl AppError {
             AppError::TooLarge => "too_large",
             AppError::Rule(r) => r.code(),
             AppError::Conflict { .. } => "conflict",
+            AppError::Unavailable => "unavailable",
             AppError::Internal => "internal",
         }
     }
@@ -190,6 +200,12 @@ impl IntoResponse for AppError {
             },
         };
         let mut response = self.status().into_response();
+        if matches!(self, AppError::Unavailable) {
+            // A database restart or failover takes seconds.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         response.extensions_mut().insert(pending);
         response
     }

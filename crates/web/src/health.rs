@@ -49,7 +49,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.draining.is_on() {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping").into_response();
     }
-    match state.store.ping().await {
+    // A database that does not answer within a second is not there for the balancer: the
+    // pool would wait up to its acquire timeout for one that is restarting.
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(atiende_store::StoreError::NotFound(
+                "an answer from the database",
+            ))
+        });
+    match ping {
         Ok(()) => {
             // Ready to serve; what needs an administrator follows, one line each, so that a
             // revoked mailbox is seen by monitoring rather than lost silently.

@@ -477,6 +477,7 @@ pub fn error_message(
             "nul_in_text" => "El texto contiene un carácter nulo (NUL), que no se admite.".into(),
             "uri_too_long" => "La dirección es demasiado larga.".into(),
             "too_large" => "El contenido enviado es demasiado grande.".into(),
+            "unavailable" => "El servicio no puede guardar ni consultar datos en este momento; no se guardó nada. Intente de nuevo en unos segundos.".into(),
             _ => "Ocurrió un error interno; intente de nuevo.".into(),
         },
         Lang::En => match code {
@@ -517,6 +518,7 @@ pub fn error_message(
             "nul_in_text" => "The text contains a NUL character, which is not accepted.".into(),
             "uri_too_long" => "The address is too long.".into(),
             "too_large" => "The content sent is too large.".into(),
+            "unavailable" => "The service cannot save or read data right now; nothing was saved. Try again in a few seconds.".into(),
             _ => "Internal error; try again.".into(),
         },
     }
