@@ -141,6 +141,8 @@ pub async fn run(config: Config) -> Result<()> {
         public_posts_per_minute: config.public_posts_per_minute,
         web_chat_origins: config.web_chat_origins.clone(),
         chat_messages_per_minute: config.chat_messages_per_minute,
+        storage: config.storage_folders(),
+        storage_alert_bytes: config.storage_alert_mb.saturating_mul(1024 * 1024),
         privacy_notice: or_default(&config.privacy_notice, crate::config::SIMPLIFIED_NOTICE),
         meta: config.meta.clone(),
         cti_token: config.cti_token.clone(),

@@ -3,6 +3,8 @@
 //! before midnight of 31 December in Guadalajara, and takes incidents from several clients
 //! while the year turns. A PostgreSQL restart: a cluster of the test's own
 //! (`scripts/pg-cluster`) is restarted as an operator does while clients create incidents.
+//! A full disk: the SQLite database lives on a small file system of the test's own (tmpfs,
+//! mounted as root, as CI runs) that a filler file fills while clients create incidents.
 
 mod support;
 
@@ -441,4 +443,164 @@ async fn a_postgresql_restart_fails_requests_with_a_clear_503_and_loses_nothing(
         failed.len(),
         recovered
     );
+}
+
+/// A small file system of the test's own (tmpfs), unmounted when dropped.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: PathBuf, megabytes: u64) -> SmallDisk {
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount");
+        assert!(
+            status.success(),
+            "mounting a small file system needs root (CI and scripts/test run as root)"
+        );
+        SmallDisk { dir }
+    }
+
+    /// Bytes free, as `df` counts them.
+    fn free(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.dir)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df's figure")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+fn get_text(base: &str, path: &str, token: Option<&str>) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(&format!("{base}{path}"));
+    if let Some(t) = token {
+        request = request.header("authorization", &format!("Bearer {t}"));
+    }
+    request
+        .call()
+        .expect("answer")
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_with_a_clear_503_and_they_work_again_once_space_is_freed() {
+    let parent = tempfile::tempdir().expect("dir");
+    let disk = Arc::new(SmallDisk::mount(parent.path().join("disco"), 48));
+    let file = disk.dir.join("atiende.db");
+    let url = format!("sqlite://{}", file.display());
+    let work = tempfile::tempdir().expect("dir");
+    let metrics_token = "token-de-metricas-para-la-prueba";
+    let (acknowledged, figures) = tokio::task::spawn_blocking({
+        let (url, disk) = (url.clone(), disk.clone());
+        move || {
+            let server = Server::start(
+                &url,
+                work.path(),
+                &[
+                    ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+                    ("ATIENDE_WORKER", "false"),
+                    ("ATIENDE_STORAGE_ALERT_MB", "8"),
+                    ("ATIENDE_METRICS_TOKEN", metrics_token),
+                ],
+            );
+            let mut http = Http::new(&server.base);
+            assert_eq!(http.login("admin", "clave-admin-segura"), 200);
+            let (_, contact) = http.send(
+                "POST",
+                "/api/v1/contacts",
+                Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
+            );
+            let contact_id = contact["id"].as_i64().expect("contact");
+            assert_eq!(get_text(&server.base, "/readyz", None), "ready");
+            // Everything but a megabyte and a half taken by another file.
+            let filler = disk.dir.join("relleno");
+            let fill = disk.free().saturating_sub(1_500_000);
+            std::fs::write(&filler, vec![7u8; fill as usize]).expect("filler");
+            let ready = get_text(&server.base, "/readyz", None);
+            assert!(ready.starts_with("ready\nstorage: 1 MB free in"), "{ready}");
+            let metrics = get_text(&server.base, "/metrics", Some(metrics_token));
+            assert!(
+                metrics.contains("atiende_storage_free_bytes{folder="),
+                "{metrics}"
+            );
+            let words = "La constancia de estudios no llega a mi correo. ".repeat(80);
+            let mut acknowledged = Vec::new();
+            let mut failures = Vec::new();
+            let until = Instant::now() + Duration::from_secs(20);
+            while failures.len() < 10 && Instant::now() < until {
+                let body = json!({"channel": "phone", "contact_id": contact_id,
+                    "subject": format!("Llamada {}", acknowledged.len()), "body": words});
+                let (status, answer) = http.send("POST", "/api/v1/incidents", Some(body));
+                match answer["folio"].as_str() {
+                    Some(folio) if status == 201 => acknowledged.push(folio.to_string()),
+                    _ => failures.push((status, answer["error"]["code"].clone())),
+                }
+            }
+            assert!(!failures.is_empty(), "the disk filled up");
+            for f in &failures {
+                assert_eq!(
+                    (f.0, f.1.as_str()),
+                    (503, Some("unavailable")),
+                    "{failures:?}"
+                );
+            }
+            let before = acknowledged.len();
+            // Space freed: writes work again, without a restart.
+            std::fs::remove_file(&filler).expect("free the space");
+            for n in 0..5 {
+                let body = json!({"channel": "phone", "contact_id": contact_id,
+                    "subject": format!("Después {n}")});
+                let (status, answer) = http.send("POST", "/api/v1/incidents", Some(body));
+                assert_eq!(status, 201, "{answer}");
+                acknowledged.push(answer["folio"].as_str().expect("folio").to_string());
+            }
+            assert_eq!(get_text(&server.base, "/readyz", None), "ready");
+            drop(server);
+            (acknowledged, (before, failures.len()))
+        }
+    })
+    .await
+    .expect("run");
+
+    let store = atiende_store::Store::connect(&url, atiende_store::db::DEFAULT_TZ)
+        .await
+        .expect("the database");
+    assert_eq!(
+        store.integrity_check().await.expect("check"),
+        ["ok"],
+        "nothing corrupted"
+    );
+    for folio in &acknowledged {
+        store
+            .incident_id(folio)
+            .await
+            .expect("an acknowledged incident is stored");
+    }
+    eprintln!(
+        "full disk: {} acknowledged before it filled, {} failed with 503, 5 after space was freed, \
+         integrity ok, 0 lost",
+        figures.0, figures.1
+    );
+    drop(disk);
 }

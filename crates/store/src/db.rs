@@ -123,6 +123,9 @@ impl Store {
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
+                            if !left_clean(conn) {
+                                return Ok(false);
+                            }
                             if meta.idle_for > Duration::from_secs(10) {
                                 sqlx::Connection::ping(conn).await?;
                             }
@@ -241,6 +244,20 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite's check of the whole database file: `["ok"]` when it is sound, else what is
+    /// wrong. PostgreSQL keeps its own pages' checksums; nothing to ask here.
+    pub async fn integrity_check(&self) -> Result<Vec<String>> {
+        match self.engine {
+            Engine::Sqlite => sqlx::query("PRAGMA integrity_check")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get::<String, _>(0)?))
+                .collect(),
+            Engine::Postgres => Ok(vec!["ok".to_string()]),
+        }
+    }
+
     /// A consistent copy of a live SQLite database, taken without stopping the service.
     pub async fn backup(&self, path: &std::path::Path) -> Result<()> {
         match self.engine {
@@ -288,6 +305,19 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
+/// Whether a pooled connection may be lent again: not if it still counts itself inside a
+/// transaction. When SQLite rolls a transaction back by itself (a COMMIT that found the disk
+/// full), sqlx's ROLLBACK then fails and the connection keeps counting one transaction open,
+/// so every later `BEGIN` on it failed — the single writer wedged until a restart. Such a
+/// connection is closed and the pool opens a new one.
+fn left_clean(conn: &sqlx::AnyConnection) -> bool {
+    let clean = !sqlx::Connection::is_in_transaction(conn);
+    if !clean {
+        tracing::warn!("a database connection left inside a failed transaction is replaced");
+    }
+    clean
+}
+
 fn sqlite_pool(max: u32, cache_kib: u32, writer: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -295,6 +325,7 @@ fn sqlite_pool(max: u32, cache_kib: u32, writer: bool) -> AnyPoolOptions {
         // A connection to a local file cannot go stale; the ping sqlx sends before lending one
         // is a round trip to the connection's thread that doubled the cost of every read.
         .test_before_acquire(false)
+        .before_acquire(|conn, _meta| Box::pin(async move { Ok(left_clean(conn)) }))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 conn.execute(sqlx::AssertSqlSafe(format!(

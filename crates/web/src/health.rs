@@ -76,8 +76,40 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Bytes free for this process in each folder the data lives in (unreadable ones left out).
+fn storage_free(state: &AppState) -> Vec<(&std::path::Path, u64)> {
+    state
+        .config
+        .storage
+        .iter()
+        .filter_map(|folder| {
+            let stat = rustix::fs::statvfs(folder).ok()?;
+            Some((
+                folder.as_path(),
+                stat.f_bavail.saturating_mul(stat.f_frsize),
+            ))
+        })
+        .collect()
+}
+
 /// What an administrator must mend, in the operators' words (English, like the logs).
 async fn attention(state: &AppState) -> Vec<String> {
+    let mut lines: Vec<String> = storage_free(state)
+        .into_iter()
+        .filter(|(_, free)| *free < state.config.storage_alert_bytes)
+        .map(|(folder, free)| {
+            format!(
+                "storage: {} MB free in {} (writes fail when it is full)",
+                free / (1024 * 1024),
+                folder.display()
+            )
+        })
+        .collect();
+    lines.extend(mailbox_attention(state).await);
+    lines
+}
+
+async fn mailbox_attention(state: &AppState) -> Vec<String> {
     use atiende_domain::mail_auth::GrantState;
     let Ok(mailboxes) = state.store.mailboxes().await else {
         return Vec::new();
@@ -157,6 +189,21 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         state.metrics.csp_violations.load(Ordering::Relaxed)
     );
     let _ = writeln!(out, "atiende_http_request_duration_seconds_count {total}");
+    let storage = storage_free(&state);
+    if !storage.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP atiende_storage_free_bytes Space free where this instance's data lives."
+        );
+        let _ = writeln!(out, "# TYPE atiende_storage_free_bytes gauge");
+        for (folder, free) in storage {
+            let folder = folder.display().to_string().replace(['"', '\\', '\n'], "_");
+            let _ = writeln!(
+                out,
+                "atiende_storage_free_bytes{{folder=\"{folder}\"}} {free}"
+            );
+        }
+    }
     match state.store.counts().await {
         Ok(c) => {
             let _ = writeln!(out, "# HELP atiende_incidents Incidents by status.");

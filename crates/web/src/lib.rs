@@ -73,6 +73,10 @@ pub struct WebConfig {
     pub web_chat_origins: Vec<String>,
     /// Messages one web chat conversation may send per minute.
     pub chat_messages_per_minute: u32,
+    /// Folders where this instance's data lives (SQLite's database): `/readyz` warns when one
+    /// has less than `storage_alert_bytes` free, and `/metrics` reports their free space.
+    pub storage: Vec<std::path::PathBuf>,
+    pub storage_alert_bytes: u64,
 }
 
 impl Default for WebConfig {
@@ -97,6 +101,8 @@ impl Default for WebConfig {
             second_factor: Default::default(),
             web_chat_origins: Vec::new(),
             chat_messages_per_minute: 30,
+            storage: Vec::new(),
+            storage_alert_bytes: 0,
         }
     }
 }

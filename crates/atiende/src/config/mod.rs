@@ -42,6 +42,7 @@ pub struct Config {
     pub public_posts_per_minute: u32,
     pub web_chat_origins: Vec<String>,
     pub chat_messages_per_minute: u32,
+    pub storage_alert_mb: u64,
     pub privacy_notice: String,
     pub privacy_notice_integral: String,
     pub cti_token: Secret,
@@ -145,11 +146,10 @@ impl Config {
                 .with_context(|| format!("reading secrets_key_file {}", self.secrets_key_file))?;
             return from_lines(&text);
         }
-        let Some(db) = self.database_url.strip_prefix("sqlite://") else {
+        let Some(db) = self.sqlite_file() else {
             return Ok(None);
         };
-        let db = db.split('?').next().unwrap_or(db);
-        let file = Path::new(&format!("{db}.key")).to_path_buf();
+        let file = Path::new(&format!("{}.key", db.display())).to_path_buf();
         if !file.exists() {
             write_private(&file, &atiende_store::secrets::Keyring::new_key())?;
             tracing::info!(file = %file.display(), "secrets key made: back it up with the database, apart from it");
@@ -168,6 +168,24 @@ impl Config {
             .with_context(|| format!("reading mail_ca_file {}", self.mail_ca_file))?;
         atiende_channels::email::trust::trust_pem(&pem).map_err(anyhow::Error::msg)?;
         Ok(())
+    }
+
+    /// The SQLite database's file, when the database is one.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        let db = self.database_url.strip_prefix("sqlite://")?;
+        Some(db.split('?').next().unwrap_or(db).into())
+    }
+
+    /// The folders this instance's data lives in, whose free space is watched: SQLite's
+    /// database folder (PostgreSQL's disk is its server's to watch).
+    pub fn storage_folders(&self) -> Vec<std::path::PathBuf> {
+        self.sqlite_file()
+            .map(|f| match f.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => ".".into(),
+            })
+            .into_iter()
+            .collect()
     }
 
     pub fn redacted_database_url(&self) -> String {
