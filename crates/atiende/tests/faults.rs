@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use atiende_domain::folio::Folio;
 use atiende_store::testing::TestDb;
 use serde_json::json;
-use support::{Http, Server};
+use support::{ADMIN_PASSWORD, Http, Server, admin_with_a_person};
 
 atiende_store::on_both_engines!(
     folios_start_again_at_one_when_the_year_turns_in_guadalajara_under_concurrent_intake,
@@ -56,7 +56,7 @@ async fn folios_start_again_at_one_when_the_year_turns_in_guadalajara_under_conc
             &url,
             dir.path(),
             &[
-                ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+                ("ATIENDE_ADMIN_PASSWORD", ADMIN_PASSWORD),
                 ("ATIENDE_WORKER", "false"),
                 ("LD_PRELOAD", &library),
                 ("FAKETIME", "@2027-01-01 05:59:57"),
@@ -65,15 +65,7 @@ async fn folios_start_again_at_one_when_the_year_turns_in_guadalajara_under_conc
                 ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
             ],
         );
-        let mut http = Http::new(&server.base);
-        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
-        let (status, contact) = http.send(
-            "POST",
-            "/api/v1/contacts",
-            Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
-        );
-        assert_eq!(status, 201, "{contact}");
-        let contact_id = contact["id"].as_i64().expect("contact");
+        let (http, contact_id) = admin_with_a_person(&server.base);
         let writing = Arc::new(AtomicBool::new(true));
         let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
         let clients: Vec<_> = (0..8)
@@ -287,20 +279,12 @@ async fn a_postgresql_restart_fails_requests_with_a_clear_503_and_loses_nothing(
             &url,
             work.path(),
             &[
-                ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+                ("ATIENDE_ADMIN_PASSWORD", ADMIN_PASSWORD),
                 // The event receiver below listens on this machine.
                 ("ATIENDE_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "true"),
             ],
         );
-        let mut http = Http::new(&server.base);
-        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
-        let (status, contact) = http.send(
-            "POST",
-            "/api/v1/contacts",
-            Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
-        );
-        assert_eq!(status, 201, "{contact}");
-        let contact_id = contact["id"].as_i64().expect("contact");
+        let (mut http, contact_id) = admin_with_a_person(&server.base);
         let start = Instant::now();
         let writing = Arc::new(AtomicBool::new(true));
         let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
@@ -518,20 +502,13 @@ async fn a_full_disk_fails_writes_with_a_clear_503_and_they_work_again_once_spac
                 &url,
                 work.path(),
                 &[
-                    ("ATIENDE_ADMIN_PASSWORD", "clave-admin-segura"),
+                    ("ATIENDE_ADMIN_PASSWORD", ADMIN_PASSWORD),
                     ("ATIENDE_WORKER", "false"),
                     ("ATIENDE_STORAGE_ALERT_MB", "8"),
                     ("ATIENDE_METRICS_TOKEN", metrics_token),
                 ],
             );
-            let mut http = Http::new(&server.base);
-            assert_eq!(http.login("admin", "clave-admin-segura"), 200);
-            let (_, contact) = http.send(
-                "POST",
-                "/api/v1/contacts",
-                Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
-            );
-            let contact_id = contact["id"].as_i64().expect("contact");
+            let (mut http, contact_id) = admin_with_a_person(&server.base);
             assert_eq!(get_text(&server.base, "/readyz", None), "ready");
             // Everything but a megabyte and a half taken by another file.
             let filler = disk.dir.join("relleno");

@@ -1519,14 +1519,7 @@ async fn a_backup_taken_while_writing_restores_every_incident_acknowledged_befor
                 ("ATIENDE_WORKER", "false"),
             ],
         );
-        let mut http = Http::new(&server.base);
-        assert_eq!(http.login("admin", "clave-admin-segura"), 200);
-        let (_, contact) = http.send(
-            "POST",
-            "/api/v1/contacts",
-            Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
-        );
-        let contact_id = contact["id"].as_i64().expect("contact");
+        let (http, contact_id) = support::admin_with_a_person(&server.base);
         let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let writer = {

@@ -206,3 +206,20 @@ impl Http {
         status
     }
 }
+
+/// The administrator the tests start the service with (`ATIENDE_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "clave-admin-segura";
+
+/// Signs in as the administrator and registers the person the test's incidents are about:
+/// the session, and the person's id.
+pub fn admin_with_a_person(base: &str) -> (Http, i64) {
+    let mut http = Http::new(base);
+    assert_eq!(http.login("admin", ADMIN_PASSWORD), 200);
+    let (status, contact) = http.send(
+        "POST",
+        "/api/v1/contacts",
+        Some(json!({"name": "Laura Gómez", "phones": ["3312345678"]})),
+    );
+    assert_eq!(status, 201, "{contact}");
+    (http, contact["id"].as_i64().expect("contact"))
+}
