@@ -434,8 +434,9 @@ fn merge(into: &mut ImportReport, read: ImportReport) {
 
 pub async fn run(config: &Config, dir: &Path, mapping: Option<&Path>, dry_run: bool) -> Result<()> {
     let mapping = mapping_of(dir, mapping)?;
-    let (export, read) = read_export(dir, &mapping, config.time_zone()?)?;
+    // The database first: a configuration it refuses is said before seconds of reading.
     let store = open_store(config).await?;
+    let (export, read) = read_export(dir, &mapping, config.time_zone()?)?;
     let mut report = store
         .import_sugarcrm(Actor::System, &export, dry_run, progress)
         .await?;
