@@ -51,15 +51,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
     // A database that does not answer within a second is not there for the balancer: the
     // pool would wait up to its acquire timeout for one that is restarting.
-    let ping = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping())
-        .await
-        .unwrap_or_else(|_| {
-            Err(atiende_store::StoreError::NotFound(
-                "an answer from the database",
-            ))
-        });
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await;
     match ping {
-        Ok(()) => {
+        Ok(Ok(())) => {
             // Ready to serve; what needs an administrator follows, one line each, so that a
             // revoked mailbox is seen by monitoring rather than lost silently.
             let mut body = String::from("ready");
@@ -69,8 +63,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
             }
             body.into_response()
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("database not reachable: no answer within a second");
             (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
         }
     }
