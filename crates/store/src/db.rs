@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Row, Type};
 
+mod hosts;
+
 use crate::error::{Result, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +61,9 @@ pub struct Store {
     pub(crate) reopen_window_days: i64,
     /// New incidents wait here for the writer that commits them in groups (`intake`).
     pub(crate) intake: IntakeQueue,
-    /// SQLite: keeps the checkpointer running while any handle is alive (see `checkpointer`).
-    _checkpointer: Option<Arc<tokio::sync::watch::Sender<()>>>,
+    /// Keeps the connection's own upkeep running while any handle is alive: SQLite's
+    /// checkpointer (`checkpointer`), or the watcher of several PostgreSQL hosts (`hosts`).
+    _upkeep: Option<Arc<tokio::sync::watch::Sender<()>>>,
     /// Seals the secrets kept in the database (`secrets`).
     pub(crate) sealer: crate::secrets::Sealer,
     /// The suggestions' model last read, by its id: parsed once per retraining rather than per
@@ -107,12 +110,20 @@ impl Store {
                     tz,
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
-                    _checkpointer: Some(Arc::new(alive)),
+                    _upkeep: Some(Arc::new(alive)),
                     sealer: Default::default(),
                     suggestion_model: Default::default(),
                 }
             }
             Engine::Postgres => {
+                // Several hosts: the first that takes writes, a connection to it kept for
+                // the watcher, and every pooled connection checked to be on such a host.
+                let hosts = hosts::Hosts::of_url(url)?;
+                let first = match &hosts {
+                    Some(h) => Some(h.primary().await?),
+                    None => None,
+                };
+                let refuse_standby = hosts.is_some();
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
@@ -132,8 +143,11 @@ impl Store {
                             Ok(true)
                         })
                     })
-                    .after_connect(|conn, _meta| {
+                    .after_connect(move |conn, _meta| {
                         Box::pin(async move {
+                            if refuse_standby {
+                                hosts::refuse_standby(conn).await?;
+                            }
                             // Every query here reads a page of rows through an index. The
                             // planner's cost for the open queue's counts crosses the JIT
                             // threshold, and compiling took 26 of the query's 35 ms.
@@ -146,8 +160,17 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect(url)
+                    .connect_with(match (&hosts, &first) {
+                        (Some(h), Some((host, _))) => h.options(*host)?,
+                        _ => sqlx::any::AnyConnectOptions::from_str(url)?,
+                    })
                     .await?;
+                let watcher = match (hosts, first) {
+                    (Some(h), Some((host, conn))) => {
+                        Some(Arc::new(h.watch(pool.clone(), host, conn)))
+                    }
+                    _ => None,
+                };
                 Store {
                     engine,
                     write: pool.clone(),
@@ -155,7 +178,7 @@ impl Store {
                     tz,
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
-                    _checkpointer: None,
+                    _upkeep: watcher,
                     sealer: Default::default(),
                     suggestion_model: Default::default(),
                 }

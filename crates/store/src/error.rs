@@ -74,11 +74,15 @@ impl StoreError {
 }
 
 /// PostgreSQL's SQLSTATEs for a connection lost or refused (class 08), an administrator's
-/// shutdown or restart (57P01–57P03), too many connections (53300) and a full disk (53100);
+/// shutdown or restart (57P01–57P03), too many connections (53300), a full disk (53100) and
+/// a write reaching a server that became a standby (25006, during a failover);
 /// SQLite's result codes (their primary part) for busy (5), locked (6), an I/O error (10) and a
 /// full disk (13).
 fn unavailable_code(code: &str) -> bool {
-    if code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "53100" {
+    if code.starts_with("08")
+        || code.starts_with("57P")
+        || matches!(code, "53300" | "53100" | "25006")
+    {
         return true;
     }
     code.parse::<i64>()
@@ -91,7 +95,9 @@ mod tests {
 
     #[test]
     fn a_restart_a_full_disk_or_a_busy_file_is_unavailable_and_a_broken_rule_is_not() {
-        for code in ["57P01", "08006", "53300", "53100", "5", "517", "13", "778"] {
+        for code in [
+            "57P01", "08006", "53300", "53100", "25006", "5", "517", "13", "778",
+        ] {
             assert!(unavailable_code(code), "{code}");
         }
         for code in ["23505", "42P01", "22P02", "19", "2067", "1"] {
