@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atiende_domain::folio::Folio;
-use atiende_store::testing::TestDb;
+use atiende_store::testing::{SmallDisk, TestDb};
 use serde_json::json;
 use support::{ADMIN_PASSWORD, Http, Server, admin_with_a_person};
 
@@ -524,47 +524,6 @@ async fn a_promoted_standby_takes_the_writes_with_every_acknowledged_incident() 
     eprintln!("PostgreSQL failover: {}", run.figures(recovered));
 }
 
-/// A small file system of the test's own (tmpfs), unmounted when dropped.
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: PathBuf, megabytes: u64) -> SmallDisk {
-        std::fs::create_dir_all(&dir).expect("mount point");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .expect("mount");
-        assert!(
-            status.success(),
-            "mounting a small file system needs root (CI and scripts/test run as root)"
-        );
-        SmallDisk { dir }
-    }
-
-    /// Bytes free, as `df` counts them.
-    fn free(&self) -> u64 {
-        let out = Command::new("df")
-            .args(["--output=avail", "-B1"])
-            .arg(&self.dir)
-            .output()
-            .expect("df");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .expect("df's figure")
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
 fn get_text(base: &str, path: &str, token: Option<&str>) -> String {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -606,9 +565,7 @@ async fn a_full_disk_fails_writes_with_a_clear_503_and_they_work_again_once_spac
             let (mut http, contact_id) = admin_with_a_person(&server.base);
             assert_eq!(get_text(&server.base, "/readyz", None), "ready");
             // Everything but a megabyte and a half taken by another file.
-            let filler = disk.dir.join("relleno");
-            let fill = disk.free().saturating_sub(1_500_000);
-            std::fs::write(&filler, vec![7u8; fill as usize]).expect("filler");
+            let filler = disk.fill(1_500_000);
             let ready = get_text(&server.base, "/readyz", None);
             assert!(ready.starts_with("ready\nstorage: 1 MB free in"), "{ready}");
             let metrics = get_text(&server.base, "/metrics", Some(metrics_token));

@@ -289,24 +289,28 @@ pub async fn connect(
     store.mailbox(mailbox.id).await.expect("mailbox")
 }
 
-/// The messages in `address`'s inbox on the local mail server (any user, password
-/// "secret"), once at least `expected` arrived (delivery is asynchronous).
-pub async fn inbox_of(address: &str, expected: usize) -> Vec<Vec<u8>> {
-    for _ in 0..100 {
-        let tcp = tokio::net::TcpStream::connect((
-            "127.0.0.1",
-            atiende_store::testing::require_mail_server().1,
-        ))
+/// `address`'s inbox on the local mail server (any user, password "secret"), selected.
+pub async fn inbox_session(address: &str) -> async_imap::Session<tokio::net::TcpStream> {
+    let port = atiende_store::testing::require_mail_server().1;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("imap");
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.expect("greeting");
-        let mut session = client
-            .login(address, "secret")
-            .await
-            .map_err(|(e, _)| e)
-            .expect("login");
-        session.select("INBOX").await.expect("select");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.expect("greeting");
+    let mut session = client
+        .login(address, "secret")
+        .await
+        .map_err(|(e, _)| e)
+        .expect("login");
+    session.select("INBOX").await.expect("select");
+    session
+}
+
+/// The messages in `address`'s inbox on the local mail server, once at least `expected`
+/// arrived (delivery is asynchronous).
+pub async fn inbox_of(address: &str, expected: usize) -> Vec<Vec<u8>> {
+    for _ in 0..100 {
+        let mut session = inbox_session(address).await;
         let bodies: Vec<Vec<u8>> = session
             .fetch("1:*", "BODY.PEEK[]")
             .await

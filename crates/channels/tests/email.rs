@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use atiende_channels::email::jobs as worker;
 use atiende_channels::email::{imap, parse};
-use atiende_channels::testing::inbox_of;
+use atiende_channels::testing::{inbox_of, inbox_session};
 use atiende_domain::classification::Channel;
 use atiende_domain::incident::{EntryKind, Status};
 use atiende_domain::mail_auth::MailAuth;
@@ -65,6 +65,10 @@ async fn mailbox(db: &TestDb, address: &str, acknowledge: bool) -> Mailbox {
         .await;
         return m;
     }
+    mailbox_by_password(db, address, acknowledge).await
+}
+
+async fn mailbox_by_password(db: &TestDb, address: &str, acknowledge: bool) -> Mailbox {
     let settings = MailboxSettings {
         name: address.into(),
         address: address.into(),
@@ -626,18 +630,9 @@ async fn a_subject_with_line_breaks_cannot_add_a_header_to_our_answer(db: TestDb
         "{head}"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", imap_port() as u16))
-        .await
-        .expect("imap");
-    let mut client = async_imap::Client::new(tcp);
-    client.read_response().await.expect("greeting");
-    let mut session = client
-        .login(&intruder, "secret")
-        .await
-        .map_err(|(e, _)| e)
-        .expect("login");
-    let inbox = session.select("INBOX").await.expect("select");
-    assert_eq!(inbox.exists, 0, "the intruder received nothing");
+    let mut session = inbox_session(&intruder).await;
+    let received = session.search("ALL").await.expect("search");
+    assert!(received.is_empty(), "the intruder received nothing");
 }
 
 fn base64_encode(data: &[u8]) -> String {
@@ -941,4 +936,63 @@ async fn mail_over_tls_is_read_and_sent_trusting_the_institutions_own_authority(
     );
     let received = inbox_of(&ana, 1).await;
     assert!(String::from_utf8_lossy(&received[0]).contains("Constancia"));
+}
+
+/// How many messages in `address`'s inbox the server holds as read (`\Seen`) and unread.
+async fn seen_and_unseen(address: &str) -> (usize, usize) {
+    let mut session = inbox_session(address).await;
+    let seen = session.search("SEEN").await.expect("search").len();
+    let unseen = session.search("UNSEEN").await.expect("search").len();
+    let _ = session.logout().await;
+    (seen, unseen)
+}
+
+#[tokio::test]
+async fn mail_read_while_the_disk_is_full_stays_unread_on_the_server_and_arrives_once_freed() {
+    let parent = tempfile::tempdir().expect("dir");
+    let disk = atiende_store::testing::SmallDisk::mount(parent.path().join("disco"), 48);
+    let db = TestDb::sqlite_in(&disk.dir).await;
+    let cap = unique("lleno");
+    // Password sign-in in either run of the suite: the fault is the disk's, not the login's.
+    let m = mailbox_by_password(&db, &cap, false).await;
+    let words = "Adjunto mi comprobante de pago de la inscripción.\r\n".repeat(4_000);
+    let messages: Vec<(String, String)> = (0..8)
+        .map(|n| {
+            let from = format!("aspirante{n}@gmail.com");
+            let id = format!("lleno{n}.{cap}");
+            let raw = message(&from, &cap, &id, &format!("Pago {n}"), "", &words);
+            (from, raw)
+        })
+        .collect();
+    deliver_many(&cap, &messages).await;
+    inbox_of(&cap, messages.len()).await;
+    let filler = disk.fill(0);
+
+    // Each message is about 200 KB: the disk cannot take them all, and the read fails with
+    // the database's full disk.
+    let failure = imap::poll(&db, &m).await.expect_err("the disk is full");
+    assert!(
+        matches!(&failure, imap::PollError::Store(e) if e.is_unavailable()),
+        "{failure}"
+    );
+    let stored = incident_count(&db).await as usize;
+    assert!(stored < messages.len(), "{stored} stored on a full disk");
+    // What was not stored is still unread on the server, so it is read again later; what
+    // was stored is marked read.
+    assert_eq!(
+        seen_and_unseen(&cap).await,
+        (stored, messages.len() - stored)
+    );
+
+    // Space freed: the next reading takes the rest, each message once, without a restart.
+    std::fs::remove_file(filler).expect("free the space");
+    poll_until(&db, m.id, messages.len() - stored).await;
+    assert_eq!(incident_count(&db).await as usize, messages.len());
+    assert_eq!(seen_and_unseen(&cap).await, (messages.len(), 0));
+    assert_eq!(db.integrity_check().await.expect("check"), ["ok"]);
+    eprintln!(
+        "full disk while reading mail: {stored} of {} stored before the read failed (\
+         {failure}), the rest left unread on the server and stored once after freeing",
+        messages.len()
+    );
 }

@@ -109,6 +109,13 @@ impl std::ops::Deref for TestDb {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestDb {
+    /// A SQLite database in `folder` (a small file system of a test's own, say), which the
+    /// caller keeps.
+    pub async fn sqlite_in(folder: &std::path::Path) -> TestDb {
+        let url = format!("sqlite://{}", folder.join("atiende.db").display());
+        TestDb::open(url, None, None).await
+    }
+
     pub async fn new(engine: Engine) -> TestDb {
         let (url, dir, pg_name) = match engine {
             Engine::Sqlite => {
@@ -121,6 +128,10 @@ impl TestDb {
                 (url, None, Some(name))
             }
         };
+        TestDb::open(url, dir, pg_name).await
+    }
+
+    async fn open(url: String, dir: Option<tempfile::TempDir>, pg_name: Option<String>) -> TestDb {
         let store = Store::connect(&url, crate::db::DEFAULT_TZ)
             .await
             .expect("connect to test database")
@@ -489,5 +500,58 @@ pub fn sending_mailbox() -> crate::email::MailboxSettings {
         oauth_client_secret: Default::default(),
         acknowledge: true,
         active: true,
+    }
+}
+
+/// A small file system of a test's own (tmpfs, mounted as root, as `scripts/test` and CI
+/// run), unmounted when dropped: a disk to fill.
+pub struct SmallDisk {
+    pub dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(dir: std::path::PathBuf, megabytes: u64) -> SmallDisk {
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount");
+        assert!(
+            status.success(),
+            "mounting a small file system needs root (CI and scripts/test run as root)"
+        );
+        SmallDisk { dir }
+    }
+
+    /// Bytes free, as `df` counts them.
+    pub fn free(&self) -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.dir)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df's figure")
+    }
+
+    /// Takes all but `leave` bytes with a file of its own; removing the file gives them back.
+    pub fn fill(&self, leave: u64) -> std::path::PathBuf {
+        let filler = self.dir.join("relleno");
+        let size = self.free().saturating_sub(leave);
+        std::fs::write(&filler, vec![7u8; size as usize]).expect("filler");
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
     }
 }
