@@ -356,21 +356,23 @@ impl Store {
         Ok(items)
     }
 
-    pub(crate) async fn complete_outbox(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
+    pub(crate) async fn complete_outbox(&self, item: &OutboxItem) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2 AND attempts = $3")
             .bind(ms(crate::db::now()))
-            .bind(id)
+            .bind(item.id)
+            .bind(item.attempts)
             .execute(self.writer())
             .await?;
         Ok(())
     }
 
     /// Marks claimed work failed for good (the other side refused it): it waits for a person.
-    pub(crate) async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
-        sqlx::query("UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+    pub(crate) async fn fail_outbox(&self, item: &OutboxItem, error: &str) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3 AND attempts = $4")
             .bind(error.chars().take(1000).collect::<String>())
             .bind(ms(crate::db::now()))
-            .bind(id)
+            .bind(item.id)
+            .bind(item.attempts)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -383,18 +385,25 @@ impl Store {
         item: &OutboxItem,
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        sqlx::query("UPDATE outbox SET status = 'pending', run_after = $1, locked_until = NULL, attempts = attempts - 1, updated_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE outbox SET status = 'pending', run_after = $1, locked_until = NULL, attempts = attempts - 1, updated_at = $2 WHERE id = $3 AND attempts = $4")
             .bind(ms(until))
             .bind(ms(crate::db::now()))
             .bind(item.id)
+            .bind(item.attempts)
             .execute(self.writer())
             .await?;
         Ok(())
     }
 
-    /// Puts claimed work back with a growing delay (30 s, 1 min, 2 min … up to an hour), or marks
-    /// it failed after [`MAX_ATTEMPTS`].
-    pub(crate) async fn retry_outbox(&self, item: &OutboxItem, error: &str) -> Result<()> {
+    /// Puts claimed work back with a growing delay (30 s, 1 min, 2 min … up to an hour), or
+    /// later when the other side asked for more (`not_before`, its `Retry-After`), or marks it
+    /// failed after [`MAX_ATTEMPTS`].
+    pub(crate) async fn retry_outbox(
+        &self,
+        item: &OutboxItem,
+        error: &str,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<()> {
         let delay_secs = (30i64 << (item.attempts - 1).clamp(0, 7)).min(3600);
         let status = if item.attempts >= MAX_ATTEMPTS {
             "failed"
@@ -402,12 +411,14 @@ impl Store {
             "pending"
         };
         let now = ms(crate::db::now());
-        sqlx::query("UPDATE outbox SET status = $1, run_after = $2, locked_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5")
+        let run_after = (now + delay_secs * 1000).max(not_before.map_or(0, ms));
+        sqlx::query("UPDATE outbox SET status = $1, run_after = $2, locked_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5 AND attempts = $6")
             .bind(status)
-            .bind(now + delay_secs * 1000)
+            .bind(run_after)
             .bind(error.chars().take(1000).collect::<String>())
             .bind(now)
             .bind(item.id)
+            .bind(item.attempts)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -420,6 +431,9 @@ pub enum Outcome {
     Done,
     /// Failed for now: tried again later, with a growing delay, until [`MAX_ATTEMPTS`].
     Retry(String),
+    /// Failed for now, and the other side said when to come back (a 429's or 503's
+    /// `Retry-After`): tried again then, or after the growing delay if that is later.
+    RetryAfter(String, chrono::DateTime<chrono::Utc>),
     /// Refused for good (the other side said no): it waits for a person.
     Fail(String),
     /// Not due yet: back in the queue until then, without counting the attempt.
@@ -427,17 +441,39 @@ pub enum Outcome {
 }
 
 impl Store {
-    /// Records how a claimed job ended: every kind ends through here.
+    /// Extends this claim's lease by `lease_secs` from now, if it is still this claim's (the
+    /// attempt it counted is the job's last): false when the lease ran out and another worker
+    /// claimed the job.
+    pub(crate) async fn renew_claim(&self, item: &OutboxItem, lease_secs: i64) -> Result<bool> {
+        let now = ms(crate::db::now());
+        let renewed = sqlx::query(
+            "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND attempts = $3 AND status = 'sending'",
+        )
+        .bind(now + lease_secs * 1000)
+        .bind(item.id)
+        .bind(item.attempts)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// Records how a claimed job ended: every kind ends through here. A claim another worker
+    /// has taken since (the lease ran out) records nothing: the job is theirs.
     pub async fn finish_outbox(&self, item: &OutboxItem, outcome: Outcome) -> Result<()> {
         match outcome {
-            Outcome::Done => self.complete_outbox(item.id).await,
+            Outcome::Done => self.complete_outbox(item).await,
             Outcome::Retry(error) => {
                 tracing::warn!(outbox.id = item.id, outbox.kind = %item.kind, attempts = item.attempts, %error, "job failed; will retry");
-                self.retry_outbox(item, &error).await
+                self.retry_outbox(item, &error, None).await
+            }
+            Outcome::RetryAfter(error, not_before) => {
+                tracing::warn!(outbox.id = item.id, outbox.kind = %item.kind, attempts = item.attempts, %error, %not_before, "job failed; will retry when asked");
+                self.retry_outbox(item, &error, Some(not_before)).await
             }
             Outcome::Fail(error) => {
                 tracing::warn!(outbox.id = item.id, outbox.kind = %item.kind, %error, "job refused");
-                self.fail_outbox(item.id, &error).await
+                self.fail_outbox(item, &error).await
             }
             Outcome::Later(until) => self.defer_outbox(item, until).await,
         }
@@ -465,7 +501,23 @@ impl Store {
             }
         };
         let mut done = 0;
-        for item in items {
+        for (n, item) in items.into_iter().enumerate() {
+            // The batch runs one job after another, and a slow provider can make it outlast
+            // the lease: before each job the claim is renewed, and a job another worker has
+            // claimed meanwhile (its lease ran out) is left to it — sent once, not twice.
+            if n > 0 {
+                match self.renew_claim(&item, lease_secs).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(outbox.id = item.id, "worker: another worker took this job");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, outbox.id = item.id, "worker: cannot renew a claim");
+                        continue;
+                    }
+                }
+            }
             let claim = Claim {
                 incident: item.incident_id,
                 attempts: item.attempts,

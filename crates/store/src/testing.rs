@@ -145,6 +145,16 @@ impl TestDb {
         }
     }
 
+    /// Queues a job as a step's transaction does.
+    pub async fn enqueue(&self, job: &crate::outbox::Job) -> i64 {
+        let mut tx = self.store.begin().await.expect("begin");
+        let id = crate::outbox::enqueue(&mut tx, None, job)
+            .await
+            .expect("queued");
+        tx.commit().await.expect("commit");
+        id
+    }
+
     /// Runs a statement directly, for states the product only reaches with time (data that
     /// has aged, say).
     pub async fn execute(&self, sql: &'static str) {
