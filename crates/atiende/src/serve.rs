@@ -97,6 +97,9 @@ fn worker_config(config: &Config) -> atiende_jobs::worker::WorkerConfig {
         owner: format!("{}:{}", hostname(), std::process::id()),
         meta: config.meta.clone(),
         webhooks_allow_private: config.webhooks_allow_private_addresses,
+        external_service_alert_after: chrono::Duration::minutes(
+            config.external_service_alert_minutes.max(0),
+        ),
     }
 }
 

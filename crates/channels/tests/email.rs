@@ -996,3 +996,135 @@ async fn mail_read_while_the_disk_is_full_stays_unread_on_the_server_and_arrives
         messages.len()
     );
 }
+
+/// A port on this machine where nothing listens: a mail server that is stopped.
+fn stopped_server_port() -> i64 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    i64::from(listener.local_addr().expect("address").port())
+}
+
+/// The health of one of the mailbox's services, as Administración shows it.
+async fn mailbox_health(
+    db: &TestDb,
+    service: &str,
+) -> atiende_store::external_services::ExternalServiceHealth {
+    db.external_services()
+        .await
+        .expect("services")
+        .into_iter()
+        .find(|s| s.service == service)
+        .expect("the service is known")
+}
+
+#[tokio::test]
+async fn a_stopped_mail_server_shows_the_mailbox_failing_and_loses_nothing() {
+    let db = TestDb::new(atiende_store::Engine::Sqlite).await;
+    let cap = unique("caido");
+    let m = mailbox_by_password(&db, &cap, false).await;
+    let from = "aspirante@gmail.com";
+    deliver(
+        from,
+        &cap,
+        message(
+            from,
+            &cap,
+            &format!("caido.{cap}"),
+            "Mi pago",
+            "",
+            "¿Llegó mi pago?",
+        ),
+    )
+    .await;
+    inbox_of(&cap, 1).await;
+    let read = format!("mailbox_read:{}", m.id);
+    let send = format!("mailbox_send:{}", m.id);
+
+    // The IMAP server is stopped: the reading fails, the mailbox shows it, the message waits.
+    db.execute(&format!(
+        "UPDATE mailboxes SET imap_port = {} WHERE id = {}",
+        stopped_server_port(),
+        m.id
+    ))
+    .await;
+    assert_eq!(worker::poll_mailboxes(&db, "prueba").await, 0);
+    let health = mailbox_health(&db, &read).await;
+    assert!(!health.working(), "{health:?}");
+    assert!(health.last_error.is_some());
+    assert_eq!(
+        seen_and_unseen(&cap).await,
+        (0, 1),
+        "still unread on the server"
+    );
+
+    // Back: the message is read once, and the mailbox works.
+    db.execute(&format!(
+        "UPDATE mailboxes SET imap_port = {} WHERE id = {}",
+        imap_port(),
+        m.id
+    ))
+    .await;
+    assert_eq!(worker::poll_mailboxes(&db, "prueba").await, 1);
+    assert!(mailbox_health(&db, &read).await.working());
+    let incident = only_incident(&db).await;
+
+    // The SMTP server is stopped: the answer waits in the queue, the mailbox shows it.
+    db.execute(&format!(
+        "UPDATE mailboxes SET smtp_port = {} WHERE id = {}",
+        stopped_server_port(),
+        m.id
+    ))
+    .await;
+    let agent = agent(&db).await;
+    db.add_entry(
+        Actor::Staff(&agent),
+        incident.id,
+        EntryKind::OutboundMessage,
+        "Sí, ya está registrado.",
+    )
+    .await
+    .expect("answer");
+    assert_eq!(worker::send_due(&db, "http://x").await, 0);
+    assert!(!mailbox_health(&db, &send).await.working());
+    let queued = db.outbox(Some(incident.id), 10).await.expect("outbox");
+    assert!(queued.iter().all(|j| j.status == "pending"), "{queued:?}");
+
+    // Back: it leaves (once the retry is due), and the mailbox works.
+    db.execute(&format!(
+        "UPDATE mailboxes SET smtp_port = {} WHERE id = {}",
+        smtp_port(),
+        m.id
+    ))
+    .await;
+    db.execute("UPDATE outbox SET run_after = 0 WHERE status = 'pending'")
+        .await;
+    assert_eq!(worker::send_due(&db, "http://x").await, 1);
+    assert!(mailbox_health(&db, &send).await.working());
+    assert_eq!(inbox_of(from, 1).await.len(), 1, "the answer arrived once");
+}
+
+#[tokio::test]
+async fn a_mail_server_that_accepts_and_then_says_nothing_is_given_up() {
+    let db = TestDb::new(atiende_store::Engine::Sqlite).await;
+    let m = mailbox_by_password(&db, &unique("mudo"), false).await;
+    // Accepts connections and never greets.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let _held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut stalled = db.mailbox(m.id).await.expect("mailbox");
+    stalled.imap_port = i64::from(port);
+    let began = std::time::Instant::now();
+    let failed = imap::poll_within(&db, &stalled, Duration::from_secs(1)).await;
+    assert!(failed.is_err(), "a silent server is given up");
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+}

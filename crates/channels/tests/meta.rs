@@ -1,18 +1,25 @@
 //! The worker against a local Graph API stand-in: replies leave in each provider's format with
 //! the account's token, the provider's message id is kept for status callbacks, refusals and
-//! outages are told apart, and media is downloaded and kept with the incident.
+//! outages are told apart, and media is downloaded and kept with the incident. An outage —
+//! the provider failing, throttling, hanging or slow — keeps answers queued, retried when the
+//! provider allows, sent once; the account's health shows it and administrators are told.
 
+use atiende_channels::chat::graph::Graph;
 use atiende_channels::chat::jobs::send_chats;
-use atiende_channels::chat::stand_in::GraphStandIn;
+use atiende_channels::chat::stand_in::{GraphStandIn, Trouble};
 use atiende_channels::chat::{Account, MetaConfig};
 use atiende_domain::chat::{
     ChatContent, DeliveryStatus, InboundChat, MediaRef, Provider, Template,
 };
+use atiende_domain::classification::Lang;
+use atiende_domain::ids::IncidentId;
 use atiende_domain::incident::EntryKind;
+use atiende_domain::notification::NotificationKind;
 use atiende_domain::user::{Role, StaffUser, UserInput};
 use atiende_jobs::chat::fetch_chat_media;
 use atiende_store::Actor;
 use atiende_store::chat::ChatIngest;
+use atiende_store::external_services::ExternalServiceHealth;
 use atiende_store::testing::TestDb;
 use atiende_store::{Engine, Store};
 
@@ -422,4 +429,186 @@ async fn people_known_only_by_a_page_scoped_id_get_their_profile_name() {
         atiende_jobs::chat::fetch_chat_profiles(&db, &client, &config).await,
         0
     );
+}
+
+/// A WhatsApp incident with one answer waiting to leave.
+async fn one_answer_waiting(db: &TestDb, agent: &StaffUser, peer: &str) -> IncidentId {
+    let id = open(
+        db,
+        &inbound(Provider::Whatsapp, PHONE_ID, peer, &format!("wamid.{peer}")),
+    )
+    .await;
+    db.add_entry(Actor::Staff(agent), id, EntryKind::OutboundMessage, "Hola")
+        .await
+        .expect("answer");
+    id
+}
+
+/// The WhatsApp account's sending, as Administración shows it.
+async fn whatsapp_health(db: &TestDb) -> ExternalServiceHealth {
+    db.external_services()
+        .await
+        .expect("services")
+        .into_iter()
+        .find(|s| s.service == format!("chat_send:whatsapp:{PHONE_ID}"))
+        .expect("the account's sending is known")
+}
+
+/// Makes every waiting job due now, as the passing of its retry delay does.
+async fn time_passes(db: &TestDb) {
+    db.execute("UPDATE outbox SET run_after = 0 WHERE status = 'pending'")
+        .await;
+}
+
+async fn administrator(db: &TestDb) -> StaffUser {
+    db.users()
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.role == Role::Admin)
+        .expect("the administrator")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_keeps_the_answer_queued_shows_the_account_failing_and_tells_the_administrators_once()
+ {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = Graph::new(&config.graph_url);
+    let incident = one_answer_waiting(&db, &agent, "5213311111111").await;
+    graph.set_trouble(Trouble::Failing);
+    for _ in 0..3 {
+        assert_eq!(send_chats(&db, &client, &config).await, 0);
+        time_passes(&db).await;
+    }
+    let job = &db.outbox(Some(incident), 10).await.expect("outbox")[0];
+    assert_eq!(
+        (job.status.as_str(), job.attempts),
+        ("pending", 3),
+        "kept for later"
+    );
+    let health = whatsapp_health(&db).await;
+    assert!(!health.working());
+    assert_eq!(health.failures, 3);
+    assert!(
+        health
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("HTTP 500")
+    );
+
+    // Past the configured time, the administrators are told, once for the whole outage.
+    let admin = administrator(&db).await;
+    assert_eq!(
+        db.tell_failing_services(chrono::Duration::hours(1))
+            .await
+            .expect("tell"),
+        0
+    );
+    assert_eq!(
+        db.tell_failing_services(chrono::Duration::zero())
+            .await
+            .expect("tell"),
+        1
+    );
+    assert_eq!(
+        db.tell_failing_services(chrono::Duration::zero())
+            .await
+            .expect("tell"),
+        0
+    );
+    let told = db
+        .notifications(admin.id, None, 10)
+        .await
+        .expect("notifications");
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].kind, NotificationKind::ExternalServiceFailing);
+    assert_eq!(told[0].about(Lang::Es), format!("WhatsApp {PHONE_ID}"));
+    assert_eq!(told[0].link().as_deref(), Some("/admin#servicios"));
+    assert!(
+        db.notifications(agent.id, None, 10)
+            .await
+            .expect("n")
+            .is_empty(),
+        "agents are not told"
+    );
+
+    // The provider is back: the answer leaves once, and the account works again.
+    graph.set_trouble(Trouble::None);
+    assert_eq!(send_chats(&db, &client, &config).await, 1);
+    assert_eq!(graph.sent().len(), 1);
+    let health = whatsapp_health(&db).await;
+    assert!(health.working() && health.failures == 0 && health.noticed_at.is_none());
+    // A new outage is a new run, told again.
+    one_answer_waiting(&db, &agent, "5213322222222").await;
+    graph.set_trouble(Trouble::Failing);
+    send_chats(&db, &client, &config).await;
+    assert_eq!(
+        db.tell_failing_services(chrono::Duration::zero())
+            .await
+            .expect("tell"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_puts_the_next_try_when_the_provider_asked_rather_than_sooner() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = Graph::new(&config.graph_url);
+    let incident = one_answer_waiting(&db, &agent, "5213333333333").await;
+    graph.set_trouble(Trouble::Throttling(900));
+    let asked = chrono::Utc::now();
+    assert_eq!(send_chats(&db, &client, &config).await, 0);
+    let job = &db.outbox(Some(incident), 10).await.expect("outbox")[0];
+    assert_eq!(job.status, "pending");
+    // The first retry would come after 30 s; the provider asked for fifteen minutes.
+    assert!(
+        job.run_after >= asked + chrono::Duration::seconds(899),
+        "next try at {} (asked at {asked})",
+        job.run_after
+    );
+    assert!(!whatsapp_health(&db).await.working());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_hangs_is_given_up_and_the_answer_leaves_once_when_it_answers() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = Graph::with_timeout(&config.graph_url, std::time::Duration::from_secs(1));
+    let incident = one_answer_waiting(&db, &agent, "5213344444444").await;
+    graph.set_trouble(Trouble::Hanging);
+    let began = std::time::Instant::now();
+    assert_eq!(send_chats(&db, &client, &config).await, 0);
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(10),
+        "given up"
+    );
+    let job = &db.outbox(Some(incident), 10).await.expect("outbox")[0];
+    assert_eq!(job.status, "pending");
+    assert!(!whatsapp_health(&db).await.working());
+    graph.set_trouble(Trouble::None);
+    time_passes(&db).await;
+    assert_eq!(send_chats(&db, &client, &config).await, 1);
+    assert_eq!(graph.sent().len(), 1, "sent once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_provider_gets_each_answer_once_from_two_workers() {
+    let (db, agent, graph) = setup().await;
+    let config = meta(&graph.graph_url);
+    let client = Graph::new(&config.graph_url);
+    for n in 0..3 {
+        one_answer_waiting(&db, &agent, &format!("52133555555{n}")).await;
+    }
+    // Each send takes the provider 700 ms; two instances' workers run at once.
+    graph.set_trouble(Trouble::Slow(std::time::Duration::from_millis(700)));
+    let (a, b) = tokio::join!(
+        send_chats(&db, &client, &config),
+        send_chats(&db, &client, &config)
+    );
+    assert_eq!(a + b, 3);
+    assert_eq!(graph.sent().len(), 3, "each answer once");
+    assert!(whatsapp_health(&db).await.working());
 }

@@ -43,6 +43,7 @@ pub mod contact;
 pub mod derivation;
 pub mod email;
 pub mod error;
+pub mod external_service;
 pub mod folio;
 pub mod ids;
 pub mod import;

@@ -21,6 +21,7 @@ coded_enum!(
         NonconformityAssigned = "nonconformity_assigned", "Se le asignó una no conformidad", "A nonconformity was assigned to you";
         ArticleReviewDue = "article_review_due", "Artículo por revisar", "Article due for review";
         Mentioned = "mentioned", "Le mencionaron en una nota", "You were mentioned in a note";
+        ExternalServiceFailing = "external_service_failing", "Un servicio externo sigue fallando", "An outside service keeps failing";
     }
 );
 
@@ -62,6 +63,8 @@ pub enum Audience {
     UnitResponsiblesElseLeads,
     /// The people the event names (a nonconformity's responsible, those mentioned in a note).
     Named,
+    /// The administrators, who look after the installation's outside services.
+    Administrators,
 }
 
 impl NotificationKind {
@@ -82,6 +85,7 @@ impl NotificationKind {
             }
             // Of the article's owner unit; the leads look after the CAP's own articles.
             NotificationKind::ArticleReviewDue => Audience::UnitResponsiblesElseLeads,
+            NotificationKind::ExternalServiceFailing => Audience::Administrators,
         }
     }
 
@@ -92,7 +96,8 @@ impl NotificationKind {
             NotificationKind::Assigned
             | NotificationKind::NonconformityAssigned
             | NotificationKind::Mentioned
-            | NotificationKind::ServiceLevelBreach => EmailDelivery::Immediate,
+            | NotificationKind::ServiceLevelBreach
+            | NotificationKind::ExternalServiceFailing => EmailDelivery::Immediate,
             NotificationKind::ArticleReviewDue => EmailDelivery::Digest,
             _ => EmailDelivery::Off,
         };

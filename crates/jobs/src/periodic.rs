@@ -122,6 +122,18 @@ pub async fn tell_articles_due_for_review(store: &Store) -> usize {
         })
 }
 
+/// Tells the administrators of each outside service that has kept failing for `alert_after`
+/// (once per run of failures; any instance, each run told once).
+pub async fn tell_failing_services(store: &Store, alert_after: chrono::Duration) -> usize {
+    store
+        .tell_failing_services(alert_after)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "worker: cannot tell of failing outside services");
+            0
+        })
+}
+
 /// Forgets old notifications (read ones after 90 days, any after a year) and the presence
 /// marks of consoles closed without saying so.
 pub async fn prune_notifications(store: &Store) {

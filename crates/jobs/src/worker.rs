@@ -13,7 +13,7 @@ use crate::chat::{fetch_chat_media, fetch_chat_profiles, release_held_chats};
 use crate::periodic::{
     apply_retention, detect_nonconformities, fold_queue_tally, prune_notifications,
     queue_notification_emails, retrain_suggestions, tell_articles_due_for_review,
-    tell_service_levels,
+    tell_failing_services, tell_service_levels,
 };
 use crate::surveys::send_surveys;
 use crate::webhooks::send_webhooks;
@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub meta: MetaConfig,
     /// Whether webhooks may call private and local addresses (tests, internal networks).
     pub webhooks_allow_private: bool,
+    /// How long an outside service may keep failing before the administrators are told.
+    pub external_service_alert_after: chrono::Duration,
 }
 
 /// How often the scheduled work runs: it is about days, not seconds.
@@ -68,6 +70,8 @@ pub async fn run(
         while fetch_chat_media(&store, &graph, &config.meta).await > 0 {}
         while fetch_chat_profiles(&store, &graph, &config.meta).await > 0 {}
         while send_webhooks(&store, config.webhooks_allow_private).await > 0 {}
+        // After this round's sends, which found out whether each service works.
+        tell_failing_services(&store, config.external_service_alert_after).await;
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(config.interval) => {}

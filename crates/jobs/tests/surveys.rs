@@ -18,6 +18,7 @@ fn config() -> WorkerConfig {
         owner: "test".into(),
         meta: MetaConfig::default(),
         webhooks_allow_private: true,
+        external_service_alert_after: chrono::Duration::minutes(15),
     }
 }
 

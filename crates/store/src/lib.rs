@@ -25,6 +25,7 @@ pub mod db;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod external_services;
 pub mod held;
 pub mod identity_providers;
 pub mod import;

@@ -24,9 +24,10 @@ pub const DIGEST_HOUR: u32 = 8;
 const ROUND: i64 = 500;
 
 const SELECT: &str = "SELECT n.id, n.user_id, n.kind, n.incident_id, n.nonconformity_id, n.article_id, \
-     n.created_at, n.read_at, i.folio, i.subject, a.title AS article_title \
+     n.created_at, n.read_at, i.folio, i.subject, a.title AS article_title, s.name AS service_name \
      FROM notifications n LEFT JOIN incidents i ON i.id = n.incident_id \
-     LEFT JOIN articles a ON a.id = n.article_id";
+     LEFT JOIN articles a ON a.id = n.article_id \
+     LEFT JOIN external_services s ON s.service = n.service";
 
 impl Store {
     /// Queues the notification emails due at `now`: every notification to send at once, and
@@ -173,7 +174,7 @@ impl Store {
                 Lang::Es => format!("Resumen de avisos ({})", visible.len()),
                 Lang::En => format!("Notifications digest ({})", visible.len()),
             },
-            (_, [one]) => format!("{}: {}", one.kind.label(lang), what(one, lang)),
+            (_, [one]) => format!("{}: {}", one.kind.label(lang), one.about(lang)),
             (_, many) => match lang {
                 Lang::Es => format!("{} avisos nuevos", many.len()),
                 Lang::En => format!("{} new notifications", many.len()),
@@ -187,8 +188,8 @@ impl Store {
             text.push_str(&format!(
                 "- {}: {}\n  {base}{}\n",
                 n.kind.label(lang),
-                what(n, lang),
-                link(n)
+                n.about(lang),
+                n.link().unwrap_or_else(|| "/avisos".into())
             ));
         }
         text.push_str(match lang {
@@ -227,31 +228,4 @@ async fn claim(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> Result<bool> {
         .rows_affected()
             == 1,
     )
-}
-
-/// What a notification is about, in words.
-fn what(n: &Notification, lang: Lang) -> String {
-    if let Some(folio) = &n.folio {
-        return format!("{folio} {}", n.subject.as_deref().unwrap_or_default());
-    }
-    if let Some(id) = n.nonconformity_id {
-        return match lang {
-            Lang::Es => format!("No conformidad {id}"),
-            Lang::En => format!("Nonconformity {id}"),
-        };
-    }
-    n.article_title.clone().unwrap_or_default()
-}
-
-/// Where in the console it is seen.
-fn link(n: &Notification) -> String {
-    if let Some(folio) = &n.folio {
-        format!("/incidentes/{folio}")
-    } else if let Some(id) = n.nonconformity_id {
-        format!("/calidad/pnc/{id}")
-    } else if let Some(id) = n.article_id {
-        format!("/conocimiento/{id}")
-    } else {
-        "/avisos".into()
-    }
 }

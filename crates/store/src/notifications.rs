@@ -38,7 +38,9 @@ pub(crate) async fn notify(
     let assignee = assignee_of(tx, incident).await?;
     let to: Vec<i64> = match (kind.audience(), assignee) {
         (Audience::Assignee, Some(a)) | (Audience::AssigneeElseLeads, Some(a)) => vec![a],
-        (Audience::Assignee, None) | (Audience::Named, _) => Vec::new(),
+        (Audience::Assignee, None) | (Audience::Named, _) | (Audience::Administrators, _) => {
+            Vec::new()
+        }
         (Audience::AssigneeElseLeads, None) | (Audience::Leads, _) => leads(tx).await?,
         (Audience::UnitResponsibles, _) => match unit {
             Some(unit) => unit_responsibles(tx, unit).await?,
@@ -86,10 +88,12 @@ async fn unit_responsibles(tx: &mut Tx, unit: UnitId) -> Result<Vec<i64>> {
 
 /// What a notification is about: the row it points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum About {
+pub(crate) enum About<'a> {
     Incident(IncidentId),
     Nonconformity(i64),
     Article(i64),
+    /// An outside service (its key in `external_services`).
+    ExternalService(&'a str),
 }
 
 /// A nonconformity was given to a person of the console: they are told (not when they gave it
@@ -164,12 +168,30 @@ pub(crate) async fn notify_user(
     write(tx, kind, About::Incident(incident), vec![user.0], actor).await
 }
 
+/// An outside service has kept failing past the configured time: the administrators are told.
+pub(crate) async fn external_service_failing(tx: &mut Tx, service: &str) -> Result<()> {
+    let to = ids(
+        tx,
+        "SELECT id FROM users WHERE role = 'admin' AND disabled = 0",
+        None,
+    )
+    .await?;
+    write(
+        tx,
+        NotificationKind::ExternalServiceFailing,
+        About::ExternalService(service),
+        to,
+        None,
+    )
+    .await
+}
+
 /// Writes the notification for each recipient as they chose to be told of `kind`; those who
 /// chose to be told nowhere get nothing.
 async fn write(
     tx: &mut Tx,
     kind: NotificationKind,
-    about: About,
+    about: About<'_>,
     mut to: Vec<i64>,
     actor: Option<UserId>,
 ) -> Result<()> {
@@ -177,10 +199,11 @@ async fn write(
     to.sort_unstable();
     to.dedup();
     let at = ms(now());
-    let (incident, nonconformity, article) = match about {
-        About::Incident(i) => (Some(i.0), None, None),
-        About::Nonconformity(n) => (None, Some(n), None),
-        About::Article(a) => (None, None, Some(a)),
+    let (incident, nonconformity, article, service) = match about {
+        About::Incident(i) => (Some(i.0), None, None, None),
+        About::Nonconformity(n) => (None, Some(n), None, None),
+        About::Article(a) => (None, None, Some(a), None),
+        About::ExternalService(s) => (None, None, None, Some(s.to_string())),
     };
     for user in to {
         let choice = preference(tx, UserId(user), kind).await?;
@@ -190,13 +213,14 @@ async fn write(
         let email = (choice.email != EmailDelivery::Off).then(|| choice.email.code());
         sqlx::query(
             "INSERT INTO notifications (user_id, kind, incident_id, nonconformity_id, article_id, \
-             in_console, email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             service, in_console, email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(user)
         .bind(kind.code())
         .bind(incident)
         .bind(nonconformity)
         .bind(article)
+        .bind(service.clone())
         .bind(i64::from(choice.in_console))
         .bind(email)
         .bind(at)
@@ -250,8 +274,45 @@ pub struct Notification {
     /// The knowledge article it is about, and its title.
     pub article_id: Option<i64>,
     pub article_title: Option<String>,
+    /// The outside service it is about, by the name administrators know it by.
+    pub service_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub read: bool,
+}
+
+impl Notification {
+    /// What it is about, in words.
+    pub fn about(&self, lang: atiende_domain::classification::Lang) -> String {
+        use atiende_domain::classification::Lang;
+        if let Some(folio) = &self.folio {
+            return format!("{folio} {}", self.subject.as_deref().unwrap_or_default());
+        }
+        if let Some(id) = self.nonconformity_id {
+            return match lang {
+                Lang::Es => format!("No conformidad {id}"),
+                Lang::En => format!("Nonconformity {id}"),
+            };
+        }
+        if let Some(name) = &self.service_name {
+            return name.clone();
+        }
+        self.article_title.clone().unwrap_or_default()
+    }
+
+    /// Where in the console it is seen, besides the list of notifications.
+    pub fn link(&self) -> Option<String> {
+        if let Some(folio) = &self.folio {
+            Some(format!("/incidentes/{folio}"))
+        } else if let Some(id) = self.nonconformity_id {
+            Some(format!("/calidad/pnc/{id}"))
+        } else if let Some(id) = self.article_id {
+            Some(format!("/conocimiento/{id}"))
+        } else {
+            self.service_name
+                .as_ref()
+                .map(|_| "/admin#servicios".into())
+        }
+    }
 }
 
 /// One kind of event and how a person is told of it.
@@ -274,6 +335,7 @@ pub(crate) fn notification_from_row(r: &sqlx::any::AnyRow) -> Result<Notificatio
         nonconformity_id: r.try_get("nonconformity_id")?,
         article_id: r.try_get("article_id")?,
         article_title: r.try_get("article_title")?,
+        service_name: r.try_get("service_name")?,
         created_at: from_ms(r.try_get("created_at")?)?,
         read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
     })
@@ -289,9 +351,10 @@ impl Store {
     ) -> Result<Vec<Notification>> {
         let rows = sqlx::query(
             "SELECT n.id, n.kind, n.incident_id, n.nonconformity_id, n.article_id, n.created_at, \
-             n.read_at, i.folio, i.subject, a.title AS article_title \
+             n.read_at, i.folio, i.subject, a.title AS article_title, s.name AS service_name \
              FROM notifications n LEFT JOIN incidents i ON i.id = n.incident_id \
              LEFT JOIN articles a ON a.id = n.article_id \
+             LEFT JOIN external_services s ON s.service = n.service \
              WHERE n.user_id = $1 AND n.in_console = 1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3",
         )
         .bind(user.0)

@@ -156,9 +156,9 @@ impl TestDb {
     }
 
     /// Runs a statement directly, for states the product only reaches with time (data that
-    /// has aged, say).
-    pub async fn execute(&self, sql: &'static str) {
-        sqlx::query(sql)
+    /// has aged, say) or from outside (a server that moved).
+    pub async fn execute(&self, sql: &str) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(self.store.writer())
             .await
             .expect("test statement");

@@ -322,6 +322,16 @@ async fn fill_every_table(db: &TestDb) {
     db.save_mailbox(actor, &atiende_store::testing::sending_mailbox())
         .await
         .expect("mailbox");
+    // A chat account's sending failed, and the administrators were told.
+    let account = atiende_domain::external_service::ExternalService::chat_send(
+        Provider::Whatsapp,
+        "106540352242922",
+    );
+    db.record_service(&account, Some("HTTP 500: unavailable"))
+        .await;
+    db.tell_failing_services(chrono::Duration::zero())
+        .await
+        .expect("told");
     let email = InboundEmail {
         message_id: "fixture-1@alumnos.udg.mx".into(),
         from_address: Some("paola.fixture@alumnos.udg.mx".into()),

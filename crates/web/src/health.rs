@@ -195,7 +195,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         );
         let _ = writeln!(out, "# TYPE atiende_storage_free_bytes gauge");
         for (folder, free) in storage {
-            let folder = folder.display().to_string().replace(['"', '\\', '\n'], "_");
+            let folder = label_value(&folder.display().to_string());
             let _ = writeln!(
                 out,
                 "atiende_storage_free_bytes{{folder=\"{folder}\"}} {free}"
@@ -218,6 +218,43 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         }
         Err(e) => tracing::warn!(error = %e, "metrics: counts unavailable"),
     }
+    match state.store.external_services().await {
+        Ok(services) if !services.is_empty() => {
+            let _ = writeln!(
+                out,
+                "# HELP atiende_external_service_up Whether an outside service worked when last used (1) or is failing (0)."
+            );
+            let _ = writeln!(out, "# TYPE atiende_external_service_up gauge");
+            for s in &services {
+                let _ = writeln!(
+                    out,
+                    "atiende_external_service_up{{kind=\"{}\",name=\"{}\"}} {}",
+                    s.kind.code(),
+                    label_value(&s.name),
+                    u8::from(s.working())
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP atiende_external_service_failing_seconds How long an outside service has been failing (0 when it works)."
+            );
+            let _ = writeln!(out, "# TYPE atiende_external_service_failing_seconds gauge");
+            let now = chrono::Utc::now();
+            for s in &services {
+                let failing = s
+                    .failing_since
+                    .map_or(0, |t| (now - t).num_seconds().max(0));
+                let _ = writeln!(
+                    out,
+                    "atiende_external_service_failing_seconds{{kind=\"{}\",name=\"{}\"}} {failing}",
+                    s.kind.code(),
+                    label_value(&s.name),
+                );
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "metrics: outside services unavailable"),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -226,4 +263,9 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         out,
     )
         .into_response()
+}
+
+/// A value as a Prometheus label may hold it: quotes, backslashes and line breaks replaced.
+fn label_value(value: &str) -> String {
+    value.replace(['"', '\\', '\n'], "_")
 }

@@ -2,6 +2,14 @@
 fn english(es: &str) -> Option<&'static str> {
     Some(match es {
         "Cerrar sus sesiones" => "End their sessions",
+        "Servicios externos" => "Outside services",
+        "Lo que atiende encontró la última vez que leyó cada buzón o envió por él, y por cada cuenta de mensajería. Si uno sigue fallando, se avisa a los administradores." => "What atiende found the last time it read or sent through each mailbox, and sent through each messaging account. When one keeps failing, the administrators are told.",
+        "Aún no se ha usado ningún servicio externo." => "No outside service has been used yet.",
+        "Servicio" => "Service",
+        "Funciona" => "Working",
+        "Falla" => "Failing",
+        "Último éxito" => "Last success",
+        "Falla desde" => "Failing since",
         "Sesiones abiertas" => "Open sessions",
         "Sesiones cerradas:" => "Sessions ended:",
         "Inicio" => "Started",

@@ -43,6 +43,7 @@ pub struct Config {
     pub web_chat_origins: Vec<String>,
     pub chat_messages_per_minute: u32,
     pub storage_alert_mb: u64,
+    pub external_service_alert_minutes: i64,
     pub privacy_notice: String,
     pub privacy_notice_integral: String,
     pub cti_token: Secret,

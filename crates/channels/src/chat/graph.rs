@@ -18,10 +18,31 @@ pub enum GraphError {
     /// The provider refused the request for good (bad recipient, policy): retrying will not help.
     #[error("refused by the provider: {0}")]
     Refused(String),
+    /// The provider refused our token (HTTP 401 or 403): every message of the account will
+    /// be refused until an administrator renews it.
+    #[error("refused by the provider: {0}")]
+    Unauthorized(String),
     /// Network trouble, rate limits or a server error: try again later.
     #[error("temporary failure: {0}")]
     Temporary(String),
+    /// Rate limited or unavailable, and the provider said when to come back (`Retry-After`).
+    #[error("temporary failure: {message}")]
+    Throttled {
+        message: String,
+        retry_after: Duration,
+    },
 }
+
+impl GraphError {
+    /// Whether the failure is the provider's or the account's rather than one message's: the
+    /// channel's health shows it.
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, GraphError::Refused(_))
+    }
+}
+
+/// The longest wait a `Retry-After` may ask for; a longer one is taken as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A client of one Graph API base URL.
 #[derive(Clone)]
@@ -30,10 +51,19 @@ pub struct Graph {
     agent: ureq::Agent,
 }
 
+/// How long a request to the Graph API may take in all before it is given up and retried
+/// later.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Graph {
     pub fn new(base_url: &str) -> Graph {
+        Graph::with_timeout(base_url, TIMEOUT)
+    }
+
+    /// A client whose requests are given up after `timeout` (tests of a provider that hangs).
+    pub fn with_timeout(base_url: &str, timeout: Duration) -> Graph {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
+            .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .build()
             .new_agent();
@@ -327,11 +357,33 @@ fn check(resp: &mut ureq::http::Response<ureq::Body>) -> Result<(), GraphError> 
         .read_to_string()
         .unwrap_or_default();
     let message = format!("HTTP {status}: {text}");
-    if (400..500).contains(&status) && status != 429 && status != 408 {
-        Err(GraphError::Refused(message))
-    } else {
-        Err(GraphError::Temporary(message))
+    if let Some(retry_after) = retry_after(resp).filter(|_| status == 429 || status == 503) {
+        return Err(GraphError::Throttled {
+            message,
+            retry_after,
+        });
     }
+    match status {
+        401 | 403 => Err(GraphError::Unauthorized(message)),
+        408 | 429 => Err(GraphError::Temporary(message)),
+        400..500 => Err(GraphError::Refused(message)),
+        _ => Err(GraphError::Temporary(message)),
+    }
+}
+
+/// A response's `Retry-After`, in seconds (the form Meta's API uses) or as an HTTP date.
+fn retry_after(resp: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
+    let value = resp.headers().get("retry-after")?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 async fn blocking<T: Send + 'static>(

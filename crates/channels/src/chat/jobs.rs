@@ -2,6 +2,7 @@
 //! the Graph API. The worker (`atiende-jobs`) calls this in its rounds.
 
 use atiende_domain::chat::OutgoingBody;
+use atiende_domain::external_service::ExternalService;
 use atiende_store::Store;
 use atiende_store::outbox::{ChatSend, Job, JobKind, MAX_ATTEMPTS, Outcome, PortalCodeJob};
 
@@ -12,7 +13,14 @@ impl From<GraphError> for Outcome {
     fn from(e: GraphError) -> Outcome {
         match e {
             GraphError::Temporary(e) => Outcome::Retry(e),
-            GraphError::Refused(e) => Outcome::Fail(e),
+            GraphError::Throttled {
+                message,
+                retry_after,
+            } => Outcome::RetryAfter(
+                message,
+                chrono::Utc::now() + chrono::Duration::from_std(retry_after).unwrap_or_default(),
+            ),
+            GraphError::Refused(e) | GraphError::Unauthorized(e) => Outcome::Fail(e),
         }
     }
 }
@@ -31,7 +39,9 @@ pub async fn send_chats(store: &Store, graph: &Graph, meta: &MetaConfig) -> usiz
             // A refusal, or an outage that outlasted every attempt, shows on the reply.
             let failure = match &outcome {
                 Outcome::Fail(e) => Some(e.clone()),
-                Outcome::Retry(e) if claim.attempts >= MAX_ATTEMPTS => Some(e.clone()),
+                Outcome::Retry(e) | Outcome::RetryAfter(e, _) if claim.attempts >= MAX_ATTEMPTS => {
+                    Some(e.clone())
+                }
                 _ => None,
             };
             if let Some(error) = failure
@@ -114,7 +124,7 @@ async fn send_chat(
         .ok_or_else(|| GraphError::Refused("one-time link expired or used".into()))?;
     let body = serde_json::from_value(content)
         .map_err(|e| GraphError::Refused(format!("stored body: {e}")))?;
-    let external = match body {
+    let sent = match body {
         OutgoingBody::Media { file, human_agent } => {
             let data = store
                 .outgoing_file_data(&file)
@@ -130,14 +140,23 @@ async fn send_chat(
                     human_agent,
                     data,
                 )
-                .await?
+                .await
         }
         body => {
             graph
                 .send(token, msg.provider, &msg.account_id, &msg.peer_id, &body)
-                .await?
+                .await
         }
     };
+    let failure = match &sent {
+        Ok(_) => None,
+        Err(e) if e.is_outage() => Some(e.to_string()),
+        // One message refused: the channel works.
+        Err(_) => None,
+    };
+    let service = ExternalService::chat_send(msg.provider, &msg.account_id);
+    store.record_service(&service, failure.as_deref()).await;
+    let external = sent?;
     store
         .record_chat_sent(id, &external)
         .await

@@ -5,7 +5,8 @@
 //! `/message_attachments` (Messenger, Instagram), and serves direct
 //! attachment URLs as Messenger's CDN does. Every request must carry a bearer token, as the
 //! real API requires. Recipients `400…` and `500…` make the provider refuse or fail, to test
-//! what atiende does then.
+//! what atiende does then; [`Trouble`] makes every send fail, throttle, hang or answer late,
+//! as an outage does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,8 +45,24 @@ pub struct Uploaded {
     pub id: String,
 }
 
+/// How the stand-in answers every send, to make an outage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Trouble {
+    #[default]
+    None,
+    /// 500, as during an outage.
+    Failing,
+    /// 429 with `Retry-After` in seconds, as when the application's rate limit is reached.
+    Throttling(u64),
+    /// Accepts the request and never answers.
+    Hanging,
+    /// Takes the message, but answers only after this long.
+    Slow(std::time::Duration),
+}
+
 #[derive(Default)]
 struct Inner {
+    trouble: Trouble,
     sent: Vec<Sent>,
     uploads: Vec<Uploaded>,
     media: HashMap<String, (String, Vec<u8>)>,
@@ -115,6 +132,11 @@ impl GraphStandIn {
     /// The direct URL Messenger would put in an attachment's payload.
     pub fn cdn_url(&self, id: &str) -> String {
         format!("{}/cdn/{id}", self.lock().base)
+    }
+
+    /// How every send is answered from now on.
+    pub fn set_trouble(&self, trouble: Trouble) {
+        self.lock().trouble = trouble;
     }
 
     pub fn sent(&self) -> Vec<Sent> {
@@ -223,6 +245,26 @@ async fn send(
     let Some(auth) = bearer(&headers) else {
         return oauth_error();
     };
+    let trouble = inner.lock().unwrap_or_else(|p| p.into_inner()).trouble;
+    match trouble {
+        Trouble::None => {}
+        Trouble::Failing => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "unavailable").into_response();
+        }
+        Trouble::Throttling(seconds) => {
+            let body = json!({ "error": { "message": "(#4) Application request limit reached", "type": "OAuthException", "code": 4 } });
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, seconds.to_string())],
+                axum::Json(body),
+            )
+                .into_response();
+        }
+        Trouble::Hanging => {
+            std::future::pending::<()>().await;
+        }
+        Trouble::Slow(delay) => tokio::time::sleep(delay).await,
+    }
     let whatsapp = body["messaging_product"] == "whatsapp";
     let to = if whatsapp {
         body["to"].as_str()

@@ -71,9 +71,23 @@ async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
         .await?)
 }
 
+/// How long the server may keep silent, or keep us from writing, before the reading is given
+/// up: a server that accepted the connection and then stalls must not hold the worker (every
+/// other job of this instance waits behind it).
+const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Polls one mailbox once: connects (TLS, STARTTLS or plain), reads new messages in UID order
 /// and ingests each.
 pub async fn poll(store: &Store, mailbox: &Mailbox) -> Result<PollReport, PollError> {
+    poll_within(store, mailbox, SILENCE_LIMIT).await
+}
+
+/// [`poll`], giving up when the server keeps silent for `silence` (tests use a short one).
+pub async fn poll_within(
+    store: &Store,
+    mailbox: &Mailbox,
+    silence: std::time::Duration,
+) -> Result<PollReport, PollError> {
     let port = u16::try_from(mailbox.imap_port).map_err(|_| PollError::Imap("bad port".into()))?;
     let tcp = tokio::time::timeout(
         std::time::Duration::from_secs(30),
@@ -81,6 +95,10 @@ pub async fn poll(store: &Store, mailbox: &Mailbox) -> Result<PollReport, PollEr
     )
     .await
     .map_err(|_| PollError::Imap("connection timed out".into()))??;
+    let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
+    tcp.set_read_timeout(Some(silence));
+    tcp.set_write_timeout(Some(silence));
+    let tcp = Box::pin(tcp);
     match mailbox.imap_security.as_str() {
         "tls" => {
             login_and_read(

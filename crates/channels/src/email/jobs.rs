@@ -1,6 +1,7 @@
 //! The email channel's background work: reading every mailbox this instance can lease, and
 //! sending queued mail. The worker (`atiende-jobs`) calls these in its rounds.
 
+use atiende_domain::external_service::ExternalService;
 use atiende_domain::mail_auth::GrantState;
 use atiende_store::Store;
 use atiende_store::outbox::{Job, JobKind, Outcome, OutgoingEmail};
@@ -35,7 +36,14 @@ pub async fn poll_mailboxes(store: &Store, owner: &str) -> usize {
                 continue;
             }
         }
-        match imap::poll(store, &mailbox).await {
+        let polled = imap::poll(store, &mailbox).await;
+        // Our own database failing is not the mail server's fault.
+        if !matches!(polled, Err(imap::PollError::Store(_))) {
+            let failure = polled.as_ref().err().map(ToString::to_string);
+            let service = ExternalService::mailbox_read(mailbox.id, &mailbox.address);
+            store.record_service(&service, failure.as_deref()).await;
+        }
+        match polled {
             Ok(report) => {
                 read += report.fetched;
                 if report.fetched > 0 {
@@ -76,7 +84,14 @@ async fn send_one(store: &Store, out: OutgoingEmail, base_url: &str) -> Outcome 
         Ok(None) => return Outcome::Fail("one-time link expired or used".into()),
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    match smtp::send(store, &mailbox, &out, base_url).await {
+    let sent = smtp::send(store, &mailbox, &out, base_url).await;
+    // A message refused for good (a recipient that does not exist) says nothing of the server.
+    if !matches!(&sent, Err(e) if e.is_permanent()) {
+        let failure = sent.as_ref().err().map(ToString::to_string);
+        let service = ExternalService::mailbox_send(mailbox.id, &mailbox.address);
+        store.record_service(&service, failure.as_deref()).await;
+    }
+    match sent {
         Ok(()) => Outcome::Done,
         Err(e) if e.is_permanent() => Outcome::Fail(e.to_string()),
         Err(e) => Outcome::Retry(e.to_string()),

@@ -49,6 +49,8 @@ struct AdminPage {
     units: Vec<Unit>,
     topics: Vec<Topic>,
     mailboxes: Vec<atiende_store::email::Mailbox>,
+    /// The outside services atiende has used, failing ones first.
+    services: Vec<ServiceRow>,
     roles: Vec<(&'static str, &'static str)>,
     kinds: Vec<(&'static str, &'static str)>,
     settings: Vec<(&'static str, String)>,
@@ -74,6 +76,38 @@ struct AdminPage {
     webhooks: Vec<super::admin_webhooks::WebhookRow>,
     /// Event types: code and label.
     webhook_events: Vec<(&'static str, &'static str)>,
+}
+
+/// An outside service's health, in the reader's language and time zone.
+struct ServiceRow {
+    name: String,
+    kind: &'static str,
+    working: bool,
+    ok_at: String,
+    failing_since: String,
+    failures: i64,
+    last_error: String,
+}
+
+impl ServiceRow {
+    fn of(
+        s: atiende_store::external_services::ExternalServiceHealth,
+        lang: atiende_domain::classification::Lang,
+        tz: chrono_tz::Tz,
+    ) -> ServiceRow {
+        let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+            at.map(|t| super::local(&t, tz)).unwrap_or_default()
+        };
+        ServiceRow {
+            working: s.working(),
+            name: s.name,
+            kind: s.kind.label(lang),
+            ok_at: when(s.ok_at),
+            failing_since: when(s.failing_since),
+            failures: s.failures,
+            last_error: s.last_error.unwrap_or_default(),
+        }
+    }
 }
 
 impl AdminPage {
@@ -185,6 +219,13 @@ pub(super) async fn admin_page(
         units: state.store.units().await?,
         topics: state.store.topics().await?,
         mailboxes: state.store.mailboxes().await?,
+        services: state
+            .store
+            .external_services()
+            .await?
+            .into_iter()
+            .map(|s| ServiceRow::of(s, lang, state.store.time_zone()))
+            .collect(),
         roles: Role::ALL
             .iter()
             .map(|r| (r.code(), r.label(lang)))

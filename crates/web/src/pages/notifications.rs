@@ -40,28 +40,10 @@ impl NotificationRow {
         lang: atiende_domain::classification::Lang,
         tz: chrono_tz::Tz,
     ) -> Self {
-        let (href, title) = if let Some(folio) = n.folio {
-            (
-                format!("/incidentes/{folio}"),
-                format!("{folio} {}", n.subject.unwrap_or_default()),
-            )
-        } else if let Some(id) = n.nonconformity_id {
-            (
-                format!("/calidad/pnc/{id}"),
-                format!("{} {id}", crate::i18n::Tr(lang).s("No conformidad")),
-            )
-        } else if let Some(id) = n.article_id {
-            (
-                format!("/conocimiento/{id}"),
-                n.article_title.unwrap_or_default(),
-            )
-        } else {
-            (String::new(), String::new())
-        };
         NotificationRow {
             label: n.kind.label(lang),
-            href,
-            title,
+            href: n.link().unwrap_or_default(),
+            title: n.about(lang),
             at: local(&n.created_at, tz),
             read: n.read,
         }

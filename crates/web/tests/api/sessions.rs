@@ -19,6 +19,7 @@ atiende_store::on_both_engines!(
     a_person_makes_lists_and_revokes_their_own_tokens_and_an_administrator_anyones,
     a_one_time_password_must_be_changed_before_any_work,
     health_readiness_metrics_and_the_openapi_document_are_served,
+    a_failing_outside_service_shows_in_administration_and_in_the_metrics,
 );
 
 async fn the_session_cookie_is_http_only_and_same_site_and_changes_need_the_csrf_token(db: TestDb) {
@@ -648,4 +649,47 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_forgers_none(
         };
         assert_eq!(status, expected, "attempt {n} with a forged header");
     }
+}
+
+async fn a_failing_outside_service_shows_in_administration_and_in_the_metrics(db: TestDb) {
+    use atiende_domain::chat::Provider;
+    use atiende_domain::external_service::ExternalService;
+    let config = atiende_web::WebConfig {
+        metrics_token: "token-de-prometheus-123".to_string().into(),
+        ..crate::helpers::config()
+    };
+    let app = TestApp::with_config(db, config).await;
+    let mailbox = ExternalService::mailbox_read(1, "cap@udgvirtual.example");
+    let whatsapp = ExternalService::chat_send(Provider::Whatsapp, "106540352242922");
+    app.db.record_service(&mailbox, None).await;
+    app.db
+        .record_service(&whatsapp, Some("HTTP 500: unavailable"))
+        .await;
+
+    let admin = app.login("admin", crate::helpers::ADMIN_PASSWORD).await;
+    let page = app.get("/admin", &admin).await;
+    let html = page.json.as_str().expect("html");
+    let section = &html[html.find("id=\"servicios\"").expect("the section")..];
+    let failing = section
+        .find("WhatsApp 106540352242922")
+        .expect("the account");
+    let working = section.find("cap@udgvirtual.example").expect("the mailbox");
+    assert!(failing < working, "failing services first");
+    assert!(
+        section.contains("service-failing") && section.contains("HTTP 500: unavailable"),
+        "{section}"
+    );
+
+    let metrics = app
+        .get("/metrics", &Auth::Bearer("token-de-prometheus-123".into()))
+        .await;
+    let text = metrics.json.as_str().expect("text");
+    assert!(
+        text.contains(
+            "atiende_external_service_up{kind=\"chat_send\",name=\"WhatsApp 106540352242922\"} 0"
+        ) && text.contains(
+            "atiende_external_service_up{kind=\"mailbox_read\",name=\"cap@udgvirtual.example\"} 1"
+        ) && text.contains("atiende_external_service_failing_seconds{kind=\"chat_send\""),
+        "{text}"
+    );
 }
