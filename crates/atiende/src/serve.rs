@@ -214,6 +214,7 @@ pub async fn run(config: Config) -> Result<()> {
         header_read_timeout: std::time::Duration::from_secs(
             config.header_read_timeout_seconds.max(1),
         ),
+        body_read_timeout: std::time::Duration::from_secs(config.body_read_timeout_seconds.max(1)),
         per_address: config.max_connections_per_address,
         total: config.max_connections,
         trusted: config.trusted_proxies()?,

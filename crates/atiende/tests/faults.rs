@@ -633,3 +633,165 @@ async fn a_full_disk_fails_writes_with_a_clear_503_and_they_work_again_once_spac
     );
     drop(disk);
 }
+
+/// How a hostile connection behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hostile {
+    /// Connects and sends nothing.
+    Idle,
+    /// Sends a request line, then a header line now and then, never ending the headers.
+    SlowHeaders,
+    /// Sends a whole request's headers announcing a body, then a byte of it every three
+    /// seconds (a body withheld; one trickled faster is held to the address's cap alone).
+    SlowBody,
+}
+
+/// One hostile connection from `from` (a loopback address of its own): how long the server
+/// kept it, or None if it still held it after `watch`.
+async fn hostile(
+    from: std::net::IpAddr,
+    to: std::net::SocketAddr,
+    kind: Hostile,
+    watch: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind((from, 0).into()).expect("bind");
+    let Ok(mut stream) = socket.connect(to).await else {
+        return Some(Duration::ZERO);
+    };
+    // From the moment the connection is made (a full backlog delays some by a retried SYN).
+    let began = Instant::now();
+    let (head, drip): (&[u8], &[u8]) = match kind {
+        Hostile::Idle => (b"", b""),
+        Hostile::SlowHeaders => (b"GET /healthz HTTP/1.1\r\nHost: cap\r\n", b"X-Lento: 1\r\n"),
+        Hostile::SlowBody => (
+            b"POST /api/v1/session HTTP/1.1\r\nHost: cap\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            b" ",
+        ),
+    };
+    let pause = match kind {
+        Hostile::SlowBody => Duration::from_secs(3),
+        _ => Duration::from_millis(700),
+    };
+    let _ = stream.write_all(head).await;
+    let mut buffer = [0u8; 4096];
+    while began.elapsed() < watch {
+        // The server ends the connection (after an answer, or without one): EOF or an error.
+        match tokio::time::timeout(pause, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(began.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => {}
+        }
+        if !drip.is_empty() && stream.write_all(drip).await.is_err() {
+            return Some(began.elapsed());
+        }
+    }
+    None
+}
+
+/// Times `n` console requests (the open queue through the API), each of which must succeed.
+fn console_requests(http: &Http, n: usize) -> Vec<Duration> {
+    (0..n)
+        .map(|_| {
+            let began = Instant::now();
+            let request = http
+                .request("GET", "/api/v1/incidents?status=open")
+                .body(())
+                .expect("request");
+            let status = http
+                .agent
+                .run(request)
+                .expect("an answer")
+                .status()
+                .as_u16();
+            assert_eq!(status, 200, "the console is served");
+            began.elapsed()
+        })
+        .collect()
+}
+
+fn percentile(times: &[Duration], p: f64) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_hostile_clients_are_cut_off_and_the_console_is_still_served() {
+    let db = TestDb::new(atiende_store::Engine::Sqlite).await;
+    let work = tempfile::tempdir().expect("dir");
+    let server = Server::start(
+        &db.url,
+        work.path(),
+        &[
+            ("ATIENDE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("ATIENDE_WORKER", "false"),
+            ("ATIENDE_HEADER_READ_TIMEOUT_SECONDS", "2"),
+            ("ATIENDE_BODY_READ_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    let base = server.base.clone();
+    let (http, before) = tokio::task::spawn_blocking(move || {
+        let (http, _) = admin_with_a_person(&base);
+        let before = console_requests(&http, 40);
+        (http, before)
+    })
+    .await
+    .expect("console");
+    let address: std::net::SocketAddr = server
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+
+    // 300 connections from one other address (127.0.0.2): idle, slow headers, slow bodies.
+    let from: std::net::IpAddr = "127.0.0.2".parse().expect("address");
+    let watch = Duration::from_secs(12);
+    let attack: Vec<_> = (0..300)
+        .map(|n| {
+            let kind = [Hostile::Idle, Hostile::SlowHeaders, Hostile::SlowBody][n % 3];
+            tokio::spawn(async move { (kind, hostile(from, address, kind, watch).await) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = tokio::task::spawn_blocking(move || console_requests(&http, 40))
+        .await
+        .expect("console under attack");
+    let mut kept = Vec::new();
+    for task in attack {
+        kept.push(task.await.expect("hostile"));
+    }
+
+    // The address's cap (64) refused the rest at once; the server cut off every one it took
+    // once its time ran out (2 s here), whatever the connection was doing.
+    let held: Vec<&(Hostile, Option<Duration>)> = kept
+        .iter()
+        .filter(|(_, t)| t.is_none_or(|t| t > Duration::from_millis(500)))
+        .collect();
+    assert!(held.len() <= 64, "{} held from one address", held.len());
+    for (kind, closed) in &kept {
+        let closed = closed.unwrap_or_else(|| panic!("a {kind:?} connection still held"));
+        assert!(closed < Duration::from_secs(6), "{kind:?} kept {closed:?}");
+    }
+    let longest = |k: Hostile| {
+        kept.iter()
+            .filter(|(kind, _)| *kind == k)
+            .filter_map(|(_, t)| *t)
+            .max()
+            .unwrap_or_default()
+    };
+    eprintln!(
+        "slow clients: 300 connections from one address, {} taken (the rest refused at once); \
+         longest kept: idle {:?}, slow headers {:?}, slow body {:?} (limits 2 s); console p50/p99 \
+         before {:?}/{:?}, during {:?}/{:?}, all 80 answered",
+        held.len(),
+        longest(Hostile::Idle),
+        longest(Hostile::SlowHeaders),
+        longest(Hostile::SlowBody),
+        percentile(&before, 0.5),
+        percentile(&before, 0.99),
+        percentile(&during, 0.5),
+        percentile(&during, 0.99),
+    );
+}

@@ -26,6 +26,9 @@ pub struct ConnectionLimits {
     /// Time a connection has to send a request's headers, including while it waits idle
     /// between two requests.
     pub header_read_timeout: Duration,
+    /// Time a request's body may keep silent between two of its parts: a client that sends
+    /// headers and then trickles (or withholds) its body is cut off.
+    pub body_read_timeout: Duration,
     /// Connections one address may hold at once; 0 for no cap (behind a proxy every
     /// connection comes from its address).
     pub per_address: usize,
@@ -40,6 +43,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             per_address: 64,
             total: 0,
             trusted: Default::default(),
@@ -126,14 +130,16 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let service = app.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                request
-            },
-        );
+        let service =
+            tower_http::timeout::RequestBodyTimeout::new(app.clone(), limits.body_read_timeout)
+                .map_request(
+                    move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                        request
+                            .extensions_mut()
+                            .insert(ConnectInfo::<SocketAddr>(peer));
+                        request
+                    },
+                );
         let service = TowerToHyperService::new(service);
         match &tls {
             None => {

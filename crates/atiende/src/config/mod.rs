@@ -32,6 +32,7 @@ pub struct Config {
     pub reopen_window_days: i64,
     pub login_attempts_per_minute: u32,
     pub header_read_timeout_seconds: u64,
+    pub body_read_timeout_seconds: u64,
     pub max_connections_per_address: usize,
     pub max_connections: usize,
     pub trusted_proxies: Vec<String>,
