@@ -795,3 +795,105 @@ async fn slow_and_hostile_clients_are_cut_off_and_the_console_is_still_served() 
         percentile(&during, 0.99),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_stepping_back_keeps_the_timeline_in_order_and_the_login_limit_counting() {
+    let library = faketime_library();
+    let db = TestDb::new(atiende_store::Engine::Sqlite).await;
+    let work = tempfile::tempdir().expect("dir");
+    // libfaketime reads the clock's offset from this file at every reading of the time.
+    let clock = work.path().join("reloj");
+    std::fs::write(&clock, "+0").expect("clock");
+    let url = db.url.clone();
+    let (notes, refused) = tokio::task::spawn_blocking(move || {
+        let server = Server::start(
+            &url,
+            work.path(),
+            &[
+                ("ATIENDE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                ("ATIENDE_WORKER", "false"),
+                ("ATIENDE_LOGIN_ATTEMPTS_PER_MINUTE", "3"),
+                ("LD_PRELOAD", &library),
+                ("FAKETIME_TIMESTAMP_FILE", &clock.display().to_string()),
+                ("FAKETIME_NO_CACHE", "1"),
+                // Timers, timeouts and the rate limiter keep the real monotonic clock.
+                ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ],
+        );
+        let (mut http, contact_id) = admin_with_a_person(&server.base);
+        let (status, incident) = http.send(
+            "POST",
+            "/api/v1/incidents",
+            Some(json!({"channel": "phone", "contact_id": contact_id, "subject": "Constancia"})),
+        );
+        assert_eq!(status, 201, "{incident}");
+        let folio = incident["folio"].as_str().expect("folio").to_string();
+        let mut note = |text: &str| {
+            let (status, entry) = http.send(
+                "POST",
+                &format!("/api/v1/incidents/{folio}/notes"),
+                Some(json!({"kind": "note", "body": text})),
+            );
+            assert_eq!(status, 201, "{entry}");
+        };
+        note("Antes del ajuste del reloj");
+        // Failed logins spend the minute's budget for this login (three, the administrator's
+        // own sign-in included) until they are refused.
+        let stranger = Http::new(&server.base);
+        let wrong = || {
+            stranger.try_send(
+                "POST",
+                "/api/v1/session",
+                json!({"login": "admin", "password": "no-es-la-clave"}),
+            )
+        };
+        assert!((0..3).any(|_| wrong() == Some(429)), "the budget ran out");
+        // The system clock steps back five minutes (an NTP correction, a resumed machine).
+        std::fs::write(&clock, "-300").expect("clock back");
+        note("Después del ajuste del reloj");
+        note("Un momento después");
+        let refused = wrong();
+        let (status, incident) = http.send("GET", &format!("/api/v1/incidents/{folio}"), None);
+        assert_eq!(status, 200);
+        let notes: Vec<(String, String)> = incident["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|e| e["kind"] == "note")
+            .map(|e| {
+                (
+                    e["body"].as_str().unwrap_or_default().to_string(),
+                    e["at"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        (notes, refused)
+    })
+    .await
+    .expect("run");
+
+    // The timeline keeps the order things happened in; no moment goes back.
+    let bodies: Vec<&str> = notes.iter().map(|(b, _)| b.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            "Antes del ajuste del reloj",
+            "Después del ajuste del reloj",
+            "Un momento después"
+        ]
+    );
+    let moments: Vec<chrono::DateTime<chrono::Utc>> = notes
+        .iter()
+        .map(|(_, at)| at.parse().expect("a moment"))
+        .collect();
+    assert!(
+        moments.windows(2).all(|w| w[0] <= w[1]),
+        "moments in order: {moments:?}"
+    );
+    // The login limit counts on the monotonic clock: stepping the wall clock back did not
+    // give the budget back.
+    assert_eq!(refused, Some(429), "still refused after the step back");
+    eprintln!(
+        "clock stepped back 5 min: notes at {moments:?}; a failed login after it: {refused:?}"
+    );
+}

@@ -29,6 +29,9 @@ pub struct DaySpec {
     /// An agent's pause between steps.
     pub think: Duration,
     pub instances: usize,
+    /// For a soak: read each process's memory and descriptors and the database's connections
+    /// and write-ahead log this often, and report them as a table.
+    pub sample_every: Option<Duration>,
 }
 
 /// The app secret the instances check WhatsApp's signatures with, and the number they serve.
@@ -680,9 +683,27 @@ pub async fn run(store: &Store, url: &str, spec: &DaySpec) -> Result<()> {
     let tally: Shared = Arc::default();
     let run_tally = tally.clone();
     let started = Instant::now();
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let (sample_every, database) = (spec.sample_every, url.to_string());
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+    let run_samples = samples.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
         let until = Instant::now() + Duration::from_secs(seconds);
         let mut threads = Vec::new();
+        if let Some(every) = sample_every {
+            threads.push(std::thread::spawn(move || {
+                let began = Instant::now();
+                while Instant::now() + every <= until {
+                    std::thread::sleep(every);
+                    let reading = Sample::read(&pids, &database, began.elapsed());
+                    run_samples
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(reading);
+                }
+                Ok(())
+            }));
+        }
         // An observer stream on each instance but the first (on the only one, with one).
         let observed: Vec<usize> = if bases.len() > 1 {
             (1..bases.len()).collect()
@@ -737,6 +758,10 @@ pub async fn run(store: &Store, url: &str, spec: &DaySpec) -> Result<()> {
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     report(&tally, spec, url, elapsed, &servers, proxy.as_ref());
+    let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
+    if !samples.is_empty() {
+        report_samples(&samples);
+    }
     let failed: usize = tally.errors.values().sum();
     anyhow::ensure!(failed == 0, "{failed} requests failed (listed above)");
     Ok(())
@@ -839,4 +864,124 @@ fn report(
         })
         .collect();
     println!("peak memory (VmHWM): {}", memory.join(", "));
+}
+
+/// One reading of the processes and the database during a soak.
+struct Sample {
+    at: Duration,
+    /// Resident memory of each instance, in MB.
+    rss_mb: Vec<f64>,
+    /// Open file descriptors of each instance (sockets, the database's files).
+    fds: Vec<usize>,
+    /// PostgreSQL: the database's server connections (SQLite's are the descriptors above).
+    connections: Option<i64>,
+    /// The write-ahead log's size: SQLite's `-wal` file, PostgreSQL's `pg_wal`.
+    wal_bytes: Option<u64>,
+}
+
+impl Sample {
+    fn read(pids: &[u32], url: &str, at: Duration) -> Sample {
+        let rss_mb = pids
+            .iter()
+            .map(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmRSS:"))
+                            .and_then(|v| {
+                                v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
+                            })
+                    })
+                    .map_or(0.0, |kb| kb / 1024.0)
+            })
+            .collect();
+        let fds = pids
+            .iter()
+            .map(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()))
+            .collect();
+        let (connections, wal_bytes) = match url.strip_prefix("sqlite://") {
+            Some(file) => {
+                let file = file.split('?').next().unwrap_or(file);
+                let wal = std::fs::metadata(format!("{file}-wal")).map_or(0, |m| m.len());
+                (None, Some(wal))
+            }
+            None => {
+                let ask = |sql: &str| -> Option<i64> {
+                    let out = std::process::Command::new("psql")
+                        .args([url, "-Atc", sql])
+                        .output()
+                        .ok()?;
+                    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+                };
+                (
+                    ask("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"),
+                    ask("SELECT COALESCE(sum(size), 0) FROM pg_ls_waldir()")
+                        .map(|b| b.max(0) as u64),
+                )
+            }
+        };
+        Sample {
+            at,
+            rss_mb,
+            fds,
+            connections,
+            wal_bytes,
+        }
+    }
+}
+
+/// One figure of a reading, for comparing parts of the run.
+type Measure = dyn Fn(&Sample) -> f64;
+
+/// The soak's readings as a table, and whether each stayed level: the last quarter's mean
+/// against the second quarter's (the first is warming up).
+fn report_samples(samples: &[Sample]) {
+    println!();
+    println!(
+        "{:>8} {:>22} {:>14} {:>12} {:>9}",
+        "minute", "memory MB (each)", "descriptors", "db conns", "WAL MB"
+    );
+    let show =
+        |v: Option<u64>| v.map_or_else(|| "—".to_string(), |b| format!("{:.1}", b as f64 / 1e6));
+    for s in samples {
+        let memory: Vec<String> = s.rss_mb.iter().map(|m| format!("{m:.0}")).collect();
+        let fds: Vec<String> = s.fds.iter().map(usize::to_string).collect();
+        println!(
+            "{:>8.1} {:>22} {:>14} {:>12} {:>9}",
+            s.at.as_secs_f64() / 60.0,
+            memory.join(" + "),
+            fds.join(" + "),
+            s.connections
+                .map_or_else(|| "—".to_string(), |c| c.to_string()),
+            show(s.wal_bytes),
+        );
+    }
+    if samples.len() < 8 {
+        return;
+    }
+    let quarter = samples.len() / 4;
+    let mean = |part: &[Sample], f: &Measure| part.iter().map(f).sum::<f64>() / part.len() as f64;
+    let (second, last) = (
+        &samples[quarter..2 * quarter],
+        &samples[samples.len() - quarter..],
+    );
+    let measures: [(&str, &Measure); 4] = [
+        ("memory", &|s| s.rss_mb.iter().sum()),
+        ("descriptors", &|s| s.fds.iter().sum::<usize>() as f64),
+        ("db connections", &|s| s.connections.unwrap_or(0) as f64),
+        ("WAL", &|s| s.wal_bytes.unwrap_or(0) as f64),
+    ];
+    let changes: Vec<String> = measures
+        .iter()
+        .map(|(name, f)| {
+            let (a, b) = (mean(second, f), mean(last, f));
+            let change = if a > 0.0 { (b - a) / a * 100.0 } else { 0.0 };
+            format!("{name} {change:+.1} %")
+        })
+        .collect();
+    println!(
+        "last quarter against the second (the first warms up): {}",
+        changes.join(", ")
+    );
 }

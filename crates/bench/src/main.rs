@@ -106,6 +106,10 @@ enum Command {
         /// Use the history an earlier run generated at --database-url.
         #[arg(long, requires = "database_url")]
         reuse: bool,
+        /// A soak: read memory, descriptors, database connections and WAL this often (seconds)
+        /// and report them as a table (`--seconds 3600 --sample-seconds 60` for an hour).
+        #[arg(long)]
+        sample_seconds: Option<u64>,
     },
     /// A SugarCRM export (default 300,000 cases with their contacts, notes and calls) written
     /// as CSV files and imported by the real `atiende import sugarcrm`, on a fresh SQLite file
@@ -197,6 +201,7 @@ fn main() -> Result<()> {
             instances,
             database_url,
             reuse,
+            sample_seconds,
         } => runtime.block_on(day_command(
             incidents,
             database_url,
@@ -207,6 +212,7 @@ fn main() -> Result<()> {
                 intake_per_second,
                 think: Duration::from_millis(think_ms),
                 instances,
+                sample_every: sample_seconds.map(|s| Duration::from_secs(s.max(1))),
             },
         )),
     }

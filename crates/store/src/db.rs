@@ -412,11 +412,47 @@ fn checkpointer(read: AnyPool) -> tokio::sync::watch::Sender<()> {
     alive
 }
 
+/// The longest backward step of the system clock that [`now`] absorbs by holding still.
+pub const CLOCK_HOLD_LIMIT: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The latest moment [`now`] returned in this process, in milliseconds.
+static LAST_NOW_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+
 /// The current time at the precision stored, so that what a write returns equals what a later
-/// read returns.
+/// read returns; never earlier than a moment it returned before, within [`CLOCK_HOLD_LIMIT`].
+/// When the system clock steps back (an NTP correction, a virtual machine resumed), time
+/// holds still until the clock catches up, so an incident's timeline (ordered by moment, then
+/// by entry) keeps the order things happened in and no duration comes out negative. A step
+/// back longer than the limit is taken as the clock being put right after a mistaken jump
+/// forward: it is followed at once (and logged), rather than holding time still for as long.
 pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+    monotonic_ms(Utc::now().timestamp_millis(), &LAST_NOW_MS)
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_else(Utc::now)
+}
+
+/// `system`, or the last moment returned when the system clock stepped back by less than the
+/// hold limit; records what it returns in `last`.
+fn monotonic_ms(system: i64, last: &std::sync::atomic::AtomicI64) -> Option<i64> {
+    use std::sync::atomic::Ordering;
+    let hold = CLOCK_HOLD_LIMIT.num_milliseconds();
+    let choose = |before: i64| {
+        if system >= before || before.saturating_sub(system) > hold {
+            system
+        } else {
+            before
+        }
+    };
+    let before = last
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(choose(b)))
+        .ok()?;
+    if before != i64::MIN && before.saturating_sub(system) > hold {
+        tracing::warn!(
+            back_ms = before - system,
+            "the system clock stepped back further than atiende holds time still for: followed"
+        );
+    }
+    Some(choose(before))
 }
 
 /// Timestamps are stored as milliseconds since the Unix epoch on both engines: one encoding,
@@ -630,5 +666,33 @@ impl FromStr for Engine {
     type Err = ();
     fn from_str(s: &str) -> std::result::Result<Self, ()> {
         Engine::of_url(s).ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::{CLOCK_HOLD_LIMIT, monotonic_ms};
+    use std::sync::atomic::AtomicI64;
+
+    #[test]
+    fn a_clock_stepping_back_a_little_holds_time_still_until_it_catches_up() {
+        let last = AtomicI64::new(i64::MIN);
+        assert_eq!(monotonic_ms(1_000_000, &last), Some(1_000_000));
+        // Thirty seconds back: the moment given stays where it was.
+        assert_eq!(monotonic_ms(970_000, &last), Some(1_000_000));
+        assert_eq!(monotonic_ms(999_999, &last), Some(1_000_000));
+        assert_eq!(monotonic_ms(1_000_500, &last), Some(1_000_500));
+    }
+
+    #[test]
+    fn a_clock_put_right_after_a_long_jump_forward_is_followed() {
+        let last = AtomicI64::new(i64::MIN);
+        let hold = CLOCK_HOLD_LIMIT.num_milliseconds();
+        let future = 10 * hold;
+        assert_eq!(monotonic_ms(future, &last), Some(future));
+        assert_eq!(
+            monotonic_ms(future - hold - 1, &last),
+            Some(future - hold - 1)
+        );
     }
 }
