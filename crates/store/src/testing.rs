@@ -78,25 +78,133 @@ pub struct TestDb {
     pg_name: Option<String>,
 }
 
-/// A new, empty database on the suite's PostgreSQL server: its URL and name.
-async fn create_postgres_database() -> (String, String) {
-    let name = format!(
-        "atiende_t_{}_{}_{}",
+/// A name no other database of the suite has.
+fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
         chrono::Utc::now().timestamp_micros() % 1_000_000
-    );
+    )
+}
+
+/// What the engine's migrations are, in a few letters: the name of the migrated template the
+/// suite copies each test's database from. A changed migration makes a new template.
+fn schema_fingerprint(engine: Engine) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for m in crate::migrate::for_engine(engine) {
+        hash.update(m.version.to_le_bytes());
+        hash.update(m.sql.as_bytes());
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The suite's PostgreSQL server, as its administrator.
+async fn postgres_admin() -> (Store, String) {
     let admin = postgres_admin_url();
     let store = Store::connect(&admin, crate::db::DEFAULT_TZ).await.unwrap_or_else(|e| {
         panic!("PostgreSQL is needed for the PostgreSQL half of the suite ({admin}): {e}. Run the suite with `scripts/test`, which starts a private one, or point ATIENDE_TEST_POSTGRES_URL at one.")
     });
+    (store, admin)
+}
+
+fn database_url(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+/// A new database on the suite's PostgreSQL server, `migrated` or empty: its URL and name.
+async fn create_postgres_database(migrated: bool) -> (String, String) {
+    let (store, admin) = postgres_admin().await;
+    let from = if migrated {
+        format!(" TEMPLATE {}", postgres_template(&store, &admin).await)
+    } else {
+        String::new()
+    };
+    let name = unique_name("atiende_t");
     store
-        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .execute_admin(&format!("CREATE DATABASE {name}{from}"))
         .await
         .expect("create test database");
     store.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    (format!("{base}/{name}"), name)
+    (database_url(&admin, &name), name)
+}
+
+/// The name of a migrated database on the suite's PostgreSQL server that new test databases
+/// are copied from, made if missing.
+///
+/// Migrating takes a PostgreSQL server most of a second; copying a migrated template takes a
+/// fraction of it, and the suite makes a database for every test. The template is made once
+/// per server and schema, under a name of its own and then renamed, so that processes making
+/// it at once each finish theirs and one rename wins; nothing stays connected to it, as a copy
+/// requires.
+async fn postgres_template(admin: &Store, admin_url: &str) -> String {
+    let template = format!("atiende_template_{}", schema_fingerprint(Engine::Postgres));
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&template)
+        .fetch_optional(admin.writer())
+        .await
+        .expect("look for the template");
+    if exists.is_some() {
+        return template;
+    }
+    let building = unique_name("atiende_building");
+    admin
+        .execute_admin(&format!("CREATE DATABASE {building}"))
+        .await
+        .expect("create the template");
+    let migrated = Store::connect(&database_url(admin_url, &building), crate::db::DEFAULT_TZ)
+        .await
+        .expect("connect to the template");
+    migrated.migrate().await.expect("migrations apply");
+    migrated.close().await;
+    let renamed = admin
+        .execute_admin(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+        .await;
+    if renamed.is_err() {
+        // Another process's template won.
+        let _ = admin
+            .execute_admin(&format!("DROP DATABASE {building} WITH (FORCE)"))
+            .await;
+    }
+    template
+}
+
+/// A new SQLite database in `dir`, already migrated: a copy of the suite's template file for
+/// this schema (in the system's temporary folder), made first if no test made it before.
+async fn create_sqlite_database(dir: &std::path::Path) -> String {
+    let template = std::env::temp_dir().join(format!(
+        "atiende-template-{}.db",
+        schema_fingerprint(Engine::Sqlite)
+    ));
+    if !template.exists() {
+        let building = std::env::temp_dir().join(format!("{}.db", unique_name("atiende-building")));
+        let migrated = Store::connect(
+            &format!("sqlite://{}", building.display()),
+            crate::db::DEFAULT_TZ,
+        )
+        .await
+        .expect("create the template");
+        migrated.migrate().await.expect("migrations apply");
+        // Everything into the main file, which alone is copied.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(migrated.writer())
+            .await
+            .expect("checkpoint the template");
+        migrated.close().await;
+        // Atomic: a test copying meanwhile sees no template or a whole one.
+        std::fs::rename(&building, &template).expect("put the template in place");
+        for leftover in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{leftover}", building.display()));
+        }
+    }
+    let file = dir.join("atiende.db");
+    std::fs::copy(&template, &file).expect("copy the template");
+    format!("sqlite://{}", file.display())
 }
 
 impl std::ops::Deref for TestDb {
@@ -120,11 +228,11 @@ impl TestDb {
         let (url, dir, pg_name) = match engine {
             Engine::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!("sqlite://{}", dir.path().join("atiende.db").display());
+                let url = create_sqlite_database(dir.path()).await;
                 (url, Some(dir), None)
             }
             Engine::Postgres => {
-                let (url, name) = create_postgres_database().await;
+                let (url, name) = create_postgres_database(true).await;
                 (url, None, Some(name))
             }
         };
@@ -178,7 +286,7 @@ impl TestDb {
                 (format!("sqlite://{}", file.display()), Some(dir), None)
             }
             Engine::Postgres => {
-                let (url, name) = create_postgres_database().await;
+                let (url, name) = create_postgres_database(false).await;
                 let status = std::process::Command::new("psql")
                     .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", "-f"])
                     .arg(fixture)
