@@ -98,8 +98,9 @@ impl Store {
             Engine::Sqlite => {
                 let url = sqlite_url(url);
                 // The writer keeps the pages every write touches (the newest rows of each index,
-                // the rollups, the search index's segments) in its own 32 MB cache instead of
-                // reading them back from the file; readers keep SQLite's default 2 MB each.
+                // the rollups, the search index's segments) in its own 8 MB cache instead of
+                // reading them back from the file (32 MB made walking the cache at each commit
+                // a cost of its own); readers keep SQLite's default 2 MB each.
                 let write = sqlite_pool(1, 8 * 1024, true).connect(&url).await?;
                 let read = sqlite_pool(4, 2 * 1024, false).connect(&url).await?;
                 let alive = checkpointer(read.clone());
