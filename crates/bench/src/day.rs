@@ -758,13 +758,39 @@ pub async fn run(store: &Store, url: &str, spec: &DaySpec) -> Result<()> {
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     report(&tally, spec, url, elapsed, &servers, proxy.as_ref());
+    let lost = read_back(store, &tally.created).await;
     let samples = samples.lock().unwrap_or_else(|e| e.into_inner());
     if !samples.is_empty() {
         report_samples(&samples);
     }
     let failed: usize = tally.errors.values().sum();
     anyhow::ensure!(failed == 0, "{failed} requests failed (listed above)");
+    anyhow::ensure!(
+        lost == 0,
+        "{lost} acknowledged incidents are not in the database"
+    );
     Ok(())
+}
+
+/// Reads back from the database every incident the API acknowledged (the channels' answers
+/// carry no id): how many are missing, which must be none.
+async fn read_back(store: &Store, created: &[(i64, Instant)]) -> usize {
+    let mut lost = 0;
+    for (id, _) in created {
+        if store
+            .incident(atiende_domain::ids::IncidentId(*id))
+            .await
+            .is_err()
+        {
+            lost += 1;
+        }
+    }
+    println!(
+        "read back: {} of the {} incidents the API acknowledged are in the database, {lost} lost",
+        created.len() - lost,
+        created.len()
+    );
+    lost
 }
 
 fn report(
