@@ -567,7 +567,16 @@ async fn a_full_disk_fails_writes_with_a_clear_503_and_they_work_again_once_spac
             // Everything but a megabyte and a half taken by another file.
             let filler = disk.fill(1_500_000);
             let ready = get_text(&server.base, "/readyz", None);
-            assert!(ready.starts_with("ready\nstorage: 1 MB free in"), "{ready}");
+            // A megabyte or less: the service's checkpoints may still be moving its log into
+            // the database file, which grows into what the filler left.
+            let free_mb = ready
+                .strip_prefix("ready\nstorage: ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            assert!(
+                free_mb.is_some_and(|mb| mb <= 1) && ready.contains(" MB free in "),
+                "{ready}"
+            );
             let metrics = get_text(&server.base, "/metrics", Some(metrics_token));
             assert!(
                 metrics.contains("atiende_storage_free_bytes{folder="),
