@@ -1,5 +1,6 @@
 //! Search on PostgreSQL: one `search_docs` table for every kind (`kind`, `ref_id`, a `tsv`
-//! column in the `spanish_unaccent` configuration with a GIN index), ranked by `ts_rank`.
+//! column in the `spanish_unaccent` configuration), a GIN index per kind (keyed by period as
+//! well for incidents and contacts, see `PERIOD`), ranked by `ts_rank`.
 
 use atiende_domain::knowledge::SearchQuery;
 use sqlx::Row;
@@ -10,13 +11,36 @@ use crate::bulk::{Value, push_insert};
 use crate::db::{Script, Sql, Store};
 use crate::error::Result;
 
-/// PostgreSQL walks this many of the newest documents of a kind before it asks the full-text
-/// index. A common word fills the ranked window there (a twentieth of the documents is
-/// enough) in a few milliseconds, whereas the index would hand over every match in the
-/// history, each read from the table (about 4 µs a row once the table outgrows the shared
-/// buffers: a word in a tenth of a million incidents took 250 ms). A rarer query finds fewer
-/// than a window's worth there and is answered from the index, where it has few matches.
-const RECENT_DOCUMENTS: i64 = 50_000;
+/// PostgreSQL first walks the documents of the newest this many ids of a kind, matching as it
+/// goes, and stops at the ranked window: a word common among them fills it there in a few
+/// milliseconds (a seventh of the history says "inscripción": 2,000 matches in the newest
+/// 14,000), whereas the full-text index hands over its matches in no order, each read from the
+/// table (about 4 µs a row once the table outgrows the shared buffers).
+const RECENT_IDS: i64 = 10_000;
+
+/// How far a walk may go when the first one found the word at a density that fills the window
+/// within it: a walk reads every document it passes (0.25–1.2 µs each at a million incidents),
+/// the index's newest periods only the matches, after decoding every match's place
+/// (30–65 ms for a common word, measured in `psql`).
+const WALKED_IDS: i64 = 100_000;
+
+/// The index also keys each document by its record's id divided by this (the index's
+/// expression in migration 0035: keep them equal), so a word's matches among the newest
+/// periods are read without the older ones. A word common in the history but seldom in the
+/// newest documents (a day's intake that never says it) read each of its ~150,000 matches to
+/// rank 2,000: 200–280 ms, 35–52 ms from the periods.
+const PERIOD: i64 = 16_384;
+
+/// Where the newest matches are looked for.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// The documents after this id, walked backwards along the primary key.
+    Walk(i64),
+    /// Every match from this period on, from the index.
+    Periods(i64),
+    /// Every match, from the index.
+    All,
+}
 
 /// The tsquery text: each word by its stem or its beginning, phrases in order.
 pub(crate) fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
@@ -75,9 +99,11 @@ pub(super) const ENSURE: &str = "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM inc
 pub(super) const CLEAR: &[&str] = &["DELETE FROM search_docs"];
 
 /// The rows of the best of the newest `RANKED_WINDOW` matches of one kind of document,
-/// `(id, rank, found)` inside `outer`'s two halves (which join the records); the newest
-/// documents are walked first (see `RECENT_DOCUMENTS`), the index only when they hold too few
-/// matches.
+/// `(id, rank, found)` inside `outer`'s two halves (which join the records). The newest
+/// documents are walked first (see `RECENT_IDS`); when they hold too few matches, further
+/// back as far as should hold enough at the density seen so far: walked when near, from the
+/// index's newest periods when far (see `PERIOD`), and every match from the index when that
+/// would be most of the history or the walk found none to estimate from.
 async fn newest_ranked(
     store: &Store,
     kind: Kind,
@@ -86,27 +112,57 @@ async fn newest_ranked(
     outer: (&str, &str),
     filter: impl Fn(&mut Sql),
 ) -> Result<Vec<AnyRow>> {
+    // Numbers (phones, student codes, folios) are rare by nature: straight to the index.
+    let identifiers = q.phrases.is_empty()
+        && q.terms
+            .iter()
+            .all(|t| t.chars().any(|c| c.is_ascii_digit()));
+    let (mut reach, newest) = if identifiers {
+        (Reach::All, 0)
+    } else {
+        let max = Sql::new(&format!(
+            "SELECT COALESCE(MAX(ref_id), 0) FROM search_docs WHERE kind = '{}'",
+            kind.code()
+        ));
+        let newest: i64 = max.fetch_one(store.reader()).await?.try_get(0)?;
+        (Reach::Walk(newest - RECENT_IDS), newest)
+    };
     let query = tsquery_expr(q, Match::All);
-    let ranked = |recent: Option<i64>| {
+    let ranked = |reach: Reach| {
         let mut s = Sql::new(outer.0);
         s.push("SELECT id, rank, COUNT(*) OVER () AS found FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank FROM (");
-        if let Some(window) = recent {
-            // Walked backwards along the primary key: the newest documents first.
-            s.push("SELECT ref_id, tsv FROM search_docs WHERE kind = ");
-            s.bind(kind.code());
-            s.push(" ORDER BY kind DESC, ref_id DESC LIMIT ");
-            s.bind(window);
-            s.push(") d, to_tsquery('spanish_unaccent', ");
-            s.bind(query.clone());
-            s.push(") query WHERE tsv @@ query");
-        } else {
-            // Every match from the index (OFFSET 0 keeps the planner from walking the
-            // whole table newest first in search of a rare word), the newest ranked.
-            s.push("SELECT ref_id, tsv, query FROM search_docs, to_tsquery('spanish_unaccent', ");
-            s.bind(query.clone());
-            s.push(") query WHERE kind = ");
-            s.bind(kind.code());
-            s.push(" AND tsv @@ query OFFSET 0) d WHERE 1 = 1");
+        match reach {
+            Reach::Walk(after) => {
+                s.push(&format!(
+                    "SELECT ref_id, tsv FROM search_docs WHERE kind = '{}' AND ref_id > ",
+                    kind.code()
+                ));
+                s.bind(after);
+                // No more documents than ids; the limit also keeps a generic plan (the
+                // bound unknown) walking the key rather than sorting what a bitmap found.
+                s.push(" ORDER BY kind DESC, ref_id DESC LIMIT ");
+                s.bind(newest - after);
+                s.push(") d, to_tsquery('spanish_unaccent', ");
+                s.bind(query.clone());
+                s.push(") query WHERE tsv @@ query");
+            }
+            Reach::Periods(_) | Reach::All => {
+                // OFFSET 0 keeps the planner from walking the whole table newest first in
+                // search of a rare word.
+                s.push(
+                    "SELECT ref_id, tsv, query FROM search_docs, to_tsquery('spanish_unaccent', ",
+                );
+                s.bind(query.clone());
+                // The kind in the text, not bound: each kind's index is partial, and a plan
+                // made for any kind (PostgreSQL's generic plan) could not use it.
+                s.push(&format!(") query WHERE kind = '{}'", kind.code()));
+                if let Reach::Periods(first) = reach {
+                    // The expression of the index's first column.
+                    s.push(&format!(" AND ref_id / {PERIOD} >= "));
+                    s.bind(first);
+                }
+                s.push(" AND tsv @@ query OFFSET 0) d WHERE 1 = 1");
+            }
         }
         filter(&mut s);
         s.push(" ORDER BY ref_id DESC LIMIT ");
@@ -116,32 +172,44 @@ async fn newest_ranked(
         s.push(outer.1);
         s
     };
-    // Numbers (phones, student codes, folios) are rare by nature: straight to the index.
-    let identifiers = q.phrases.is_empty()
-        && q.terms
-            .iter()
-            .all(|t| t.chars().any(|c| c.is_ascii_digit()));
-    // A fifth of the walk first: a query that matches too little there to fill the
-    // window in the whole walk goes to the index without walking the rest.
-    let walks = if identifiers {
-        &[][..]
-    } else {
-        &[RECENT_DOCUMENTS / 5, RECENT_DOCUMENTS][..]
-    };
-    for &window in walks {
-        let rows = ranked(Some(window)).fetch_all(store.reader()).await?;
+    loop {
+        let rows = ranked(reach).fetch_all(store.reader()).await?;
         let found = match rows.first() {
             Some(r) => r.try_get::<i64, _>("found")?,
             None => 0,
         };
-        if found >= RANKED_WINDOW {
+        let read = match reach {
+            Reach::Walk(after) => newest - after,
+            Reach::Periods(first) => newest - first * PERIOD + 1,
+            Reach::All => return Ok(rows),
+        };
+        // No kind has more documents than its newest id.
+        if found >= RANKED_WINDOW || read >= newest {
             return Ok(rows);
         }
-        if found * (RECENT_DOCUMENTS / window) < RANKED_WINDOW {
-            break;
-        }
+        reach = next_reach(newest, read, found);
     }
-    ranked(None).fetch_all(store.reader()).await
+}
+
+/// Where to look next after the newest `read` ids up to `newest` held `found` matches, too
+/// few: as far back as should hold enough at that density with half again to spare, and at
+/// least four times as far; walked when that is near, from the index's periods when it is
+/// far. Every match when the walk found none (a word rare in the newest documents is most
+/// often rare in all), or when the periods would be half the history or more: the index's
+/// work on the period grows with the ids it covers, and past that it costs more than the
+/// older matches it leaves out.
+fn next_reach(newest: i64, read: i64, found: i64) -> Reach {
+    if found == 0 {
+        return Reach::All;
+    }
+    let ids = (read * RANKED_WINDOW / found * 3 / 2).max(read * 4);
+    if ids <= WALKED_IDS {
+        Reach::Walk(newest - ids)
+    } else if ids < newest / 2 {
+        Reach::Periods((newest - ids) / PERIOD)
+    } else {
+        Reach::All
+    }
 }
 
 /// Incidents ranked among the newest matches; `scope` adds the unit condition on a column.

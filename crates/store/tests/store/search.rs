@@ -26,6 +26,7 @@ atiende_store::on_both_engines!(
     contacts_are_found_by_name_and_any_identifier,
     the_most_useful_articles_and_the_topics_without_one_are_counted,
     a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywhere,
+    a_word_the_newest_incidents_seldom_hold_is_ranked_among_its_newest_matches_further_back,
     the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_the_newest_matches,
 );
 
@@ -595,6 +596,53 @@ async fn a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywher
     let mut ids: Vec<_> = rare.iter().map(|h| h.id).collect();
     ids.sort();
     assert_eq!(ids, created[..20]);
+}
+
+/// A word a day's intake seldom says, common in older history: the newest 2,000 matches reach
+/// back past a million ids that hold none, and the best of those are found, not the best of
+/// the recent few nor of the whole history. (PostgreSQL gets there through the newest ids,
+/// then its index's newest periods, then the whole index.)
+async fn a_word_the_newest_incidents_seldom_hold_is_ranked_among_its_newest_matches_further_back(
+    db: TestDb,
+) {
+    let user = setup(&db).await;
+    let contact = ana(&db).await;
+    let new = |subject: &str, body: &str| phone_call(contact, subject, body);
+    // Best ranked and oldest: outside the window.
+    let mut inputs: Vec<NewIncidentInput> = (0..20)
+        .map(|_| {
+            new(
+                "Reinscripción",
+                "Reinscripción del xilófono: reinscripción.",
+            )
+        })
+        .collect();
+    inputs.extend(
+        (0..1_990).map(|n| new(&format!("Consulta {n}"), "Pregunta por la reinscripción.")),
+    );
+    // Ranked above the rest and inside the window, 700 places from its newest end.
+    inputs.extend((0..10).map(|_| new("Reinscripción tardía", "Pregunta por la reinscripción.")));
+    create_all(&db, &user, &inputs).await;
+    if db.engine() == atiende_store::Engine::Postgres {
+        // A million ids of incidents that never said the word (SQLite hands out the next id).
+        db.execute("SELECT setval(pg_get_serial_sequence('incidents', 'id'), 1000000)")
+            .await;
+    }
+    let recent: Vec<NewIncidentInput> = (0..700)
+        .map(|n| new(&format!("Reciente {n}"), "Pregunta por la reinscripción."))
+        .collect();
+    create_all(&db, &user, &recent).await;
+    let hits = db
+        .search_incidents(&Scope::All, &SearchQuery::parse("reinscripcion"), 10)
+        .await
+        .expect("search");
+    let subjects: Vec<&str> = hits.iter().map(|h| h.subject.as_str()).collect();
+    assert_eq!(subjects, ["Reinscripción tardía"; 10]);
+    let rare = db
+        .search_incidents(&Scope::All, &SearchQuery::parse("xilofono"), 30)
+        .await
+        .expect("search");
+    assert_eq!(rare.len(), 20);
 }
 
 /// The queue's text filter reads the search index: a word in the first message or in the
