@@ -646,7 +646,24 @@ async fn scale(
         "/ayuda?q=orden%20de%20pago".to_string(),
         "/ayuda?q=inscripcion".to_string(),
     ]);
-    let search_results = measure(base.clone(), cookie, search_paths, requests).await?;
+    let search_results = measure(base.clone(), cookie.clone(), search_paths, requests).await?;
+    // The queue's and the contact list's text filters: a word of the messages, a folio's
+    // beginning, a surname, a common word on the open queue, two words, a phrase with filters
+    // that keep only older incidents; a contact's surname, name and phone digits.
+    let filter_paths = [
+        "/bandeja?queue=all&q=kardex",
+        "/bandeja?queue=all&q=CAP-2021",
+        "/bandeja?queue=all&q=garcia",
+        "/bandeja?q=inscripcion",
+        "/bandeja?queue=all&q=reinscripcion%20ciclo",
+        "/bandeja?queue=closed&channel=email&q=orden%20de%20pago",
+        "/contactos?q=garcia",
+        "/contactos?q=maria",
+        "/contactos?q=3300001",
+    ]
+    .map(String::from)
+    .to_vec();
+    let filter_results = measure(base.clone(), cookie, filter_paths, requests).await?;
     let search_mb = server.peak_mb();
     // Intake last: it adds incidents to the history the pages were measured on.
     let token = api_token(&store).await?;
@@ -695,6 +712,9 @@ async fn scale(
         search_results.len()
     );
     print_table(&search_results);
+    println!();
+    println!("text filters of the queue and the contact list");
+    print_table(&filter_results);
     println!();
     println!("intake through the API, {intake_seconds} s per level");
     print_intake(&intake_rows);

@@ -403,12 +403,8 @@ impl Store {
         before: Option<i64>,
         window: Option<i64>,
     ) -> Result<(Vec<i64>, bool)> {
-        let (own, contacts, own_order) = match self.engine() {
-            Engine::Sqlite => sqlite::text_sides(q),
-            Engine::Postgres => postgres::text_sides(q),
-        };
-        let mut sides = Vec::with_capacity(2);
-        for (mut sql, order) in [(own, own_order), (contacts, "id DESC")] {
+        // A side's ids below `before`, newest first, at most `window`.
+        let side = |mut sql: Sql, order: &str| {
             // `column < before`, or `column IS NOT NULL` for the first page.
             match before {
                 Some(b) => sql.push(" < ").bind(b),
@@ -418,14 +414,27 @@ impl Store {
             if let Some(w) = window {
                 sql.push(" LIMIT ").bind(w);
             }
-            let ids = sql
-                .fetch_all(self.reader())
-                .await?
-                .iter()
-                .map(|r| r.try_get::<i64, _>("id"))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            sides.push(ids);
-        }
+            async move {
+                sql.fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(|r| Ok(r.try_get::<i64, _>("id")?))
+                    .collect::<Result<Vec<i64>>>()
+            }
+        };
+        let sides = match self.engine() {
+            Engine::Sqlite => {
+                let (own, order) = sqlite::own_side(q);
+                [
+                    side(own, order).await?,
+                    side(sqlite::contact_side(q), "id DESC").await?,
+                ]
+            }
+            Engine::Postgres => [
+                postgres::newest_incident_matches(self, q, before, window).await?,
+                side(postgres::contact_side(q), "id DESC").await?,
+            ],
+        };
         let full = |ids: &Vec<i64>| window.is_some_and(|w| ids.len() as i64 >= w);
         let bound = sides
             .iter()

@@ -102,17 +102,21 @@ pub(super) async fn incidents(
     s.fetch_all(store.reader()).await
 }
 
-/// The queue filter's two sides (the incident's own document, its contact's), each to be
-/// ended with an id condition, and the order that reads the first newest first.
-pub(super) fn text_sides(q: &SearchQuery) -> (Sql, Sql, &'static str) {
-    let expr = fts5_expr(q, Match::All);
+/// The queue filter's own side (the incident's document), to be ended with an id condition,
+/// and the order that reads it newest first.
+pub(super) fn own_side(q: &SearchQuery) -> (Sql, &'static str) {
     let mut own = Sql::new("SELECT rowid AS id FROM incident_fts WHERE incident_fts MATCH ");
-    own.bind(expr.clone()).push(" AND rowid");
+    own.bind(fts5_expr(q, Match::All)).push(" AND rowid");
+    (own, "rowid DESC")
+}
+
+/// The queue filter's contact side, to be ended with an id condition.
+pub(super) fn contact_side(q: &SearchQuery) -> Sql {
     let mut contacts = Sql::new(
         "SELECT id FROM incidents WHERE contact_id IN (SELECT rowid FROM contact_fts WHERE contact_fts MATCH ",
     );
-    contacts.bind(expr).push(") AND id");
-    (own, contacts, "rowid DESC")
+    contacts.bind(fts5_expr(q, Match::All)).push(") AND id");
+    contacts
 }
 
 pub(super) fn push_contact_ids(sql: &mut Sql, q: &SearchQuery) {

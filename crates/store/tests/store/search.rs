@@ -28,6 +28,7 @@ atiende_store::on_both_engines!(
     a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywhere,
     a_word_the_newest_incidents_seldom_hold_is_ranked_among_its_newest_matches_further_back,
     the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_the_newest_matches,
+    the_queue_filter_reaches_its_matches_past_a_million_ids_that_hold_none,
 );
 
 async fn setup(db: &TestDb) -> StaffUser {
@@ -770,4 +771,55 @@ async fn a_public_article_is_found_behind_hundreds_of_better_ranked_internal_one
         staff.iter().all(|h| h.title.starts_with("Constancia")),
         "title matches first"
     );
+}
+
+/// The queue's filter finds old matches of a word past a million newer ids that never said it
+/// and the newest calls that did: the emails that mention it are all there, newest first.
+/// (PostgreSQL reads the newest ids, then its index's periods, then every match.)
+async fn the_queue_filter_reaches_its_matches_past_a_million_ids_that_hold_none(db: TestDb) {
+    use atiende_store::incidents::IncidentFilter;
+    let user = setup(&db).await;
+    let ana = ana(&db).await;
+    let asks = |channel: Channel, subject: String| NewIncidentInput {
+        channel,
+        ..phone_call(ana, &subject, "Pregunta por la reinscripción.")
+    };
+    let mut old: Vec<NewIncidentInput> = (0..60)
+        .map(|n| asks(Channel::Email, format!("Correo {n}")))
+        .collect();
+    old.extend((0..2_100).map(|n| asks(Channel::Phone, format!("Llamada {n}"))));
+    let emails: Vec<i64> = create_all(&db, &user, &old).await[..60]
+        .iter()
+        .rev()
+        .map(|id| id.0)
+        .collect();
+    if db.engine() == atiende_store::Engine::Postgres {
+        // A million ids of incidents that never said the word (SQLite hands out the next id).
+        db.execute("SELECT setval(pg_get_serial_sequence('incidents', 'id'), 1000000)")
+            .await;
+    }
+    let recent: Vec<NewIncidentInput> = (0..2_100)
+        .map(|n| asks(Channel::Phone, format!("Reciente {n}")))
+        .collect();
+    create_all(&db, &user, &recent).await;
+    let page = |before_id: Option<i64>| IncidentFilter {
+        q: Some("reinscripcion".into()),
+        channel: Some(Channel::Email),
+        before_id,
+        limit: 50,
+        ..Default::default()
+    };
+    let first = db
+        .incidents(&Scope::All, &page(None))
+        .await
+        .expect("first page");
+    let ids = |p: &[atiende_store::incidents::IncidentSummary]| {
+        p.iter().map(|s| s.incident.id.0).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), emails[..50], "the 50 newest emails");
+    let second = db
+        .incidents(&Scope::All, &page(ids(&first).last().copied()))
+        .await
+        .expect("second page");
+    assert_eq!(ids(&second), emails[50..]);
 }
