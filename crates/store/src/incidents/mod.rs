@@ -471,6 +471,8 @@ impl Store {
         let limit = crate::page_rows(f.limit);
         let mut found = Vec::new();
         let mut below = f.before_id;
+        // No match among the newest incidents the other filters keep: the words are rare.
+        let mut rare = false;
         if self.engine() == Engine::Postgres {
             // PostgreSQL reads each match the full-text index gives from the table (a common
             // word is tens of thousands of reads); the newest incidents that pass the other
@@ -487,6 +489,7 @@ impl Store {
             if found.len() as i64 >= limit || floor.is_none() {
                 return Ok(found);
             }
+            rare = found.is_empty();
             below = floor;
         }
         let rest = IncidentFilter {
@@ -495,14 +498,14 @@ impl Store {
             ..f.clone()
         };
         for window in [2_000, 16_000, 128_000] {
-            let (ids, complete) = self.text_matches(&query, below, Some(window)).await?;
+            let (ids, complete) = self.text_matches(&query, below, Some(window), rare).await?;
             let page = self.incident_page(scope, &rest, &Text::Ids(ids)).await?;
             if complete || page.len() as i64 >= rest.limit {
                 found.extend(page);
                 return Ok(found);
             }
         }
-        let (ids, _) = self.text_matches(&query, below, None).await?;
+        let (ids, _) = self.text_matches(&query, below, None, rare).await?;
         found.extend(self.incident_page(scope, &rest, &Text::Ids(ids)).await?);
         Ok(found)
     }

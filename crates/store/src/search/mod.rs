@@ -396,12 +396,14 @@ impl Store {
     /// side. Each side is read newest first and stops at its window; where a side stopped
     /// early, ids older than its last are left out (an older match of that side may be
     /// missing there), so what is returned is every match from the newest down to that
-    /// point. `true` when nothing was left out.
+    /// point. `true` when nothing was left out. `rare`: a check of the newest incidents found
+    /// no match (PostgreSQL then asks its index at once).
     pub(crate) async fn text_matches(
         &self,
         q: &SearchQuery,
         before: Option<i64>,
         window: Option<i64>,
+        rare: bool,
     ) -> Result<(Vec<i64>, bool)> {
         // A side's ids below `before`, newest first, at most `window`.
         let side = |mut sql: Sql, order: &str| {
@@ -431,7 +433,7 @@ impl Store {
                 ]
             }
             Engine::Postgres => [
-                postgres::newest_incident_matches(self, q, before, window).await?,
+                postgres::newest_incident_matches(self, q, before, window, rare).await?,
                 side(postgres::contact_side(q), "id DESC").await?,
             ],
         };

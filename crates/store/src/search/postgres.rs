@@ -148,12 +148,14 @@ fn push_matches(s: &mut Sql, kind: Kind, reach: Reach, newest: i64, query: &str)
 /// far as should hold enough at the density seen so far: walked when near, from the index's
 /// periods when far (see `PERIOD`), and every match from the index when that would be most of
 /// the history or the walk found none to estimate from. Numbers (phones, student codes,
-/// folios) are rare by nature and go straight to the index.
+/// folios) are rare by nature and go straight to the index, as does a query the caller
+/// already found `rare` among the newest records.
 async fn reach_back(
     store: &Store,
     q: &SearchQuery,
     newest: i64,
     window: i64,
+    rare: bool,
     read: impl Fn(Reach) -> Sql,
     count: impl Fn(&[AnyRow]) -> Result<i64>,
 ) -> Result<Vec<AnyRow>> {
@@ -161,7 +163,7 @@ async fn reach_back(
         && q.terms
             .iter()
             .all(|t| t.chars().any(|c| c.is_ascii_digit()));
-    let mut reach = if identifiers {
+    let mut reach = if identifiers || rare {
         Reach::All
     } else {
         Reach::Walk(newest - RECENT_IDS)
@@ -223,7 +225,7 @@ async fn newest_ranked(
             None => 0,
         })
     };
-    reach_back(store, q, newest, RANKED_WINDOW, ranked, found).await
+    reach_back(store, q, newest, RANKED_WINDOW, false, ranked, found).await
 }
 
 /// Where to look next after the newest `read` ids up to `newest` held `found` matches, fewer
@@ -270,13 +272,15 @@ pub(super) async fn incidents(
 
 /// The queue filter's own side: the ids of the newest `window` incidents below `before` whose
 /// own document matches (every one without a window), newest first, read as `reach_back`
-/// says. The full-text index alone would read every match from the table to find the newest
-/// (a phrase of two common words: 210 ms at a million incidents, whatever the window).
+/// says (`rare`: the caller's check of the newest incidents found none). The full-text index
+/// alone would read every match from the table to find the newest (a phrase of two common
+/// words: 210 ms at a million incidents, whatever the window).
 pub(super) async fn newest_incident_matches(
     store: &Store,
     q: &SearchQuery,
     before: Option<i64>,
     window: Option<i64>,
+    rare: bool,
 ) -> Result<Vec<i64>> {
     let query = tsquery_expr(q, Match::All);
     let newest = match before {
@@ -293,7 +297,10 @@ pub(super) async fn newest_incident_matches(
         s
     };
     let rows = match window {
-        Some(w) => reach_back(store, q, newest, w, read, |rows| Ok(rows.len() as i64)).await?,
+        Some(w) => {
+            let count = |rows: &[AnyRow]| Ok(rows.len() as i64);
+            reach_back(store, q, newest, w, rare, read, count).await?
+        }
         None => read(Reach::All).fetch_all(store.reader()).await?,
     };
     rows.iter()
