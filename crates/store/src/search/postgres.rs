@@ -134,9 +134,9 @@ fn push_matches(s: &mut Sql, kind: Kind, reach: Reach, newest: i64, query: &str)
                 s.push(&format!(" AND ref_id / {PERIOD} >= "));
                 s.bind(first);
             }
+            s.push(" AND ref_id <= ").bind(newest);
             // OFFSET 0 keeps the planner from walking the whole table newest first in search
             // of a rare word.
-            s.push(" AND ref_id <= ").bind(newest);
             s.push(" AND tsv @@ query OFFSET 0) d");
         }
     }
@@ -148,8 +148,8 @@ fn push_matches(s: &mut Sql, kind: Kind, reach: Reach, newest: i64, query: &str)
 /// far as should hold enough at the density seen so far: walked when near, from the index's
 /// periods when far (see `PERIOD`), and every match from the index when that would be most of
 /// the history or the walk found none to estimate from. Numbers (phones, student codes,
-/// folios) are rare by nature and go straight to the index, as does a query the caller
-/// already found `rare` among the newest records.
+/// folios) are rare by nature (see `identifiers`) and go straight to the index, as does a
+/// query the caller already found `rare` among the newest records.
 async fn reach_back(
     store: &Store,
     q: &SearchQuery,
@@ -159,11 +159,7 @@ async fn reach_back(
     read: impl Fn(Reach) -> Sql,
     count: impl Fn(&[AnyRow]) -> Result<i64>,
 ) -> Result<Vec<AnyRow>> {
-    let identifiers = q.phrases.is_empty()
-        && q.terms
-            .iter()
-            .all(|t| t.chars().any(|c| c.is_ascii_digit()));
-    let mut reach = if identifiers || rare {
+    let mut reach = if identifiers(q) || rare {
         Reach::All
     } else {
         Reach::Walk(newest - RECENT_IDS)
@@ -182,6 +178,14 @@ async fn reach_back(
         }
         reach = next_reach(newest, ids, found, window);
     }
+}
+
+/// Numbers alone (phones, student codes, folios): rare by nature.
+fn identifiers(q: &SearchQuery) -> bool {
+    q.phrases.is_empty()
+        && q.terms
+            .iter()
+            .all(|t| t.chars().any(|c| c.is_ascii_digit()))
 }
 
 /// The newest id of a kind's documents.
@@ -205,7 +209,11 @@ async fn newest_ranked(
     filter: impl Fn(&mut Sql),
 ) -> Result<Vec<AnyRow>> {
     let query = tsquery_expr(q, Match::All);
-    let newest = newest_id(store, kind).await?;
+    // Every match is read at once for identifiers: no bound to look up.
+    let newest = match identifiers(q) {
+        true => i64::MAX,
+        false => newest_id(store, kind).await?,
+    };
     let ranked = |reach: Reach| {
         let mut s = Sql::new(outer.0);
         s.push("SELECT id, rank, COUNT(*) OVER () AS found FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank FROM ");
@@ -283,9 +291,11 @@ pub(super) async fn newest_incident_matches(
     rare: bool,
 ) -> Result<Vec<i64>> {
     let query = tsquery_expr(q, Match::All);
-    let newest = match before {
-        Some(b) => b - 1,
-        None => newest_id(store, Kind::Incident).await?,
+    let newest = match (before, window) {
+        (Some(b), _) => b - 1,
+        // Every match is read at once without a window: no bound to look up.
+        (None, None) => i64::MAX,
+        (None, Some(_)) => newest_id(store, Kind::Incident).await?,
     };
     let read = |reach: Reach| {
         let mut s = Sql::new("SELECT ref_id AS id FROM ");

@@ -209,6 +209,29 @@ async fn create_all(db: &TestDb, user: &StaffUser, inputs: &[NewIncidentInput]) 
     created
 }
 
+/// Twenty incidents that say "reinscripción" in their subject and twice in their text (the
+/// best ranked for it), and alone say "xilófono".
+fn best_ranked(contact: ContactId) -> Vec<NewIncidentInput> {
+    (0..20)
+        .map(|_| {
+            phone_call(
+                contact,
+                "Reinscripción",
+                "Reinscripción del xilófono: reinscripción.",
+            )
+        })
+        .collect()
+}
+
+/// The next incident's id past a million, as if a million incidents that never said the
+/// words came between (PostgreSQL; SQLite hands out the next id).
+async fn skip_a_million_ids(db: &TestDb) {
+    if db.engine() == atiende_store::Engine::Postgres {
+        db.execute("SELECT setval(pg_get_serial_sequence('incidents', 'id'), 1000000)")
+            .await;
+    }
+}
+
 fn phone_call(contact: ContactId, subject: &str, body: &str) -> NewIncidentInput {
     NewIncidentInput {
         channel: Channel::Phone,
@@ -569,14 +592,7 @@ async fn a_common_word_is_ranked_among_its_newest_matches_and_a_rare_one_anywher
     let new = |subject: &str, body: &str| phone_call(contact, subject, body);
     // The oldest match the word in their subject (the best rank), the 2,000 after them only
     // once in their text.
-    let mut inputs: Vec<NewIncidentInput> = (0..20)
-        .map(|_| {
-            new(
-                "Reinscripción",
-                "Reinscripción del xilófono: reinscripción.",
-            )
-        })
-        .collect();
+    let mut inputs = best_ranked(contact);
     inputs.extend(
         (0..2_000).map(|n| new(&format!("Consulta {n}"), "Pregunta por la reinscripción.")),
     );
@@ -610,25 +626,14 @@ async fn a_word_the_newest_incidents_seldom_hold_is_ranked_among_its_newest_matc
     let contact = ana(&db).await;
     let new = |subject: &str, body: &str| phone_call(contact, subject, body);
     // Best ranked and oldest: outside the window.
-    let mut inputs: Vec<NewIncidentInput> = (0..20)
-        .map(|_| {
-            new(
-                "Reinscripción",
-                "Reinscripción del xilófono: reinscripción.",
-            )
-        })
-        .collect();
+    let mut inputs = best_ranked(contact);
     inputs.extend(
         (0..1_990).map(|n| new(&format!("Consulta {n}"), "Pregunta por la reinscripción.")),
     );
     // Ranked above the rest and inside the window, 700 places from its newest end.
     inputs.extend((0..10).map(|_| new("Reinscripción tardía", "Pregunta por la reinscripción.")));
     create_all(&db, &user, &inputs).await;
-    if db.engine() == atiende_store::Engine::Postgres {
-        // A million ids of incidents that never said the word (SQLite hands out the next id).
-        db.execute("SELECT setval(pg_get_serial_sequence('incidents', 'id'), 1000000)")
-            .await;
-    }
+    skip_a_million_ids(&db).await;
     let recent: Vec<NewIncidentInput> = (0..700)
         .map(|n| new(&format!("Reciente {n}"), "Pregunta por la reinscripción."))
         .collect();
@@ -775,7 +780,7 @@ async fn a_public_article_is_found_behind_hundreds_of_better_ranked_internal_one
 
 /// The queue's filter finds old matches of a word past a million newer ids that never said it
 /// and the newest calls that did: the emails that mention it are all there, newest first.
-/// (PostgreSQL reads the newest ids, then its index's periods, then every match.)
+/// (PostgreSQL finds them by checking the newest emails one by one, past the calls.)
 async fn the_queue_filter_reaches_its_matches_past_a_million_ids_that_hold_none(db: TestDb) {
     use atiende_store::incidents::IncidentFilter;
     let user = setup(&db).await;
@@ -793,11 +798,7 @@ async fn the_queue_filter_reaches_its_matches_past_a_million_ids_that_hold_none(
         .rev()
         .map(|id| id.0)
         .collect();
-    if db.engine() == atiende_store::Engine::Postgres {
-        // A million ids of incidents that never said the word (SQLite hands out the next id).
-        db.execute("SELECT setval(pg_get_serial_sequence('incidents', 'id'), 1000000)")
-            .await;
-    }
+    skip_a_million_ids(&db).await;
     let recent: Vec<NewIncidentInput> = (0..2_100)
         .map(|n| asks(Channel::Phone, format!("Reciente {n}")))
         .collect();
