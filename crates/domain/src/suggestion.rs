@@ -74,36 +74,11 @@ const MIN_WORD_COUNT: u64 = 2;
 impl Classifier {
     /// Learns from labelled texts (already split by [`words`]).
     pub fn train<'a>(examples: impl IntoIterator<Item = (&'a [String], &'a str)>) -> Self {
-        let mut classes: Vec<Class> = Vec::new();
-        let mut totals: HashMap<String, u64> = HashMap::new();
+        let mut tally = Tally::default();
         for (words, label) in examples {
-            let i = match classes.iter().position(|c| c.label == label) {
-                Some(i) => i,
-                None => {
-                    classes.push(Class {
-                        label: label.to_string(),
-                        ..Class::default()
-                    });
-                    classes.len() - 1
-                }
-            };
-            let class = &mut classes[i];
-            class.documents += 1;
-            for w in words {
-                *class.counts.entry(w.clone()).or_default() += 1;
-                *totals.entry(w.clone()).or_default() += 1;
-            }
+            tally.add(words, label);
         }
-        totals.retain(|_, n| *n >= MIN_WORD_COUNT);
-        for class in &mut classes {
-            class.counts.retain(|w, _| totals.contains_key(w));
-            class.words = class.counts.values().sum();
-        }
-        classes.sort_by(|a, b| a.label.cmp(&b.label));
-        Classifier {
-            classes,
-            vocabulary: totals.len() as u64,
-        }
+        tally.into_classifier()
     }
 
     /// How many examples it learned from.
@@ -152,6 +127,51 @@ impl Classifier {
                 .then_with(|| a.label.cmp(&b.label))
         });
         guesses
+    }
+}
+
+/// A classifier's counts as they accumulate, rare words still in.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    classes: Vec<Class>,
+    totals: HashMap<String, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, words: &[String], label: &str) {
+        let i = match self.classes.iter().position(|c| c.label == label) {
+            Some(i) => i,
+            None => {
+                self.classes.push(Class {
+                    label: label.to_string(),
+                    ..Class::default()
+                });
+                self.classes.len() - 1
+            }
+        };
+        let class = &mut self.classes[i];
+        class.documents += 1;
+        for w in words {
+            *class.counts.entry(w.clone()).or_default() += 1;
+            *self.totals.entry(w.clone()).or_default() += 1;
+        }
+    }
+
+    fn into_classifier(self) -> Classifier {
+        let Tally {
+            mut classes,
+            mut totals,
+        } = self;
+        totals.retain(|_, n| *n >= MIN_WORD_COUNT);
+        for class in &mut classes {
+            class.counts.retain(|w, _| totals.contains_key(w));
+            class.words = class.counts.values().sum();
+        }
+        classes.sort_by(|a, b| a.label.cmp(&b.label));
+        Classifier {
+            classes,
+            vocabulary: totals.len() as u64,
+        }
     }
 }
 
@@ -232,69 +252,61 @@ impl Accuracy {
 /// measure accuracy.
 pub const HOLD_OUT: usize = 5;
 
-struct Split {
-    words: Vec<String>,
-    topic: Option<String>,
-    incident_type: Option<String>,
-    critical: &'static str,
+/// The three questions' counts, learned together.
+#[derive(Debug, Clone, Default)]
+struct Tallies {
+    topic: Tally,
+    incident_type: Tally,
+    critical: Tally,
 }
 
-fn learn<'a>(
-    examples: impl Iterator<Item = &'a Split> + Clone,
-) -> (Classifier, Classifier, Classifier) {
-    let labelled = |pick: fn(&'a Split) -> Option<&'a str>| {
-        Classifier::train(
-            examples
-                .clone()
-                .filter_map(move |e| pick(e).map(|l| (e.words.as_slice(), l))),
+impl Tallies {
+    fn add(&mut self, words: &[String], e: &Example) {
+        if let Some(t) = &e.topic {
+            self.topic.add(words, t);
+        }
+        if let Some(t) = &e.incident_type {
+            self.incident_type.add(words, t);
+        }
+        let critical = if e.critical { CRITICAL } else { ROUTINE };
+        self.critical.add(words, critical);
+    }
+
+    fn into_classifiers(self) -> (Classifier, Classifier, Classifier) {
+        (
+            self.topic.into_classifier(),
+            self.incident_type.into_classifier(),
+            self.critical.into_classifier(),
         )
-    };
-    (
-        labelled(|e| e.topic.as_deref()),
-        labelled(|e| e.incident_type.as_deref()),
-        labelled(|e| Some(e.critical)),
-    )
+    }
 }
 
 impl Model {
     /// Learns from the history: first without every [`HOLD_OUT`]-th example, to measure on those,
-    /// then from all of it, for use.
+    /// then from all of it, for use. Each message is split into words when it is counted and
+    /// not kept: the words of 50,000 messages held at once took more memory than the rest of
+    /// the server.
     pub fn train(history: &[Example]) -> Model {
-        let split: Vec<Split> = history
-            .iter()
-            .map(|e| Split {
-                words: words(&e.text),
-                topic: e.topic.clone(),
-                incident_type: e.incident_type.clone(),
-                critical: if e.critical { CRITICAL } else { ROUTINE },
-            })
-            .collect();
-        let held_out = |i: &usize| i % HOLD_OUT == HOLD_OUT - 1;
-        let (topic, kind, critical) = learn(
-            split
-                .iter()
-                .enumerate()
-                .filter(move |(i, _)| !held_out(i))
-                .map(|(_, e)| e),
-        );
+        let held_out = |i: usize| i % HOLD_OUT == HOLD_OUT - 1;
+        let mut tallies = Tallies::default();
+        for (_, e) in history.iter().enumerate().filter(|(i, _)| !held_out(*i)) {
+            tallies.add(&words(&e.text), e);
+        }
+        let (topic, kind, critical) = tallies.clone().into_classifiers();
         let mut accuracy = ModelAccuracy::default();
-        for e in split
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| held_out(i))
-            .map(|(_, e)| e)
-        {
+        for (_, e) in history.iter().enumerate().filter(|(i, _)| held_out(*i)) {
+            let words = words(&e.text);
             if let Some(t) = &e.topic {
-                accuracy.topic.count(&topic.rank(&e.words), t);
+                accuracy.topic.count(&topic.rank(&words), t);
             }
             if let Some(t) = &e.incident_type {
-                accuracy.incident_type.count(&kind.rank(&e.words), t);
+                accuracy.incident_type.count(&kind.rank(&words), t);
             }
-            accuracy
-                .critical
-                .count(&critical.rank(&e.words), e.critical);
+            let truth = if e.critical { CRITICAL } else { ROUTINE };
+            accuracy.critical.count(&critical.rank(&words), truth);
+            tallies.add(&words, e);
         }
-        let (topic, incident_type, critical) = learn(split.iter());
+        let (topic, incident_type, critical) = tallies.into_classifiers();
         Model {
             topic,
             incident_type,

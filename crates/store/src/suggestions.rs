@@ -86,20 +86,18 @@ impl Store {
     /// Learns a new model from the newest closed incidents and makes it the one in use (older
     /// ones are dropped). Returns it, or none when there is no closed incident yet.
     pub async fn train_suggestions(&self, at: DateTime<Utc>) -> Result<Option<ModelInfo>> {
-        let rows = sqlx::query(
+        // Each row becomes its example as it arrives: the rows kept until the last one came
+        // doubled the memory the training takes.
+        let mut rows = sqlx::query(
             "SELECT i.subject, i.topic_id, i.incident_type, i.critical, \
              (SELECT e.body FROM timeline_entries e WHERE e.incident_id = i.id \
               AND e.kind = 'inbound_message' ORDER BY e.id LIMIT 1) AS words \
              FROM incidents i WHERE i.status = 'closed' ORDER BY i.id DESC LIMIT $1",
         )
         .bind(TRAINING_LIMIT)
-        .fetch_all(self.reader())
-        .await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut history = Vec::with_capacity(rows.len());
-        for r in &rows {
+        .fetch(self.reader());
+        let mut history = Vec::new();
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
             let subject: String = r.try_get("subject")?;
             let words: Option<String> = r.try_get("words")?;
             history.push(Example {
@@ -110,6 +108,10 @@ impl Store {
                 incident_type: r.try_get("incident_type")?,
                 critical: r.try_get::<i64, _>("critical")? != 0,
             });
+        }
+        drop(rows);
+        if history.is_empty() {
+            return Ok(None);
         }
         // Oldest first, so that the held-out fifth spreads over the whole period.
         history.reverse();
