@@ -89,8 +89,26 @@ impl SearchQuery {
         q
     }
 
+    /// Nothing the engines could match: no phrase, and no word but function words.
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty() && self.phrases.is_empty()
+        self.phrases.is_empty() && self.matched_terms().is_empty()
+    }
+
+    /// The words as the engines match them. Spanish function words are left out (PostgreSQL's
+    /// Spanish dictionary drops them, and SQLite's expression does too so that both engines
+    /// find the same: *orden de pago* is *orden* and *pago*), and a word shorter than
+    /// [`SHORTEST_BEGINNING`] matches only as itself: nearly every document holds a word
+    /// beginning with *de*, and SQLite's index built the list of all of them in memory for
+    /// each such query (tens of megabytes, which the reader connection's allocator kept).
+    pub fn matched_terms(&self) -> Vec<Term<'_>> {
+        self.terms
+            .iter()
+            .filter(|t| !FUNCTION_WORDS.contains(&fold(t).as_str()))
+            .map(|t| Term {
+                word: t,
+                beginning: t.chars().count() >= SHORTEST_BEGINNING,
+            })
+            .collect()
     }
 
     /// The words of an incident worth matching articles against: no articles, prepositions or
@@ -112,6 +130,24 @@ impl SearchQuery {
         }
     }
 }
+
+/// A word of a query as matched: by its beginning (`inscrip` finds *inscripción*) or whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term<'a> {
+    pub word: &'a str,
+    pub beginning: bool,
+}
+
+/// Shorter words match whole, not as beginnings (see [`SearchQuery::matched_terms`]).
+pub const SHORTEST_BEGINNING: usize = 3;
+
+/// Articles, prepositions, pronouns and conjunctions that PostgreSQL's Spanish dictionary
+/// leaves out of every query (each is in its stop list).
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "al", "con", "de", "del", "e", "el", "en", "es", "la", "las", "le", "les", "lo", "los",
+    "me", "mi", "mis", "ni", "nos", "o", "para", "por", "que", "se", "su", "sus", "te", "tu", "un",
+    "una", "y",
+];
 
 /// Accents off, for comparing with the stopword list.
 fn fold(w: &str) -> String {
@@ -206,6 +242,22 @@ const STOPWORDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn function_words_are_left_out_and_short_words_match_whole() {
+        let q = SearchQuery::parse("Orden de pago en línea");
+        let terms: Vec<(&str, bool)> = q
+            .matched_terms()
+            .iter()
+            .map(|t| (t.word, t.beginning))
+            .collect();
+        assert_eq!(terms, [("orden", true), ("pago", true), ("línea", true)]);
+        // Nothing else asked: nothing to match, as PostgreSQL finds nothing for them.
+        assert!(SearchQuery::parse("de la").is_empty());
+        let short = SearchQuery::parse("ga 12 garcía");
+        let beginnings: Vec<bool> = short.matched_terms().iter().map(|t| t.beginning).collect();
+        assert_eq!(beginnings, [false, false, true]);
+    }
 
     #[test]
     fn a_query_keeps_words_and_quoted_phrases() {

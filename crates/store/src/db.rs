@@ -581,6 +581,21 @@ impl Sql {
             .fetch_all(executor)
             .await?)
     }
+
+    /// One integer column of every row, read as the rows arrive: a list of many thousand ids
+    /// (the queue filter's window of matches) kept as whole rows until the last one came took
+    /// a hundred megabytes at once.
+    pub(crate) async fn fetch_ids<'e, E>(self, executor: E, column: &str) -> Result<Vec<i64>>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        let mut rows = sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args).fetch(executor);
+        let mut ids = Vec::new();
+        while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            ids.push(row.try_get::<i64, _>(column)?);
+        }
+        Ok(ids)
+    }
 }
 
 /// Statements sent together. On SQLite they travel as one multi-statement query — one round

@@ -416,13 +416,7 @@ impl Store {
             if let Some(w) = window {
                 sql.push(" LIMIT ").bind(w);
             }
-            async move {
-                sql.fetch_all(self.reader())
-                    .await?
-                    .iter()
-                    .map(|r| Ok(r.try_get::<i64, _>("id")?))
-                    .collect::<Result<Vec<i64>>>()
-            }
+            sql.fetch_ids(self.reader(), "id")
         };
         let sides = match self.engine() {
             Engine::Sqlite => {

@@ -45,10 +45,13 @@ enum Reach {
 /// The tsquery text: each word by its stem or its beginning, phrases in order.
 pub(crate) fn tsquery_expr(q: &SearchQuery, m: Match) -> String {
     let parts: Vec<String> = q
-        .terms
+        .matched_terms()
         .iter()
         // A word's beginning includes the word itself.
-        .map(|t| format!("{t}:*"))
+        .map(|t| match t.beginning {
+            true => format!("{}:*", t.word),
+            false => t.word.to_string(),
+        })
         .chain(q.phrases.iter().map(|p| format!("({})", p.join(" <-> "))))
         .collect();
     parts.join(match m {
@@ -149,23 +152,24 @@ fn push_matches(s: &mut Sql, kind: Kind, reach: Reach, newest: i64, query: &str)
 /// periods when far (see `PERIOD`), and every match from the index when that would be most of
 /// the history or the walk found none to estimate from. Numbers (phones, student codes,
 /// folios) are rare by nature (see `identifiers`) and go straight to the index, as does a
-/// query the caller already found `rare` among the newest records.
-async fn reach_back(
-    store: &Store,
+/// query the caller already found `rare` among the newest records. `fetch` runs a statement
+/// (whole rows, or only their ids).
+async fn reach_back<T, F: Future<Output = Result<T>>>(
     q: &SearchQuery,
     newest: i64,
     window: i64,
     rare: bool,
     read: impl Fn(Reach) -> Sql,
-    count: impl Fn(&[AnyRow]) -> Result<i64>,
-) -> Result<Vec<AnyRow>> {
+    fetch: impl Fn(Sql) -> F,
+    count: impl Fn(&T) -> Result<i64>,
+) -> Result<T> {
     let mut reach = if identifiers(q) || rare {
         Reach::All
     } else {
         Reach::Walk(newest - RECENT_IDS)
     };
     loop {
-        let rows = read(reach).fetch_all(store.reader()).await?;
+        let rows = fetch(read(reach)).await?;
         let found = count(&rows)?;
         let ids = match reach {
             Reach::Walk(after) => newest - after,
@@ -227,13 +231,14 @@ async fn newest_ranked(
         s.push(outer.1);
         s
     };
-    let found = |rows: &[AnyRow]| -> Result<i64> {
+    let found = |rows: &Vec<AnyRow>| -> Result<i64> {
         Ok(match rows.first() {
             Some(r) => r.try_get("found")?,
             None => 0,
         })
     };
-    reach_back(store, q, newest, RANKED_WINDOW, false, ranked, found).await
+    let fetch = move |sql: Sql| sql.fetch_all(store.reader());
+    reach_back(q, newest, RANKED_WINDOW, false, ranked, fetch, found).await
 }
 
 /// Where to look next after the newest `read` ids up to `newest` held `found` matches, fewer
@@ -306,16 +311,14 @@ pub(super) async fn newest_incident_matches(
         }
         s
     };
-    let rows = match window {
+    let fetch = move |sql: Sql| sql.fetch_ids(store.reader(), "id");
+    match window {
         Some(w) => {
-            let count = |rows: &[AnyRow]| Ok(rows.len() as i64);
-            reach_back(store, q, newest, w, rare, read, count).await?
+            let count = |ids: &Vec<i64>| Ok(ids.len() as i64);
+            reach_back(q, newest, w, rare, read, fetch, count).await
         }
-        None => read(Reach::All).fetch_all(store.reader()).await?,
-    };
-    rows.iter()
-        .map(|r| Ok(r.try_get::<i64, _>("id")?))
-        .collect()
+        None => fetch(read(Reach::All)).await,
+    }
 }
 
 /// The queue filter's contact side, to be ended with an id condition.

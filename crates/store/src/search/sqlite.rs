@@ -10,12 +10,16 @@ use crate::bulk::{Value, push_insert};
 use crate::db::{Script, Sql, Store};
 use crate::error::Result;
 
-/// The FTS5 expression: `"word"*` for each word (its beginning), `"a b"` for phrases.
+/// The FTS5 expression: `"word"*` for each word (its beginning; a short word `"word"`),
+/// `"a b"` for phrases.
 pub(super) fn fts5_expr(q: &SearchQuery, m: Match) -> String {
     let parts: Vec<String> = q
-        .terms
+        .matched_terms()
         .iter()
-        .map(|t| format!("\"{t}\"*"))
+        .map(|t| match t.beginning {
+            true => format!("\"{}\"*", t.word),
+            false => format!("\"{}\"", t.word),
+        })
         .chain(q.phrases.iter().map(|p| format!("\"{}\"", p.join(" "))))
         .collect();
     parts.join(match m {

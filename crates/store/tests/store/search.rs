@@ -18,6 +18,7 @@ use atiende_store::testing::TestDb;
 atiende_store::on_both_engines!(
     accents_case_and_word_forms_do_not_matter,
     a_phrase_matches_its_words_in_order,
+    function_words_are_left_out_and_short_words_match_whole_on_both_engines,
     a_title_match_ranks_before_a_body_match,
     the_public_finds_only_public_articles_and_a_unit_only_its_incidents,
     a_public_article_is_found_behind_hundreds_of_better_ranked_internal_ones,
@@ -144,6 +145,31 @@ async fn a_phrase_matches_its_words_in_order(db: TestDb) {
     assert!(
         !titles.contains(&"Constancias y kárdex".to_string()),
         "«pago de la orden» is not the phrase: {titles:?}"
+    );
+}
+
+async fn function_words_are_left_out_and_short_words_match_whole_on_both_engines(db: TestDb) {
+    let user = setup(&db).await;
+    corpus(&db, &user).await;
+    article(
+        &db,
+        &user,
+        "Pagos en línea",
+        "Tu orden se paga con tarjeta.",
+        true,
+    )
+    .await;
+    // «de» is left out: «orden» and «pago» are what is looked for, whatever joins them.
+    let titles = found(&db, "orden de pago").await;
+    assert!(titles.contains(&"Pagos en línea".to_string()), "{titles:?}");
+    assert!(titles.contains(&"Orden de pago vencida".to_string()));
+    // Alone, a function word finds nothing.
+    assert!(found(&db, "del").await.is_empty());
+    // Two letters match the word, not every word they begin.
+    assert!(found(&db, "pa").await.is_empty(), "«pa» is no word here");
+    assert!(
+        !found(&db, "pag").await.is_empty(),
+        "three letters are a beginning"
     );
 }
 
