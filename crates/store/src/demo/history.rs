@@ -863,8 +863,10 @@ pub async fn write(
         ])
         .await?;
     // The incidents left open get their service-level clocks as the product computes them
-    // (the closed ones are history: measured by their indicator facts).
+    // (the closed ones are history: measured by their indicator facts), and the thresholds
+    // they passed count as told, as a CAP in service would have been told them.
     store.recompute_open_clocks().await?;
+    store.record_thresholds_told(crate::db::now()).await?;
     progress("listo", 1, 1);
     Ok(out)
 }

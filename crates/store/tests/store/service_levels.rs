@@ -22,6 +22,7 @@ atiende_store::on_both_engines!(
     waiting_on_the_person_or_a_unit_stops_the_resolution_clock_until_it_moves,
     the_queue_keeps_the_overdue_and_a_new_holiday_moves_every_open_clock,
     each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline,
+    a_history_written_in_bulk_counts_the_thresholds_it_passed_as_told,
     the_indicator_counts_closed_incidents_resolved_within_their_target,
     the_queue_in_due_order_pages_from_the_earliest_due_to_those_with_no_clock,
     a_unit_late_with_its_answer_is_told_with_the_assignee,
@@ -431,6 +432,37 @@ async fn each_threshold_is_told_once_and_a_breach_is_written_on_the_timeline(db:
         db.detect_nonconformities(&criteria).await.expect("detect"),
         0
     );
+}
+
+async fn a_history_written_in_bulk_counts_the_thresholds_it_passed_as_told(db: TestDb) {
+    let user = agent(&db).await;
+    let old = whatsapp_incident(&db, &user, monday_before_last()).await;
+    let recent = whatsapp_incident(&db, &user, Utc::now()).await;
+    let now = Utc::now();
+    db.record_thresholds_told(now).await.expect("recorded");
+    assert!(
+        db.tell_service_levels(now, 100)
+            .await
+            .expect("tell")
+            .is_empty(),
+        "what the history passed is not told again"
+    );
+    let written = db.timeline(old).await.expect("timeline");
+    assert!(
+        !written
+            .iter()
+            .any(|e| e.kind == atiende_domain::incident::EntryKind::ServiceLevel),
+        "recorded, not told: nothing written on the timeline"
+    );
+    // The thresholds still ahead are told when they come.
+    let later: Vec<IncidentId> = db
+        .tell_service_levels(now + Duration::days(30), 100)
+        .await
+        .expect("later")
+        .into_iter()
+        .map(|t| t.incident_id)
+        .collect();
+    assert_eq!(later, [recent; 4]);
 }
 
 async fn the_indicator_counts_closed_incidents_resolved_within_their_target(db: TestDb) {
