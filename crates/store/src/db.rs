@@ -582,9 +582,9 @@ impl Sql {
             .await?)
     }
 
-    /// One integer column of every row, read as the rows arrive: a list of many thousand ids
-    /// (the queue filter's window of matches) kept as whole rows until the last one came took
-    /// a hundred megabytes at once.
+    /// One integer column of every row, read as the rows arrive: the queue filter's windows
+    /// of matches run to 128,000 ids, which as whole rows held until the last one came took
+    /// about fifteen times the memory of the list itself.
     pub(crate) async fn fetch_ids<'e, E>(self, executor: E, column: &str) -> Result<Vec<i64>>
     where
         E: Executor<'e, Database = Any>,
