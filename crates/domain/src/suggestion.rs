@@ -72,15 +72,6 @@ pub struct Classifier {
 const MIN_WORD_COUNT: u64 = 2;
 
 impl Classifier {
-    /// Learns from labelled texts (already split by [`words`]).
-    pub fn train<'a>(examples: impl IntoIterator<Item = (&'a [String], &'a str)>) -> Self {
-        let mut tally = Tally::default();
-        for (words, label) in examples {
-            tally.add(words, label);
-        }
-        tally.into_classifier()
-    }
-
     /// How many examples it learned from.
     pub fn documents(&self) -> u64 {
         self.classes.iter().map(|c| c.documents).sum()

@@ -88,6 +88,24 @@ fn next_check(clocks: &[Clock], told: &HashSet<(String, String, i64)>) -> Option
         .min()
 }
 
+/// The thresholds of the running clocks reached by `now`: each with its clock, `warning` or
+/// `breach`, the due instant it belongs to and when it was reached.
+fn reached(
+    clocks: &[Clock],
+    now: DateTime<Utc>,
+) -> Vec<(&Clock, &'static str, DateTime<Utc>, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    for c in clocks.iter().filter(|c| c.done_at.is_none()) {
+        let Some(due_at) = c.due_at else { continue };
+        for (threshold, at) in [("warning", c.warn_at), ("breach", Some(due_at))] {
+            if let Some(at) = at.filter(|at| *at <= now) {
+                out.push((c, threshold, due_at, at));
+            }
+        }
+    }
+    out
+}
+
 /// An incident's derivations, as their units' clocks see them.
 async fn unit_waits(tx: &mut Tx, id: IncidentId) -> Result<Vec<UnitWait>> {
     sqlx::query(
@@ -261,55 +279,49 @@ impl Store {
             let Some(row) = row else { continue };
             let clocks: Vec<Clock> = serde_json::from_str(&row.try_get::<String, _>("clocks")?)
                 .map_err(StoreError::corrupt)?;
-            for c in clocks.iter().filter(|c| c.done_at.is_none()) {
-                let Some(due_at) = c.due_at else { continue };
-                for (threshold, at) in [("warning", c.warn_at), ("breach", Some(due_at))] {
-                    if at.is_none_or(|at| at > now) {
-                        continue;
-                    }
-                    let inserted = sqlx::query(
-                        "INSERT INTO service_level_events (incident_id, measure, threshold, due_at, at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING incident_id",
-                    )
-                    .bind(id.0)
-                    .bind(c.key())
-                    .bind(threshold)
-                    .bind(ms(due_at))
-                    .bind(ms(now))
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some();
-                    if !inserted {
-                        continue;
-                    }
-                    if threshold == "breach" {
-                        let data = serde_json::json!({
-                            "measure": c.measure.code(),
-                            "unit_id": c.unit_id.map(|u| u.0),
-                            "due_at": due_at,
-                            "target_minutes": c.target_minutes,
-                        });
-                        append(&mut tx, id, EntryKind::ServiceLevel, None, "", data, now).await?;
-                    }
-                    let kind = if threshold == "breach" {
-                        atiende_domain::notification::NotificationKind::ServiceLevelBreach
-                    } else {
-                        atiende_domain::notification::NotificationKind::ServiceLevelWarning
-                    };
-                    match c.unit_id {
-                        // A unit late with its answer: its responsibles and the assignee.
-                        Some(unit) => {
-                            crate::notifications::unit_clock(&mut tx, kind, id, unit).await?;
-                        }
-                        None => crate::notifications::notify(&mut tx, kind, id, None, None).await?,
-                    }
-                    told.push(Threshold {
-                        incident_id: id,
-                        measure: c.measure,
-                        threshold,
-                        due_at,
-                    });
+            for (c, threshold, due_at, _) in reached(&clocks, now) {
+                let inserted = sqlx::query(
+                    "INSERT INTO service_level_events (incident_id, measure, threshold, due_at, at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING incident_id",
+                )
+                .bind(id.0)
+                .bind(c.key())
+                .bind(threshold)
+                .bind(ms(due_at))
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+                if !inserted {
+                    continue;
                 }
+                if threshold == "breach" {
+                    let data = serde_json::json!({
+                        "measure": c.measure.code(),
+                        "unit_id": c.unit_id.map(|u| u.0),
+                        "due_at": due_at,
+                        "target_minutes": c.target_minutes,
+                    });
+                    append(&mut tx, id, EntryKind::ServiceLevel, None, "", data, now).await?;
+                }
+                let kind = if threshold == "breach" {
+                    atiende_domain::notification::NotificationKind::ServiceLevelBreach
+                } else {
+                    atiende_domain::notification::NotificationKind::ServiceLevelWarning
+                };
+                match c.unit_id {
+                    // A unit late with its answer: its responsibles and the assignee.
+                    Some(unit) => {
+                        crate::notifications::unit_clock(&mut tx, kind, id, unit).await?;
+                    }
+                    None => crate::notifications::notify(&mut tx, kind, id, None, None).await?,
+                }
+                told.push(Threshold {
+                    incident_id: id,
+                    measure: c.measure,
+                    threshold,
+                    due_at,
+                });
             }
             // The next check moves on (the commit's upkeep recomputes it for a breach written
             // on the timeline; a warning alone is brought forward here).
@@ -496,22 +508,20 @@ impl Store {
                 let id: i64 = row.try_get("incident_id")?;
                 let clocks: Vec<Clock> = serde_json::from_str(&row.try_get::<String, _>("clocks")?)
                     .map_err(StoreError::corrupt)?;
-                let mut told = HashSet::new();
-                for c in clocks.iter().filter(|c| c.done_at.is_none()) {
-                    let Some(due_at) = c.due_at else { continue };
-                    for (threshold, at) in [("warning", c.warn_at), ("breach", Some(due_at))] {
-                        if at.is_some_and(|at| at <= now) {
-                            told.insert((c.key(), threshold.to_string(), ms(due_at)));
-                            events.push(vec![
-                                Value::Int(id),
-                                Value::Text(c.key()),
-                                Value::Text(threshold.to_string()),
-                                Value::Int(ms(due_at)),
-                                Value::Int(ms(at.unwrap_or(now))),
-                            ]);
-                        }
-                    }
-                }
+                let reached = reached(&clocks, now);
+                let told = reached
+                    .iter()
+                    .map(|(c, threshold, due_at, _)| (c.key(), threshold.to_string(), ms(*due_at)))
+                    .collect();
+                events.extend(reached.iter().map(|(c, threshold, due_at, at)| {
+                    vec![
+                        Value::Int(id),
+                        Value::Text(c.key()),
+                        Value::Text(threshold.to_string()),
+                        Value::Int(ms(*due_at)),
+                        Value::Int(ms(*at)),
+                    ]
+                }));
                 checks.push((id, next_check(&clocks, &told)));
             }
             let mut script = Script::new(self.engine());
@@ -522,14 +532,15 @@ impl Store {
                 &events,
                 " ON CONFLICT DO NOTHING",
             );
-            script.execute(&mut tx).await?;
             for (id, next) in checks {
-                sqlx::query("UPDATE incident_clocks SET next_check_at = $1 WHERE incident_id = $2")
+                script
+                    .statement()
+                    .push("UPDATE incident_clocks SET next_check_at = ")
                     .bind(next)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    .push(" WHERE incident_id = ")
+                    .bind(id);
             }
+            script.execute(&mut tx).await?;
             tx.commit().await?;
         }
     }
