@@ -901,7 +901,18 @@ async fn intake_levels(
             "",
             100.0 * signed_in / floor
         ));
+        // The intake writer's groups during each level, from the server's own metrics.
+        // A server without them (an older binary through ATIENDE_BIN) shows NaN.
+        let groups = || {
+            [
+                "atiende_intake_group_duration_seconds_count",
+                "atiende_intake_incidents_total",
+                "atiende_intake_group_duration_seconds_sum",
+            ]
+            .map(|name| server::metric(&base, name).unwrap_or(f64::NAN))
+        };
         for concurrency in [1usize, 16, 64] {
+            let before = groups();
             let (rate, times) = load(
                 &format!("{base}/api/v1/incidents"),
                 &token,
@@ -913,13 +924,17 @@ async fn intake_levels(
             let p = |q: f64| {
                 times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
             };
+            let after = groups();
+            let count = after[0] - before[0];
             rows.push(format!(
-                "{:<34} {:>10.0} {:>9.2} {:>9.2}   ({:.1} % of the floor)",
+                "{:<34} {:>10.0} {:>9.2} {:>9.2}   ({:.1} % of the floor; groups of {:.1} taking {:.2} ms)",
                 format!("POST /api/v1/incidents, conc. {concurrency}"),
                 rate,
                 p(0.5),
                 p(0.99),
-                100.0 * rate / floor
+                100.0 * rate / floor,
+                (after[1] - before[1]) / count,
+                1000.0 * (after[2] - before[2]) / count,
             ));
         }
         Ok(rows)

@@ -82,6 +82,26 @@ pub(crate) fn server_binary() -> Option<std::path::PathBuf> {
 /// is generated, never anyone's.
 pub(crate) const BENCH_SECRETS_KEY: &str = "YXRpZW5kZS1iZW5jaG1hcmstc2VjcmV0cy1rZXktMzI=";
 
+/// The token the benchmark's servers show their `/metrics` to.
+pub(crate) const BENCH_METRICS_TOKEN: &str = "metricas-del-benchmark";
+
+/// One value of the server's `/metrics`, by its name (a metric without labels).
+pub(crate) fn metric(base: &str, name: &str) -> Result<f64> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let text = agent
+        .get(&format!("{base}/metrics"))
+        .header("authorization", &format!("Bearer {BENCH_METRICS_TOKEN}"))
+        .call()?
+        .body_mut()
+        .read_to_string()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("{name} not in /metrics"))
+}
+
 /// Starts `atiende serve` on the database and waits until it answers.
 pub(crate) fn spawn_server(url: &str) -> Result<ServerProcess> {
     spawn_server_with(url, &[])
@@ -106,6 +126,7 @@ pub(crate) fn spawn_server_with(url: &str, settings: &[(&str, &str)]) -> Result<
         .env("ATIENDE_LOGIN_ATTEMPTS_PER_MINUTE", "1000")
         // One key for every run: a --reuse run opens what an earlier run sealed.
         .env("ATIENDE_SECRETS_KEY", BENCH_SECRETS_KEY)
+        .env("ATIENDE_METRICS_TOKEN", BENCH_METRICS_TOKEN)
         .envs(settings.iter().copied())
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -61,6 +61,8 @@ pub struct Store {
     pub(crate) reopen_window_days: i64,
     /// New incidents wait here for the writer that commits them in groups (`intake`).
     pub(crate) intake: IntakeQueue,
+    /// What that writer has done, shared by every handle of this process (`/metrics`).
+    pub(crate) intake_stats: Arc<crate::intake::IntakeStats>,
     /// Keeps the connection's own upkeep running while any handle is alive: SQLite's
     /// checkpointer (`checkpointer`), or the watcher of several PostgreSQL hosts (`hosts`).
     _upkeep: Option<Arc<tokio::sync::watch::Sender<()>>>,
@@ -111,6 +113,7 @@ impl Store {
                     tz,
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
+                    intake_stats: Default::default(),
                     _upkeep: Some(Arc::new(alive)),
                     sealer: Default::default(),
                     suggestion_model: Default::default(),
@@ -179,6 +182,7 @@ impl Store {
                     tz,
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
+                    intake_stats: Default::default(),
                     _upkeep: watcher,
                     sealer: Default::default(),
                     suggestion_model: Default::default(),

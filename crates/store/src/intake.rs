@@ -15,6 +15,7 @@
 //! needs more than a plain creation (a buzón suggestion routed to the quality owner).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use atiende_domain::RuleError;
 use atiende_domain::audit::EntityKind;
@@ -86,7 +87,7 @@ impl Store {
                     inputs.push(job.input);
                     replies.push(job.reply);
                 }
-                let batch = actors
+                let batch: Vec<(Actor<'_>, NewIncidentInput)> = actors
                     .iter()
                     .map(|actor| match actor {
                         Some(user) => Actor::Staff(user),
@@ -94,7 +95,10 @@ impl Store {
                     })
                     .zip(inputs)
                     .collect();
+                let started = std::time::Instant::now();
                 let results = store.create_incidents(batch).await;
+                let created = results.iter().filter(|r| r.is_ok()).count();
+                store.intake_stats.record(created, started.elapsed());
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that went away (its request was cancelled) still has its
                     // incident: it was committed.
@@ -331,6 +335,48 @@ impl Store {
             .map(|(_, i, _)| (Some(i.id), crate::incidents::rows::event_data(i, i.status)))
             .collect();
         crate::webhooks::emit_many(tx, EventType::IncidentCreated, events).await
+    }
+}
+
+/// What this process's intake writer has done since it started, for `/metrics`: the groups it
+/// committed, the incidents they created and the time spent writing them. A group's size and time
+/// say where intake stands: one incident per group is a quiet hour; groups that grow while
+/// their time grows with them mean the writer is what callers wait for.
+#[derive(Debug, Default)]
+pub(crate) struct IntakeStats {
+    groups: AtomicU64,
+    incidents: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl IntakeStats {
+    fn record(&self, created: usize, took: std::time::Duration) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.incidents.fetch_add(created as u64, Ordering::Relaxed);
+        self.micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// [`IntakeStats`] read at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IntakeTotals {
+    pub groups: u64,
+    pub incidents: u64,
+    pub seconds: f64,
+}
+
+impl Store {
+    /// What this process's intake writer has done since it started.
+    pub fn intake_totals(&self) -> IntakeTotals {
+        let stats = &self.intake_stats;
+        IntakeTotals {
+            groups: stats.groups.load(Ordering::Relaxed),
+            incidents: stats.incidents.load(Ordering::Relaxed),
+            seconds: stats.micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 }
 

@@ -187,6 +187,28 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         state.metrics.csp_violations.load(Ordering::Relaxed)
     );
     let _ = writeln!(out, "atiende_http_request_duration_seconds_count {total}");
+    let intake = state.store.intake_totals();
+    let _ = writeln!(
+        out,
+        "# HELP atiende_intake_group_duration_seconds Groups of new incidents this instance committed together, and the time spent writing them."
+    );
+    let _ = writeln!(out, "# TYPE atiende_intake_group_duration_seconds summary");
+    let _ = writeln!(
+        out,
+        "atiende_intake_group_duration_seconds_sum {}",
+        intake.seconds
+    );
+    let _ = writeln!(
+        out,
+        "atiende_intake_group_duration_seconds_count {}",
+        intake.groups
+    );
+    let _ = writeln!(
+        out,
+        "# HELP atiende_intake_incidents_total New incidents written in those groups."
+    );
+    let _ = writeln!(out, "# TYPE atiende_intake_incidents_total counter");
+    let _ = writeln!(out, "atiende_intake_incidents_total {}", intake.incidents);
     let storage = storage_free(&state);
     if !storage.is_empty() {
         let _ = writeln!(

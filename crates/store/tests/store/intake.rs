@@ -319,4 +319,11 @@ async fn many_concurrent_registrations_are_each_answered_with_their_own_committe
     folios.sort_unstable();
     assert_eq!(folios, (1..=196).collect::<Vec<_>>());
     assert_eq!(everything(&db).await.totals.incidents, 196);
+    // The writer counts what it did, for the instance's metrics.
+    let totals = db.store.intake_totals();
+    assert_eq!(totals.incidents, 196, "the refused are not counted");
+    assert!(
+        (1..=200).contains(&totals.groups) && totals.seconds > 0.0,
+        "{totals:?}"
+    );
 }

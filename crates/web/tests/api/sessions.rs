@@ -311,6 +311,29 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served(db: TestDb
             StatusCode::NOT_FOUND
         );
     }
+    app.staff("agente", atiende_domain::user::Role::Agent, vec![])
+        .await;
+    let session = app.login("agente", crate::helpers::PASSWORD).await;
+    let person = app
+        .db
+        .create_contact(
+            atiende_store::Actor::System,
+            &atiende_domain::contact::ContactInput {
+                name: Some("Luis".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let created = app
+        .post(
+            "/api/v1/incidents",
+            &session,
+            serde_json::json!({"channel": "phone", "contact_id": person.id, "subject": "Orden de pago",
+                "body": "¿Dónde descargo mi orden de pago?"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
     let metrics = app
         .get("/metrics", &Auth::Bearer("token-de-prometheus-123".into()))
         .await;
@@ -326,7 +349,9 @@ async fn health_readiness_metrics_and_the_openapi_document_are_served(db: TestDb
     let text = metrics.json.as_str().expect("text");
     assert!(
         text.contains("atiende_http_requests_total{class=\"2xx\"}")
-            && text.contains("atiende_outbox_pending 0"),
+            && text.contains("atiende_outbox_pending 0")
+            && text.contains("atiende_intake_group_duration_seconds_count 1")
+            && text.contains("atiende_intake_incidents_total 1"),
         "{text}"
     );
     let doc = app.get("/api/v1/openapi.json", &Auth::None).await;
@@ -680,6 +705,29 @@ async fn a_failing_outside_service_shows_in_administration_and_in_the_metrics(db
         "{section}"
     );
 
+    app.staff("agente", atiende_domain::user::Role::Agent, vec![])
+        .await;
+    let session = app.login("agente", crate::helpers::PASSWORD).await;
+    let person = app
+        .db
+        .create_contact(
+            atiende_store::Actor::System,
+            &atiende_domain::contact::ContactInput {
+                name: Some("Luis".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let created = app
+        .post(
+            "/api/v1/incidents",
+            &session,
+            serde_json::json!({"channel": "phone", "contact_id": person.id, "subject": "Orden de pago",
+                "body": "¿Dónde descargo mi orden de pago?"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
     let metrics = app
         .get("/metrics", &Auth::Bearer("token-de-prometheus-123".into()))
         .await;
