@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -62,7 +63,7 @@ pub struct Store {
     /// New incidents wait here for the writer that commits them in groups (`intake`).
     pub(crate) intake: IntakeQueue,
     /// What that writer has done, shared by every handle of this process (`/metrics`).
-    pub(crate) intake_stats: Arc<crate::intake::IntakeStats>,
+    pub(crate) intake_stats: Arc<IntakeStats>,
     /// Keeps the connection's own upkeep running while any handle is alive: SQLite's
     /// checkpointer (`checkpointer`), or the watcher of several PostgreSQL hosts (`hosts`).
     _upkeep: Option<Arc<tokio::sync::watch::Sender<()>>>,
@@ -85,6 +86,44 @@ pub(crate) struct IntakeJob {
     pub(crate) actor: Option<atiende_domain::user::StaffUser>,
     pub(crate) input: atiende_domain::incident::NewIncidentInput,
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<atiende_domain::incident::Incident>>,
+}
+
+/// What this process's intake writer has done since it started, for `/metrics`: the groups it
+/// committed, the incidents they created and the time spent writing them. A group's size and time
+/// say where intake stands: one incident per group is a quiet hour; groups that grow while
+/// their time grows with them mean the writer is what callers wait for.
+#[derive(Debug, Default)]
+pub(crate) struct IntakeStats {
+    groups: AtomicU64,
+    incidents: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl IntakeStats {
+    pub(crate) fn record(&self, created: usize, took: std::time::Duration) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.incidents.fetch_add(created as u64, Ordering::Relaxed);
+        self.micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn totals(&self) -> IntakeTotals {
+        IntakeTotals {
+            groups: self.groups.load(Ordering::Relaxed),
+            incidents: self.incidents.load(Ordering::Relaxed),
+            seconds: self.micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+}
+
+/// [`IntakeStats`] read at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IntakeTotals {
+    pub groups: u64,
+    pub incidents: u64,
+    pub seconds: f64,
 }
 
 /// The institution's time zone unless configured otherwise.

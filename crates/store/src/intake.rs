@@ -15,7 +15,6 @@
 //! needs more than a plain creation (a buzón suggestion routed to the quality owner).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use atiende_domain::RuleError;
 use atiende_domain::audit::EntityKind;
@@ -33,7 +32,7 @@ use atiende_domain::webhook::EventType;
 use crate::Actor;
 use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert};
-use crate::db::{IntakeJob, Script, Sql, Store, engine_of, from_ms, ms, opt_code};
+use crate::db::{IntakeJob, IntakeTotals, Script, Sql, Store, engine_of, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
@@ -338,45 +337,10 @@ impl Store {
     }
 }
 
-/// What this process's intake writer has done since it started, for `/metrics`: the groups it
-/// committed, the incidents they created and the time spent writing them. A group's size and time
-/// say where intake stands: one incident per group is a quiet hour; groups that grow while
-/// their time grows with them mean the writer is what callers wait for.
-#[derive(Debug, Default)]
-pub(crate) struct IntakeStats {
-    groups: AtomicU64,
-    incidents: AtomicU64,
-    micros: AtomicU64,
-}
-
-impl IntakeStats {
-    fn record(&self, created: usize, took: std::time::Duration) {
-        self.groups.fetch_add(1, Ordering::Relaxed);
-        self.incidents.fetch_add(created as u64, Ordering::Relaxed);
-        self.micros.fetch_add(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-}
-
-/// [`IntakeStats`] read at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct IntakeTotals {
-    pub groups: u64,
-    pub incidents: u64,
-    pub seconds: f64,
-}
-
 impl Store {
     /// What this process's intake writer has done since it started.
     pub fn intake_totals(&self) -> IntakeTotals {
-        let stats = &self.intake_stats;
-        IntakeTotals {
-            groups: stats.groups.load(Ordering::Relaxed),
-            incidents: stats.incidents.load(Ordering::Relaxed),
-            seconds: stats.micros.load(Ordering::Relaxed) as f64 / 1e6,
-        }
+        self.intake_stats.totals()
     }
 }
 
