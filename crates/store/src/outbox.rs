@@ -10,7 +10,6 @@ use sqlx::Row;
 
 use crate::db::{Store, from_ms, ms};
 use crate::error::{Result, StoreError};
-use crate::tx::Tx;
 
 /// Background work, one variant per kind, each with the payload its job reads. Written in
 /// the outbox as `kind` and `payload`.
@@ -205,7 +204,11 @@ pub struct OutboxItem {
 }
 
 /// Queues a job in the caller's transaction: it runs only if the transaction commits.
-pub async fn enqueue(tx: &mut Tx, incident: Option<IncidentId>, job: &Job) -> Result<i64> {
+pub async fn enqueue(
+    tx: &mut sqlx::AnyConnection,
+    incident: Option<IncidentId>,
+    job: &Job,
+) -> Result<i64> {
     let now = ms(crate::db::now());
     let mut tagged = serde_json::to_value(job).map_err(StoreError::corrupt)?;
     let payload = tagged["payload"].take();
@@ -217,7 +220,7 @@ pub async fn enqueue(tx: &mut Tx, incident: Option<IncidentId>, job: &Job) -> Re
     .bind(incident.map(|i| i.0))
     .bind(payload.to_string())
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
     Ok(id)

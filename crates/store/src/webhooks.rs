@@ -124,7 +124,7 @@ fn codes(events: &[EventType]) -> String {
 
 /// Writes one delivery of an event to an endpoint, with its job, in the caller's transaction.
 async fn deliver_in(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     subscription: i64,
     message_id: &str,
     event: EventType,
@@ -140,7 +140,7 @@ async fn deliver_in(
     .bind(event.code())
     .bind(payload.to_string())
     .bind(ms(now()))
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
     enqueue(
@@ -166,7 +166,7 @@ pub(crate) async fn emit(
 /// Records one event per item, reading the subscriptions once: the intake's groups write many
 /// new incidents in one transaction, and with no subscriber they pay one small read.
 pub(crate) async fn emit_many(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     event: EventType,
     items: Vec<(Option<IncidentId>, serde_json::Value)>,
 ) -> Result<()> {
@@ -175,7 +175,7 @@ pub(crate) async fn emit_many(
     }
     let subscribed: Vec<i64> =
         sqlx::query("SELECT id, events FROM webhook_subscriptions WHERE active = 1")
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?
             .iter()
             .filter(|r| {

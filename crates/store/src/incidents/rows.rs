@@ -323,14 +323,18 @@ pub(crate) async fn next_folio(tx: &mut Tx, year: i32) -> Result<Folio> {
 }
 
 /// Takes a run of `count` folios of a year, as [`next_folio`] takes one; returns the first.
-pub(crate) async fn take_folios(tx: &mut Tx, year: i32, count: i64) -> Result<i64> {
+pub(crate) async fn take_folios(
+    tx: &mut sqlx::AnyConnection,
+    year: i32,
+    count: i64,
+) -> Result<i64> {
     let last: i64 = sqlx::query(
         "INSERT INTO folio_counters (year, last_seq) VALUES ($1, $2) \
          ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + excluded.last_seq RETURNING last_seq",
     )
     .bind(i64::from(year))
     .bind(count)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?
     .try_get("last_seq")?;
     Ok(last - count + 1)
