@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Encode, Executor, Row, Type};
 
+pub(crate) mod direct;
 mod hosts;
 
 use crate::error::{Result, StoreError};
@@ -64,6 +65,8 @@ pub struct Store {
     pub(crate) intake: IntakeQueue,
     /// What that writer has done, shared by every handle of this process (`/metrics`).
     pub(crate) intake_stats: Arc<IntakeStats>,
+    /// On SQLite, the connection the writer's groups run on, opened at first use (`direct`).
+    pub(crate) direct: Option<Arc<DirectSlot>>,
     /// Keeps the connection's own upkeep running while any handle is alive: SQLite's
     /// checkpointer (`checkpointer`), or the watcher of several PostgreSQL hosts (`hosts`).
     _upkeep: Option<Arc<tokio::sync::watch::Sender<()>>>,
@@ -126,6 +129,15 @@ pub struct IntakeTotals {
     pub seconds: f64,
 }
 
+/// The page cache of SQLite's write connections, in KiB (see `Store::connect`).
+pub(crate) const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
+/// The SQLite file and the direct connection to it, once opened (`direct`).
+pub(crate) struct DirectSlot {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) connection: std::sync::Mutex<Option<direct::Direct>>,
+}
+
 /// The institution's time zone unless configured otherwise.
 pub const DEFAULT_TZ: chrono_tz::Tz = atiende_domain::DEFAULT_TIME_ZONE;
 
@@ -142,9 +154,12 @@ impl Store {
                 // the rollups, the search index's segments) in its own 8 MB cache instead of
                 // reading them back from the file (32 MB made walking the cache at each commit
                 // a cost of its own); readers keep SQLite's default 2 MB each.
-                let write = sqlite_pool(1, 8 * 1024, true).connect(&url).await?;
+                let write = sqlite_pool(1, WRITER_CACHE_KIB, true).connect(&url).await?;
                 let read = sqlite_pool(4, 2 * 1024, false).connect(&url).await?;
                 let alive = checkpointer(read.clone());
+                let path = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
+                    .get_filename()
+                    .to_path_buf();
                 Store {
                     engine,
                     write,
@@ -153,6 +168,10 @@ impl Store {
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
                     intake_stats: Default::default(),
+                    direct: Some(Arc::new(DirectSlot {
+                        path,
+                        connection: Default::default(),
+                    })),
                     _upkeep: Some(Arc::new(alive)),
                     sealer: Default::default(),
                     suggestion_model: Default::default(),
@@ -222,6 +241,7 @@ impl Store {
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
                     intake_stats: Default::default(),
+                    direct: None,
                     _upkeep: watcher,
                     sealer: Default::default(),
                     suggestion_model: Default::default(),
@@ -655,6 +675,8 @@ pub(crate) struct Script {
     /// Where the last statement of `current` starts, and how many `WITH` clauses precede it.
     start: usize,
     clauses: usize,
+    /// On SQLite, where each statement of `current` starts (`direct` runs them one by one).
+    starts: Vec<usize>,
 }
 
 impl Script {
@@ -666,6 +688,7 @@ impl Script {
             current: Sql::default(),
             start: 0,
             clauses: 0,
+            starts: Vec::new(),
         }
     }
 
@@ -698,7 +721,29 @@ impl Script {
             }
             self.start = self.current.text.len();
         }
+        if self.engine == Engine::Sqlite {
+            self.starts.push(self.start);
+        }
         &mut self.current
+    }
+
+    /// A SQLite script's statements, each alone, and the arguments they share.
+    pub(crate) fn into_sqlite_statements(self) -> (Vec<String>, AnyArguments) {
+        let mut ends = self.starts.iter().skip(1).copied().collect::<Vec<_>>();
+        ends.push(self.current.text.len());
+        let statements = self
+            .starts
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| {
+                self.current.text[start..end]
+                    .trim_end()
+                    .trim_end_matches(';')
+                    .to_string()
+            })
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        (statements, self.current.args)
     }
 
     pub(crate) async fn execute(mut self, connection: &mut sqlx::AnyConnection) -> Result<()> {

@@ -24,8 +24,9 @@ use atiende_domain::ids::{ContactId, IncidentId};
 use atiende_domain::incident::{EntryKind, Incident, NewIncidentInput};
 use atiende_domain::privacy::Cancellation;
 use atiende_domain::service_level::Clock;
+use futures_util::FutureExt;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Connection, Row};
+use sqlx::{Any, AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use atiende_domain::webhook::EventType;
@@ -33,14 +34,16 @@ use atiende_domain::webhook::EventType;
 use crate::Actor;
 use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert};
+use crate::db::direct::{Columns, Direct};
 use crate::db::{
-    Engine, IntakeJob, IntakeTotals, Script, Sql, Store, engine_of, from_ms, ms, opt_code,
+    Engine, IntakeJob, IntakeTotals, Script, Sql, Store, WRITER_CACHE_KIB, from_ms, ms,
 };
 use crate::error::{Result, StoreError};
-use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, new_incident_row, take_folios};
+use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, folios_sql, new_incident_row};
 use crate::indicators::{RollupDelta, SurveyState, push_facts};
 use crate::search::{Kind, incident_document, push_new_documents};
-use crate::service_levels::{clocks_of, push_new_clocks};
+use crate::service_levels::{Rules, clocks_of, push_new_clocks};
+use crate::webhooks::events_of;
 
 /// The most incidents committed together: enough to share the transaction at any load a CAP
 /// sees, few enough that the first of them is not kept waiting.
@@ -134,7 +137,14 @@ impl Store {
         batch: Vec<(Actor<'_>, NewIncidentInput)>,
     ) -> Vec<Result<Incident>> {
         let together = match turn.connection(self).await {
-            Ok(conn) => self.create_together(conn, &batch).await,
+            Ok(conn) => match self.create_directly(&batch) {
+                Some(Ok(results)) => Ok(results),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, size = batch.len(), "a group of new incidents goes through sqlx");
+                    self.create_together(conn, &batch).await
+                }
+                None => self.create_together(conn, &batch).await,
+            },
             Err(e) => Err(e),
         };
         match together {
@@ -176,20 +186,108 @@ impl Store {
         Ok(incident)
     }
 
-    /// One transaction for the group's plain creations. An input that needs more than a
-    /// plain creation (a buzón suggestion routed to the quality owner) is left out, as `None`,
-    /// for the caller to write alone.
+    /// One transaction for the group's plain creations, through sqlx. An input that needs
+    /// more than a plain creation (a buzón suggestion routed to the quality owner) is left
+    /// out, as `None`, for the caller to write alone.
     async fn create_together(
         &self,
         conn: &mut AnyConnection,
         batch: &[(Actor<'_>, NewIncidentInput)],
     ) -> Result<Vec<Option<Result<Incident>>>> {
-        let now = crate::db::now();
         let mut tx = match self.engine() {
             Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => conn.begin().await?,
         };
-        let contacts = contacts_of(&mut tx, batch.iter().filter_map(|(_, i)| i.contact_id)).await?;
+        let (results, events) = self.write_group(&mut Pooled(&mut tx), batch).await?;
+        // As `create_incident_in` does for one: the subscriptions are read once per group.
+        crate::webhooks::emit_many(&mut tx, EventType::IncidentCreated, events).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// The group on SQLite's direct connection, opened at first use; `None` where there is
+    /// none (PostgreSQL) or the group is left to sqlx. The caller holds the pool's write
+    /// connection, so this is SQLite's one writer meanwhile.
+    fn create_directly(
+        &self,
+        batch: &[(Actor<'_>, NewIncidentInput)],
+    ) -> Option<Result<Vec<Option<Result<Incident>>>>> {
+        let slot = self.direct.as_ref()?;
+        let mut held = match slot.connection.lock() {
+            Ok(held) => held,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if held.is_none() {
+            match Direct::open(&slot.path, WRITER_CACHE_KIB) {
+                Ok(direct) => *held = Some(direct),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let direct = held.as_ref()?;
+        let written = self.create_together_directly(direct, batch);
+        if written.is_err() && direct.in_transaction() {
+            // Its transaction could not be ended: the next group opens a new connection.
+            *held = None;
+        }
+        written.transpose()
+    }
+
+    /// [`Store::create_together`] on SQLite's direct connection, on this thread (`direct`).
+    /// A group that would notify webhooks of new incidents is left to the sqlx path, which
+    /// records their deliveries: `None`.
+    fn create_together_directly(
+        &self,
+        direct: &Direct,
+        batch: &[(Actor<'_>, NewIncidentInput)],
+    ) -> Result<Option<Vec<Option<Result<Incident>>>>> {
+        direct.batch("BEGIN IMMEDIATE")?;
+        let written = self
+            .write_group(&mut OnThread(direct), batch)
+            .now_or_never()
+            .unwrap_or_else(|| Err(StoreError::corrupt("a direct statement waited")))
+            .and_then(|(results, events)| {
+                let subscribed = !events.is_empty()
+                    && direct
+                        .query(&subscriptions_sql(), |r| r.text("events"))?
+                        .iter()
+                        .any(|e| events_of(e).contains(&EventType::IncidentCreated));
+                Ok((!subscribed).then_some(results))
+            });
+        match written {
+            Ok(Some(results)) => {
+                direct.batch("COMMIT")?;
+                Ok(Some(results))
+            }
+            Ok(None) => {
+                direct.batch("ROLLBACK")?;
+                Ok(None)
+            }
+            Err(e) => {
+                if direct.in_transaction() {
+                    direct.batch("ROLLBACK")?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// What both paths write for a group: the drafts validated against their contacts, then
+    /// folios, incidents, first messages, audit records, indicator facts and rollups, search
+    /// documents and clocks — a few statements for the whole group. Returns each input's
+    /// result (`None` for one to write alone, `Some` for the written and the refused) and the
+    /// new incidents' webhook events.
+    async fn write_group(
+        &self,
+        conn: &mut impl GroupConn,
+        batch: &[(Actor<'_>, NewIncidentInput)],
+    ) -> Result<(Vec<Option<Result<Incident>>>, Vec<CreatedEvent>)> {
+        let now = crate::db::now();
+        let contacts = contacts_of(
+            conn,
+            self.engine(),
+            batch.iter().filter_map(|(_, i)| i.contact_id),
+        )
+        .await?;
         let mut results: Vec<Option<Result<Incident>>> = Vec::with_capacity(batch.len());
         // Validated drafts of plain creations, by their place in the batch.
         let mut plain: Vec<(usize, Incident, String)> = Vec::new();
@@ -224,32 +322,28 @@ impl Store {
             let received_at = from_ms(ms(input.received_at.unwrap_or(now)))?;
             let year = Folio::year_of(received_at, self.tz);
             let draft = input.open_incident(Folio { year, seq: 0 }, received_at, now);
-            if draft.needs_quality_routing(&[]) {
-                results.push(None);
-            } else {
+            if !draft.needs_quality_routing(&[]) {
                 plain.push((n, draft, input.body));
-                results.push(None);
             }
+            results.push(None);
         }
-        self.write_new_incidents(&mut tx, batch, &mut plain).await?;
-        tx.commit().await?;
+        let events = self.write_new_incidents(conn, batch, &mut plain).await?;
         for (n, incident, _) in plain {
             tracing::info!(incident.folio = %incident.folio, incident.channel = %incident.channel, "incident created");
             results[n] = Some(Ok(incident));
         }
-        Ok(results)
+        Ok((results, events))
     }
 
-    /// The rows of new incidents: folios, incidents, first messages, audit records, indicator
-    /// facts and rollups, search documents — each a few statements for the whole group.
+    /// The rows of new incidents; returns their webhook events.
     async fn write_new_incidents(
         &self,
-        tx: &mut AnyConnection,
+        conn: &mut impl GroupConn,
         batch: &[(Actor<'_>, NewIncidentInput)],
         plain: &mut [(usize, Incident, String)],
-    ) -> Result<()> {
+    ) -> Result<Vec<CreatedEvent>> {
         if plain.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // Folios: one counter update per year takes a run of numbers.
         let mut years: Vec<i32> = plain.iter().map(|(_, i, _)| i.folio.year).collect();
@@ -260,7 +354,13 @@ impl Store {
                 .iter()
                 .filter(|(_, i, _)| i.folio.year == year)
                 .count() as i64;
-            let mut seq = take_folios(tx, year, count).await? - 1;
+            let last = conn
+                .rows(folios_sql(year, count), |r| r.int("last_seq"))
+                .await?
+                .first()
+                .copied()
+                .ok_or_else(|| StoreError::corrupt("folio counter without its row"))?;
+            let mut seq = last - count;
             for (_, incident, _) in plain.iter_mut().filter(|(_, i, _)| i.folio.year == year) {
                 seq += 1;
                 incident.folio.seq = seq;
@@ -270,20 +370,21 @@ impl Store {
             .iter()
             .map(|(n, i, _)| new_incident_row(i, batch[*n].0.user_id()))
             .collect();
-        let mut ids: HashMap<String, i64> = HashMap::with_capacity(plain.len());
         // Rows come back in no promised order: matched by folio, which is unique.
-        for row in insert_sql(
-            self.engine(),
-            "incidents",
-            NEW_INCIDENT_COLUMNS,
-            &rows,
-            " RETURNING id, folio",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            ids.insert(row.try_get("folio")?, row.try_get("id")?);
-        }
+        let ids: HashMap<String, i64> = conn
+            .rows(
+                insert_sql(
+                    self.engine(),
+                    "incidents",
+                    NEW_INCIDENT_COLUMNS,
+                    &rows,
+                    " RETURNING id, folio",
+                ),
+                |r| Ok((r.text("folio")?, r.int("id")?)),
+            )
+            .await?
+            .into_iter()
+            .collect();
         for (_, incident, _) in plain.iter_mut() {
             incident.id = IncidentId(
                 *ids.get(&incident.folio.to_string())
@@ -352,7 +453,14 @@ impl Store {
             })
             .collect();
         push_new_documents(&mut script, Kind::Incident, &docs);
-        let rules = self.clock_rules(tx).await?;
+        let settings: HashMap<String, String> = conn
+            .rows(Rules::settings_sql(self.engine()), |r| {
+                Ok((r.text("key")?, r.text("value")?))
+            })
+            .await?
+            .into_iter()
+            .collect();
+        let rules = Rules::from_settings(&settings)?;
         let computed: Vec<(IncidentId, Vec<Clock>)> = plain
             .iter()
             .map(|(_, i, _)| (i.id, clocks_of(i, &[], &[], &rules, self.tz)))
@@ -360,13 +468,11 @@ impl Store {
         let new: Vec<(IncidentId, &[Clock])> =
             computed.iter().map(|(id, c)| (*id, c.as_slice())).collect();
         push_new_clocks(&mut script, &new)?;
-        script.execute(tx).await?;
-        // As `create_incident_in` does for one: the subscriptions are read once per group.
-        let events = plain
+        conn.run(script).await?;
+        Ok(plain
             .iter()
             .map(|(_, i, _)| (Some(i.id), crate::incidents::rows::event_data(i, i.status)))
-            .collect();
-        crate::webhooks::emit_many(tx, EventType::IncidentCreated, events).await
+            .collect())
     }
 }
 
@@ -420,22 +526,67 @@ struct ContactRef {
     cancellation: Cancellation,
 }
 
+/// A webhook event of a new incident: the incident and what the event says of it.
+type CreatedEvent = (Option<IncidentId>, serde_json::Value);
+
+/// What a group of new incidents asks of the database, on either path: the statements are
+/// the same, and each path awaits nothing but its own connection.
+trait GroupConn {
+    async fn rows<T>(&mut self, sql: Sql, read: fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>>;
+    async fn run(&mut self, script: Script) -> Result<()>;
+}
+
+/// A transaction on a pooled sqlx connection.
+struct Pooled<'a, 'c>(&'a mut sqlx::Transaction<'c, Any>);
+
+impl GroupConn for Pooled<'_, '_> {
+    async fn rows<T>(&mut self, sql: Sql, read: fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>> {
+        sql.fetch_all(&mut **self.0)
+            .await?
+            .iter()
+            .map(|row| read(row))
+            .collect()
+    }
+
+    async fn run(&mut self, script: Script) -> Result<()> {
+        script.execute(self.0).await
+    }
+}
+
+/// SQLite's direct connection: every call is done when it returns.
+struct OnThread<'a>(&'a Direct);
+
+impl GroupConn for OnThread<'_> {
+    async fn rows<T>(&mut self, sql: Sql, read: fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>> {
+        self.0.query(&sql, read)
+    }
+
+    async fn run(&mut self, script: Script) -> Result<()> {
+        self.0.run(script)
+    }
+}
+
+fn subscriptions_sql() -> Sql {
+    Sql::new("SELECT events FROM webhook_subscriptions WHERE active = 1")
+}
+
 /// The contacts named by a group of new incidents, by the id they were named with; a merged
 /// contact answers with the one it was merged into.
 async fn contacts_of(
-    tx: &mut AnyConnection,
+    conn: &mut impl GroupConn,
+    engine: Engine,
     ids: impl Iterator<Item = ContactId>,
 ) -> Result<HashMap<ContactId, ContactRef>> {
     let mut wanted: Vec<i64> = ids.map(|c| c.0).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let rows = read_contacts(tx, &wanted).await?;
+    let rows = read_contacts(conn, engine, &wanted).await?;
     let targets: Vec<i64> = rows
         .values()
         .filter_map(|(_, merged)| *merged)
         .filter(|t| !rows.contains_key(t))
         .collect();
-    let more = read_contacts(tx, &targets).await?;
+    let more = read_contacts(conn, engine, &targets).await?;
     let mut out = HashMap::with_capacity(rows.len());
     for (id, (contact, merged)) in &rows {
         let answer = match merged {
@@ -452,28 +603,37 @@ async fn contacts_of(
 }
 
 async fn read_contacts(
-    tx: &mut AnyConnection,
+    conn: &mut impl GroupConn,
+    engine: Engine,
     ids: &[i64],
 ) -> Result<HashMap<i64, (ContactRef, Option<i64>)>> {
-    let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
     let mut sql = Sql::new(
         "SELECT id, user_type, merged_into, blocked_at, anonymised_at FROM contacts WHERE id",
     );
-    sql.push_in_ids(engine_of(tx), ids);
-    for row in sql.fetch_all(&mut *tx).await? {
-        let id: i64 = row.try_get("id")?;
-        let contact = ContactRef {
-            id: ContactId(id),
-            user_type: opt_code(&row, "user_type", UserType::from_code)?,
-            cancellation: Cancellation::of(
-                row.try_get::<Option<i64>, _>("blocked_at")?.is_some(),
-                row.try_get::<Option<i64>, _>("anonymised_at")?.is_some(),
-            ),
-        };
-        out.insert(id, (contact, row.try_get("merged_into")?));
-    }
-    Ok(out)
+    sql.push_in_ids(engine, ids);
+    let rows = conn
+        .rows(sql, |row| {
+            let id = row.int("id")?;
+            let user_type = match row.opt_text("user_type")? {
+                None => None,
+                Some(code) => Some(
+                    UserType::from_code(&code)
+                        .ok_or_else(|| StoreError::corrupt(format!("user_type {code}")))?,
+                ),
+            };
+            let contact = ContactRef {
+                id: ContactId(id),
+                user_type,
+                cancellation: Cancellation::of(
+                    row.opt_int("blocked_at")?.is_some(),
+                    row.opt_int("anonymised_at")?.is_some(),
+                ),
+            };
+            Ok((id, (contact, row.opt_int("merged_into")?)))
+        })
+        .await?;
+    Ok(rows.into_iter().collect())
 }

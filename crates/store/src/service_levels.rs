@@ -3,7 +3,7 @@
 //! the intake's groups for new ones), so the queue reads them as rows and the escalation job
 //! finds what is due through an index.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use atiende_domain::business_hours::BusinessCalendar;
 use atiende_domain::ids::IncidentId;
@@ -16,10 +16,10 @@ use sqlx::Row;
 
 use crate::Actor;
 use crate::bulk::{Value, push_insert};
-use crate::db::{Script, Store, from_ms, ms, opt_from_ms};
+use crate::db::{Script, Sql, Store, from_ms, ms, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{append, entry_from_row, incident_from_row};
-use crate::settings::{key, setting_in};
+use crate::settings::key;
 use crate::tx::Tx;
 
 /// What a clock computation needs besides the incident: read once per transaction.
@@ -29,17 +29,49 @@ pub(crate) struct Rules {
     pub(crate) calendar: BusinessCalendar,
 }
 
+impl Rules {
+    /// The settings the rules are made of, read in one query: `(key, value)` rows.
+    pub(crate) fn settings_sql(engine: crate::db::Engine) -> Sql {
+        let mut sql = Sql::new("SELECT key, value FROM settings WHERE key");
+        sql.push_in_texts(
+            engine,
+            &[
+                key::SERVICE_POLICY,
+                key::BUSINESS_CALENDAR,
+                key::NONCONFORMITY_CRITERIA,
+            ],
+        );
+        sql
+    }
+
+    /// The rules from those settings' stored values, by key.
+    pub(crate) fn from_settings(values: &HashMap<String, String>) -> Result<Rules> {
+        Ok(Rules {
+            policy: parsed(values, key::SERVICE_POLICY)?,
+            calendar: calendar_of(values)?,
+        })
+    }
+}
+
+/// A stored setting's value, or its type's default when it was never saved.
+fn parsed<T: serde::de::DeserializeOwned + Default>(
+    values: &HashMap<String, String>,
+    name: &str,
+) -> Result<T> {
+    match values.get(name) {
+        Some(v) => serde_json::from_str(v).map_err(StoreError::corrupt),
+        None => Ok(T::default()),
+    }
+}
+
 /// The business calendar; before one was saved, the default hours with the days off the
 /// nonconformity criteria used to keep (`holidays`, the only calendar of earlier releases).
-async fn calendar_in(conn: &mut sqlx::AnyConnection) -> Result<BusinessCalendar> {
-    if let Some(calendar) =
-        setting_in::<Option<BusinessCalendar>>(&mut *conn, key::BUSINESS_CALENDAR).await?
-    {
+fn calendar_of(values: &HashMap<String, String>) -> Result<BusinessCalendar> {
+    if let Some(calendar) = parsed::<Option<BusinessCalendar>>(values, key::BUSINESS_CALENDAR)? {
         return Ok(calendar);
     }
     let criteria: serde_json::Value =
-        setting_in::<Option<serde_json::Value>>(&mut *conn, key::NONCONFORMITY_CRITERIA)
-            .await?
+        parsed::<Option<serde_json::Value>>(values, key::NONCONFORMITY_CRITERIA)?
             .unwrap_or_default();
     let mut calendar = BusinessCalendar::default();
     for day in criteria["holidays"].as_array().into_iter().flatten() {
@@ -391,10 +423,14 @@ impl Store {
 
     /// The calendar and targets, as a transaction sees them.
     pub(crate) async fn clock_rules(&self, conn: &mut sqlx::AnyConnection) -> Result<Rules> {
-        Ok(Rules {
-            policy: setting_in(&mut *conn, key::SERVICE_POLICY).await?,
-            calendar: calendar_in(&mut *conn).await?,
-        })
+        let mut values = HashMap::new();
+        for row in Rules::settings_sql(self.engine())
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            values.insert(row.try_get("key")?, row.try_get("value")?);
+        }
+        Rules::from_settings(&values)
     }
 
     /// Brings an incident's clocks and, as they say whether it was resolved in time, its
@@ -457,7 +493,10 @@ impl Store {
 
     /// The business hours in force.
     pub async fn business_calendar(&self) -> Result<BusinessCalendar> {
-        calendar_in(&mut *self.reader().acquire().await?).await
+        Ok(self
+            .clock_rules(&mut *self.reader().acquire().await?)
+            .await?
+            .calendar)
     }
 
     /// Sets the targets; the clocks of incidents not closed follow at once.

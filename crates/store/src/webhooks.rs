@@ -76,7 +76,7 @@ pub struct Outgoing {
     pub active: bool,
 }
 
-fn events_of(stored: &str) -> Vec<EventType> {
+pub(crate) fn events_of(stored: &str) -> Vec<EventType> {
     stored
         .split_whitespace()
         .filter_map(EventType::from_code)

@@ -20,7 +20,7 @@ use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::bulk::{Value, insert_sql};
 use crate::contacts::contact_in_tx;
-use crate::db::{Engine, Store, code, engine_of, flag, from_ms, ms, opt_code, opt_from_ms};
+use crate::db::{Engine, Sql, Store, code, engine_of, flag, from_ms, ms, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 use crate::units::unit_of_kind;
@@ -328,16 +328,24 @@ pub(crate) async fn take_folios(
     year: i32,
     count: i64,
 ) -> Result<i64> {
-    let last: i64 = sqlx::query(
-        "INSERT INTO folio_counters (year, last_seq) VALUES ($1, $2) \
-         ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + excluded.last_seq RETURNING last_seq",
-    )
-    .bind(i64::from(year))
-    .bind(count)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("last_seq")?;
+    let last: i64 = folios_sql(year, count)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("last_seq")?;
     Ok(last - count + 1)
+}
+
+/// The counter update that takes `count` folios of `year`; its row's `last_seq` is the last.
+pub(crate) fn folios_sql(year: i32, count: i64) -> Sql {
+    let mut sql = Sql::new("INSERT INTO folio_counters (year, last_seq) VALUES (");
+    sql.bind(i64::from(year));
+    sql.push(", ");
+    sql.bind(count);
+    sql.push(
+        ") ON CONFLICT (year) DO UPDATE SET last_seq = folio_counters.last_seq + excluded.last_seq \
+         RETURNING last_seq",
+    );
+    sql
 }
 
 /// The columns of a timeline entry written with its id (bulk writers number their entries).
