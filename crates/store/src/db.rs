@@ -131,11 +131,77 @@ pub struct IntakeTotals {
 
 /// The page cache of SQLite's write connections, in KiB (see `Store::connect`).
 pub(crate) const WRITER_CACHE_KIB: u32 = 8 * 1024;
+/// And of its readers: SQLite's default.
+const READER_CACHE_KIB: u32 = 2 * 1024;
 
-/// The SQLite file and the direct connection to it, once opened (`direct`).
+/// The SQLite file and the direct connections to it, once opened (`direct`).
 pub(crate) struct DirectSlot {
     pub(crate) path: std::path::PathBuf,
+    /// The intake writer's.
     pub(crate) connection: std::sync::Mutex<Option<direct::Direct>>,
+    /// Readers not in use: each lookup takes one, or opens one, and gives it back.
+    readers: std::sync::Mutex<Vec<direct::Direct>>,
+}
+
+impl DirectSlot {
+    fn new(path: std::path::PathBuf) -> DirectSlot {
+        DirectSlot {
+            path,
+            connection: Default::default(),
+            readers: Default::default(),
+        }
+    }
+
+    /// Rows read on this thread; `None` if no reader could be opened.
+    fn read<T>(
+        &self,
+        sql: &Sql,
+        read: fn(&dyn direct::Columns) -> Result<T>,
+    ) -> Option<Result<Vec<T>>> {
+        let idle = lock(&self.readers).pop();
+        let reader = match idle {
+            Some(reader) => reader,
+            None => match direct::Direct::open_reader(&self.path, READER_CACHE_KIB) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a direct reader could not be opened");
+                    return None;
+                }
+            },
+        };
+        let rows = reader.query(sql, read);
+        lock(&self.readers).push(reader);
+        Some(rows)
+    }
+}
+
+/// A lock whose holder panicked still guards connections that are whole: SQLite ends a
+/// statement that was not stepped to its end when the next one begins.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store {
+    /// Rows of a small read that answers from an index: on SQLite read on the calling thread
+    /// (`direct`), which every authenticated request's session or token lookup makes, and
+    /// where sqlx's hand-off to its reader thread and back cost more than the query; through
+    /// the pool otherwise.
+    pub(crate) async fn read_rows<T>(
+        &self,
+        sql: Sql,
+        read: fn(&dyn direct::Columns) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if let Some(rows) = self.direct.as_ref().and_then(|slot| slot.read(&sql, read)) {
+            return rows;
+        }
+        sql.fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| read(row))
+            .collect()
+    }
 }
 
 /// The institution's time zone unless configured otherwise.
@@ -155,7 +221,9 @@ impl Store {
                 // reading them back from the file (32 MB made walking the cache at each commit
                 // a cost of its own); readers keep SQLite's default 2 MB each.
                 let write = sqlite_pool(1, WRITER_CACHE_KIB, true).connect(&url).await?;
-                let read = sqlite_pool(4, 2 * 1024, false).connect(&url).await?;
+                let read = sqlite_pool(4, READER_CACHE_KIB, false)
+                    .connect(&url)
+                    .await?;
                 let alive = checkpointer(read.clone());
                 let path = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
                     .get_filename()
@@ -168,10 +236,7 @@ impl Store {
                     reopen_window_days: atiende_domain::indicators::DEFAULT_REOPEN_WINDOW_DAYS,
                     intake: Default::default(),
                     intake_stats: Default::default(),
-                    direct: Some(Arc::new(DirectSlot {
-                        path,
-                        connection: Default::default(),
-                    })),
+                    direct: Some(Arc::new(DirectSlot::new(path))),
                     _upkeep: Some(Arc::new(alive)),
                     sealer: Default::default(),
                     suggestion_model: Default::default(),

@@ -18,7 +18,8 @@ use sqlx::any::AnyRow;
 
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
-use crate::db::{Store, code, flag, from_ms, ms};
+use crate::db::direct::Columns;
+use crate::db::{Sql, Store, flag, from_ms, ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 
@@ -66,8 +67,8 @@ pub struct ApiTokenInfo {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-fn scopes_of(r: &AnyRow) -> Result<TokenScopes> {
-    let codes: String = r.try_get("scopes")?;
+fn scopes_of(r: &dyn Columns) -> Result<TokenScopes> {
+    let codes = r.text("scopes")?;
     TokenScopes::parse(codes.split_whitespace()).map_err(|_| StoreError::corrupt(codes))
 }
 
@@ -127,21 +128,38 @@ async fn units_of(
         .collect()
 }
 
-fn user_from_row(row: &AnyRow, unit_ids: Vec<UnitId>) -> Result<StaffUser> {
+fn user_from_row(row: &dyn Columns, unit_ids: Vec<UnitId>) -> Result<StaffUser> {
+    let role = row.text("role")?;
+    let language = row.text("language")?;
     Ok(StaffUser {
-        id: UserId(row.try_get("id")?),
-        login: row.try_get("login")?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        role: code(row, "role", Role::from_code)?,
+        id: UserId(row.int("id")?),
+        login: row.text("login")?,
+        name: row.text("name")?,
+        email: row.text("email")?,
+        role: Role::from_code(&role)
+            .ok_or_else(|| StoreError::corrupt(format!("role = {role:?}")))?,
         unit_ids,
-        language: code(row, "language", Lang::from_code)?,
-        disabled: flag(row, "disabled")?,
-        must_change_password: flag(row, "must_change_password")?,
-        second_factor: row.try_get::<Option<String>, _>("totp_secret")?.is_some(),
-        phone_extension: row.try_get("phone_extension")?,
-        created_at: from_ms(row.try_get("created_at")?)?,
+        language: Lang::from_code(&language)
+            .ok_or_else(|| StoreError::corrupt(format!("language = {language:?}")))?,
+        disabled: row.int("disabled")? != 0,
+        must_change_password: row.int("must_change_password")? != 0,
+        second_factor: row.opt_text("totp_secret")?.is_some(),
+        phone_extension: row.text("phone_extension")?,
+        created_at: from_ms(row.int("created_at")?)?,
     })
+}
+
+/// The user of a row of `users` read with [`Store::unit_list`].
+fn user_of_listed_row(row: &dyn Columns) -> Result<StaffUser> {
+    let mut units = row
+        .opt_text("unit_list")?
+        .unwrap_or_default()
+        .split(',')
+        .filter(|u| !u.is_empty())
+        .map(|u| u.parse().map(UnitId).map_err(StoreError::corrupt))
+        .collect::<Result<Vec<_>>>()?;
+    units.sort_unstable();
+    user_from_row(row, units)
 }
 
 async fn user_in_tx(tx: &mut Tx, id: UserId) -> Result<StaffUser> {
@@ -473,33 +491,41 @@ impl Store {
     ) -> Result<Option<SessionOf>> {
         let now = ms(crate::db::now());
         let hash = token_hash(token);
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut sql = Sql::new(&format!(
             "SELECT u.*, s.csrf_token, s.signed_in_with, COALESCE(s.last_seen_at, s.created_at) AS seen, {} \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0 \
-             AND COALESCE(s.last_seen_at, s.created_at) > $3",
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ",
             self.unit_list()
-        )))
-        .bind(hash.clone())
-        .bind(now)
-        .bind(now - idle.num_milliseconds())
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(r) = row else {
+        ));
+        sql.bind(hash.clone());
+        sql.push(" AND s.expires_at > ");
+        sql.bind(now);
+        sql.push(" AND u.disabled = 0 AND COALESCE(s.last_seen_at, s.created_at) > ");
+        sql.bind(now - idle.num_milliseconds());
+        let found = self
+            .read_rows(sql, |r| {
+                Ok((
+                    SessionOf {
+                        user: user_of_listed_row(r)?,
+                        csrf: r.text("csrf_token")?,
+                        provider: r.opt_text("signed_in_with")?,
+                    },
+                    r.int("seen")?,
+                ))
+            })
+            .await?
+            .into_iter()
+            .next();
+        let Some((session, seen)) = found else {
             return Ok(None);
         };
-        if r.try_get::<i64, _>("seen")? < now - 60_000 {
+        if seen < now - 60_000 {
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
                 .bind(now)
                 .bind(hash)
                 .execute(self.writer())
                 .await?;
         }
-        Ok(Some(SessionOf {
-            user: self.user_of_row(&r)?,
-            csrf: r.try_get("csrf_token")?,
-            provider: r.try_get("signed_in_with")?,
-        }))
+        Ok(Some(session))
     }
 
     /// A person's open sessions, newest first; `current` marks the one holding `token`.
@@ -564,15 +590,7 @@ impl Store {
 
     /// The user of a row of `users` read with [`Store::unit_list`].
     fn user_of_row(&self, row: &AnyRow) -> Result<StaffUser> {
-        let list: Option<String> = row.try_get("unit_list")?;
-        let mut units = list
-            .unwrap_or_default()
-            .split(',')
-            .filter(|u| !u.is_empty())
-            .map(|u| u.parse().map(UnitId).map_err(StoreError::corrupt))
-            .collect::<Result<Vec<_>>>()?;
-        units.sort_unstable();
-        user_from_row(row, units)
+        user_of_listed_row(row)
     }
 
     pub async fn end_session(&self, token: &str) -> Result<()> {
@@ -722,28 +740,38 @@ impl Store {
     pub async fn token_user(&self, token: &str) -> Result<Option<(StaffUser, TokenScopes)>> {
         let hash = token_hash(token);
         let now = ms(crate::db::now());
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut sql = Sql::new(&format!(
             "SELECT u.*, t.id AS token_id, t.scopes, COALESCE(t.last_used_at, 0) AS used, {} \
-             FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0 \
-             AND (t.expires_at IS NULL OR t.expires_at > $2)",
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ",
             self.unit_list()
-        )))
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(r) = row else {
+        ));
+        sql.bind(hash);
+        sql.push(" AND t.revoked_at IS NULL AND u.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > ");
+        sql.bind(now);
+        sql.push(")");
+        let found = self
+            .read_rows(sql, |r| {
+                Ok((
+                    user_of_listed_row(r)?,
+                    scopes_of(r)?,
+                    r.int("used")?,
+                    r.int("token_id")?,
+                ))
+            })
+            .await?
+            .into_iter()
+            .next();
+        let Some((user, scopes, used, token_id)) = found else {
             return Ok(None);
         };
-        if r.try_get::<i64, _>("used")? < now - 60_000 {
+        if used < now - 60_000 {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
-                .bind(r.try_get::<i64, _>("token_id")?)
+                .bind(token_id)
                 .execute(self.writer())
                 .await?;
         }
-        Ok(Some((self.user_of_row(&r)?, scopes_of(&r)?)))
+        Ok(Some((user, scopes)))
     }
 }
 

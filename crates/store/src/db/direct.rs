@@ -50,6 +50,21 @@ impl Direct {
         Ok(Direct { conn })
     }
 
+    /// A connection that only reads, with a reader's settings (`sqlite_pool`).
+    pub(crate) fn open_reader(path: &Path, cache_kib: u32) -> Result<Direct> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        conn.execute_batch(&format!(
+            "PRAGMA cache_size = -{cache_kib};
+             PRAGMA busy_timeout = 10000;"
+        ))
+        .map_err(failed)?;
+        Ok(Direct { conn })
+    }
+
     /// Runs statements without arguments (`BEGIN IMMEDIATE`, `COMMIT`).
     pub(crate) fn batch(&self, text: &str) -> Result<()> {
         self.conn.execute_batch(text).map_err(failed)
