@@ -31,37 +31,41 @@ pub(crate) struct Direct {
 impl Direct {
     /// Opens the file with the write connection's settings (`sqlite_pool`).
     pub(crate) fn open(path: &Path, cache_kib: u32) -> Result<Direct> {
-        let conn = rusqlite::Connection::open_with_flags(
+        Direct::connect(
             path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+            &format!(
+                "PRAGMA cache_size = -{cache_kib};
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 10000;
+                 PRAGMA secure_delete = ON;
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA wal_autocheckpoint = 10000;"
+            ),
         )
-        .map_err(failed)?;
-        conn.execute_batch(&format!(
-            "PRAGMA cache_size = -{cache_kib};
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 10000;
-             PRAGMA secure_delete = ON;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA wal_autocheckpoint = 10000;"
-        ))
-        .map_err(failed)?;
-        Ok(Direct { conn })
     }
 
     /// A connection that only reads, with a reader's settings (`sqlite_pool`).
     pub(crate) fn open_reader(path: &Path, cache_kib: u32) -> Result<Direct> {
+        Direct::connect(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            &format!(
+                "PRAGMA cache_size = -{cache_kib};
+                 PRAGMA busy_timeout = 10000;"
+            ),
+        )
+    }
+
+    fn connect(path: &Path, flags: rusqlite::OpenFlags, pragmas: &str) -> Result<Direct> {
         let conn = rusqlite::Connection::open_with_flags(
             path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(failed)?;
-        conn.execute_batch(&format!(
-            "PRAGMA cache_size = -{cache_kib};
-             PRAGMA busy_timeout = 10000;"
-        ))
-        .map_err(failed)?;
+        conn.execute_batch(pragmas).map_err(failed)?;
         Ok(Direct { conn })
     }
 
