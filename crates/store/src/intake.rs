@@ -202,6 +202,7 @@ impl Store {
         // As `create_incident_in` does for one: the subscriptions are read once per group.
         crate::webhooks::emit_many(&mut tx, EventType::IncidentCreated, events).await?;
         tx.commit().await?;
+        log_created(&results);
         Ok(results)
     }
 
@@ -256,6 +257,7 @@ impl Store {
         match written {
             Ok(Some(results)) => {
                 direct.batch("COMMIT")?;
+                log_created(&results);
                 Ok(Some(results))
             }
             Ok(None) => {
@@ -329,7 +331,6 @@ impl Store {
         }
         let events = self.write_new_incidents(conn, batch, &mut plain).await?;
         for (n, incident, _) in plain {
-            tracing::info!(incident.folio = %incident.folio, incident.channel = %incident.channel, "incident created");
             results[n] = Some(Ok(incident));
         }
         Ok((results, events))
@@ -524,6 +525,14 @@ struct ContactRef {
     id: ContactId,
     user_type: Option<UserType>,
     cancellation: Cancellation,
+}
+
+/// Logs the incidents a group committed (only once committed: a group rolled back on one
+/// path is written again on the other).
+fn log_created(results: &[Option<Result<Incident>>]) {
+    for incident in results.iter().flatten().flatten() {
+        tracing::info!(incident.folio = %incident.folio, incident.channel = %incident.channel, "incident created");
+    }
 }
 
 /// A webhook event of a new incident: the incident and what the event says of it.
