@@ -242,17 +242,23 @@ impl Store {
         batch: &[(Actor<'_>, NewIncidentInput)],
     ) -> Result<Option<Vec<Option<Result<Incident>>>>> {
         direct.batch("BEGIN IMMEDIATE")?;
-        let written = self
-            .write_group(&mut OnThread(direct), batch)
-            .now_or_never()
-            .unwrap_or_else(|| Err(StoreError::corrupt("a direct statement waited")))
-            .and_then(|(results, events)| {
-                let subscribed = !events.is_empty()
-                    && direct
-                        .query(&subscriptions_sql(), |r| r.text("events"))?
-                        .iter()
-                        .any(|e| events_of(e).contains(&EventType::IncidentCreated));
-                Ok((!subscribed).then_some(results))
+        // Asked first: a group written here and then rolled back for its webhooks would be
+        // written twice whenever an integration listens.
+        let written = direct
+            .query(&subscriptions_sql(), |r| r.text("events"))
+            .map(|subscriptions| {
+                subscriptions
+                    .iter()
+                    .any(|e| events_of(e).contains(&EventType::IncidentCreated))
+            })
+            .and_then(|subscribed| {
+                if subscribed {
+                    return Ok(None);
+                }
+                self.write_group(&mut OnThread(direct), batch)
+                    .now_or_never()
+                    .unwrap_or_else(|| Err(StoreError::corrupt("a direct statement waited")))
+                    .map(|(results, _no_listener)| Some(results))
             });
         match written {
             Ok(Some(results)) => {

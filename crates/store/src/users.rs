@@ -243,7 +243,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("user"))?;
-        self.user_of_row(&row)
+        user_of_listed_row(&row)
     }
 
     pub async fn user_by_login(&self, login: &str) -> Result<StaffUser> {
@@ -256,7 +256,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("user"))?;
-        self.user_of_row(&row)
+        user_of_listed_row(&row)
     }
 
     pub async fn create_user(&self, actor: Actor<'_>, input: &UserInput) -> Result<CreatedUser> {
@@ -478,7 +478,7 @@ impl Store {
             .bind(email.trim().to_lowercase())
             .fetch_all(self.reader())
             .await?;
-        rows.iter().map(|r| self.user_of_row(r)).collect()
+        rows.iter().map(|r| user_of_listed_row(r)).collect()
     }
 
     /// The enabled account behind a session cookie, with the session's CSRF token: a session
@@ -586,11 +586,6 @@ impl Store {
             "(SELECT {} FROM user_units WHERE user_id = u.id) AS unit_list",
             self.engine().comma_joined("unit_id")
         )
-    }
-
-    /// The user of a row of `users` read with [`Store::unit_list`].
-    fn user_of_row(&self, row: &AnyRow) -> Result<StaffUser> {
-        user_of_listed_row(row)
     }
 
     pub async fn end_session(&self, token: &str) -> Result<()> {

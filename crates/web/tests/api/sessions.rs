@@ -705,29 +705,6 @@ async fn a_failing_outside_service_shows_in_administration_and_in_the_metrics(db
         "{section}"
     );
 
-    app.staff("agente", atiende_domain::user::Role::Agent, vec![])
-        .await;
-    let session = app.login("agente", crate::helpers::PASSWORD).await;
-    let person = app
-        .db
-        .create_contact(
-            atiende_store::Actor::System,
-            &atiende_domain::contact::ContactInput {
-                name: Some("Luis".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("contact");
-    let created = app
-        .post(
-            "/api/v1/incidents",
-            &session,
-            serde_json::json!({"channel": "phone", "contact_id": person.id, "subject": "Orden de pago",
-                "body": "¿Dónde descargo mi orden de pago?"}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
     let metrics = app
         .get("/metrics", &Auth::Bearer("token-de-prometheus-123".into()))
         .await;
