@@ -6,12 +6,15 @@
 //! One parameter, not one per value: a statement's text then depends only on its table, so
 //! each connection prepares it once, whatever the number of rows. With a placeholder per value
 //! every group size was a new statement for PostgreSQL to parse and plan, and sqlx maps
-//! numbered placeholders on SQLite in time that grows with their number.
+//! numbered placeholders on SQLite in time that grows with their number. SQLite's direct
+//! connection (`db::direct`) binds each value instead ([`Binding::EachValue`]): there the
+//! JSON's parse and the reading of each column back out of it were an eighth of a group's
+//! time, and a group's few sizes are each prepared once.
 
 use serde::ser::{Serialize, Serializer};
 use sqlx::Row;
 
-use crate::db::{Engine, Script, Sql, Store, engine_of};
+use crate::db::{Binding, Engine, Script, Sql, Store, engine_of};
 use crate::error::Result;
 use crate::tx::Tx;
 
@@ -41,18 +44,56 @@ impl Serialize for Value {
     }
 }
 
-/// `INSERT INTO table (columns) SELECT … FROM <rows as JSON> WHERE true suffix`. Nothing for
-/// no rows. `suffix` (an `ON CONFLICT` or `RETURNING` clause) ends the statement; the
+/// Far below SQLite's limit on a statement's placeholders (32,766), and above a full group of
+/// new incidents' widest insert (64 rows of the incidents' columns).
+const EACH_VALUE_MAX: usize = 2_000;
+
+impl Value {
+    fn bind_to(&self, sql: &mut Sql) {
+        match self {
+            Value::Int(v) => sql.bind(*v),
+            Value::OptInt(v) => sql.bind(*v),
+            Value::Text(v) => sql.bind(v.clone()),
+            Value::OptText(v) => sql.bind(v.clone()),
+        };
+    }
+}
+
+/// `INSERT INTO table (columns) SELECT … FROM <rows as JSON> WHERE true suffix`, or with
+/// [`Binding::EachValue`] `INSERT INTO table (columns) VALUES (…), … suffix`. Nothing for no
+/// rows. `suffix` (an `ON CONFLICT` or `RETURNING` clause) ends the statement; the
 /// `WHERE true` keeps SQLite from reading an `ON CONFLICT` as a join's.
 fn write_insert(
     sql: &mut Sql,
     engine: Engine,
+    binding: Binding,
     table: &str,
     columns: &[&str],
     rows: &[Vec<Value>],
     suffix: &str,
 ) {
     let Some(first) = rows.first() else { return };
+    if binding == Binding::EachValue
+        && engine == Engine::Sqlite
+        && rows.len() * first.len() <= EACH_VALUE_MAX
+    {
+        sql.push(&format!(
+            "INSERT INTO {table} ({}) VALUES ",
+            columns.join(", ")
+        ));
+        for (n, row) in rows.iter().enumerate() {
+            sql.push(if n == 0 { "(" } else { ", (" });
+            for (k, value) in row.iter().enumerate() {
+                if k > 0 {
+                    sql.push(", ");
+                }
+                value.bind_to(sql);
+            }
+            sql.push(")");
+        }
+        sql.push(suffix);
+        return;
+    }
     sql.push(&format!(
         "INSERT INTO {table} ({}) SELECT {} FROM ",
         columns.join(", "),
@@ -112,13 +153,14 @@ pub(crate) fn push_update(script: &mut Script, table: &str, columns: &[&str], ro
 /// The insert of `rows` as a query of its own (for its `RETURNING` rows).
 pub(crate) fn insert_sql(
     engine: Engine,
+    binding: Binding,
     table: &str,
     columns: &[&str],
     rows: &[Vec<Value>],
     suffix: &str,
 ) -> Sql {
     let mut sql = Sql::default();
-    write_insert(&mut sql, engine, table, columns, rows, suffix);
+    write_insert(&mut sql, engine, binding, table, columns, rows, suffix);
     sql
 }
 
@@ -134,8 +176,16 @@ pub(crate) fn push_insert(
     if rows.is_empty() {
         return;
     }
-    let engine = script.engine();
-    write_insert(script.statement(), engine, table, columns, rows, suffix);
+    let (engine, binding) = (script.engine(), script.binding());
+    write_insert(
+        script.statement(),
+        engine,
+        binding,
+        table,
+        columns,
+        rows,
+        suffix,
+    );
 }
 
 /// Inserts the rows inside the caller's transaction.

@@ -726,6 +726,17 @@ impl Sql {
     }
 }
 
+/// How a bulk insert's rows reach the database (`bulk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// As one JSON parameter the database unpacks: one statement's text for any number of
+    /// rows.
+    Json,
+    /// A placeholder per value, on SQLite, for small statements (larger ones go as JSON): what
+    /// the direct connection (`direct`) binds fastest.
+    EachValue,
+}
+
 /// Statements sent together. On SQLite they travel as one multi-statement query — one round
 /// trip to the connection's thread instead of one each, which is what a write of many small
 /// statements spends its time on (placeholders are numbered across the whole script). On
@@ -735,6 +746,7 @@ impl Sql {
 pub(crate) struct Script {
     engine: Engine,
     independent: bool,
+    binding: Binding,
     done: Vec<Sql>,
     current: Sql,
     /// Where the last statement of `current` starts, and how many `WITH` clauses precede it.
@@ -749,6 +761,7 @@ impl Script {
         Script {
             engine,
             independent: false,
+            binding: Binding::Json,
             done: Vec::new(),
             current: Sql::default(),
             start: 0,
@@ -767,6 +780,15 @@ impl Script {
 
     pub(crate) fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// The same script with its bulk inserts' rows bound as `binding` says.
+    pub(crate) fn binding_rows(self, binding: Binding) -> Script {
+        Script { binding, ..self }
+    }
+
+    pub(crate) fn binding(&self) -> Binding {
+        self.binding
     }
 
     /// The query a new statement is appended to.

@@ -36,7 +36,7 @@ use crate::audit::{Change, push_records, snapshot};
 use crate::bulk::{Value, insert_sql, push_insert};
 use crate::db::direct::{Columns, Direct};
 use crate::db::{
-    Engine, IntakeJob, IntakeTotals, Script, Sql, Store, WRITER_CACHE_KIB, from_ms, ms,
+    Binding, Engine, IntakeJob, IntakeTotals, Script, Sql, Store, WRITER_CACHE_KIB, from_ms, ms,
 };
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{NEW_INCIDENT_COLUMNS, folios_sql, new_incident_row};
@@ -382,6 +382,7 @@ impl Store {
             .rows(
                 insert_sql(
                     self.engine(),
+                    conn.binding(),
                     "incidents",
                     NEW_INCIDENT_COLUMNS,
                     &rows,
@@ -399,7 +400,7 @@ impl Store {
             );
         }
         // Everything else depends only on the ids: one script.
-        let mut script = Script::independent(self.engine());
+        let mut script = Script::independent(self.engine()).binding_rows(conn.binding());
         let messages: Vec<Vec<Value>> = plain
             .iter()
             .filter(|(_, _, body)| !body.is_empty())
@@ -549,6 +550,8 @@ type CreatedEvent = (Option<IncidentId>, serde_json::Value);
 trait GroupConn {
     async fn rows<T>(&mut self, sql: Sql, read: fn(&dyn Columns) -> Result<T>) -> Result<Vec<T>>;
     async fn run(&mut self, script: Script) -> Result<()>;
+    /// How the group's inserts bind their rows on this path.
+    fn binding(&self) -> Binding;
 }
 
 /// A transaction on a pooled sqlx connection.
@@ -566,6 +569,10 @@ impl GroupConn for Pooled<'_, '_> {
     async fn run(&mut self, script: Script) -> Result<()> {
         script.execute(self.0).await
     }
+
+    fn binding(&self) -> Binding {
+        Binding::Json
+    }
 }
 
 /// SQLite's direct connection: every call is done when it returns.
@@ -578,6 +585,10 @@ impl GroupConn for OnThread<'_> {
 
     async fn run(&mut self, script: Script) -> Result<()> {
         self.0.run(script)
+    }
+
+    fn binding(&self) -> Binding {
+        Binding::EachValue
     }
 }
 

@@ -20,6 +20,7 @@ use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::bulk::{Value, insert_sql};
 use crate::contacts::contact_in_tx;
+use crate::db::Binding;
 use crate::db::{Engine, Sql, Store, code, engine_of, flag, from_ms, ms, opt_code, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
@@ -502,6 +503,7 @@ impl Store {
         let row = new_incident_row(&incident, actor.user_id());
         let id: i64 = insert_sql(
             engine_of(tx),
+            Binding::Json,
             "incidents",
             NEW_INCIDENT_COLUMNS,
             &[row],
