@@ -732,8 +732,8 @@ pub(crate) enum Binding {
     /// As one JSON parameter the database unpacks: one statement's text for any number of
     /// rows.
     Json,
-    /// A placeholder per value, on SQLite, for small statements (larger ones go as JSON): what
-    /// the direct connection (`direct`) binds fastest.
+    /// A placeholder per value, on SQLite, for statements of a few rows (larger ones go as
+    /// JSON): what the direct connection (`direct`) binds fastest.
     EachValue,
 }
 

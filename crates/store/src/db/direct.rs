@@ -26,8 +26,9 @@ use sqlx_core::any::AnyValueKind;
 use super::{Script, Sql};
 use crate::error::{Result, StoreError};
 
-/// Prepared statements a connection keeps.
-const STATEMENTS_KEPT: usize = 512;
+/// Prepared statements a connection keeps: a group's few fixed ones, and its inserts for
+/// each number of rows they bind value by value (`bulk`, up to eight rows, six tables).
+const STATEMENTS_KEPT: usize = 128;
 
 /// A connection to the SQLite file, used by one thread at a time.
 pub(crate) struct Direct {
