@@ -600,19 +600,27 @@ pub fn opt_from_ms(ms: Option<i64>) -> Result<Option<DateTime<Utc>>> {
 }
 
 /// Reads a coded enum column.
-pub fn code<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let raw: String = row.try_get(col)?;
+pub(crate) fn code<T>(
+    row: &dyn direct::Columns,
+    col: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T> {
+    let raw = row.text(col)?;
     parse(&raw).ok_or_else(|| StoreError::corrupt(format!("{col} = {raw:?}")))
 }
 
-pub fn opt_code<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
-    let raw: Option<String> = row.try_get(col)?;
+pub(crate) fn opt_code<T>(
+    row: &dyn direct::Columns,
+    col: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>> {
+    let raw = row.opt_text(col)?;
     raw.map(|r| parse(&r).ok_or_else(|| StoreError::corrupt(format!("{col} = {r:?}"))))
         .transpose()
 }
 
-pub fn flag(row: &AnyRow, col: &str) -> Result<bool> {
-    Ok(row.try_get::<i64, _>(col)? != 0)
+pub(crate) fn flag(row: &dyn direct::Columns, col: &str) -> Result<bool> {
+    Ok(row.int(col)? != 0)
 }
 
 /// SQL built at run time (filters) with `$n` placeholders, which both engines understand.

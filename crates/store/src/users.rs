@@ -19,7 +19,7 @@ use sqlx::any::AnyRow;
 use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::db::direct::Columns;
-use crate::db::{Sql, Store, flag, from_ms, ms};
+use crate::db::{Sql, Store, code, flag, from_ms, ms};
 use crate::error::{Result, StoreError};
 use crate::tx::Tx;
 
@@ -129,20 +129,16 @@ async fn units_of(
 }
 
 fn user_from_row(row: &dyn Columns, unit_ids: Vec<UnitId>) -> Result<StaffUser> {
-    let role = row.text("role")?;
-    let language = row.text("language")?;
     Ok(StaffUser {
         id: UserId(row.int("id")?),
         login: row.text("login")?,
         name: row.text("name")?,
         email: row.text("email")?,
-        role: Role::from_code(&role)
-            .ok_or_else(|| StoreError::corrupt(format!("role = {role:?}")))?,
+        role: code(row, "role", Role::from_code)?,
         unit_ids,
-        language: Lang::from_code(&language)
-            .ok_or_else(|| StoreError::corrupt(format!("language = {language:?}")))?,
-        disabled: row.int("disabled")? != 0,
-        must_change_password: row.int("must_change_password")? != 0,
+        language: code(row, "language", Lang::from_code)?,
+        disabled: flag(row, "disabled")?,
+        must_change_password: flag(row, "must_change_password")?,
         second_factor: row.opt_text("totp_secret")?.is_some(),
         phone_extension: row.text("phone_extension")?,
         created_at: from_ms(row.int("created_at")?)?,
