@@ -13,6 +13,7 @@ use crate::Actor;
 use crate::audit::{Change, record, snapshot};
 use crate::db::{Sql, Store, flag, from_ms, ms, opt_code};
 use crate::error::{Result, StoreError};
+use crate::search::IndexQuery;
 use crate::tx::Tx;
 
 fn contact_from_row(row: &AnyRow, identifiers: Vec<Identifier>) -> Result<Contact> {
@@ -293,15 +294,61 @@ impl Store {
     }
 
     pub async fn contacts(&self, q: &ContactQuery) -> Result<Vec<Contact>> {
-        let mut sql = Sql::new("SELECT * FROM contacts c WHERE c.merged_into IS NULL");
-        if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let query = atiende_domain::knowledge::SearchQuery::parse(text);
-            if query.is_empty() {
-                // Nothing a word could match (only punctuation): nobody.
-                return Ok(Vec::new());
+        let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let parsed = text.map(atiende_domain::knowledge::SearchQuery::parse);
+        let query = match &parsed {
+            // Nothing a word could match (only punctuation): nobody.
+            Some(p) if p.is_empty() => return Ok(Vec::new()),
+            Some(p) => Some(self.index_query(p).await?),
+            None => None,
+        };
+        let limit = crate::page_rows(q.limit);
+        // A filter's newest matches are looked for among the newest contacts first where the
+        // index would otherwise read every match (see `recent_contacts_from`); everywhere
+        // when those hold less than a page.
+        let mut from = None;
+        if query.is_some() {
+            let newest = match q.before_id {
+                Some(b) => b - 1,
+                None => Sql::new("SELECT COALESCE(MAX(id), 0) AS id FROM contacts")
+                    .fetch_one(self.reader())
+                    .await?
+                    .try_get("id")?,
+            };
+            from = self.recent_contacts_from(newest);
+        }
+        let rows = loop {
+            let sql = self.contact_list(q, text.zip(query.as_ref()), from, limit);
+            let rows = sql.fetch_all(self.reader()).await?;
+            if rows.len() as i64 >= limit || from.is_none() {
+                break rows;
             }
+            from = None;
+        };
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut identifiers = identifiers_of_many(self, &ids).await?;
+        rows.iter()
+            .zip(&ids)
+            .map(|(row, id)| contact_from_row(row, identifiers.remove(id).unwrap_or_default()))
+            .collect()
+    }
+
+    /// The contact list's statement: the newest `limit` contacts in `q`'s filters, those the
+    /// text (as typed, and as the index is asked it) finds, only from id `from` on when given.
+    fn contact_list(
+        &self,
+        q: &ContactQuery,
+        text: Option<(&str, &IndexQuery<'_>)>,
+        from: Option<i64>,
+        limit: i64,
+    ) -> Sql {
+        let mut sql = Sql::new("SELECT * FROM contacts c WHERE c.merged_into IS NULL");
+        if let Some((text, query)) = text {
             sql.push(" AND (c.id IN (");
-            self.push_contact_ids(&mut sql, &query);
+            self.push_contact_ids(&mut sql, query, from);
             sql.push(")");
             // A number as the caller shows it (without country code, or WhatsApp's 521…)
             // finds the phone on record exactly, by its key.
@@ -333,18 +380,13 @@ impl Store {
         if let Some(b) = q.before_id {
             sql.push(" AND c.id < ").bind(b);
         }
-        sql.push(" ORDER BY c.id DESC LIMIT ")
-            .bind(crate::page_rows(q.limit));
-        let rows = sql.fetch_all(self.reader()).await?;
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut identifiers = identifiers_of_many(self, &ids).await?;
-        rows.iter()
-            .zip(&ids)
-            .map(|(row, id)| contact_from_row(row, identifiers.remove(id).unwrap_or_default()))
-            .collect()
+        // The whole statement from there on, not only the text's side: an older contact found
+        // by the phone must not come before a newer one the window left out.
+        if let Some(from) = from {
+            sql.push(" AND c.id >= ").bind(from);
+        }
+        sql.push(" ORDER BY c.id DESC LIMIT ").bind(limit);
+        sql
     }
 
     pub async fn create_contact(&self, actor: Actor<'_>, input: &ContactInput) -> Result<Contact> {

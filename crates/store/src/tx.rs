@@ -1,7 +1,8 @@
 //! The write transaction, and the upkeep no incident change can go without.
 //!
 //! Everything kept in step with an incident — its indicator facts and their rollups, its
-//! service-level clocks, its search document — is done by [`Tx::commit`] for every incident the transaction touched.
+//! service-level clocks, its search document — is done by [`Tx::commit`] for every incident the transaction touched,
+//! and so is forgetting the words suppressed documents held (PostgreSQL's list of words).
 //! The writes that change an incident (its row, its timeline, its derivations, its survey)
 //! take the transaction and mark the incident touched, so a new write path gets the upkeep by
 //! writing through them: there is no other way to commit. Bulk writers that compute facts and
@@ -22,6 +23,9 @@ pub struct Tx {
     store: Store,
     /// Incidents whose facts and search document must be brought in step before commit.
     touched: BTreeSet<IncidentId>,
+    /// Words documents held before this transaction took them out (a suppression), to leave
+    /// the search's list of words at commit unless a document still holds them.
+    forgotten: BTreeSet<String>,
 }
 
 impl Tx {
@@ -30,6 +34,7 @@ impl Tx {
             inner,
             store,
             touched: BTreeSet::new(),
+            forgotten: BTreeSet::new(),
         }
     }
 
@@ -43,6 +48,12 @@ impl Tx {
         self.touched.insert(id);
     }
 
+    /// Notes words documents hold before this transaction takes them out (a suppression):
+    /// at commit they leave the search's list of words unless a document still holds them.
+    pub(crate) fn forget_words(&mut self, words: Vec<String>) {
+        self.forgotten.extend(words);
+    }
+
     /// Brings every touched incident's facts, rollups and search document in step, then
     /// commits: all of it or none.
     pub async fn commit(mut self) -> Result<()> {
@@ -54,6 +65,11 @@ impl Tx {
                 store.refresh_measures(&mut self, id, &rules).await?;
                 store.reindex_incident(&mut self, id).await?;
             }
+        }
+        let forgotten = std::mem::take(&mut self.forgotten);
+        if !forgotten.is_empty() {
+            let words: Vec<String> = forgotten.into_iter().collect();
+            self.store.clone().forget_words(&mut self, &words).await?;
         }
         self.inner.commit().await?;
         Ok(())

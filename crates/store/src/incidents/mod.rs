@@ -497,6 +497,7 @@ impl Store {
             limit: limit - found.len() as i64,
             ..f.clone()
         };
+        let query = self.index_query(&query).await?;
         for window in [2_000, 16_000, 128_000] {
             let (ids, complete) = self.text_matches(&query, below, Some(window), rare).await?;
             let page = self.incident_page(scope, &rest, &Text::Ids(ids)).await?;

@@ -190,6 +190,9 @@ async fn suppress_incident_texts(
     if incidents.is_empty() {
         return Ok(());
     }
+    // What their documents say leaves the search's list of words with them.
+    let words = crate::search::words_of(tx, crate::search::Kind::Incident, incidents).await?;
+    tx.forget_words(words);
     let now_ms = ms(now());
     let inc = id_list(incidents);
     execute(
@@ -579,6 +582,12 @@ impl Store {
         let mut addresses: Vec<String> = Vec::new();
         for c in &people {
             let contact = contact_in_tx(tx, ContactId(*c)).await?;
+            // The words of their document, which left the index when they were blocked.
+            let values: Vec<String> = contact.identifiers().into_iter().map(|i| i.value).collect();
+            let document = crate::search::contact_document(&values);
+            let words =
+                crate::search::words_in(tx, &format!("{}\n{document}", contact.name)).await?;
+            tx.forget_words(words);
             if contact.name.trim().chars().count() >= 4 {
                 needles.push(contact.name.trim().to_string());
             }

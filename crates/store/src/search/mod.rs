@@ -53,6 +53,22 @@ pub enum Match {
 mod postgres;
 mod sqlite;
 
+/// A search box's words as an engine's index is asked them, worked out once for the several
+/// statements of a filter: on PostgreSQL the tsquery with each beginning spelled out as the
+/// whole words the index holds (see `postgres::whole_words`); SQLite's FTS5 reads beginnings
+/// from its own ordered terms and takes the words as they are.
+pub(crate) struct IndexQuery<'a> {
+    query: &'a SearchQuery,
+    /// PostgreSQL's tsquery text (empty on SQLite).
+    tsquery: String,
+}
+
+impl IndexQuery<'_> {
+    fn tsquery(&self) -> &str {
+        &self.tsquery
+    }
+}
+
 pub(crate) use postgres::tsquery_expr;
 
 pub(super) fn clip(text: String) -> String {
@@ -91,6 +107,36 @@ pub(crate) async fn index(
     push_unindex(&mut script, kind, id);
     push_new_documents(&mut script, kind, &[(id, title.to_string(), body)]);
     script.execute(tx).await
+}
+
+/// The words the documents of `kind` with these ids hold now, to be forgotten once they
+/// hold them no more (see [`Store::forget_words`]). SQLite keeps no list of words: none.
+pub(crate) async fn words_of(tx: &mut Tx, kind: Kind, ids: &[i64]) -> Result<Vec<String>> {
+    if engine_of(tx) == Engine::Sqlite || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new("");
+    postgres::push_words_of(&mut sql, kind, ids);
+    fetch_words(tx, sql).await
+}
+
+/// The words a document of `text` would hold (a person's name and addresses, whose own
+/// document may have left the index already when they were blocked). None on SQLite.
+pub(crate) async fn words_in(tx: &mut Tx, text: &str) -> Result<Vec<String>> {
+    if engine_of(tx) == Engine::Sqlite {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new("");
+    postgres::push_words_in(&mut sql, text);
+    fetch_words(tx, sql).await
+}
+
+async fn fetch_words(tx: &mut Tx, sql: Sql) -> Result<Vec<String>> {
+    sql.fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("word")?))
+        .collect()
 }
 
 /// An incident's document: folio, subject and the case numbers it had in other systems as the
@@ -207,6 +253,18 @@ pub struct ArticleHit {
 }
 
 impl Store {
+    /// Takes out of PostgreSQL's list of words (migration 0037) those of `words` that no
+    /// document holds any more: a person's suppression leaves nothing of what their documents
+    /// said (`Tx::forget_words`).
+    pub(crate) async fn forget_words(&self, tx: &mut Tx, words: &[String]) -> Result<()> {
+        if self.engine() == Engine::Sqlite || words.is_empty() {
+            return Ok(());
+        }
+        let mut script = Script::new(Engine::Postgres);
+        postgres::push_forget(&mut script, words);
+        script.execute(tx).await
+    }
+
     /// Rewrites an incident's document: folio and subject as its title, what the person and
     /// the CAP wrote as its body.
     pub(crate) async fn reindex_incident(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
@@ -400,7 +458,7 @@ impl Store {
     /// no match (PostgreSQL then asks its index at once).
     pub(crate) async fn text_matches(
         &self,
-        q: &SearchQuery,
+        q: &IndexQuery<'_>,
         before: Option<i64>,
         window: Option<i64>,
         rare: bool,
@@ -420,10 +478,10 @@ impl Store {
         };
         let sides = match self.engine() {
             Engine::Sqlite => {
-                let (own, order) = sqlite::own_side(q);
+                let (own, order) = sqlite::own_side(q.query);
                 [
                     side(own, order).await?,
-                    side(sqlite::contact_side(q), "id DESC").await?,
+                    side(sqlite::contact_side(q.query), "id DESC").await?,
                 ]
             }
             Engine::Postgres => [
@@ -450,11 +508,32 @@ impl Store {
     /// Pushes a query of the ids of the contacts whose document (name, addresses, phones,
     /// codes) holds every word of `q` as a word's beginning: the contact list's filter, read
     /// from the index rather than a scan of every name.
-    pub(crate) fn push_contact_ids(&self, sql: &mut Sql, q: &SearchQuery) {
+    /// `from`: only the contacts from that id on need be found (all may be).
+    pub(crate) fn push_contact_ids(&self, sql: &mut Sql, q: &IndexQuery<'_>, from: Option<i64>) {
         match self.engine() {
-            Engine::Sqlite => sqlite::push_contact_ids(sql, q),
-            Engine::Postgres => postgres::push_contact_ids(sql, q),
+            Engine::Sqlite => sqlite::push_contact_ids(sql, q.query),
+            Engine::Postgres => postgres::push_contact_ids(sql, q, from),
         }
+    }
+
+    /// Where the contact list's filter should look first for the newest matches below
+    /// `newest`: PostgreSQL reads a common name's every match to order them (tens of
+    /// thousands of "garcía"), so it looks among the newest contacts first; FTS5 hands them
+    /// over newest first by itself (`None`: everywhere at once).
+    pub(crate) fn recent_contacts_from(&self, newest: i64) -> Option<i64> {
+        match self.engine() {
+            Engine::Sqlite => None,
+            Engine::Postgres => postgres::recent_contacts_from(newest),
+        }
+    }
+
+    /// A search box's words as this store's index is asked them (see [`IndexQuery`]).
+    pub(crate) async fn index_query<'a>(&self, q: &'a SearchQuery) -> Result<IndexQuery<'a>> {
+        let tsquery = match self.engine() {
+            Engine::Sqlite => String::new(),
+            Engine::Postgres => postgres::whole_words(self, q).await?,
+        };
+        Ok(IndexQuery { query: q, tsquery })
     }
 
     /// Contacts matching a query (name, email, phone, student code), best first.

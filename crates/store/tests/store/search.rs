@@ -30,6 +30,8 @@ atiende_store::on_both_engines!(
     a_word_the_newest_incidents_seldom_hold_is_ranked_among_its_newest_matches_further_back,
     the_queue_filter_finds_words_in_messages_and_contacts_and_looks_past_the_newest_matches,
     the_queue_filter_reaches_its_matches_past_a_million_ids_that_hold_none,
+    a_beginning_finds_every_word_that_has_it_however_many_words_have_it,
+    the_contact_list_finds_the_newest_matches_among_the_newest_contacts_and_the_rest_further_back,
 );
 
 async fn setup(db: &TestDb) -> StaffUser {
@@ -849,4 +851,105 @@ async fn the_queue_filter_reaches_its_matches_past_a_million_ids_that_hold_none(
         .await
         .expect("second page");
     assert_eq!(ids(&second), emails[50..]);
+}
+
+/// A word's beginning finds every word that has it, in the search, the queue filter and the
+/// contact list: whether PostgreSQL spells it out as the few whole words that have it or
+/// reads it as a beginning because more words have it than it spells out.
+async fn a_beginning_finds_every_word_that_has_it_however_many_words_have_it(db: TestDb) {
+    use atiende_store::contacts::ContactQuery;
+    use atiende_store::incidents::IncidentFilter;
+    let user = setup(&db).await;
+    let ana = ana(&db).await;
+    let ximena = person(&db, "Ximena Zanahoriero").await;
+    // Forty codes that begin alike, and three words (two stems) that begin with "zanah".
+    let mut inputs: Vec<NewIncidentInput> = (0..40)
+        .map(|n| phone_call(ana, &format!("Código qz7{n:03}"), "Consulta de código."))
+        .collect();
+    for word in ["zanahoria", "zanahorias", "zanahoriero"] {
+        inputs.push(phone_call(
+            ximena,
+            "Pedido",
+            &format!("Sobre la {word} del comedor."),
+        ));
+    }
+    create_all(&db, &user, &inputs).await;
+    let searched = async |q: &str| {
+        db.search_incidents(&Scope::All, &SearchQuery::parse(q), 100)
+            .await
+            .expect("search")
+            .len()
+    };
+    assert_eq!(searched("qz7").await, 40, "more words than spelled out");
+    assert_eq!(searched("qz701").await, 10);
+    assert_eq!(searched("zanah").await, 3, "a few words");
+    assert_eq!(searched("zanah comedor").await, 3);
+    assert_eq!(
+        searched("\"del comedor\" zanahori").await,
+        3,
+        "beside a phrase"
+    );
+    assert_eq!(searched("zanahx").await, 0, "no word has it");
+    let filtered = async |q: &str| {
+        let filter = IncidentFilter {
+            q: Some(q.into()),
+            limit: 100,
+            ..Default::default()
+        };
+        db.incidents(&Scope::All, &filter)
+            .await
+            .expect("queue")
+            .len()
+    };
+    assert_eq!(filtered("qz7").await, 40);
+    assert_eq!(
+        filtered("zanah").await,
+        3,
+        "by the messages and the contact's name"
+    );
+    let listed = db
+        .contacts(&ContactQuery {
+            q: Some("zanah".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("contacts");
+    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), [ximena]);
+}
+
+/// The contact list's filter, newest first: the newest matches are found among the newest
+/// contacts, and the older ones past a hundred thousand ids that hold none when a page needs
+/// them (PostgreSQL looks among the newest contacts first), page after page.
+async fn the_contact_list_finds_the_newest_matches_among_the_newest_contacts_and_the_rest_further_back(
+    db: TestDb,
+) {
+    use atiende_store::contacts::ContactQuery;
+    setup(&db).await;
+    let oldest = person(&db, "Rosa Garza").await;
+    let older = person(&db, "Luis Garza").await;
+    if db.engine() == atiende_store::Engine::Postgres {
+        db.execute("SELECT setval(pg_get_serial_sequence('contacts', 'id'), 100000)")
+            .await;
+    }
+    person(&db, "Marta Ruiz").await;
+    let newer = person(&db, "Eva Garza").await;
+    let newest = person(&db, "Juan Garza").await;
+    let listed = async |limit: i64, before_id: Option<i64>| {
+        db.contacts(&ContactQuery {
+            q: Some("garza".into()),
+            limit,
+            before_id,
+            ..Default::default()
+        })
+        .await
+        .expect("contacts")
+        .iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(2, None).await, [newest, newer]);
+    assert_eq!(listed(10, None).await, [newest, newer, older, oldest]);
+    assert_eq!(listed(2, Some(newer.0)).await, [older, oldest]);
+    assert_eq!(listed(1, Some(older.0)).await, [oldest]);
 }
