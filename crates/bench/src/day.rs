@@ -426,24 +426,30 @@ fn quality_office(base: String, until: Instant, tally: Shared) -> Result<()> {
 fn searcher(base: String, until: Instant, tally: Shared) -> Result<()> {
     let cookie = login(&base, "calidad")?;
     let http = agent();
+    // Each query also under a row of its own (after `/buscar`): which of them holds the
+    // page's p95 back.
     let queries = [
-        "inscripcion",
-        "constancia estudios",
-        "garcia",
-        "\"orden de pago\"",
-        "resultados admision",
+        ("inscripcion", "/buscar: inscripcion"),
+        ("constancia estudios", "/buscar: constancia estudios"),
+        ("garcia", "/buscar: garcia"),
+        ("\"orden de pago\"", "/buscar: \"orden de pago\""),
+        ("resultados admision", "/buscar: resultados admision"),
     ];
     let mut n = 0;
     while Instant::now() < until {
-        let q = queries[n % queries.len()];
+        let (q, row) = queries[n % queries.len()];
         n += 1;
-        get(
+        let t = Instant::now();
+        let page = get(
             &http,
             &tally,
             "/buscar",
             &format!("{base}/buscar?q={}", urlencode(q)),
             &cookie,
         );
+        if page.is_some() {
+            record(&tally, row, t.elapsed(), 200, true);
+        }
         let who = ["garcia", "maria lopez", "3300001234"][n % 3];
         get(
             &http,
