@@ -306,17 +306,10 @@ impl Store {
         // A filter's newest matches are looked for among the newest contacts first where the
         // index would otherwise read every match (see `recent_contacts_from`); everywhere
         // when those hold less than a page.
-        let mut from = None;
-        if query.is_some() {
-            let newest = match q.before_id {
-                Some(b) => b - 1,
-                None => Sql::new("SELECT COALESCE(MAX(id), 0) AS id FROM contacts")
-                    .fetch_one(self.reader())
-                    .await?
-                    .try_get("id")?,
-            };
-            from = self.recent_contacts_from(newest);
-        }
+        let mut from = match query {
+            Some(_) => self.recent_contacts_from(q.before_id).await?,
+            None => None,
+        };
         let rows = loop {
             let sql = self.contact_list(q, text.zip(query.as_ref()), from, limit);
             let rows = sql.fetch_all(self.reader()).await?;

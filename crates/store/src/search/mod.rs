@@ -517,14 +517,18 @@ impl Store {
     }
 
     /// Where the contact list's filter should look first for the newest matches below
-    /// `newest`: PostgreSQL reads a common name's every match to order them (tens of
-    /// thousands of "garcía"), so it looks among the newest contacts first; FTS5 hands them
-    /// over newest first by itself (`None`: everywhere at once).
-    pub(crate) fn recent_contacts_from(&self, newest: i64) -> Option<i64> {
-        match self.engine() {
-            Engine::Sqlite => None,
-            Engine::Postgres => postgres::recent_contacts_from(newest),
+    /// `before` (or the newest contact): PostgreSQL reads a common name's every match to
+    /// order them (tens of thousands of "garcía"), so it looks among the newest contacts
+    /// first; FTS5 hands them over newest first by itself (`None`: everywhere at once).
+    pub(crate) async fn recent_contacts_from(&self, before: Option<i64>) -> Result<Option<i64>> {
+        if self.engine() == Engine::Sqlite {
+            return Ok(None);
         }
+        let newest = match before {
+            Some(b) => b - 1,
+            None => postgres::newest_id(self, Kind::Contact).await?,
+        };
+        Ok(postgres::recent_contacts_from(newest))
     }
 
     /// A search box's words as this store's index is asked them (see [`IndexQuery`]).

@@ -378,7 +378,7 @@ fn identifiers(q: &SearchQuery) -> bool {
 }
 
 /// The newest id of a kind's documents.
-async fn newest_id(store: &Store, kind: Kind) -> Result<i64> {
+pub(super) async fn newest_id(store: &Store, kind: Kind) -> Result<i64> {
     let sql = Sql::new(&format!(
         "SELECT COALESCE(MAX(ref_id), 0) FROM search_docs WHERE kind = '{}'",
         kind.code()
