@@ -217,16 +217,17 @@ impl Store {
             .try_get("n")?)
     }
 
+    /// Everyone, with their units, in one query: the queue and the incident page list them
+    /// (a query per person made every such page wait on as many round trips as people).
     pub async fn users(&self) -> Result<Vec<StaffUser>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY login")
+        let sql = format!(
+            "SELECT u.*, {} FROM users u ORDER BY u.login",
+            self.unit_list()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.reader())
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let units = units_of(self.reader(), row.try_get("id")?).await?;
-            out.push(user_from_row(row, units)?);
-        }
-        Ok(out)
+        rows.iter().map(|r| user_of_listed_row(r)).collect()
     }
 
     pub async fn user(&self, id: UserId) -> Result<StaffUser> {
