@@ -130,16 +130,37 @@ impl Cursor {
     /// A new incident the reader may see, when the newest changed.
     async fn newest_incident(&mut self) -> Option<Event> {
         match self.state.store.latest_incident_id(&self.scope).await {
-            Ok(latest) if latest != self.latest_incident => {
-                self.latest_incident = latest;
-                Some(Event::default().event("incidents").data(latest.to_string()))
-            }
-            Ok(_) => None,
+            Ok(latest) => self.tell_newest(latest),
             Err(e) => {
                 tracing::warn!(error = %e, "events: cannot read the newest incident");
                 None
             }
         }
+    }
+
+    /// Woken by the pulse: a reader who may see every incident is told the newest id the
+    /// pulse has just read from the database, without asking again (each stream asking made
+    /// a burst of identical queries per instance at every beat); a reader who sees only
+    /// what was derived to their units asks for theirs.
+    async fn newest_incident_after_pulse(&mut self) -> Option<Event> {
+        match self.scope {
+            Scope::All => {
+                let (latest, _) = *self.pulse.borrow();
+                // A full check may have read a newer id than this beat's.
+                (latest > self.latest_incident)
+                    .then(|| self.tell_newest(latest))
+                    .flatten()
+            }
+            Scope::DerivedTo(_) => self.newest_incident().await,
+        }
+    }
+
+    fn tell_newest(&mut self, latest: i64) -> Option<Event> {
+        if latest == self.latest_incident {
+            return None;
+        }
+        self.latest_incident = latest;
+        Some(Event::default().event("incidents").data(latest.to_string()))
     }
 
     /// Waits for the next round: every check when they are due, only the newest incident's
@@ -330,7 +351,7 @@ async fn events(
         loop {
             if !cursor.first && !cursor.wait().await {
                 // Woken by the pulse: only the newest incident is worth asking now.
-                if let Some(event) = cursor.newest_incident().await {
+                if let Some(event) = cursor.newest_incident_after_pulse().await {
                     return Some((Ok(event), cursor));
                 }
                 continue;
