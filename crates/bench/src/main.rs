@@ -90,9 +90,13 @@ enum Command {
         incidents: usize,
         #[arg(long, default_value_t = 60)]
         agents: usize,
-        /// Seconds of load.
+        /// Seconds of load measured.
         #[arg(long, default_value_t = 120)]
         seconds: u64,
+        /// Seconds of the same load before the measured ones, reported apart: agents signing
+        /// in and each instance's upkeep at start (statistics, the first round of checks).
+        #[arg(long, default_value_t = 20)]
+        warm_up_seconds: u64,
         /// New incidents per second through the channels, together.
         #[arg(long, default_value_t = 10.0)]
         intake_per_second: f64,
@@ -196,6 +200,7 @@ fn main() -> Result<()> {
             incidents,
             agents,
             seconds,
+            warm_up_seconds,
             intake_per_second,
             think_ms,
             instances,
@@ -209,6 +214,7 @@ fn main() -> Result<()> {
             day::DaySpec {
                 agents,
                 seconds,
+                warm_up: Duration::from_secs(warm_up_seconds),
                 intake_per_second,
                 think: Duration::from_millis(think_ms),
                 instances,
