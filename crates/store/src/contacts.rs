@@ -340,24 +340,25 @@ impl Store {
     ) -> Sql {
         let mut sql = Sql::new("SELECT * FROM contacts c WHERE c.merged_into IS NULL");
         if let Some((text, query)) = text {
-            sql.push(" AND (c.id IN (");
+            sql.push(" AND c.id IN (");
             self.push_contact_ids(&mut sql, query, from);
-            sql.push(")");
             // A number as the caller shows it (without country code, or WhatsApp's 521…)
-            // finds the phone on record exactly, by its key.
+            // finds the phone on record exactly, by its key. One set of ids with the text's:
+            // as two sets joined by OR, PostgreSQL walked every contact newest first looking
+            // each up in both, all 200,000 when a number matched no one (37 ms, against 1.6).
             if let Some(phone) = atiende_domain::contact::normalize_phone(text) {
                 let whatsapp = match phone.strip_prefix("52") {
                     Some(rest) if phone.len() == 12 => format!("521{rest}"),
                     _ => phone.clone(),
                 };
                 sql.push(
-                    " OR c.id IN (SELECT contact_id FROM contact_identifiers \
+                    " UNION ALL SELECT contact_id FROM contact_identifiers \
                      WHERE kind IN ('phone', 'whatsapp') AND value IN (",
                 )
                 .bind(phone)
                 .push(", ")
                 .bind(whatsapp)
-                .push("))");
+                .push(")");
             }
             sql.push(")");
         }
