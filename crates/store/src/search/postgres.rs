@@ -403,9 +403,11 @@ async fn newest_ranked(
         true => i64::MAX,
         false => newest_id(store, kind).await?,
     };
+    // Ranked once the newest are kept: ranked below the limit, every match the periods hold
+    // would be ranked, and those past the window then left.
     let ranked = |reach: Reach| {
         let mut s = Sql::new(outer.0);
-        s.push("SELECT id, rank, COUNT(*) OVER () AS found FROM (SELECT ref_id AS id, ts_rank(tsv, query) AS rank FROM ");
+        s.push("SELECT id, ts_rank(tsv, query) AS rank, COUNT(*) OVER () AS found FROM (SELECT ref_id AS id, tsv, query FROM ");
         push_matches(&mut s, kind, reach, newest, &query);
         s.push(" WHERE 1 = 1");
         filter(&mut s);
