@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use atiende_domain::classification::IncidentType;
 use atiende_domain::ids::IncidentId;
-use atiende_domain::incident::{EntryKind, Incident, Status, TimelineEntry};
+use atiende_domain::incident::{Incident, Status, TimelineEntry};
 use atiende_domain::indicators::{
     Counters, Dimension, DurationMetric, IncidentFacts, first_contact_resolution,
 };
@@ -17,7 +17,6 @@ use sqlx::Row;
 use crate::bulk::{Value, push_insert};
 use crate::db::{Script, Store, engine_of, ms};
 use crate::error::{Result, StoreError};
-use crate::incidents::rows::entry_from_row;
 use crate::tx::Tx;
 
 /// A period's rollup: totals, breakdowns and duration histograms (minutes, ascending).
@@ -57,57 +56,40 @@ fn counters_from_row(r: &sqlx::any::AnyRow) -> Result<Counters> {
 
 impl Store {
     /// Recomputes one incident's facts inside the transaction that changed it and moves its
-    /// contribution in the rollups.
+    /// contribution in the rollups; `timeline` holds its status changes and derivations in
+    /// the order they were written.
     pub(crate) async fn refresh_facts(
         &self,
         tx: &mut Tx,
         incident: &Incident,
+        timeline: &[TimelineEntry],
         resolved_in_time: Option<bool>,
     ) -> Result<()> {
         let id = incident.id;
-        let timeline = sqlx::query(
-            "SELECT * FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3) ORDER BY id",
+        // The last unit derived to, the survey and the facts as last counted: one round trip,
+        // as every change to an incident makes it at commit.
+        let row = sqlx::query(
+            "SELECT (SELECT unit_id FROM derivations WHERE incident_id = $1 ORDER BY id DESC LIMIT 1) AS unit_id, \
+             (SELECT sent_at FROM surveys WHERE incident_id = $1) AS sent_at, \
+             (SELECT answered_at FROM surveys WHERE incident_id = $1) AS answered_at, \
+             (SELECT overall FROM surveys WHERE incident_id = $1) AS overall, \
+             (SELECT facts FROM incident_facts WHERE incident_id = $1) AS facts",
         )
         .bind(id.0)
-        .bind(EntryKind::StatusChange.code())
-        .bind(EntryKind::Derivation.code())
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(entry_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        let unit: Option<i64> = sqlx::query(
-            "SELECT unit_id FROM derivations WHERE incident_id = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|r| r.try_get("unit_id"))
-        .transpose()?;
-        let survey =
-            sqlx::query("SELECT sent_at, answered_at, overall FROM surveys WHERE incident_id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let survey = match survey {
-            Some(r) => SurveyState {
-                sent: r.try_get::<Option<i64>, _>("sent_at")?.is_some(),
-                answered: r.try_get::<Option<i64>, _>("answered_at")?.is_some(),
-                overall: r.try_get::<Option<i64>, _>("overall")?,
-            },
-            None => SurveyState::default(),
+        .fetch_one(&mut **tx)
+        .await?;
+        let unit: Option<i64> = row.try_get("unit_id")?;
+        let survey = SurveyState {
+            sent: row.try_get::<Option<i64>, _>("sent_at")?.is_some(),
+            answered: row.try_get::<Option<i64>, _>("answered_at")?.is_some(),
+            overall: row.try_get::<Option<i64>, _>("overall")?,
         };
-        let facts = self.facts_of(incident, &timeline, unit, survey, resolved_in_time);
-        let old: Option<IncidentFacts> =
-            sqlx::query("SELECT facts FROM incident_facts WHERE incident_id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| r.try_get::<String, _>("facts"))
-                .transpose()?
-                .map(|f| serde_json::from_str(&f))
-                .transpose()
-                .map_err(StoreError::corrupt)?;
+        let facts = self.facts_of(incident, timeline, unit, survey, resolved_in_time);
+        let old: Option<IncidentFacts> = row
+            .try_get::<Option<String>, _>("facts")?
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .map_err(StoreError::corrupt)?;
         if old.as_ref() == Some(&facts) {
             return Ok(());
         }

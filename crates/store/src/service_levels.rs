@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use atiende_domain::business_hours::BusinessCalendar;
 use atiende_domain::ids::IncidentId;
-use atiende_domain::incident::{EntryKind, Incident};
+use atiende_domain::incident::{EntryKind, Incident, TimelineEntry};
 use atiende_domain::service_level::{
     Clock, Mark, ServicePolicy, UnitWait, clocks, pending, unit_clocks,
 };
@@ -89,6 +89,28 @@ fn calendar_of(values: &HashMap<String, String>) -> Result<BusinessCalendar> {
         }
     }
     Ok(calendar)
+}
+
+/// An incident's entries of `kinds`, in the order they happened.
+async fn timeline_of(
+    tx: &mut Tx,
+    id: IncidentId,
+    kinds: &[EntryKind],
+) -> Result<Vec<TimelineEntry>> {
+    let mut sql = Sql::new("SELECT * FROM timeline_entries WHERE incident_id = ");
+    sql.bind(id.0).push(" AND kind IN (");
+    for (n, kind) in kinds.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.bind(kind.code());
+    }
+    sql.push(") ORDER BY at, id");
+    sql.fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(entry_from_row)
+        .collect()
 }
 
 async fn incident_in(tx: &mut Tx, id: IncidentId) -> Result<Incident> {
@@ -443,9 +465,33 @@ impl Store {
         rules: &Rules,
     ) -> Result<()> {
         let incident = incident_in(tx, id).await?;
-        let clocks = self.refresh_clocks(tx, &incident, rules).await?;
+        // One read of the timeline for the clocks and the facts, each taking its kinds.
+        let entries = timeline_of(
+            tx,
+            id,
+            &[
+                EntryKind::StatusChange,
+                EntryKind::WaitingOnPerson,
+                EntryKind::InboundMessage,
+                EntryKind::Derivation,
+            ],
+        )
+        .await?;
+        // The clocks read all but derivations as they happened; the facts status changes and
+        // derivations in the order they were written.
+        let timed: Vec<TimelineEntry> = entries
+            .iter()
+            .filter(|e| !matches!(e.kind, EntryKind::Derivation))
+            .cloned()
+            .collect();
+        let mut counted: Vec<TimelineEntry> = entries
+            .into_iter()
+            .filter(|e| matches!(e.kind, EntryKind::StatusChange | EntryKind::Derivation))
+            .collect();
+        counted.sort_by_key(|e| e.id.0);
+        let clocks = self.clocks_from(tx, &incident, &timed, rules).await?;
         let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
-        self.refresh_facts(tx, &incident, in_time).await
+        self.refresh_facts(tx, &incident, &counted, in_time).await
     }
 
     pub(crate) async fn refresh_clocks(
@@ -454,21 +500,31 @@ impl Store {
         incident: &Incident,
         rules: &Rules,
     ) -> Result<Vec<Clock>> {
-        let id = incident.id;
-        let entries = sqlx::query(
-            "SELECT * FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY at, id",
+        let entries = timeline_of(
+            tx,
+            incident.id,
+            &[
+                EntryKind::StatusChange,
+                EntryKind::WaitingOnPerson,
+                EntryKind::InboundMessage,
+            ],
         )
-        .bind(id.0)
-        .bind(EntryKind::StatusChange.code())
-        .bind(EntryKind::WaitingOnPerson.code())
-        .bind(EntryKind::InboundMessage.code())
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(entry_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        .await?;
+        self.clocks_from(tx, incident, &entries, rules).await
+    }
+
+    /// Computes and writes an incident's clocks from its status changes, waits on the person
+    /// and inbound messages (in the order they happened).
+    async fn clocks_from(
+        &self,
+        tx: &mut Tx,
+        incident: &Incident,
+        entries: &[TimelineEntry],
+        rules: &Rules,
+    ) -> Result<Vec<Clock>> {
+        let id = incident.id;
         let waits = unit_waits(tx, id).await?;
-        let computed = clocks_of(incident, &entries, &waits, rules, self.tz);
+        let computed = clocks_of(incident, entries, &waits, rules, self.tz);
         write_clocks(tx, id, &computed).await?;
         Ok(computed)
     }
