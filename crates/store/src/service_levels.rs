@@ -91,6 +91,16 @@ fn calendar_of(values: &HashMap<String, String>) -> Result<BusinessCalendar> {
     Ok(calendar)
 }
 
+/// The timeline entries an incident's clocks are measured from.
+const CLOCK_KINDS: [EntryKind; 3] = [
+    EntryKind::StatusChange,
+    EntryKind::WaitingOnPerson,
+    EntryKind::InboundMessage,
+];
+
+/// The timeline entries an incident's indicator facts are counted from.
+const FACT_KINDS: [EntryKind; 2] = [EntryKind::StatusChange, EntryKind::Derivation];
+
 /// An incident's entries of `kinds`, in the order they happened.
 async fn timeline_of(
     tx: &mut Tx,
@@ -465,28 +475,22 @@ impl Store {
         rules: &Rules,
     ) -> Result<()> {
         let incident = incident_in(tx, id).await?;
-        // One read of the timeline for the clocks and the facts, each taking its kinds.
-        let entries = timeline_of(
-            tx,
-            id,
-            &[
-                EntryKind::StatusChange,
-                EntryKind::WaitingOnPerson,
-                EntryKind::InboundMessage,
-                EntryKind::Derivation,
-            ],
-        )
-        .await?;
-        // The clocks read all but derivations as they happened; the facts status changes and
-        // derivations in the order they were written.
+        // One read of the timeline for the clocks and the facts, each taking its kinds: the
+        // clocks as the entries happened, the facts in the order they were written.
+        let both: Vec<EntryKind> = CLOCK_KINDS
+            .iter()
+            .chain(FACT_KINDS.iter().filter(|k| !CLOCK_KINDS.contains(k)))
+            .copied()
+            .collect();
+        let entries = timeline_of(tx, id, &both).await?;
         let timed: Vec<TimelineEntry> = entries
             .iter()
-            .filter(|e| !matches!(e.kind, EntryKind::Derivation))
+            .filter(|e| CLOCK_KINDS.contains(&e.kind))
             .cloned()
             .collect();
         let mut counted: Vec<TimelineEntry> = entries
             .into_iter()
-            .filter(|e| matches!(e.kind, EntryKind::StatusChange | EntryKind::Derivation))
+            .filter(|e| FACT_KINDS.contains(&e.kind))
             .collect();
         counted.sort_by_key(|e| e.id.0);
         let clocks = self.clocks_from(tx, &incident, &timed, rules).await?;
@@ -500,16 +504,7 @@ impl Store {
         incident: &Incident,
         rules: &Rules,
     ) -> Result<Vec<Clock>> {
-        let entries = timeline_of(
-            tx,
-            incident.id,
-            &[
-                EntryKind::StatusChange,
-                EntryKind::WaitingOnPerson,
-                EntryKind::InboundMessage,
-            ],
-        )
-        .await?;
+        let entries = timeline_of(tx, incident.id, &CLOCK_KINDS).await?;
         self.clocks_from(tx, incident, &entries, rules).await
     }
 

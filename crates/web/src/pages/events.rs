@@ -147,9 +147,11 @@ impl Cursor {
             Scope::All => {
                 let (latest, _) = *self.pulse.borrow();
                 // A full check may have read a newer id than this beat's.
-                (latest > self.latest_incident)
-                    .then(|| self.tell_newest(latest))
-                    .flatten()
+                if latest > self.latest_incident {
+                    self.tell_newest(latest)
+                } else {
+                    None
+                }
             }
             Scope::DerivedTo(_) => self.newest_incident().await,
         }
