@@ -54,50 +54,63 @@ fn counters_from_row(r: &sqlx::any::AnyRow) -> Result<Counters> {
     })
 }
 
+/// The columns [`KeptFacts::from_row`] reads, beside an incident `i`'s row: its survey and
+/// its facts as last counted, so that every change's upkeep reads them with the incident.
+pub(crate) const KEPT_FACTS_COLUMNS: &str = "(SELECT sent_at FROM surveys WHERE incident_id = i.id) AS kept_survey_sent_at, \
+     (SELECT answered_at FROM surveys WHERE incident_id = i.id) AS kept_survey_answered_at, \
+     (SELECT overall FROM surveys WHERE incident_id = i.id) AS kept_survey_overall, \
+     (SELECT facts FROM incident_facts WHERE incident_id = i.id) AS kept_facts";
+
+/// What an incident's facts are counted from besides its row and timeline, and the facts as
+/// last counted (their rollups move by the difference).
+pub(crate) struct KeptFacts {
+    survey: SurveyState,
+    facts: Option<IncidentFacts>,
+}
+
+impl KeptFacts {
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<KeptFacts> {
+        Ok(KeptFacts {
+            survey: SurveyState {
+                sent: row
+                    .try_get::<Option<i64>, _>("kept_survey_sent_at")?
+                    .is_some(),
+                answered: row
+                    .try_get::<Option<i64>, _>("kept_survey_answered_at")?
+                    .is_some(),
+                overall: row.try_get::<Option<i64>, _>("kept_survey_overall")?,
+            },
+            facts: row
+                .try_get::<Option<String>, _>("kept_facts")?
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(StoreError::corrupt)?,
+        })
+    }
+}
+
 impl Store {
     /// Recomputes one incident's facts inside the transaction that changed it and moves its
     /// contribution in the rollups; `timeline` holds its status changes and derivations in
-    /// the order they were written.
+    /// the order they were written, `unit` is the last unit it was derived to.
     pub(crate) async fn refresh_facts(
         &self,
         tx: &mut Tx,
         incident: &Incident,
         timeline: &[TimelineEntry],
+        unit: Option<i64>,
+        kept: KeptFacts,
         resolved_in_time: Option<bool>,
     ) -> Result<()> {
-        let id = incident.id;
-        // The last unit derived to, the survey and the facts as last counted: one round trip,
-        // as every change to an incident makes it at commit.
-        let row = sqlx::query(
-            "SELECT (SELECT unit_id FROM derivations WHERE incident_id = $1 ORDER BY id DESC LIMIT 1) AS unit_id, \
-             (SELECT sent_at FROM surveys WHERE incident_id = $1) AS sent_at, \
-             (SELECT answered_at FROM surveys WHERE incident_id = $1) AS answered_at, \
-             (SELECT overall FROM surveys WHERE incident_id = $1) AS overall, \
-             (SELECT facts FROM incident_facts WHERE incident_id = $1) AS facts",
-        )
-        .bind(id.0)
-        .fetch_one(&mut **tx)
-        .await?;
-        let unit: Option<i64> = row.try_get("unit_id")?;
-        let survey = SurveyState {
-            sent: row.try_get::<Option<i64>, _>("sent_at")?.is_some(),
-            answered: row.try_get::<Option<i64>, _>("answered_at")?.is_some(),
-            overall: row.try_get::<Option<i64>, _>("overall")?,
-        };
-        let facts = self.facts_of(incident, timeline, unit, survey, resolved_in_time);
-        let old: Option<IncidentFacts> = row
-            .try_get::<Option<String>, _>("facts")?
-            .map(|f| serde_json::from_str(&f))
-            .transpose()
-            .map_err(StoreError::corrupt)?;
-        if old.as_ref() == Some(&facts) {
+        let facts = self.facts_of(incident, timeline, unit, kept.survey, resolved_in_time);
+        if kept.facts.as_ref() == Some(&facts) {
             return Ok(());
         }
         let mut delta = RollupDelta::default();
-        delta.add(old.as_ref(), &facts);
+        delta.add(kept.facts.as_ref(), &facts);
         let mut script = Script::new(engine_of(tx));
         delta.push(&mut script);
-        push_facts(&mut script, &[(id, facts)])?;
+        push_facts(&mut script, &[(incident.id, facts)])?;
         script.execute(tx).await
     }
 

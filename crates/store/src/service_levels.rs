@@ -19,6 +19,7 @@ use crate::bulk::{Value, push_insert};
 use crate::db::{Script, Sql, Store, from_ms, ms, opt_from_ms};
 use crate::error::{Result, StoreError};
 use crate::incidents::rows::{append, entry_from_row, incident_from_row};
+use crate::indicators::{KEPT_FACTS_COLUMNS, KeptFacts};
 use crate::settings::key;
 use crate::tx::Tx;
 
@@ -466,17 +467,33 @@ impl Store {
     }
 
     /// Brings an incident's clocks and, as they say whether it was resolved in time, its
-    /// indicator facts in step (the upkeep of every commit that touched it), reading its row
-    /// once for both.
+    /// indicator facts in step (the upkeep of every commit that touched it). The incident is
+    /// read with what was last kept of it (clocks, survey, facts) and its timeline once for
+    /// both: every change to an incident pays these round trips at its commit.
     pub(crate) async fn refresh_measures(
         &self,
         tx: &mut Tx,
         id: IncidentId,
         rules: &Rules,
     ) -> Result<()> {
-        let incident = incident_in(tx, id).await?;
-        // One read of the timeline for the clocks and the facts, each taking its kinds: the
-        // clocks as the entries happened, the facts in the order they were written.
+        let sql = format!(
+            "SELECT i.*, (SELECT clocks FROM incident_clocks WHERE incident_id = i.id) AS kept_clocks, \
+             {KEPT_FACTS_COLUMNS} FROM incidents i WHERE i.id = $1"
+        );
+        // Composed of constants only.
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_one(&mut **tx)
+            .await?;
+        let incident = incident_from_row(&row)?;
+        let kept_clocks: Option<Vec<Clock>> = row
+            .try_get::<Option<String>, _>("kept_clocks")?
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(StoreError::corrupt)?;
+        let kept_facts = KeptFacts::from_row(&row)?;
+        // The clocks take their kinds as the entries happened, the facts theirs in the order
+        // they were written.
         let both: Vec<EntryKind> = CLOCK_KINDS
             .iter()
             .chain(FACT_KINDS.iter().filter(|k| !CLOCK_KINDS.contains(k)))
@@ -493,9 +510,19 @@ impl Store {
             .filter(|e| FACT_KINDS.contains(&e.kind))
             .collect();
         counted.sort_by_key(|e| e.id.0);
-        let clocks = self.clocks_from(tx, &incident, &timed, rules).await?;
+        let waits = unit_waits(tx, id).await?;
+        let clocks = clocks_of(&incident, &timed, &waits, rules, self.tz);
+        // The clocks' row also holds the next check, from the clocks and the thresholds
+        // already told; whatever tells a threshold moves the next check itself, so clocks
+        // as they were keep their row as it is (a classification, a note, an assignment).
+        if kept_clocks.as_ref() != Some(&clocks) {
+            write_clocks(tx, id, &clocks).await?;
+        }
         let in_time = atiende_domain::service_level::resolved_in_time(&clocks);
-        self.refresh_facts(tx, &incident, &counted, in_time).await
+        // Derivations are read in the order they were made: the last is where it went.
+        let unit = waits.last().map(|w| w.unit_id.0);
+        self.refresh_facts(tx, &incident, &counted, unit, kept_facts, in_time)
+            .await
     }
 
     pub(crate) async fn refresh_clocks(

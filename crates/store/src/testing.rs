@@ -341,9 +341,10 @@ impl TestDb {
 
     /// The rows a query returns, each value written out (`Some(3)`, `Some("texto")`, `None`),
     /// for comparing what two databases hold.
-    pub async fn rows_as_text(&self, sql: &'static str) -> Vec<Vec<String>> {
+    pub async fn rows_as_text(&self, sql: &str) -> Vec<Vec<String>> {
         use sqlx::Row;
-        sqlx::query(sql)
+        // A test's own query.
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_all(self.store.reader())
             .await
             .expect("query")

@@ -95,6 +95,23 @@ fn push_unindex(script: &mut Script, kind: Kind, id: i64) {
     }
 }
 
+/// A document as its engine keeps it (PostgreSQL takes hyphens out, both clip the body).
+fn stored_form(engine: Engine, title: &str, body: &str) -> (String, String) {
+    match engine {
+        Engine::Sqlite => sqlite::stored_form(title, body),
+        Engine::Postgres => postgres::stored_form(title, body),
+    }
+}
+
+/// A query part reading an incident's document as stored, as `(part 3, 0, title, body)`;
+/// none where the engine keeps no copy of the text (SQLite's contentless index).
+fn stored_incident_document(engine: Engine) -> Option<&'static str> {
+    match engine {
+        Engine::Sqlite => None,
+        Engine::Postgres => Some(postgres::STORED_INCIDENT_DOCUMENT),
+    }
+}
+
 /// Replaces a record's document.
 pub(crate) async fn index(
     tx: &mut Tx,
@@ -266,40 +283,53 @@ impl Store {
     }
 
     /// Rewrites an incident's document: folio and subject as its title, what the person and
-    /// the CAP wrote as its body.
+    /// the CAP wrote as its body. Every change to an incident passes here at commit, and most
+    /// (a classification, an assignment, a close without notes) leave its text as it was:
+    /// where the engine keeps the document's text (PostgreSQL), an unchanged document is not
+    /// written again — a rewrite is a dead row, a new entry in the text index's pending list
+    /// and every word of it looked up in the list of words.
     pub(crate) async fn reindex_incident(&self, tx: &mut Tx, id: IncidentId) -> Result<()> {
-        let row = sqlx::query("SELECT folio, subject FROM incidents WHERE id = $1")
-            .bind(id.0)
-            .fetch_one(&mut **tx)
-            .await?;
-        // People who knew a case by its number in another system still find it by that.
-        let labels = sqlx::query(
-            "SELECT label FROM external_refs WHERE kind = 'case' AND local_id = $1 AND label <> ''",
-        )
-        .bind(id.0)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("label"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-        let texts = sqlx::query(
-            "SELECT body FROM timeline_entries WHERE incident_id = $1 AND kind IN ($2, $3, $4) ORDER BY id",
-        )
-        .bind(id.0)
-        .bind(EntryKind::InboundMessage.code())
-        .bind(EntryKind::OutboundMessage.code())
-        .bind(EntryKind::Intervention.code())
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("body"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-        let (title, body) = incident_document(
-            &row.try_get::<String, _>("folio")?,
-            &row.try_get::<String, _>("subject")?,
-            &labels,
-            &texts,
+        // The parts of the document, and the document as stored, in one round trip.
+        let mut sql = String::from(
+            "SELECT CAST(0 AS BIGINT) AS part, CAST(0 AS BIGINT) AS ord, folio AS a, subject AS b \
+             FROM incidents WHERE id = $1 \
+             UNION ALL SELECT CAST(1 AS BIGINT), local_id, label, '' FROM external_refs \
+             WHERE kind = 'case' AND local_id = $1 AND label <> '' \
+             UNION ALL SELECT CAST(2 AS BIGINT), id, body, '' FROM timeline_entries \
+             WHERE incident_id = $1 AND kind IN ($2, $3, $4)",
         );
+        let engine = self.engine();
+        if let Some(stored) = stored_incident_document(engine) {
+            sql.push_str(" UNION ALL ");
+            sql.push_str(stored);
+        }
+        sql.push_str(" ORDER BY part, ord, a");
+        // Composed of constants only.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .bind(EntryKind::InboundMessage.code())
+            .bind(EntryKind::OutboundMessage.code())
+            .bind(EntryKind::Intervention.code())
+            .fetch_all(&mut **tx)
+            .await?;
+        let (mut folio, mut subject) = (String::new(), String::new());
+        let (mut labels, mut texts, mut stored) = (Vec::new(), Vec::new(), None);
+        for row in &rows {
+            let a: String = row.try_get("a")?;
+            match row.try_get::<i64, _>("part")? {
+                0 => (folio, subject) = (a, row.try_get("b")?),
+                1 => labels.push(a),
+                2 => texts.push(a),
+                _ => stored = Some((a, row.try_get::<String, _>("b")?)),
+            }
+        }
+        if folio.is_empty() {
+            return Err(crate::error::StoreError::NotFound("incident"));
+        }
+        let (title, body) = incident_document(&folio, &subject, &labels, &texts);
+        if stored.is_some_and(|s| s == stored_form(engine, &title, &body)) {
+            return Ok(());
+        }
         index(tx, Kind::Incident, id.0, &title, body).await
     }
 

@@ -255,15 +255,25 @@ pub(super) fn push_unindex(script: &mut Script, kind: Kind, id: i64) {
         .bind(kind.code());
 }
 
+/// A document's title and body as `search_docs` keeps them.
+pub(super) fn stored_form(title: &str, body: &str) -> (String, String) {
+    (dehyphen(title), dehyphen(&clip(body.to_string())))
+}
+
+/// An incident's document as stored, as a part of `Store::reindex_incident`'s read.
+pub(super) const STORED_INCIDENT_DOCUMENT: &str = "SELECT CAST(3 AS BIGINT), CAST(0 AS BIGINT), title, body \
+     FROM search_docs WHERE kind = 'incident' AND ref_id = $1";
+
 pub(super) fn push_new_documents(script: &mut Script, kind: Kind, docs: &[(i64, String, String)]) {
     let rows: Vec<Vec<Value>> = docs
         .iter()
         .map(|(id, title, body)| {
+            let (title, body) = stored_form(title, body);
             vec![
                 Value::Text(kind.code().to_string()),
                 Value::Int(*id),
-                Value::Text(dehyphen(title)),
-                Value::Text(dehyphen(&clip(body.clone()))),
+                Value::Text(title),
+                Value::Text(body),
             ]
         })
         .collect();

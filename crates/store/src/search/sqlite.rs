@@ -44,15 +44,17 @@ pub(super) fn push_unindex(script: &mut Script, kind: Kind, id: i64) {
         .bind(id);
 }
 
+/// A document's title and body as the FTS5 table is given them.
+pub(super) fn stored_form(title: &str, body: &str) -> (String, String) {
+    (title.to_string(), clip(body.to_string()))
+}
+
 pub(super) fn push_new_documents(script: &mut Script, kind: Kind, docs: &[(i64, String, String)]) {
     let rows: Vec<Vec<Value>> = docs
         .iter()
         .map(|(id, title, body)| {
-            vec![
-                Value::Int(*id),
-                Value::Text(title.clone()),
-                Value::Text(clip(body.clone())),
-            ]
+            let (title, body) = stored_form(title, body);
+            vec![Value::Int(*id), Value::Text(title), Value::Text(body)]
         })
         .collect();
     push_insert(script, table(kind), &["rowid", "title", "body"], &rows, "");

@@ -18,8 +18,36 @@ use atiende_store::Actor;
 use atiende_store::testing::{TestDb, sending_mailbox};
 
 atiende_store::on_both_engines!(
-    every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step
+    every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step,
+    a_change_that_leaves_the_text_and_clocks_as_they_were_rewrites_neither
 );
+
+/// A call from a new contact, registered unclassified with `body` as what the person said.
+async fn phone_call(
+    db: &TestDb,
+    staff: Actor<'_>,
+    person: &ContactInput,
+    body: &str,
+) -> (atiende_domain::contact::Contact, IncidentId) {
+    let person = db
+        .create_contact(Actor::System, person)
+        .await
+        .expect("contact");
+    let input = NewIncidentInput {
+        channel: Channel::Phone,
+        contact_id: Some(person.id),
+        subject: "Credencial".into(),
+        body: body.into(),
+        user_type: None,
+        incident_type: None,
+        topic_id: None,
+        critical: false,
+        assigned_to: None,
+        received_at: None,
+    };
+    let id = db.create_incident(staff, input).await.expect("incident").id;
+    (person, id)
+}
 
 /// The live rollups equal a recount from scratch.
 async fn rollups_in_step(db: &TestDb, step: &str) {
@@ -99,36 +127,12 @@ async fn every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step(
     rollups_in_step(&db, "an email").await;
 
     // The procedure on a phone call, step by step.
-    let person = db
-        .create_contact(
-            Actor::System,
-            &ContactInput {
-                name: Some("Luis Pérez".into()),
-                emails: Some(vec!["luis@alumnos.udg.example".into()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("contact");
-    let id = db
-        .create_incident(
-            staff,
-            NewIncidentInput {
-                channel: Channel::Phone,
-                contact_id: Some(person.id),
-                subject: "Credencial".into(),
-                body: "Perdió su credencial de arándano".into(),
-                user_type: None,
-                incident_type: None,
-                topic_id: None,
-                critical: false,
-                assigned_to: None,
-                received_at: None,
-            },
-        )
-        .await
-        .expect("incident")
-        .id;
+    let person = ContactInput {
+        name: Some("Luis Pérez".into()),
+        emails: Some(vec!["luis@alumnos.udg.example".into()]),
+        ..Default::default()
+    };
+    let (person, id) = phone_call(&db, staff, &person, "Perdió su credencial de arándano").await;
     in_step(&db, "registering", id, "arándano").await;
     let classify = ClassifyInput {
         user_type: Some(UserType::Student),
@@ -233,4 +237,82 @@ async fn every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step(
     for word in ["arándano", "guayaba", "carambola", "pitahaya"] {
         assert!(found(&db, word).await.is_empty(), "{word} suppressed");
     }
+}
+
+/// Each row the upkeep keeps for incident `id`, with the version of the row PostgreSQL wrote
+/// (its `xmin`; SQLite keeps none, and its contentless index no text to compare: there the
+/// rows' contents alone are compared).
+async fn kept_rows(db: &TestDb, id: IncidentId) -> Vec<Vec<String>> {
+    let version = if db.engine() == atiende_store::Engine::Postgres {
+        "CAST(CAST(xmin AS TEXT) AS BIGINT)"
+    } else {
+        "0"
+    };
+    let clocks = format!(
+        "SELECT clocks, next_check_at, {version} FROM incident_clocks WHERE incident_id = {}",
+        id.0
+    );
+    let mut rows = db.rows_as_text(&clocks).await;
+    if db.engine() == atiende_store::Engine::Postgres {
+        let document = format!(
+            "SELECT title, body, {version} FROM search_docs WHERE kind = 'incident' AND ref_id = {}",
+            id.0
+        );
+        rows.extend(db.rows_as_text(&document).await);
+    }
+    rows
+}
+
+async fn a_change_that_leaves_the_text_and_clocks_as_they_were_rewrites_neither(db: TestDb) {
+    db.first_run(Some("contraseña-segura-1"))
+        .await
+        .expect("first run");
+    let admin = db.user_by_login("admin").await.expect("admin");
+    let staff = Actor::Staff(&admin);
+    let person = ContactInput {
+        name: Some("Ana Gómez".into()),
+        ..Default::default()
+    };
+    let (_, id) = phone_call(&db, staff, &person, "Pide su constancia de nectarina").await;
+    let registered = kept_rows(&db, id).await;
+    assert_eq!(
+        registered.len(),
+        1 + usize::from(db.engine() == atiende_store::Engine::Postgres)
+    );
+
+    // A classification, an internal note, an assignment: the text searched and the clocks
+    // are as they were, and their rows stay as written.
+    let classify = ClassifyInput {
+        user_type: Some(UserType::Student),
+        incident_type: Some(IncidentType::Question),
+        ..Default::default()
+    };
+    db.classify_incident(staff, id, &classify)
+        .await
+        .expect("classify");
+    db.add_entry(staff, id, EntryKind::Note, "Nota interna")
+        .await
+        .expect("note");
+    db.assign_incident(staff, id, Some(admin.id))
+        .await
+        .expect("assign");
+    assert_eq!(kept_rows(&db, id).await, registered);
+    rollups_in_step(&db, "classifying, a note, assigning").await;
+    assert_eq!(found(&db, "nectarina").await, vec![id]);
+
+    // An answer is searched and meets the first response's clock: both are written.
+    db.add_entry(
+        staff,
+        id,
+        EntryKind::OutboundMessage,
+        "Se envió la constancia de toronja",
+    )
+    .await
+    .expect("answer");
+    let answered = kept_rows(&db, id).await;
+    assert_eq!(answered.len(), registered.len());
+    for (before, after) in registered.iter().zip(&answered) {
+        assert_ne!(before, after, "rewritten after an answer");
+    }
+    in_step(&db, "an answer", id, "toronja").await;
 }
