@@ -112,7 +112,8 @@ fn stored_incident_document(engine: Engine) -> Option<&'static str> {
     }
 }
 
-/// Replaces a record's document.
+/// Replaces a record's document: on SQLite deleted and inserted (FTS5), on PostgreSQL
+/// rewritten in place (migration 0038: the newest documents stay together on their pages).
 pub(crate) async fn index(
     tx: &mut Tx,
     kind: Kind,
@@ -121,8 +122,14 @@ pub(crate) async fn index(
     body: String,
 ) -> Result<()> {
     let mut script = Script::new(engine_of(tx));
-    push_unindex(&mut script, kind, id);
-    push_new_documents(&mut script, kind, &[(id, title.to_string(), body)]);
+    let doc = [(id, title.to_string(), body)];
+    match script.engine() {
+        Engine::Sqlite => {
+            sqlite::push_unindex(&mut script, kind, id);
+            sqlite::push_new_documents(&mut script, kind, &doc);
+        }
+        Engine::Postgres => postgres::push_documents(&mut script, kind, &doc, postgres::REWRITE),
+    }
     script.execute(tx).await
 }
 

@@ -265,6 +265,20 @@ pub(super) const STORED_INCIDENT_DOCUMENT: &str = "SELECT CAST(3 AS BIGINT), CAS
      FROM search_docs WHERE kind = 'incident' AND ref_id = $1";
 
 pub(super) fn push_new_documents(script: &mut Script, kind: Kind, docs: &[(i64, String, String)]) {
+    push_documents(script, kind, docs, "");
+}
+
+/// Ends an insert of documents so that one a record already has is rewritten in place.
+pub(super) const REWRITE: &str =
+    " ON CONFLICT (kind, ref_id) DO UPDATE SET title = excluded.title, body = excluded.body";
+
+/// Inserts documents, ended by `conflict` (`""`, or [`REWRITE`]).
+pub(super) fn push_documents(
+    script: &mut Script,
+    kind: Kind,
+    docs: &[(i64, String, String)],
+    conflict: &str,
+) {
     let rows: Vec<Vec<Value>> = docs
         .iter()
         .map(|(id, title, body)| {
@@ -282,7 +296,7 @@ pub(super) fn push_new_documents(script: &mut Script, kind: Kind, docs: &[(i64, 
         "search_docs",
         &["kind", "ref_id", "title", "body"],
         &rows,
-        "",
+        conflict,
     );
 }
 

@@ -19,7 +19,7 @@ use atiende_store::testing::{TestDb, sending_mailbox};
 
 atiende_store::on_both_engines!(
     every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step,
-    a_change_that_leaves_the_text_and_clocks_as_they_were_rewrites_neither
+    unchanged_text_and_clocks_are_kept_as_written_and_a_changed_document_in_its_place
 );
 
 /// A call from a new contact, registered unclassified with `body` as what the person said.
@@ -263,7 +263,9 @@ async fn kept_rows(db: &TestDb, id: IncidentId) -> Vec<Vec<String>> {
     rows
 }
 
-async fn a_change_that_leaves_the_text_and_clocks_as_they_were_rewrites_neither(db: TestDb) {
+async fn unchanged_text_and_clocks_are_kept_as_written_and_a_changed_document_in_its_place(
+    db: TestDb,
+) {
     db.first_run(Some("contraseña-segura-1"))
         .await
         .expect("first run");
@@ -274,7 +276,18 @@ async fn a_change_that_leaves_the_text_and_clocks_as_they_were_rewrites_neither(
         ..Default::default()
     };
     let (_, id) = phone_call(&db, staff, &person, "Pide su constancia de nectarina").await;
+    // More documents after it, so that its page is not the one new rows go to.
+    for n in 0..150 {
+        let other = ContactInput {
+            name: Some(format!("Persona de relleno número {n}")),
+            ..Default::default()
+        };
+        db.create_contact(Actor::System, &other)
+            .await
+            .expect("contact");
+    }
     let registered = kept_rows(&db, id).await;
+    let page = document_page(&db, id).await;
     assert_eq!(
         registered.len(),
         1 + usize::from(db.engine() == atiende_store::Engine::Postgres)
@@ -315,4 +328,26 @@ async fn a_change_that_leaves_the_text_and_clocks_as_they_were_rewrites_neither(
         assert_ne!(before, after, "rewritten after an answer");
     }
     in_step(&db, "an answer", id, "toronja").await;
+    // PostgreSQL rewrote it in place, and its new words joined the list of words that a
+    // search's beginnings are spelled out from.
+    assert_eq!(document_page(&db, id).await, page);
+    if db.engine() == atiende_store::Engine::Postgres {
+        let words = db
+            .rows_as_text("SELECT word FROM search_words WHERE word LIKE 'toronj%'")
+            .await;
+        assert_eq!(words.len(), 1, "{words:?}");
+    }
+}
+
+/// The heap page PostgreSQL keeps incident `id`'s document on (none on SQLite).
+async fn document_page(db: &TestDb, id: IncidentId) -> Vec<Vec<String>> {
+    if db.engine() != atiende_store::Engine::Postgres {
+        return Vec::new();
+    }
+    let sql = format!(
+        "SELECT CAST((CAST(CAST(ctid AS TEXT) AS point))[0] AS BIGINT) FROM search_docs \
+         WHERE kind = 'incident' AND ref_id = {}",
+        id.0
+    );
+    db.rows_as_text(&sql).await
 }
