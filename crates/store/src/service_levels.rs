@@ -486,11 +486,10 @@ impl Store {
             .fetch_one(&mut **tx)
             .await?;
         let incident = incident_from_row(&row)?;
+        // Clocks kept in a shape this release no longer reads are simply written anew.
         let kept_clocks: Option<Vec<Clock>> = row
             .try_get::<Option<String>, _>("kept_clocks")?
-            .map(|c| serde_json::from_str(&c))
-            .transpose()
-            .map_err(StoreError::corrupt)?;
+            .and_then(|c| serde_json::from_str(&c).ok());
         let kept_facts = KeptFacts::from_row(&row)?;
         // The clocks take their kinds as the entries happened, the facts theirs in the order
         // they were written.
