@@ -524,6 +524,8 @@ impl Store {
             .await
     }
 
+    /// Computes and writes an incident's clocks from its status changes, waits on the person
+    /// and inbound messages (in the order they happened) and its derivations.
     pub(crate) async fn refresh_clocks(
         &self,
         tx: &mut Tx,
@@ -531,22 +533,9 @@ impl Store {
         rules: &Rules,
     ) -> Result<Vec<Clock>> {
         let entries = timeline_of(tx, incident.id, &CLOCK_KINDS).await?;
-        self.clocks_from(tx, incident, &entries, rules).await
-    }
-
-    /// Computes and writes an incident's clocks from its status changes, waits on the person
-    /// and inbound messages (in the order they happened).
-    async fn clocks_from(
-        &self,
-        tx: &mut Tx,
-        incident: &Incident,
-        entries: &[TimelineEntry],
-        rules: &Rules,
-    ) -> Result<Vec<Clock>> {
-        let id = incident.id;
-        let waits = unit_waits(tx, id).await?;
-        let computed = clocks_of(incident, entries, &waits, rules, self.tz);
-        write_clocks(tx, id, &computed).await?;
+        let waits = unit_waits(tx, incident.id).await?;
+        let computed = clocks_of(incident, &entries, &waits, rules, self.tz);
+        write_clocks(tx, incident.id, &computed).await?;
         Ok(computed)
     }
 

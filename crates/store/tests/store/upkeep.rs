@@ -49,6 +49,17 @@ async fn phone_call(
     (person, id)
 }
 
+async fn classify_as_a_students_question(db: &TestDb, staff: Actor<'_>, id: IncidentId) {
+    let classify = ClassifyInput {
+        user_type: Some(UserType::Student),
+        incident_type: Some(IncidentType::Question),
+        ..Default::default()
+    };
+    db.classify_incident(staff, id, &classify)
+        .await
+        .expect("classify");
+}
+
 /// The live rollups equal a recount from scratch.
 async fn rollups_in_step(db: &TestDb, step: &str) {
     let live = db.period_rollup(0, 999_999, true).await.expect("rollup");
@@ -134,14 +145,7 @@ async fn every_change_to_an_incident_keeps_its_facts_rollups_and_search_in_step(
     };
     let (person, id) = phone_call(&db, staff, &person, "Perdió su credencial de arándano").await;
     in_step(&db, "registering", id, "arándano").await;
-    let classify = ClassifyInput {
-        user_type: Some(UserType::Student),
-        incident_type: Some(IncidentType::Question),
-        ..Default::default()
-    };
-    db.classify_incident(staff, id, &classify)
-        .await
-        .expect("classify");
+    classify_as_a_students_question(&db, staff, id).await;
     rollups_in_step(&db, "classifying").await;
     // Messages and intervention notes are searched; internal notes are not.
     for (kind, word) in [
@@ -295,14 +299,7 @@ async fn unchanged_text_and_clocks_are_kept_as_written_and_a_changed_document_in
 
     // A classification, an internal note, an assignment: the text searched and the clocks
     // are as they were, and their rows stay as written.
-    let classify = ClassifyInput {
-        user_type: Some(UserType::Student),
-        incident_type: Some(IncidentType::Question),
-        ..Default::default()
-    };
-    db.classify_incident(staff, id, &classify)
-        .await
-        .expect("classify");
+    classify_as_a_students_question(&db, staff, id).await;
     db.add_entry(staff, id, EntryKind::Note, "Nota interna")
         .await
         .expect("note");
